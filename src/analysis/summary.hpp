@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "run/runner.hpp"
+
+namespace pgleak::analysis {
+
+struct WaitPercentiles {
+  uint64_t count = 0;
+  double p50 = 0;
+  double p95 = 0;
+  double p99 = 0;
+  double max = 0;
+};
+
+// The numbers a run is judged by. peak/final count the run's own client
+// backends (never the sampler, nor other clients of an external server).
+struct Summary {
+  int peak_connections = 0;
+  double peak_at_s = 0;
+  int final_connections = 0;
+  int peak_total_connections = 0;  // every client backend but the sampler
+  int connection_limit = 0;        // max_connections - superuser_reserved_connections
+  uint64_t pool_timeouts = 0;
+  std::map<std::string, uint64_t> errors_by_sqlstate;
+  WaitPercentiles checkout_wait_ms;
+  uint64_t checkouts = 0;
+  uint64_t connects = 0;
+  uint64_t recycled = 0;
+  uint64_t invalidated = 0;
+  uint64_t pre_ping_failures = 0;
+  uint64_t overflow_closed = 0;
+  int held_at_end = 0;  // checkouts still out when the scenario ended
+};
+
+struct Verdict {
+  bool pass = true;
+  std::vector<std::string> reasons;
+};
+
+Summary summarize(const run::RunResult& result);
+// For now: a run passes unless the server refused connections (53300) or a
+// pool timed out. Later: thresholds and leak detection.
+Verdict judge(const Summary& summary, const run::RunResult& result);
+
+}  // namespace pgleak::analysis

@@ -1,0 +1,245 @@
+#include "cli/app.hpp"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+
+#include "analysis/summary.hpp"
+#include "cli/exit_code.hpp"
+#include "db/conninfo.hpp"
+#include "pool/pool_config.hpp"
+#include "report/json_report.hpp"
+#include "run/runner.hpp"
+#include "scenario/loader.hpp"
+#include "util/errors.hpp"
+#include "workload/pattern_registry.hpp"
+
+namespace pgleak::cli {
+namespace {
+
+struct RunArgs {
+  std::string scenario;
+  std::string report;
+  std::string out_dir = "results";
+  std::string dsn;
+  double time_scale = 0;
+  bool quiet = false;
+};
+
+std::string utc_stamp() {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::RunResult& r,
+                   const analysis::Summary& s, const analysis::Verdict& v) {
+  out << fmt::format("{}: {} ({}, {:.1f}s wall; {} nominal at time_scale {})\n", sc.name,
+                     v.pass ? "PASS" : "FAIL", run::to_string(r.status), r.wall_s,
+                     util::format_duration(sc.duration.nominal), sc.time_scale);
+  out << fmt::format(
+      "  connections: peak {} at {:.1f}s, final {}, limit {} ({} max_connections - "
+      "{} reserved; pgleak's sampler holds 1 of them), server {}\n",
+      s.peak_connections, s.peak_at_s, s.final_connections, s.connection_limit,
+      r.target.server.max_connections, r.target.server.superuser_reserved_connections,
+      r.target.server.server_version);
+  std::string errors;
+  for (const auto& [state, n] : s.errors_by_sqlstate) {
+    errors += fmt::format("{}{} x{}", errors.empty() ? "" : ", ", state, n);
+  }
+  const auto& w = s.checkout_wait_ms;
+  out << fmt::format(
+      "  pool: {} checkouts, {} timeouts, wait p50 {:.3f}ms p95 {:.3f}ms p99 "
+      "{:.3f}ms max {:.3f}ms; {} held at end\n",
+      s.checkouts, s.pool_timeouts, w.p50, w.p95, w.p99, w.max, s.held_at_end);
+  out << "  errors by SQLSTATE: " << (errors.empty() ? "none" : errors) << "\n";
+  for (const auto& reason : v.reasons) {
+    out << "  - " << reason << "\n";
+  }
+}
+
+int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
+           const SignalWatcher& signals) {
+  const auto& registry = workload::PatternRegistry::builtin();
+  scenario::LoadOptions load_options;
+  if (args.time_scale != 0) {
+    load_options.time_scale = args.time_scale;
+  }
+  const auto sc = scenario::load(args.scenario, registry.catalog(), load_options);
+  if (!args.dsn.empty()) {
+    db::ConnInfo::parse(args.dsn);  // a malformed DSN is a usage error, before anything starts
+  }
+
+  run::RunOptions options;
+  if (!args.dsn.empty()) {
+    options.dsn = args.dsn;
+  }
+  options.interrupt = signals.token();
+  options.log = args.quiet ? nullptr : &err;
+  const auto result = run::run_scenario(sc, options);
+
+  const auto summary = analysis::summarize(result);
+  const auto verdict = analysis::judge(summary, result);
+  const std::string path =
+      !args.report.empty()
+          ? args.report
+          : (std::filesystem::path{args.out_dir} / fmt::format("{}-{}.json", sc.name, utc_stamp()))
+                .string();
+  report::write_json(path, report::build_report(sc, result, summary, verdict));
+  print_summary(out, sc, result, summary, verdict);
+  out << "report: " << path << "\n";
+
+  switch (result.status) {
+    case run::RunStatus::kInterrupted:
+      err << "pgleak: interrupted; cleaned up and wrote the partial report\n";
+      return 128 + (signals.signal() != 0 ? signals.signal() : SIGINT);
+    case run::RunStatus::kTargetLost:
+      err << "pgleak: " << result.status_detail << "\n";
+      return kInfrastructure;
+    case run::RunStatus::kCompleted:
+      break;
+  }
+  return verdict.pass ? kPassed : kFailed;
+}
+
+int do_validate(const std::vector<std::string>& files, std::ostream& out, std::ostream& err) {
+  const auto& registry = workload::PatternRegistry::builtin();
+  int invalid = 0;
+  for (const auto& file : files) {
+    try {
+      const auto sc = scenario::load(file, registry.catalog());
+      int connections_cap = 0;
+      bool unbounded = false;
+      for (const auto& p : sc.processes) {
+        pool::PoolConfig config;
+        config.pool_size = p.pool.pool_size;
+        config.max_overflow = p.pool.max_overflow;
+        const int cap = config.capacity();
+        unbounded = unbounded || cap < 0;
+        connections_cap += p.replicas * std::max(cap, 0);
+      }
+      out << fmt::format(
+          "{}: ok ({}: {} processes, {} workers, pools allow {}{} connections, "
+          "{} at time_scale {})\n",
+          file, sc.name, sc.processes.size(), sc.total_workers(), connections_cap,
+          unbounded ? "+ (unbounded)" : "", util::format_duration(sc.duration.applied),
+          sc.time_scale);
+    } catch (const scenario::ScenarioError& e) {
+      ++invalid;
+      err << e.what() << "\n";
+    }
+  }
+  return invalid == 0 ? kPassed : kUsage;
+}
+
+void do_list(std::ostream& out) {
+  out << "Session patterns (use as \"pattern\" in a scenario's worker group):\n";
+  for (const auto& p : workload::PatternRegistry::builtin().all()) {
+    out << fmt::format("  {:<16} {}\n  {:<16} reproduces: {}\n", p.name, p.summary, "",
+                       p.reproduces);
+    for (const auto& o : p.options) {
+      out << fmt::format("  {:<16}   option {} (default {}): {}\n", "", o.name,
+                         o.default_value.dump(), o.help);
+    }
+  }
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
+            const SignalWatcher& signals) {
+  CLI::App app{
+      "pgleak: reproduce PostgreSQL connection leaks and validate pool settings.\n"
+      "Scenario files describe simulated processes, each with a SQLAlchemy-style QueuePool,\n"
+      "whose workers use leaky or scoped session patterns against a real PostgreSQL.\n"
+      "pgleak samples pg_stat_activity, records pool behaviour and server errors by SQLSTATE,\n"
+      "and writes a JSON report with a verdict.\n\n"
+      "Exit codes: 0 passed, 1 verdict failed, 2 bad usage or invalid scenario,\n"
+      "3 target unreachable or infrastructure failure, 128+N interrupted by signal N.",
+      "pgleak"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string{"pgleak 0.1.0"});
+
+  RunArgs run_args;
+  auto* run = app.add_subcommand(
+      "run",
+      "Run one scenario and write its report.\n"
+      "By default pgleak starts a throwaway PostgreSQL (initdb in a temp dir, 127.0.0.1, the\n"
+      "scenario's max_connections) and deletes it afterwards. Example:\n"
+      "  pgleak run scenarios/incident-before.json\n"
+      "  pgleak run scenarios/incident-after.json --time-scale 0.02 --report out.json");
+  run->add_option("scenario", run_args.scenario, "Scenario file (JSON)")->required();
+  run->add_option("--report", run_args.report, "Write the JSON report to exactly this path");
+  run->add_option("--out", run_args.out_dir,
+                  "Directory for <scenario>-<UTC timestamp>.json when --report is not given")
+      ->capture_default_str();
+  run->add_option("--dsn", run_args.dsn,
+                  "Target an existing server (libpq URL or keywords) instead of the embedded one;\n"
+                  "its settings are read, never changed. The password is never printed.");
+  run->add_option("--time-scale", run_args.time_scale,
+                  "Override the scenario's time_scale: every duration is multiplied by it")
+      ->check(CLI::Range(0.000001, 1000.0));
+  run->add_flag("-q,--quiet", run_args.quiet, "No status lines on stderr");
+
+  std::vector<std::string> validate_files;
+  auto* validate = app.add_subcommand(
+      "validate",
+      "Check scenario files without running them (every problem, with its JSON pointer)");
+  validate->add_option("scenarios", validate_files, "Scenario files")->required();
+
+  auto* list = app.add_subcommand("list", "List the session patterns and their options");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    out << app.help();
+    return kPassed;
+  } catch (const CLI::CallForAllHelp& e) {
+    out << app.help("", CLI::AppFormatMode::All);
+    return kPassed;
+  } catch (const CLI::CallForVersion& e) {
+    out << e.what() << "\n";
+    return kPassed;
+  } catch (const CLI::ParseError& e) {
+    // Subcommand help requests arrive here too, as "success" codes.
+    if (e.get_exit_code() == 0) {
+      return app.exit(e, out, err);
+    }
+    err << "pgleak: " << e.what() << "\nRun 'pgleak --help' for usage.\n";
+    return kUsage;
+  }
+
+  try {
+    if (*run) {
+      return do_run(run_args, out, err, signals);
+    }
+    if (*validate) {
+      return do_validate(validate_files, out, err);
+    }
+    if (*list) {
+      do_list(out);
+      return kPassed;
+    }
+  } catch (const scenario::ScenarioError& e) {
+    err << e.what() << "\n";
+    return kUsage;
+  } catch (const util::UsageError& e) {
+    err << "pgleak: " << e.what() << "\n";
+    return kUsage;
+  } catch (const util::InfrastructureError& e) {
+    err << "pgleak: " << e.what() << "\n";
+    return kInfrastructure;
+  } catch (const std::exception& e) {
+    err << "pgleak: internal error: " << e.what() << "\n";
+    return kInfrastructure;
+  }
+  return kUsage;
+}
+
+}  // namespace pgleak::cli

@@ -1,0 +1,15 @@
+#pragma once
+
+namespace pgleak::cli {
+
+// pgleak's exit codes; the README documents them.
+enum ExitCode : int {
+  kPassed = 0,          // run completed, verdict passed (validate: all files valid)
+  kFailed = 1,          // run completed, verdict failed
+  kUsage = 2,           // bad usage or invalid scenario: nothing was started
+  kInfrastructure = 3,  // target unreachable, embedded server failed, target lost mid-run
+  // Interrupted runs exit 128 + signal (130 for Ctrl-C, 143 for SIGTERM), after
+  // cleaning up and writing the partial report.
+};
+
+}  // namespace pgleak::cli

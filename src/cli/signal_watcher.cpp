@@ -1,0 +1,42 @@
+#include "cli/signal_watcher.hpp"
+
+#include <csignal>
+#include <ctime>
+
+namespace pgleak::cli {
+namespace {
+
+sigset_t watched() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+}  // namespace
+
+SignalWatcher::SignalWatcher() {
+  const sigset_t set = watched();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  thread_ = std::jthread{[this](std::stop_token stop) {
+    const sigset_t signals = watched();
+    const timespec tick{0, 100'000'000};
+    while (!stop.stop_requested()) {
+      const int sig = sigtimedwait(&signals, nullptr, &tick);
+      if (sig > 0 && signal_.load() == 0) {
+        signal_.store(sig);
+        source_.request_stop();
+      }
+    }
+  }};
+}
+
+SignalWatcher::~SignalWatcher() {
+  thread_.request_stop();
+  thread_.join();
+  const sigset_t set = watched();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+}  // namespace pgleak::cli

@@ -1,0 +1,177 @@
+#include "db/pg_connection.hpp"
+
+#include <algorithm>
+#include <pqxx/connection>
+#include <pqxx/errorhandler>
+#include <pqxx/except>
+#include <pqxx/nontransaction>
+#include <utility>
+
+#include "db/db_error.hpp"
+#include "db/sqlstate.hpp"
+
+namespace pgleak::db {
+namespace {
+
+std::string trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  return text;
+}
+
+// Where libpq reports a failure without a SQLSTATE, recover it from the text;
+// a broken session without a recognisable text is 08006 (connection failure).
+[[noreturn]] void rethrow_as_db_error() {
+  try {
+    throw;
+  } catch (const pqxx::sql_error& e) {
+    std::string state = e.sqlstate();
+    if (state.empty()) {
+      state = sqlstate_from_message(e.what()).value_or("");
+    }
+    throw DbError(trim(e.what()), state, ends_session(state));
+  } catch (const pqxx::broken_connection& e) {
+    throw DbError(trim(e.what()), sqlstate_from_message(e.what()).value_or("08006"), true);
+  } catch (const pqxx::failure& e) {
+    // libpqxx raises plain failures for a lost connection in some paths.
+    const auto state = sqlstate_from_message(e.what());
+    throw DbError(trim(e.what()), state.value_or(""), state.has_value() && ends_session(*state));
+  }
+}
+
+std::string millis(std::chrono::milliseconds d) {
+  return std::to_string(d.count());
+}
+
+}  // namespace
+
+ConnInfo PgConnection::effective_conninfo(const ConnInfo& base, const SessionSettings& settings,
+                                          const std::string& application_name) {
+  ConnInfo info = base;
+  info.set("application_name", application_name);
+  if (settings.connect_timeout) {
+    // libpq takes whole seconds and treats anything below 2 as 2.
+    const auto secs = (settings.connect_timeout->count() + 999) / 1000;
+    info.set("connect_timeout", std::to_string(std::max<int64_t>(2, secs)));
+  }
+  if (settings.statement_timeout) {
+    info.add_server_option("statement_timeout", millis(*settings.statement_timeout));
+  }
+  if (settings.idle_in_transaction_session_timeout) {
+    info.add_server_option("idle_in_transaction_session_timeout",
+                           millis(*settings.idle_in_transaction_session_timeout));
+  }
+  return info;
+}
+
+PgConnection::PgConnection(const ConnInfo& base, const SessionSettings& settings,
+                           const std::string& application_name)
+    : application_name_(application_name) {
+  const std::string conninfo = effective_conninfo(base, settings, application_name).to_libpq();
+  try {
+    conn_ = std::make_unique<pqxx::connection>(conninfo);
+    // libpqxx 6 silently reconnects a broken session on next use; a pool
+    // harness must see the break, as psycopg2 does.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    conn_->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    quiet_ = std::make_unique<pqxx::quiet_errorhandler>(*conn_);
+    backend_pid_ = conn_->backendpid();
+  } catch (...) {
+    rethrow_as_db_error();
+  }
+}
+
+PgConnection::~PgConnection() {
+  close();
+}
+
+void PgConnection::run(std::string_view sql, bool transactional) {
+  if (!conn_) {
+    throw DbError("connection is closed", "08003", true);
+  }
+  try {
+    pqxx::nontransaction tx{*conn_};
+    if (pending_tag_sql_.empty()) {
+      tx.exec(std::string{sql});
+    } else {
+      tx.exec(pending_tag_sql_ + std::string{sql});
+      if (transactional) {
+        uncommitted_tag_sql_ = pending_tag_sql_;
+      }
+      pending_tag_sql_.clear();
+    }
+  } catch (...) {
+    try {
+      rethrow_as_db_error();
+    } catch (const DbError& e) {
+      if (e.disconnected()) {
+        tx_state_ = TxState::kUnknown;
+      } else if (tx_state_ == TxState::kInTransaction) {
+        tx_state_ = TxState::kFailed;
+      }
+      throw;
+    }
+  }
+}
+
+void PgConnection::execute(std::string_view sql) {
+  run(sql, tx_state_ != TxState::kIdle);
+}
+
+void PgConnection::begin() {
+  run("BEGIN", true);
+  tx_state_ = TxState::kInTransaction;
+}
+
+void PgConnection::commit() {
+  run("COMMIT", false);
+  tx_state_ = TxState::kIdle;
+  uncommitted_tag_sql_.clear();
+}
+
+void PgConnection::rollback() {
+  if (tx_state_ == TxState::kIdle) {
+    return;
+  }
+  // A tag change never rides on ROLLBACK, which would undo it.
+  std::string pending = std::exchange(pending_tag_sql_, {});
+  if (pending.empty()) {
+    pending = std::exchange(uncommitted_tag_sql_, {});
+  }
+  try {
+    run("ROLLBACK", false);
+  } catch (...) {
+    pending_tag_sql_ = std::move(pending);
+    throw;
+  }
+  tx_state_ = TxState::kIdle;
+  uncommitted_tag_sql_.clear();
+  pending_tag_sql_ = std::move(pending);
+}
+
+void PgConnection::ping() {
+  run("SELECT 1", tx_state_ != TxState::kIdle);
+}
+
+void PgConnection::set_application_name(const std::string& name) {
+  if (!conn_) {
+    throw DbError("connection is closed", "08003", true);
+  }
+  pending_tag_sql_ = "SET application_name = " + conn_->quote(name) + "; ";
+  application_name_ = name;
+}
+
+void PgConnection::close() noexcept {
+  quiet_.reset();
+  conn_.reset();
+  backend_pid_ = 0;
+}
+
+std::unique_ptr<Connection> PgConnectionFactory::open(const ConnectRequest& request) {
+  return std::make_unique<PgConnection>(target_, settings_, request.application_name);
+}
+
+}  // namespace pgleak::db

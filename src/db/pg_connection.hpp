@@ -1,0 +1,83 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "db/connection.hpp"
+#include "db/conninfo.hpp"
+
+namespace pqxx {
+class connection_base;
+class quiet_errorhandler;
+template <typename>
+class basic_connection_base;
+class connect_direct;
+}  // namespace pqxx
+
+namespace pgleak::db {
+
+// Settings sent to the server with every connection of a pool, the way
+// SQLAlchemy's connect_args do: libpq's connect_timeout, and "-c" options.
+struct SessionSettings {
+  std::optional<std::chrono::milliseconds> connect_timeout;
+  std::optional<std::chrono::milliseconds> statement_timeout;
+  std::optional<std::chrono::milliseconds> idle_in_transaction_session_timeout;
+};
+
+// A libpqxx session. Errors become DbError with the server's SQLSTATE, or one
+// recovered from libpq's message when the session broke.
+class PgConnection final : public Connection {
+ public:
+  // Throws DbError when the server refuses or cannot be reached.
+  PgConnection(const ConnInfo& base, const SessionSettings& settings,
+               const std::string& application_name);
+  ~PgConnection() override;
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  void execute(std::string_view sql) override;
+  void begin() override;
+  void commit() override;
+  void rollback() override;
+  void ping() override;
+  void set_application_name(const std::string& name) override;
+
+  TxState tx_state() const noexcept override { return tx_state_; }
+  int backend_pid() const noexcept override { return backend_pid_; }
+  const std::string& application_name() const noexcept override { return application_name_; }
+  void close() noexcept override;
+
+  // The conninfo string this connection would use (for tests of the settings).
+  static ConnInfo effective_conninfo(const ConnInfo& base, const SessionSettings& settings,
+                                     const std::string& application_name);
+
+ private:
+  // Sends sql (with a pending application_name change in front). `transactional`
+  // says the statement runs inside a transaction block, where the change would be
+  // undone by a rollback.
+  void run(std::string_view sql, bool transactional);
+
+  std::unique_ptr<pqxx::basic_connection_base<pqxx::connect_direct>> conn_;
+  std::unique_ptr<pqxx::quiet_errorhandler> quiet_;
+  TxState tx_state_ = TxState::kIdle;
+  int backend_pid_ = 0;
+  std::string application_name_;
+  std::string pending_tag_sql_;      // "SET application_name = ...; " not yet sent
+  std::string uncommitted_tag_sql_;  // sent inside the open transaction: a rollback undoes it
+};
+
+// Opens PgConnections with one pool's settings against one target.
+class PgConnectionFactory final : public ConnectionFactory {
+ public:
+  PgConnectionFactory(ConnInfo target, SessionSettings settings)
+      : target_(std::move(target)), settings_(settings) {}
+  std::unique_ptr<Connection> open(const ConnectRequest& request) override;
+
+ private:
+  const ConnInfo target_;
+  const SessionSettings settings_;
+};
+
+}  // namespace pgleak::db

@@ -1,0 +1,83 @@
+#include "db/sqlstate.hpp"
+
+#include <array>
+#include <utility>
+
+namespace pgleak::db {
+
+ErrorKind classify_sqlstate(std::string_view s) {
+  if (s == "53300") {
+    return ErrorKind::kTooManyConnections;
+  }
+  if (s == "57014") {
+    return ErrorKind::kStatementTimeout;
+  }
+  if (s == "25P03") {
+    return ErrorKind::kIdleInTransactionTimeout;
+  }
+  if (s == "57P01" || s == "57P02" || s == "57P03") {
+    return ErrorKind::kAdminShutdown;
+  }
+  if (s == "25P02") {
+    return ErrorKind::kInFailedTransaction;
+  }
+  if (s.size() == 5 && s.substr(0, 2) == "08") {
+    return ErrorKind::kConnectionFailure;
+  }
+  return ErrorKind::kOther;
+}
+
+std::string_view to_string(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kTooManyConnections:
+      return "too_many_connections";
+    case ErrorKind::kStatementTimeout:
+      return "statement_timeout";
+    case ErrorKind::kIdleInTransactionTimeout:
+      return "idle_in_transaction_timeout";
+    case ErrorKind::kAdminShutdown:
+      return "admin_shutdown";
+    case ErrorKind::kInFailedTransaction:
+      return "in_failed_transaction";
+    case ErrorKind::kConnectionFailure:
+      return "connection_failure";
+    case ErrorKind::kOther:
+      return "other";
+  }
+  return "other";
+}
+
+std::optional<std::string> sqlstate_from_message(std::string_view message) {
+  // Texts from PostgreSQL 15's backend (postinit.c, postgres.c, proc.c).
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kTexts{{
+      {"sorry, too many clients already", "53300"},
+      {"remaining connection slots are reserved for", "53300"},
+      {"too many connections for role", "53300"},
+      {"terminating connection due to idle-in-transaction timeout", "25P03"},
+      {"terminating connection due to administrator command", "57P01"},
+      {"the database system is shutting down", "57P03"},
+      {"the database system is starting up", "57P03"},
+      {"canceling statement due to statement timeout", "57014"},
+      {"canceling statement due to user request", "57014"},
+  }};
+  for (const auto& [text, state] : kTexts) {
+    if (message.find(text) != std::string_view::npos) {
+      return std::string{state};
+    }
+  }
+  if (message.find("server closed the connection unexpectedly") != std::string_view::npos ||
+      message.find("no connection to the server") != std::string_view::npos ||
+      message.find("Connection refused") != std::string_view::npos ||
+      message.find("timeout expired") != std::string_view::npos) {
+    return std::string{"08006"};
+  }
+  return std::nullopt;
+}
+
+bool ends_session(std::string_view sqlstate) {
+  const auto kind = classify_sqlstate(sqlstate);
+  return kind == ErrorKind::kIdleInTransactionTimeout || kind == ErrorKind::kAdminShutdown ||
+         kind == ErrorKind::kConnectionFailure || kind == ErrorKind::kTooManyConnections;
+}
+
+}  // namespace pgleak::db

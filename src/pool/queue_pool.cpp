@@ -1,0 +1,284 @@
+#include "pool/queue_pool.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "db/db_error.hpp"
+
+namespace pgleak::pool {
+
+std::string timeout_message(int pool_size, int overflow, util::Micros timeout) {
+  return fmt::format(
+      "QueuePool limit of size {} overflow {} reached, connection timed out, timeout {:.2f}",
+      pool_size, overflow, util::to_seconds(timeout));
+}
+
+QueuePool::QueuePool(PoolConfig config, db::ConnectionFactory& factory, AgeClock age_clock)
+    : config_(config),
+      factory_(factory),
+      age_clock_(std::move(age_clock)),
+      overflow_(-config.pool_size) {}
+
+QueuePool::~QueuePool() {
+  dispose();
+}
+
+bool QueuePool::can_overflow() const {
+  // SQLAlchemy: pool_size == 0 disables the overflow limit.
+  return config_.pool_size == 0 || config_.max_overflow < 0 || overflow_ < config_.max_overflow;
+}
+
+std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(std::stop_token stop,
+                                                             Clock::time_point requested) {
+  std::unique_lock lock{mutex_};
+  const auto deadline = requested + config_.timeout;
+  while (true) {
+    if (!idle_.empty()) {
+      std::unique_ptr<Record> record;
+      if (config_.use_lifo) {
+        record = std::move(idle_.back());
+        idle_.pop_back();
+      } else {
+        record = std::move(idle_.front());
+        idle_.pop_front();
+      }
+      return record;
+    }
+    if (can_overflow()) {
+      ++overflow_;
+      auto record = std::make_unique<Record>();
+      record->id = next_id_++;
+      return record;
+    }
+    // Everything is out: wait for a check-in. As in SQLAlchemy, a waiter is
+    // woken by a returned connection only, not by a closed overflow slot.
+    ++counters_.waiting;
+    const bool returned =
+        returned_.wait_until(lock, stop, deadline, [&] { return !idle_.empty(); });
+    --counters_.waiting;
+    if (returned) {
+      continue;
+    }
+    if (stop.stop_requested()) {
+      throw CheckoutCancelled{};
+    }
+    if (can_overflow()) {  // a connect failure freed a slot while we waited
+      continue;
+    }
+    ++counters_.timeouts;
+    const int overflow = config_.pool_size == 0 ? 0 : overflow_;
+    throw PoolTimeoutError(timeout_message(config_.pool_size, overflow, config_.timeout),
+                           std::chrono::duration_cast<util::Micros>(Clock::now() - requested));
+  }
+}
+
+void QueuePool::connect(Record& record, const CheckoutRequest& request) {
+  try {
+    record.conn = factory_.open(db::ConnectRequest{request.application_name});
+  } catch (...) {
+    std::lock_guard lock{mutex_};
+    ++counters_.connect_failures;
+    throw;
+  }
+  record.started = age_clock_();
+  record.fresh = true;
+  record.never_opened = false;
+  std::lock_guard lock{mutex_};
+  ++counters_.connects;
+}
+
+void QueuePool::close_connection(Record& record) {
+  if (!record.conn) {
+    return;
+  }
+  record.conn->close();
+  record.conn.reset();
+  std::lock_guard lock{mutex_};
+  ++counters_.closes;
+}
+
+void QueuePool::prepare(Record& record, const CheckoutRequest& request) {
+  record.fresh = false;
+  if (!record.conn) {
+    connect(record, request);
+  } else {
+    const auto now = age_clock_();
+    bool recycle = false;
+    bool stale = false;
+    {
+      std::lock_guard lock{mutex_};
+      recycle = config_.recycle && now - record.started > *config_.recycle;
+      stale = !recycle && invalidated_at_ > record.started;
+      counters_.recycled += recycle ? 1 : 0;
+      counters_.invalidated += stale ? 1 : 0;
+    }
+    if (recycle || stale) {
+      close_connection(record);
+      connect(record, request);
+    }
+  }
+  if (config_.pre_ping && !record.fresh) {
+    try {
+      record.conn->ping();
+    } catch (const db::DbError& e) {
+      if (!e.disconnected()) {
+        throw;
+      }
+      {
+        std::lock_guard lock{mutex_};
+        ++counters_.pre_ping_failures;
+        if (invalidated_at_ < record.started) {
+          invalidated_at_ = age_clock_();
+        }
+      }
+      close_connection(record);
+      // SQLAlchemy's second attempt is on the fresh connection, which it does not ping.
+      connect(record, request);
+    }
+  }
+  if (record.conn->application_name() != request.application_name) {
+    record.conn->set_application_name(request.application_name);
+  }
+}
+
+PooledConnection QueuePool::checkout(const CheckoutRequest& request, std::stop_token stop) {
+  const auto requested = Clock::now();
+  auto record = acquire_record(stop, requested);
+  try {
+    prepare(*record, request);
+  } catch (...) {
+    if (record->never_opened) {
+      // A connection that never opened gives its overflow slot back (_dec_overflow).
+      std::lock_guard lock{mutex_};
+      --overflow_;
+    } else {
+      return_failed(std::move(record));  // _checkin_failed: back to the queue, closed
+    }
+    throw;
+  }
+  const auto now = Clock::now();
+  waits_.record(std::chrono::duration_cast<util::Micros>(now - requested));
+  std::lock_guard lock{mutex_};
+  ++counters_.checkouts;
+  out_.emplace_back(record->id, Outstanding{request.holder, record->conn->backend_pid(), now});
+  return PooledConnection{this, std::move(record)};
+}
+
+void QueuePool::return_failed(std::unique_ptr<Record> record) {
+  close_connection(*record);
+  std::unique_lock lock{mutex_};
+  if (config_.pool_size == 0 || static_cast<int>(idle_.size()) < config_.pool_size) {
+    idle_.push_back(std::move(record));
+    lock.unlock();
+    returned_.notify_one();
+  } else {
+    --overflow_;
+  }
+}
+
+void QueuePool::checkin(std::unique_ptr<Record> record) {
+  bool reset_failed = false;
+  if (record->conn && config_.reset_on_return) {
+    try {
+      record->conn->rollback();
+    } catch (const std::exception&) {
+      reset_failed = true;  // SQLAlchemy invalidates a connection whose reset fails
+    }
+  }
+  if (reset_failed) {
+    close_connection(*record);
+  }
+  std::unique_lock lock{mutex_};
+  counters_.reset_failures += reset_failed ? 1 : 0;
+  ++counters_.checkins;
+  std::erase_if(out_, [&](const auto& entry) { return entry.first == record->id; });
+  if (config_.pool_size == 0 || static_cast<int>(idle_.size()) < config_.pool_size) {
+    idle_.push_back(std::move(record));
+    lock.unlock();
+    returned_.notify_one();
+    return;
+  }
+  // The queue already keeps pool_size: this is an overflow connection, closed.
+  --overflow_;
+  ++counters_.overflow_closed;
+  lock.unlock();
+  close_connection(*record);
+}
+
+void QueuePool::invalidate_all() {
+  std::lock_guard lock{mutex_};
+  invalidated_at_ = age_clock_();
+}
+
+void QueuePool::dispose() {
+  std::deque<std::unique_ptr<Record>> idle;
+  {
+    std::lock_guard lock{mutex_};
+    idle.swap(idle_);
+    overflow_ -= static_cast<int>(idle.size());
+  }
+  for (auto& record : idle) {
+    close_connection(*record);
+  }
+}
+
+PoolStats QueuePool::stats() const {
+  std::lock_guard lock{mutex_};
+  PoolStats s = counters_;
+  s.idle = static_cast<int>(idle_.size());
+  // SQLAlchemy's checkedout(): maxsize - qsize + overflow (counts checkouts being prepared).
+  s.checked_out = config_.pool_size - s.idle + overflow_;
+  s.overflow_raw = config_.pool_size == 0 ? 0 : overflow_;
+  s.overflow = std::max(0, s.overflow_raw);
+  s.open = static_cast<int>(counters_.connects - counters_.closes);
+  return s;
+}
+
+std::vector<Outstanding> QueuePool::outstanding() const {
+  std::lock_guard lock{mutex_};
+  std::vector<Outstanding> result;
+  result.reserve(out_.size());
+  for (const auto& [id, entry] : out_) {
+    result.push_back(entry);
+  }
+  return result;
+}
+
+PooledConnection::PooledConnection(PooledConnection&& other) noexcept
+    : pool_(std::exchange(other.pool_, nullptr)), record_(std::move(other.record_)) {}
+
+PooledConnection& PooledConnection::operator=(PooledConnection&& other) noexcept {
+  if (this != &other) {
+    release();
+    pool_ = std::exchange(other.pool_, nullptr);
+    record_ = std::move(other.record_);
+  }
+  return *this;
+}
+
+PooledConnection::~PooledConnection() {
+  release();
+}
+
+void PooledConnection::invalidate() {
+  if (!record_) {
+    return;
+  }
+  {
+    std::lock_guard lock{pool_->mutex_};
+    if (pool_->invalidated_at_ < record_->started) {
+      pool_->invalidated_at_ = pool_->age_clock_();
+    }
+  }
+  pool_->close_connection(*record_);
+}
+
+void PooledConnection::release() noexcept {
+  if (record_) {
+    pool_->checkin(std::move(record_));
+  }
+}
+
+}  // namespace pgleak::pool

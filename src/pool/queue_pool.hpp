@@ -1,0 +1,139 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "db/connection.hpp"
+#include "pool/pool_config.hpp"
+#include "pool/pool_stats.hpp"
+#include "pool/pool_timeout.hpp"
+#include "util/latency_histogram.hpp"
+
+namespace pgleak::pool {
+
+class PooledConnection;
+
+// Who asks for a connection: the tag it should carry on the server and the
+// worker it is attributed to while checked out.
+struct CheckoutRequest {
+  std::string application_name;
+  std::string holder;  // "process.replica/worker", for outstanding-checkout reports
+};
+
+// A connection currently checked out, for attribution of held backends.
+struct Outstanding {
+  std::string holder;
+  int backend_pid = 0;
+  std::chrono::steady_clock::time_point since;
+};
+
+// A model of SQLAlchemy's QueuePool (sqlalchemy/pool/impl.py and base.py):
+//  - connections are opened lazily; up to pool_size are kept, max_overflow more may exist;
+//  - when all are out, checkout waits up to `timeout`, then throws PoolTimeoutError with
+//    SQLAlchemy's message; waiters wake only when a connection is returned, as there;
+//  - a returned connection is rolled back, then kept if fewer than pool_size are idle,
+//    else closed (overflow shrinks);
+//  - FIFO hand-out, LIFO with use_lifo;
+//  - at checkout a connection older than `recycle` (age since opened) or opened before
+//    the last pool invalidation is closed and reopened; pre_ping pings non-fresh
+//    connections, and on a disconnect invalidates the pool (every connection opened
+//    before now) and reconnects, two attempts in all.
+//
+// Thread-safety: every public member may be called from any thread.
+class QueuePool {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Ages are measured with this clock (tests inject a manual one); waits use
+  // the real steady clock.
+  using AgeClock = std::function<Clock::time_point()>;
+
+  QueuePool(PoolConfig config, db::ConnectionFactory& factory, AgeClock age_clock = Clock::now);
+  ~QueuePool();
+  QueuePool(const QueuePool&) = delete;
+  QueuePool& operator=(const QueuePool&) = delete;
+
+  // Throws PoolTimeoutError, CheckoutCancelled (stop requested) or db::DbError.
+  PooledConnection checkout(const CheckoutRequest& request, std::stop_token stop = {});
+
+  // Marks every connection opened until now as stale: each is replaced at its
+  // next checkout (SQLAlchemy's Pool._invalidate after a disconnect).
+  void invalidate_all();
+  // Closes idle connections. Checked-out ones close when returned.
+  void dispose();
+
+  PoolStats stats() const;
+  std::vector<Outstanding> outstanding() const;
+  const PoolConfig& config() const { return config_; }
+  // Request-to-handover time of every successful checkout.
+  const util::LatencyHistogram& checkout_waits() const { return waits_; }
+
+ private:
+  friend class PooledConnection;
+  struct Record {
+    std::unique_ptr<db::Connection> conn;
+    Clock::time_point started{};
+    bool fresh = false;        // opened by this checkout: pre-ping is skipped
+    bool never_opened = true;  // a failed first connect gives the overflow slot back
+    uint64_t id = 0;
+  };
+
+  std::unique_ptr<Record> acquire_record(std::stop_token stop, Clock::time_point requested);
+  void prepare(Record& record, const CheckoutRequest& request);
+  void connect(Record& record, const CheckoutRequest& request);
+  void close_connection(Record& record);
+  void checkin(std::unique_ptr<Record> record);
+  void return_failed(std::unique_ptr<Record> record);
+  bool can_overflow() const;
+
+  const PoolConfig config_;
+  db::ConnectionFactory& factory_;
+  const AgeClock age_clock_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable_any returned_;
+  std::deque<std::unique_ptr<Record>> idle_;
+  int overflow_;  // SQLAlchemy's _overflow: starts at -pool_size
+  Clock::time_point invalidated_at_{};
+  uint64_t next_id_ = 1;
+  std::vector<std::pair<uint64_t, Outstanding>> out_;
+  PoolStats counters_;
+  util::LatencyHistogram waits_;
+};
+
+// A checked-out connection; returns it to the pool when destroyed (the
+// try/finally of a well-written app). Move-only; used by one thread at a time.
+class PooledConnection {
+ public:
+  PooledConnection() = default;
+  PooledConnection(PooledConnection&& other) noexcept;
+  PooledConnection& operator=(PooledConnection&& other) noexcept;
+  ~PooledConnection();
+
+  db::Connection& operator*() const { return *record_->conn; }
+  db::Connection* operator->() const { return record_->conn.get(); }
+  explicit operator bool() const { return record_ != nullptr; }
+  // Checked out and its session still open (false after invalidate()).
+  bool valid() const { return record_ != nullptr && record_->conn != nullptr; }
+
+  // The session broke in use: close it and mark the pool's older connections
+  // stale, as SQLAlchemy does on a disconnect error. Returned on release.
+  void invalidate();
+  // Returns the connection now (rollback, keep or close).
+  void release() noexcept;
+
+ private:
+  friend class QueuePool;
+  PooledConnection(QueuePool* pool, std::unique_ptr<QueuePool::Record> record)
+      : pool_(pool), record_(std::move(record)) {}
+  QueuePool* pool_ = nullptr;
+  std::unique_ptr<QueuePool::Record> record_;
+};
+
+}  // namespace pgleak::pool

@@ -1,0 +1,204 @@
+#include "probe/activity_sampler.hpp"
+
+#include <fmt/format.h>
+
+#include <condition_variable>
+#include <pqxx/connection>
+#include <pqxx/errorhandler>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+#include "util/errors.hpp"
+
+namespace pgleak::probe {
+namespace {
+
+constexpr const char* kActivityQuery =
+    "SELECT coalesce(state, 'unknown'), coalesce(application_name, ''), count(*)::int "
+    "FROM pg_stat_activity "
+    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+    "GROUP BY 1, 2";
+
+}  // namespace
+
+ActivitySampler::ActivitySampler(db::ConnInfo target, std::string run_marker,
+                                 std::chrono::microseconds interval, run::Recorder& recorder,
+                                 PoolsSnapshot pools)
+    : target_(std::move(target)),
+      run_marker_(std::move(run_marker)),
+      interval_(interval),
+      recorder_(recorder),
+      pools_(std::move(pools)) {}
+
+ActivitySampler::~ActivitySampler() {
+  stop();
+}
+
+bool ActivitySampler::reconnect() {
+  try {
+    db::ConnInfo info = target_;
+    info.set("application_name", "pgleak-sampler");
+    conn_ = std::make_unique<pqxx::connection>(info.to_libpq());
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    conn_->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    return true;
+  } catch (const std::exception&) {
+    conn_.reset();
+    return false;
+  }
+}
+
+void ActivitySampler::start() {
+  if (!reconnect()) {
+    throw util::InfrastructureError("the sampler cannot connect to " + target_.redacted());
+  }
+  thread_ = std::jthread{[this](std::stop_token stop) { loop(std::move(stop)); }};
+}
+
+void ActivitySampler::stop() {
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+}
+
+bool ActivitySampler::take(double lag_ms) {
+  if (!conn_ && !reconnect()) {
+    return false;
+  }
+  run::Sample sample;
+  try {
+    pqxx::nontransaction tx{*conn_};
+    const auto result = tx.exec(kActivityQuery);
+    for (const auto& row : result) {
+      const auto state = row[0].as<std::string>();
+      const auto app = row[1].as<std::string>();
+      const int n = row[2].as<int>();
+      sample.total += n;
+      sample.by_state[state] += n;
+      sample.by_application[app] += n;
+      if (app.find(run_marker_) != std::string::npos) {
+        sample.own += n;
+      }
+    }
+  } catch (const std::exception&) {
+    conn_.reset();
+    return false;
+  }
+  sample.t_s = recorder_.elapsed_s();
+  sample.lag_ms = lag_ms;
+  sample.pools = pools_();
+  recorder_.add_sample(std::move(sample));
+  ++taken_;
+  max_lag_ms_ = std::max(max_lag_ms_, lag_ms);
+  return true;
+}
+
+void ActivitySampler::sample_now() {
+  std::lock_guard lock{conn_mutex_};
+  take(0);
+}
+
+void ActivitySampler::loop(std::stop_token stop) {
+  using Clock = std::chrono::steady_clock;
+  std::mutex m;
+  std::condition_variable_any cv;
+  auto next = Clock::now();
+  bool failing = false;
+  Clock::time_point failing_since{};
+  constexpr auto kLostAfter = std::chrono::seconds{3};
+  while (!stop.stop_requested()) {
+    {
+      std::unique_lock lock{m};
+      cv.wait_until(lock, stop, next, [] { return false; });
+    }
+    if (stop.stop_requested()) {
+      break;
+    }
+    const auto now = Clock::now();
+    auto lag = now - next;
+    if (lag >= interval_) {
+      const auto skipped = lag / interval_;
+      std::lock_guard lock{conn_mutex_};
+      missed_ += static_cast<uint64_t>(skipped);
+      next += skipped * interval_;
+      lag = now - next;
+    }
+    bool ok = false;
+    {
+      std::lock_guard lock{conn_mutex_};
+      ok = take(std::chrono::duration<double, std::milli>(lag).count());
+    }
+    if (ok) {
+      failing = false;
+    } else {
+      if (!failing) {
+        failing = true;
+        failing_since = now;
+        run::Event e;
+        e.kind = run::kSamplerError;
+        e.message = "sampler lost its connection to the server; reconnecting";
+        recorder_.add_event(std::move(e));
+      } else if (now - failing_since >= kLostAfter && on_lost_) {
+        on_lost_(fmt::format("the server at {} has been unreachable for {}s", target_.redacted(),
+                             kLostAfter.count()));
+        failing_since = now;  // report once per period
+      }
+    }
+    next += interval_;
+  }
+}
+
+namespace {
+
+int run_admin(std::unique_ptr<pqxx::connection>& conn, const std::string& sql) {
+  if (!conn) {
+    return 0;
+  }
+  try {
+    pqxx::nontransaction tx{*conn};
+    return tx.exec1(sql)[0].as<int>();
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+}  // namespace
+
+int ActivitySampler::cancel_run_backends() {
+  std::lock_guard lock{conn_mutex_};
+  if (!conn_ && !reconnect()) {
+    return 0;
+  }
+  return run_admin(conn_,
+                   fmt::format("SELECT count(pg_cancel_backend(pid))::int FROM "
+                               "pg_stat_activity WHERE state = 'active' AND "
+                               "strpos(application_name, {}) > 0 AND pid <> pg_backend_pid()",
+                               conn_->quote(run_marker_)));
+}
+
+int ActivitySampler::terminate_run_backends() {
+  std::lock_guard lock{conn_mutex_};
+  if (!conn_ && !reconnect()) {
+    return 0;
+  }
+  return run_admin(conn_, fmt::format("SELECT count(pg_terminate_backend(pid))::int FROM "
+                                      "pg_stat_activity WHERE strpos(application_name, {}) > 0 "
+                                      "AND pid <> pg_backend_pid()",
+                                      conn_->quote(run_marker_)));
+}
+
+int ActivitySampler::count_run_backends() {
+  std::lock_guard lock{conn_mutex_};
+  if (!conn_ && !reconnect()) {
+    return -1;
+  }
+  return run_admin(conn_,
+                   fmt::format("SELECT count(*)::int FROM pg_stat_activity WHERE "
+                               "strpos(application_name, {}) > 0 AND pid <> pg_backend_pid()",
+                               conn_->quote(run_marker_)));
+}
+
+}  // namespace pgleak::probe

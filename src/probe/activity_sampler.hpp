@@ -1,0 +1,85 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "db/conninfo.hpp"
+#include "run/observations.hpp"
+#include "run/recorder.hpp"
+
+namespace pqxx {
+template <typename>
+class basic_connection_base;
+class connect_direct;
+}  // namespace pqxx
+
+namespace pgleak::probe {
+
+// Samples pg_stat_activity on its own connection every interval, on a fixed
+// schedule (deadline += interval), and hands each Sample to the recorder with
+// the pools' stats. It is the instrument: a tick it could not take in time is
+// counted as missed, never silently shifted.
+//
+// Thread-safety: start()/stop() from the owning thread; the sampling runs on
+// a thread of its own; counters are read after stop().
+class ActivitySampler {
+ public:
+  using PoolsSnapshot = std::function<std::vector<run::PoolSample>()>;
+
+  // `run_marker` is "/<run_id>/": backends whose application_name holds it are the run's own.
+  ActivitySampler(db::ConnInfo target, std::string run_marker, std::chrono::microseconds interval,
+                  run::Recorder& recorder, PoolsSnapshot pools);
+  ~ActivitySampler();
+  ActivitySampler(const ActivitySampler&) = delete;
+  ActivitySampler& operator=(const ActivitySampler&) = delete;
+
+  // Connects (throws util::InfrastructureError) and starts the thread.
+  void start();
+  // Takes one sample now, outside the schedule (the final state of a run).
+  void sample_now();
+  void stop();
+
+  // Called from the sampler thread when the server stays unreachable for
+  // `lost_after`; the run treats that as losing its target.
+  void on_target_lost(std::function<void(const std::string&)> callback) {
+    on_lost_ = std::move(callback);
+  }
+
+  uint64_t samples_taken() const { return taken_; }
+  uint64_t missed_intervals() const { return missed_; }
+  double max_lag_ms() const { return max_lag_ms_; }
+  std::chrono::microseconds interval() const { return interval_; }
+
+  // Asks the server to cancel the run's active statements (used at shutdown).
+  // Returns how many were signalled.
+  int cancel_run_backends();
+  // Terminates every backend of the run still connected; returns how many.
+  int terminate_run_backends();
+  // Counts backends of the run still connected.
+  int count_run_backends();
+
+ private:
+  void loop(std::stop_token stop);
+  bool take(double lag_ms);
+  bool reconnect();
+
+  const db::ConnInfo target_;
+  const std::string run_marker_;
+  const std::chrono::microseconds interval_;
+  run::Recorder& recorder_;
+  const PoolsSnapshot pools_;
+  std::function<void(const std::string&)> on_lost_;
+  std::unique_ptr<pqxx::basic_connection_base<pqxx::connect_direct>> conn_;
+  std::mutex conn_mutex_;  // sample_now() and the admin calls share the connection
+  std::jthread thread_;
+  uint64_t taken_ = 0;
+  uint64_t missed_ = 0;
+  double max_lag_ms_ = 0;
+};
+
+}  // namespace pgleak::probe

@@ -1,0 +1,36 @@
+#include "probe/server_info.hpp"
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+#include "util/errors.hpp"
+
+namespace pgleak::probe {
+
+ServerInfo read_server_info(const db::ConnInfo& target) {
+  try {
+    pqxx::connection conn{target.to_libpq()};
+    pqxx::nontransaction tx{conn};
+    const auto row = tx.exec1(
+        "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
+        "current_setting('max_connections')::int, "
+        "current_setting('superuser_reserved_connections')::int, "
+        "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)");
+    ServerInfo info;
+    info.server_version = row[0].as<std::string>();
+    info.server_version_num = row[1].as<int>();
+    info.max_connections = row[2].as<int>();
+    info.superuser_reserved_connections = row[3].as<int>();
+    info.is_superuser = row[4].as<bool>();
+    return info;
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    while (!why.empty() && why.back() == '\n') {
+      why.pop_back();
+    }
+    throw util::InfrastructureError("cannot reach the target " + target.redacted() + ": " + why);
+  }
+}
+
+}  // namespace pgleak::probe

@@ -1,0 +1,204 @@
+#include "report/json_report.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include "util/errors.hpp"
+
+namespace pgleak::report {
+namespace {
+
+using nlohmann::json;
+
+json duration_json(const util::ScaledDuration& d) {
+  return {{"nominal_s", util::to_seconds(d.nominal)}, {"applied_s", util::to_seconds(d.applied)}};
+}
+
+template <typename T>
+json optional_duration(const std::optional<T>& d) {
+  return d ? duration_json(*d) : json(nullptr);
+}
+
+json pool_json(const scenario::PoolSettings& p) {
+  return {{"pool_size", p.pool_size},
+          {"max_overflow", p.max_overflow},
+          {"pool_timeout", duration_json(p.pool_timeout)},
+          {"pool_recycle", optional_duration(p.pool_recycle)},
+          {"pool_pre_ping", p.pool_pre_ping},
+          {"use_lifo", p.use_lifo},
+          {"reset_on_return", p.reset_on_return ? "rollback" : "none"},
+          {"connect",
+           {{"connect_timeout", optional_duration(p.connect.connect_timeout)},
+            {"statement_timeout", optional_duration(p.connect.statement_timeout)},
+            {"idle_in_transaction_session_timeout",
+             optional_duration(p.connect.idle_in_transaction_session_timeout)},
+            {"application_name",
+             p.connect.application_name ? json(*p.connect.application_name) : json(nullptr)}}}};
+}
+
+json stats_json(const pool::PoolStats& s) {
+  return {{"checked_out", s.checked_out},
+          {"idle", s.idle},
+          {"overflow", s.overflow},
+          {"open", s.open},
+          {"checkouts", s.checkouts},
+          {"checkins", s.checkins},
+          {"timeouts", s.timeouts},
+          {"connects", s.connects},
+          {"connect_failures", s.connect_failures},
+          {"closes", s.closes},
+          {"overflow_closed", s.overflow_closed},
+          {"recycled", s.recycled},
+          {"invalidated", s.invalidated},
+          {"pre_ping_failures", s.pre_ping_failures},
+          {"reset_failures", s.reset_failures}};
+}
+
+}  // namespace
+
+json scenario_json(const scenario::Scenario& s) {
+  json processes = json::array();
+  for (const auto& p : s.processes) {
+    json workers = json::array();
+    for (const auto& w : p.workers) {
+      workers.push_back({{"name", w.name},
+                         {"pattern", w.pattern},
+                         {"count", w.count},
+                         {"iterations", w.iterations ? json(*w.iterations) : json(nullptr)},
+                         {"duration", optional_duration(w.duration)},
+                         {"think_time", duration_json(w.think_time)},
+                         {"query", w.query},
+                         {"options", w.options}});
+    }
+    processes.push_back({{"name", p.name},
+                         {"replicas", p.replicas},
+                         {"start_interval", duration_json(p.start_interval)},
+                         {"pool", pool_json(p.pool)},
+                         {"workers", workers}});
+  }
+  return {{"name", s.name},
+          {"description", s.description},
+          {"source", s.source_path},
+          {"time_scale", s.time_scale},
+          {"duration", duration_json(s.duration)},
+          {"sample_interval_ms", util::to_millis(s.sample_interval)},
+          {"server",
+           {{"max_connections", s.server.max_connections},
+            {"superuser_reserved_connections", s.server.superuser_reserved_connections}}},
+          {"pool", pool_json(s.pool)},
+          {"processes", processes}};
+}
+
+json build_report(const scenario::Scenario& sc, const run::RunResult& r, const analysis::Summary& s,
+                  const analysis::Verdict& v) {
+  json samples = json::array();
+  for (const auto& sample : r.samples) {
+    json pools = json::array();
+    for (const auto& p : sample.pools) {
+      pools.push_back({{"process", p.process},
+                       {"replica", p.replica},
+                       {"checked_out", p.checked_out},
+                       {"idle", p.idle},
+                       {"overflow", p.overflow},
+                       {"waiting", p.waiting},
+                       {"open", p.open}});
+    }
+    samples.push_back({{"t_s", sample.t_s},
+                       {"total", sample.total},
+                       {"own", sample.own},
+                       {"by_state", sample.by_state},
+                       {"by_application", sample.by_application},
+                       {"pools", pools},
+                       {"lag_ms", sample.lag_ms}});
+  }
+  json events = json::array();
+  for (const auto& e : r.events) {
+    json ev = {{"t_s", e.t_s},
+               {"kind", e.kind},
+               {"sqlstate", e.sqlstate.empty() ? json(nullptr) : json(e.sqlstate)},
+               {"message", e.message},
+               {"process", e.process.empty() ? json(nullptr) : json(e.process)},
+               {"replica", e.replica < 0 ? json(nullptr) : json(e.replica)},
+               {"worker", e.worker.empty() ? json(nullptr) : json(e.worker)},
+               {"pattern", e.pattern.empty() ? json(nullptr) : json(e.pattern)}};
+    if (e.waited_ms) {
+      ev["waited_ms"] = *e.waited_ms;
+    }
+    events.push_back(std::move(ev));
+  }
+  json pools = json::array();
+  for (const auto& p : r.pools) {
+    pools.push_back({{"process", p.process},
+                     {"replica", p.replica},
+                     {"held_at_end", p.outstanding},
+                     {"stats", stats_json(p.stats)}});
+  }
+  const auto& w = s.checkout_wait_ms;
+  return {
+      {"schema", kReportSchema},
+      {"run",
+       {{"id", r.run_id},
+        {"started_at", r.started_at_utc},
+        {"wall_s", r.wall_s},
+        {"status", run::to_string(r.status)},
+        {"status_detail", r.status_detail.empty() ? json(nullptr) : json(r.status_detail)}}},
+      {"scenario", scenario_json(sc)},
+      {"target",
+       {{"kind", r.target.embedded ? "embedded" : "external"},
+        {"dsn", r.target.embedded ? json(nullptr) : json(r.target.dsn_redacted)},
+        {"server_version", r.target.server.server_version},
+        {"max_connections", r.target.server.max_connections},
+        {"superuser_reserved_connections", r.target.server.superuser_reserved_connections}}},
+      {"sampler",
+       {{"interval_ms", util::to_millis(sc.sample_interval)},
+        {"samples", r.samples.size()},
+        {"missed_intervals", r.sampler_missed_intervals},
+        {"max_lag_ms", r.sampler_max_lag_ms}}},
+      {"samples", samples},
+      {"events", events},
+      {"events_dropped", r.events_dropped},
+      {"pools", pools},
+      {"summary",
+       {{"peak_connections", s.peak_connections},
+        {"peak_at_s", s.peak_at_s},
+        {"final_connections", s.final_connections},
+        {"peak_total_connections", s.peak_total_connections},
+        {"connection_limit", s.connection_limit},
+        {"pool_timeouts", s.pool_timeouts},
+        {"errors_by_sqlstate", s.errors_by_sqlstate},
+        {"checkout_wait_ms",
+         {{"count", w.count}, {"p50", w.p50}, {"p95", w.p95}, {"p99", w.p99}, {"max", w.max}}},
+        {"checkouts", s.checkouts},
+        {"connects", s.connects},
+        {"recycled", s.recycled},
+        {"invalidated", s.invalidated},
+        {"pre_ping_failures", s.pre_ping_failures},
+        {"overflow_closed", s.overflow_closed},
+        {"held_at_end", s.held_at_end}}},
+      {"cleanup", {{"leftover_backends_terminated", r.leftover_backends_terminated}}},
+      {"verdict", {{"pass", v.pass}, {"reasons", v.reasons}}},
+  };
+}
+
+void write_json(const std::string& path, const json& document) {
+  namespace fs = std::filesystem;
+  const fs::path target{path};
+  std::error_code ec;
+  if (target.has_parent_path()) {
+    fs::create_directories(target.parent_path(), ec);
+  }
+  const fs::path temp = target.string() + ".tmp";
+  {
+    std::ofstream out{temp, std::ios::trunc};
+    out << document.dump(2) << "\n";
+    if (!out) {
+      throw util::InfrastructureError("cannot write " + temp.string());
+    }
+  }
+  fs::rename(temp, target, ec);
+  if (ec) {
+    throw util::InfrastructureError("cannot write " + path + ": " + ec.message());
+  }
+}
+
+}  // namespace pgleak::report

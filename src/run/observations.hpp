@@ -1,0 +1,54 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+// What a run observes: one Sample per sampler tick (the snapshot every output
+// reads: progress line, JSON report) and Events as they happen.
+namespace pgleak::run {
+
+// One pool (one simulated process replica) at a sample.
+struct PoolSample {
+  std::string process;
+  int replica = 0;
+  int checked_out = 0;
+  int idle = 0;
+  int overflow = 0;
+  int waiting = 0;
+  int open = 0;
+};
+
+// pg_stat_activity at one instant. `total` counts every client backend but the
+// sampler's own; `own` those tagged by this run (equal on the embedded server).
+// Invariant: sum(by_state) == total.
+struct Sample {
+  double t_s = 0;
+  int total = 0;
+  int own = 0;
+  std::map<std::string, int> by_state;
+  std::map<std::string, int> by_application;
+  std::vector<PoolSample> pools;
+  double lag_ms = 0;  // how late the sample was taken against its schedule
+};
+
+// Event kinds, as they appear in the report.
+inline constexpr const char* kPoolTimeout = "pool_timeout";
+inline constexpr const char* kConnectError = "connect_error";
+inline constexpr const char* kQueryError = "query_error";
+inline constexpr const char* kSamplerError = "sampler_error";
+
+struct Event {
+  double t_s = 0;
+  std::string kind;
+  std::string sqlstate;  // empty when none applies (a pool timeout)
+  std::string message;
+  std::string process;
+  int replica = -1;
+  std::string worker;  // "<group>.<index>"
+  std::string pattern;
+  std::optional<double> waited_ms;  // pool timeouts: request to failure
+};
+
+}  // namespace pgleak::run

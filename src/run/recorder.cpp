@@ -1,0 +1,66 @@
+#include "run/recorder.hpp"
+
+namespace pgleak::run {
+
+double Recorder::elapsed_s() const {
+  return std::chrono::duration<double>(Clock::now() - start_).count();
+}
+
+void Recorder::add_event(Event event) {
+  if (event.t_s == 0) {
+    event.t_s = elapsed_s();
+  }
+  std::lock_guard lock{mutex_};
+  if (!event.sqlstate.empty()) {
+    ++errors_by_sqlstate_[event.sqlstate];
+  }
+  if (event.kind == kPoolTimeout) {
+    ++pool_timeouts_;
+  }
+  if (events_.size() >= max_events_) {
+    ++dropped_;
+    return;
+  }
+  events_.push_back(std::move(event));
+}
+
+void Recorder::add_sample(Sample sample) {
+  std::lock_guard lock{mutex_};
+  samples_.push_back(std::move(sample));
+}
+
+std::vector<Event> Recorder::events() const {
+  std::lock_guard lock{mutex_};
+  return events_;
+}
+
+std::vector<Sample> Recorder::samples() const {
+  std::lock_guard lock{mutex_};
+  return samples_;
+}
+
+std::map<std::string, uint64_t> Recorder::errors_by_sqlstate() const {
+  std::lock_guard lock{mutex_};
+  return errors_by_sqlstate_;
+}
+
+uint64_t Recorder::pool_timeouts() const {
+  std::lock_guard lock{mutex_};
+  return pool_timeouts_;
+}
+
+uint64_t Recorder::dropped_events() const {
+  std::lock_guard lock{mutex_};
+  return dropped_;
+}
+
+bool Recorder::latest(Sample& out) const {
+  std::lock_guard lock{mutex_};
+  if (samples_.empty()) {
+    return false;
+  }
+  out = samples_.back();
+  return true;
+}
+
+}  // namespace pgleak::run

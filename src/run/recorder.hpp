@@ -1,0 +1,52 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "run/observations.hpp"
+
+namespace pgleak::run {
+
+// Collects a run's events and samples, and the counts derived from events.
+// The event list is capped (a retry loop against a full server can raise
+// thousands per second); the counts never are, and the report says how many
+// events were dropped.
+//
+// Thread-safety: every member may be called from any thread.
+class Recorder {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit Recorder(Clock::time_point start, size_t max_events = 20000)
+      : start_(start), max_events_(max_events) {}
+
+  // Seconds since the run started.
+  double elapsed_s() const;
+  Clock::time_point start() const { return start_; }
+
+  // Stamps t_s when it is zero.
+  void add_event(Event event);
+  void add_sample(Sample sample);
+
+  std::vector<Event> events() const;
+  std::vector<Sample> samples() const;
+  std::map<std::string, uint64_t> errors_by_sqlstate() const;
+  uint64_t pool_timeouts() const;
+  uint64_t dropped_events() const;
+  // The latest sample, if any (for the progress line).
+  bool latest(Sample& out) const;
+
+ private:
+  const Clock::time_point start_;
+  const size_t max_events_;
+  mutable std::mutex mutex_;
+  std::vector<Event> events_;
+  std::vector<Sample> samples_;
+  std::map<std::string, uint64_t> errors_by_sqlstate_;
+  uint64_t pool_timeouts_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace pgleak::run

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "pool/pool_stats.hpp"
+#include "probe/server_info.hpp"
+#include "run/observations.hpp"
+#include "scenario/scenario.hpp"
+#include "util/latency_histogram.hpp"
+
+namespace pgleak::run {
+
+struct RunOptions {
+  // Target an existing server instead of an embedded one; never reconfigured.
+  std::optional<std::string> dsn;
+  // Ctrl-C / SIGTERM: the run stops early, cleans up, and says so.
+  std::stop_token interrupt;
+  // Status lines ("server started", "running ..."); nullptr for none.
+  std::ostream* log = nullptr;
+};
+
+enum class RunStatus { kCompleted, kInterrupted, kTargetLost };
+
+struct TargetDescription {
+  bool embedded = true;
+  std::string dsn_redacted;  // external targets only
+  probe::ServerInfo server;
+};
+
+struct PoolOutcome {
+  std::string process;
+  int replica = 0;
+  pool::PoolStats stats;
+  int outstanding = 0;  // checkouts still out when the run ended (held sessions)
+};
+
+// Everything a run observed, for analysis and the report.
+struct RunResult {
+  std::string run_id;
+  std::string started_at_utc;  // ISO 8601
+  double wall_s = 0;
+  RunStatus status = RunStatus::kCompleted;
+  std::string status_detail;
+  TargetDescription target;
+  std::vector<Sample> samples;
+  std::vector<Event> events;
+  uint64_t events_dropped = 0;
+  std::map<std::string, uint64_t> errors_by_sqlstate;
+  uint64_t pool_timeouts = 0;
+  std::vector<PoolOutcome> pools;
+  std::shared_ptr<util::LatencyHistogram> checkout_waits;  // all pools merged
+  uint64_t sampler_missed_intervals = 0;
+  double sampler_max_lag_ms = 0;
+  int leftover_backends_terminated = 0;
+};
+
+std::string_view to_string(RunStatus status);
+
+// Runs a validated scenario against its target and returns what it saw. Every
+// backend the run opened is closed and an embedded server is stopped and
+// deleted before this returns, on every path. Throws util::InfrastructureError
+// when the target cannot be reached or the embedded server cannot start.
+RunResult run_scenario(const scenario::Scenario& scenario, const RunOptions& options);
+
+// Six characters of [a-z0-9]: marks every backend of one run.
+std::string make_run_id();
+
+}  // namespace pgleak::run

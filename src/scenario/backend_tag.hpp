@@ -1,0 +1,29 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pgleak::scenario {
+
+// The application_name of every backend pgleak opens:
+//   "<prefix>/<run_id>/<process>.<replica>/<pattern>"
+// e.g. "dispatching_api/k3x9q2/route_builder_launcher.24/outside_loop".
+// The prefix is the pool's application_name ("pgleak" when unset), so the
+// server shows what production would, and the rest attributes the backend.
+struct BackendTag {
+  std::string prefix;
+  std::string run_id;
+  std::string process;
+  int replica = 0;
+  std::string pattern;
+
+  std::string str() const;
+  static std::optional<BackendTag> parse(std::string_view application_name);
+};
+
+// PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes.
+inline constexpr size_t kMaxApplicationName = 63;
+inline constexpr size_t kRunIdLength = 6;
+
+}  // namespace pgleak::scenario

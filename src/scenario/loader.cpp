@@ -1,0 +1,488 @@
+#include "scenario/loader.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "scenario/backend_tag.hpp"
+
+namespace pgleak::scenario {
+namespace {
+
+using nlohmann::json;
+
+std::string join_problems(const std::string& file, const std::vector<Problem>& problems) {
+  std::string out;
+  for (const auto& p : problems) {
+    out += fmt::format("{}: {}: {}\n", file, p.pointer.empty() ? "/" : p.pointer, p.message);
+  }
+  if (!out.empty()) {
+    out.pop_back();
+  }
+  return out;
+}
+
+// Reads the fields of one JSON object, recording a Problem for anything
+// missing, mistyped or out of range, and for every key nobody asked for.
+class ObjectReader {
+ public:
+  ObjectReader(const json& value, std::string pointer, std::vector<Problem>& problems,
+               double time_scale)
+      : value_(value), pointer_(std::move(pointer)), problems_(problems), time_scale_(time_scale) {
+    if (!value_.is_object()) {
+      problem("", "must be an object");
+    }
+  }
+
+  ObjectReader(const ObjectReader&) = delete;
+  ObjectReader& operator=(const ObjectReader&) = delete;
+  ~ObjectReader() { finish(); }
+
+  // Reports the keys nobody asked for. Runs once; the destructor calls it for
+  // readers that go out of scope before the problems are gathered.
+  void finish() {
+    if (finished_ || !value_.is_object()) {
+      return;
+    }
+    finished_ = true;
+    for (const auto& [key, unused] : value_.items()) {
+      if (!seen_.contains(key)) {
+        problem(key, "unknown key");
+      }
+    }
+  }
+
+  std::string at(const std::string& key) const { return pointer_ + "/" + key; }
+  void problem(const std::string& key, std::string message) {
+    problems_.push_back({key.empty() ? pointer_ : at(key), std::move(message)});
+  }
+
+  const json* find(const std::string& key) {
+    seen_.insert(key);
+    if (!value_.is_object()) {
+      return nullptr;
+    }
+    const auto it = value_.find(key);
+    return it == value_.end() ? nullptr : &*it;
+  }
+
+  bool has(const std::string& key) const { return value_.is_object() && value_.contains(key); }
+
+  std::optional<std::string> string(const std::string& key, bool required = false) {
+    const json* v = find(key);
+    if (v == nullptr) {
+      if (required) {
+        problem(key, "is required");
+      }
+      return std::nullopt;
+    }
+    if (!v->is_string()) {
+      problem(key, "must be a string");
+      return std::nullopt;
+    }
+    return v->get<std::string>();
+  }
+
+  std::optional<int> integer(const std::string& key, int min, int max) {
+    const json* v = find(key);
+    if (v == nullptr) {
+      return std::nullopt;
+    }
+    if (!v->is_number_integer()) {
+      problem(key, "must be an integer");
+      return std::nullopt;
+    }
+    const auto n = v->get<int64_t>();
+    if (n < min) {
+      problem(key, fmt::format("must be >= {}", min));
+      return std::nullopt;
+    }
+    if (n > max) {
+      problem(key, fmt::format("must be <= {}", max));
+      return std::nullopt;
+    }
+    return static_cast<int>(n);
+  }
+
+  std::optional<bool> boolean(const std::string& key) {
+    const json* v = find(key);
+    if (v == nullptr) {
+      return std::nullopt;
+    }
+    if (!v->is_boolean()) {
+      problem(key, "must be true or false");
+      return std::nullopt;
+    }
+    return v->get<bool>();
+  }
+
+  std::optional<double> number(const std::string& key) {
+    const json* v = find(key);
+    if (v == nullptr) {
+      return std::nullopt;
+    }
+    if (!v->is_number()) {
+      problem(key, "must be a number");
+      return std::nullopt;
+    }
+    return v->get<double>();
+  }
+
+  std::optional<util::Micros> raw_duration(const std::string& key) {
+    const json* v = find(key);
+    if (v == nullptr) {
+      return std::nullopt;
+    }
+    if (!v->is_string()) {
+      problem(key, "must be a duration string with a unit, e.g. \"30s\" or \"250ms\"");
+      return std::nullopt;
+    }
+    std::string why;
+    auto d = util::parse_duration(v->get<std::string>(), &why);
+    if (!d) {
+      problem(key, why);
+    }
+    return d;
+  }
+
+  std::optional<ScaledDuration> duration(const std::string& key, bool positive = false) {
+    auto d = raw_duration(key);
+    if (!d) {
+      return std::nullopt;
+    }
+    if (positive && d->count() == 0) {
+      problem(key, "must be greater than zero");
+      return std::nullopt;
+    }
+    return ScaledDuration::scale(*d, time_scale_);
+  }
+
+  // A reader for a nested object, sharing the problem list.
+  ObjectReader child(const json& v, const std::string& pointer) {
+    return ObjectReader{v, pointer, problems_, time_scale_};
+  }
+  std::vector<Problem>& problems() { return problems_; }
+  const json& value() const { return value_; }
+
+ private:
+  const json& value_;
+  std::string pointer_;
+  std::vector<Problem>& problems_;
+  double time_scale_;
+  std::set<std::string> seen_;
+  bool finished_ = false;
+};
+
+const std::regex kIdentifier{"[A-Za-z][A-Za-z0-9_-]*"};
+
+void check_identifier(ObjectReader& r, const std::string& key, const std::string& value) {
+  if (!std::regex_match(value, kIdentifier)) {
+    r.problem(key, "must start with a letter and hold only letters, digits, '_' and '-'");
+  } else if (value.size() > 32) {
+    r.problem(key, "must be at most 32 characters");
+  }
+}
+
+void read_connect(ObjectReader& r, ConnectArgs& args) {
+  if (auto d = r.duration("connect_timeout", true)) {
+    args.connect_timeout = d;
+  }
+  if (auto d = r.duration("statement_timeout")) {
+    args.statement_timeout = d;
+  }
+  if (auto d = r.duration("idle_in_transaction_session_timeout")) {
+    args.idle_in_transaction_session_timeout = d;
+  }
+  if (auto s = r.string("application_name")) {
+    if (s->empty() || s->find('/') != std::string::npos) {
+      r.problem("application_name", "must be non-empty and must not contain '/'");
+    } else {
+      args.application_name = s;
+    }
+  }
+}
+
+// Reads a pool object over `pool`: only the keys present override it, which is
+// how a process's "pool" refines the scenario's.
+void read_pool(ObjectReader& r, PoolSettings& pool) {
+  if (auto n = r.integer("pool_size", 0, 10000)) {
+    pool.pool_size = *n;
+  }
+  if (auto n = r.integer("max_overflow", -1, 10000)) {
+    pool.max_overflow = *n;
+  }
+  if (auto d = r.duration("pool_timeout")) {
+    pool.pool_timeout = *d;
+  }
+  if (const json* v = r.find("pool_recycle"); v != nullptr) {
+    if (v->is_null() || (v->is_number_integer() && v->get<int64_t>() == -1)) {
+      pool.pool_recycle.reset();
+    } else if (auto d = r.duration("pool_recycle", true)) {
+      pool.pool_recycle = d;
+    }
+  }
+  if (auto b = r.boolean("pool_pre_ping")) {
+    pool.pool_pre_ping = *b;
+  }
+  if (auto b = r.boolean("use_lifo")) {
+    pool.use_lifo = *b;
+  }
+  if (auto s = r.string("reset_on_return")) {
+    if (*s == "rollback") {
+      pool.reset_on_return = true;
+    } else if (*s == "none") {
+      pool.reset_on_return = false;
+    } else {
+      r.problem("reset_on_return", "must be \"rollback\" or \"none\"");
+    }
+  }
+  if (const json* c = r.find("connect"); c != nullptr) {
+    auto cr = r.child(*c, r.at("connect"));
+    read_connect(cr, pool.connect);
+  }
+}
+
+}  // namespace
+
+namespace {
+
+void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog) {
+  r.string("description");
+  if (auto p = r.string("pattern", true)) {
+    if (!catalog.exists(*p)) {
+      r.problem("pattern", fmt::format("unknown pattern \"{}\" (known: {})", *p, catalog.names()));
+    } else {
+      w.pattern = *p;
+    }
+  }
+  w.name = r.string("name").value_or(w.pattern);
+  if (r.has("name")) {
+    check_identifier(r, "name", w.name);
+  }
+  w.count = r.integer("count", 1, 10000).value_or(1);
+  w.iterations = r.integer("iterations", 1, 1'000'000'000);
+  w.duration = r.duration("duration", true);
+  if (w.iterations && w.duration) {
+    r.problem("duration", "give iterations or duration, not both");
+  }
+  w.think_time = r.duration("think_time").value_or(ScaledDuration{});
+  if (auto q = r.string("query")) {
+    if (q->find_first_not_of(" \t\n;") == std::string::npos) {
+      r.problem("query", "must not be empty");
+    }
+    w.query = *q;
+  }
+  if (const json* o = r.find("options"); o != nullptr) {
+    if (!o->is_object()) {
+      r.problem("options", "must be an object");
+    } else {
+      w.options = *o;
+      if (!w.pattern.empty()) {
+        catalog.check_options(w.pattern, *o, r.at("options"), r.problems());
+      }
+    }
+  } else if (!w.pattern.empty()) {
+    catalog.check_options(w.pattern, w.options, r.at("options"), r.problems());
+  }
+}
+
+void read_process(ObjectReader& r, ProcessSpec& p, const PoolSettings& defaults,
+                  const PatternCatalog& catalog) {
+  r.string("description");
+  if (auto n = r.string("name", true)) {
+    p.name = *n;
+    check_identifier(r, "name", p.name);
+  }
+  p.replicas = r.integer("replicas", 1, 10000).value_or(1);
+  p.start_interval = r.duration("start_interval").value_or(ScaledDuration{});
+  p.pool = defaults;
+  if (const json* pool = r.find("pool"); pool != nullptr) {
+    auto pr = r.child(*pool, r.at("pool"));
+    read_pool(pr, p.pool);
+  }
+  const json* workers = r.find("workers");
+  if (workers == nullptr || !workers->is_array() || workers->empty()) {
+    r.problem("workers", "must be a non-empty array of worker groups");
+    return;
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < workers->size(); ++i) {
+    const auto pointer = fmt::format("{}/{}", r.at("workers"), i);
+    auto wr = r.child((*workers)[i], pointer);
+    WorkerGroup w;
+    read_worker(wr, w, catalog);
+    if (!w.name.empty() && !names.insert(w.name).second) {
+      wr.problem("name", fmt::format("duplicate worker group name \"{}\" in this process; name the "
+                                     "groups apart",
+                                     w.name));
+    }
+    p.workers.push_back(std::move(w));
+  }
+}
+
+void check_tags_fit(const Scenario& s, std::vector<Problem>& problems) {
+  for (size_t i = 0; i < s.processes.size(); ++i) {
+    const auto& p = s.processes[i];
+    for (size_t j = 0; j < p.workers.size(); ++j) {
+      BackendTag tag{p.pool.connect.application_name.value_or("pgleak"),
+                     std::string(kRunIdLength, 'x'), p.name, p.replicas - 1, p.workers[j].pattern};
+      const auto length = tag.str().size();
+      if (length > kMaxApplicationName) {
+        problems.push_back(
+            {fmt::format("/processes/{}/name", i),
+             fmt::format("backend tag \"{}\" is {} bytes; PostgreSQL keeps {} of application_name: "
+                         "shorten the process name or the pool's application_name",
+                         tag.str(), length, kMaxApplicationName)});
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int Scenario::total_workers() const {
+  int total = 0;
+  for (const auto& p : processes) {
+    for (const auto& w : p.workers) {
+      total += p.replicas * w.count;
+    }
+  }
+  return total;
+}
+
+ScenarioError::ScenarioError(std::string file, std::vector<Problem> problems)
+    : std::runtime_error(join_problems(file, problems)),
+      file_(std::move(file)),
+      problems_(std::move(problems)) {}
+
+Scenario parse(const std::string& text, const std::string& source, const PatternCatalog& catalog,
+               const LoadOptions& options) {
+  json doc;
+  try {
+    doc = json::parse(text, nullptr, true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    // Turn nlohmann's byte offset into line:column, which editors understand.
+    size_t line = 1;
+    size_t column = 1;
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    std::string what = e.what();
+    const auto colon = what.find("syntax error");
+    throw ScenarioError(
+        source, {{"", fmt::format("invalid JSON at line {}, column {}: {}", line, column,
+                                  colon == std::string::npos ? what : what.substr(colon))}});
+  }
+
+  std::vector<Problem> problems;
+  Scenario s;
+  s.source_path = source;
+  double time_scale = 1.0;
+  if (!doc.is_object()) {
+    throw ScenarioError(source, {{"", "must be a JSON object (a scenario)"}});
+  }
+  // time_scale first: every other duration is scaled by it as it is read. Its
+  // own problems are reported by the full reader below.
+  if (const auto it = doc.find("time_scale"); it != doc.end() && it->is_number()) {
+    const double ts = it->get<double>();
+    if (ts > 0 && ts <= 1000) {
+      time_scale = ts;
+    }
+  }
+  if (options.time_scale) {
+    if (*options.time_scale <= 0 || *options.time_scale > 1000) {
+      problems.push_back({"/time_scale", "--time-scale must be > 0 and <= 1000"});
+    } else {
+      time_scale = *options.time_scale;
+    }
+  }
+  s.time_scale = time_scale;
+
+  ObjectReader r{doc, "", problems, time_scale};
+  if (auto ts = r.number("time_scale"); ts && (*ts <= 0 || *ts > 1000)) {
+    r.problem("time_scale", "must be > 0 and <= 1000");
+  }
+  r.find("$schema");
+  if (auto n = r.string("name", true)) {
+    s.name = *n;
+    check_identifier(r, "name", s.name);
+  }
+  s.description = r.string("description").value_or("");
+  if (auto d = r.duration("duration", true)) {
+    s.duration = *d;
+  } else if (!r.has("duration")) {
+    r.problem("duration", "is required (e.g. \"10m\")");
+  }
+  if (auto d = r.raw_duration("sample_interval")) {
+    if (*d < std::chrono::milliseconds{10}) {
+      r.problem("sample_interval", "must be at least 10ms");
+    } else {
+      s.sample_interval = *d;
+    }
+  }
+  if (const json* server = r.find("server"); server != nullptr) {
+    auto sr = r.child(*server, "/server");
+    s.server.max_connections = sr.integer("max_connections", 1, 10000).value_or(100);
+    s.server.superuser_reserved_connections =
+        sr.integer("superuser_reserved_connections", 0, 10000).value_or(3);
+    if (s.server.superuser_reserved_connections >= s.server.max_connections) {
+      sr.problem("superuser_reserved_connections", "must be less than max_connections");
+    }
+  }
+  s.pool.pool_timeout = ScaledDuration::scale(std::chrono::seconds{30}, time_scale);
+  if (const json* pool = r.find("pool"); pool != nullptr) {
+    auto pr = r.child(*pool, "/pool");
+    read_pool(pr, s.pool);
+  }
+  const json* processes = r.find("processes");
+  if (processes == nullptr || !processes->is_array() || processes->empty()) {
+    r.problem("processes", "must be a non-empty array of processes");
+  } else {
+    std::set<std::string> names;
+    for (size_t i = 0; i < processes->size(); ++i) {
+      auto pr = r.child((*processes)[i], fmt::format("/processes/{}", i));
+      ProcessSpec p;
+      read_process(pr, p, s.pool, catalog);
+      if (!p.name.empty() && !names.insert(p.name).second) {
+        pr.problem("name", fmt::format("duplicate process name \"{}\"", p.name));
+      }
+      s.processes.push_back(std::move(p));
+    }
+  }
+  r.finish();
+  if (problems.empty()) {
+    check_tags_fit(s, problems);
+    constexpr int kMaxWorkers = 5000;
+    if (s.total_workers() > kMaxWorkers) {
+      problems.push_back({"/processes", fmt::format("{} workers in all; pgleak runs at most {} "
+                                                    "(one thread each)",
+                                                    s.total_workers(), kMaxWorkers)});
+    }
+  }
+  if (!problems.empty()) {
+    throw ScenarioError(source, std::move(problems));
+  }
+  return s;
+}
+
+Scenario load(const std::string& path, const PatternCatalog& catalog, const LoadOptions& options) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in) {
+    throw ScenarioError(path, {{"", "cannot read the file: " + std::string{std::strerror(errno)}}});
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path, catalog, options);
+}
+
+}  // namespace pgleak::scenario

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/duration.hpp"
+
+// The scenario model: plain values, filled from a file by scenario::load(),
+// validated once, then passed as const& to the run. Every duration is a
+// ScaledDuration: what the file says and what the run applies (x time_scale).
+namespace pgleak::scenario {
+
+using util::ScaledDuration;
+
+// Sent to the server with each connection of a pool (SQLAlchemy connect_args).
+struct ConnectArgs {
+  std::optional<ScaledDuration> connect_timeout;
+  std::optional<ScaledDuration> statement_timeout;
+  std::optional<ScaledDuration> idle_in_transaction_session_timeout;
+  std::optional<std::string> application_name;  // prefix of every backend tag
+};
+
+// One simulated process's engine: create_engine(pool_size=..., ...).
+struct PoolSettings {
+  int pool_size = 5;
+  int max_overflow = 10;
+  ScaledDuration pool_timeout;                 // default 30s
+  std::optional<ScaledDuration> pool_recycle;  // none = SQLAlchemy's -1
+  bool pool_pre_ping = false;
+  bool use_lifo = false;
+  bool reset_on_return = true;  // "rollback" (default) or "none"
+  ConnectArgs connect;
+};
+
+// Workers that share a pattern and workload inside one simulated process.
+struct WorkerGroup {
+  std::string name;     // defaults to the pattern name
+  std::string pattern;  // a name from workload::PatternRegistry
+  int count = 1;
+  std::optional<int> iterations;           // units of work per worker
+  std::optional<ScaledDuration> duration;  // or: run this long
+  ScaledDuration think_time;               // pause between units of work
+  std::string query = "SELECT 1";
+  nlohmann::json options = nlohmann::json::object();  // validated by the pattern
+};
+
+// A program that runs `replicas` times at once (the 25 duplicate launchers),
+// each copy with its own pool.
+struct ProcessSpec {
+  std::string name;
+  int replicas = 1;
+  ScaledDuration start_interval;  // replica r starts at r x start_interval
+  PoolSettings pool;
+  std::vector<WorkerGroup> workers;
+};
+
+struct ServerSettings {
+  int max_connections = 100;
+  int superuser_reserved_connections = 3;
+};
+
+struct Scenario {
+  std::string name;
+  std::string description;
+  std::string source_path;
+  double time_scale = 1.0;
+  ScaledDuration duration;
+  // Wall-clock: the sampler is the instrument, not the workload, so time_scale leaves it alone.
+  util::Micros sample_interval{std::chrono::seconds{1}};
+  ServerSettings server;
+  PoolSettings pool;  // defaults for every process
+  std::vector<ProcessSpec> processes;
+
+  int total_workers() const;
+};
+
+}  // namespace pgleak::scenario

@@ -1,0 +1,88 @@
+#include "server/child_process.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "util/errors.hpp"
+
+namespace pgleak::server {
+
+std::optional<RunAs> server_account() {
+  if (geteuid() != 0) {
+    return std::nullopt;
+  }
+  const passwd* pw = getpwnam("postgres");
+  if (pw == nullptr) {
+    throw util::InfrastructureError(
+        "running as root, but there is no 'postgres' account to run the embedded PostgreSQL as "
+        "(install postgresql-15, or run pgleak as an ordinary user)");
+  }
+  return RunAs{pw->pw_uid, pw->pw_gid, pw->pw_name};
+}
+
+int run_program(const std::vector<std::string>& argv, const std::string& log_path,
+                const std::optional<RunAs>& as, const std::string& cwd) {
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const auto& a : argv) {
+    args.push_back(const_cast<char*>(a.c_str()));
+  }
+  args.push_back(nullptr);
+
+  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) {
+    throw util::InfrastructureError("cannot open " + log_path + ": " + std::strerror(errno));
+  }
+  if (as) {
+    (void)::fchown(log_fd, as->uid, as->gid);
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    throw util::InfrastructureError(std::string{"fork failed: "} + std::strerror(errno));
+  }
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    setsid();
+    dup2(log_fd, STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) {
+      dup2(devnull, STDIN_FILENO);
+    }
+    if (as) {
+      gid_t groups[1] = {as->gid};
+      if (setgroups(1, groups) != 0 || setgid(as->gid) != 0 || setuid(as->uid) != 0) {
+        _exit(126);
+      }
+    }
+    if (chdir(cwd.c_str()) != 0) {
+      _exit(126);
+    }
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  ::close(log_fd);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      throw util::InfrastructureError(std::string{"waitpid failed: "} + std::strerror(errno));
+    }
+  }
+  if (WIFEXITED(status)) {
+    return WEXITSTATUS(status);
+  }
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+}  // namespace pgleak::server

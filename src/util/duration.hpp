@@ -1,0 +1,34 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pgleak::util {
+
+// All of pgleak's durations are whole microseconds: fine enough for a 1% time
+// scale of a 250 ms think time, coarse enough to never overflow.
+using Micros = std::chrono::microseconds;
+
+// Parses "250ms", "1.5s", "10m", "1h", "500us". A unit is required: a bare
+// number is ambiguous between seconds (SQLAlchemy) and milliseconds (PostgreSQL).
+// Returns nullopt and sets `why` on failure.
+std::optional<Micros> parse_duration(std::string_view text, std::string* why);
+
+// Shortest exact-ish rendering: "250ms", "1.5s", "10m".
+std::string format_duration(Micros d);
+
+double to_seconds(Micros d);
+double to_millis(Micros d);
+
+// A duration as the scenario wrote it and as the run applies it (nominal x time_scale).
+struct ScaledDuration {
+  Micros nominal{0};
+  Micros applied{0};
+
+  static ScaledDuration scale(Micros nominal, double time_scale);
+  friend bool operator==(const ScaledDuration&, const ScaledDuration&) = default;
+};
+
+}  // namespace pgleak::util

@@ -1,0 +1,85 @@
+#include "util/latency_histogram.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+namespace pgleak::util {
+
+// Values below kSubBuckets go to bucket == value (exact). Above, a value with
+// its highest bit at position p (p >= kSubBucketBits) lands in magnitude
+// p - kSubBucketBits + 1, sub-bucket = the kSubBucketBits bits below the top.
+int LatencyHistogram::bucket_of(uint64_t us) noexcept {
+  if (us < kSubBuckets) {
+    return static_cast<int>(us);
+  }
+  const int top = std::bit_width(us) - 1;
+  const int magnitude = top - kSubBucketBits + 1;
+  const auto sub = static_cast<int>((us >> (top - kSubBucketBits)) & (kSubBuckets - 1));
+  return std::min(magnitude * kSubBuckets + sub, kBuckets - 1);
+}
+
+uint64_t LatencyHistogram::upper_bound_of(int bucket) noexcept {
+  const int magnitude = bucket / kSubBuckets;
+  const int sub = bucket % kSubBuckets;
+  if (magnitude == 0) {
+    return static_cast<uint64_t>(sub);
+  }
+  const int shift = magnitude - 1;
+  const uint64_t base = (uint64_t{kSubBuckets} + static_cast<uint64_t>(sub)) << shift;
+  return base + ((uint64_t{1} << shift) - 1);
+}
+
+void LatencyHistogram::record(Micros value) noexcept {
+  const int64_t us = std::max<int64_t>(0, value.count());
+  buckets_[static_cast<size_t>(bucket_of(static_cast<uint64_t>(us)))].fetch_add(
+      1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  int64_t seen = max_us_.load(std::memory_order_relaxed);
+  while (us > seen && !max_us_.compare_exchange_weak(seen, us, std::memory_order_relaxed)) {
+  }
+}
+
+void LatencyHistogram::merge_from(const LatencyHistogram& other) noexcept {
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    buckets_[i].fetch_add(other.buckets_[i].load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
+  }
+  count_.fetch_add(other.count(), std::memory_order_relaxed);
+  const int64_t theirs = other.max().count();
+  int64_t seen = max_us_.load(std::memory_order_relaxed);
+  while (theirs > seen && !max_us_.compare_exchange_weak(seen, theirs, std::memory_order_relaxed)) {
+  }
+}
+
+uint64_t LatencyHistogram::count() const noexcept {
+  return count_.load(std::memory_order_relaxed);
+}
+
+Micros LatencyHistogram::max() const noexcept {
+  return Micros{max_us_.load(std::memory_order_relaxed)};
+}
+
+Micros LatencyHistogram::quantile(double q) const noexcept {
+  uint64_t total = 0;
+  for (const auto& b : buckets_) {
+    total += b.load(std::memory_order_relaxed);
+  }
+  if (total == 0) {
+    return Micros{0};
+  }
+  q = std::clamp(q, 0.0, 1.0);
+  const auto rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total))));
+  uint64_t seen = 0;
+  for (int i = 0; i < kBuckets; ++i) {
+    seen += buckets_[static_cast<size_t>(i)].load(std::memory_order_relaxed);
+    if (seen >= rank) {
+      const auto bound = static_cast<int64_t>(upper_bound_of(i));
+      return Micros{std::min(bound, max_us_.load(std::memory_order_relaxed))};
+    }
+  }
+  return max();
+}
+
+}  // namespace pgleak::util

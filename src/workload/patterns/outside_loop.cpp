@@ -1,0 +1,62 @@
+// outside_loop: one session created before the loop and used by every iteration.
+//
+//   db = next(get_db())
+//   while True:
+//       build_routes(db)      # no commit: the transaction stays open
+//       time.sleep(30)
+//
+// The incident's route_builder_launcher.py: between iterations its backend sits
+// "idle in transaction", holding its snapshot and locks.
+#include "workload/session_pattern.hpp"
+#include "workload/worker_context.hpp"
+
+namespace pgleak::workload {
+namespace {
+
+class OutsideLoop final : public SessionPattern {
+ public:
+  explicit OutsideLoop(bool commit) : commit_(commit) {}
+
+  void run(WorkerContext& ctx) override {
+    auto session = ctx.checkout_until_held();
+    while (session && ctx.next_unit()) {
+      if (!session->valid()) {
+        session = ctx.checkout_until_held();
+        if (!session) {
+          break;
+        }
+      }
+      ctx.attempt(*session, [&](db::Connection& c) {
+        if (c.tx_state() == db::TxState::kIdle) {
+          c.begin();
+        }
+        c.execute(ctx.query());
+        if (commit_) {
+          c.commit();
+        }
+      });
+      if (!ctx.think()) {
+        break;
+      }
+    }
+    ctx.hold_until_process_ends();
+  }
+
+ private:
+  const bool commit_;
+};
+
+}  // namespace
+
+PatternInfo outside_loop_pattern() {
+  return {"outside_loop",
+          "one session for all iterations, transaction left open between them",
+          "a session created once outside the loop, never closed (route_builder_launcher)",
+          {{"commit", OptionSpec::Type::kBool, false,
+            "commit each iteration; the default false leaves it idle in transaction"}},
+          [](const nlohmann::json& o) {
+            return std::make_unique<OutsideLoop>(o.at("commit").get<bool>());
+          }};
+}
+
+}  // namespace pgleak::workload

@@ -1,0 +1,44 @@
+// scoped: the fix. A session per unit of work, closed in finally; rollback on error.
+//
+//   db = next(get_db())
+//   try: work(db); db.commit()
+//   except: db.rollback(); raise
+//   finally: db.close()
+#include "workload/session_pattern.hpp"
+#include "workload/worker_context.hpp"
+
+namespace pgleak::workload {
+namespace {
+
+class Scoped final : public SessionPattern {
+ public:
+  void run(WorkerContext& ctx) override {
+    while (ctx.next_unit()) {
+      if (auto conn = ctx.checkout()) {
+        const bool ok = ctx.attempt(*conn, [&](db::Connection& c) {
+          c.begin();
+          c.execute(ctx.query());
+          c.commit();
+        });
+        if (!ok && conn->valid()) {
+          ctx.attempt(*conn, [](db::Connection& c) { c.rollback(); });
+        }
+      }  // returned to the pool here, whatever happened
+      if (!ctx.think()) {
+        break;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+PatternInfo scoped_pattern() {
+  return {"scoped",
+          "checkout per unit of work, always returned, rollback on error",
+          "the fix: try/finally around each session, FastAPI's Depends(get_db)",
+          {},
+          [](const nlohmann::json&) { return std::make_unique<Scoped>(); }};
+}
+
+}  // namespace pgleak::workload

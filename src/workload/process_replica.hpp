@@ -1,0 +1,52 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "db/pg_connection.hpp"
+#include "pool/queue_pool.hpp"
+#include "scenario/scenario.hpp"
+
+namespace pgleak::workload {
+
+// One running copy of a simulated process: its engine (connection factory and
+// pool) and what its workers share (the module-level "global session").
+//
+// Destruction order matters: the global session goes back to the pool before
+// the pool closes its connections.
+class ProcessReplica {
+ public:
+  ProcessReplica(const scenario::ProcessSpec& spec, int replica,
+                 std::unique_ptr<db::ConnectionFactory> factory);
+  ~ProcessReplica();
+  ProcessReplica(const ProcessReplica&) = delete;
+  ProcessReplica& operator=(const ProcessReplica&) = delete;
+
+  const scenario::ProcessSpec& spec() const { return spec_; }
+  int replica() const { return replica_; }
+  pool::QueuePool& pool() { return *pool_; }
+  const pool::QueuePool& pool() const { return *pool_; }
+
+  // The process-wide session of the global_session pattern. Lock the mutex
+  // while using it: workers share one session as a module global is shared.
+  std::mutex& global_session_mutex() { return global_mutex_; }
+  std::optional<pool::PooledConnection>& global_session() { return global_session_; }
+
+  // Ends the process: returns the global session; the pool's connections close
+  // when the replica is destroyed.
+  void end();
+
+  static pool::PoolConfig pool_config(const scenario::PoolSettings& settings);
+
+ private:
+  const scenario::ProcessSpec& spec_;
+  const int replica_;
+  std::unique_ptr<db::ConnectionFactory> factory_;
+  std::unique_ptr<pool::QueuePool> pool_;
+  std::mutex global_mutex_;
+  std::optional<pool::PooledConnection> global_session_;
+};
+
+}  // namespace pgleak::workload

@@ -1,0 +1,121 @@
+#include "workload/worker_context.hpp"
+
+#include <condition_variable>
+#include <mutex>
+
+#include "db/db_error.hpp"
+
+namespace pgleak::workload {
+
+WorkerContext::WorkerContext(ProcessReplica& process, const scenario::WorkerGroup& group, int index,
+                             std::string application_name, run::Recorder& recorder,
+                             std::stop_token stop)
+    : process_(process),
+      group_(group),
+      index_(index),
+      request_{std::move(application_name), process.spec().name + "." +
+                                                std::to_string(process.replica()) + "/" +
+                                                group.name + "." + std::to_string(index)},
+      recorder_(recorder),
+      stop_(std::move(stop)),
+      started_(std::chrono::steady_clock::now()) {}
+
+bool WorkerContext::next_unit() {
+  if (stop_.stop_requested()) {
+    return false;
+  }
+  if (group_.iterations && units_done_ >= *group_.iterations) {
+    return false;
+  }
+  if (group_.duration && std::chrono::steady_clock::now() - started_ >= group_.duration->applied) {
+    return false;
+  }
+  ++units_done_;
+  return true;
+}
+
+bool WorkerContext::sleep_for(util::Micros d) {
+  if (d.count() <= 0) {
+    return !stop_.stop_requested();
+  }
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock{m};
+  cv.wait_for(lock, stop_, d, [] { return false; });
+  return !stop_.stop_requested();
+}
+
+bool WorkerContext::think() {
+  return sleep_for(group_.think_time.applied);
+}
+
+bool WorkerContext::back_off() {
+  return sleep_for(
+      std::max<util::Micros>(group_.think_time.applied, std::chrono::milliseconds{10}));
+}
+
+void WorkerContext::hold_until_process_ends() {
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock{m};
+  cv.wait(lock, stop_, [] { return false; });
+}
+
+void WorkerContext::record(const char* kind, const std::string& sqlstate,
+                           const std::string& message, std::optional<double> waited_ms) {
+  run::Event e;
+  e.kind = kind;
+  e.sqlstate = sqlstate;
+  e.message = message;
+  e.process = process_.spec().name;
+  e.replica = process_.replica();
+  e.worker = group_.name + "." + std::to_string(index_);
+  e.pattern = group_.pattern;
+  e.waited_ms = waited_ms;
+  recorder_.add_event(std::move(e));
+}
+
+std::optional<pool::PooledConnection> WorkerContext::checkout() {
+  try {
+    return pool().checkout(request_, stop_);
+  } catch (const pool::PoolTimeoutError& e) {
+    record(run::kPoolTimeout, "", e.what(), util::to_millis(e.waited()));
+  } catch (const pool::CheckoutCancelled&) {
+  } catch (const db::DbError& e) {
+    // A run that is stopping may see its server go first: not the pattern's fault.
+    if (!stop_.stop_requested()) {
+      record(run::kConnectError, e.sqlstate(), e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<pool::PooledConnection> WorkerContext::checkout_until_held() {
+  while (!stop_.stop_requested()) {
+    if (auto conn = checkout()) {
+      return conn;
+    }
+    if (!back_off()) {
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
+bool WorkerContext::attempt(pool::PooledConnection& conn,
+                            const std::function<void(db::Connection&)>& work) {
+  try {
+    work(*conn);
+    return true;
+  } catch (const db::DbError& e) {
+    if (!stop_.stop_requested()) {
+      record(run::kQueryError, e.sqlstate(), e.what());
+    }
+    if (e.disconnected()) {
+      conn.invalidate();
+    }
+    return false;
+  }
+}
+
+}  // namespace pgleak::workload

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <stop_token>
+#include <string>
+
+#include "pool/queue_pool.hpp"
+#include "run/recorder.hpp"
+#include "scenario/scenario.hpp"
+#include "workload/process_replica.hpp"
+
+namespace pgleak::workload {
+
+// Everything a pattern needs to run one worker, and the bookkeeping every
+// pattern shares: its budget of units of work, interruptible think time, and
+// turning failures into attributed events.
+//
+// Used by its own worker thread only.
+class WorkerContext {
+ public:
+  WorkerContext(ProcessReplica& process, const scenario::WorkerGroup& group, int index,
+                std::string application_name, run::Recorder& recorder, std::stop_token stop);
+
+  ProcessReplica& process() { return process_; }
+  pool::QueuePool& pool() { return process_.pool(); }
+  const scenario::WorkerGroup& group() const { return group_; }
+  const std::string& query() const { return group_.query; }
+  bool stopping() const { return stop_.stop_requested(); }
+
+  // True while the worker should start another unit of work: not stopping,
+  // iterations left, within its duration. Counts the unit.
+  bool next_unit();
+  // Sleeps think_time (applied); false when the run stopped meanwhile.
+  bool think();
+  // After a failed checkout: think_time, but at least 10 ms so a refused
+  // worker cannot spin.
+  bool back_off();
+  // Leaky patterns: the object (and its session) lives until the process ends.
+  void hold_until_process_ends();
+
+  // Checks out from the process's pool. A timeout or connection failure is
+  // recorded as an event and gives nullopt, as is a stop.
+  std::optional<pool::PooledConnection> checkout();
+  // Checks out until it succeeds or the run stops (an object constructor retried).
+  std::optional<pool::PooledConnection> checkout_until_held();
+  // Runs `work` on the connection. A DbError is recorded; a session that broke
+  // is invalidated (the caller should drop it). Returns whether it succeeded.
+  bool attempt(pool::PooledConnection& conn, const std::function<void(db::Connection&)>& work);
+
+ private:
+  bool sleep_for(util::Micros d);
+  void record(const char* kind, const std::string& sqlstate, const std::string& message,
+              std::optional<double> waited_ms = std::nullopt);
+
+  ProcessReplica& process_;
+  const scenario::WorkerGroup& group_;
+  const int index_;
+  const pool::CheckoutRequest request_;
+  run::Recorder& recorder_;
+  std::stop_token stop_;
+  const std::chrono::steady_clock::time_point started_;
+  int units_done_ = 0;
+};
+
+}  // namespace pgleak::workload

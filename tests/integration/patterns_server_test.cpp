@@ -1,0 +1,124 @@
+// Each pattern run through the real runner against the test server (the
+// external --dsn path), asserting what pg_stat_activity showed.
+#include <gtest/gtest.h>
+
+#include "analysis/summary.hpp"
+#include "pg_environment.hpp"
+#include "run/runner.hpp"
+#include "scenario/loader.hpp"
+#include "workload/pattern_registry.hpp"
+
+namespace pgleak::run {
+namespace {
+
+using testing::PgEnvironment;
+
+RunResult run_json(const std::string& text) {
+  const auto sc =
+      scenario::parse(text, "inline.json", workload::PatternRegistry::builtin().catalog());
+  RunOptions options;
+  options.dsn = PgEnvironment::get().app().to_libpq();
+  return run_scenario(sc, options);
+}
+
+std::string one_process(const std::string& workers, const std::string& pool = "{}") {
+  return R"({"name": "t", "duration": "1500ms", "sample_interval": "100ms", "pool": )" + pool +
+         R"(, "processes": [{"name": "p", "workers": [)" + workers + "]}]}";
+}
+
+int final_state(const RunResult& r, const std::string& state) {
+  const auto& last = r.samples.back().by_state;
+  return last.contains(state) ? last.at(state) : 0;
+}
+
+void expect_nothing_left(const RunResult& r) {
+  EXPECT_EQ(PgEnvironment::get().admin_int(
+                "SELECT count(*)::int FROM pg_stat_activity WHERE strpos(application_name, '/" +
+                r.run_id + "/') > 0"),
+            0);
+  EXPECT_EQ(r.leftover_backends_terminated, 0);
+  EXPECT_FALSE(r.target.embedded);
+}
+
+TEST(PatternsOnServer, OutsideLoopLeavesIdleInTransaction) {
+  const auto r =
+      run_json(one_process(R"({"pattern": "outside_loop", "count": 3, "think_time": "50ms"})"));
+  ASSERT_FALSE(r.samples.empty());
+  EXPECT_EQ(final_state(r, "idle in transaction"), 3);
+  EXPECT_EQ(r.samples.back().own, 3);
+  EXPECT_EQ(r.pools[0].outstanding, 3);
+  expect_nothing_left(r);
+}
+
+TEST(PatternsOnServer, OutsideLoopWithCommitIsIdle) {
+  const auto r = run_json(one_process(
+      R"({"pattern": "outside_loop", "count": 2, "think_time": "50ms", "options": {"commit": true}})"));
+  EXPECT_EQ(final_state(r, "idle"), 2);
+  EXPECT_EQ(final_state(r, "idle in transaction"), 0);
+  expect_nothing_left(r);
+}
+
+TEST(PatternsOnServer, HeldByObjectHoldsEvenAfterItsWorkIsDone) {
+  const auto r = run_json(one_process(
+      R"({"pattern": "held_by_object", "count": 4, "iterations": 1, "options": {"run_query": false}})"));
+  EXPECT_EQ(final_state(r, "idle"), 4);
+  EXPECT_EQ(r.samples.back().own, 4);
+  EXPECT_EQ(r.pools[0].outstanding, 4);
+  expect_nothing_left(r);
+}
+
+TEST(PatternsOnServer, GlobalSessionIsOneConnectionPerProcess) {
+  const auto r =
+      run_json(one_process(R"({"pattern": "global_session", "count": 5, "think_time": "20ms"})"));
+  int peak = 0;
+  for (const auto& s : r.samples) {
+    peak = std::max(peak, s.own);
+  }
+  EXPECT_EQ(peak, 1);
+  EXPECT_EQ(r.samples.back().own, 1);
+  expect_nothing_left(r);
+}
+
+TEST(PatternsOnServer, ScopedReturnsEverythingAndOverflowCloses) {
+  const auto r = run_json(one_process(
+      R"j({"pattern": "scoped", "count": 6, "think_time": "5ms", "query": "SELECT pg_sleep(0.01)"})j",
+      R"({"pool_size": 2, "max_overflow": 4})"));
+  int peak = 0;
+  for (const auto& s : r.samples) {
+    peak = std::max(peak, s.own);
+  }
+  EXPECT_LE(peak, 6);
+  const auto& stats = r.pools[0].stats;
+  EXPECT_EQ(stats.checkins, stats.checkouts);  // every checkout came back
+  EXPECT_GT(stats.checkouts, 20u);
+  EXPECT_GT(stats.overflow_closed, 0u);  // bursts above pool_size were closed on return
+  EXPECT_EQ(r.pool_timeouts, 0u);
+  EXPECT_EQ(final_state(r, "idle in transaction"), 0);
+  expect_nothing_left(r);
+}
+
+TEST(PatternsOnServer, PoolTimeoutsAreRecordedWithTheMessage) {
+  const auto r = run_json(
+      one_process(R"j({"pattern": "scoped", "count": 4, "query": "SELECT pg_sleep(0.2)"})j",
+                  R"({"pool_size": 1, "max_overflow": 0, "pool_timeout": "50ms"})"));
+  ASSERT_GT(r.pool_timeouts, 0u);
+  bool found = false;
+  for (const auto& e : r.events) {
+    if (e.kind == kPoolTimeout) {
+      found = true;
+      EXPECT_EQ(e.message,
+                "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.05");
+      EXPECT_EQ(e.process, "p");
+      EXPECT_EQ(e.pattern, "scoped");
+      ASSERT_TRUE(e.waited_ms);
+      EXPECT_GE(*e.waited_ms, 50.0);
+    }
+  }
+  EXPECT_TRUE(found);
+  const auto summary = analysis::summarize(r);
+  EXPECT_FALSE(analysis::judge(summary, r).pass);
+  expect_nothing_left(r);
+}
+
+}  // namespace
+}  // namespace pgleak::run

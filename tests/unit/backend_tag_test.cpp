@@ -1,0 +1,27 @@
+#include "scenario/backend_tag.hpp"
+
+#include <gtest/gtest.h>
+
+namespace pgleak::scenario {
+namespace {
+
+TEST(BackendTag, RoundTrips) {
+  const BackendTag tag{"dispatching_api", "k3x9q2", "route_builder_launcher", 24, "outside_loop"};
+  EXPECT_EQ(tag.str(), "dispatching_api/k3x9q2/route_builder_launcher.24/outside_loop");
+  const auto parsed = BackendTag::parse(tag.str());
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->process, "route_builder_launcher");
+  EXPECT_EQ(parsed->replica, 24);
+  EXPECT_EQ(parsed->pattern, "outside_loop");
+  EXPECT_EQ(parsed->run_id, "k3x9q2");
+}
+
+TEST(BackendTag, RejectsOtherApplicationNames) {
+  EXPECT_FALSE(BackendTag::parse("psql"));
+  EXPECT_FALSE(BackendTag::parse("a/short/p.0/x"));
+  EXPECT_FALSE(BackendTag::parse("a/abcdef/p.x/scoped"));
+  EXPECT_FALSE(BackendTag::parse("a/abcdef/p/scoped"));
+}
+
+}  // namespace
+}  // namespace pgleak::scenario

@@ -1,0 +1,175 @@
+#include <gtest/gtest.h>
+
+#include "scenario/loader.hpp"
+#include "workload/pattern_registry.hpp"
+
+namespace pgleak::scenario {
+namespace {
+
+using namespace std::chrono_literals;
+
+Scenario parse_ok(const std::string& text, LoadOptions options = {}) {
+  return parse(text, "test.json", workload::PatternRegistry::builtin().catalog(), options);
+}
+
+std::vector<Problem> problems_of(const std::string& text) {
+  try {
+    parse_ok(text);
+  } catch (const ScenarioError& e) {
+    return e.problems();
+  }
+  ADD_FAILURE() << "expected the scenario to be rejected";
+  return {};
+}
+
+bool has_problem(const std::vector<Problem>& problems, const std::string& pointer,
+                 const std::string& fragment) {
+  for (const auto& p : problems) {
+    if (p.pointer == pointer && p.message.find(fragment) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string dump(const std::vector<Problem>& problems) {
+  std::string out;
+  for (const auto& p : problems) {
+    out += p.pointer + ": " + p.message + "\n";
+  }
+  return out;
+}
+
+const char* kMinimal = R"({
+  "name": "mini", "duration": "10s",
+  "processes": [ { "name": "api", "workers": [ { "pattern": "scoped" } ] } ]
+})";
+
+TEST(ScenarioLoader, MinimalScenarioGetsSqlalchemyDefaults) {
+  const auto s = parse_ok(kMinimal);
+  EXPECT_EQ(s.name, "mini");
+  EXPECT_EQ(s.time_scale, 1.0);
+  EXPECT_EQ(s.server.max_connections, 100);
+  EXPECT_EQ(s.server.superuser_reserved_connections, 3);
+  ASSERT_EQ(s.processes.size(), 1u);
+  const auto& pool = s.processes[0].pool;
+  EXPECT_EQ(pool.pool_size, 5);
+  EXPECT_EQ(pool.max_overflow, 10);
+  EXPECT_EQ(pool.pool_timeout.applied, 30s);
+  EXPECT_FALSE(pool.pool_recycle);
+  EXPECT_TRUE(pool.reset_on_return);
+  EXPECT_EQ(s.processes[0].workers[0].name, "scoped");
+  EXPECT_EQ(s.processes[0].workers[0].query, "SELECT 1");
+}
+
+TEST(ScenarioLoader, ProcessPoolOverridesOnlyWhatItNames) {
+  const auto s = parse_ok(R"({
+    "name": "x", "duration": "1m", "time_scale": 0.01,
+    "pool": { "pool_size": 3, "max_overflow": 5, "pool_timeout": "10s", "pool_recycle": "900s",
+              "pool_pre_ping": true,
+              "connect": { "statement_timeout": "30s", "idle_in_transaction_session_timeout": "60s",
+                           "application_name": "dispatching_api" } },
+    "processes": [ { "name": "a", "pool": { "max_overflow": 0 }, "workers": [ { "pattern": "scoped" } ] },
+                   { "name": "b", "workers": [ { "pattern": "scoped" } ] } ]
+  })");
+  const auto& a = s.processes[0].pool;
+  EXPECT_EQ(a.pool_size, 3);
+  EXPECT_EQ(a.max_overflow, 0);
+  EXPECT_TRUE(a.pool_pre_ping);
+  EXPECT_EQ(a.connect.application_name, "dispatching_api");
+  EXPECT_EQ(s.processes[1].pool.max_overflow, 5);
+  // Every duration is scaled, and keeps its nominal value.
+  EXPECT_EQ(a.pool_timeout.nominal, 10s);
+  EXPECT_EQ(a.pool_timeout.applied, 100ms);
+  EXPECT_EQ(a.pool_recycle->applied, 9s);
+  EXPECT_EQ(a.connect.idle_in_transaction_session_timeout->applied, 600ms);
+  EXPECT_EQ(s.duration.applied, 600ms);
+}
+
+TEST(ScenarioLoader, TimeScaleFromCommandLineWins) {
+  LoadOptions o;
+  o.time_scale = 0.5;
+  const auto s = parse_ok(kMinimal, o);
+  EXPECT_EQ(s.time_scale, 0.5);
+  EXPECT_EQ(s.duration.applied, 5s);
+}
+
+TEST(ScenarioLoader, CollectsEveryProblemWithItsPointer) {
+  const auto problems = problems_of(R"({
+    "name": "bad name!", "duration": "10",
+    "colour": "blue",
+    "server": { "max_connections": 10, "superuser_reserved_connections": 10 },
+    "pool": { "pool_size": -1, "pool_timeout": 5 },
+    "processes": [ { "name": "p", "replicas": 0,
+                     "pool": { "max_overflow": -2, "connect": { "statment_timeout": "1s" } },
+                     "workers": [ { "pattern": "nope" },
+                                  { "pattern": "scoped", "iterations": 3, "duration": "1s" },
+                                  { "pattern": "held_by_object", "options": { "commit": "yes" } } ] } ]
+  })");
+  const auto all = dump(problems);
+  EXPECT_TRUE(has_problem(problems, "/name", "must start with a letter")) << all;
+  EXPECT_TRUE(has_problem(problems, "/duration", "needs a unit")) << all;
+  EXPECT_TRUE(has_problem(problems, "/colour", "unknown key")) << all;
+  EXPECT_TRUE(has_problem(problems, "/server/superuser_reserved_connections", "less than")) << all;
+  EXPECT_TRUE(has_problem(problems, "/pool/pool_size", "must be >= 0")) << all;
+  EXPECT_TRUE(has_problem(problems, "/pool/pool_timeout", "duration string")) << all;
+  EXPECT_TRUE(has_problem(problems, "/processes/0/replicas", "must be >= 1")) << all;
+  EXPECT_TRUE(has_problem(problems, "/processes/0/pool/max_overflow", "must be >= -1")) << all;
+  EXPECT_TRUE(has_problem(problems, "/processes/0/pool/connect/statment_timeout", "unknown key"))
+      << all;
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/0/pattern", "unknown pattern")) << all;
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/1/duration", "not both")) << all;
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/2/options/commit", "true or false"))
+      << all;
+  EXPECT_EQ(problems.size(), 12u) << all;
+}
+
+TEST(ScenarioLoader, RequiresTheEssentials) {
+  const auto problems = problems_of("{}");
+  EXPECT_TRUE(has_problem(problems, "/name", "is required"));
+  EXPECT_TRUE(has_problem(problems, "/duration", "is required"));
+  EXPECT_TRUE(has_problem(problems, "/processes", "non-empty array"));
+}
+
+TEST(ScenarioLoader, ReportsJsonSyntaxErrorsWithLineAndColumn) {
+  const auto problems = problems_of("{\n  \"name\": \"x\",\n  \"duration\": 10s\n}");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].message.find("line 3"), std::string::npos) << problems[0].message;
+}
+
+TEST(ScenarioLoader, RejectsUnknownPatternOptions) {
+  const auto problems = problems_of(R"({"name": "x", "duration": "1s", "processes": [
+    {"name": "p", "workers": [{"pattern": "outside_loop", "options": {"comit": false}}]}]})");
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/0/options/comit", "commit"))
+      << dump(problems);
+}
+
+TEST(ScenarioLoader, RejectsTagsPostgresWouldTruncate) {
+  const auto problems = problems_of(R"({"name": "x", "duration": "1s",
+    "pool": {"connect": {"application_name": "a_rather_long_application_name"}},
+    "processes": [{"name": "a_process_name_of_32_characters_", "replicas": 100,
+                   "workers": [{"pattern": "held_by_object"}]}]})");
+  EXPECT_TRUE(has_problem(problems, "/processes/0/name", "PostgreSQL keeps 63")) << dump(problems);
+}
+
+TEST(ScenarioLoader, RejectsDuplicateNames) {
+  const auto problems = problems_of(R"({"name": "x", "duration": "1s", "processes": [
+    {"name": "p", "workers": [{"pattern": "scoped"}, {"pattern": "scoped"}]},
+    {"name": "p", "workers": [{"pattern": "scoped"}]}]})");
+  EXPECT_TRUE(has_problem(problems, "/processes/1/name", "duplicate")) << dump(problems);
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/1/name", "duplicate")) << dump(problems);
+}
+
+TEST(ScenarioLoader, UnreadableFileIsAScenarioError) {
+  EXPECT_THROW(load("/nonexistent/scenario.json", workload::PatternRegistry::builtin().catalog()),
+               ScenarioError);
+}
+
+TEST(ScenarioLoader, PoolRecycleAcceptsMinusOneForNone) {
+  const auto s = parse_ok(R"({"name": "x", "duration": "1s", "pool": {"pool_recycle": -1},
+    "processes": [{"name": "p", "workers": [{"pattern": "scoped"}]}]})");
+  EXPECT_FALSE(s.pool.pool_recycle);
+}
+
+}  // namespace
+}  // namespace pgleak::scenario
