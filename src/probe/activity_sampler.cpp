@@ -201,4 +201,15 @@ int ActivitySampler::count_run_backends() {
                                conn_->quote(run_marker_)));
 }
 
+int ActivitySampler::wait_run_backends_gone(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const int left = count_run_backends();
+    if (left <= 0 || std::chrono::steady_clock::now() >= deadline) {
+      return left;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
 }  // namespace pgleak::probe

@@ -62,6 +62,9 @@ class ActivitySampler {
   int terminate_run_backends();
   // Counts backends of the run still connected.
   int count_run_backends();
+  // Backends exit asynchronously after their client disconnects: polls until
+  // none of the run's remain or `timeout` passes; returns how many remain.
+  int wait_run_backends_gone(std::chrono::milliseconds timeout);
 
  private:
   void loop(std::stop_token stop);

@@ -281,7 +281,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   }
   replicas.clear();  // pools close their connections
   // A safety net, and a check: no backend of this run may outlive it.
-  if (const int left = sampler.count_run_backends(); left > 0) {
+  if (const int left = sampler.wait_run_backends_gone(std::chrono::seconds{5}); left > 0) {
     result.leftover_backends_terminated = sampler.terminate_run_backends();
   }
   if (embedded) {

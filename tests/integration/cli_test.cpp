@@ -1,1 +1,260 @@
+// The pgleak binary end to end: exit codes, reports, cleanup on every path.
+#include <dirent.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <set>
+
+#include "server/embedded_server.hpp"
+#include "subprocess.hpp"
+
+namespace pgleak::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kBinary = PGLEAK_BINARY;
+const std::string kSource = PGLEAK_SOURCE_DIR;
+
+struct Run {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Run pgleak(std::vector<std::string> args) {
+  args.insert(args.begin(), kBinary);
+  Subprocess p{args};
+  const int code = p.wait();
+  return {code, p.out(), p.err()};
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "pgleak-test-XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+json read_json(const fs::path& path) {
+  std::ifstream in{path};
+  return json::parse(in);
+}
+
+std::set<std::string> embedded_cluster_dirs() {
+  std::set<std::string> dirs;
+  for (const auto& e : fs::directory_iterator{"/tmp"}) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("pgleak-", 0) == 0 && name.rfind("pgleak-test-", 0) != 0) {
+      dirs.insert(e.path().string());
+    }
+  }
+  return dirs;
+}
+
+// Processes whose command line mentions `text` (a cluster's data dir).
+int processes_mentioning(const std::string& text) {
+  int found = 0;
+  for (const auto& e : fs::directory_iterator{"/proc"}) {
+    std::ifstream cmd{e.path() / "cmdline"};
+    std::string line;
+    std::getline(cmd, line, '\0');
+    std::string all = line;
+    while (std::getline(cmd, line, '\0')) {
+      all += " " + line;
+    }
+    if (all.find(text) != std::string::npos) {
+      ++found;
+    }
+  }
+  return found;
+}
+
+void write(const fs::path& path, const std::string& text) {
+  std::ofstream{path} << text;
+}
+
+TEST(Cli, HelpAndListTeach) {
+  const auto help = pgleak({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
+  const auto run_help = pgleak({"run", "--help"});
+  EXPECT_EQ(run_help.code, 0);
+  EXPECT_NE(run_help.out.find("--time-scale"), std::string::npos) << run_help.out;
+  const auto list = pgleak({"list"});
+  EXPECT_EQ(list.code, 0);
+  for (const char* p : {"scoped", "held_by_object", "outside_loop", "global_session"}) {
+    EXPECT_NE(list.out.find(p), std::string::npos) << p;
+  }
+  EXPECT_EQ(pgleak({"frobnicate"}).code, 2);
+  EXPECT_EQ(pgleak({}).code, 2);
+}
+
+TEST(Cli, ValidateAcceptsShippedScenariosAndRejectsBadOnes) {
+  const auto ok = pgleak({"validate", kSource + "/scenarios/incident-before.json",
+                          kSource + "/scenarios/incident-after.json"});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  const auto bad = pgleak({"validate", kSource + "/tests/data/invalid/bad_overflow.json"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("/processes/0/pool/max_overflow: must be >= -1"), std::string::npos)
+      << bad.err;
+}
+
+TEST(Cli, InvalidScenarioNeverStartsAServer) {
+  const auto before = embedded_cluster_dirs();
+  const auto r = pgleak({"run", kSource + "/tests/data/invalid/syntax.json"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("invalid JSON at line 1"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("embedded PostgreSQL"), std::string::npos);
+  EXPECT_EQ(embedded_cluster_dirs(), before);
+  EXPECT_EQ(pgleak({"run", "/no/such/file.json"}).code, 2);
+}
+
+TEST(Cli, IncidentBeforeHitsTheLimitAndFails) {
+  TempDir dir;
+  const auto report_path = dir / "before.json";
+  const auto r = pgleak({"run", kSource + "/scenarios/incident-before.json", "--report",
+                         report_path.string(), "--quiet"});
+  ASSERT_EQ(r.code, 1) << r.out << r.err;
+  const auto report = read_json(report_path);
+  EXPECT_EQ(report["schema"], "pgleak.report/1");
+  EXPECT_EQ(report["target"]["kind"], "embedded");
+  EXPECT_EQ(report["target"]["max_connections"], 100);
+  EXPECT_FALSE(report["verdict"]["pass"].get<bool>());
+  const auto& summary = report["summary"];
+  EXPECT_GT(summary["errors_by_sqlstate"]["53300"].get<int>(), 0);
+  // The server saw the run reach its non-reserved limit: 97 for ordinary roles,
+  // one of which is pgleak's own sampler.
+  EXPECT_GE(summary["peak_connections"].get<int>(), 96);
+  int idle_in_tx = 0;
+  for (const auto& s : report["samples"]) {
+    EXPECT_LE(s["own"].get<int>(), 97);
+    if (s["by_state"].contains("idle in transaction")) {
+      idle_in_tx = std::max(idle_in_tx, s["by_state"]["idle in transaction"].get<int>());
+    }
+  }
+  EXPECT_GE(idle_in_tx, 10);  // the launchers' sessions outside their loops
+  // Every refusal is attributed to a process, replica, worker and pattern.
+  int refusals = 0;
+  for (const auto& e : report["events"]) {
+    if (e["sqlstate"] == "53300") {
+      ++refusals;
+      EXPECT_FALSE(e["process"].is_null());
+      EXPECT_FALSE(e["replica"].is_null());
+      EXPECT_FALSE(e["worker"].is_null());
+      EXPECT_FALSE(e["pattern"].is_null());
+      const auto msg = e["message"].get<std::string>();
+      EXPECT_TRUE(msg.find("too many clients") != std::string::npos ||
+                  msg.find("reserved for") != std::string::npos)
+          << msg;
+    }
+  }
+  EXPECT_GT(refusals, 0);
+  EXPECT_EQ(report["cleanup"]["leftover_backends_terminated"], 0);
+  EXPECT_EQ(report["run"]["status"], "completed");
+  EXPECT_LT(report["run"]["wall_s"].get<double>(), 30.0);
+}
+
+TEST(Cli, IncidentAfterStaysFarBelowTheLimitAndPasses) {
+  TempDir dir;
+  const auto r = pgleak({"run", kSource + "/scenarios/incident-after.json", "--out",
+                         (dir / "results").string(), "--quiet"});
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const auto at = r.out.find("report: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string path = r.out.substr(at + 8);
+  path = path.substr(0, path.find('\n'));
+  EXPECT_NE(path.find("incident-after-"), std::string::npos);
+  const auto report = read_json(path);
+  EXPECT_TRUE(report["verdict"]["pass"].get<bool>());
+  const auto& summary = report["summary"];
+  EXPECT_FALSE(summary["errors_by_sqlstate"].contains("53300"));
+  EXPECT_EQ(summary["pool_timeouts"], 0);
+  EXPECT_LE(summary["peak_connections"].get<int>(), 5 * 8);  // far below 97
+  EXPECT_GT(summary["checkouts"].get<int>(), 100);
+  // A scoped unit is idle in transaction only for the instant between BEGIN and
+  // its query (psycopg2 sends them apart too); it never accumulates.
+  for (const auto& s : report["samples"]) {
+    EXPECT_LE(s["by_state"].value("idle in transaction", 0), 3) << s.dump();
+  }
+  for (const auto& [app, n] : report["samples"].back()["by_application"].items()) {
+    EXPECT_EQ(app.rfind("dispatching_api/", 0), 0u) << app;
+  }
+}
+
+TEST(Cli, SigtermMidRunLeavesNoBackendAndNoCluster) {
+  TempDir dir;
+  write(dir / "long.json", R"({"name": "long", "duration": "10m", "sample_interval": "100ms",
+    "processes": [{"name": "p", "workers": [{"pattern": "outside_loop", "count": 5, "think_time": "100ms"}]}]})");
+  const auto report_path = dir / "long-report.json";
+  Subprocess p{{kBinary, "run", (dir / "long.json").string(), "--report", report_path.string()}};
+  ASSERT_TRUE(p.wait_for_stderr("run id", 60s)) << p.err();
+  const auto err = p.err();
+  const auto open = err.find("(/");
+  ASSERT_NE(open, std::string::npos) << err;
+  const auto cluster_dir = err.substr(open + 1, err.find(')', open) - open - 1);
+  ASSERT_TRUE(fs::exists(cluster_dir));
+  EXPECT_GT(processes_mentioning(cluster_dir), 0);  // the server is up
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(), 128 + SIGTERM) << p.err();
+  EXPECT_FALSE(fs::exists(cluster_dir)) << cluster_dir;
+  EXPECT_EQ(processes_mentioning(cluster_dir), 0);
+  const auto report = read_json(report_path);
+  EXPECT_EQ(report["run"]["status"], "interrupted");
+  EXPECT_GT(report["samples"].size(), 0u);
+}
+
+TEST(Cli, ExternalDsnNeverShowsThePasswordAndLeavesNothingBehind) {
+  server::EmbeddedServerOptions options;
+  options.max_connections = 30;
+  auto server = server::EmbeddedServer::start(options);
+  TempDir dir;
+  write(dir / "small.json", R"({"name": "small", "duration": "1s", "sample_interval": "100ms",
+    "processes": [{"name": "p", "workers": [{"pattern": "held_by_object", "count": 3}]}]})");
+  const std::string secret = "Sup3rSecretPw";
+  const auto dsn = "postgresql://pgleak_app:" + secret +
+                   "@127.0.0.1:" + std::to_string(server->port()) + "/postgres";
+  const auto report_path = dir / "r.json";
+  const auto r = pgleak(
+      {"run", (dir / "small.json").string(), "--dsn", dsn, "--report", report_path.string()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::ifstream in{report_path};
+  const std::string report_text{std::istreambuf_iterator<char>{in}, {}};
+  EXPECT_EQ(r.out.find(secret), std::string::npos);
+  EXPECT_EQ(r.err.find(secret), std::string::npos);
+  EXPECT_EQ(report_text.find(secret), std::string::npos);
+  const auto report = json::parse(report_text);
+  EXPECT_EQ(report["target"]["kind"], "external");
+  EXPECT_NE(report["target"]["dsn"].get<std::string>().find("********"), std::string::npos);
+  EXPECT_EQ(report["target"]["max_connections"], 30);  // read, not changed
+  EXPECT_EQ(report["summary"]["peak_connections"], 3);
+
+  pqxx::connection admin{server->superuser_conninfo().to_libpq()};
+  pqxx::nontransaction tx{admin};
+  EXPECT_EQ(
+      tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgleak%'")[0]
+          .as<int>(),
+      0);
+
+  // Unreachable target: exit 3, and the password is not in the message either.
+  const auto down = pgleak({"run", (dir / "small.json").string(), "--dsn",
+                            "postgresql://u:" + secret + "@127.0.0.1:1/postgres"});
+  EXPECT_EQ(down.code, 3);
+  EXPECT_EQ(down.err.find(secret), std::string::npos) << down.err;
+}
+
+}  // namespace
+}  // namespace pgleak::testing
