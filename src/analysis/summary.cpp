@@ -55,6 +55,12 @@ Verdict judge(const Summary& s, const run::RunResult& r) {
     v.reasons.push_back(
         fmt::format("{} checkouts timed out waiting for a pool connection", s.pool_timeouts));
   }
+  if (r.status != run::RunStatus::kCompleted) {
+    // What was seen may be fine, but a run that did not finish cannot vouch for the scenario.
+    v.pass = false;
+    v.reasons.push_back(fmt::format("the run did not complete ({}{}{})", run::to_string(r.status),
+                                    r.status_detail.empty() ? "" : ": ", r.status_detail));
+  }
   if (v.pass) {
     v.reasons.push_back(
         fmt::format("no connection refused and no pool timeout; peak {} of {} "

@@ -43,8 +43,8 @@ struct Verdict {
 };
 
 Summary summarize(const run::RunResult& result);
-// For now: a run passes unless the server refused connections (53300) or a
-// pool timed out. Later: thresholds and leak detection.
+// For now: a run passes when it completed and neither did the server refuse
+// connections (53300) nor a pool time out. Later: thresholds and leak detection.
 Verdict judge(const Summary& summary, const run::RunResult& result);
 
 }  // namespace pgleak::analysis

@@ -195,6 +195,33 @@ TEST(Cli, IncidentAfterStaysFarBelowTheLimitAndPasses) {
   }
 }
 
+// With no reserved slots the server's refusal has the other 53300 text.
+TEST(Cli, TooManyClientsWithoutReservedSlotsAndTimeScaleOverride) {
+  TempDir dir;
+  write(dir / "full.json", R"({"name": "full", "duration": "4s", "sample_interval": "100ms",
+    "server": {"max_connections": 6, "superuser_reserved_connections": 0},
+    "processes": [{"name": "p", "workers": [{"pattern": "held_by_object", "count": 8,
+                                              "think_time": "200ms"}]}]})");
+  const auto report_path = dir / "full-report.json";
+  const auto r = pgleak({"run", (dir / "full.json").string(), "--time-scale", "0.5", "--report",
+                         report_path.string(), "--quiet"});
+  ASSERT_EQ(r.code, 1) << r.out << r.err;
+  const auto report = read_json(report_path);
+  EXPECT_DOUBLE_EQ(report["scenario"]["time_scale"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(report["scenario"]["duration"]["nominal_s"].get<double>(), 4.0);
+  EXPECT_DOUBLE_EQ(report["scenario"]["duration"]["applied_s"].get<double>(), 2.0);
+  bool too_many = false;
+  for (const auto& e : report["events"]) {
+    if (e["sqlstate"] == "53300" && e["message"].get<std::string>().find(
+                                        "sorry, too many clients already") != std::string::npos) {
+      too_many = true;
+    }
+  }
+  EXPECT_TRUE(too_many);
+  // Six slots, one of them the sampler's: five workers hold, three are refused.
+  EXPECT_EQ(report["summary"]["peak_connections"], 5);
+}
+
 TEST(Cli, SigtermMidRunLeavesNoBackendAndNoCluster) {
   TempDir dir;
   write(dir / "long.json", R"({"name": "long", "duration": "10m", "sample_interval": "100ms",
@@ -215,6 +242,29 @@ TEST(Cli, SigtermMidRunLeavesNoBackendAndNoCluster) {
   const auto report = read_json(report_path);
   EXPECT_EQ(report["run"]["status"], "interrupted");
   EXPECT_GT(report["samples"].size(), 0u);
+}
+
+TEST(Cli, ServerGoneMidRunExitsThreeAndCleansUp) {
+  TempDir dir;
+  write(dir / "long.json", R"({"name": "long", "duration": "10m", "sample_interval": "100ms",
+    "processes": [{"name": "p", "workers": [{"pattern": "outside_loop", "count": 3}]}]})");
+  const auto report_path = dir / "gone.json";
+  Subprocess p{{kBinary, "run", (dir / "long.json").string(), "--report", report_path.string()}};
+  ASSERT_TRUE(p.wait_for_stderr("run id", 60s)) << p.err();
+  const auto err = p.err();
+  const auto open = err.find("(/");
+  const auto cluster_dir = err.substr(open + 1, err.find(')', open) - open - 1);
+  std::ifstream pidfile{fs::path{cluster_dir} / "data" / "postmaster.pid"};
+  pid_t postmaster = 0;
+  ASSERT_TRUE(pidfile >> postmaster);
+  ASSERT_EQ(kill(postmaster, SIGKILL), 0);
+  EXPECT_EQ(p.wait(), 3) << p.err();
+  EXPECT_NE(p.err().find("unreachable"), std::string::npos) << p.err();
+  EXPECT_FALSE(fs::exists(cluster_dir));
+  EXPECT_EQ(processes_mentioning(cluster_dir), 0);
+  const auto report = read_json(report_path);
+  EXPECT_EQ(report["run"]["status"], "target_lost");
+  EXPECT_FALSE(report["verdict"]["pass"].get<bool>());
 }
 
 TEST(Cli, ExternalDsnNeverShowsThePasswordAndLeavesNothingBehind) {
