@@ -141,10 +141,10 @@ int do_validate(const std::vector<std::string>& files, std::ostream& out, std::o
 void do_list(std::ostream& out) {
   out << "Session patterns (use as \"pattern\" in a scenario's worker group):\n";
   for (const auto& p : workload::PatternRegistry::builtin().all()) {
-    out << fmt::format("  {:<16} {}\n  {:<16} reproduces: {}\n", p.name, p.summary, "",
+    out << fmt::format("  {:<20} {}\n  {:<20} reproduces: {}\n", p.name, p.summary, "",
                        p.reproduces);
     for (const auto& o : p.options) {
-      out << fmt::format("  {:<16}   option {} (default {}): {}\n", "", o.name,
+      out << fmt::format("  {:<20}   option {} (default {}): {}\n", "", o.name,
                          o.default_value.dump(), o.help);
     }
   }

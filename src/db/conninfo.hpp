@@ -16,7 +16,6 @@ class ConnInfo {
   static ConnInfo parse(std::string_view dsn);
 
   void set(const std::string& key, std::string value) { params_[key] = std::move(value); }
-  void erase(const std::string& key) { params_.erase(key); }
   // Adds "-c name=value" to the libpq "options" parameter, keeping what is there.
   void add_server_option(const std::string& name, const std::string& value);
   const std::string* get(const std::string& key) const;

@@ -27,26 +27,6 @@ ErrorKind classify_sqlstate(std::string_view s) {
   return ErrorKind::kOther;
 }
 
-std::string_view to_string(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kTooManyConnections:
-      return "too_many_connections";
-    case ErrorKind::kStatementTimeout:
-      return "statement_timeout";
-    case ErrorKind::kIdleInTransactionTimeout:
-      return "idle_in_transaction_timeout";
-    case ErrorKind::kAdminShutdown:
-      return "admin_shutdown";
-    case ErrorKind::kInFailedTransaction:
-      return "in_failed_transaction";
-    case ErrorKind::kConnectionFailure:
-      return "connection_failure";
-    case ErrorKind::kOther:
-      return "other";
-  }
-  return "other";
-}
-
 std::optional<std::string> sqlstate_from_message(std::string_view message) {
   // Texts from PostgreSQL 15's backend (postinit.c, postgres.c, proc.c).
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kTexts{{

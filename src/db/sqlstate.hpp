@@ -19,7 +19,6 @@ enum class ErrorKind {
 };
 
 ErrorKind classify_sqlstate(std::string_view sqlstate);
-std::string_view to_string(ErrorKind kind);
 
 // libpq gives no SQLSTATE for errors raised while connecting or for a FATAL
 // that ends the session (it surfaces as a broken connection). PostgreSQL's

@@ -67,7 +67,7 @@ json scenario_json(const scenario::Scenario& s) {
                          {"iterations", w.iterations ? json(*w.iterations) : json(nullptr)},
                          {"duration", optional_duration(w.duration)},
                          {"think_time", duration_json(w.think_time)},
-                         {"query", w.query},
+                         {"query", w.query ? json(*w.query) : json(nullptr)},
                          {"options", w.options}});
     }
     processes.push_back({{"name", p.name},

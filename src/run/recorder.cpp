@@ -54,13 +54,4 @@ uint64_t Recorder::dropped_events() const {
   return dropped_;
 }
 
-bool Recorder::latest(Sample& out) const {
-  std::lock_guard lock{mutex_};
-  if (samples_.empty()) {
-    return false;
-  }
-  out = samples_.back();
-  return true;
-}
-
 }  // namespace pgleak::run

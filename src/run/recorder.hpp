@@ -35,8 +35,6 @@ class Recorder {
   std::map<std::string, uint64_t> errors_by_sqlstate() const;
   uint64_t pool_timeouts() const;
   uint64_t dropped_events() const;
-  // The latest sample, if any (for the progress line).
-  bool latest(Sample& out) const;
 
  private:
   const Clock::time_point start_;

@@ -225,7 +225,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
                 !stop.stop_requested()) {
               lock.unlock();
               workload::WorkerContext ctx{*replica, *group_ptr, i, tag, recorder, stop};
-              info->make(resolved)->run(ctx);
+              info->make(workload::PatternArgs{resolved, sc.time_scale})->run(ctx);
             }
           } catch (const std::exception& e) {
             Event ev;

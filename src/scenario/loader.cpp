@@ -275,7 +275,7 @@ void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog)
     if (q->find_first_not_of(" \t\n;") == std::string::npos) {
       r.problem("query", "must not be empty");
     }
-    w.query = *q;
+    w.query = q;
   }
   if (const json* o = r.find("options"); o != nullptr) {
     if (!o->is_object()) {

@@ -42,7 +42,7 @@ struct WorkerGroup {
   std::optional<int> iterations;           // units of work per worker
   std::optional<ScaledDuration> duration;  // or: run this long
   ScaledDuration think_time;               // pause between units of work
-  std::string query = "SELECT 1";
+  std::optional<std::string> query;        // the unit of work's statement; patterns default it
   nlohmann::json options = nlohmann::json::object();  // validated by the pattern
 };
 

@@ -1,6 +1,10 @@
 #include "workload/pattern_registry.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <optional>
 
 namespace pgleak::workload {
 
@@ -9,6 +13,53 @@ PatternInfo scoped_pattern();
 PatternInfo held_by_object_pattern();
 PatternInfo outside_loop_pattern();
 PatternInfo global_session_pattern();
+PatternInfo leak_on_error_pattern();
+PatternInfo idle_in_transaction_pattern();
+PatternInfo slow_statement_pattern();
+PatternInfo connection_per_task_pattern();
+
+namespace {
+
+// Why `value` does not fit `spec`, or nullopt when it does.
+std::optional<std::string> check_option(const OptionSpec& spec, const nlohmann::json& value) {
+  switch (spec.type) {
+    case OptionSpec::Type::kBool:
+      if (!value.is_boolean()) {
+        return "must be true or false";
+      }
+      break;
+    case OptionSpec::Type::kNumber:
+      if (!value.is_number() || value.get<double>() < spec.min || value.get<double>() > spec.max) {
+        return fmt::format("must be a number from {} to {}", spec.min, spec.max);
+      }
+      break;
+    case OptionSpec::Type::kDuration: {
+      if (!value.is_string()) {
+        return "must be a duration string with a unit, e.g. \"30s\"";
+      }
+      std::string why;
+      if (!util::parse_duration(value.get<std::string>(), &why)) {
+        return why;
+      }
+      break;
+    }
+    case OptionSpec::Type::kChoice:
+      if (!value.is_string() || std::find(spec.choices.begin(), spec.choices.end(),
+                                          value.get<std::string>()) == spec.choices.end()) {
+        return fmt::format("must be one of: {}", fmt::join(spec.choices, ", "));
+      }
+      break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+util::ScaledDuration PatternArgs::duration(const std::string& name) const {
+  // Validated by the catalog before any pattern is built.
+  const auto nominal = util::parse_duration(options.at(name).get<std::string>(), nullptr);
+  return util::ScaledDuration::scale(nominal.value_or(util::Micros{0}), time_scale);
+}
 
 PatternRegistry::PatternRegistry(std::vector<PatternInfo> patterns)
     : patterns_(std::move(patterns)) {}
@@ -19,17 +70,18 @@ const PatternRegistry& PatternRegistry::builtin() {
       held_by_object_pattern(),
       outside_loop_pattern(),
       global_session_pattern(),
+      leak_on_error_pattern(),
+      idle_in_transaction_pattern(),
+      slow_statement_pattern(),
+      connection_per_task_pattern(),
   }};
   return registry;
 }
 
 const PatternInfo* PatternRegistry::find(const std::string& name) const {
-  for (const auto& p : patterns_) {
-    if (p.name == name) {
-      return &p;
-    }
-  }
-  return nullptr;
+  const auto it = std::find_if(patterns_.begin(), patterns_.end(),
+                               [&](const PatternInfo& p) { return p.name == name; });
+  return it == patterns_.end() ? nullptr : &*it;
 }
 
 nlohmann::json PatternRegistry::resolve_options(const std::string& name,
@@ -47,11 +99,11 @@ scenario::PatternCatalog PatternRegistry::catalog() const {
   scenario::PatternCatalog c;
   c.exists = [this](const std::string& name) { return find(name) != nullptr; };
   c.names = [this] {
-    std::string names;
+    std::vector<std::string> names;
     for (const auto& p : patterns_) {
-      names += (names.empty() ? "" : ", ") + p.name;
+      names.push_back(p.name);
     }
-    return names;
+    return fmt::format("{}", fmt::join(names, ", "));
   };
   c.check_options = [this](const std::string& pattern, const nlohmann::json& options,
                            const std::string& pointer, std::vector<scenario::Problem>& problems) {
@@ -60,27 +112,19 @@ scenario::PatternCatalog PatternRegistry::catalog() const {
       return;
     }
     for (const auto& [key, value] : options.items()) {
-      const OptionSpec* spec = nullptr;
-      for (const auto& s : info->options) {
-        if (s.name == key) {
-          spec = &s;
-        }
-      }
-      const auto at = pointer + "/" + key;
-      if (spec == nullptr) {
-        std::string known;
+      const auto spec = std::find_if(info->options.begin(), info->options.end(),
+                                     [&](const OptionSpec& s) { return s.name == key; });
+      if (spec == info->options.end()) {
+        std::vector<std::string> known;
         for (const auto& s : info->options) {
-          known += (known.empty() ? "" : ", ") + s.name;
+          known.push_back(s.name);
         }
-        problems.push_back({at, fmt::format("unknown option of pattern {} (its options: {})",
-                                            pattern, known.empty() ? "none" : known)});
-      } else if (spec->type == OptionSpec::Type::kBool && !value.is_boolean()) {
-        problems.push_back({at, "must be true or false"});
-      } else if (spec->type == OptionSpec::Type::kNumber &&
-                 (!value.is_number() || value.get<double>() < spec->min ||
-                  value.get<double>() > spec->max)) {
         problems.push_back(
-            {at, fmt::format("must be a number from {} to {}", spec->min, spec->max)});
+            {pointer + "/" + key,
+             fmt::format("unknown option of pattern {} (its options: {})", pattern,
+                         known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", ")))});
+      } else if (auto why = check_option(*spec, value)) {
+        problems.push_back({pointer + "/" + key, *why});
       }
     }
   };

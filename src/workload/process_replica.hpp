@@ -27,6 +27,8 @@ class ProcessReplica {
   const scenario::ProcessSpec& spec() const { return spec_; }
   int replica() const { return replica_; }
   pool::QueuePool& pool() { return *pool_; }
+  // The engine's connection factory, for patterns that bypass the pool (NullPool).
+  db::ConnectionFactory& factory() { return *factory_; }
   const pool::QueuePool& pool() const { return *pool_; }
 
   // The process-wide session of the global_session pattern. Lock the mutex

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "util/duration.hpp"
+
 namespace pgleak::workload {
 
 class WorkerContext;
@@ -22,13 +24,43 @@ class SessionPattern {
 
 // A pattern option, declared by the pattern and checked by the scenario loader.
 struct OptionSpec {
-  enum class Type { kBool, kNumber };
+  enum class Type { kBool, kNumber, kDuration, kChoice };
   std::string name;
   Type type = Type::kBool;
   nlohmann::json default_value;
   std::string help;
-  double min = 0;  // kNumber only
-  double max = 0;
+  double min = 0;                    // kNumber only
+  double max = 0;                    // kNumber only
+  std::vector<std::string> choices;  // kChoice only
+
+  static OptionSpec boolean(std::string name, bool fallback, std::string help) {
+    return {std::move(name), Type::kBool, fallback, std::move(help), 0, 0, {}};
+  }
+  static OptionSpec number(std::string name, double fallback, double lo, double hi,
+                           std::string help) {
+    return {std::move(name), Type::kNumber, fallback, std::move(help), lo, hi, {}};
+  }
+  static OptionSpec duration(std::string name, std::string fallback, std::string help) {
+    return {std::move(name), Type::kDuration, std::move(fallback), std::move(help), 0, 0, {}};
+  }
+  static OptionSpec choice(std::string name, std::string fallback, std::vector<std::string> choices,
+                           std::string help) {
+    return {std::move(name),   Type::kChoice, std::move(fallback), std::move(help), 0, 0,
+            std::move(choices)};
+  }
+};
+
+// What a pattern is built from: its options (validated, defaults filled in)
+// and the scenario's time_scale, which its duration options obey like every
+// other duration.
+struct PatternArgs {
+  const nlohmann::json& options;
+  double time_scale = 1.0;
+
+  bool flag(const std::string& name) const { return options.at(name).get<bool>(); }
+  double number(const std::string& name) const { return options.at(name).get<double>(); }
+  std::string choice(const std::string& name) const { return options.at(name).get<std::string>(); }
+  util::ScaledDuration duration(const std::string& name) const;
 };
 
 // A pattern's entry in the registry: name, one-line summary for `pgleak list`,
@@ -38,8 +70,7 @@ struct PatternInfo {
   std::string summary;
   std::string reproduces;  // the code smell it stands for
   std::vector<OptionSpec> options;
-  // `options` already validated against `options` specs, defaults filled in.
-  std::function<std::unique_ptr<SessionPattern>(const nlohmann::json& options)> make;
+  std::function<std::unique_ptr<SessionPattern>(const PatternArgs& args)> make;
 };
 
 }  // namespace pgleak::workload

@@ -102,20 +102,41 @@ std::optional<pool::PooledConnection> WorkerContext::checkout_until_held() {
   return std::nullopt;
 }
 
-bool WorkerContext::attempt(pool::PooledConnection& conn,
-                            const std::function<void(db::Connection&)>& work) {
+WorkerContext::Outcome WorkerContext::attempt_on(db::Connection& conn,
+                                                 const std::function<void(db::Connection&)>& work) {
   try {
-    work(*conn);
-    return true;
+    work(conn);
+    return Outcome::kOk;
   } catch (const db::DbError& e) {
     if (!stop_.stop_requested()) {
       record(run::kQueryError, e.sqlstate(), e.what());
     }
-    if (e.disconnected()) {
-      conn.invalidate();
-    }
-    return false;
+    return e.disconnected() ? Outcome::kDisconnected : Outcome::kFailed;
   }
+}
+
+bool WorkerContext::attempt(pool::PooledConnection& conn,
+                            const std::function<void(db::Connection&)>& work) {
+  const auto outcome = attempt_on(*conn, work);
+  if (outcome == Outcome::kDisconnected) {
+    conn.invalidate();
+  }
+  return outcome == Outcome::kOk;
+}
+
+std::unique_ptr<db::Connection> WorkerContext::open_unpooled() {
+  try {
+    return process_.factory().open(db::ConnectRequest{request_.application_name});
+  } catch (const db::DbError& e) {
+    if (!stop_.stop_requested()) {
+      record(run::kConnectError, e.sqlstate(), e.what());
+    }
+    return nullptr;
+  }
+}
+
+void WorkerContext::record_use_of_closed_session() {
+  record(run::kQueryError, "08003", "connection already closed (the session was ended earlier)");
 }
 
 }  // namespace pgleak::workload

@@ -26,7 +26,8 @@ class WorkerContext {
   ProcessReplica& process() { return process_; }
   pool::QueuePool& pool() { return process_.pool(); }
   const scenario::WorkerGroup& group() const { return group_; }
-  const std::string& query() const { return group_.query; }
+  // The group's query, or "SELECT 1".
+  std::string query() const { return group_.query.value_or("SELECT 1"); }
   bool stopping() const { return stop_.stop_requested(); }
 
   // True while the worker should start another unit of work: not stopping,
@@ -48,6 +49,15 @@ class WorkerContext {
   // Runs `work` on the connection. A DbError is recorded; a session that broke
   // is invalidated (the caller should drop it). Returns whether it succeeded.
   bool attempt(pool::PooledConnection& conn, const std::function<void(db::Connection&)>& work);
+
+  enum class Outcome { kOk, kFailed, kDisconnected };
+  // As attempt(), on a connection outside any pool.
+  Outcome attempt_on(db::Connection& conn, const std::function<void(db::Connection&)>& work);
+  // Opens a connection without the pool (NullPool); a failure is recorded and gives nullptr.
+  std::unique_ptr<db::Connection> open_unpooled();
+  // The pattern used a session the server already ended (an app that keeps a
+  // dead Session object): recorded as the client would see it, 08003.
+  void record_use_of_closed_session();
 
  private:
   bool sleep_for(util::Micros d);

@@ -122,3 +122,80 @@ TEST(PatternsOnServer, PoolTimeoutsAreRecordedWithTheMessage) {
 
 }  // namespace
 }  // namespace pgleak::run
+
+namespace pgleak::run {
+namespace {
+
+uint64_t errors(const RunResult& r, const std::string& sqlstate) {
+  return r.errors_by_sqlstate.contains(sqlstate) ? r.errors_by_sqlstate.at(sqlstate) : 0;
+}
+
+TEST(PatternsOnServer, LeakOnErrorKeepsFailedSessionsAborted) {
+  const auto r = run_json(one_process(
+      R"({"pattern": "leak_on_error", "iterations": 3, "options": {"error_rate": 1.0}})",
+      R"({"pool_size": 5, "max_overflow": 0})"));
+  EXPECT_EQ(errors(r, "22012"), 3u);  // division by zero: the app's exception
+  EXPECT_EQ(final_state(r, "idle in transaction (aborted)"), 3);
+  EXPECT_EQ(r.pools[0].outstanding, 3);
+  expect_nothing_left(r);
+}
+
+TEST(PatternsOnServer, LeakOnErrorWithoutErrorsReturnsEverything) {
+  const auto r = run_json(one_process(
+      R"({"pattern": "leak_on_error", "iterations": 5, "options": {"error_rate": 0.0}})"));
+  EXPECT_TRUE(r.errors_by_sqlstate.empty());
+  EXPECT_EQ(r.pools[0].outstanding, 0);
+  EXPECT_EQ(r.pools[0].stats.checkins, 5u);
+  expect_nothing_left(r);
+}
+
+TEST(PatternsOnServer, IdleInTransactionIsEndedByTheServerAndReconnects) {
+  const auto r =
+      run_json(one_process(R"({"pattern": "idle_in_transaction", "think_time": "300ms"})",
+                           R"({"connect": {"idle_in_transaction_session_timeout": "100ms"}})"));
+  // The session sat idle in transaction, then the server ended it (25P03); the
+  // client saw it on next use, as 25P03 from the FATAL's text or as a lost connection.
+  int max_idle_in_tx = 0;
+  for (const auto& s : r.samples) {
+    max_idle_in_tx = std::max(max_idle_in_tx, s.by_state.contains("idle in transaction")
+                                                  ? s.by_state.at("idle in transaction")
+                                                  : 0);
+  }
+  EXPECT_EQ(max_idle_in_tx, 1);
+  EXPECT_GE(errors(r, "25P03") + errors(r, "08006"), 2u);
+  EXPECT_GE(r.pools[0].stats.connects, 3u);  // a new connection after each loss
+  expect_nothing_left(r);
+}
+
+TEST(PatternsOnServer, IdleInTransactionKeepFailingStaysBroken) {
+  const auto r = run_json(one_process(
+      R"({"pattern": "idle_in_transaction", "think_time": "300ms",
+          "options": {"on_disconnect": "keep_failing"}})",
+      R"({"connect": {"idle_in_transaction_session_timeout": "100ms"}})"));
+  EXPECT_EQ(r.pools[0].stats.connects, 1u);  // never replaced
+  EXPECT_GE(errors(r, "08003"), 1u);         // every later use fails
+  expect_nothing_left(r);
+}
+
+TEST(PatternsOnServer, SlowStatementIsCancelledWith57014Then25P02) {
+  const auto r = run_json(one_process(
+      R"({"pattern": "slow_statement", "iterations": 2,
+          "options": {"sleep": "5s", "statement_after_error": true}})",
+      R"({"connect": {"statement_timeout": "100ms"}})"));
+  EXPECT_EQ(errors(r, "57014"), 2u);
+  EXPECT_EQ(errors(r, "25P02"), 2u);
+  EXPECT_EQ(r.pools[0].stats.checkins, 2u);  // rolled back and returned
+  expect_nothing_left(r);
+}
+
+TEST(PatternsOnServer, ConnectionPerTaskBypassesThePool) {
+  const auto r =
+      run_json(one_process(R"({"pattern": "connection_per_task", "count": 2, "iterations": 10})"));
+  EXPECT_TRUE(r.errors_by_sqlstate.empty());
+  EXPECT_EQ(r.pools[0].stats.checkouts, 0u);
+  EXPECT_EQ(r.samples.back().own, 0);  // nothing held between units
+  expect_nothing_left(r);
+}
+
+}  // namespace
+}  // namespace pgleak::run

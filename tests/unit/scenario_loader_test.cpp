@@ -59,7 +59,7 @@ TEST(ScenarioLoader, MinimalScenarioGetsSqlalchemyDefaults) {
   EXPECT_FALSE(pool.pool_recycle);
   EXPECT_TRUE(pool.reset_on_return);
   EXPECT_EQ(s.processes[0].workers[0].name, "scoped");
-  EXPECT_EQ(s.processes[0].workers[0].query, "SELECT 1");
+  EXPECT_FALSE(s.processes[0].workers[0].query);
 }
 
 TEST(ScenarioLoader, ProcessPoolOverridesOnlyWhatItNames) {

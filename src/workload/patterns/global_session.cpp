@@ -56,11 +56,10 @@ PatternInfo global_session_pattern() {
   return {"global_session",
           "one session per process shared by its workers, never closed",
           "a module-level global session (zip_code_filler)",
-          {{"commit", OptionSpec::Type::kBool, true,
-            "commit each unit of work; false leaves the shared session idle in transaction"}},
-          [](const nlohmann::json& o) {
-            return std::make_unique<GlobalSession>(o.at("commit").get<bool>());
-          }};
+          {OptionSpec::boolean("commit", true,
+                               "commit each unit of work; false leaves the shared session idle in "
+                               "transaction")},
+          [](const PatternArgs& a) { return std::make_unique<GlobalSession>(a.flag("commit")); }};
 }
 
 }  // namespace pgleak::workload

@@ -55,13 +55,14 @@ PatternInfo held_by_object_pattern() {
           "checkout at worker start, used by every unit of work, never returned while the "
           "process lives",
           "self.db = next(get_db()) in a constructor (driver, cleaner, super_agent)",
-          {{"run_query", OptionSpec::Type::kBool, true,
-            "run the query each unit of work; false holds an unused connection (state idle)"},
-           {"commit", OptionSpec::Type::kBool, true,
-            "commit after each query; false leaves the transaction open (idle in transaction)"}},
-          [](const nlohmann::json& o) {
-            return std::make_unique<HeldByObject>(o.at("run_query").get<bool>(),
-                                                  o.at("commit").get<bool>());
+          {OptionSpec::boolean(
+               "run_query", true,
+               "run the query each unit of work; false holds an unused connection (state idle)"),
+           OptionSpec::boolean(
+               "commit", true,
+               "commit after each query; false leaves the transaction open (idle in transaction)")},
+          [](const PatternArgs& a) {
+            return std::make_unique<HeldByObject>(a.flag("run_query"), a.flag("commit"));
           }};
 }
 

@@ -52,11 +52,10 @@ PatternInfo outside_loop_pattern() {
   return {"outside_loop",
           "one session for all iterations, transaction left open between them",
           "a session created once outside the loop, never closed (route_builder_launcher)",
-          {{"commit", OptionSpec::Type::kBool, false,
-            "commit each iteration; the default false leaves it idle in transaction"}},
-          [](const nlohmann::json& o) {
-            return std::make_unique<OutsideLoop>(o.at("commit").get<bool>());
-          }};
+          {OptionSpec::boolean("commit", false,
+                               "commit each iteration; the default false leaves it idle in "
+                               "transaction")},
+          [](const PatternArgs& a) { return std::make_unique<OutsideLoop>(a.flag("commit")); }};
 }
 
 }  // namespace pgleak::workload

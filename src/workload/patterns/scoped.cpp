@@ -38,7 +38,7 @@ PatternInfo scoped_pattern() {
           "checkout per unit of work, always returned, rollback on error",
           "the fix: try/finally around each session, FastAPI's Depends(get_db)",
           {},
-          [](const nlohmann::json&) { return std::make_unique<Scoped>(); }};
+          [](const PatternArgs&) { return std::make_unique<Scoped>(); }};
 }
 
 }  // namespace pgleak::workload

@@ -1,0 +1,68 @@
+// slow_statement: a runaway query, for statement_timeout.
+//
+// Each unit of work checks out, runs a statement that takes `sleep` (or the
+// group's own query), and returns the connection; with a statement_timeout
+// shorter than that the server cancels it with 57014 and the transaction is
+// aborted until rolled back (25P02 on any statement before the rollback).
+#include <fmt/format.h>
+
+#include "workload/session_pattern.hpp"
+#include "workload/worker_context.hpp"
+
+namespace pgleak::workload {
+namespace {
+
+class SlowStatement final : public SessionPattern {
+ public:
+  SlowStatement(util::Micros sleep, bool statement_after_error)
+      : sleep_(sleep), statement_after_error_(statement_after_error) {}
+
+  void run(WorkerContext& ctx) override {
+    const std::string statement = ctx.group().query.value_or(
+        fmt::format("SELECT pg_sleep({:.6f})", util::to_seconds(sleep_)));
+    while (ctx.next_unit()) {
+      if (auto conn = ctx.checkout()) {
+        const bool ok = ctx.attempt(*conn, [&](db::Connection& c) {
+          c.begin();
+          c.execute(statement);
+          c.commit();
+        });
+        if (!ok && conn->valid()) {
+          if (statement_after_error_) {
+            // What an app that ignores the error does next: 25P02.
+            ctx.attempt(*conn, [](db::Connection& c) { c.execute("SELECT 1"); });
+          }
+          if (conn->valid()) {
+            ctx.attempt(*conn, [](db::Connection& c) { c.rollback(); });
+          }
+        }
+      }
+      if (!ctx.think()) {
+        break;
+      }
+    }
+  }
+
+ private:
+  const util::Micros sleep_;
+  const bool statement_after_error_;
+};
+
+}  // namespace
+
+PatternInfo slow_statement_pattern() {
+  return {"slow_statement",
+          "runs a statement longer than statement_timeout (pg_sleep), then rolls back",
+          "a runaway query",
+          {OptionSpec::duration("sleep", "60s",
+                                "how long the statement runs (scaled by time_scale); ignored "
+                                "when the group sets query"),
+           OptionSpec::boolean("statement_after_error", false,
+                               "run one more statement before rolling back, to show 25P02")},
+          [](const PatternArgs& a) {
+            return std::make_unique<SlowStatement>(a.duration("sleep").applied,
+                                                   a.flag("statement_after_error"));
+          }};
+}
+
+}  // namespace pgleak::workload
