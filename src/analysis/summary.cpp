@@ -20,6 +20,7 @@ Summary summarize(const run::RunResult& r) {
       r.target.server.max_connections - r.target.server.superuser_reserved_connections;
   s.pool_timeouts = r.pool_timeouts;
   s.errors_by_sqlstate = r.errors_by_sqlstate;
+  s.server_errors_by_sqlstate = r.server_errors_by_sqlstate;
   if (r.checkout_waits) {
     const auto& h = *r.checkout_waits;
     s.checkout_wait_ms = {h.count(), util::to_millis(h.quantile(0.50)),

@@ -1,6 +1,11 @@
 #include "db/pg_connection.hpp"
 
+#include <libpq-fe.h>
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <pqxx/connection>
 #include <pqxx/errorhandler>
 #include <pqxx/except>
@@ -46,15 +51,70 @@ std::string millis(std::chrono::milliseconds d) {
 
 }  // namespace
 
+// libpq's connect_timeout counts whole seconds and treats anything below 2 as 2,
+// so a time-compressed "10s x 0.01" could not be honoured. This connection
+// policy (libpqxx's extension point for how a connection is opened) drives
+// libpq's non-blocking connect with a millisecond deadline instead. The
+// deadline travels in front of the conninfo: "<ms>\n<conninfo>" (0 = none).
+class DeadlineConnect final : public pqxx::connectionpolicy {
+ public:
+  explicit DeadlineConnect(const std::string& opts) : pqxx::connectionpolicy{opts} {}
+
+  static std::string encode(std::chrono::milliseconds deadline, const std::string& conninfo) {
+    return std::to_string(deadline.count()) + "\n" + conninfo;
+  }
+
+  handle do_startconnect(handle orig) override {
+    if (orig != nullptr) {
+      return orig;
+    }
+    const auto& opts = options();
+    const auto nl = opts.find('\n');
+    const long long budget_ms = std::stoll(opts.substr(0, nl));
+    const std::string conninfo = opts.substr(nl + 1);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{budget_ms};
+    const auto timed_out = "timeout expired (connect_timeout " + std::to_string(budget_ms) + "ms)";
+
+    PGconn* conn = PQconnectStart(conninfo.c_str());
+    if (conn == nullptr) {
+      throw pqxx::broken_connection{"out of memory"};
+    }
+    auto fail = [&](const std::string& why) {
+      PQfinish(conn);
+      throw pqxx::broken_connection{why};
+    };
+    PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+    while (status != PGRES_POLLING_OK) {
+      if (status == PGRES_POLLING_FAILED || PQstatus(conn) == CONNECTION_BAD) {
+        fail(PQerrorMessage(conn));
+      }
+      int wait_ms = -1;  // no deadline: as long as libpq takes
+      if (budget_ms > 0) {
+        const auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) {
+          fail(timed_out);
+        }
+        // poll() counts whole milliseconds: round up, never fire early.
+        wait_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+      }
+      const auto events = status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+      pollfd p{PQsocket(conn), static_cast<short>(events), 0};
+      const int ready = ::poll(&p, 1, wait_ms);
+      if (ready < 0 && errno != EINTR) {
+        fail("poll failed while connecting");
+      }
+      if (ready > 0) {
+        status = PQconnectPoll(conn);
+      }  // else: the deadline is checked at the top of the loop
+    }
+    return conn;
+  }
+};
+
 ConnInfo PgConnection::effective_conninfo(const ConnInfo& base, const SessionSettings& settings,
                                           const std::string& application_name) {
   ConnInfo info = base;
   info.set("application_name", application_name);
-  if (settings.connect_timeout) {
-    // libpq takes whole seconds and treats anything below 2 as 2.
-    const auto secs = (settings.connect_timeout->count() + 999) / 1000;
-    info.set("connect_timeout", std::to_string(std::max<int64_t>(2, secs)));
-  }
   if (settings.statement_timeout) {
     info.add_server_option("statement_timeout", millis(*settings.statement_timeout));
   }
@@ -68,9 +128,11 @@ ConnInfo PgConnection::effective_conninfo(const ConnInfo& base, const SessionSet
 PgConnection::PgConnection(const ConnInfo& base, const SessionSettings& settings,
                            const std::string& application_name)
     : application_name_(application_name) {
-  const std::string conninfo = effective_conninfo(base, settings, application_name).to_libpq();
+  const std::string conninfo =
+      DeadlineConnect::encode(settings.connect_timeout.value_or(std::chrono::milliseconds{0}),
+                              effective_conninfo(base, settings, application_name).to_libpq());
   try {
-    conn_ = std::make_unique<pqxx::connection>(conninfo);
+    conn_ = std::make_unique<pqxx::basic_connection_base<DeadlineConnect>>(conninfo);
     // libpqxx 6 silently reconnects a broken session on next use; a pool
     // harness must see the break, as psycopg2 does.
 #pragma GCC diagnostic push

@@ -9,11 +9,9 @@
 #include "db/conninfo.hpp"
 
 namespace pqxx {
-class connection_base;
 class quiet_errorhandler;
 template <typename>
 class basic_connection_base;
-class connect_direct;
 }  // namespace pqxx
 
 namespace pgleak::db {
@@ -21,10 +19,14 @@ namespace pgleak::db {
 // Settings sent to the server with every connection of a pool, the way
 // SQLAlchemy's connect_args do: libpq's connect_timeout, and "-c" options.
 struct SessionSettings {
+  // Enforced by pgleak to the millisecond (libpq's own is whole seconds, >= 2).
   std::optional<std::chrono::milliseconds> connect_timeout;
   std::optional<std::chrono::milliseconds> statement_timeout;
   std::optional<std::chrono::milliseconds> idle_in_transaction_session_timeout;
 };
+
+// libpqxx connection policy that opens with a millisecond deadline (pg_connection.cpp).
+class DeadlineConnect;
 
 // A libpqxx session. Errors become DbError with the server's SQLSTATE, or one
 // recovered from libpq's message when the session broke.
@@ -49,7 +51,8 @@ class PgConnection final : public Connection {
   const std::string& application_name() const noexcept override { return application_name_; }
   void close() noexcept override;
 
-  // The conninfo string this connection would use (for tests of the settings).
+  // The conninfo this connection would use (for tests of the settings); the
+  // connect timeout is enforced apart from it, to the millisecond.
   static ConnInfo effective_conninfo(const ConnInfo& base, const SessionSettings& settings,
                                      const std::string& application_name);
 
@@ -59,7 +62,9 @@ class PgConnection final : public Connection {
   // undone by a rollback.
   void run(std::string_view sql, bool transactional);
 
-  std::unique_ptr<pqxx::basic_connection_base<pqxx::connect_direct>> conn_;
+  // The exact type: pqxx::connection_base has no virtual destructor, and only
+  // the derived one closes the session.
+  std::unique_ptr<pqxx::basic_connection_base<DeadlineConnect>> conn_;
   std::unique_ptr<pqxx::quiet_errorhandler> quiet_;
   TxState tx_state_ = TxState::kIdle;
   int backend_pid_ = 0;

@@ -45,10 +45,15 @@ std::optional<std::string> sqlstate_from_message(std::string_view message) {
       return std::string{state};
     }
   }
+  // Could not connect at all: 08001. Lost an established session: 08006.
+  if (message.find("Connection refused") != std::string_view::npos ||
+      message.find("timeout expired") != std::string_view::npos ||
+      message.find("could not connect") != std::string_view::npos) {
+    return std::string{"08001"};
+  }
   if (message.find("server closed the connection unexpectedly") != std::string_view::npos ||
       message.find("no connection to the server") != std::string_view::npos ||
-      message.find("Connection refused") != std::string_view::npos ||
-      message.find("timeout expired") != std::string_view::npos) {
+      message.find("not connected") != std::string_view::npos) {
     return std::string{"08006"};
   }
   return std::nullopt;

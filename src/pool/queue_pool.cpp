@@ -163,6 +163,7 @@ PooledConnection QueuePool::checkout(const CheckoutRequest& request, std::stop_t
   std::lock_guard lock{mutex_};
   ++counters_.checkouts;
   out_.emplace_back(record->id, Outstanding{request.holder, record->conn->backend_pid(), now});
+  holder_by_pid_[record->conn->backend_pid()] = request.holder;
   return PooledConnection{this, std::move(record)};
 }
 
@@ -244,6 +245,12 @@ std::vector<Outstanding> QueuePool::outstanding() const {
     result.push_back(entry);
   }
   return result;
+}
+
+std::string QueuePool::last_holder(int backend_pid) const {
+  std::lock_guard lock{mutex_};
+  const auto it = holder_by_pid_.find(backend_pid);
+  return it == holder_by_pid_.end() ? std::string{} : it->second;
 }
 
 PooledConnection::PooledConnection(PooledConnection&& other) noexcept

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -70,6 +71,8 @@ class QueuePool {
 
   PoolStats stats() const;
   std::vector<Outstanding> outstanding() const;
+  // The holder that last checked out the connection with this backend pid, or "".
+  std::string last_holder(int backend_pid) const;
   const PoolConfig& config() const { return config_; }
   // Request-to-handover time of every successful checkout.
   const util::LatencyHistogram& checkout_waits() const { return waits_; }
@@ -103,6 +106,7 @@ class QueuePool {
   Clock::time_point invalidated_at_{};
   uint64_t next_id_ = 1;
   std::vector<std::pair<uint64_t, Outstanding>> out_;
+  std::map<int, std::string> holder_by_pid_;  // for server-log attribution after the fact
   PoolStats counters_;
   util::LatencyHistogram waits_;
 };

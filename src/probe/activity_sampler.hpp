@@ -55,17 +55,6 @@ class ActivitySampler {
   double max_lag_ms() const { return max_lag_ms_; }
   std::chrono::microseconds interval() const { return interval_; }
 
-  // Asks the server to cancel the run's active statements (used at shutdown).
-  // Returns how many were signalled.
-  int cancel_run_backends();
-  // Terminates every backend of the run still connected; returns how many.
-  int terminate_run_backends();
-  // Counts backends of the run still connected.
-  int count_run_backends();
-  // Backends exit asynchronously after their client disconnects: polls until
-  // none of the run's remain or `timeout` passes; returns how many remain.
-  int wait_run_backends_gone(std::chrono::milliseconds timeout);
-
  private:
   void loop(std::stop_token stop);
   bool take(double lag_ms);
@@ -78,7 +67,7 @@ class ActivitySampler {
   const PoolsSnapshot pools_;
   std::function<void(const std::string&)> on_lost_;
   std::unique_ptr<pqxx::basic_connection_base<pqxx::connect_direct>> conn_;
-  std::mutex conn_mutex_;  // sample_now() and the admin calls share the connection
+  std::mutex conn_mutex_;  // sample_now() runs on the caller's thread
   std::jthread thread_;
   uint64_t taken_ = 0;
   uint64_t missed_ = 0;

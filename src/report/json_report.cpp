@@ -76,6 +76,12 @@ json scenario_json(const scenario::Scenario& s) {
                          {"pool", pool_json(p.pool)},
                          {"workers", workers}});
   }
+  json faults = json::array();
+  for (const auto& f : s.faults) {
+    faults.push_back({{"at", duration_json(f.at)},
+                      {"action", scenario::to_string(f.action)},
+                      {"target", f.target}});
+  }
   return {{"name", s.name},
           {"description", s.description},
           {"source", s.source_path},
@@ -86,7 +92,8 @@ json scenario_json(const scenario::Scenario& s) {
            {{"max_connections", s.server.max_connections},
             {"superuser_reserved_connections", s.server.superuser_reserved_connections}}},
           {"pool", pool_json(s.pool)},
-          {"processes", processes}};
+          {"processes", processes},
+          {"faults", faults}};
 }
 
 json build_report(const scenario::Scenario& sc, const run::RunResult& r, const analysis::Summary& s,
@@ -149,6 +156,9 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
         {"server_version", r.target.server.server_version},
         {"max_connections", r.target.server.max_connections},
         {"superuser_reserved_connections", r.target.server.superuser_reserved_connections}}},
+      {"server_log",
+       {{"available", r.server_log_available},
+        {"note", r.server_log_note.empty() ? json(nullptr) : json(r.server_log_note)}}},
       {"sampler",
        {{"interval_ms", util::to_millis(sc.sample_interval)},
         {"samples", r.samples.size()},
@@ -166,6 +176,7 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
         {"connection_limit", s.connection_limit},
         {"pool_timeouts", s.pool_timeouts},
         {"errors_by_sqlstate", s.errors_by_sqlstate},
+        {"server_errors_by_sqlstate", s.server_errors_by_sqlstate},
         {"checkout_wait_ms",
          {{"count", w.count}, {"p50", w.p50}, {"p95", w.p95}, {"p99", w.p99}, {"max", w.max}}},
         {"checkouts", s.checkouts},

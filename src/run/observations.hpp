@@ -38,6 +38,9 @@ inline constexpr const char* kPoolTimeout = "pool_timeout";
 inline constexpr const char* kConnectError = "connect_error";
 inline constexpr const char* kQueryError = "query_error";
 inline constexpr const char* kSamplerError = "sampler_error";
+inline constexpr const char* kFault = "fault";
+// An ERROR/FATAL the server wrote to its log about one of the run's backends.
+inline constexpr const char* kServerLog = "server_log";
 
 struct Event {
   double t_s = 0;

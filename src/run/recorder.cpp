@@ -12,7 +12,8 @@ void Recorder::add_event(Event event) {
   }
   std::lock_guard lock{mutex_};
   if (!event.sqlstate.empty()) {
-    ++errors_by_sqlstate_[event.sqlstate];
+    auto& counts = event.kind == kServerLog ? server_errors_by_sqlstate_ : errors_by_sqlstate_;
+    ++counts[event.sqlstate];
   }
   if (event.kind == kPoolTimeout) {
     ++pool_timeouts_;
@@ -42,6 +43,11 @@ std::vector<Sample> Recorder::samples() const {
 std::map<std::string, uint64_t> Recorder::errors_by_sqlstate() const {
   std::lock_guard lock{mutex_};
   return errors_by_sqlstate_;
+}
+
+std::map<std::string, uint64_t> Recorder::server_errors_by_sqlstate() const {
+  std::lock_guard lock{mutex_};
+  return server_errors_by_sqlstate_;
 }
 
 uint64_t Recorder::pool_timeouts() const {

@@ -32,7 +32,10 @@ class Recorder {
 
   std::vector<Event> events() const;
   std::vector<Sample> samples() const;
+  // What the clients saw (every event but server_log ones).
   std::map<std::string, uint64_t> errors_by_sqlstate() const;
+  // What the server logged about the run's backends (server_log events).
+  std::map<std::string, uint64_t> server_errors_by_sqlstate() const;
   uint64_t pool_timeouts() const;
   uint64_t dropped_events() const;
 
@@ -43,6 +46,7 @@ class Recorder {
   std::vector<Event> events_;
   std::vector<Sample> samples_;
   std::map<std::string, uint64_t> errors_by_sqlstate_;
+  std::map<std::string, uint64_t> server_errors_by_sqlstate_;
   uint64_t pool_timeouts_ = 0;
   uint64_t dropped_ = 0;
 };

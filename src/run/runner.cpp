@@ -10,6 +10,8 @@
 
 #include "db/pg_connection.hpp"
 #include "probe/activity_sampler.hpp"
+#include "probe/run_backends.hpp"
+#include "probe/server_log.hpp"
 #include "run/recorder.hpp"
 #include "scenario/backend_tag.hpp"
 #include "server/embedded_server.hpp"
@@ -112,6 +114,11 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   result.started_at_utc = utc_now_iso();
   const auto wall_start = Clock::now();
 
+  if (options.dsn && sc.needs_embedded_server()) {
+    throw util::UsageError(
+        "restart_server faults need the embedded server; drop --dsn or the fault");
+  }
+
   // --- target -------------------------------------------------------------
   std::unique_ptr<server::EmbeddedServer> embedded;
   db::ConnInfo app_target;
@@ -183,8 +190,29 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
         }
         return pools;
       }};
+  probe::RunBackends run_backends{admin_target, result.run_id};
   sampler.on_target_lost([&](const std::string& why) { stop_with(RunStatus::kTargetLost, why); });
   sampler.start();
+
+  std::unique_ptr<probe::ServerLogTailer> server_log;
+  if (embedded) {
+    server_log = std::make_unique<probe::ServerLogTailer>(
+        embedded->json_log_path().string(), result.run_id, recorder,
+        [&](const std::string& process, int replica, int pid) -> std::string {
+          for (const auto& rep : replicas) {
+            if (rep->spec().name == process && rep->replica() == replica) {
+              const auto holder = rep->pool().last_holder(pid);
+              return holder.substr(holder.find('/') + 1);  // "group.index"
+            }
+          }
+          return {};
+        });
+    server_log->start();
+    result.server_log_available = true;
+  } else {
+    result.server_log_note =
+        "external server: its log is not readable by pgleak; events are what the clients saw";
+  }
 
   log(options, fmt::format("running {} for {} ({} nominal, time_scale {}), {} workers in {} "
                            "process replicas, run id {}",
@@ -243,6 +271,44 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     }
   }
 
+  // --- faults, on their schedule ---------------------------------------------
+  std::jthread faults{[&, stop = run_stop.get_token()] {
+    for (const auto& fault : sc.faults) {
+      std::mutex m;
+      std::condition_variable_any cv;
+      std::unique_lock lock{m};
+      cv.wait_until(lock, stop, run_start + fault.at.applied, [] { return false; });
+      if (stop.stop_requested()) {
+        return;
+      }
+      Event ev;
+      ev.kind = kFault;
+      ev.process = fault.target == "all" ? "" : fault.target;
+      const auto process = fault.target == "all" ? std::string{} : fault.target;
+      try {
+        int affected = 0;
+        switch (fault.action) {
+          case scenario::Fault::Action::kTerminateBackends:
+            affected = run_backends.terminate(process);
+            break;
+          case scenario::Fault::Action::kCancelBackends:
+            affected = run_backends.cancel(process);
+            break;
+          case scenario::Fault::Action::kRestartServer:
+            embedded->restart();
+            break;
+        }
+        ev.message = fault.action == scenario::Fault::Action::kRestartServer
+                         ? "restart_server: fast restart done"
+                         : fmt::format("{} on {}: {} backends", scenario::to_string(fault.action),
+                                       fault.target, affected);
+      } catch (const std::exception& e) {
+        ev.message = fmt::format("{} failed: {}", scenario::to_string(fault.action), e.what());
+      }
+      recorder.add_event(std::move(ev));
+    }
+  }};
+
   // --- wait for the end ---------------------------------------------------
   {
     std::mutex m;
@@ -259,14 +325,18 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   for (const auto& rep : replicas) {
     held_at_end.push_back(static_cast<int>(rep->pool().outstanding().size()));
   }
+  if (server_log) {
+    server_log->stop();  // what the server logged up to the end of the scenario
+  }
   run_stop.request_stop();
+  faults.join();
 
   // --- shutdown: every backend of the run goes away -------------------------
   if (!live.wait_all_done(std::chrono::milliseconds{500})) {
     // Workers stuck in a statement (pg_sleep, a lock wait): cancel them.
-    sampler.cancel_run_backends();
+    run_backends.cancel({}, /*active_only=*/true);
     if (!live.wait_all_done(std::chrono::seconds{5})) {
-      sampler.terminate_run_backends();
+      run_backends.terminate();
     }
   }
   workers.clear();  // joins
@@ -281,8 +351,8 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   }
   replicas.clear();  // pools close their connections
   // A safety net, and a check: no backend of this run may outlive it.
-  if (const int left = sampler.wait_run_backends_gone(std::chrono::seconds{5}); left > 0) {
-    result.leftover_backends_terminated = sampler.terminate_run_backends();
+  if (const int left = run_backends.wait_gone(std::chrono::seconds{5}); left > 0) {
+    result.leftover_backends_terminated = run_backends.terminate();
   }
   if (embedded) {
     embedded->stop();
@@ -297,6 +367,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   result.events = recorder.events();
   result.events_dropped = recorder.dropped_events();
   result.errors_by_sqlstate = recorder.errors_by_sqlstate();
+  result.server_errors_by_sqlstate = recorder.server_errors_by_sqlstate();
   result.pool_timeouts = recorder.pool_timeouts();
   result.sampler_missed_intervals = sampler.missed_intervals();
   result.sampler_max_lag_ms = sampler.max_lag_ms();

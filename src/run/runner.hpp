@@ -51,6 +51,10 @@ struct RunResult {
   std::vector<Event> events;
   uint64_t events_dropped = 0;
   std::map<std::string, uint64_t> errors_by_sqlstate;
+  std::map<std::string, uint64_t> server_errors_by_sqlstate;
+  // Server-log attribution: only where pgleak can read the log (embedded).
+  bool server_log_available = false;
+  std::string server_log_note;
   uint64_t pool_timeouts = 0;
   std::vector<PoolOutcome> pools;
   std::shared_ptr<util::LatencyHistogram> checkout_waits;  // all pools merged

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -343,7 +344,64 @@ void check_tags_fit(const Scenario& s, std::vector<Problem>& problems) {
   }
 }
 
+void read_faults(ObjectReader& r, const json& faults, Scenario& s) {
+  if (!faults.is_array()) {
+    r.problem("faults", "must be an array of faults");
+    return;
+  }
+  for (size_t i = 0; i < faults.size(); ++i) {
+    auto fr = r.child(faults[i], fmt::format("/faults/{}", i));
+    Fault f;
+    if (auto at = fr.duration("at")) {
+      f.at = *at;
+    } else if (!fr.has("at")) {
+      fr.problem("at", "is required (when, from the start of the run, e.g. \"10s\")");
+    }
+    if (auto action = fr.string("action", true)) {
+      if (*action == "terminate_backends") {
+        f.action = Fault::Action::kTerminateBackends;
+      } else if (*action == "cancel_backends") {
+        f.action = Fault::Action::kCancelBackends;
+      } else if (*action == "restart_server") {
+        f.action = Fault::Action::kRestartServer;
+      } else {
+        fr.problem("action", "must be terminate_backends, cancel_backends or restart_server");
+      }
+    }
+    f.target = fr.string("target").value_or("all");
+    const bool known =
+        f.target == "all" || std::any_of(s.processes.begin(), s.processes.end(),
+                                         [&](const ProcessSpec& p) { return p.name == f.target; });
+    if (!known) {
+      fr.problem("target",
+                 fmt::format("\"{}\" is neither \"all\" nor a process of this scenario", f.target));
+    } else if (f.action == Fault::Action::kRestartServer && f.target != "all") {
+      fr.problem("target", "restart_server restarts the whole server: target must be \"all\"");
+    }
+    s.faults.push_back(std::move(f));
+  }
+  std::stable_sort(s.faults.begin(), s.faults.end(),
+                   [](const Fault& a, const Fault& b) { return a.at.applied < b.at.applied; });
+}
+
 }  // namespace
+
+std::string_view to_string(Fault::Action action) {
+  switch (action) {
+    case Fault::Action::kTerminateBackends:
+      return "terminate_backends";
+    case Fault::Action::kCancelBackends:
+      return "cancel_backends";
+    case Fault::Action::kRestartServer:
+      return "restart_server";
+  }
+  return "terminate_backends";
+}
+
+bool Scenario::needs_embedded_server() const {
+  return std::any_of(faults.begin(), faults.end(),
+                     [](const Fault& f) { return f.action == Fault::Action::kRestartServer; });
+}
 
 int Scenario::total_workers() const {
   int total = 0;
@@ -458,6 +516,9 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
       }
       s.processes.push_back(std::move(p));
     }
+  }
+  if (const json* faults = r.find("faults"); faults != nullptr) {
+    read_faults(r, *faults, s);
   }
   r.finish();
   if (problems.empty()) {

@@ -56,6 +56,17 @@ struct ProcessSpec {
   std::vector<WorkerGroup> workers;
 };
 
+// Something done to the run's backends or server at a scheduled time, to
+// exercise pre-ping and reconnect paths. pgleak only ever acts on its own run.
+struct Fault {
+  enum class Action { kTerminateBackends, kCancelBackends, kRestartServer };
+  ScaledDuration at;
+  Action action = Action::kTerminateBackends;
+  std::string target = "all";  // "all" or a process name
+};
+
+std::string_view to_string(Fault::Action action);
+
 struct ServerSettings {
   int max_connections = 100;
   int superuser_reserved_connections = 3;
@@ -72,8 +83,10 @@ struct Scenario {
   ServerSettings server;
   PoolSettings pool;  // defaults for every process
   std::vector<ProcessSpec> processes;
+  std::vector<Fault> faults;  // in the order of their `at`
 
   int total_workers() const;
+  bool needs_embedded_server() const;  // a restart_server fault
 };
 
 }  // namespace pgleak::scenario

@@ -149,7 +149,11 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
            << "shared_buffers = '32MB'\n"
            // Fixed English messages: 53300's text is how libpq reports it.
            << "lc_messages = 'C'\n"
-           << "log_line_prefix = '%m [%p] %q%a '\n";
+           << "log_line_prefix = '%m [%p] %q%a '\n"
+           // The structured log carries SQLSTATE, pid and application_name per line.
+           << "logging_collector = on\nlog_destination = 'stderr,jsonlog'\n"
+           << "log_directory = '" << (server->dir_ / "log").string() << "'\n"
+           << "log_filename = 'postgresql.log'\nlog_rotation_age = 0\nlog_rotation_size = 0\n";
     }
     const int rc = server->pg_ctl({"-l", server->log_path().string(), "-w", "-t", "60", "start"});
     if (rc == 0) {

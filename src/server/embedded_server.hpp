@@ -39,6 +39,8 @@ class EmbeddedServer {
   const std::filesystem::path& dir() const { return dir_; }
   std::filesystem::path data_dir() const { return dir_ / "data"; }
   std::filesystem::path log_path() const { return dir_ / "server.log"; }
+  // The structured log (jsonlog) that server-log attribution reads.
+  std::filesystem::path json_log_path() const { return dir_ / "log" / "postgresql.json"; }
 
   // Fast shutdown (immediate if that fails), then the directory is deleted.
   // Safe to call more than once; never throws.

@@ -9,6 +9,8 @@
 
 #include "db/db_error.hpp"
 #include "pg_environment.hpp"
+#include "pool/queue_pool.hpp"
+#include "silent_listener.hpp"
 
 namespace pgleak::db {
 namespace {
@@ -106,6 +108,8 @@ TEST(PgConnection, ServerLimitIs53300ForOrdinaryRoles) {
             PgEnvironment::kMaxConnections - PgEnvironment::kReserved);
   // The superuser can still get in: that is what the reserved slots are for.
   EXPECT_GE(env.admin_int("SELECT 1"), 1);
+  held.clear();
+  EXPECT_TRUE(env.wait_backends_gone("itest/limit"));
 }
 
 TEST(PgConnection, RetagRidesOnTheNextStatement) {
@@ -122,6 +126,49 @@ TEST(PgConnection, RetagRidesOnTheNextStatement) {
   conn.rollback();
   conn.execute("SELECT 1");
   EXPECT_EQ(env.backends("itest/rolled"), 1);
+}
+
+TEST(PgConnection, ConnectTimeoutFiresToTheMillisecondAgainstASilentServer) {
+  testing::SilentListener silent;
+  ConnInfo target;
+  target.set("host", "127.0.0.1");
+  target.set("port", std::to_string(silent.port()));
+  target.set("user", "nobody");
+  SessionSettings s;
+  s.connect_timeout = 150ms;  // libpq alone would wait at least 2 s
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    PgConnection conn{target, s, "itest/silent"};
+    FAIL() << "the silent server cannot have answered";
+  } catch (const DbError& e) {
+    const auto waited = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(e.sqlstate(), "08001") << e.what();
+    EXPECT_NE(std::string{e.what()}.find("timeout expired"), std::string::npos) << e.what();
+    EXPECT_GE(waited, 150ms);
+    ::testing::Test::RecordProperty(
+        "late_ms",
+        std::to_string(std::chrono::duration<double, std::milli>(waited - 150ms).count()));
+  }
+}
+
+TEST(PgConnection, PoolGivesBackTheSlotOfATimedOutConnect) {
+  testing::SilentListener silent;
+  ConnInfo target;
+  target.set("host", "127.0.0.1");
+  target.set("port", std::to_string(silent.port()));
+  SessionSettings s;
+  s.connect_timeout = 50ms;
+  PgConnectionFactory factory{target, s};
+  pool::PoolConfig config;
+  config.pool_size = 1;
+  config.max_overflow = 0;
+  pool::QueuePool pool{config, factory};
+  for (int i = 0; i < 2;
+       ++i) {  // the second attempt connects again instead of timing out in the pool
+    EXPECT_THROW(pool.checkout({"itest/silent", "t"}), DbError);
+  }
+  EXPECT_EQ(pool.stats().connect_failures, 2u);
+  EXPECT_EQ(pool.stats().timeouts, 0u);
 }
 
 }  // namespace

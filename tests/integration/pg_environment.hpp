@@ -7,6 +7,7 @@
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 #include <string>
+#include <thread>
 
 #include "db/conninfo.hpp"
 #include "server/embedded_server.hpp"
@@ -60,6 +61,18 @@ class PgEnvironment : public ::testing::Environment {
       sql += " AND state = '" + state + "'";
     }
     return admin_int(sql);
+  }
+
+  // Backends exit a moment after their client disconnects: waits (polling the
+  // server, bounded) until none with `prefix` remain, so tests do not inherit them.
+  bool wait_backends_gone(const std::string& prefix) {
+    for (int i = 0; i < 500; ++i) {
+      if (backends(prefix) == 0) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    return false;
   }
 
  private:

@@ -53,19 +53,11 @@ TEST(PgConnection, SendsSessionSettingsPerConnection) {
   s.idle_in_transaction_session_timeout = 60s;
   const auto info = PgConnection::effective_conninfo(ConnInfo::parse("host=h options='-c a=b'"), s,
                                                      "dispatching_api");
-  EXPECT_EQ(*info.get("connect_timeout"), "10");
   EXPECT_EQ(*info.get("application_name"), "dispatching_api");
   EXPECT_EQ(*info.get("options"),
             "-c a=b -c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000");
-}
-
-// libpq's connect_timeout is whole seconds with a floor of 2.
-TEST(PgConnection, ConnectTimeoutRoundsUpToLibpqsFloor) {
-  SessionSettings s;
-  s.connect_timeout = 100ms;
-  EXPECT_EQ(*PgConnection::effective_conninfo(ConnInfo{}, s, "a").get("connect_timeout"), "2");
-  s.connect_timeout = 2500ms;
-  EXPECT_EQ(*PgConnection::effective_conninfo(ConnInfo{}, s, "a").get("connect_timeout"), "3");
+  // pgleak enforces connect_timeout itself, to the millisecond: libpq's would round 100ms up to 2s.
+  EXPECT_EQ(info.get("connect_timeout"), nullptr);
 }
 
 }  // namespace

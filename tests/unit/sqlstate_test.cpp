@@ -36,6 +36,10 @@ TEST(Sqlstate, RecoversSessionEndingTexts) {
             "08006");
   EXPECT_EQ(sqlstate_from_message("ERROR:  canceling statement due to statement timeout"), "57014");
   EXPECT_EQ(sqlstate_from_message("ERROR:  relation \"x\" does not exist"), std::nullopt);
+  EXPECT_EQ(sqlstate_from_message("timeout expired (connect_timeout 100ms)"), "08001");
+  EXPECT_EQ(sqlstate_from_message("connection to server at \"127.0.0.1\", port 1 failed: "
+                                  "Connection refused"),
+            "08001");
 }
 
 TEST(Sqlstate, KnowsWhichErrorsEndTheSession) {

@@ -1,0 +1,65 @@
+#include "probe/run_backends.hpp"
+
+#include <fmt/format.h>
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <thread>
+
+namespace pgleak::probe {
+
+RunBackends::RunBackends(db::ConnInfo admin, std::string run_id)
+    : admin_(std::move(admin)), run_id_(std::move(run_id)) {}
+
+RunBackends::~RunBackends() = default;
+
+int RunBackends::scalar(const std::string& select_list, const std::string& process,
+                        bool active_only) {
+  std::lock_guard lock{mutex_};
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      if (!conn_) {
+        db::ConnInfo info = admin_;
+        info.set("application_name", "pgleak-admin");
+        conn_ = std::make_unique<pqxx::connection>(info.to_libpq());
+      }
+      const std::string marker = "/" + run_id_ + "/" + (process.empty() ? "" : process + ".");
+      pqxx::nontransaction tx{*conn_};
+      return tx
+          .exec1(fmt::format("SELECT {} FROM pg_stat_activity WHERE strpos(application_name, {}) "
+                             "> 0 AND pid <> pg_backend_pid(){}",
+                             select_list, tx.quote(marker),
+                             active_only ? " AND state = 'active'" : ""))[0]
+          .as<int>();
+    } catch (const std::exception&) {
+      conn_.reset();  // a restarted server: one fresh try
+    }
+  }
+  return -1;
+}
+
+int RunBackends::cancel(const std::string& process, bool active_only) {
+  return scalar("count(pg_cancel_backend(pid))::int", process, active_only);
+}
+
+int RunBackends::terminate(const std::string& process) {
+  return scalar("count(pg_terminate_backend(pid))::int", process, false);
+}
+
+int RunBackends::count(const std::string& process) {
+  return scalar("count(*)::int", process, false);
+}
+
+int RunBackends::wait_gone(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const int left = count();
+    if (left <= 0 || std::chrono::steady_clock::now() >= deadline) {
+      return left;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+}  // namespace pgleak::probe

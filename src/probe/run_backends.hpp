@@ -1,0 +1,50 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "db/conninfo.hpp"
+
+namespace pqxx {
+template <typename>
+class basic_connection_base;
+class connect_direct;
+}  // namespace pqxx
+
+namespace pgleak::probe {
+
+// Acts on the backends of one run, and only those: every query matches the
+// run's tag marker ("/<run_id>/", or "/<run_id>/<process>." for one process),
+// so pgleak never touches another client's sessions. Used for scheduled faults
+// and for the shutdown safety net. Reconnects on demand (the server may have
+// restarted).
+//
+// Thread-safety: every member may be called from any thread (one mutex).
+class RunBackends {
+ public:
+  RunBackends(db::ConnInfo admin, std::string run_id);
+  ~RunBackends();
+  RunBackends(const RunBackends&) = delete;
+  RunBackends& operator=(const RunBackends&) = delete;
+
+  // `process` empty = all processes of the run. Each returns how many
+  // backends it signalled, or -1 when the server cannot be reached.
+  int cancel(const std::string& process = {}, bool active_only = false);
+  int terminate(const std::string& process = {});
+  int count(const std::string& process = {});
+  // Backends exit asynchronously after their client disconnects: polls until
+  // none of the run's remain or `timeout` passes; returns how many remain.
+  int wait_gone(std::chrono::milliseconds timeout);
+
+ private:
+  int scalar(const std::string& select_list, const std::string& process, bool active_only);
+
+  const db::ConnInfo admin_;
+  const std::string run_id_;
+  std::mutex mutex_;
+  std::unique_ptr<pqxx::basic_connection_base<pqxx::connect_direct>> conn_;
+};
+
+}  // namespace pgleak::probe

@@ -1,0 +1,101 @@
+#include "probe/server_log.hpp"
+
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "scenario/backend_tag.hpp"
+
+namespace pgleak::probe {
+
+std::optional<ServerLogEntry> parse_jsonlog_line(std::string_view line) {
+  const auto doc = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("error_severity")) {
+    return std::nullopt;
+  }
+  ServerLogEntry e;
+  e.severity = doc.value("error_severity", "");
+  e.sqlstate = doc.value("state_code", "");
+  e.message = doc.value("message", "");
+  e.application_name = doc.value("application_name", "");
+  e.user = doc.value("user", "");
+  e.backend_type = doc.value("backend_type", "");
+  e.pid = doc.value("pid", 0);
+  return e;
+}
+
+bool is_reportable(const ServerLogEntry& e, const std::string& run_marker) {
+  if (e.application_name.find(run_marker) == std::string::npos) {
+    return false;
+  }
+  if (e.severity == "ERROR" || e.severity == "FATAL" || e.severity == "PANIC") {
+    return true;
+  }
+  return e.severity == "LOG" && e.sqlstate == "08P01";  // client gone, transaction open
+}
+
+ServerLogTailer::ServerLogTailer(std::string path, std::string run_id, run::Recorder& recorder,
+                                 WorkerOf worker_of)
+    : path_(std::move(path)),
+      run_marker_("/" + run_id + "/"),
+      recorder_(recorder),
+      worker_of_(std::move(worker_of)) {}
+
+ServerLogTailer::~ServerLogTailer() {
+  stop();
+}
+
+void ServerLogTailer::start() {
+  thread_ = std::jthread{[this](std::stop_token stop) {
+    std::mutex m;
+    std::condition_variable_any cv;
+    while (!stop.stop_requested()) {
+      drain();
+      std::unique_lock lock{m};
+      cv.wait_for(lock, stop, std::chrono::milliseconds{100}, [] { return false; });
+    }
+  }};
+}
+
+void ServerLogTailer::stop() {
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+    drain();
+  }
+}
+
+void ServerLogTailer::drain() {
+  std::ifstream in{path_, std::ios::binary};
+  if (!in) {
+    return;  // the collector has not created it yet
+  }
+  in.seekg(static_cast<std::streamoff>(offset_));
+  std::string chunk{std::istreambuf_iterator<char>{in}, {}};
+  offset_ += chunk.size();
+  partial_ += chunk;
+  size_t start = 0;
+  for (size_t nl = partial_.find('\n'); nl != std::string::npos; nl = partial_.find('\n', start)) {
+    const auto entry = parse_jsonlog_line(std::string_view{partial_}.substr(start, nl - start));
+    start = nl + 1;
+    if (!entry || !is_reportable(*entry, run_marker_)) {
+      continue;
+    }
+    run::Event ev;
+    ev.kind = run::kServerLog;
+    ev.sqlstate = entry->sqlstate;
+    ev.message = entry->severity + ":  " + entry->message;
+    if (const auto tag = scenario::BackendTag::parse(entry->application_name)) {
+      ev.process = tag->process;
+      ev.replica = tag->replica;
+      ev.pattern = tag->pattern;
+      ev.worker = worker_of_(tag->process, tag->replica, entry->pid);
+    }
+    recorder_.add_event(std::move(ev));
+    ++recorded_;
+  }
+  partial_.erase(0, start);
+}
+
+}  // namespace pgleak::probe

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "run/observations.hpp"
+#include "run/recorder.hpp"
+
+namespace pgleak::probe {
+
+// One line of PostgreSQL's jsonlog (log_destination = 'jsonlog'), reduced to
+// what attribution needs.
+struct ServerLogEntry {
+  std::string severity;  // ERROR, FATAL, LOG, ...
+  std::string sqlstate;
+  std::string message;
+  std::string application_name;
+  std::string user;
+  std::string backend_type;
+  int pid = 0;
+};
+
+// Parses one jsonlog line; nullopt for anything that is not one.
+std::optional<ServerLogEntry> parse_jsonlog_line(std::string_view line);
+
+// Whether an entry is a failure of one of the run's client backends worth an
+// event: ERROR, FATAL or PANIC, or the LOG of a client that vanished with an
+// open transaction (08P01).
+bool is_reportable(const ServerLogEntry& entry, const std::string& run_marker);
+
+// Follows the embedded server's jsonlog during a run and records each
+// reportable entry as a server_log event, tied to the process, replica and
+// pattern of the backend (from its application_name tag) and, through
+// `worker_of`, to the worker that held it. This is how a 25P03 that the client
+// only saw as "server closed the connection unexpectedly" is explained.
+//
+// Thread-safety: start()/stop() from one thread; reading runs on its own thread.
+class ServerLogTailer {
+ public:
+  // (process, replica, pid) -> "group.index" of the worker that last held pid, or "".
+  using WorkerOf = std::function<std::string(const std::string&, int, int)>;
+
+  ServerLogTailer(std::string path, std::string run_id, run::Recorder& recorder,
+                  WorkerOf worker_of);
+  ~ServerLogTailer();
+  ServerLogTailer(const ServerLogTailer&) = delete;
+  ServerLogTailer& operator=(const ServerLogTailer&) = delete;
+
+  void start();
+  // Reads what is left, then stops.
+  void stop();
+  uint64_t entries_recorded() const { return recorded_; }
+
+ private:
+  void drain();
+
+  const std::string path_;
+  const std::string run_marker_;
+  run::Recorder& recorder_;
+  const WorkerOf worker_of_;
+  std::jthread thread_;
+  uint64_t offset_ = 0;
+  std::string partial_;
+  uint64_t recorded_ = 0;
+};
+
+}  // namespace pgleak::probe
