@@ -19,6 +19,15 @@ Summary summarize(const run::RunResult& r) {
   s.connection_limit =
       r.target.server.max_connections - r.target.server.superuser_reserved_connections;
   s.pool_timeouts = r.pool_timeouts;
+  util::LatencyHistogram late;
+  for (const auto& e : r.events) {
+    if (e.kind == run::kPoolTimeout && e.waited_ms && e.timeout_ms) {
+      late.record(util::Micros{static_cast<int64_t>((*e.waited_ms - *e.timeout_ms) * 1000)});
+    }
+  }
+  s.pool_timeout_late_ms = {late.count(), util::to_millis(late.quantile(0.50)),
+                            util::to_millis(late.quantile(0.95)),
+                            util::to_millis(late.quantile(0.99)), util::to_millis(late.max())};
   s.errors_by_sqlstate = r.errors_by_sqlstate;
   s.server_errors_by_sqlstate = r.server_errors_by_sqlstate;
   if (r.checkout_waits) {

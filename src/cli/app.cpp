@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
@@ -58,7 +59,14 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
       "  pool: {} checkouts, {} timeouts, wait p50 {:.3f}ms p95 {:.3f}ms p99 "
       "{:.3f}ms max {:.3f}ms; {} held at end\n",
       s.checkouts, s.pool_timeouts, w.p50, w.p95, w.p99, w.max, s.held_at_end);
-  out << "  errors by SQLSTATE: " << (errors.empty() ? "none" : errors) << "\n";
+  out << "  errors by SQLSTATE (clients): " << (errors.empty() ? "none" : errors) << "\n";
+  if (r.server_log_available) {
+    std::string logged;
+    for (const auto& [state, n] : s.server_errors_by_sqlstate) {
+      logged += fmt::format("{}{} x{}", logged.empty() ? "" : ", ", state, n);
+    }
+    out << "  errors by SQLSTATE (server log): " << (logged.empty() ? "none" : logged) << "\n";
+  }
   for (const auto& reason : v.reasons) {
     out << "  - " << reason << "\n";
   }
@@ -138,14 +146,42 @@ int do_validate(const std::vector<std::string>& files, std::ostream& out, std::o
   return invalid == 0 ? kPassed : kUsage;
 }
 
-void do_list(std::ostream& out) {
+// The first sentence of a description, for one-line listings.
+std::string first_sentence(const std::string& text) {
+  const auto end = text.find(". ");
+  return end == std::string::npos ? text : text.substr(0, end + 1);
+}
+
+void do_list(std::ostream& out, const std::string& scenarios_dir) {
+  const auto& registry = workload::PatternRegistry::builtin();
   out << "Session patterns (use as \"pattern\" in a scenario's worker group):\n";
-  for (const auto& p : workload::PatternRegistry::builtin().all()) {
+  for (const auto& p : registry.all()) {
     out << fmt::format("  {:<20} {}\n  {:<20} reproduces: {}\n", p.name, p.summary, "",
                        p.reproduces);
     for (const auto& o : p.options) {
       out << fmt::format("  {:<20}   option {} (default {}): {}\n", "", o.name,
                          o.default_value.dump(), o.help);
+    }
+  }
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(scenarios_dir, ec)) {
+    return;
+  }
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator{scenarios_dir, ec}) {
+    if (e.path().extension() == ".json") {
+      files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  out << "\nScenarios under " << scenarios_dir << "/ (pgleak run FILE):\n";
+  for (const auto& f : files) {
+    try {
+      const auto sc = scenario::load(f.string(), registry.catalog());
+      out << fmt::format("  {}\n      {}\n", f.string(), first_sentence(sc.description));
+    } catch (const scenario::ScenarioError& e) {
+      out << fmt::format("  {}\n      (invalid: run pgleak validate)\n", f.string());
     }
   }
 }
@@ -193,7 +229,11 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       "Check scenario files without running them (every problem, with its JSON pointer)");
   validate->add_option("scenarios", validate_files, "Scenario files")->required();
 
-  auto* list = app.add_subcommand("list", "List the session patterns and their options");
+  std::string scenarios_dir = "scenarios";
+  auto* list =
+      app.add_subcommand("list", "List the session patterns, their options, and the scenarios");
+  list->add_option("--scenarios", scenarios_dir, "Directory of scenario files to list")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -223,7 +263,7 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       return do_validate(validate_files, out, err);
     }
     if (*list) {
-      do_list(out);
+      do_list(out, scenarios_dir);
       return kPassed;
     }
   } catch (const scenario::ScenarioError& e) {

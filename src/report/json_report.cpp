@@ -131,6 +131,9 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
     if (e.waited_ms) {
       ev["waited_ms"] = *e.waited_ms;
     }
+    if (e.timeout_ms) {
+      ev["timeout_ms"] = *e.timeout_ms;
+    }
     events.push_back(std::move(ev));
   }
   json pools = json::array();
@@ -175,6 +178,12 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
         {"peak_total_connections", s.peak_total_connections},
         {"connection_limit", s.connection_limit},
         {"pool_timeouts", s.pool_timeouts},
+        {"pool_timeout_late_ms",
+         {{"count", s.pool_timeout_late_ms.count},
+          {"p50", s.pool_timeout_late_ms.p50},
+          {"p95", s.pool_timeout_late_ms.p95},
+          {"p99", s.pool_timeout_late_ms.p99},
+          {"max", s.pool_timeout_late_ms.max}}},
         {"errors_by_sqlstate", s.errors_by_sqlstate},
         {"server_errors_by_sqlstate", s.server_errors_by_sqlstate},
         {"checkout_wait_ms",

@@ -51,7 +51,8 @@ struct Event {
   int replica = -1;
   std::string worker;  // "<group>.<index>"
   std::string pattern;
-  std::optional<double> waited_ms;  // pool timeouts: request to failure
+  std::optional<double> waited_ms;   // pool timeouts: request to failure
+  std::optional<double> timeout_ms;  // pool timeouts: the pool_timeout it waited for
 };
 
 }  // namespace pgleak::run

@@ -62,7 +62,8 @@ void WorkerContext::hold_until_process_ends() {
 }
 
 void WorkerContext::record(const char* kind, const std::string& sqlstate,
-                           const std::string& message, std::optional<double> waited_ms) {
+                           const std::string& message, std::optional<double> waited_ms,
+                           std::optional<double> timeout_ms) {
   run::Event e;
   e.kind = kind;
   e.sqlstate = sqlstate;
@@ -72,6 +73,7 @@ void WorkerContext::record(const char* kind, const std::string& sqlstate,
   e.worker = group_.name + "." + std::to_string(index_);
   e.pattern = group_.pattern;
   e.waited_ms = waited_ms;
+  e.timeout_ms = timeout_ms;
   recorder_.add_event(std::move(e));
 }
 
@@ -79,7 +81,8 @@ std::optional<pool::PooledConnection> WorkerContext::checkout() {
   try {
     return pool().checkout(request_, stop_);
   } catch (const pool::PoolTimeoutError& e) {
-    record(run::kPoolTimeout, "", e.what(), util::to_millis(e.waited()));
+    record(run::kPoolTimeout, "", e.what(), util::to_millis(e.waited()),
+           util::to_millis(pool().config().timeout));
   } catch (const pool::CheckoutCancelled&) {
   } catch (const db::DbError& e) {
     // A run that is stopping may see its server go first: not the pattern's fault.

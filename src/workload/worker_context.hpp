@@ -62,7 +62,8 @@ class WorkerContext {
  private:
   bool sleep_for(util::Micros d);
   void record(const char* kind, const std::string& sqlstate, const std::string& message,
-              std::optional<double> waited_ms = std::nullopt);
+              std::optional<double> waited_ms = std::nullopt,
+              std::optional<double> timeout_ms = std::nullopt);
 
   ProcessReplica& process_;
   const scenario::WorkerGroup& group_;

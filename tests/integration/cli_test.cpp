@@ -99,6 +99,9 @@ TEST(Cli, HelpAndListTeach) {
   for (const char* p : {"scoped", "held_by_object", "outside_loop", "global_session"}) {
     EXPECT_NE(list.out.find(p), std::string::npos) << p;
   }
+  const auto listed = pgleak({"list", "--scenarios", kSource + "/scenarios"});
+  EXPECT_NE(listed.out.find("incident/launcher-fixed.json"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("patterns/leak_on_error.json"), std::string::npos);
   EXPECT_EQ(pgleak({"frobnicate"}).code, 2);
   EXPECT_EQ(pgleak({}).code, 2);
 }
@@ -220,6 +223,37 @@ TEST(Cli, TooManyClientsWithoutReservedSlotsAndTimeScaleOverride) {
   EXPECT_TRUE(too_many);
   // Six slots, one of them the sampler's: five workers hold, three are refused.
   EXPECT_EQ(report["summary"]["peak_connections"], 5);
+}
+
+// Production values (idle_in_transaction_session_timeout 60s, 90s between uses)
+// at time_scale 0.01: the server ends each session with FATAL 25P03, which the
+// client never sees as such; the server log ties it to the worker that held it.
+TEST(Cli, TimeCompressedIdleTimeoutIsAttributedFromTheServerLog) {
+  TempDir dir;
+  const auto report_path = dir / "iit.json";
+  const auto r = pgleak({"run", kSource + "/scenarios/patterns/idle_in_transaction.json",
+                         "--report", report_path.string(), "--quiet"});
+  ASSERT_TRUE(r.code == 0 || r.code == 1) << r.err;
+  const auto report = read_json(report_path);
+  const auto& timeout =
+      report["scenario"]["pool"]["connect"]["idle_in_transaction_session_timeout"];
+  EXPECT_DOUBLE_EQ(timeout["nominal_s"].get<double>(), 60.0);
+  EXPECT_DOUBLE_EQ(timeout["applied_s"].get<double>(), 0.6);
+  EXPECT_TRUE(report["server_log"]["available"].get<bool>());
+  EXPECT_GE(report["summary"]["server_errors_by_sqlstate"]["25P03"].get<int>(), 2);
+  EXPECT_FALSE(report["summary"]["errors_by_sqlstate"].contains("25P03"))
+      << "libpq reports a lost connection, not the FATAL's code";
+  int attributed = 0;
+  for (const auto& e : report["events"]) {
+    if (e["kind"] == "server_log" && e["sqlstate"] == "25P03") {
+      EXPECT_EQ(e["process"], "worker");
+      EXPECT_EQ(e["pattern"], "idle_in_transaction");
+      const auto worker = e["worker"].get<std::string>();
+      EXPECT_TRUE(worker == "job.0" || worker == "job.1") << worker;
+      ++attributed;
+    }
+  }
+  EXPECT_GE(attributed, 2);
 }
 
 TEST(Cli, SigtermMidRunLeavesNoBackendAndNoCluster) {

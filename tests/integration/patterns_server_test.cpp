@@ -6,6 +6,7 @@
 #include "pg_environment.hpp"
 #include "run/runner.hpp"
 #include "scenario/loader.hpp"
+#include "util/errors.hpp"
 #include "workload/pattern_registry.hpp"
 
 namespace pgleak::run {
@@ -194,6 +195,85 @@ TEST(PatternsOnServer, ConnectionPerTaskBypassesThePool) {
   EXPECT_EQ(r.pools[0].stats.checkouts, 0u);
   EXPECT_EQ(r.samples.back().own, 0);  // nothing held between units
   expect_nothing_left(r);
+}
+
+}  // namespace
+}  // namespace pgleak::run
+
+namespace pgleak::run {
+namespace {
+
+std::string fault_scenario(bool pre_ping) {
+  return std::string{R"({"name": "f", "duration": "1500ms", "sample_interval": "100ms",
+    "pool": {"pool_size": 2, "max_overflow": 0, "pool_pre_ping": )"} +
+         (pre_ping ? "true" : "false") + R"(},
+    "processes": [{"name": "api", "workers": [{"pattern": "scoped", "count": 2, "think_time": "50ms"}]}],
+    "faults": [{"at": "700ms", "action": "terminate_backends", "target": "api"}]})";
+}
+
+int fault_events(const RunResult& r) {
+  return static_cast<int>(std::count_if(r.events.begin(), r.events.end(), [](const Event& e) {
+    return e.kind == kFault && e.message.find("terminate_backends on api") != std::string::npos;
+  }));
+}
+
+uint64_t sum(const RunResult& r, uint64_t pool::PoolStats::*field) {
+  uint64_t total = 0;
+  for (const auto& p : r.pools) {
+    total += p.stats.*field;
+  }
+  return total;
+}
+
+TEST(FaultsOnServer, PrePingHidesTerminatedBackendsFromTheApp) {
+  const auto r = run_json(fault_scenario(true));
+  EXPECT_EQ(fault_events(r), 1);
+  EXPECT_TRUE(r.errors_by_sqlstate.empty()) << "the app saw an error despite pre_ping";
+  EXPECT_GE(sum(r, &pool::PoolStats::pre_ping_failures), 1u);
+  EXPECT_GE(sum(r, &pool::PoolStats::connects), 3u);  // replaced after the fault
+  expect_nothing_left(r);
+}
+
+TEST(FaultsOnServer, WithoutPrePingTheFirstUseFailsThenThePoolRecovers) {
+  const auto r = run_json(fault_scenario(false));
+  EXPECT_EQ(fault_events(r), 1);
+  EXPECT_GE(errors(r, "57P01") + errors(r, "08006"), 1u);
+  EXPECT_EQ(sum(r, &pool::PoolStats::pre_ping_failures), 0u);
+  EXPECT_GE(sum(r, &pool::PoolStats::connects), 3u);
+  // After the failures, units of work succeed again on new connections.
+  EXPECT_GT(sum(r, &pool::PoolStats::checkouts), 20u);
+  expect_nothing_left(r);
+}
+
+TEST(FaultsOnServer, RestartServerIsSurvivedWithPrePing) {
+  // restart_server needs the embedded server: this run starts its own.
+  const auto sc =
+      scenario::parse(R"({"name": "restart", "duration": "3s", "sample_interval": "100ms",
+    "pool": {"pool_size": 2, "max_overflow": 0, "pool_pre_ping": true},
+    "processes": [{"name": "api", "workers": [{"pattern": "scoped", "count": 2, "think_time": "50ms"}]}],
+    "faults": [{"at": "500ms", "action": "restart_server"}]})",
+                      "inline.json", workload::PatternRegistry::builtin().catalog());
+  const auto r = run_scenario(sc, {});
+  EXPECT_EQ(r.status, RunStatus::kCompleted) << r.status_detail;
+  bool restarted = false;
+  for (const auto& e : r.events) {
+    restarted =
+        restarted || (e.kind == kFault && e.message.find("restart done") != std::string::npos);
+  }
+  EXPECT_TRUE(restarted);
+  EXPECT_GE(sum(r, &pool::PoolStats::pre_ping_failures), 1u);
+  // The last samples show the workers back on the restarted server.
+  EXPECT_GT(r.samples.back().own, 0);
+}
+
+TEST(FaultsOnServer, RestartServerIsRefusedWithAnExternalTarget) {
+  const auto sc = scenario::parse(R"({"name": "restart", "duration": "1s",
+    "processes": [{"name": "api", "workers": [{"pattern": "scoped"}]}],
+    "faults": [{"at": "500ms", "action": "restart_server"}]})",
+                                  "inline.json", workload::PatternRegistry::builtin().catalog());
+  RunOptions options;
+  options.dsn = PgEnvironment::get().app().to_libpq();
+  EXPECT_THROW(run_scenario(sc, options), util::UsageError);
 }
 
 }  // namespace
