@@ -36,6 +36,10 @@ Summary summarize(const run::RunResult& r) {
                           util::to_millis(h.quantile(0.95)), util::to_millis(h.quantile(0.99)),
                           util::to_millis(h.max())};
   }
+  for (const auto& l : r.loads) {
+    s.arrivals += l.arrivals;
+    s.dropped_arrivals += l.dropped;
+  }
   for (const auto& p : r.pools) {
     s.checkouts += p.stats.checkouts;
     s.connects += p.stats.connects;

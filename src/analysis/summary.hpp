@@ -37,7 +37,9 @@ struct Summary {
   uint64_t invalidated = 0;
   uint64_t pre_ping_failures = 0;
   uint64_t overflow_closed = 0;
-  int held_at_end = 0;  // checkouts still out when the scenario ended
+  int held_at_end = 0;            // checkouts still out when the scenario ended
+  uint64_t arrivals = 0;          // open-model groups
+  uint64_t dropped_arrivals = 0;  // arrivals that found every worker of their group busy
 };
 
 struct Verdict {

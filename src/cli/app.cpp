@@ -59,6 +59,10 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
       "  pool: {} checkouts, {} timeouts, wait p50 {:.3f}ms p95 {:.3f}ms p99 "
       "{:.3f}ms max {:.3f}ms; {} held at end\n",
       s.checkouts, s.pool_timeouts, w.p50, w.p95, w.p99, w.max, s.held_at_end);
+  if (s.arrivals > 0) {
+    out << fmt::format("  open model: {} arrivals, {} dropped (every worker busy)\n", s.arrivals,
+                       s.dropped_arrivals);
+  }
   out << "  errors by SQLSTATE (clients): " << (errors.empty() ? "none" : errors) << "\n";
   if (r.server_log_available) {
     std::string logged;

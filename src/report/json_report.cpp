@@ -36,6 +36,14 @@ json pool_json(const scenario::PoolSettings& p) {
              p.connect.application_name ? json(*p.connect.application_name) : json(nullptr)}}}};
 }
 
+json stages_json(const std::vector<scenario::Stage>& stages) {
+  json out = json::array();
+  for (const auto& st : stages) {
+    out.push_back({{"duration", duration_json(st.duration)}, {"target", st.target}});
+  }
+  return out;
+}
+
 json stats_json(const pool::PoolStats& s) {
   return {{"checked_out", s.checked_out},
           {"idle", s.idle},
@@ -61,14 +69,21 @@ json scenario_json(const scenario::Scenario& s) {
   for (const auto& p : s.processes) {
     json workers = json::array();
     for (const auto& w : p.workers) {
-      workers.push_back({{"name", w.name},
-                         {"pattern", w.pattern},
-                         {"count", w.count},
-                         {"iterations", w.iterations ? json(*w.iterations) : json(nullptr)},
-                         {"duration", optional_duration(w.duration)},
-                         {"think_time", duration_json(w.think_time)},
-                         {"query", w.query ? json(*w.query) : json(nullptr)},
-                         {"options", w.options}});
+      workers.push_back(
+          {{"name", w.name},
+           {"pattern", w.pattern},
+           {"count", w.count},
+           {"iterations", w.iterations ? json(*w.iterations) : json(nullptr)},
+           {"duration", optional_duration(w.duration)},
+           {"think_time", duration_json(w.think_time)},
+           {"start_after", duration_json(w.start_after)},
+           {"arrival_rate_per_s", w.arrival_rate
+                                      ? json{{"nominal", w.arrival_rate->per_second},
+                                             {"applied", w.arrival_rate->per_second / s.time_scale}}
+                                      : json(nullptr)},
+           {"stages", stages_json(w.stages)},
+           {"query", w.query ? json(*w.query) : json(nullptr)},
+           {"options", w.options}});
     }
     processes.push_back({{"name", p.name},
                          {"replicas", p.replicas},
@@ -143,6 +158,24 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
                      {"held_at_end", p.outstanding},
                      {"stats", stats_json(p.stats)}});
   }
+  json loads = json::array();
+  for (const auto& l : r.loads) {
+    json entry = {{"process", l.process},
+                  {"replica", l.replica},
+                  {"group", l.group},
+                  {"model", l.open_model ? "open" : "closed"}};
+    if (l.open_model) {
+      const auto& h = *l.start_delays;
+      entry["arrivals"] = l.arrivals;
+      entry["dropped"] = l.dropped;
+      entry["start_delay_ms"] = {{"count", h.count()},
+                                 {"p50", util::to_millis(h.quantile(0.5))},
+                                 {"p95", util::to_millis(h.quantile(0.95))},
+                                 {"p99", util::to_millis(h.quantile(0.99))},
+                                 {"max", util::to_millis(h.max())}};
+    }
+    loads.push_back(std::move(entry));
+  }
   const auto& w = s.checkout_wait_ms;
   return {
       {"schema", kReportSchema},
@@ -171,6 +204,7 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
       {"events", events},
       {"events_dropped", r.events_dropped},
       {"pools", pools},
+      {"loads", loads},
       {"summary",
        {{"peak_connections", s.peak_connections},
         {"peak_at_s", s.peak_at_s},
@@ -194,7 +228,9 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
         {"invalidated", s.invalidated},
         {"pre_ping_failures", s.pre_ping_failures},
         {"overflow_closed", s.overflow_closed},
-        {"held_at_end", s.held_at_end}}},
+        {"held_at_end", s.held_at_end},
+        {"arrivals", s.arrivals},
+        {"dropped_arrivals", s.dropped_arrivals}}},
       {"cleanup", {{"leftover_backends_terminated", r.leftover_backends_terminated}}},
       {"verdict", {{"pass", v.pass}, {"reasons", v.reasons}}},
   };

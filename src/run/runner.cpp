@@ -222,6 +222,24 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
 
   // --- workers --------------------------------------------------------------
   const auto& registry = workload::PatternRegistry::builtin();
+  const auto run_start = recorder.start();
+  // Each worker group of each replica: when it starts and how it is paced.
+  struct GroupRun {
+    workload::ProcessReplica* replica;
+    const scenario::WorkerGroup* group;
+    Clock::time_point start_at;
+    std::unique_ptr<workload::GroupLoad> load;
+  };
+  std::vector<GroupRun> groups;
+  for (auto& rep : replicas) {
+    for (const auto& group : rep->spec().workers) {
+      const auto start_at = run_start + rep->replica() * rep->spec().start_interval.applied +
+                            group.start_after.applied;
+      groups.push_back({rep.get(), &group, start_at,
+                        std::make_unique<workload::GroupLoad>(group, sc.time_scale, start_at)});
+      groups.back().load->start(run_stop.get_token());
+    }
+  }
   WorkerCount live;
   std::vector<std::jthread> workers;
   workers.reserve(static_cast<size_t>(sc.total_workers()));
@@ -231,43 +249,41 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     std::stop_source& source;
     ~StopOnExit() { source.request_stop(); }
   } stop_on_exit{run_stop};
-  const auto run_start = recorder.start();
-  for (auto& rep : replicas) {
-    const auto start_at = run_start + rep->replica() * rep->spec().start_interval.applied;
-    for (const auto& group : rep->spec().workers) {
-      const auto* info = registry.find(group.pattern);
-      const auto resolved = registry.resolve_options(group.pattern, group.options);
-      const auto tag =
-          scenario::BackendTag{rep->spec().pool.connect.application_name.value_or("pgleak"),
-                               result.run_id, rep->spec().name, rep->replica(), group.pattern}
-              .str();
-      for (int i = 0; i < group.count; ++i) {
-        live.add();
-        workers.emplace_back([&, info, resolved, tag, start_at, i, replica = rep.get(),
-                              group_ptr = &group, stop = run_stop.get_token()] {
-          try {
-            std::mutex m;
-            std::condition_variable_any cv;
-            std::unique_lock lock{m};
-            if (!cv.wait_until(lock, stop, start_at, [] { return false; }) &&
-                !stop.stop_requested()) {
-              lock.unlock();
-              workload::WorkerContext ctx{*replica, *group_ptr, i, tag, recorder, stop};
-              info->make(workload::PatternArgs{resolved, sc.time_scale})->run(ctx);
-            }
-          } catch (const std::exception& e) {
-            Event ev;
-            ev.kind = "worker_error";
-            ev.message = e.what();
-            ev.process = replica->spec().name;
-            ev.replica = replica->replica();
-            ev.worker = group_ptr->name + "." + std::to_string(i);
-            ev.pattern = group_ptr->pattern;
-            recorder.add_event(std::move(ev));
+  for (auto& g : groups) {
+    const auto& rep = *g.replica;
+    const auto& group = *g.group;
+    const auto* info = registry.find(group.pattern);
+    const auto resolved = registry.resolve_options(group.pattern, group.options);
+    const auto tag =
+        scenario::BackendTag{rep.spec().pool.connect.application_name.value_or("pgleak"),
+                             result.run_id, rep.spec().name, rep.replica(), group.pattern}
+            .str();
+    for (int i = 0; i < group.count; ++i) {
+      live.add();
+      workers.emplace_back([&, info, resolved, tag, i, start_at = g.start_at, replica = g.replica,
+                            group_ptr = g.group, load = g.load.get(), stop = run_stop.get_token()] {
+        try {
+          std::mutex m;
+          std::condition_variable_any cv;
+          std::unique_lock lock{m};
+          if (!cv.wait_until(lock, stop, start_at, [] { return false; }) &&
+              !stop.stop_requested() && load->wait_to_start(i, stop)) {
+            lock.unlock();
+            workload::WorkerContext ctx{*replica, *group_ptr, *load, i, tag, recorder, stop};
+            info->make(workload::PatternArgs{resolved, sc.time_scale})->run(ctx);
           }
-          live.done();
-        });
-      }
+        } catch (const std::exception& e) {
+          Event ev;
+          ev.kind = "worker_error";
+          ev.message = e.what();
+          ev.process = replica->spec().name;
+          ev.replica = replica->replica();
+          ev.worker = group_ptr->name + "." + std::to_string(i);
+          ev.pattern = group_ptr->pattern;
+          recorder.add_event(std::move(ev));
+        }
+        live.done();
+      });
     }
   }
 
@@ -345,10 +361,18 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     rep->end();
     result.pools.push_back({rep->spec().name, rep->replica(), rep->pool().stats(), held_at_end[i]});
   }
+  for (const auto& g : groups) {
+    auto delays = std::make_shared<util::LatencyHistogram>();
+    delays->merge_from(g.load->start_delays());
+    result.loads.push_back({g.replica->spec().name, g.replica->replica(), g.group->name,
+                            g.load->open_model(), g.load->arrivals(), g.load->dropped(),
+                            std::move(delays)});
+  }
   result.checkout_waits = std::make_shared<util::LatencyHistogram>();
   for (const auto& rep : replicas) {
     result.checkout_waits->merge_from(rep->pool().checkout_waits());
   }
+  groups.clear();
   replicas.clear();  // pools close their connections
   // A safety net, and a check: no backend of this run may outlive it.
   if (const int left = run_backends.wait_gone(std::chrono::seconds{5}); left > 0) {

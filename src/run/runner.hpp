@@ -39,6 +39,17 @@ struct PoolOutcome {
   int outstanding = 0;  // checkouts still out when the run ended (held sessions)
 };
 
+// How one worker group of one replica was paced.
+struct LoadOutcome {
+  std::string process;
+  int replica = 0;
+  std::string group;
+  bool open_model = false;
+  uint64_t arrivals = 0;  // open model: units that arrived
+  uint64_t dropped = 0;   // open model: arrivals that found every worker busy
+  std::shared_ptr<util::LatencyHistogram> start_delays;  // arrival to pickup
+};
+
 // Everything a run observed, for analysis and the report.
 struct RunResult {
   std::string run_id;
@@ -57,6 +68,7 @@ struct RunResult {
   std::string server_log_note;
   uint64_t pool_timeouts = 0;
   std::vector<PoolOutcome> pools;
+  std::vector<LoadOutcome> loads;
   std::shared_ptr<util::LatencyHistogram> checkout_waits;  // all pools merged
   uint64_t sampler_missed_intervals = 0;
   double sampler_max_lag_ms = 0;

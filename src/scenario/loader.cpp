@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -252,6 +254,57 @@ void read_pool(ObjectReader& r, PoolSettings& pool) {
 
 namespace {
 
+// "20/s", "300/m", "1000/h" -> per second.
+std::optional<double> parse_rate(const std::string& text) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) {
+    return std::nullopt;
+  }
+  double count = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + slash, count);
+  if (ec != std::errc{} || end != text.data() + slash || count < 0 || !std::isfinite(count)) {
+    return std::nullopt;
+  }
+  const std::string unit = text.substr(slash + 1);
+  const double seconds = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+  if (seconds == 0) {
+    return std::nullopt;
+  }
+  return count / seconds;
+}
+
+void read_stages(ObjectReader& r, const json& stages, WorkerGroup& w) {
+  if (!stages.is_array() || stages.empty()) {
+    r.problem("stages",
+              "must be a non-empty array of {\"duration\", \"target\"} (closed model) "
+              "or {\"duration\", \"rate\"} (open model)");
+    return;
+  }
+  for (size_t i = 0; i < stages.size(); ++i) {
+    auto sr = r.child(stages[i], fmt::format("{}/{}", r.at("stages"), i));
+    Stage stage;
+    if (auto d = sr.duration("duration")) {
+      stage.duration = *d;
+    } else if (!sr.has("duration")) {
+      sr.problem("duration", "is required");
+    }
+    if (w.arrival_rate) {
+      if (auto rate = sr.string("rate", true)) {
+        if (auto parsed = parse_rate(*rate)) {
+          stage.target = *parsed;
+        } else {
+          sr.problem("rate", "must be a rate like \"20/s\"");
+        }
+      }
+    } else if (auto target = sr.integer("target", 0, w.count)) {
+      stage.target = *target;
+    } else if (!sr.has("target")) {
+      sr.problem("target", "is required: how many of the group's workers run by the stage's end");
+    }
+    w.stages.push_back(stage);
+  }
+}
+
 void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog) {
   r.string("description");
   if (auto p = r.string("pattern", true)) {
@@ -272,6 +325,20 @@ void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog)
     r.problem("duration", "give iterations or duration, not both");
   }
   w.think_time = r.duration("think_time").value_or(ScaledDuration{});
+  w.start_after = r.duration("start_after").value_or(ScaledDuration{});
+  if (auto rate = r.string("arrival_rate")) {
+    if (auto parsed = parse_rate(*rate)) {
+      w.arrival_rate = ArrivalRate{*parsed};
+    } else {
+      r.problem("arrival_rate", "must be a rate like \"20/s\", \"300/m\" or \"1000/h\"");
+    }
+  }
+  if (w.arrival_rate && r.has("think_time")) {
+    r.problem("think_time", "an open model (arrival_rate) paces units by arrivals, not think time");
+  }
+  if (const json* stages = r.find("stages"); stages != nullptr) {
+    read_stages(r, *stages, w);
+  }
   if (auto q = r.string("query")) {
     if (q->find_first_not_of(" \t\n;") == std::string::npos) {
       r.problem("query", "must not be empty");

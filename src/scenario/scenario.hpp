@@ -34,15 +34,32 @@ struct PoolSettings {
   ConnectArgs connect;
 };
 
+// One step of a ramp: over `duration`, move linearly to `target` (workers for
+// a closed model, arrivals per nominal second for an open one).
+struct Stage {
+  ScaledDuration duration;
+  double target = 0;
+};
+
+// Open-model pacing: units of work arriving at this rate whatever the workers
+// are doing. Per nominal second: time_scale compresses time, so the applied
+// rate is per_second / time_scale.
+struct ArrivalRate {
+  double per_second = 0;
+};
+
 // Workers that share a pattern and workload inside one simulated process.
 struct WorkerGroup {
   std::string name;     // defaults to the pattern name
   std::string pattern;  // a name from workload::PatternRegistry
   int count = 1;
-  std::optional<int> iterations;           // units of work per worker
-  std::optional<ScaledDuration> duration;  // or: run this long
-  ScaledDuration think_time;               // pause between units of work
-  std::optional<std::string> query;        // the unit of work's statement; patterns default it
+  std::optional<int> iterations;            // units of work per worker
+  std::optional<ScaledDuration> duration;   // or: run this long
+  ScaledDuration think_time;                // pause between units of work (closed model)
+  ScaledDuration start_after;               // the group starts this long after its process
+  std::optional<ArrivalRate> arrival_rate;  // set: open model; count = most units at once
+  std::vector<Stage> stages;                // ramp the count (closed) or the rate (open)
+  std::optional<std::string> query;         // the unit of work's statement; patterns default it
   nlohmann::json options = nlohmann::json::object();  // validated by the pattern
 };
 

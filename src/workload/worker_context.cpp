@@ -7,11 +7,12 @@
 
 namespace pgleak::workload {
 
-WorkerContext::WorkerContext(ProcessReplica& process, const scenario::WorkerGroup& group, int index,
-                             std::string application_name, run::Recorder& recorder,
-                             std::stop_token stop)
+WorkerContext::WorkerContext(ProcessReplica& process, const scenario::WorkerGroup& group,
+                             GroupLoad& load, int index, std::string application_name,
+                             run::Recorder& recorder, std::stop_token stop)
     : process_(process),
       group_(group),
+      load_(load),
       index_(index),
       request_{std::move(application_name), process.spec().name + "." +
                                                 std::to_string(process.replica()) + "/" +
@@ -30,6 +31,9 @@ bool WorkerContext::next_unit() {
   if (group_.duration && std::chrono::steady_clock::now() - started_ >= group_.duration->applied) {
     return false;
   }
+  if (!load_.admit(index_, stop_)) {
+    return false;
+  }
   ++units_done_;
   return true;
 }
@@ -46,7 +50,7 @@ bool WorkerContext::sleep_for(util::Micros d) {
 }
 
 bool WorkerContext::think() {
-  return sleep_for(group_.think_time.applied);
+  return load_.open_model() ? !stop_.stop_requested() : sleep_for(group_.think_time.applied);
 }
 
 bool WorkerContext::back_off() {

@@ -9,6 +9,7 @@
 #include "pool/queue_pool.hpp"
 #include "run/recorder.hpp"
 #include "scenario/scenario.hpp"
+#include "workload/load_model.hpp"
 #include "workload/process_replica.hpp"
 
 namespace pgleak::workload {
@@ -20,8 +21,9 @@ namespace pgleak::workload {
 // Used by its own worker thread only.
 class WorkerContext {
  public:
-  WorkerContext(ProcessReplica& process, const scenario::WorkerGroup& group, int index,
-                std::string application_name, run::Recorder& recorder, std::stop_token stop);
+  WorkerContext(ProcessReplica& process, const scenario::WorkerGroup& group, GroupLoad& load,
+                int index, std::string application_name, run::Recorder& recorder,
+                std::stop_token stop);
 
   ProcessReplica& process() { return process_; }
   pool::QueuePool& pool() { return process_.pool(); }
@@ -31,9 +33,12 @@ class WorkerContext {
   bool stopping() const { return stop_.stop_requested(); }
 
   // True while the worker should start another unit of work: not stopping,
-  // iterations left, within its duration. Counts the unit.
+  // iterations left, within its duration, and admitted by the load model (an
+  // arrival in the open model, within the ramped count in the closed one).
+  // Blocks until then. Counts the unit.
   bool next_unit();
-  // Sleeps think_time (applied); false when the run stopped meanwhile.
+  // Sleeps think_time (applied; none in the open model, where arrivals pace
+  // the work); false when the run stopped meanwhile.
   bool think();
   // After a failed checkout: think_time, but at least 10 ms so a refused
   // worker cannot spin.
@@ -67,6 +72,7 @@ class WorkerContext {
 
   ProcessReplica& process_;
   const scenario::WorkerGroup& group_;
+  GroupLoad& load_;
   const int index_;
   const pool::CheckoutRequest request_;
   run::Recorder& recorder_;

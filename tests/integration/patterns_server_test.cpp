@@ -278,3 +278,55 @@ TEST(FaultsOnServer, RestartServerIsRefusedWithAnExternalTarget) {
 
 }  // namespace
 }  // namespace pgleak::run
+
+namespace pgleak::run {
+namespace {
+
+int own_of(const Sample& s, const std::string& process) {
+  int n = 0;
+  for (const auto& [app, count] : s.by_application) {
+    if (app.find("/" + process + ".") != std::string::npos) {
+      n += count;
+    }
+  }
+  return n;
+}
+
+TEST(LoadModels, OpenModelCountsDroppedArrivalsRampsAndLateStarts) {
+  const auto r = run_json(R"j({"name": "load", "duration": "3s", "sample_interval": "100ms",
+   "processes": [
+     {"name": "api", "pool": {"pool_size": 4, "max_overflow": 0},
+      "workers": [{"name": "req", "pattern": "scoped", "count": 4, "arrival_rate": "50/s",
+                   "query": "SELECT pg_sleep(0.05)",
+                   "stages": [{"duration": "1s", "rate": "50/s"}, {"duration": "1s", "rate": "200/s"}]}]},
+     {"name": "late", "workers": [{"name": "obj", "pattern": "held_by_object", "count": 3,
+                                   "start_after": "1500ms", "think_time": "100ms"}]},
+     {"name": "ramp", "workers": [{"name": "obj", "pattern": "held_by_object", "count": 4,
+                                   "think_time": "100ms", "stages": [{"duration": "2s", "target": 4}]}]}]})j");
+  // Open model: 50 in the first second, 125 while ramping to 200/s, then 200 a
+  // second; four workers of 50 ms each cannot keep up, and what they could not
+  // take is counted as dropped, never queued.
+  const auto& open = r.loads[0];
+  ASSERT_TRUE(open.open_model);
+  EXPECT_GE(open.arrivals, 370u);
+  EXPECT_LE(open.arrivals, 376u);
+  EXPECT_GT(open.dropped, 100u);
+  // Every arrival was either taken or dropped (at most one per worker may be
+  // in hand, not yet picked up, when the run stops).
+  EXPECT_LE(open.start_delays->count() + open.dropped, open.arrivals);
+  EXPECT_GE(open.start_delays->count() + open.dropped + 4, open.arrivals);
+  for (const auto& s : r.samples) {
+    // start_after: nothing of "late" before 1.5 s.
+    if (s.t_s < 1.4) {
+      EXPECT_EQ(own_of(s, "late"), 0) << s.t_s;
+    }
+    // The ramp: never more holders than the count reached at that moment.
+    EXPECT_LE(own_of(s, "ramp"), static_cast<int>(4 * std::min(1.0, s.t_s / 2.0)) + 0) << s.t_s;
+  }
+  EXPECT_EQ(own_of(r.samples.back(), "late"), 3);
+  EXPECT_EQ(own_of(r.samples.back(), "ramp"), 4);
+  expect_nothing_left(r);
+}
+
+}  // namespace
+}  // namespace pgleak::run

@@ -165,6 +165,39 @@ TEST(ScenarioLoader, UnreadableFileIsAScenarioError) {
                ScenarioError);
 }
 
+TEST(ScenarioLoader, ReadsLoadModels) {
+  const auto s = parse_ok(R"({"name": "x", "duration": "1m", "time_scale": 0.5, "processes": [
+    {"name": "p", "workers": [
+      {"name": "open", "pattern": "scoped", "count": 8, "arrival_rate": "120/m",
+       "stages": [{"duration": "10s", "rate": "10/s"}]},
+      {"name": "closed", "pattern": "scoped", "count": 4, "start_after": "20s",
+       "stages": [{"duration": "30s", "target": 4}]}]}]})");
+  const auto& open = s.processes[0].workers[0];
+  ASSERT_TRUE(open.arrival_rate);
+  EXPECT_DOUBLE_EQ(open.arrival_rate->per_second, 2.0);
+  EXPECT_DOUBLE_EQ(open.stages[0].target, 10.0);
+  EXPECT_EQ(open.stages[0].duration.applied, 5s);
+  const auto& closed = s.processes[0].workers[1];
+  EXPECT_FALSE(closed.arrival_rate);
+  EXPECT_EQ(closed.start_after.applied, 10s);
+  EXPECT_DOUBLE_EQ(closed.stages[0].target, 4.0);
+}
+
+TEST(ScenarioLoader, RejectsBadLoadModels) {
+  const auto problems = problems_of(R"({"name": "x", "duration": "1m", "processes": [
+    {"name": "p", "workers": [
+      {"name": "a", "pattern": "scoped", "arrival_rate": "fast", "think_time": "1s"},
+      {"name": "b", "pattern": "scoped", "count": 2, "stages": [{"duration": "1s", "target": 3}]},
+      {"name": "c", "pattern": "scoped", "arrival_rate": "5/s", "stages": [{"duration": "1s"}]},
+      {"name": "d", "pattern": "scoped", "stages": []}]}]})");
+  const auto all = dump(problems);
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/0/arrival_rate", "rate like")) << all;
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/1/stages/0/target", "must be <= 2"))
+      << all;
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/2/stages/0/rate", "is required")) << all;
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/3/stages", "non-empty")) << all;
+}
+
 TEST(ScenarioLoader, PoolRecycleAcceptsMinusOneForNone) {
   const auto s = parse_ok(R"({"name": "x", "duration": "1s", "pool": {"pool_recycle": -1},
     "processes": [{"name": "p", "workers": [{"pattern": "scoped"}]}]})");
