@@ -330,3 +330,42 @@ TEST(LoadModels, OpenModelCountsDroppedArrivalsRampsAndLateStarts) {
 
 }  // namespace
 }  // namespace pgleak::run
+
+namespace pgleak::run {
+namespace {
+
+// On the embedded server both sides are visible: what the client saw and what
+// the server logged, for statement_timeout; and pool_recycle at work.
+TEST(TimeoutsOnEmbeddedServer, StatementTimeoutBothSidesAndRecycleOnlyAtCheckout) {
+  const auto sc = scenario::parse(R"({"name": "timeouts", "duration": "30m", "time_scale": 0.001,
+    "sample_interval": "100ms",
+    "pool": {"pool_recycle": "300s", "connect": {"statement_timeout": "30s"}},
+    "processes": [
+      {"name": "report", "workers": [{"pattern": "slow_statement", "iterations": 2,
+                                      "options": {"sleep": "60s"}}]},
+      {"name": "api", "workers": [{"pattern": "scoped", "think_time": "100s"}]},
+      {"name": "holder", "workers": [{"pattern": "held_by_object", "think_time": "100s"}]}]})",
+                                  "inline.json", workload::PatternRegistry::builtin().catalog());
+  const auto r = run_scenario(sc, {});
+  ASSERT_EQ(r.status, RunStatus::kCompleted);
+  EXPECT_TRUE(r.server_log_available);
+  // 30 s x 0.001 = 30 ms against 60 ms statements: cancelled, seen by both sides.
+  EXPECT_EQ(errors(r, "57014"), 2u);
+  ASSERT_TRUE(r.server_errors_by_sqlstate.contains("57014"));
+  EXPECT_EQ(r.server_errors_by_sqlstate.at("57014"), 2u);
+  for (const auto& p : r.pools) {
+    if (p.process == "api") {
+      // 300 s x 0.001 = 0.3 s recycle, a checkout every 0.1 s for 1.8 s.
+      EXPECT_GE(p.stats.recycled, 3u);
+      EXPECT_EQ(p.stats.connects, p.stats.recycled + 1);
+    }
+    if (p.process == "holder") {
+      // Checked out the whole run, far past the recycle age: never replaced.
+      EXPECT_EQ(p.stats.recycled, 0u);
+      EXPECT_EQ(p.stats.connects, 1u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pgleak::run
