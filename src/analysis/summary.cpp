@@ -1,10 +1,32 @@
 #include "analysis/summary.hpp"
 
-#include <fmt/format.h>
-
 namespace pgleak::analysis {
+namespace {
 
-Summary summarize(const run::RunResult& r) {
+WaitPercentiles percentiles(const util::LatencyHistogram& h) {
+  return {h.count(), util::to_millis(h.quantile(0.50)), util::to_millis(h.quantile(0.95)),
+          util::to_millis(h.quantile(0.99)), util::to_millis(h.max())};
+}
+
+nlohmann::json percentiles_json(const WaitPercentiles& w) {
+  return {{"count", w.count}, {"p50", w.p50}, {"p95", w.p95}, {"p99", w.p99}, {"max", w.max}};
+}
+
+// The pools' caps over every replica; -1 when any is unbounded.
+int pool_capacity(const scenario::Scenario& sc) {
+  int total = 0;
+  for (const auto& p : sc.processes) {
+    if (p.pool.pool_size == 0 || p.pool.max_overflow < 0) {
+      return -1;
+    }
+    total += p.replicas * (p.pool.pool_size + p.pool.max_overflow);
+  }
+  return total;
+}
+
+}  // namespace
+
+Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
   Summary s;
   for (const auto& sample : r.samples) {
     if (sample.own > s.peak_connections) {
@@ -12,6 +34,9 @@ Summary summarize(const run::RunResult& r) {
       s.peak_at_s = sample.t_s;
     }
     s.peak_total_connections = std::max(s.peak_total_connections, sample.total);
+    const bool waiting = std::any_of(sample.pools.begin(), sample.pools.end(),
+                                     [](const run::PoolSample& p) { return p.waiting > 0; });
+    s.samples_with_waiters += waiting ? 1 : 0;
   }
   if (!r.samples.empty()) {
     s.final_connections = r.samples.back().own;
@@ -25,16 +50,11 @@ Summary summarize(const run::RunResult& r) {
       late.record(util::Micros{static_cast<int64_t>((*e.waited_ms - *e.timeout_ms) * 1000)});
     }
   }
-  s.pool_timeout_late_ms = {late.count(), util::to_millis(late.quantile(0.50)),
-                            util::to_millis(late.quantile(0.95)),
-                            util::to_millis(late.quantile(0.99)), util::to_millis(late.max())};
+  s.pool_timeout_late_ms = percentiles(late);
   s.errors_by_sqlstate = r.errors_by_sqlstate;
   s.server_errors_by_sqlstate = r.server_errors_by_sqlstate;
   if (r.checkout_waits) {
-    const auto& h = *r.checkout_waits;
-    s.checkout_wait_ms = {h.count(), util::to_millis(h.quantile(0.50)),
-                          util::to_millis(h.quantile(0.95)), util::to_millis(h.quantile(0.99)),
-                          util::to_millis(h.max())};
+    s.checkout_wait_ms = percentiles(*r.checkout_waits);
   }
   for (const auto& l : r.loads) {
     s.arrivals += l.arrivals;
@@ -49,39 +69,45 @@ Summary summarize(const run::RunResult& r) {
     s.overflow_closed += p.stats.overflow_closed;
     s.held_at_end += p.outstanding;
   }
+  s.holders = static_cast<int>(r.holders.size());
+  s.pool_capacity = pool_capacity(sc);
+  // The first fifth of a run is warm-up: pools filling up is not a leak.
+  s.growth = fit_growth(r.samples, sc.time_scale, 0.2, s.pool_capacity);
   return s;
 }
 
-Verdict judge(const Summary& s, const run::RunResult& r) {
-  Verdict v;
-  const auto refused =
-      s.errors_by_sqlstate.contains("53300") ? s.errors_by_sqlstate.at("53300") : 0;
-  if (refused > 0) {
-    v.pass = false;
-    v.reasons.push_back(fmt::format(
-        "the server refused {} connection attempts with 53300 (limit {} for ordinary roles: "
-        "max_connections {} - superuser_reserved_connections {}); peak {} connections at {:.1f}s",
-        refused, s.connection_limit, r.target.server.max_connections,
-        r.target.server.superuser_reserved_connections, s.peak_connections, s.peak_at_s));
-  }
-  if (s.pool_timeouts > 0) {
-    v.pass = false;
-    v.reasons.push_back(
-        fmt::format("{} checkouts timed out waiting for a pool connection", s.pool_timeouts));
-  }
-  if (r.status != run::RunStatus::kCompleted) {
-    // What was seen may be fine, but a run that did not finish cannot vouch for the scenario.
-    v.pass = false;
-    v.reasons.push_back(fmt::format("the run did not complete ({}{}{})", run::to_string(r.status),
-                                    r.status_detail.empty() ? "" : ": ", r.status_detail));
-  }
-  if (v.pass) {
-    v.reasons.push_back(
-        fmt::format("no connection refused and no pool timeout; peak {} of {} "
-                    "connections",
-                    s.peak_connections, s.connection_limit));
-  }
-  return v;
+nlohmann::json summary_json(const Summary& s) {
+  return {{"peak_connections", s.peak_connections},
+          {"peak_at_s", s.peak_at_s},
+          {"final_connections", s.final_connections},
+          {"peak_total_connections", s.peak_total_connections},
+          {"connection_limit", s.connection_limit},
+          {"pool_timeouts", s.pool_timeouts},
+          {"pool_timeout_late_ms", percentiles_json(s.pool_timeout_late_ms)},
+          {"errors_by_sqlstate", s.errors_by_sqlstate},
+          {"server_errors_by_sqlstate", s.server_errors_by_sqlstate},
+          {"checkout_wait_ms", percentiles_json(s.checkout_wait_ms)},
+          {"checkouts", s.checkouts},
+          {"connects", s.connects},
+          {"recycled", s.recycled},
+          {"invalidated", s.invalidated},
+          {"pre_ping_failures", s.pre_ping_failures},
+          {"overflow_closed", s.overflow_closed},
+          {"held_at_end", s.held_at_end},
+          {"holders", s.holders},
+          {"arrivals", s.arrivals},
+          {"dropped_arrivals", s.dropped_arrivals},
+          {"samples_with_waiters", s.samples_with_waiters},
+          {"pool_capacity", s.pool_capacity},
+          {"growth",
+           {{"computed", s.growth.computed},
+            {"slope_per_min", s.growth.slope_per_min},
+            {"r2", s.growth.r2},
+            {"from_s", s.growth.from_s},
+            {"to_s", s.growth.to_s},
+            {"samples", s.growth.samples},
+            {"tail_slope_per_min", s.growth.tail_slope_per_min},
+            {"plateaued", s.growth.plateaued}}}};
 }
 
 }  // namespace pgleak::analysis

@@ -2,9 +2,11 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "analysis/growth.hpp"
 #include "run/runner.hpp"
 
 namespace pgleak::analysis {
@@ -38,18 +40,17 @@ struct Summary {
   uint64_t pre_ping_failures = 0;
   uint64_t overflow_closed = 0;
   int held_at_end = 0;            // checkouts still out when the scenario ended
+  int holders = 0;                // of those, held longer than leak_threshold
   uint64_t arrivals = 0;          // open-model groups
   uint64_t dropped_arrivals = 0;  // arrivals that found every worker of their group busy
+  int samples_with_waiters = 0;   // samples in which some checkout was waiting
+  Growth growth;
+  int pool_capacity = 0;  // sum of replicas x (pool_size + max_overflow); -1 unbounded
 };
 
-struct Verdict {
-  bool pass = true;
-  std::vector<std::string> reasons;
-};
+Summary summarize(const run::RunResult& result, const scenario::Scenario& scenario);
 
-Summary summarize(const run::RunResult& result);
-// For now: a run passes when it completed and neither did the server refuse
-// connections (53300) nor a pool time out. Later: thresholds and leak detection.
-Verdict judge(const Summary& summary, const run::RunResult& result);
+// The summary as the report writes it; thresholds address the same names.
+nlohmann::json summary_json(const Summary& summary);
 
 }  // namespace pgleak::analysis

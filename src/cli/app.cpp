@@ -1,14 +1,19 @@
 #include "cli/app.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <iostream>
+#include <optional>
 
+#include "analysis/budget.hpp"
 #include "analysis/summary.hpp"
+#include "analysis/verdict.hpp"
 #include "cli/exit_code.hpp"
 #include "db/conninfo.hpp"
 #include "pool/pool_config.hpp"
@@ -41,35 +46,63 @@ std::string utc_stamp() {
 
 void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::RunResult& r,
                    const analysis::Summary& s, const analysis::Verdict& v) {
-  out << fmt::format("{}: {} ({}, {:.1f}s wall; {} nominal at time_scale {})\n", sc.name,
-                     v.pass ? "PASS" : "FAIL", run::to_string(r.status), r.wall_s,
-                     util::format_duration(sc.duration.nominal), sc.time_scale);
+  out << fmt::format("{}: {} ({}; {}, {:.1f}s wall; {} nominal at time_scale {})\n", sc.name,
+                     v.pass ? "PASS" : "FAIL", analysis::to_string(v.diagnosis),
+                     run::to_string(r.status), r.wall_s, util::format_duration(sc.duration.nominal),
+                     sc.time_scale);
   out << fmt::format(
       "  connections: peak {} at {:.1f}s, final {}, limit {} ({} max_connections - "
       "{} reserved; pgleak's sampler holds 1 of them), server {}\n",
       s.peak_connections, s.peak_at_s, s.final_connections, s.connection_limit,
       r.target.server.max_connections, r.target.server.superuser_reserved_connections,
       r.target.server.server_version);
-  std::string errors;
-  for (const auto& [state, n] : s.errors_by_sqlstate) {
-    errors += fmt::format("{}{} x{}", errors.empty() ? "" : ", ", state, n);
-  }
   const auto& w = s.checkout_wait_ms;
   out << fmt::format(
       "  pool: {} checkouts, {} timeouts, wait p50 {:.3f}ms p95 {:.3f}ms p99 "
       "{:.3f}ms max {:.3f}ms; {} held at end\n",
       s.checkouts, s.pool_timeouts, w.p50, w.p95, w.p99, w.max, s.held_at_end);
+  if (s.growth.computed) {
+    out << fmt::format("  growth after warm-up: {:+.2f} connections/min nominal (R² {:.2f}){}\n",
+                       s.growth.slope_per_min, s.growth.r2,
+                       s.growth.plateaued ? ", levelled off" : "");
+  }
   if (s.arrivals > 0) {
     out << fmt::format("  open model: {} arrivals, {} dropped (every worker busy)\n", s.arrivals,
                        s.dropped_arrivals);
   }
-  out << "  errors by SQLSTATE (clients): " << (errors.empty() ? "none" : errors) << "\n";
-  if (r.server_log_available) {
-    std::string logged;
-    for (const auto& [state, n] : s.server_errors_by_sqlstate) {
-      logged += fmt::format("{}{} x{}", logged.empty() ? "" : ", ", state, n);
+  auto counts = [](const std::map<std::string, uint64_t>& by_state) {
+    std::string text;
+    for (const auto& [state, n] : by_state) {
+      text += fmt::format("{}{} x{}", text.empty() ? "" : ", ", state, n);
     }
-    out << "  errors by SQLSTATE (server log): " << (logged.empty() ? "none" : logged) << "\n";
+    return text.empty() ? std::string{"none"} : text;
+  };
+  out << "  errors by SQLSTATE (clients): " << counts(s.errors_by_sqlstate) << "\n";
+  if (r.server_log_available) {
+    out << "  errors by SQLSTATE (server log): " << counts(s.server_errors_by_sqlstate) << "\n";
+  }
+  const auto budget = analysis::compute_budget(
+      sc, {r.target.server.max_connections, r.target.server.superuser_reserved_connections, 0, 1});
+  out << fmt::format("  budget: worst case {}{} of {} available: {}\n", budget.worst_case,
+                     budget.unbounded ? "+" : "", budget.available,
+                     budget.fits ? "fits" : "does not fit");
+  if (!r.holders.empty()) {
+    out << fmt::format("  holders past leak_threshold {}: {}\n",
+                       util::format_duration(sc.leak_threshold->nominal), r.holders.size());
+    const size_t shown = std::min<size_t>(r.holders.size(), 5);
+    for (size_t i = 0; i < shown; ++i) {
+      const auto& h = r.holders[i];
+      out << fmt::format("    {}.{} {} ({}): backend {} since {:.1f}s, {:.0f}s nominal\n",
+                         h.process, h.replica, h.worker, h.pattern, h.backend_pid, h.since_s,
+                         h.age_nominal_s);
+    }
+    if (r.holders.size() > shown) {
+      out << fmt::format("    ... and {} more in the report\n", r.holders.size() - shown);
+    }
+  }
+  for (const auto& t : v.thresholds) {
+    out << fmt::format("  {} {} {} (actual {}){}\n", t.pass ? "ok  " : "FAIL", t.expectation.metric,
+                       t.expectation.text, t.actual.dump(), t.implicit ? " [default]" : "");
   }
   for (const auto& reason : v.reasons) {
     out << "  - " << reason << "\n";
@@ -94,10 +127,11 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   }
   options.interrupt = signals.token();
   options.log = args.quiet ? nullptr : &err;
+  options.progress_in_place = &err == &std::cerr && ::isatty(STDERR_FILENO) != 0;
   const auto result = run::run_scenario(sc, options);
 
-  const auto summary = analysis::summarize(result);
-  const auto verdict = analysis::judge(summary, result);
+  const auto summary = analysis::summarize(result, sc);
+  const auto verdict = analysis::judge(summary, result, sc);
   const std::string path =
       !args.report.empty()
           ? args.report
@@ -114,10 +148,44 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
     case run::RunStatus::kTargetLost:
       err << "pgleak: " << result.status_detail << "\n";
       return kInfrastructure;
+    case run::RunStatus::kAborted:
+      err << "pgleak: aborted early: " << result.status_detail << "\n";
+      break;
     case run::RunStatus::kCompleted:
       break;
   }
   return verdict.pass ? kPassed : kFailed;
+}
+
+struct BudgetArgs {
+  std::string scenario;
+  std::optional<int> max_connections;
+  std::optional<int> superuser_reserved;
+  int reserved = 0;
+  std::optional<int> pool_size;
+  std::optional<int> max_overflow;
+  bool json = false;
+};
+
+int do_budget(const BudgetArgs& args, std::ostream& out) {
+  auto sc = scenario::load(args.scenario, workload::PatternRegistry::builtin().catalog());
+  // What-if: the same processes with other pool settings.
+  for (auto& p : sc.processes) {
+    p.pool.pool_size = args.pool_size.value_or(p.pool.pool_size);
+    p.pool.max_overflow = args.max_overflow.value_or(p.pool.max_overflow);
+  }
+  analysis::ServerLimits limits;
+  limits.max_connections = args.max_connections.value_or(sc.server.max_connections);
+  limits.superuser_reserved_connections =
+      args.superuser_reserved.value_or(sc.server.superuser_reserved_connections);
+  limits.reserved_connections = args.reserved;
+  const auto budget = analysis::compute_budget(sc, limits);
+  if (args.json) {
+    out << analysis::budget_json(budget).dump(2) << "\n";
+  } else {
+    out << analysis::format_budget(sc, budget);
+  }
+  return budget.fits ? kPassed : kFailed;
 }
 
 int do_validate(const std::vector<std::string>& files, std::ostream& out, std::ostream& err) {
@@ -227,6 +295,35 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       ->check(CLI::Range(0.000001, 1000.0));
   run->add_flag("-q,--quiet", run_args.quiet, "No status lines on stderr");
 
+  BudgetArgs budget_args;
+  auto* budget = app.add_subcommand(
+      "budget",
+      "Worst-case connections of a scenario against the server's limit, before anything runs:\n"
+      "sum of replicas x (pool_size + max_overflow) plus pool-less connections, against\n"
+      "max_connections - superuser_reserved_connections - reserved_connections. Exit 1 when it\n"
+      "cannot fit. What-if:\n"
+      "  pgleak budget scenarios/incident-before.json --pool-size 3 --max-overflow 5");
+  budget->add_option("scenario", budget_args.scenario, "Scenario file (JSON)")->required();
+  budget
+      ->add_option("--max-connections", budget_args.max_connections,
+                   "Server max_connections (default: the scenario's)")
+      ->check(CLI::Range(1, 1000000));
+  budget
+      ->add_option("--superuser-reserved", budget_args.superuser_reserved,
+                   "superuser_reserved_connections (default: the scenario's)")
+      ->check(CLI::Range(0, 1000000));
+  budget
+      ->add_option("--reserved", budget_args.reserved,
+                   "reserved_connections (PostgreSQL 16+; default 0)")
+      ->check(CLI::Range(0, 1000000));
+  budget->add_option("--pool-size", budget_args.pool_size, "What-if pool_size for every process")
+      ->check(CLI::Range(0, 100000));
+  budget
+      ->add_option("--max-overflow", budget_args.max_overflow,
+                   "What-if max_overflow for every process (-1: unlimited)")
+      ->check(CLI::Range(-1, 100000));
+  budget->add_flag("--json", budget_args.json, "JSON instead of a table");
+
   std::vector<std::string> validate_files;
   auto* validate = app.add_subcommand(
       "validate",
@@ -262,6 +359,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
   try {
     if (*run) {
       return do_run(run_args, out, err, signals);
+    }
+    if (*budget) {
+      return do_budget(budget_args, out);
     }
     if (*validate) {
       return do_validate(validate_files, out, err);

@@ -162,7 +162,9 @@ PooledConnection QueuePool::checkout(const CheckoutRequest& request, std::stop_t
   waits_.record(std::chrono::duration_cast<util::Micros>(now - requested));
   std::lock_guard lock{mutex_};
   ++counters_.checkouts;
-  out_.emplace_back(record->id, Outstanding{request.holder, record->conn->backend_pid(), now});
+  // The checkout count doubles as the checkout's id: records are reused, checkouts are not.
+  out_.emplace_back(record->id, Outstanding{counters_.checkouts, request.holder,
+                                            record->conn->backend_pid(), now});
   holder_by_pid_[record->conn->backend_pid()] = request.holder;
   return PooledConnection{this, std::move(record)};
 }

@@ -30,6 +30,7 @@ struct CheckoutRequest {
 
 // A connection currently checked out, for attribution of held backends.
 struct Outstanding {
+  uint64_t id = 0;  // the checkout, unique within its pool
   std::string holder;
   int backend_pid = 0;
   std::chrono::steady_clock::time_point since;

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "analysis/budget.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::report {
@@ -97,8 +98,14 @@ json scenario_json(const scenario::Scenario& s) {
                       {"action", scenario::to_string(f.action)},
                       {"target", f.target}});
   }
+  json expect = json::object();
+  for (const auto& e : s.expect) {
+    expect[e.metric] = {{"expr", e.text}, {"abort_on_fail", e.abort_on_fail}};
+  }
   return {{"name", s.name},
           {"description", s.description},
+          {"leak_threshold", optional_duration(s.leak_threshold)},
+          {"expect", expect},
           {"source", s.source_path},
           {"time_scale", s.time_scale},
           {"duration", duration_json(s.duration)},
@@ -176,7 +183,17 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
     }
     loads.push_back(std::move(entry));
   }
-  const auto& w = s.checkout_wait_ms;
+  json holders = json::array();
+  for (const auto& h : r.holders) {
+    holders.push_back({{"process", h.process},
+                       {"replica", h.replica},
+                       {"worker", h.worker},
+                       {"pattern", h.pattern},
+                       {"backend_pid", h.backend_pid},
+                       {"since_s", h.since_s},
+                       {"age_s", h.age_s},
+                       {"age_nominal_s", h.age_nominal_s}});
+  }
   return {
       {"schema", kReportSchema},
       {"run",
@@ -200,39 +217,18 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
         {"samples", r.samples.size()},
         {"missed_intervals", r.sampler_missed_intervals},
         {"max_lag_ms", r.sampler_max_lag_ms}}},
+      {"budget", analysis::budget_json(analysis::compute_budget(
+                     sc, {r.target.server.max_connections,
+                          r.target.server.superuser_reserved_connections, 0, /*sampler*/ 1}))},
       {"samples", samples},
       {"events", events},
       {"events_dropped", r.events_dropped},
       {"pools", pools},
       {"loads", loads},
-      {"summary",
-       {{"peak_connections", s.peak_connections},
-        {"peak_at_s", s.peak_at_s},
-        {"final_connections", s.final_connections},
-        {"peak_total_connections", s.peak_total_connections},
-        {"connection_limit", s.connection_limit},
-        {"pool_timeouts", s.pool_timeouts},
-        {"pool_timeout_late_ms",
-         {{"count", s.pool_timeout_late_ms.count},
-          {"p50", s.pool_timeout_late_ms.p50},
-          {"p95", s.pool_timeout_late_ms.p95},
-          {"p99", s.pool_timeout_late_ms.p99},
-          {"max", s.pool_timeout_late_ms.max}}},
-        {"errors_by_sqlstate", s.errors_by_sqlstate},
-        {"server_errors_by_sqlstate", s.server_errors_by_sqlstate},
-        {"checkout_wait_ms",
-         {{"count", w.count}, {"p50", w.p50}, {"p95", w.p95}, {"p99", w.p99}, {"max", w.max}}},
-        {"checkouts", s.checkouts},
-        {"connects", s.connects},
-        {"recycled", s.recycled},
-        {"invalidated", s.invalidated},
-        {"pre_ping_failures", s.pre_ping_failures},
-        {"overflow_closed", s.overflow_closed},
-        {"held_at_end", s.held_at_end},
-        {"arrivals", s.arrivals},
-        {"dropped_arrivals", s.dropped_arrivals}}},
+      {"holders", holders},
+      {"summary", analysis::summary_json(s)},
       {"cleanup", {{"leftover_backends_terminated", r.leftover_backends_terminated}}},
-      {"verdict", {{"pass", v.pass}, {"reasons", v.reasons}}},
+      {"verdict", analysis::verdict_json(v)},
   };
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "analysis/summary.hpp"
+#include "analysis/verdict.hpp"
 #include "run/runner.hpp"
 #include "scenario/scenario.hpp"
 

@@ -33,6 +33,19 @@ struct Sample {
   double lag_ms = 0;  // how late the sample was taken against its schedule
 };
 
+// A checkout held longer than the scenario's leak_threshold (HikariCP's
+// leakDetectionThreshold): who holds it and for how long.
+struct Holder {
+  std::string process;
+  int replica = 0;
+  std::string worker;
+  std::string pattern;
+  int backend_pid = 0;
+  double since_s = 0;        // checkout time, seconds into the run
+  double age_s = 0;          // wall seconds held
+  double age_nominal_s = 0;  // the same in the scenario's time (age / time_scale)
+};
+
 // Event kinds, as they appear in the report.
 inline constexpr const char* kPoolTimeout = "pool_timeout";
 inline constexpr const char* kConnectError = "connect_error";

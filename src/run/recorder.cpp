@@ -1,5 +1,7 @@
 #include "run/recorder.hpp"
 
+#include <algorithm>
+
 namespace pgleak::run {
 
 double Recorder::elapsed_s() const {
@@ -27,6 +29,7 @@ void Recorder::add_event(Event event) {
 
 void Recorder::add_sample(Sample sample) {
   std::lock_guard lock{mutex_};
+  peak_own_ = std::max(peak_own_, sample.own);
   samples_.push_back(std::move(sample));
 }
 
@@ -48,6 +51,11 @@ std::map<std::string, uint64_t> Recorder::errors_by_sqlstate() const {
 std::map<std::string, uint64_t> Recorder::server_errors_by_sqlstate() const {
   std::lock_guard lock{mutex_};
   return server_errors_by_sqlstate_;
+}
+
+int Recorder::peak_own() const {
+  std::lock_guard lock{mutex_};
+  return peak_own_;
 }
 
 uint64_t Recorder::pool_timeouts() const {

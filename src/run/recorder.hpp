@@ -37,6 +37,8 @@ class Recorder {
   // What the server logged about the run's backends (server_log events).
   std::map<std::string, uint64_t> server_errors_by_sqlstate() const;
   uint64_t pool_timeouts() const;
+  // The highest `own` of any sample so far.
+  int peak_own() const;
   uint64_t dropped_events() const;
 
  private:
@@ -48,6 +50,7 @@ class Recorder {
   std::map<std::string, uint64_t> errors_by_sqlstate_;
   std::map<std::string, uint64_t> server_errors_by_sqlstate_;
   uint64_t pool_timeouts_ = 0;
+  int peak_own_ = 0;
   uint64_t dropped_ = 0;
 };
 

@@ -12,6 +12,7 @@
 #include "probe/activity_sampler.hpp"
 #include "probe/run_backends.hpp"
 #include "probe/server_log.hpp"
+#include "run/live_watch.hpp"
 #include "run/recorder.hpp"
 #include "scenario/backend_tag.hpp"
 #include "server/embedded_server.hpp"
@@ -93,6 +94,8 @@ std::string_view to_string(RunStatus status) {
       return "interrupted";
     case RunStatus::kTargetLost:
       return "target_lost";
+    case RunStatus::kAborted:
+      return "aborted";
   }
   return "completed";
 }
@@ -325,14 +328,30 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     }
   }};
 
-  // --- wait for the end ---------------------------------------------------
+  // --- wait for the end, watching -----------------------------------------
+  LiveWatch watch{
+      sc,
+      recorder,
+      replicas,
+      options.log,
+      options.progress_in_place,
+      result.target.server.max_connections - result.target.server.superuser_reserved_connections};
   {
+    const auto deadline = run_start + sc.duration.applied;
+    const auto stop = run_stop.get_token();
     std::mutex m;
     std::condition_variable_any cv;
-    std::unique_lock lock{m};
-    cv.wait_until(lock, run_stop.get_token(), run_start + sc.duration.applied,
-                  [] { return false; });
+    while (!stop.stop_requested() && Clock::now() < deadline) {
+      std::unique_lock lock{m};
+      cv.wait_until(lock, stop, std::min(deadline, Clock::now() + std::chrono::milliseconds{250}),
+                    [] { return false; });
+      lock.unlock();
+      if (auto why = watch.tick()) {
+        stop_with(RunStatus::kAborted, *why);
+      }
+    }
   }
+  watch.finish();
   // The state at the end of the scenario (or at the interruption), before
   // anything is released; then the sampler stops so shutdown is not sampled.
   sampler.sample_now();
@@ -341,6 +360,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   for (const auto& rep : replicas) {
     held_at_end.push_back(static_cast<int>(rep->pool().outstanding().size()));
   }
+  result.holders = watch.holders();
   if (server_log) {
     server_log->stop();  // what the server logged up to the end of the scenario
   }

@@ -20,11 +20,14 @@ struct RunOptions {
   std::optional<std::string> dsn;
   // Ctrl-C / SIGTERM: the run stops early, cleans up, and says so.
   std::stop_token interrupt;
-  // Status lines ("server started", "running ..."); nullptr for none.
+  // Status lines ("server started", "running ..."), holders as they appear,
+  // and the progress line; nullptr for none.
   std::ostream* log = nullptr;
+  // Redraw the progress line in place (a terminal) rather than print lines.
+  bool progress_in_place = false;
 };
 
-enum class RunStatus { kCompleted, kInterrupted, kTargetLost };
+enum class RunStatus { kCompleted, kInterrupted, kTargetLost, kAborted };
 
 struct TargetDescription {
   bool embedded = true;
@@ -69,6 +72,8 @@ struct RunResult {
   uint64_t pool_timeouts = 0;
   std::vector<PoolOutcome> pools;
   std::vector<LoadOutcome> loads;
+  // Checkouts older than leak_threshold at the end of the scenario.
+  std::vector<Holder> holders;
   std::shared_ptr<util::LatencyHistogram> checkout_waits;  // all pools merged
   uint64_t sampler_missed_intervals = 0;
   double sampler_max_lag_ms = 0;

@@ -411,6 +411,52 @@ void check_tags_fit(const Scenario& s, std::vector<Problem>& problems) {
   }
 }
 
+void read_expect(ObjectReader& r, const json& expect, Scenario& s) {
+  if (!expect.is_object()) {
+    r.problem("expect", "must be an object of metric: \"<op> <number>\"");
+    return;
+  }
+  for (const auto& [metric, value] : expect.items()) {
+    const auto at = "/expect/" + metric;
+    if (auto why = check_metric(metric)) {
+      r.problems().push_back({at, *why});
+      continue;
+    }
+    std::string text;
+    bool abort_on_fail = false;
+    if (value.is_string()) {
+      text = value.get<std::string>();
+    } else if (value.is_object()) {
+      auto er = r.child(value, at);
+      text = er.string("expr", true).value_or("");
+      abort_on_fail = er.boolean("abort_on_fail").value_or(false);
+      if (text.empty()) {
+        continue;
+      }
+    } else {
+      r.problems().push_back(
+          {at, "must be \"<op> <number>\" or {\"expr\": ..., \"abort_on_fail\": true}"});
+      continue;
+    }
+    std::string why;
+    const bool live = metric == "peak_connections" || metric == "pool_timeouts" ||
+                      metric == "holders" || metric.rfind("errors.", 0) == 0 ||
+                      metric.rfind("server_errors.", 0) == 0;
+    if (abort_on_fail && !live) {
+      r.problems().push_back({at + "/abort_on_fail",
+                              "supported for peak_connections, pool_timeouts, holders, errors.X "
+                              "and server_errors.X: values that only grow during a run"});
+      continue;
+    }
+    if (auto e = parse_expectation(metric, text, &why)) {
+      e->abort_on_fail = abort_on_fail;
+      s.expect.push_back(std::move(*e));
+    } else {
+      r.problems().push_back({at, why});
+    }
+  }
+}
+
 void read_faults(ObjectReader& r, const json& faults, Scenario& s) {
   if (!faults.is_array()) {
     r.problem("faults", "must be an array of faults");
@@ -583,6 +629,10 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
       }
       s.processes.push_back(std::move(p));
     }
+  }
+  s.leak_threshold = r.duration("leak_threshold", true);
+  if (const json* expect = r.find("expect"); expect != nullptr) {
+    read_expect(r, *expect, s);
   }
   if (const json* faults = r.find("faults"); faults != nullptr) {
     read_faults(r, *faults, s);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "scenario/expectation.hpp"
 #include "util/duration.hpp"
 
 // The scenario model: plain values, filled from a file by scenario::load(),
@@ -101,6 +102,10 @@ struct Scenario {
   PoolSettings pool;  // defaults for every process
   std::vector<ProcessSpec> processes;
   std::vector<Fault> faults;  // in the order of their `at`
+  // Checkouts held longer than this are reported as holders (HikariCP's
+  // leakDetectionThreshold); none = holders are not judged.
+  std::optional<ScaledDuration> leak_threshold;
+  std::vector<Expectation> expect;  // thresholds; an implicit verdict == healthy unless given
 
   int total_workers() const;
   bool needs_embedded_server() const;  // a restart_server fault

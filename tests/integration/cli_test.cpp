@@ -116,6 +116,51 @@ TEST(Cli, ValidateAcceptsShippedScenariosAndRejectsBadOnes) {
       << bad.err;
 }
 
+TEST(Cli, BudgetShowsWhyTheIncidentCouldNeverFit) {
+  const auto before = pgleak({"budget", kSource + "/scenarios/incident-before.json"});
+  EXPECT_EQ(before.code, 1);
+  EXPECT_NE(before.out.find("worst case 435 connections vs 97 available"), std::string::npos)
+      << before.out;
+  const auto smaller = pgleak({"budget", kSource + "/scenarios/incident-before.json", "--pool-size",
+                               "3", "--max-overflow", "5", "--json"});
+  EXPECT_EQ(smaller.code, 1);
+  const auto j = json::parse(smaller.out);
+  EXPECT_EQ(j["worst_case"], 232);
+  EXPECT_FALSE(j["fits"].get<bool>());
+  const auto after = pgleak({"budget", kSource + "/scenarios/incident-after.json"});
+  EXPECT_EQ(after.code, 0) << after.out;
+  EXPECT_NE(after.out.find("FITS"), std::string::npos);
+}
+
+TEST(Cli, BadThresholdsAreValidationErrors) {
+  TempDir dir;
+  write(dir / "bad.json", R"({"name": "b", "duration": "1s",
+    "expect": {"peak": "<= 3", "pool_timeouts": "less than 3",
+               "checkout_wait_ms.p95": {"expr": "< 5", "abort_on_fail": true}},
+    "processes": [{"name": "p", "workers": [{"pattern": "scoped"}]}]})");
+  const auto r = pgleak({"validate", (dir / "bad.json").string()});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("/expect/peak: unknown metric"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("/expect/pool_timeouts: must be a comparison"), std::string::npos);
+  EXPECT_NE(r.err.find("/expect/checkout_wait_ms.p95/abort_on_fail"), std::string::npos);
+}
+
+TEST(Cli, AbortOnFailEndsTheRunEarly) {
+  TempDir dir;
+  write(dir / "abort.json", R"({"name": "abort", "duration": "10m", "sample_interval": "100ms",
+    "server": {"max_connections": 6, "superuser_reserved_connections": 0},
+    "expect": {"errors.53300": {"expr": "== 0", "abort_on_fail": true}},
+    "processes": [{"name": "p", "workers": [{"pattern": "held_by_object", "count": 8}]}]})");
+  const auto report_path = dir / "abort-report.json";
+  const auto r = pgleak({"run", (dir / "abort.json").string(), "--report", report_path.string()});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("can no longer pass"), std::string::npos) << r.err;
+  const auto report = read_json(report_path);
+  EXPECT_EQ(report["run"]["status"], "aborted");
+  EXPECT_LT(report["run"]["wall_s"].get<double>(), 60.0);  // not the scenario's ten minutes
+  EXPECT_FALSE(report["verdict"]["pass"].get<bool>());
+}
+
 TEST(Cli, InvalidScenarioNeverStartsAServer) {
   const auto before = embedded_cluster_dirs();
   const auto r = pgleak({"run", kSource + "/tests/data/invalid/syntax.json"});
@@ -169,6 +214,20 @@ TEST(Cli, IncidentBeforeHitsTheLimitAndFails) {
   EXPECT_EQ(report["cleanup"]["leftover_backends_terminated"], 0);
   EXPECT_EQ(report["run"]["status"], "completed");
   EXPECT_LT(report["run"]["wall_s"].get<double>(), 30.0);
+  // Judged server_limit, with the held sessions as a leak finding beside it.
+  const auto& verdict = report["verdict"];
+  EXPECT_EQ(verdict["diagnosis"], "server_limit");
+  ASSERT_GE(verdict["findings"].size(), 2u);
+  EXPECT_EQ(verdict["findings"][1]["diagnosis"], "leak");
+  EXPECT_GT(report["holders"].size(), 20u);
+  for (const auto& t : verdict["thresholds"]) {
+    if (t["metric"] == "errors.53300") {
+      EXPECT_FALSE(t["pass"].get<bool>());
+      EXPECT_EQ(t["actual"], summary["errors_by_sqlstate"]["53300"]);
+    }
+  }
+  EXPECT_FALSE(report["budget"]["fits"].get<bool>());
+  EXPECT_EQ(report["budget"]["worst_case"], 435);
 }
 
 TEST(Cli, IncidentAfterStaysFarBelowTheLimitAndPasses) {
@@ -183,6 +242,13 @@ TEST(Cli, IncidentAfterStaysFarBelowTheLimitAndPasses) {
   EXPECT_NE(path.find("incident-after-"), std::string::npos);
   const auto report = read_json(path);
   EXPECT_TRUE(report["verdict"]["pass"].get<bool>());
+  EXPECT_EQ(report["verdict"]["diagnosis"], "healthy");
+  EXPECT_EQ(report["verdict"]["thresholds"].size(), 5u);
+  for (const auto& t : report["verdict"]["thresholds"]) {
+    EXPECT_TRUE(t["pass"].get<bool>()) << t.dump();
+  }
+  EXPECT_TRUE(report["budget"]["fits"].get<bool>());
+  EXPECT_TRUE(report["holders"].empty());
   const auto& summary = report["summary"];
   EXPECT_FALSE(summary["errors_by_sqlstate"].contains("53300"));
   EXPECT_EQ(summary["pool_timeouts"], 0);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "analysis/summary.hpp"
+#include "analysis/verdict.hpp"
 #include "pg_environment.hpp"
 #include "run/runner.hpp"
 #include "scenario/loader.hpp"
@@ -115,8 +116,12 @@ TEST(PatternsOnServer, PoolTimeoutsAreRecordedWithTheMessage) {
     }
   }
   EXPECT_TRUE(found);
-  const auto summary = analysis::summarize(r);
-  EXPECT_FALSE(analysis::judge(summary, r).pass);
+  const auto sc = scenario::parse(one_process(R"j({"pattern": "scoped"})j"), "x.json",
+                                  workload::PatternRegistry::builtin().catalog());
+  const auto summary = analysis::summarize(r, sc);
+  const auto verdict = analysis::judge(summary, r, sc);
+  EXPECT_FALSE(verdict.pass);
+  EXPECT_EQ(verdict.diagnosis, analysis::Diagnosis::kUndersized);
   expect_nothing_left(r);
 }
 

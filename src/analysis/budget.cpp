@@ -1,0 +1,86 @@
+#include "analysis/budget.hpp"
+
+#include <fmt/format.h>
+
+namespace pgleak::analysis {
+
+Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) {
+  Budget b;
+  b.limits = limits;
+  b.available = limits.max_connections - limits.superuser_reserved_connections -
+                limits.reserved_connections - limits.other_clients;
+  for (const auto& p : sc.processes) {
+    ProcessBudget pb;
+    pb.name = p.name;
+    pb.replicas = p.replicas;
+    pb.pool_size = p.pool.pool_size;
+    pb.max_overflow = p.pool.max_overflow;
+    pb.unbounded = p.pool.pool_size == 0 || p.pool.max_overflow < 0;
+    bool uses_pool = false;
+    for (const auto& w : p.workers) {
+      if (w.pattern == "connection_per_task") {
+        pb.pool_less += w.count;
+      } else {
+        uses_pool = true;
+      }
+    }
+    const int pool_cap = uses_pool && !pb.unbounded ? pb.pool_size + pb.max_overflow : 0;
+    pb.unbounded = pb.unbounded && uses_pool;
+    pb.per_replica = pool_cap + pb.pool_less;
+    pb.worst_case = pb.replicas * pb.per_replica;
+    b.worst_case += pb.worst_case;
+    b.unbounded = b.unbounded || pb.unbounded;
+    b.processes.push_back(pb);
+  }
+  b.headroom = b.available - b.worst_case;
+  b.fits = !b.unbounded && b.headroom >= 0;
+  return b;
+}
+
+std::string format_budget(const scenario::Scenario& sc, const Budget& b) {
+  std::string out = fmt::format(
+      "{}: worst case {}{} connections vs {} available ({} max_connections - {} "
+      "superuser_reserved - {} reserved{}): {}\n",
+      sc.name, b.worst_case, b.unbounded ? "+ (unbounded pools)" : "", b.available,
+      b.limits.max_connections, b.limits.superuser_reserved_connections,
+      b.limits.reserved_connections,
+      b.limits.other_clients > 0 ? fmt::format(" - {} other clients", b.limits.other_clients) : "",
+      b.fits        ? fmt::format("FITS ({} to spare)", b.headroom)
+      : b.unbounded ? "CANNOT BE BOUNDED"
+                    : fmt::format("DOES NOT FIT (over by {})", -b.headroom));
+  out += fmt::format("  {:<24} {:>8} {:>9} {:>12} {:>11} {:>9} {:>10}\n", "process", "replicas",
+                     "pool_size", "max_overflow", "per replica", "pool-less", "worst case");
+  for (const auto& p : b.processes) {
+    out += fmt::format("  {:<24} {:>8} {:>9} {:>12} {:>11} {:>9} {:>10}\n", p.name, p.replicas,
+                       p.pool_size, p.max_overflow,
+                       p.unbounded ? std::string{"unbounded"} : std::to_string(p.per_replica),
+                       p.pool_less, p.unbounded ? std::string{"-"} : std::to_string(p.worst_case));
+  }
+  return out;
+}
+
+nlohmann::json budget_json(const Budget& b) {
+  nlohmann::json processes = nlohmann::json::array();
+  for (const auto& p : b.processes) {
+    processes.push_back({{"name", p.name},
+                         {"replicas", p.replicas},
+                         {"pool_size", p.pool_size},
+                         {"max_overflow", p.max_overflow},
+                         {"unbounded", p.unbounded},
+                         {"per_replica", p.per_replica},
+                         {"pool_less", p.pool_less},
+                         {"worst_case", p.worst_case}});
+  }
+  return {{"max_connections", b.limits.max_connections},
+          {"superuser_reserved_connections", b.limits.superuser_reserved_connections},
+          {"reserved_connections", b.limits.reserved_connections},
+          {"other_clients", b.limits.other_clients},
+          {"available", b.available},
+          {"worst_case", b.worst_case},
+          {"unbounded", b.unbounded},
+          {"fits", b.fits},
+          {"headroom", b.headroom},
+          {"processes", processes}};
+}
+
+}  // namespace pgleak::analysis

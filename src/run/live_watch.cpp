@@ -1,0 +1,141 @@
+#include "run/live_watch.hpp"
+
+#include <fmt/format.h>
+
+namespace pgleak::run {
+
+using Clock = std::chrono::steady_clock;
+
+LiveWatch::LiveWatch(const scenario::Scenario& scenario, Recorder& recorder,
+                     const std::vector<std::unique_ptr<workload::ProcessReplica>>& replicas,
+                     std::ostream* log, bool in_place, int connection_limit)
+    : scenario_(scenario),
+      recorder_(recorder),
+      replicas_(replicas),
+      log_(log),
+      in_place_(in_place),
+      connection_limit_(connection_limit) {}
+
+std::vector<Holder> LiveWatch::holders() const {
+  std::vector<Holder> found;
+  if (!scenario_.leak_threshold) {
+    return found;
+  }
+  const auto now = Clock::now();
+  for (const auto& rep : replicas_) {
+    for (const auto& out : rep->pool().outstanding()) {
+      const double age = std::chrono::duration<double>(now - out.since).count();
+      if (age <= util::to_seconds(scenario_.leak_threshold->applied)) {
+        continue;
+      }
+      Holder h;
+      h.process = rep->spec().name;
+      h.replica = rep->replica();
+      h.worker = out.holder.substr(out.holder.find('/') + 1);  // "group.index"
+      const auto group = h.worker.substr(0, h.worker.rfind('.'));
+      for (const auto& g : rep->spec().workers) {
+        if (g.name == group) {
+          h.pattern = g.pattern;
+        }
+      }
+      h.backend_pid = out.backend_pid;
+      h.since_s = std::chrono::duration<double>(out.since - recorder_.start()).count();
+      h.age_s = age;
+      h.age_nominal_s = age / scenario_.time_scale;
+      found.push_back(std::move(h));
+    }
+  }
+  return found;
+}
+
+std::optional<std::string> LiveWatch::tick() {
+  if (log_ != nullptr && scenario_.leak_threshold) {
+    for (const auto& rep : replicas_) {
+      for (const auto& out : rep->pool().outstanding()) {
+        const auto age = Clock::now() - out.since;
+        if (age > scenario_.leak_threshold->applied &&
+            reported_.emplace(&rep->pool(), out.id).second) {
+          finish();
+          *log_ << fmt::format(
+              "pgleak: holder: {}.{} {} has held backend {} since {:.1f}s, longer than "
+              "leak_threshold {}\n",
+              rep->spec().name, rep->replica(), out.holder.substr(out.holder.find('/') + 1),
+              out.backend_pid, std::chrono::duration<double>(out.since - recorder_.start()).count(),
+              util::format_duration(scenario_.leak_threshold->nominal));
+        }
+      }
+    }
+  }
+  progress();
+  for (const auto& e : scenario_.expect) {
+    if (!e.abort_on_fail) {
+      continue;
+    }
+    double so_far = 0;
+    if (e.metric == "peak_connections") {
+      so_far = recorder_.peak_own();
+    } else if (e.metric == "pool_timeouts") {
+      so_far = static_cast<double>(recorder_.pool_timeouts());
+    } else if (e.metric == "holders") {
+      so_far = static_cast<double>(holders().size());
+    } else if (e.metric.rfind("errors.", 0) == 0 || e.metric.rfind("server_errors.", 0) == 0) {
+      const bool server = e.metric[0] == 's';
+      const auto counts =
+          server ? recorder_.server_errors_by_sqlstate() : recorder_.errors_by_sqlstate();
+      const auto state = e.metric.substr(e.metric.find('.') + 1);
+      so_far = counts.contains(state) ? static_cast<double>(counts.at(state)) : 0.0;
+    } else {
+      continue;  // the loader only allows abort_on_fail on the metrics above
+    }
+    if (e.lost_for_good(so_far)) {
+      return fmt::format("threshold {} {} can no longer pass (already {})", e.metric, e.text,
+                         so_far);
+    }
+  }
+  return std::nullopt;
+}
+
+void LiveWatch::progress() {
+  const auto now = Clock::now();
+  if (log_ == nullptr || now - last_progress_ < std::chrono::seconds{1}) {
+    return;
+  }
+  last_progress_ = now;
+  Sample s;
+  const auto samples = recorder_.samples();  // a copy; once a second is cheap enough
+  if (!samples.empty()) {
+    s = samples.back();
+  }
+  int waiting = 0;
+  for (const auto& p : s.pools) {
+    waiting += p.waiting;
+  }
+  std::string states;
+  for (const auto& [state, n] : s.by_state) {
+    states += fmt::format("{}{} {}", states.empty() ? "" : ", ", state, n);
+  }
+  std::string errors;
+  for (const auto& [state, n] : recorder_.errors_by_sqlstate()) {
+    errors += fmt::format(" {}x{}", state, n);
+  }
+  const auto line = fmt::format(
+      "{:6.1f}s  connections {}/{} ({})  waiting {}  pool timeouts {}  "
+      "errors{}",
+      recorder_.elapsed_s(), s.own, connection_limit_, states.empty() ? "none" : states, waiting,
+      recorder_.pool_timeouts(), errors.empty() ? " none" : errors);
+  if (in_place_) {
+    *log_ << "\r\033[K" << line << std::flush;
+    drew_in_place_ = true;
+  } else {
+    *log_ << "pgleak: " << line << "\n";
+  }
+}
+
+void LiveWatch::finish() {
+  if (drew_in_place_ && log_ != nullptr) {
+    *log_ << "\n";
+    drew_in_place_ = false;
+  }
+}
+
+}  // namespace pgleak::run

@@ -1,0 +1,101 @@
+#include "scenario/expectation.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <regex>
+
+namespace pgleak::scenario {
+namespace {
+
+// Every numeric summary metric (analysis::summary_json names them the same).
+constexpr std::array<std::string_view, 25> kMetrics{"peak_connections",
+                                                    "peak_at_s",
+                                                    "final_connections",
+                                                    "peak_total_connections",
+                                                    "connection_limit",
+                                                    "pool_timeouts",
+                                                    "checkouts",
+                                                    "connects",
+                                                    "recycled",
+                                                    "invalidated",
+                                                    "pre_ping_failures",
+                                                    "overflow_closed",
+                                                    "held_at_end",
+                                                    "arrivals",
+                                                    "dropped_arrivals",
+                                                    "holders",
+                                                    "growth.slope_per_min",
+                                                    "growth.r2",
+                                                    "checkout_wait_ms.p50",
+                                                    "checkout_wait_ms.p95",
+                                                    "checkout_wait_ms.p99",
+                                                    "checkout_wait_ms.max",
+                                                    "pool_timeout_late_ms.p50",
+                                                    "pool_timeout_late_ms.p95",
+                                                    "pool_timeout_late_ms.max"};
+
+const std::regex kSqlstateMetric{"(errors|server_errors)\\.[0-9A-Z]{5}"};
+
+}  // namespace
+
+bool Expectation::holds(double v) const {
+  if (op == "<")
+    return v < bound;
+  if (op == "<=")
+    return v <= bound;
+  if (op == "==")
+    return v == bound;
+  if (op == "!=")
+    return v != bound;
+  if (op == ">=")
+    return v >= bound;
+  if (op == ">")
+    return v > bound;
+  return false;
+}
+
+bool Expectation::lost_for_good(double v) const {
+  // For a quantity that never decreases, only upper bounds can be lost early.
+  return (op == "<" || op == "<=" || op == "==") && !holds(v) && v > bound;
+}
+
+std::optional<std::string> check_metric(const std::string& metric) {
+  if (metric == "verdict" || std::regex_match(metric, kSqlstateMetric)) {
+    return std::nullopt;
+  }
+  for (const auto m : kMetrics) {
+    if (m == metric) {
+      return std::nullopt;
+    }
+  }
+  return "unknown metric (use a summary metric such as peak_connections, pool_timeouts, "
+         "checkout_wait_ms.p95, errors.53300, growth.slope_per_min, holders, or verdict)";
+}
+
+std::optional<Expectation> parse_expectation(const std::string& metric, const std::string& text,
+                                             std::string* why) {
+  Expectation e;
+  e.metric = metric;
+  e.text = text;
+  if (metric == "verdict") {
+    if (text != "healthy" && text != "leak" && text != "undersized" && text != "server_limit") {
+      *why = "verdict must be healthy, leak, undersized or server_limit";
+      return std::nullopt;
+    }
+    e.op = "==";
+    e.verdict = text;
+    return e;
+  }
+  static const std::regex kExpr{R"(\s*(<=|>=|==|!=|<|>)\s*(-?[0-9]+(?:\.[0-9]+)?)\s*)"};
+  std::smatch m;
+  if (!std::regex_match(text, m, kExpr)) {
+    *why = "must be a comparison like \"<= 20\", \"== 0\" or \"< 50.5\"";
+    return std::nullopt;
+  }
+  e.op = m[1];
+  e.bound = std::stod(m[2]);
+  return e;
+}
+
+}  // namespace pgleak::scenario

@@ -1,0 +1,187 @@
+// The verdict on synthetic runs: series built by hand, judged without a server.
+#include "analysis/verdict.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "analysis/budget.hpp"
+#include "scenario/loader.hpp"
+#include "workload/pattern_registry.hpp"
+
+namespace pgleak::analysis {
+namespace {
+
+scenario::Scenario scenario_with(const std::string& extra = "") {
+  return scenario::parse(R"({"name": "s", "duration": "10m", "time_scale": 0.01, )" + extra +
+                             R"("processes": [{"name": "p", "replicas": 10,
+                               "pool": {"pool_size": 5, "max_overflow": 10},
+                               "workers": [{"pattern": "scoped"}]}]})",
+                         "synthetic.json", workload::PatternRegistry::builtin().catalog());
+}
+
+run::RunResult with_series(const std::function<int(int)>& own_at, int n = 60) {
+  run::RunResult r;
+  r.target.server.max_connections = 100;
+  r.target.server.superuser_reserved_connections = 3;
+  for (int i = 0; i < n; ++i) {
+    run::Sample s;
+    s.t_s = i * 0.1;
+    s.own = s.total = own_at(i);
+    s.by_state["idle"] = s.own;
+    r.samples.push_back(s);
+  }
+  return r;
+}
+
+Verdict judged(const run::RunResult& r, const scenario::Scenario& sc) {
+  return judge(summarize(r, sc), r, sc);
+}
+
+TEST(Verdict, SteadyGrowthIsALeak) {
+  const auto sc = scenario_with();
+  const auto r = with_series([](int i) { return i; });  // one more connection every sample
+  const auto v = judged(r, sc);
+  EXPECT_EQ(v.diagnosis, Diagnosis::kLeak);
+  EXPECT_FALSE(v.pass);
+  const auto s = summarize(r, sc);
+  // 10 connections per wall second = 0.1 per nominal second = 6 per nominal minute.
+  EXPECT_NEAR(s.growth.slope_per_min, 6.0, 1e-6);
+  EXPECT_NEAR(s.growth.r2, 1.0, 1e-9);
+  EXPECT_FALSE(s.growth.plateaued);
+}
+
+TEST(Verdict, RiseThenPlateauBelowCapacityIsHealthy) {
+  const auto sc = scenario_with();
+  const auto v = judged(with_series([](int i) { return std::min(i, 20); }), sc);
+  EXPECT_EQ(v.diagnosis, Diagnosis::kHealthy) << v.reasons.front();
+  EXPECT_TRUE(v.pass);
+}
+
+TEST(Verdict, NoiseIsNotALeak) {
+  const auto sc = scenario_with();
+  std::mt19937 rng{7};
+  std::uniform_int_distribution<int> jitter{-3, 3};
+  const auto v = judged(with_series([&](int) { return 30 + jitter(rng); }), sc);
+  EXPECT_EQ(v.diagnosis, Diagnosis::kHealthy);
+}
+
+TEST(Verdict, TimeoutsWithoutHoldersAreUndersized) {
+  const auto sc = scenario_with();
+  auto r = with_series([](int) { return 15; });
+  r.pool_timeouts = 12;
+  const auto v = judged(r, sc);
+  EXPECT_EQ(v.diagnosis, Diagnosis::kUndersized);
+  EXPECT_NE(v.findings.front().evidence.find("12 pool timeouts"), std::string::npos);
+}
+
+TEST(Verdict, HoldersPastTheThresholdAreALeakNotUndersized) {
+  const auto sc = scenario_with(R"("leak_threshold": "60s", )");
+  auto r = with_series([](int) { return 15; });
+  r.pool_timeouts = 12;  // the pool ran dry because of the holders: "raising it only delays it"
+  r.holders.push_back({"p", 3, "scoped.0", "leak_on_error", 4242, 0.5, 5.0, 500.0});
+  const auto v = judged(r, sc);
+  EXPECT_EQ(v.diagnosis, Diagnosis::kLeak);
+  EXPECT_NE(v.findings.front().evidence.find("p.3 scoped.0 (leak_on_error)"), std::string::npos)
+      << v.findings.front().evidence;
+  EXPECT_EQ(v.findings.size(), 1u);  // not also undersized
+}
+
+TEST(Verdict, RefusalsAreServerLimitFirstWithOtherFindingsKept) {
+  const auto sc = scenario_with(R"("leak_threshold": "60s", )");
+  auto r = with_series([](int i) { return std::min(i * 2, 96); });
+  r.errors_by_sqlstate["53300"] = 40;
+  r.events.push_back({1.5, run::kConnectError, "53300", "too many", "p", 0, "w.0", "held_by_object",
+                      std::nullopt, std::nullopt});
+  r.holders.push_back({"p", 0, "w.0", "held_by_object", 1, 0, 5.0, 500.0});
+  const auto v = judged(r, sc);
+  EXPECT_EQ(v.diagnosis, Diagnosis::kServerLimit);
+  ASSERT_EQ(v.findings.size(), 2u);
+  EXPECT_EQ(v.findings[1].diagnosis, Diagnosis::kLeak);
+  EXPECT_NE(v.findings[0].evidence.find("first at 1.5s"), std::string::npos);
+}
+
+TEST(Verdict, ThresholdsAddressSummaryMetrics) {
+  const auto sc = scenario_with(
+      R"("expect": {"peak_connections": "<= 20", "errors.53300": "== 0",
+                    "checkout_wait_ms.p95": "< 50", "verdict": "leak"}, )");
+  const auto v = judged(with_series([](int i) { return i; }), sc);
+  EXPECT_FALSE(v.pass);
+  std::map<std::string, bool> by_metric;
+  for (const auto& t : v.thresholds) {
+    by_metric[t.expectation.metric] = t.pass;
+    EXPECT_FALSE(t.implicit);  // the scenario names a verdict: no default one
+  }
+  EXPECT_FALSE(by_metric.at("peak_connections"));  // 59 > 20
+  EXPECT_TRUE(by_metric.at("errors.53300"));       // absent counts as 0
+  EXPECT_TRUE(by_metric.at("checkout_wait_ms.p95"));
+  EXPECT_TRUE(by_metric.at("verdict"));  // a leak, as expected
+}
+
+TEST(Verdict, MetricValuesResolveDottedNamesAndAliases) {
+  Summary s;
+  s.errors_by_sqlstate["57014"] = 3;
+  s.checkout_wait_ms.p95 = 1.5;
+  const auto j = summary_json(s);
+  EXPECT_EQ(metric_value(j, "errors.57014"), 3.0);
+  EXPECT_EQ(metric_value(j, "errors.53300"), 0.0);
+  EXPECT_EQ(metric_value(j, "checkout_wait_ms.p95"), 1.5);
+  EXPECT_EQ(metric_value(j, "no.such"), std::nullopt);
+}
+
+TEST(Verdict, AnIncompleteRunNeverPasses) {
+  const auto sc = scenario_with();
+  auto r = with_series([](int) { return 5; });
+  r.status = run::RunStatus::kInterrupted;
+  EXPECT_FALSE(judged(r, sc).pass);
+}
+
+TEST(Expectation, KnowsWhenAGrowingValueCanNoLongerPass) {
+  std::string why;
+  const auto le = scenario::parse_expectation("pool_timeouts", "<= 2", &why);
+  ASSERT_TRUE(le);
+  EXPECT_FALSE(le->lost_for_good(2));
+  EXPECT_TRUE(le->lost_for_good(3));
+  const auto ge = scenario::parse_expectation("checkouts", ">= 100", &why);
+  EXPECT_FALSE(ge->lost_for_good(0));  // a lower bound may still be reached
+  EXPECT_FALSE(scenario::parse_expectation("x", "about 5", &why));
+  EXPECT_TRUE(scenario::check_metric("checkout_wait_ms.p95") == std::nullopt);
+  EXPECT_TRUE(scenario::check_metric("errors.53300") == std::nullopt);
+  EXPECT_TRUE(scenario::check_metric("peak") != std::nullopt);
+}
+
+TEST(Budget, TheIncidentCouldNeverFitAndThreePlusFiveWouldNotHaveEither) {
+  auto sc = scenario::load(std::string{PGLEAK_SOURCE_DIR} + "/scenarios/incident-before.json",
+                           workload::PatternRegistry::builtin().catalog());
+  const ServerLimits limits{100, 3, 0, 0};
+  const auto before = compute_budget(sc, limits);
+  EXPECT_EQ(before.available, 97);
+  EXPECT_EQ(before.processes[0].worst_case, 25 * 15);
+  EXPECT_EQ(before.worst_case, 25 * 15 + 4 * 15);
+  EXPECT_FALSE(before.fits);
+  for (auto& p : sc.processes) {
+    p.pool.pool_size = 3;
+    p.pool.max_overflow = 5;
+  }
+  const auto smaller = compute_budget(sc, limits);
+  EXPECT_EQ(smaller.worst_case, 25 * 8 + 4 * 8);
+  EXPECT_FALSE(smaller.fits);
+  sc.processes[0].replicas = 1;  // one supervised launcher
+  EXPECT_TRUE(compute_budget(sc, limits).fits);
+}
+
+TEST(Budget, PoolLessAndUnboundedPools) {
+  const auto sc = scenario::parse(R"({"name": "b", "duration": "1m", "processes": [
+      {"name": "script", "replicas": 2, "workers": [{"pattern": "connection_per_task", "count": 3}]},
+      {"name": "api", "pool": {"max_overflow": -1}, "workers": [{"pattern": "scoped"}]}]})",
+                                  "b.json", workload::PatternRegistry::builtin().catalog());
+  const auto b = compute_budget(sc, {100, 3, 0, 1});
+  EXPECT_EQ(b.processes[0].pool_less, 3);
+  EXPECT_EQ(b.processes[0].worst_case, 6);
+  EXPECT_TRUE(b.processes[1].unbounded);
+  EXPECT_FALSE(b.fits);
+  EXPECT_EQ(b.available, 96);  // one slot for the sampler
+}
+
+}  // namespace
+}  // namespace pgleak::analysis
