@@ -18,6 +18,7 @@
 #include "db/conninfo.hpp"
 #include "pool/pool_config.hpp"
 #include "report/json_report.hpp"
+#include "report/junit_report.hpp"
 #include "run/runner.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
@@ -31,6 +32,7 @@ struct RunArgs {
   std::string report;
   std::string out_dir = "results";
   std::string dsn;
+  std::string junit;
   double time_scale = 0;
   bool quiet = false;
 };
@@ -138,6 +140,9 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
           : (std::filesystem::path{args.out_dir} / fmt::format("{}-{}.json", sc.name, utc_stamp()))
                 .string();
   report::write_json(path, report::build_report(sc, result, summary, verdict));
+  if (!args.junit.empty()) {
+    report::write_text(args.junit, report::junit_xml(sc, result, verdict));
+  }
   print_summary(out, sc, result, summary, verdict);
   out << "report: " << path << "\n";
 
@@ -293,7 +298,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
   run->add_option("--time-scale", run_args.time_scale,
                   "Override the scenario's time_scale: every duration is multiplied by it")
       ->check(CLI::Range(0.000001, 1000.0));
-  run->add_flag("-q,--quiet", run_args.quiet, "No status lines on stderr");
+  run->add_option("--junit", run_args.junit,
+                  "Also write JUnit XML: one test case per threshold (and the verdict)");
+  run->add_flag("-q,--quiet", run_args.quiet, "No status lines or progress on stderr");
 
   BudgetArgs budget_args;
   auto* budget = app.add_subcommand(

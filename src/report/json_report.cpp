@@ -233,6 +233,10 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
 }
 
 void write_json(const std::string& path, const json& document) {
+  write_text(path, document.dump(2) + "\n");
+}
+
+void write_text(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
   const fs::path target{path};
   std::error_code ec;
@@ -242,7 +246,7 @@ void write_json(const std::string& path, const json& document) {
   const fs::path temp = target.string() + ".tmp";
   {
     std::ofstream out{temp, std::ios::trunc};
-    out << document.dump(2) << "\n";
+    out << text;
     if (!out) {
       throw util::InfrastructureError("cannot write " + temp.string());
     }

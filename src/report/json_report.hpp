@@ -20,8 +20,9 @@ nlohmann::json scenario_json(const scenario::Scenario& scenario);
 nlohmann::json build_report(const scenario::Scenario& scenario, const run::RunResult& result,
                             const analysis::Summary& summary, const analysis::Verdict& verdict);
 
-// Writes atomically (temp file + rename), creating parent directories.
-// Throws util::InfrastructureError.
+// Write atomically (temp file + rename), creating parent directories.
+// Throw util::InfrastructureError.
 void write_json(const std::string& path, const nlohmann::json& document);
+void write_text(const std::string& path, const std::string& text);
 
 }  // namespace pgleak::report

@@ -232,8 +232,9 @@ TEST(Cli, IncidentBeforeHitsTheLimitAndFails) {
 
 TEST(Cli, IncidentAfterStaysFarBelowTheLimitAndPasses) {
   TempDir dir;
+  const auto junit_path = dir / "junit.xml";
   const auto r = pgleak({"run", kSource + "/scenarios/incident-after.json", "--out",
-                         (dir / "results").string(), "--quiet"});
+                         (dir / "results").string(), "--junit", junit_path.string(), "--quiet"});
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   const auto at = r.out.find("report: ");
   ASSERT_NE(at, std::string::npos) << r.out;
@@ -249,6 +250,11 @@ TEST(Cli, IncidentAfterStaysFarBelowTheLimitAndPasses) {
   }
   EXPECT_TRUE(report["budget"]["fits"].get<bool>());
   EXPECT_TRUE(report["holders"].empty());
+  std::ifstream junit{junit_path};
+  const std::string junit_text{std::istreambuf_iterator<char>{junit}, {}};
+  EXPECT_NE(junit_text.find("<testsuite name=\"incident-after\" tests=\"5\" failures=\"0\""),
+            std::string::npos)
+      << junit_text;
   const auto& summary = report["summary"];
   EXPECT_FALSE(summary["errors_by_sqlstate"].contains("53300"));
   EXPECT_EQ(summary["pool_timeouts"], 0);
