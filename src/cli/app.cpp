@@ -8,10 +8,12 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 
 #include "analysis/budget.hpp"
+#include "analysis/compare.hpp"
 #include "analysis/summary.hpp"
 #include "analysis/verdict.hpp"
 #include "cli/exit_code.hpp"
@@ -193,6 +195,30 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
   return budget.fits ? kPassed : kFailed;
 }
 
+int do_compare(const std::string& base_path, const std::string& new_path, double tolerance_pct,
+               bool as_json, std::ostream& out) {
+  auto read = [](const std::string& path) {
+    std::ifstream in{path};
+    if (!in) {
+      throw util::UsageError("cannot read " + path);
+    }
+    try {
+      return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      throw util::UsageError(path + " is not JSON: " + e.what());
+    }
+  };
+  try {
+    const auto cmp =
+        analysis::compare_reports(read(base_path), read(new_path), tolerance_pct / 100.0);
+    out << (as_json ? analysis::comparison_json(cmp).dump(2) + "\n"
+                    : analysis::format_comparison(cmp));
+    return cmp.regression ? kFailed : kPassed;
+  } catch (const nlohmann::json::exception& e) {
+    throw util::UsageError(std::string{"a report lacks an expected field: "} + e.what());
+  }
+}
+
 int do_validate(const std::vector<std::string>& files, std::ostream& out, std::ostream& err) {
   const auto& registry = workload::PatternRegistry::builtin();
   int invalid = 0;
@@ -331,6 +357,24 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       ->check(CLI::Range(-1, 100000));
   budget->add_flag("--json", budget_args.json, "JSON instead of a table");
 
+  std::string compare_base;
+  std::string compare_new;
+  double tolerance_pct = 10;
+  bool compare_json = false;
+  auto* compare = app.add_subcommand(
+      "compare",
+      "Compare two reports metric by metric (peak, waits, timeouts, errors, holders, growth,\n"
+      "verdict); exit 1 when NEW is worse than BASE beyond the tolerance. Example:\n"
+      "  pgleak compare results/baselines/incident-after.json results/incident-after-*.json");
+  compare->add_option("base", compare_base, "Baseline report (JSON)")->required();
+  compare->add_option("new", compare_new, "New report (JSON)")->required();
+  compare
+      ->add_option("--tolerance", tolerance_pct,
+                   "Relative rise tolerated before it counts, in percent")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10000.0));
+  compare->add_flag("--json", compare_json, "JSON instead of a table");
+
   std::vector<std::string> validate_files;
   auto* validate = app.add_subcommand(
       "validate",
@@ -366,6 +410,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
   try {
     if (*run) {
       return do_run(run_args, out, err, signals);
+    }
+    if (*compare) {
+      return do_compare(compare_base, compare_new, tolerance_pct, compare_json, out);
     }
     if (*budget) {
       return do_budget(budget_args, out);

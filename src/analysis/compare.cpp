@@ -1,0 +1,140 @@
+#include "analysis/compare.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <set>
+
+#include "report/json_report.hpp"
+#include "util/errors.hpp"
+
+namespace pgleak::analysis {
+namespace {
+
+using nlohmann::json;
+
+struct Watched {
+  const char* path;    // inside "summary"
+  double noise_floor;  // absolute change below this never counts
+};
+
+// Metrics where more is worse, with the change below which it is noise. Not
+// final_connections or held_at_end: they move with whatever units happen to
+// be in flight at the last instant; holders and peak carry the signal.
+constexpr std::array<Watched, 7> kWatched{{{"peak_connections", 2},
+                                           {"checkout_wait_ms/p95", 1.0},
+                                           {"checkout_wait_ms/p99", 1.0},
+                                           {"pool_timeouts", 0},
+                                           {"holders", 0},
+                                           {"dropped_arrivals", 0},
+                                           {"growth/slope_per_min", 0.5}}};
+
+int severity(const std::string& diagnosis) {
+  if (diagnosis == "undersized")
+    return 1;
+  if (diagnosis == "leak")
+    return 2;
+  if (diagnosis == "server_limit")
+    return 3;
+  return 0;
+}
+
+double number_at(const json& doc, const std::string& pointer) {
+  const auto p = json::json_pointer{pointer};
+  return doc.contains(p) && doc.at(p).is_number() ? doc.at(p).get<double>() : 0.0;
+}
+
+void check_report(const json& doc, const char* which) {
+  if (!doc.is_object() || doc.value("schema", "") != report::kReportSchema) {
+    throw util::UsageError(fmt::format("{} is not a {} report", which, report::kReportSchema));
+  }
+}
+
+MetricChange compare_number(const std::string& label, double base, double now, double floor,
+                            double tolerance) {
+  MetricChange c{label, base, now, false, ""};
+  const double rise = now - base;
+  const bool beyond_floor = floor == 0 ? rise > 0 : rise >= floor;
+  const bool beyond_tolerance = base == 0 ? rise > 0 : rise > base * tolerance;
+  c.regression = beyond_floor && beyond_tolerance;
+  if (rise != 0) {
+    c.note = base == 0 ? fmt::format("{:+g}", rise) : fmt::format("{:+.1f}%", 100 * rise / base);
+  }
+  return c;
+}
+
+}  // namespace
+
+Comparison compare_reports(const json& base, const json& current, double tolerance) {
+  check_report(base, "BASE");
+  check_report(current, "NEW");
+  Comparison cmp;
+  cmp.base_scenario = base.at("/scenario/name"_json_pointer).get<std::string>();
+  cmp.current_scenario = current.at("/scenario/name"_json_pointer).get<std::string>();
+  for (const auto& w : kWatched) {
+    const std::string pointer = std::string{"/summary/"} + w.path;
+    auto label = std::string{w.path};
+    std::replace(label.begin(), label.end(), '/', '.');
+    cmp.changes.push_back(compare_number(label, number_at(base, pointer),
+                                         number_at(current, pointer), w.noise_floor, tolerance));
+  }
+  // Errors, SQLSTATE by SQLSTATE, as the clients saw them.
+  std::set<std::string> states;
+  for (const auto* doc : {&base, &current}) {
+    for (const auto& [state, n] : doc->at("/summary/errors_by_sqlstate"_json_pointer).items()) {
+      states.insert(state);
+    }
+  }
+  for (const auto& state : states) {
+    const auto pointer = "/summary/errors_by_sqlstate/" + state;
+    cmp.changes.push_back(compare_number("errors." + state, number_at(base, pointer),
+                                         number_at(current, pointer), 0, tolerance));
+  }
+  const auto base_diag = base.at("/verdict/diagnosis"_json_pointer).get<std::string>();
+  const auto now_diag = current.at("/verdict/diagnosis"_json_pointer).get<std::string>();
+  const bool base_pass = base.at("/verdict/pass"_json_pointer).get<bool>();
+  const bool now_pass = current.at("/verdict/pass"_json_pointer).get<bool>();
+  MetricChange verdict{"verdict", fmt::format("{} ({})", base_diag, base_pass ? "pass" : "fail"),
+                       fmt::format("{} ({})", now_diag, now_pass ? "pass" : "fail"), false, ""};
+  verdict.regression = severity(now_diag) > severity(base_diag) || (base_pass && !now_pass);
+  if (verdict.regression) {
+    verdict.note = "worse";
+  }
+  cmp.changes.push_back(verdict);
+  for (const auto& c : cmp.changes) {
+    cmp.regression = cmp.regression || c.regression;
+  }
+  return cmp;
+}
+
+std::string format_comparison(const Comparison& cmp) {
+  std::string out = fmt::format("compare {} -> {}: {}\n", cmp.base_scenario, cmp.current_scenario,
+                                cmp.regression ? "REGRESSION" : "no regression");
+  out += fmt::format("  {:<26} {:>18} {:>18} {:>10}\n", "metric", "base", "new", "change");
+  for (const auto& c : cmp.changes) {
+    auto show = [](const json& v) {
+      return v.is_string() ? v.get<std::string>() : fmt::format("{:g}", v.get<double>());
+    };
+    out += fmt::format("  {:<26} {:>18} {:>18} {:>10}{}\n", c.metric, show(c.base), show(c.current),
+                       c.note, c.regression ? "  REGRESSION" : "");
+  }
+  return out;
+}
+
+json comparison_json(const Comparison& cmp) {
+  json changes = json::array();
+  for (const auto& c : cmp.changes) {
+    changes.push_back({{"metric", c.metric},
+                       {"base", c.base},
+                       {"new", c.current},
+                       {"regression", c.regression},
+                       {"change", c.note}});
+  }
+  return {{"schema", "pgleak.compare/1"},
+          {"base_scenario", cmp.base_scenario},
+          {"new_scenario", cmp.current_scenario},
+          {"regression", cmp.regression},
+          {"metrics", changes}};
+}
+
+}  // namespace pgleak::analysis
