@@ -5,11 +5,13 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <condition_variable>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <optional>
 
 #include "analysis/budget.hpp"
@@ -19,6 +21,7 @@
 #include "cli/exit_code.hpp"
 #include "db/conninfo.hpp"
 #include "pool/pool_config.hpp"
+#include "probe/monitor.hpp"
 #include "report/json_report.hpp"
 #include "report/junit_report.hpp"
 #include "run/runner.hpp"
@@ -219,6 +222,46 @@ int do_compare(const std::string& base_path, const std::string& new_path, double
   }
 }
 
+struct MonitorArgs {
+  std::string dsn;
+  std::string watch;  // a duration; empty = one shot
+  int count = 0;      // refreshes with --watch; 0 = until Ctrl-C
+  double warn_at = 80;
+  bool json = false;
+};
+
+int do_monitor(const MonitorArgs& args, std::ostream& out, const SignalWatcher& signals) {
+  const auto target = db::ConnInfo::parse(args.dsn);
+  std::optional<util::Micros> every;
+  if (!args.watch.empty()) {
+    std::string why;
+    every = util::parse_duration(args.watch, &why);
+    if (!every || every->count() <= 0) {
+      throw util::UsageError("--watch: " + (why.empty() ? "must be more than zero" : why));
+    }
+  }
+  const bool redraw = every && !args.json && &out == &std::cout && ::isatty(STDOUT_FILENO) != 0;
+  int rc = kPassed;
+  for (int shown = 0; !signals.token().stop_requested(); ++shown) {
+    const auto snapshot = probe::take_snapshot(target);
+    rc = snapshot.used_percent() >= args.warn_at ? kFailed : kPassed;
+    if (redraw) {
+      out << "\033[H\033[2J";
+    }
+    out << (args.json ? probe::snapshot_json(snapshot, args.warn_at).dump() + "\n"
+                      : probe::format_snapshot(snapshot, args.warn_at))
+        << std::flush;
+    if (!every || (args.count > 0 && shown + 1 >= args.count)) {
+      break;
+    }
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock{m};
+    cv.wait_for(lock, signals.token(), *every, [] { return false; });
+  }
+  return rc;
+}
+
 int do_validate(const std::vector<std::string>& files, std::ostream& out, std::ostream& err) {
   const auto& registry = workload::PatternRegistry::builtin();
   int invalid = 0;
@@ -375,6 +418,27 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       ->check(CLI::Range(0.0, 10000.0));
   compare->add_flag("--json", compare_json, "JSON instead of a table");
 
+  MonitorArgs monitor_args;
+  auto* monitor = app.add_subcommand(
+      "monitor",
+      "Connections of an existing server: total against max_connections (and the reserved\n"
+      "slots), by application and state, the longest idle-in-transaction sessions and the\n"
+      "oldest transactions. Exit 1 at or past --warn-at percent of the limit, for cron and CI.\n"
+      "  pgleak monitor --dsn postgresql://monitor@db/app --watch 2s");
+  monitor->add_option("--dsn", monitor_args.dsn, "Server to watch (libpq URL or keywords)")
+      ->required();
+  monitor->add_option("--watch", monitor_args.watch,
+                      "Refresh every DURATION (e.g. 2s) until Ctrl-C; one shot without it");
+  monitor->add_option("--count", monitor_args.count, "With --watch: stop after N refreshes")
+      ->check(CLI::Range(0, 1000000));
+  monitor
+      ->add_option("--warn-at", monitor_args.warn_at,
+                   "Percent of max_connections - superuser_reserved that makes exit 1")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
+  monitor->add_flag("--json", monitor_args.json,
+                    "One JSON document per refresh (pgleak.monitor/1)");
+
   std::vector<std::string> validate_files;
   auto* validate = app.add_subcommand(
       "validate",
@@ -410,6 +474,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
   try {
     if (*run) {
       return do_run(run_args, out, err, signals);
+    }
+    if (*monitor) {
+      return do_monitor(monitor_args, out, signals);
     }
     if (*compare) {
       return do_compare(compare_base, compare_new, tolerance_pct, compare_json, out);

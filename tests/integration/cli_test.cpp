@@ -373,6 +373,44 @@ TEST(Cli, ServerGoneMidRunExitsThreeAndCleansUp) {
   EXPECT_FALSE(report["verdict"]["pass"].get<bool>());
 }
 
+TEST(Cli, MonitorShowsIdleTransactionsAndWarnsPastTheLimit) {
+  server::EmbeddedServerOptions options;
+  options.max_connections = 13;  // 10 for ordinary roles
+  auto server = server::EmbeddedServer::start(options);
+  auto app = server->app_conninfo();
+  app.set("application_name", "forgot_commit");
+  std::vector<std::unique_ptr<pqxx::connection>> sessions;
+  for (int i = 0; i < 3; ++i) {
+    sessions.push_back(std::make_unique<pqxx::connection>(app.to_libpq()));
+    pqxx::nontransaction tx{*sessions.back()};
+    tx.exec("BEGIN");
+    tx.exec("SELECT 1");
+  }
+  const auto dsn =
+      "postgresql://pgleak_app:secretpw@127.0.0.1:" + std::to_string(server->port()) + "/postgres";
+  const auto r = pgleak({"monitor", "--dsn", dsn, "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;  // 3 of 10: under the default 80 %
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["limit"], 10);
+  EXPECT_EQ(j["total"], 3);
+  ASSERT_EQ(j["longest_idle_in_transaction"].size(), 3u);
+  EXPECT_EQ(j["longest_idle_in_transaction"][0]["application_name"], "forgot_commit");
+  EXPECT_EQ(j["oldest_transactions"].size(), 3u);
+  EXPECT_EQ(r.out.find("secretpw"), std::string::npos);
+
+  const auto warned = pgleak({"monitor", "--dsn", dsn, "--warn-at", "25"});
+  EXPECT_EQ(warned.code, 1);  // 30 % >= 25 %
+  EXPECT_NE(warned.out.find("WARNING"), std::string::npos) << warned.out;
+  EXPECT_NE(warned.out.find("forgot_commit"), std::string::npos);
+
+  const auto watched =
+      pgleak({"monitor", "--dsn", dsn, "--watch", "50ms", "--count", "3", "--json"});
+  EXPECT_EQ(watched.code, 0);
+  EXPECT_EQ(std::count(watched.out.begin(), watched.out.end(), '\n'), 3);  // one document each
+
+  EXPECT_EQ(pgleak({"monitor", "--dsn", "postgresql://u:pw@127.0.0.1:1/x"}).code, 3);
+}
+
 TEST(Cli, ExternalDsnNeverShowsThePasswordAndLeavesNothingBehind) {
   server::EmbeddedServerOptions options;
   options.max_connections = 30;
