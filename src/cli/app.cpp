@@ -5,13 +5,11 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <condition_variable>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 #include <optional>
 
 #include "analysis/budget.hpp"
@@ -27,6 +25,7 @@
 #include "run/runner.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
+#include "util/stoppable_sleep.hpp"
 #include "workload/pattern_registry.hpp"
 
 namespace pgleak::cli {
@@ -41,15 +40,6 @@ struct RunArgs {
   double time_scale = 0;
   bool quiet = false;
 };
-
-std::string utc_stamp() {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
 
 void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::RunResult& r,
                    const analysis::Summary& s, const analysis::Verdict& v) {
@@ -140,10 +130,10 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   const auto summary = analysis::summarize(result, sc);
   const auto verdict = analysis::judge(summary, result, sc);
   const std::string path =
-      !args.report.empty()
-          ? args.report
-          : (std::filesystem::path{args.out_dir} / fmt::format("{}-{}.json", sc.name, utc_stamp()))
-                .string();
+      !args.report.empty() ? args.report
+                           : (std::filesystem::path{args.out_dir} /
+                              fmt::format("{}-{}.json", sc.name, util::utc_now("%Y%m%dT%H%M%SZ")))
+                                 .string();
   report::write_json(path, report::build_report(sc, result, summary, verdict));
   if (!args.junit.empty()) {
     report::write_text(args.junit, report::junit_xml(sc, result, verdict));
@@ -254,10 +244,7 @@ int do_monitor(const MonitorArgs& args, std::ostream& out, const SignalWatcher& 
     if (!every || (args.count > 0 && shown + 1 >= args.count)) {
       break;
     }
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock lock{m};
-    cv.wait_for(lock, signals.token(), *every, [] { return false; });
+    util::sleep_for(*every, signals.token());
   }
   return rc;
 }

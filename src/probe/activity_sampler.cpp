@@ -2,13 +2,13 @@
 
 #include <fmt/format.h>
 
-#include <condition_variable>
 #include <pqxx/connection>
 #include <pqxx/errorhandler>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 
 #include "util/errors.hpp"
+#include "util/stoppable_sleep.hpp"
 
 namespace pgleak::probe {
 namespace {
@@ -103,18 +103,12 @@ void ActivitySampler::sample_now() {
 
 void ActivitySampler::loop(std::stop_token stop) {
   using Clock = std::chrono::steady_clock;
-  std::mutex m;
-  std::condition_variable_any cv;
   auto next = Clock::now();
   bool failing = false;
   Clock::time_point failing_since{};
   constexpr auto kLostAfter = std::chrono::seconds{3};
   while (!stop.stop_requested()) {
-    {
-      std::unique_lock lock{m};
-      cv.wait_until(lock, stop, next, [] { return false; });
-    }
-    if (stop.stop_requested()) {
+    if (!util::sleep_until(next, stop)) {
       break;
     }
     const auto now = Clock::now();

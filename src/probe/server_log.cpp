@@ -1,11 +1,10 @@
 #include "probe/server_log.hpp"
 
-#include <condition_variable>
 #include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "scenario/backend_tag.hpp"
+#include "util/stoppable_sleep.hpp"
 
 namespace pgleak::probe {
 
@@ -48,13 +47,10 @@ ServerLogTailer::~ServerLogTailer() {
 
 void ServerLogTailer::start() {
   thread_ = std::jthread{[this](std::stop_token stop) {
-    std::mutex m;
-    std::condition_variable_any cv;
-    while (!stop.stop_requested()) {
+    // The collector writes as it goes; a tenth of a second keeps events near real time.
+    do {
       drain();
-      std::unique_lock lock{m};
-      cv.wait_for(lock, stop, std::chrono::milliseconds{100}, [] { return false; });
-    }
+    } while (util::sleep_for(std::chrono::milliseconds{100}, stop));
   }};
 }
 

@@ -17,6 +17,7 @@
 #include "scenario/backend_tag.hpp"
 #include "server/embedded_server.hpp"
 #include "util/errors.hpp"
+#include "util/stoppable_sleep.hpp"
 #include "workload/pattern_registry.hpp"
 #include "workload/process_replica.hpp"
 #include "workload/worker_context.hpp"
@@ -25,15 +26,6 @@ namespace pgleak::run {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string utc_now_iso() {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::chrono::milliseconds to_ms(const util::ScaledDuration& d) {
   // PostgreSQL's timeouts are whole milliseconds, and 0 would mean "off".
@@ -114,7 +106,7 @@ std::string make_run_id() {
 RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) {
   RunResult result;
   result.run_id = make_run_id();
-  result.started_at_utc = utc_now_iso();
+  result.started_at_utc = util::utc_now("%Y-%m-%dT%H:%M:%SZ");
   const auto wall_start = Clock::now();
 
   if (options.dsn && sc.needs_embedded_server()) {
@@ -266,12 +258,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
       workers.emplace_back([&, info, resolved, tag, i, start_at = g.start_at, replica = g.replica,
                             group_ptr = g.group, load = g.load.get(), stop = run_stop.get_token()] {
         try {
-          std::mutex m;
-          std::condition_variable_any cv;
-          std::unique_lock lock{m};
-          if (!cv.wait_until(lock, stop, start_at, [] { return false; }) &&
-              !stop.stop_requested() && load->wait_to_start(i, stop)) {
-            lock.unlock();
+          if (util::sleep_until(start_at, stop) && load->wait_to_start(i, stop)) {
             workload::WorkerContext ctx{*replica, *group_ptr, *load, i, tag, recorder, stop};
             info->make(workload::PatternArgs{resolved, sc.time_scale})->run(ctx);
           }
@@ -293,11 +280,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   // --- faults, on their schedule ---------------------------------------------
   std::jthread faults{[&, stop = run_stop.get_token()] {
     for (const auto& fault : sc.faults) {
-      std::mutex m;
-      std::condition_variable_any cv;
-      std::unique_lock lock{m};
-      cv.wait_until(lock, stop, run_start + fault.at.applied, [] { return false; });
-      if (stop.stop_requested()) {
+      if (!util::sleep_until(run_start + fault.at.applied, stop)) {
         return;
       }
       Event ev;
@@ -339,13 +322,8 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   {
     const auto deadline = run_start + sc.duration.applied;
     const auto stop = run_stop.get_token();
-    std::mutex m;
-    std::condition_variable_any cv;
     while (!stop.stop_requested() && Clock::now() < deadline) {
-      std::unique_lock lock{m};
-      cv.wait_until(lock, stop, std::min(deadline, Clock::now() + std::chrono::milliseconds{250}),
-                    [] { return false; });
-      lock.unlock();
+      util::sleep_until(std::min(deadline, Clock::now() + std::chrono::milliseconds{250}), stop);
       if (auto why = watch.tick()) {
         stop_with(RunStatus::kAborted, *why);
       }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "util/stoppable_sleep.hpp"
+
 namespace pgleak::workload {
 
 using Clock = std::chrono::steady_clock;
@@ -73,17 +75,8 @@ void GroupLoad::start(std::stop_token run_stop) {
 }
 
 void GroupLoad::arrive_loop(std::stop_token stop) {
-  std::mutex m;
-  std::condition_variable_any cv;
   auto next = start_;
-  while (!stop.stop_requested()) {
-    {
-      std::unique_lock lock{m};
-      cv.wait_until(lock, stop, next, [] { return false; });
-    }
-    if (stop.stop_requested()) {
-      return;
-    }
+  while (util::sleep_until(next, stop)) {
     const double rate = schedule_.value_at(next - start_);
     if (rate <= 0) {
       next += std::chrono::milliseconds{10};  // ramping up from zero: look again shortly

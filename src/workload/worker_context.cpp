@@ -1,9 +1,7 @@
 #include "workload/worker_context.hpp"
 
-#include <condition_variable>
-#include <mutex>
-
 #include "db/db_error.hpp"
+#include "util/stoppable_sleep.hpp"
 
 namespace pgleak::workload {
 
@@ -39,14 +37,7 @@ bool WorkerContext::next_unit() {
 }
 
 bool WorkerContext::sleep_for(util::Micros d) {
-  if (d.count() <= 0) {
-    return !stop_.stop_requested();
-  }
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock{m};
-  cv.wait_for(lock, stop_, d, [] { return false; });
-  return !stop_.stop_requested();
+  return d.count() <= 0 ? !stop_.stop_requested() : util::sleep_for(d, stop_);
 }
 
 bool WorkerContext::think() {
@@ -59,10 +50,17 @@ bool WorkerContext::back_off() {
 }
 
 void WorkerContext::hold_until_process_ends() {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock{m};
-  cv.wait(lock, stop_, [] { return false; });
+  util::sleep_until_stopped(stop_);
+}
+
+void WorkerContext::query_in_transaction(db::Connection& c, bool commit) const {
+  if (c.tx_state() == db::TxState::kIdle) {
+    c.begin();
+  }
+  c.execute(query());
+  if (commit) {
+    c.commit();
+  }
 }
 
 void WorkerContext::record(const char* kind, const std::string& sqlstate,

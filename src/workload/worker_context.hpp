@@ -45,6 +45,10 @@ class WorkerContext {
   bool back_off();
   // Leaky patterns: the object (and its session) lives until the process ends.
   void hold_until_process_ends();
+  // The unit of work most patterns run: the group's query in the session's
+  // transaction (begun if none is open), then committed, or left open as the
+  // leaky patterns do.
+  void query_in_transaction(db::Connection& c, bool commit) const;
 
   // Checks out from the process's pool. A timeout or connection failure is
   // recorded as an event and gives nullopt, as is a stop.

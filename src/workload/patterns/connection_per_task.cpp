@@ -14,11 +14,7 @@ class ConnectionPerTask final : public SessionPattern {
   void run(WorkerContext& ctx) override {
     while (ctx.next_unit()) {
       if (auto conn = ctx.open_unpooled()) {
-        ctx.attempt_on(*conn, [&](db::Connection& c) {
-          c.begin();
-          c.execute(ctx.query());
-          c.commit();
-        });
+        ctx.attempt_on(*conn, [&](db::Connection& c) { ctx.query_in_transaction(c, true); });
         conn->close();
       } else if (!ctx.back_off()) {
         break;

@@ -28,15 +28,7 @@ class GlobalSession final : public SessionPattern {
         }
         if (session) {
           have_session = true;
-          ctx.attempt(*session, [&](db::Connection& c) {
-            if (c.tx_state() == db::TxState::kIdle) {
-              c.begin();
-            }
-            c.execute(ctx.query());
-            if (commit_) {
-              c.commit();
-            }
-          });
+          ctx.attempt(*session, [&](db::Connection& c) { ctx.query_in_transaction(c, commit_); });
         }
       }
       if (!(have_session ? ctx.think() : ctx.back_off())) {

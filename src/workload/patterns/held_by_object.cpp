@@ -26,15 +26,7 @@ class HeldByObject final : public SessionPattern {
         }
       }
       if (run_query_) {
-        ctx.attempt(*held, [&](db::Connection& c) {
-          if (c.tx_state() == db::TxState::kIdle) {
-            c.begin();
-          }
-          c.execute(ctx.query());
-          if (commit_) {
-            c.commit();
-          }
-        });
+        ctx.attempt(*held, [&](db::Connection& c) { ctx.query_in_transaction(c, commit_); });
       }
       if (!ctx.think()) {
         break;

@@ -41,12 +41,8 @@ class IdleInTransaction final : public SessionPattern {
           continue;
         }
       }
-      ctx.attempt(*session, [&](db::Connection& c) {
-        if (c.tx_state() == db::TxState::kIdle) {
-          c.begin();
-        }
-        c.execute(ctx.query());  // and never commit
-      });
+      // And never commit.
+      ctx.attempt(*session, [&](db::Connection& c) { ctx.query_in_transaction(c, false); });
       if (!ctx.think()) {
         break;
       }

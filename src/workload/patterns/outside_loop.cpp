@@ -26,15 +26,7 @@ class OutsideLoop final : public SessionPattern {
           break;
         }
       }
-      ctx.attempt(*session, [&](db::Connection& c) {
-        if (c.tx_state() == db::TxState::kIdle) {
-          c.begin();
-        }
-        c.execute(ctx.query());
-        if (commit_) {
-          c.commit();
-        }
-      });
+      ctx.attempt(*session, [&](db::Connection& c) { ctx.query_in_transaction(c, commit_); });
       if (!ctx.think()) {
         break;
       }

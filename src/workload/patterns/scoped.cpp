@@ -15,11 +15,8 @@ class Scoped final : public SessionPattern {
   void run(WorkerContext& ctx) override {
     while (ctx.next_unit()) {
       if (auto conn = ctx.checkout()) {
-        const bool ok = ctx.attempt(*conn, [&](db::Connection& c) {
-          c.begin();
-          c.execute(ctx.query());
-          c.commit();
-        });
+        const bool ok =
+            ctx.attempt(*conn, [&](db::Connection& c) { ctx.query_in_transaction(c, true); });
         if (!ok && conn->valid()) {
           ctx.attempt(*conn, [](db::Connection& c) { c.rollback(); });
         }
