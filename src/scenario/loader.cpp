@@ -13,10 +13,12 @@
 #include <sstream>
 
 #include "scenario/backend_tag.hpp"
+#include "scenario/object_reader.hpp"
 
 namespace pgleak::scenario {
 namespace {
 
+using detail::ObjectReader;
 using nlohmann::json;
 
 std::string join_problems(const std::string& file, const std::vector<Problem>& problems) {
@@ -29,157 +31,6 @@ std::string join_problems(const std::string& file, const std::vector<Problem>& p
   }
   return out;
 }
-
-// Reads the fields of one JSON object, recording a Problem for anything
-// missing, mistyped or out of range, and for every key nobody asked for.
-class ObjectReader {
- public:
-  ObjectReader(const json& value, std::string pointer, std::vector<Problem>& problems,
-               double time_scale)
-      : value_(value), pointer_(std::move(pointer)), problems_(problems), time_scale_(time_scale) {
-    if (!value_.is_object()) {
-      problem("", "must be an object");
-    }
-  }
-
-  ObjectReader(const ObjectReader&) = delete;
-  ObjectReader& operator=(const ObjectReader&) = delete;
-  ~ObjectReader() { finish(); }
-
-  // Reports the keys nobody asked for. Runs once; the destructor calls it for
-  // readers that go out of scope before the problems are gathered.
-  void finish() {
-    if (finished_ || !value_.is_object()) {
-      return;
-    }
-    finished_ = true;
-    for (const auto& [key, unused] : value_.items()) {
-      if (!seen_.contains(key)) {
-        problem(key, "unknown key");
-      }
-    }
-  }
-
-  std::string at(const std::string& key) const { return pointer_ + "/" + key; }
-  void problem(const std::string& key, std::string message) {
-    problems_.push_back({key.empty() ? pointer_ : at(key), std::move(message)});
-  }
-
-  const json* find(const std::string& key) {
-    seen_.insert(key);
-    if (!value_.is_object()) {
-      return nullptr;
-    }
-    const auto it = value_.find(key);
-    return it == value_.end() ? nullptr : &*it;
-  }
-
-  bool has(const std::string& key) const { return value_.is_object() && value_.contains(key); }
-
-  std::optional<std::string> string(const std::string& key, bool required = false) {
-    const json* v = find(key);
-    if (v == nullptr) {
-      if (required) {
-        problem(key, "is required");
-      }
-      return std::nullopt;
-    }
-    if (!v->is_string()) {
-      problem(key, "must be a string");
-      return std::nullopt;
-    }
-    return v->get<std::string>();
-  }
-
-  std::optional<int> integer(const std::string& key, int min, int max) {
-    const json* v = find(key);
-    if (v == nullptr) {
-      return std::nullopt;
-    }
-    if (!v->is_number_integer()) {
-      problem(key, "must be an integer");
-      return std::nullopt;
-    }
-    const auto n = v->get<int64_t>();
-    if (n < min) {
-      problem(key, fmt::format("must be >= {}", min));
-      return std::nullopt;
-    }
-    if (n > max) {
-      problem(key, fmt::format("must be <= {}", max));
-      return std::nullopt;
-    }
-    return static_cast<int>(n);
-  }
-
-  std::optional<bool> boolean(const std::string& key) {
-    const json* v = find(key);
-    if (v == nullptr) {
-      return std::nullopt;
-    }
-    if (!v->is_boolean()) {
-      problem(key, "must be true or false");
-      return std::nullopt;
-    }
-    return v->get<bool>();
-  }
-
-  std::optional<double> number(const std::string& key) {
-    const json* v = find(key);
-    if (v == nullptr) {
-      return std::nullopt;
-    }
-    if (!v->is_number()) {
-      problem(key, "must be a number");
-      return std::nullopt;
-    }
-    return v->get<double>();
-  }
-
-  std::optional<util::Micros> raw_duration(const std::string& key) {
-    const json* v = find(key);
-    if (v == nullptr) {
-      return std::nullopt;
-    }
-    if (!v->is_string()) {
-      problem(key, "must be a duration string with a unit, e.g. \"30s\" or \"250ms\"");
-      return std::nullopt;
-    }
-    std::string why;
-    auto d = util::parse_duration(v->get<std::string>(), &why);
-    if (!d) {
-      problem(key, why);
-    }
-    return d;
-  }
-
-  std::optional<ScaledDuration> duration(const std::string& key, bool positive = false) {
-    auto d = raw_duration(key);
-    if (!d) {
-      return std::nullopt;
-    }
-    if (positive && d->count() == 0) {
-      problem(key, "must be greater than zero");
-      return std::nullopt;
-    }
-    return ScaledDuration::scale(*d, time_scale_);
-  }
-
-  // A reader for a nested object, sharing the problem list.
-  ObjectReader child(const json& v, const std::string& pointer) {
-    return ObjectReader{v, pointer, problems_, time_scale_};
-  }
-  std::vector<Problem>& problems() { return problems_; }
-  const json& value() const { return value_; }
-
- private:
-  const json& value_;
-  std::string pointer_;
-  std::vector<Problem>& problems_;
-  double time_scale_;
-  std::set<std::string> seen_;
-  bool finished_ = false;
-};
 
 const std::regex kIdentifier{"[A-Za-z][A-Za-z0-9_-]*"};
 

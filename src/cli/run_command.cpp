@@ -1,0 +1,144 @@
+#include "cli/run_command.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "analysis/budget.hpp"
+#include "analysis/summary.hpp"
+#include "analysis/verdict.hpp"
+#include "cli/exit_code.hpp"
+#include "db/conninfo.hpp"
+#include "report/json_report.hpp"
+#include "report/junit_report.hpp"
+#include "run/runner.hpp"
+#include "scenario/loader.hpp"
+#include "util/stoppable_sleep.hpp"
+#include "workload/pattern_registry.hpp"
+
+namespace pgleak::cli {
+namespace {
+
+void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::RunResult& r,
+                   const analysis::Summary& s, const analysis::Verdict& v) {
+  out << fmt::format("{}: {} ({}; {}, {:.1f}s wall; {} nominal at time_scale {})\n", sc.name,
+                     v.pass ? "PASS" : "FAIL", analysis::to_string(v.diagnosis),
+                     run::to_string(r.status), r.wall_s, util::format_duration(sc.duration.nominal),
+                     sc.time_scale);
+  out << fmt::format(
+      "  connections: peak {} at {:.1f}s, final {}, limit {} ({} max_connections - "
+      "{} reserved; pgleak's sampler holds 1 of them), server {}\n",
+      s.peak_connections, s.peak_at_s, s.final_connections, s.connection_limit,
+      r.target.server.max_connections, r.target.server.superuser_reserved_connections,
+      r.target.server.server_version);
+  const auto& w = s.checkout_wait_ms;
+  out << fmt::format(
+      "  pool: {} checkouts, {} timeouts, wait p50 {:.3f}ms p95 {:.3f}ms p99 "
+      "{:.3f}ms max {:.3f}ms; {} held at end\n",
+      s.checkouts, s.pool_timeouts, w.p50, w.p95, w.p99, w.max, s.held_at_end);
+  if (s.growth.computed) {
+    out << fmt::format("  growth after warm-up: {:+.2f} connections/min nominal (R² {:.2f}){}\n",
+                       s.growth.slope_per_min, s.growth.r2,
+                       s.growth.plateaued ? ", levelled off" : "");
+  }
+  if (s.arrivals > 0) {
+    out << fmt::format("  open model: {} arrivals, {} dropped (every worker busy)\n", s.arrivals,
+                       s.dropped_arrivals);
+  }
+  auto counts = [](const std::map<std::string, uint64_t>& by_state) {
+    std::string text;
+    for (const auto& [state, n] : by_state) {
+      text += fmt::format("{}{} x{}", text.empty() ? "" : ", ", state, n);
+    }
+    return text.empty() ? std::string{"none"} : text;
+  };
+  out << "  errors by SQLSTATE (clients): " << counts(s.errors_by_sqlstate) << "\n";
+  if (r.server_log_available) {
+    out << "  errors by SQLSTATE (server log): " << counts(s.server_errors_by_sqlstate) << "\n";
+  }
+  const auto budget = analysis::compute_budget(
+      sc, {r.target.server.max_connections, r.target.server.superuser_reserved_connections, 0, 1});
+  out << fmt::format("  budget: worst case {}{} of {} available: {}\n", budget.worst_case,
+                     budget.unbounded ? "+" : "", budget.available,
+                     budget.fits ? "fits" : "does not fit");
+  if (!r.holders.empty()) {
+    out << fmt::format("  holders past leak_threshold {}: {}\n",
+                       util::format_duration(sc.leak_threshold->nominal), r.holders.size());
+    const size_t shown = std::min<size_t>(r.holders.size(), 5);
+    for (size_t i = 0; i < shown; ++i) {
+      const auto& h = r.holders[i];
+      out << fmt::format("    {}.{} {} ({}): backend {} since {:.1f}s, {:.0f}s nominal\n",
+                         h.process, h.replica, h.worker, h.pattern, h.backend_pid, h.since_s,
+                         h.age_nominal_s);
+    }
+    if (r.holders.size() > shown) {
+      out << fmt::format("    ... and {} more in the report\n", r.holders.size() - shown);
+    }
+  }
+  for (const auto& t : v.thresholds) {
+    out << fmt::format("  {} {} {} (actual {}){}\n", t.pass ? "ok  " : "FAIL", t.expectation.metric,
+                       t.expectation.text, t.actual.dump(), t.implicit ? " [default]" : "");
+  }
+  for (const auto& reason : v.reasons) {
+    out << "  - " << reason << "\n";
+  }
+}
+
+}  // namespace
+
+int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
+           const SignalWatcher& signals) {
+  const auto& registry = workload::PatternRegistry::builtin();
+  scenario::LoadOptions load_options;
+  if (args.time_scale != 0) {
+    load_options.time_scale = args.time_scale;
+  }
+  const auto sc = scenario::load(args.scenario, registry.catalog(), load_options);
+  if (!args.dsn.empty()) {
+    db::ConnInfo::parse(args.dsn);  // a malformed DSN is a usage error, before anything starts
+  }
+
+  run::RunOptions options;
+  if (!args.dsn.empty()) {
+    options.dsn = args.dsn;
+  }
+  options.interrupt = signals.token();
+  options.log = args.quiet ? nullptr : &err;
+  options.progress_in_place = &err == &std::cerr && ::isatty(STDERR_FILENO) != 0;
+  const auto result = run::run_scenario(sc, options);
+
+  const auto summary = analysis::summarize(result, sc);
+  const auto verdict = analysis::judge(summary, result, sc);
+  const std::string path =
+      !args.report.empty() ? args.report
+                           : (std::filesystem::path{args.out_dir} /
+                              fmt::format("{}-{}.json", sc.name, util::utc_now("%Y%m%dT%H%M%SZ")))
+                                 .string();
+  report::write_json(path, report::build_report(sc, result, summary, verdict));
+  if (!args.junit.empty()) {
+    report::write_text(args.junit, report::junit_xml(sc, result, verdict));
+  }
+  print_summary(out, sc, result, summary, verdict);
+  out << "report: " << path << "\n";
+
+  switch (result.status) {
+    case run::RunStatus::kInterrupted:
+      err << "pgleak: interrupted; cleaned up and wrote the partial report\n";
+      return 128 + (signals.signal() != 0 ? signals.signal() : SIGINT);
+    case run::RunStatus::kTargetLost:
+      err << "pgleak: " << result.status_detail << "\n";
+      return kInfrastructure;
+    case run::RunStatus::kAborted:
+      err << "pgleak: aborted early: " << result.status_detail << "\n";
+      break;
+    case run::RunStatus::kCompleted:
+      break;
+  }
+  return verdict.pass ? kPassed : kFailed;
+}
+
+}  // namespace pgleak::cli
