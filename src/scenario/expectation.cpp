@@ -8,8 +8,9 @@
 namespace pgleak::scenario {
 namespace {
 
-// Every numeric summary metric (analysis::summary_json names them the same).
-constexpr std::array<std::string_view, 25> kMetrics{"peak_connections",
+// Every numeric summary metric, by the name analysis::summary_json gives it
+// (tests/unit/verdict_test.cpp checks the two stay in step).
+constexpr std::array<std::string_view, 36> kMetrics{"peak_connections",
                                                     "peak_at_s",
                                                     "final_connections",
                                                     "peak_total_connections",
@@ -22,18 +23,29 @@ constexpr std::array<std::string_view, 25> kMetrics{"peak_connections",
                                                     "pre_ping_failures",
                                                     "overflow_closed",
                                                     "held_at_end",
+                                                    "holders",
                                                     "arrivals",
                                                     "dropped_arrivals",
-                                                    "holders",
-                                                    "growth.slope_per_min",
-                                                    "growth.r2",
+                                                    "samples_with_waiters",
+                                                    "pool_capacity",
+                                                    "checkout_wait_ms.count",
                                                     "checkout_wait_ms.p50",
                                                     "checkout_wait_ms.p95",
                                                     "checkout_wait_ms.p99",
                                                     "checkout_wait_ms.max",
+                                                    "pool_timeout_late_ms.count",
                                                     "pool_timeout_late_ms.p50",
                                                     "pool_timeout_late_ms.p95",
-                                                    "pool_timeout_late_ms.max"};
+                                                    "pool_timeout_late_ms.p99",
+                                                    "pool_timeout_late_ms.max",
+                                                    "growth.computed",
+                                                    "growth.slope_per_min",
+                                                    "growth.r2",
+                                                    "growth.from_s",
+                                                    "growth.to_s",
+                                                    "growth.samples",
+                                                    "growth.tail_slope_per_min",
+                                                    "growth.plateaued"};
 
 const std::regex kSqlstateMetric{"(errors|server_errors)\\.[0-9A-Z]{5}"};
 

@@ -129,6 +129,27 @@ TEST(Verdict, MetricValuesResolveDottedNamesAndAliases) {
   EXPECT_EQ(metric_value(j, "no.such"), std::nullopt);
 }
 
+// "Every summary metric is addressable": each numeric or boolean leaf of the
+// summary the report writes is a name the scenario loader accepts.
+TEST(Verdict, EverySummaryMetricIsAddressable) {
+  std::function<void(const nlohmann::json&, const std::string&)> walk =
+      [&](const nlohmann::json& node, const std::string& path) {
+        for (const auto& [key, value] : node.items()) {
+          const auto name = path.empty() ? key : path + "." + key;
+          if (key == "errors_by_sqlstate" || key == "server_errors_by_sqlstate") {
+            continue;  // addressed as errors.X / server_errors.X
+          }
+          if (value.is_object()) {
+            walk(value, name);
+          } else {
+            EXPECT_EQ(scenario::check_metric(name), std::nullopt) << name;
+            EXPECT_TRUE(metric_value(summary_json(Summary{}), name).has_value()) << name;
+          }
+        }
+      };
+  walk(summary_json(Summary{}), "");
+}
+
 TEST(Verdict, AnIncompleteRunNeverPasses) {
   const auto sc = scenario_with();
   auto r = with_series([](int) { return 5; });
