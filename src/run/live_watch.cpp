@@ -101,11 +101,7 @@ void LiveWatch::progress() {
     return;
   }
   last_progress_ = now;
-  Sample s;
-  const auto samples = recorder_.samples();  // a copy; once a second is cheap enough
-  if (!samples.empty()) {
-    s = samples.back();
-  }
+  const Sample s = recorder_.latest_sample().value_or(Sample{});
   int waiting = 0;
   for (const auto& p : s.pools) {
     waiting += p.waiting;

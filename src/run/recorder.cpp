@@ -53,6 +53,14 @@ std::map<std::string, uint64_t> Recorder::server_errors_by_sqlstate() const {
   return server_errors_by_sqlstate_;
 }
 
+std::optional<Sample> Recorder::latest_sample() const {
+  std::lock_guard lock{mutex_};
+  if (samples_.empty()) {
+    return std::nullopt;
+  }
+  return samples_.back();
+}
+
 int Recorder::peak_own() const {
   std::lock_guard lock{mutex_};
   return peak_own_;

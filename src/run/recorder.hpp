@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "run/observations.hpp"
@@ -39,6 +40,8 @@ class Recorder {
   uint64_t pool_timeouts() const;
   // The highest `own` of any sample so far.
   int peak_own() const;
+  // The most recent sample, if any (the progress line reads only this).
+  std::optional<Sample> latest_sample() const;
   uint64_t dropped_events() const;
 
  private:

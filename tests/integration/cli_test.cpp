@@ -274,13 +274,19 @@ TEST(Cli, IncidentAfterStaysFarBelowTheLimitAndPasses) {
 TEST(Cli, TooManyClientsWithoutReservedSlotsAndTimeScaleOverride) {
   TempDir dir;
   write(dir / "full.json", R"({"name": "full", "duration": "4s", "sample_interval": "100ms",
+    "leak_threshold": "500ms",
     "server": {"max_connections": 6, "superuser_reserved_connections": 0},
     "processes": [{"name": "p", "workers": [{"pattern": "held_by_object", "count": 8,
                                               "think_time": "200ms"}]}]})");
   const auto report_path = dir / "full-report.json";
   const auto r = pgleak({"run", (dir / "full.json").string(), "--time-scale", "0.5", "--report",
-                         report_path.string(), "--quiet"});
+                         report_path.string()});
   ASSERT_EQ(r.code, 1) << r.out << r.err;
+  // Holders are reported as they cross leak_threshold (500ms x 0.5), and the
+  // progress line is printed as plain lines when stderr is not a terminal.
+  EXPECT_NE(r.err.find("holder: p.0 held_by_object."), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("s  connections 5/6"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("\033[K"), std::string::npos);
   const auto report = read_json(report_path);
   EXPECT_DOUBLE_EQ(report["scenario"]["time_scale"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(report["scenario"]["duration"]["nominal_s"].get<double>(), 4.0);
