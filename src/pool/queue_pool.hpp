@@ -123,7 +123,6 @@ class PooledConnection {
 
   db::Connection& operator*() const { return *record_->conn; }
   db::Connection* operator->() const { return record_->conn.get(); }
-  explicit operator bool() const { return record_ != nullptr; }
   // Checked out and its session still open (false after invalidate()).
   bool valid() const { return record_ != nullptr && record_->conn != nullptr; }
 

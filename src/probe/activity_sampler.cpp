@@ -91,7 +91,6 @@ bool ActivitySampler::take(double lag_ms) {
   sample.lag_ms = lag_ms;
   sample.pools = pools_();
   recorder_.add_sample(std::move(sample));
-  ++taken_;
   max_lag_ms_ = std::max(max_lag_ms_, lag_ms);
   return true;
 }

@@ -50,10 +50,8 @@ class ActivitySampler {
     on_lost_ = std::move(callback);
   }
 
-  uint64_t samples_taken() const { return taken_; }
   uint64_t missed_intervals() const { return missed_; }
   double max_lag_ms() const { return max_lag_ms_; }
-  std::chrono::microseconds interval() const { return interval_; }
 
  private:
   void loop(std::stop_token stop);
@@ -69,7 +67,6 @@ class ActivitySampler {
   std::unique_ptr<pqxx::basic_connection_base<pqxx::connect_direct>> conn_;
   std::mutex conn_mutex_;  // sample_now() runs on the caller's thread
   std::jthread thread_;
-  uint64_t taken_ = 0;
   uint64_t missed_ = 0;
   double max_lag_ms_ = 0;
 };

@@ -13,16 +13,12 @@ ServerInfo read_server_info(const db::ConnInfo& target) {
     pqxx::connection conn{target.to_libpq()};
     pqxx::nontransaction tx{conn};
     const auto row = tx.exec1(
-        "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
-        "current_setting('max_connections')::int, "
-        "current_setting('superuser_reserved_connections')::int, "
-        "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)");
+        "SELECT current_setting('server_version'), current_setting('max_connections')::int, "
+        "current_setting('superuser_reserved_connections')::int");
     ServerInfo info;
     info.server_version = row[0].as<std::string>();
-    info.server_version_num = row[1].as<int>();
-    info.max_connections = row[2].as<int>();
-    info.superuser_reserved_connections = row[3].as<int>();
-    info.is_superuser = row[4].as<bool>();
+    info.max_connections = row[1].as<int>();
+    info.superuser_reserved_connections = row[2].as<int>();
     return info;
   } catch (const std::exception& e) {
     std::string why = e.what();

@@ -9,10 +9,8 @@ namespace pgleak::probe {
 // What the target server says about itself; read, never changed.
 struct ServerInfo {
   std::string server_version;
-  int server_version_num = 0;
   int max_connections = 0;
   int superuser_reserved_connections = 0;
-  bool is_superuser = false;  // of the probing role
 };
 
 // Throws util::InfrastructureError (target unreachable, with a redacted DSN).

@@ -89,7 +89,6 @@ void ServerLogTailer::drain() {
       ev.worker = worker_of_(tag->process, tag->replica, entry->pid);
     }
     recorder_.add_event(std::move(ev));
-    ++recorded_;
   }
   partial_.erase(0, start);
 }

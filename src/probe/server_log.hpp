@@ -53,7 +53,6 @@ class ServerLogTailer {
   void start();
   // Reads what is left, then stops.
   void stop();
-  uint64_t entries_recorded() const { return recorded_; }
 
  private:
   void drain();
@@ -65,7 +64,6 @@ class ServerLogTailer {
   std::jthread thread_;
   uint64_t offset_ = 0;
   std::string partial_;
-  uint64_t recorded_ = 0;
 };
 
 }  // namespace pgleak::probe

@@ -30,7 +30,6 @@ class WorkerContext {
   const scenario::WorkerGroup& group() const { return group_; }
   // The group's query, or "SELECT 1".
   std::string query() const { return group_.query.value_or("SELECT 1"); }
-  bool stopping() const { return stop_.stop_requested(); }
 
   // True while the worker should start another unit of work: not stopping,
   // iterations left, within its duration, and admitted by the load model (an
