@@ -25,7 +25,7 @@ class PooledConnection;
 // worker it is attributed to while checked out.
 struct CheckoutRequest {
   std::string application_name;
-  std::string holder;  // "process.replica/worker", for outstanding-checkout reports
+  std::string holder;  // the worker, "group.index" (a pool belongs to one process replica)
 };
 
 // A connection currently checked out, for attribution of held backends.

@@ -31,7 +31,7 @@ class ActivitySampler {
  public:
   using PoolsSnapshot = std::function<std::vector<run::PoolSample>()>;
 
-  // `run_marker` is "/<run_id>/": backends whose application_name holds it are the run's own.
+  // Backends whose application_name holds `run_marker` (BackendTag::run_marker) are the run's own.
   ActivitySampler(db::ConnInfo target, std::string run_marker, std::chrono::microseconds interval,
                   run::Recorder& recorder, PoolsSnapshot pools);
   ~ActivitySampler();

@@ -7,6 +7,8 @@
 #include <pqxx/result>
 #include <thread>
 
+#include "scenario/backend_tag.hpp"
+
 namespace pgleak::probe {
 
 RunBackends::RunBackends(db::ConnInfo admin, std::string run_id)
@@ -24,7 +26,9 @@ int RunBackends::scalar(const std::string& select_list, const std::string& proce
         info.set("application_name", "pgleak-admin");
         conn_ = std::make_unique<pqxx::connection>(info.to_libpq());
       }
-      const std::string marker = "/" + run_id_ + "/" + (process.empty() ? "" : process + ".");
+      const std::string marker = process.empty()
+                                     ? scenario::BackendTag::run_marker(run_id_)
+                                     : scenario::BackendTag::process_marker(run_id_, process);
       pqxx::nontransaction tx{*conn_};
       return tx
           .exec1(fmt::format("SELECT {} FROM pg_stat_activity WHERE strpos(application_name, {}) "

@@ -37,7 +37,7 @@ bool is_reportable(const ServerLogEntry& e, const std::string& run_marker) {
 ServerLogTailer::ServerLogTailer(std::string path, std::string run_id, run::Recorder& recorder,
                                  WorkerOf worker_of)
     : path_(std::move(path)),
-      run_marker_("/" + run_id + "/"),
+      run_marker_(scenario::BackendTag::run_marker(run_id)),
       recorder_(recorder),
       worker_of_(std::move(worker_of)) {}
 

@@ -31,7 +31,7 @@ std::vector<Holder> LiveWatch::holders() const {
       Holder h;
       h.process = rep->spec().name;
       h.replica = rep->replica();
-      h.worker = out.holder.substr(out.holder.find('/') + 1);  // "group.index"
+      h.worker = out.holder;
       const auto group = h.worker.substr(0, h.worker.rfind('.'));
       for (const auto& g : rep->spec().workers) {
         if (g.name == group) {
@@ -59,8 +59,8 @@ std::optional<std::string> LiveWatch::tick() {
           *log_ << fmt::format(
               "pgleak: holder: {}.{} {} has held backend {} since {:.1f}s, longer than "
               "leak_threshold {}\n",
-              rep->spec().name, rep->replica(), out.holder.substr(out.holder.find('/') + 1),
-              out.backend_pid, std::chrono::duration<double>(out.since - recorder_.start()).count(),
+              rep->spec().name, rep->replica(), out.holder, out.backend_pid,
+              std::chrono::duration<double>(out.since - recorder_.start()).count(),
               util::format_duration(scenario_.leak_threshold->nominal));
         }
       }

@@ -175,7 +175,8 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
                                   [&] { stop_with(RunStatus::kInterrupted, "interrupted"); }};
 
   probe::ActivitySampler sampler{
-      admin_target, "/" + result.run_id + "/", sc.sample_interval, recorder, [&] {
+      admin_target, scenario::BackendTag::run_marker(result.run_id), sc.sample_interval, recorder,
+      [&] {
         std::vector<PoolSample> pools;
         pools.reserve(replicas.size());
         for (const auto& rep : replicas) {
@@ -196,8 +197,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
         [&](const std::string& process, int replica, int pid) -> std::string {
           for (const auto& rep : replicas) {
             if (rep->spec().name == process && rep->replica() == replica) {
-              const auto holder = rep->pool().last_holder(pid);
-              return holder.substr(holder.find('/') + 1);  // "group.index"
+              return rep->pool().last_holder(pid);
             }
           }
           return {};

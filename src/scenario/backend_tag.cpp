@@ -9,6 +9,14 @@ std::string BackendTag::str() const {
   return prefix + "/" + run_id + "/" + process + "." + std::to_string(replica) + "/" + pattern;
 }
 
+std::string BackendTag::run_marker(const std::string& run_id) {
+  return "/" + run_id + "/";
+}
+
+std::string BackendTag::process_marker(const std::string& run_id, const std::string& process) {
+  return run_marker(run_id) + process + ".";
+}
+
 std::optional<BackendTag> BackendTag::parse(std::string_view name) {
   std::vector<std::string_view> parts;
   size_t start = 0;

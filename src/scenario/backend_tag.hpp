@@ -20,6 +20,11 @@ struct BackendTag {
 
   std::string str() const;
   static std::optional<BackendTag> parse(std::string_view application_name);
+
+  // What every tag of one run contains ("/<run_id>/"), and of one process of
+  // it ("/<run_id>/<process>."): how pgleak finds its own backends, and only those.
+  static std::string run_marker(const std::string& run_id);
+  static std::string process_marker(const std::string& run_id, const std::string& process);
 };
 
 // PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes.

@@ -12,9 +12,7 @@ WorkerContext::WorkerContext(ProcessReplica& process, const scenario::WorkerGrou
       group_(group),
       load_(load),
       index_(index),
-      request_{std::move(application_name), process.spec().name + "." +
-                                                std::to_string(process.replica()) + "/" +
-                                                group.name + "." + std::to_string(index)},
+      request_{std::move(application_name), group.name + "." + std::to_string(index)},
       recorder_(recorder),
       stop_(std::move(stop)),
       started_(std::chrono::steady_clock::now()) {}

@@ -16,6 +16,14 @@ TEST(BackendTag, RoundTrips) {
   EXPECT_EQ(parsed->run_id, "k3x9q2");
 }
 
+TEST(BackendTag, MarkersMatchTheRunAndOneProcessOnly) {
+  const BackendTag tag{"pgleak", "k3x9q2", "launcher", 3, "scoped"};
+  EXPECT_NE(tag.str().find(BackendTag::run_marker("k3x9q2")), std::string::npos);
+  EXPECT_NE(tag.str().find(BackendTag::process_marker("k3x9q2", "launcher")), std::string::npos);
+  EXPECT_EQ(tag.str().find(BackendTag::process_marker("k3x9q2", "launch")), std::string::npos);
+  EXPECT_EQ(tag.str().find(BackendTag::run_marker("k3x9q3")), std::string::npos);
+}
+
 TEST(BackendTag, RejectsOtherApplicationNames) {
   EXPECT_FALSE(BackendTag::parse("psql"));
   EXPECT_FALSE(BackendTag::parse("a/short/p.0/x"));

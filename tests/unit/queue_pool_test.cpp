@@ -348,9 +348,9 @@ TEST(QueuePool, TracksOutstandingCheckouts) {
   FakeServer server;
   FakeFactory factory{server};
   QueuePool pool{config(2, 0), factory};
-  auto a = pool.checkout({"app", "launcher.0/driver.1"});
+  auto a = pool.checkout({"app", "driver.1"});
   ASSERT_EQ(pool.outstanding().size(), 1u);
-  EXPECT_EQ(pool.outstanding()[0].holder, "launcher.0/driver.1");
+  EXPECT_EQ(pool.outstanding()[0].holder, "driver.1");
   EXPECT_EQ(pool.outstanding()[0].backend_pid, a->backend_pid());
   a.release();
   EXPECT_TRUE(pool.outstanding().empty());
