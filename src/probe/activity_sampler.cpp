@@ -7,6 +7,7 @@
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 
+#include "db/own_session.hpp"
 #include "util/errors.hpp"
 #include "util/stoppable_sleep.hpp"
 
@@ -36,13 +37,7 @@ ActivitySampler::~ActivitySampler() {
 
 bool ActivitySampler::reconnect() {
   try {
-    db::ConnInfo info = target_;
-    info.set("application_name", "pgleak-sampler");
-    conn_ = std::make_unique<pqxx::connection>(info.to_libpq());
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    conn_->inhibit_reactivation(true);
-#pragma GCC diagnostic pop
+    conn_ = db::open_own_session(target_, "pgleak-sampler");
     return true;
   } catch (const std::exception&) {
     conn_.reset();

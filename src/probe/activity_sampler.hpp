@@ -9,14 +9,9 @@
 #include <vector>
 
 #include "db/conninfo.hpp"
+#include "db/own_session.hpp"
 #include "run/observations.hpp"
 #include "run/recorder.hpp"
-
-namespace pqxx {
-template <typename>
-class basic_connection_base;
-class connect_direct;
-}  // namespace pqxx
 
 namespace pgleak::probe {
 
@@ -64,7 +59,7 @@ class ActivitySampler {
   run::Recorder& recorder_;
   const PoolsSnapshot pools_;
   std::function<void(const std::string&)> on_lost_;
-  std::unique_ptr<pqxx::basic_connection_base<pqxx::connect_direct>> conn_;
+  std::unique_ptr<pqxx::connection> conn_;
   std::mutex conn_mutex_;  // sample_now() runs on the caller's thread
   std::jthread thread_;
   uint64_t missed_ = 0;

@@ -6,6 +6,7 @@
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 
+#include "db/own_session.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::probe {
@@ -29,10 +30,8 @@ std::vector<ConnectionSnapshot::Session> sessions(pqxx::nontransaction& tx,
 ConnectionSnapshot take_snapshot(const db::ConnInfo& target) {
   ConnectionSnapshot s;
   try {
-    db::ConnInfo info = target;
-    info.set("application_name", "pgleak-monitor");
-    pqxx::connection conn{info.to_libpq()};
-    pqxx::nontransaction tx{conn};
+    const auto conn = db::open_own_session(target, "pgleak-monitor");
+    pqxx::nontransaction tx{*conn};
     const auto limits = tx.exec1(
         "SELECT current_setting('max_connections')::int, "
         "current_setting('superuser_reserved_connections')::int");

@@ -7,6 +7,7 @@
 #include <pqxx/result>
 #include <thread>
 
+#include "db/own_session.hpp"
 #include "scenario/backend_tag.hpp"
 
 namespace pgleak::probe {
@@ -22,9 +23,7 @@ int RunBackends::scalar(const std::string& select_list, const std::string& proce
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
       if (!conn_) {
-        db::ConnInfo info = admin_;
-        info.set("application_name", "pgleak-admin");
-        conn_ = std::make_unique<pqxx::connection>(info.to_libpq());
+        conn_ = db::open_own_session(admin_, "pgleak-admin");
       }
       const std::string marker = process.empty()
                                      ? scenario::BackendTag::run_marker(run_id_)

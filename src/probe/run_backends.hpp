@@ -6,12 +6,7 @@
 #include <string>
 
 #include "db/conninfo.hpp"
-
-namespace pqxx {
-template <typename>
-class basic_connection_base;
-class connect_direct;
-}  // namespace pqxx
+#include "db/own_session.hpp"
 
 namespace pgleak::probe {
 
@@ -44,7 +39,7 @@ class RunBackends {
   const db::ConnInfo admin_;
   const std::string run_id_;
   std::mutex mutex_;
-  std::unique_ptr<pqxx::basic_connection_base<pqxx::connect_direct>> conn_;
+  std::unique_ptr<pqxx::connection> conn_;
 };
 
 }  // namespace pgleak::probe

@@ -4,14 +4,15 @@
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 
+#include "db/own_session.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::probe {
 
 ServerInfo read_server_info(const db::ConnInfo& target) {
   try {
-    pqxx::connection conn{target.to_libpq()};
-    pqxx::nontransaction tx{conn};
+    const auto conn = db::open_own_session(target, "pgleak-probe");
+    pqxx::nontransaction tx{*conn};
     const auto row = tx.exec1(
         "SELECT current_setting('server_version'), current_setting('max_connections')::int, "
         "current_setting('superuser_reserved_connections')::int");

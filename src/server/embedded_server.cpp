@@ -13,6 +13,7 @@
 #include <pqxx/nontransaction>
 #include <sstream>
 
+#include "db/own_session.hpp"
 #include "util/errors.hpp"
 
 namespace fs = std::filesystem;
@@ -172,8 +173,8 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
   }
 
   try {
-    pqxx::connection admin{server->superuser_conninfo().to_libpq()};
-    pqxx::nontransaction tx{admin};
+    const auto admin = db::open_own_session(server->superuser_conninfo(), "pgleak-setup");
+    pqxx::nontransaction tx{*admin};
     tx.exec("CREATE ROLE pgleak_app LOGIN NOSUPERUSER");
   } catch (const std::exception& e) {
     throw util::InfrastructureError(std::string{"cannot prepare the embedded server: "} + e.what());
