@@ -62,6 +62,7 @@ Growth fit_growth(const std::vector<run::Sample>& samples, double time_scale,
   // Per wall second -> per nominal minute: a nominal second lasts time_scale wall seconds.
   g.slope_per_min = slope * time_scale * 60.0;
   g.r2 = r2;
+  g.rise = slope * (g.to_s - g.from_s);
   const size_t tail_from = x.size() - std::max<size_t>(3, x.size() / 4);
   const std::vector<double> tx{x.begin() + static_cast<long>(tail_from), x.end()};
   const std::vector<double> ty{y.begin() + static_cast<long>(tail_from), y.end()};

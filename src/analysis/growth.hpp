@@ -14,6 +14,7 @@ struct Growth {
   double from_s = 0;         // wall seconds covered
   double to_s = 0;
   int samples = 0;
+  double rise = 0;                // connections gained over the window, per the fit
   double tail_slope_per_min = 0;  // the same over the last quarter
   bool plateaued = false;         // the last quarter is flat and below the pools' capacity
 };

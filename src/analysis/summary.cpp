@@ -12,18 +12,6 @@ nlohmann::json percentiles_json(const WaitPercentiles& w) {
   return {{"count", w.count}, {"p50", w.p50}, {"p95", w.p95}, {"p99", w.p99}, {"max", w.max}};
 }
 
-// The pools' caps over every replica; -1 when any is unbounded.
-int pool_capacity(const scenario::Scenario& sc) {
-  int total = 0;
-  for (const auto& p : sc.processes) {
-    if (p.pool.pool_size == 0 || p.pool.max_overflow < 0) {
-      return -1;
-    }
-    total += p.replicas * (p.pool.pool_size + p.pool.max_overflow);
-  }
-  return total;
-}
-
 }  // namespace
 
 Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
@@ -70,7 +58,10 @@ Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
     s.held_at_end += p.outstanding;
   }
   s.holders = static_cast<int>(r.holders.size());
-  s.pool_capacity = pool_capacity(sc);
+  s.budget = compute_budget(
+      sc, {r.target.server.max_connections, r.target.server.superuser_reserved_connections, 0,
+           /*other_clients: the sampler*/ 1});
+  s.pool_capacity = s.budget.unbounded ? -1 : s.budget.worst_case;
   // The first fifth of a run is warm-up: pools filling up is not a leak.
   s.growth = fit_growth(r.samples, sc.time_scale, 0.2, s.pool_capacity);
   return s;
@@ -106,6 +97,7 @@ nlohmann::json summary_json(const Summary& s) {
             {"from_s", s.growth.from_s},
             {"to_s", s.growth.to_s},
             {"samples", s.growth.samples},
+            {"rise", s.growth.rise},
             {"tail_slope_per_min", s.growth.tail_slope_per_min},
             {"plateaued", s.growth.plateaued}}}};
 }

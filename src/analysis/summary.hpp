@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/budget.hpp"
 #include "analysis/growth.hpp"
 #include "run/runner.hpp"
 
@@ -45,7 +46,10 @@ struct Summary {
   uint64_t dropped_arrivals = 0;  // arrivals that found every worker of their group busy
   int samples_with_waiters = 0;   // samples in which some checkout was waiting
   Growth growth;
-  int pool_capacity = 0;  // sum of replicas x (pool_size + max_overflow); -1 unbounded
+  // The static worst case against this target's limit (pgleak's sampler
+  // counted as one other client), and its total: -1 when a pool is unbounded.
+  Budget budget;
+  int pool_capacity = 0;
 };
 
 Summary summarize(const run::RunResult& result, const scenario::Scenario& scenario);

@@ -88,8 +88,7 @@ std::vector<Finding> diagnose(const Summary& s, const run::RunResult& r,
                      s.holders, util::format_duration(sc.leak_threshold->nominal), oldest->process,
                      oldest->replica, oldest->worker, oldest->pattern, oldest->age_nominal_s)});
   } else if (s.growth.computed && s.growth.r2 >= 0.6 && !s.growth.plateaued &&
-             s.growth.slope_per_min / (sc.time_scale * 60.0) * (s.growth.to_s - s.growth.from_s) >=
-                 2.0) {
+             s.growth.rise >= 2.0) {
     findings.push_back(
         {Diagnosis::kLeak,
          fmt::format("connections kept growing after the warm-up: {:+.2f} per minute (nominal), "

@@ -60,8 +60,7 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
   if (r.server_log_available) {
     out << "  errors by SQLSTATE (server log): " << counts(s.server_errors_by_sqlstate) << "\n";
   }
-  const auto budget = analysis::compute_budget(
-      sc, {r.target.server.max_connections, r.target.server.superuser_reserved_connections, 0, 1});
+  const auto& budget = s.budget;
   out << fmt::format("  budget: worst case {}{} of {} available: {}\n", budget.worst_case,
                      budget.unbounded ? "+" : "", budget.available,
                      budget.fits ? "fits" : "does not fit");

@@ -217,9 +217,7 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
         {"samples", r.samples.size()},
         {"missed_intervals", r.sampler_missed_intervals},
         {"max_lag_ms", r.sampler_max_lag_ms}}},
-      {"budget", analysis::budget_json(analysis::compute_budget(
-                     sc, {r.target.server.max_connections,
-                          r.target.server.superuser_reserved_connections, 0, /*sampler*/ 1}))},
+      {"budget", analysis::budget_json(s.budget)},
       {"samples", samples},
       {"events", events},
       {"events_dropped", r.events_dropped},
