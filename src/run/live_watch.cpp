@@ -85,7 +85,7 @@ std::optional<std::string> LiveWatch::tick() {
       const auto state = e.metric.substr(e.metric.find('.') + 1);
       so_far = counts.contains(state) ? static_cast<double>(counts.at(state)) : 0.0;
     } else {
-      continue;  // the loader only allows abort_on_fail on the metrics above
+      continue;  // scenario::can_abort_early admits only the metrics above
     }
     if (e.lost_for_good(so_far)) {
       return fmt::format("threshold {} {} can no longer pass (already {})", e.metric, e.text,

@@ -1,6 +1,5 @@
 #include "scenario/expectation.hpp"
 
-#include <array>
 #include <charconv>
 #include <cmath>
 #include <regex>
@@ -71,6 +70,11 @@ bool Expectation::holds(double v) const {
 bool Expectation::lost_for_good(double v) const {
   // For a quantity that never decreases, only upper bounds can be lost early.
   return (op == "<" || op == "<=" || op == "==") && !holds(v) && v > bound;
+}
+
+bool can_abort_early(const std::string& metric) {
+  return metric == "peak_connections" || metric == "pool_timeouts" || metric == "holders" ||
+         metric.rfind("errors.", 0) == 0 || metric.rfind("server_errors.", 0) == 0;
 }
 
 std::optional<std::string> check_metric(const std::string& metric) {

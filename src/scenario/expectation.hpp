@@ -22,6 +22,10 @@ struct Expectation {
   bool lost_for_good(double value_so_far) const;
 };
 
+// Whether `metric` may carry abort_on_fail: a value that only grows during a
+// run and is watched while it runs (run::LiveWatch reads exactly these).
+bool can_abort_early(const std::string& metric);
+
 // Why `metric` is not addressable, or nullopt when it is.
 std::optional<std::string> check_metric(const std::string& metric);
 // Parses "<= 20" into op and bound; nullopt and `why` on failure.

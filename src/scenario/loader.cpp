@@ -290,10 +290,7 @@ void read_expect(ObjectReader& r, const json& expect, Scenario& s) {
       continue;
     }
     std::string why;
-    const bool live = metric == "peak_connections" || metric == "pool_timeouts" ||
-                      metric == "holders" || metric.rfind("errors.", 0) == 0 ||
-                      metric.rfind("server_errors.", 0) == 0;
-    if (abort_on_fail && !live) {
+    if (abort_on_fail && !can_abort_early(metric)) {
       r.problems().push_back({at + "/abort_on_fail",
                               "supported for peak_connections, pool_timeouts, holders, errors.X "
                               "and server_errors.X: values that only grow during a run"});

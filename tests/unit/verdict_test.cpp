@@ -169,6 +169,8 @@ TEST(Expectation, KnowsWhenAGrowingValueCanNoLongerPass) {
   EXPECT_TRUE(scenario::check_metric("checkout_wait_ms.p95") == std::nullopt);
   EXPECT_TRUE(scenario::check_metric("errors.53300") == std::nullopt);
   EXPECT_TRUE(scenario::check_metric("peak") != std::nullopt);
+  EXPECT_TRUE(scenario::can_abort_early("errors.53300"));
+  EXPECT_FALSE(scenario::can_abort_early("checkout_wait_ms.p95"));  // may still fall
 }
 
 TEST(Budget, TheIncidentCouldNeverFitAndThreePlusFiveWouldNotHaveEither) {
