@@ -1,11 +1,16 @@
 #include "db/conninfo.hpp"
 
+#include <fmt/format.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
+#include <charconv>
+#include <initializer_list>
 #include <memory>
-#include <regex>
+#include <optional>
 
 #include "util/errors.hpp"
+#include "util/text.hpp"
 
 namespace pgleak::db {
 namespace {
@@ -25,9 +30,90 @@ std::string quote(const std::string& value) {
   return out;
 }
 
+// libpq's parse errors quote pieces of the input ("missing \"=\" after
+// \"...\""), which may be a password: every quoted fragment is elided.
+std::string scrub_libpq_message(std::string reason) {
+  while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) {
+    reason.pop_back();
+  }
+  std::string out;
+  bool quoted = false;
+  for (const char c : reason) {
+    if (c == '"') {
+      out += quoted ? "\"" : "\"...";
+      quoted = !quoted;
+    } else if (!quoted) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+bool is_integer(std::string_view text, long min, long max) {
+  long value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return !text.empty() && ec == std::errc{} && end == text.data() + text.size() && value >= min &&
+         value <= max;
+}
+
+// What libpq 15 accepts for the parameters it checks only when connecting.
+std::optional<std::string> check_value(const std::string& key, const std::string& value) {
+  struct Choice {
+    std::string_view key;
+    std::initializer_list<std::string_view> values;
+  };
+  static const Choice kChoices[] = {
+      {"sslmode", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
+      {"gssencmode", {"disable", "prefer", "require"}},
+      {"channel_binding", {"disable", "prefer", "require"}},
+      {"target_session_attrs",
+       {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
+  };
+  const auto shown = util::printable(value.size() > 40 ? value.substr(0, 40) + "..." : value);
+  for (const auto& c : kChoices) {
+    if (c.key == key) {
+      if (std::find(c.values.begin(), c.values.end(), value) == c.values.end()) {
+        std::string known;
+        for (const auto v : c.values) {
+          known += (known.empty() ? "" : ", ") + std::string{v};
+        }
+        return fmt::format("{} \"{}\" is not one of {}", key, shown, known);
+      }
+      return std::nullopt;
+    }
+  }
+  if (key == "port") {
+    // A comma-separated list, one per host; an empty entry means the default.
+    size_t from = 0;
+    while (from <= value.size()) {
+      const auto comma = std::min(value.find(',', from), value.size());
+      const std::string_view port{value.data() + from, comma - from};
+      if (!port.empty() && !is_integer(port, 1, 65535)) {
+        return fmt::format("port \"{}\" is not a TCP port (1-65535)", shown);
+      }
+      from = comma + 1;
+    }
+    return std::nullopt;
+  }
+  for (const std::string_view k : {"connect_timeout", "keepalives", "keepalives_idle",
+                                   "keepalives_interval", "keepalives_count", "tcp_user_timeout"}) {
+    if (k == key && !is_integer(value, 0, 2'000'000'000)) {
+      return fmt::format("{} \"{}\" is not a non-negative integer", key, shown);
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 ConnInfo ConnInfo::parse(std::string_view dsn) {
+  if (dsn.size() > kMaxDsnLength) {
+    throw util::UsageError(
+        fmt::format("invalid DSN: it is longer than {} characters", kMaxDsnLength));
+  }
+  if (dsn.find('\0') != std::string_view::npos) {
+    throw util::UsageError("invalid DSN: it contains a NUL character");
+  }
   char* error = nullptr;
   const std::string text{dsn};
   std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options{
@@ -35,15 +121,17 @@ ConnInfo ConnInfo::parse(std::string_view dsn) {
   if (options == nullptr) {
     std::string reason = error != nullptr ? error : "out of memory";
     PQfreemem(error);
-    while (!reason.empty() && reason.back() == '\n') {
-      reason.pop_back();
-    }
-    throw util::UsageError("invalid --dsn " + redact_dsn(dsn) + ": " + reason);
+    throw util::UsageError("invalid DSN: " + util::printable(scrub_libpq_message(reason)));
   }
   ConnInfo info;
   for (auto* opt = options.get(); opt->keyword != nullptr; ++opt) {
     if (opt->val != nullptr) {
       info.params_[opt->keyword] = opt->val;
+    }
+  }
+  for (const auto& [key, value] : info.params_) {
+    if (auto why = check_value(key, value)) {
+      throw util::UsageError("invalid DSN: " + *why);
     }
   }
   return info;
@@ -68,7 +156,10 @@ std::string ConnInfo::render(bool mask_password) const {
     if (!out.empty()) {
       out.push_back(' ');
     }
-    const bool secret = key == "password" || key == "sslpassword";
+    // libpq expands a dbname that is itself a connection string, password and all.
+    const bool expands = key == "dbname" && (value.find('=') != std::string::npos ||
+                                             value.find("://") != std::string::npos);
+    const bool secret = key == "password" || key == "sslpassword" || expands;
     out += key + "=" + (secret && mask_password ? std::string{"********"} : quote(value));
   }
   return out;
@@ -78,19 +169,7 @@ std::string ConnInfo::to_libpq() const {
   return render(false);
 }
 std::string ConnInfo::redacted() const {
-  return render(true);
-}
-
-std::string redact_dsn(std::string_view dsn) {
-  std::string text{dsn};
-  // URL userinfo: scheme://user:secret@host
-  static const std::regex kUrlPassword{R"(((?:postgres|postgresql)://[^:/@?#]*):[^@/?#]*@)",
-                                       std::regex::icase};
-  text = std::regex_replace(text, kUrlPassword, "$1:********@");
-  // URL query or keyword form: password=secret, password='quoted secret'
-  static const std::regex kKeyPassword{
-      R"(((?:^|[\s?&])(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*))", std::regex::icase};
-  return std::regex_replace(text, kKeyPassword, "$1********");
+  return util::printable(render(true));
 }
 
 }  // namespace pgleak::db

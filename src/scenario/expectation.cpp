@@ -1,8 +1,8 @@
 #include "scenario/expectation.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <regex>
 
 namespace pgleak::scenario {
 namespace {
@@ -47,7 +47,21 @@ constexpr std::string_view kMetrics[] = {"peak_connections",
                                          "growth.tail_slope_per_min",
                                          "growth.plateaued"};
 
-const std::regex kSqlstateMetric{"(errors|server_errors)\\.[0-9A-Z]{5}"};
+// "errors.53300" or "server_errors.25P03": a prefix and five [0-9A-Z].
+bool is_sqlstate_metric(std::string_view metric) {
+  for (const std::string_view prefix : {"errors.", "server_errors."}) {
+    if (metric.size() == prefix.size() + 5 && metric.substr(0, prefix.size()) == prefix) {
+      const auto code = metric.substr(prefix.size());
+      return std::all_of(code.begin(), code.end(),
+                         [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); });
+    }
+  }
+  return false;
+}
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t';
+}
 
 }  // namespace
 
@@ -78,7 +92,7 @@ bool can_abort_early(const std::string& metric) {
 }
 
 std::optional<std::string> check_metric(const std::string& metric) {
-  if (metric == "verdict" || std::regex_match(metric, kSqlstateMetric)) {
+  if (metric == "verdict" || is_sqlstate_metric(metric)) {
     return std::nullopt;
   }
   for (const auto m : kMetrics) {
@@ -104,14 +118,45 @@ std::optional<Expectation> parse_expectation(const std::string& metric, const st
     e.verdict = text;
     return e;
   }
-  static const std::regex kExpr{R"(\s*(<=|>=|==|!=|<|>)\s*(-?[0-9]+(?:\.[0-9]+)?)\s*)"};
-  std::smatch m;
-  if (!std::regex_match(text, m, kExpr)) {
+  // "<op> <number>", read by hand: an operator, then a plain decimal number
+  // (no exponent, no inf or nan), each with optional blanks around it.
+  const auto bad = [&] {
     *why = "must be a comparison like \"<= 20\", \"== 0\" or \"< 50.5\"";
     return std::nullopt;
+  };
+  std::string_view rest{text};
+  while (!rest.empty() && is_space(rest.front())) {
+    rest.remove_prefix(1);
   }
-  e.op = m[1];
-  e.bound = std::stod(m[2]);
+  while (!rest.empty() && is_space(rest.back())) {
+    rest.remove_suffix(1);
+  }
+  for (const std::string_view op : {"<=", ">=", "==", "!=", "<", ">"}) {
+    if (rest.substr(0, op.size()) == op) {
+      e.op = std::string{op};
+      rest.remove_prefix(op.size());
+      break;
+    }
+  }
+  while (!rest.empty() && is_space(rest.front())) {
+    rest.remove_prefix(1);
+  }
+  const auto digits = [](std::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  const auto number = rest.substr(!rest.empty() && rest.front() == '-' ? 1 : 0);
+  const auto dot = number.find('.');
+  if (e.op.empty() || !digits(number.substr(0, dot)) ||
+      (dot != std::string_view::npos && !digits(number.substr(dot + 1)))) {
+    return bad();
+  }
+  const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), e.bound);
+  if (ec != std::errc{} || end != rest.data() + rest.size() || !std::isfinite(e.bound) ||
+      std::fabs(e.bound) > 1e15) {
+    *why = "the number must be between -1e15 and 1e15";
+    return std::nullopt;
+  }
   return e;
 }
 

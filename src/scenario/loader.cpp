@@ -7,13 +7,14 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <regex>
 #include <set>
-#include <sstream>
 
 #include "scenario/backend_tag.hpp"
+#include "scenario/json_pointer.hpp"
+#include "scenario/json_shape.hpp"
 #include "scenario/object_reader.hpp"
+#include "util/errors.hpp"
+#include "util/files.hpp"
 
 namespace pgleak::scenario {
 namespace {
@@ -32,13 +33,31 @@ std::string join_problems(const std::string& file, const std::vector<Problem>& p
   return out;
 }
 
-const std::regex kIdentifier{"[A-Za-z][A-Za-z0-9_-]*"};
-
+// Names go into backend tags and file names: letters first, then letters,
+// digits, '_' and '-', at most 32 of them. Checked by hand, length first, so
+// no input can make the check itself expensive.
 void check_identifier(ObjectReader& r, const std::string& key, const std::string& value) {
-  if (!std::regex_match(value, kIdentifier)) {
+  const auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+  const auto rest = [&](char c) {
+    return letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  };
+  if (value.size() > 32) {
+    r.problem(key, fmt::format("must be at most 32 characters (it has {})", value.size()));
+  } else if (value.empty() || !letter(value[0]) || !std::all_of(value.begin(), value.end(), rest)) {
     r.problem(key, "must start with a letter and hold only letters, digits, '_' and '-'");
-  } else if (value.size() > 32) {
-    r.problem(key, "must be at most 32 characters");
+  }
+}
+
+// Arrival rates are per nominal second; the applied rate (divided by
+// time_scale) is what a group's arrival thread must keep up with.
+constexpr double kMaxAppliedRate = 10000;
+
+void check_rate(ObjectReader& r, const std::string& key, double per_second, double time_scale) {
+  const double applied = per_second / time_scale;
+  if (!std::isfinite(applied) || applied > kMaxAppliedRate) {
+    r.problem(key, fmt::format("{:g}/s at time_scale {} is {:g} arrivals per second applied; "
+                               "pgleak paces at most {:g}/s per worker group",
+                               per_second, time_scale, applied, kMaxAppliedRate));
   }
 }
 
@@ -143,6 +162,7 @@ void read_stages(ObjectReader& r, const json& stages, WorkerGroup& w) {
       if (auto rate = sr.string("rate", true)) {
         if (auto parsed = parse_rate(*rate)) {
           stage.target = *parsed;
+          check_rate(sr, "rate", *parsed, r.time_scale());
         } else {
           sr.problem("rate", "must be a rate like \"20/s\"");
         }
@@ -160,7 +180,8 @@ void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog)
   r.string("description");
   if (auto p = r.string("pattern", true)) {
     if (!catalog.exists(*p)) {
-      r.problem("pattern", fmt::format("unknown pattern \"{}\" (known: {})", *p, catalog.names()));
+      r.problem("pattern",
+                fmt::format("unknown pattern \"{}\" (known: {})", excerpt(*p), catalog.names()));
     } else {
       w.pattern = *p;
     }
@@ -180,6 +201,7 @@ void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog)
   if (auto rate = r.string("arrival_rate")) {
     if (auto parsed = parse_rate(*rate)) {
       w.arrival_rate = ArrivalRate{*parsed};
+      check_rate(r, "arrival_rate", *parsed, r.time_scale());
     } else {
       r.problem("arrival_rate", "must be a rate like \"20/s\", \"300/m\" or \"1000/h\"");
     }
@@ -202,11 +224,11 @@ void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog)
     } else {
       w.options = *o;
       if (!w.pattern.empty()) {
-        catalog.check_options(w.pattern, *o, r.at("options"), r.problems());
+        catalog.check_options(w.pattern, *o, r.at("options"), r.time_scale(), r.problems());
       }
     }
   } else if (!w.pattern.empty()) {
-    catalog.check_options(w.pattern, w.options, r.at("options"), r.problems());
+    catalog.check_options(w.pattern, w.options, r.at("options"), r.time_scale(), r.problems());
   }
 }
 
@@ -238,7 +260,7 @@ void read_process(ObjectReader& r, ProcessSpec& p, const PoolSettings& defaults,
     if (!w.name.empty() && !names.insert(w.name).second) {
       wr.problem("name", fmt::format("duplicate worker group name \"{}\" in this process; name the "
                                      "groups apart",
-                                     w.name));
+                                     excerpt(w.name)));
     }
     p.workers.push_back(std::move(w));
   }
@@ -268,7 +290,7 @@ void read_expect(ObjectReader& r, const json& expect, Scenario& s) {
     return;
   }
   for (const auto& [metric, value] : expect.items()) {
-    const auto at = "/expect/" + metric;
+    const auto at = "/expect/" + pointer_token(metric);
     if (auto why = check_metric(metric)) {
       r.problems().push_back({at, *why});
       continue;
@@ -334,8 +356,8 @@ void read_faults(ObjectReader& r, const json& faults, Scenario& s) {
         f.target == "all" || std::any_of(s.processes.begin(), s.processes.end(),
                                          [&](const ProcessSpec& p) { return p.name == f.target; });
     if (!known) {
-      fr.problem("target",
-                 fmt::format("\"{}\" is neither \"all\" nor a process of this scenario", f.target));
+      fr.problem("target", fmt::format("\"{}\" is neither \"all\" nor a process of this scenario",
+                                       excerpt(f.target)));
     } else if (f.action == Fault::Action::kRestartServer && f.target != "all") {
       fr.problem("target", "restart_server restarts the whole server: target must be \"all\"");
     }
@@ -364,11 +386,13 @@ bool Scenario::needs_embedded_server() const {
                      [](const Fault& f) { return f.action == Fault::Action::kRestartServer; });
 }
 
-int Scenario::total_workers() const {
-  int total = 0;
+int64_t Scenario::total_workers() const {
+  // Each factor is bounded by validation (replicas and count <= 10,000), the
+  // number of groups by the file size: a 64-bit sum cannot overflow.
+  int64_t total = 0;
   for (const auto& p : processes) {
     for (const auto& w : p.workers) {
-      total += p.replicas * w.count;
+      total += int64_t{p.replicas} * w.count;
     }
   }
   return total;
@@ -381,6 +405,12 @@ ScenarioError::ScenarioError(std::string file, std::vector<Problem> problems)
 
 Scenario parse(const std::string& text, const std::string& source, const PatternCatalog& catalog,
                const LoadOptions& options) {
+  std::vector<Problem> problems = detail::shape_problems(text);
+  for (const auto& p : problems) {
+    if (p.message.rfind("nested deeper", 0) == 0) {
+      throw ScenarioError(source, {p});  // not worth building a tree for
+    }
+  }
   json doc;
   try {
     doc = json::parse(text, nullptr, true, /*ignore_comments=*/true);
@@ -403,7 +433,6 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
                                   colon == std::string::npos ? what : what.substr(colon))}});
   }
 
-  std::vector<Problem> problems;
   Scenario s;
   s.source_path = source;
   double time_scale = 1.0;
@@ -414,13 +443,14 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
   // own problems are reported by the full reader below.
   if (const auto it = doc.find("time_scale"); it != doc.end() && it->is_number()) {
     const double ts = it->get<double>();
-    if (ts > 0 && ts <= 1000) {
+    if (std::isfinite(ts) && ts > 0 && ts <= 1000) {
       time_scale = ts;
     }
   }
   if (options.time_scale) {
-    if (*options.time_scale <= 0 || *options.time_scale > 1000) {
-      problems.push_back({"/time_scale", "--time-scale must be > 0 and <= 1000"});
+    if (!std::isfinite(*options.time_scale) || *options.time_scale <= 0 ||
+        *options.time_scale > 1000) {
+      problems.push_back({"/time_scale", "--time-scale must be a number > 0 and <= 1000"});
     } else {
       time_scale = *options.time_scale;
     }
@@ -428,7 +458,7 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
   s.time_scale = time_scale;
 
   ObjectReader r{doc, "", problems, time_scale};
-  if (auto ts = r.number("time_scale"); ts && (*ts <= 0 || *ts > 1000)) {
+  if (auto ts = r.number("time_scale"); ts && (!std::isfinite(*ts) || *ts <= 0 || *ts > 1000)) {
     r.problem("time_scale", "must be > 0 and <= 1000");
   }
   r.find("$schema");
@@ -443,8 +473,8 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
     r.problem("duration", "is required (e.g. \"10m\")");
   }
   if (auto d = r.raw_duration("sample_interval")) {
-    if (*d < std::chrono::milliseconds{10}) {
-      r.problem("sample_interval", "must be at least 10ms");
+    if (*d < std::chrono::milliseconds{10} || *d > std::chrono::hours{1}) {
+      r.problem("sample_interval", "must be from 10ms to 1h");
     } else {
       s.sample_interval = *d;
     }
@@ -458,7 +488,12 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
       sr.problem("superuser_reserved_connections", "must be less than max_connections");
     }
   }
-  s.pool.pool_timeout = ScaledDuration::scale(std::chrono::seconds{30}, time_scale);
+  // SQLAlchemy's default pool_timeout, scaled like a written one.
+  constexpr util::Micros kDefaultPoolTimeout = std::chrono::seconds{30};
+  if (auto why = util::check_scaling(kDefaultPoolTimeout, time_scale)) {
+    problems.push_back({"/time_scale", "the default pool_timeout " + *why});
+  }
+  s.pool.pool_timeout = ScaledDuration::scale(kDefaultPoolTimeout, time_scale);
   if (const json* pool = r.find("pool"); pool != nullptr) {
     auto pr = r.child(*pool, "/pool");
     read_pool(pr, s.pool);
@@ -473,7 +508,7 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
       ProcessSpec p;
       read_process(pr, p, s.pool, catalog);
       if (!p.name.empty() && !names.insert(p.name).second) {
-        pr.problem("name", fmt::format("duplicate process name \"{}\"", p.name));
+        pr.problem("name", fmt::format("duplicate process name \"{}\"", excerpt(p.name)));
       }
       s.processes.push_back(std::move(p));
     }
@@ -488,7 +523,7 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
   r.finish();
   if (problems.empty()) {
     check_tags_fit(s, problems);
-    constexpr int kMaxWorkers = 5000;
+    constexpr int64_t kMaxWorkers = 5000;
     if (s.total_workers() > kMaxWorkers) {
       problems.push_back({"/processes", fmt::format("{} workers in all; pgleak runs at most {} "
                                                     "(one thread each)",
@@ -502,13 +537,13 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
 }
 
 Scenario load(const std::string& path, const PatternCatalog& catalog, const LoadOptions& options) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in) {
-    throw ScenarioError(path, {{"", "cannot read the file: " + std::string{std::strerror(errno)}}});
+  std::string text;
+  try {
+    text = util::read_regular_file(path, kMaxScenarioBytes);
+  } catch (const util::UsageError& e) {
+    throw ScenarioError(path, {{"", e.what()}});
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path, catalog, options);
+  return parse(text, path, catalog, options);
 }
 
 }  // namespace pgleak::scenario

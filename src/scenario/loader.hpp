@@ -36,10 +36,14 @@ struct PatternCatalog {
   std::function<bool(const std::string& name)> exists;
   std::function<std::string()> names;  // for "unknown pattern" messages
   // Appends problems found in `options` (pointer = the options object's pointer).
+  // Duration options are checked against `time_scale` like every other duration.
   std::function<void(const std::string& pattern, const nlohmann::json& options,
-                     const std::string& pointer, std::vector<Problem>& problems)>
+                     const std::string& pointer, double time_scale, std::vector<Problem>& problems)>
       check_options;
 };
+
+// The largest scenario file pgleak reads; real ones are a few KiB.
+inline constexpr size_t kMaxScenarioBytes = 4 * 1024 * 1024;
 
 struct LoadOptions {
   std::optional<double> time_scale;  // --time-scale overrides the file's
@@ -48,7 +52,9 @@ struct LoadOptions {
 // Parses and validates; throws ScenarioError with every problem found.
 Scenario parse(const std::string& text, const std::string& source, const PatternCatalog& catalog,
                const LoadOptions& options = {});
-// Reads the file, then parse(); an unreadable file is a ScenarioError too.
+// Reads the file, then parse(); an unreadable file is a ScenarioError too, and
+// so is anything but a regular file (a directory, a FIFO, a device, a symlink)
+// or a file larger than kMaxScenarioBytes.
 Scenario load(const std::string& path, const PatternCatalog& catalog,
               const LoadOptions& options = {});
 

@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "scenario/json_pointer.hpp"
 #include "scenario/loader.hpp"
 #include "util/duration.hpp"
 
@@ -46,7 +48,8 @@ class ObjectReader {
     }
   }
 
-  std::string at(const std::string& key) const { return pointer_ + "/" + key; }
+  std::string at(const std::string& key) const { return pointer_ + "/" + pointer_token(key); }
+  double time_scale() const { return time_scale_; }
   void problem(const std::string& key, std::string message) {
     problems_.push_back({key.empty() ? pointer_ : at(key), std::move(message)});
   }
@@ -86,6 +89,11 @@ class ObjectReader {
       problem(key, "must be an integer");
       return std::nullopt;
     }
+    // Past INT64_MAX nlohmann keeps an unsigned value that would wrap.
+    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max)) {
+      problem(key, fmt::format("must be <= {}", max));
+      return std::nullopt;
+    }
     const auto n = v->get<int64_t>();
     if (n < min) {
       problem(key, fmt::format("must be >= {}", min));
@@ -115,8 +123,8 @@ class ObjectReader {
     if (v == nullptr) {
       return std::nullopt;
     }
-    if (!v->is_number()) {
-      problem(key, "must be a number");
+    if (!v->is_number() || !std::isfinite(v->get<double>())) {
+      problem(key, "must be a finite number");
       return std::nullopt;
     }
     return v->get<double>();
@@ -146,6 +154,10 @@ class ObjectReader {
     }
     if (positive && d->count() == 0) {
       problem(key, "must be greater than zero");
+      return std::nullopt;
+    }
+    if (auto why = util::check_scaling(*d, time_scale_)) {
+      problem(key, *why);
       return std::nullopt;
     }
     return ScaledDuration::scale(*d, time_scale_);

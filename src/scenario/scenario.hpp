@@ -107,7 +107,7 @@ struct Scenario {
   std::optional<ScaledDuration> leak_threshold;
   std::vector<Expectation> expect;  // thresholds; an implicit verdict == healthy unless given
 
-  int total_workers() const;
+  int64_t total_workers() const;
   bool needs_embedded_server() const;  // a restart_server fault
 };
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -58,8 +59,9 @@ std::optional<Micros> parse_duration(std::string_view text, std::string* why) {
     return fail(fmt::format("\"{}\" must be a non-negative duration", text));
   }
   const double micros = value * unit->micros;
-  if (micros > 1e15) {
-    return fail(fmt::format("\"{}\" is too long", text));
+  if (micros > static_cast<double>(kMaxDuration.count())) {
+    return fail(fmt::format("\"{}\" is longer than {}, the longest duration pgleak accepts", text,
+                            format_duration(kMaxDuration)));
   }
   return Micros{static_cast<int64_t>(std::llround(micros))};
 }
@@ -91,8 +93,31 @@ double to_millis(Micros d) {
   return static_cast<double>(d.count()) / 1e3;
 }
 
-ScaledDuration ScaledDuration::scale(Micros nominal, double time_scale) {
+std::optional<std::string> check_scaling(Micros nominal, double time_scale) {
+  if (!std::isfinite(time_scale) || time_scale <= 0) {
+    return "time_scale must be a finite number greater than zero";
+  }
   const double applied = static_cast<double>(nominal.count()) * time_scale;
+  if (applied > static_cast<double>(kMaxDuration.count())) {
+    return fmt::format("{} at time_scale {} applies as longer than {}, the longest pgleak runs",
+                       format_duration(nominal), time_scale, format_duration(kMaxDuration));
+  }
+  if (nominal.count() > 0 && std::llround(applied) == 0) {
+    return fmt::format(
+        "{} at time_scale {} rounds to zero (pgleak's resolution is 1us): raise time_scale",
+        format_duration(nominal), time_scale);
+  }
+  return std::nullopt;
+}
+
+ScaledDuration ScaledDuration::scale(Micros nominal, double time_scale) {
+  // Callers validate with check_scaling first; clamp anyway, so no input can
+  // reach an undefined conversion.
+  double applied = static_cast<double>(nominal.count()) * time_scale;
+  if (!std::isfinite(applied) || applied < 0) {
+    applied = 0;
+  }
+  applied = std::min(applied, static_cast<double>(kMaxDuration.count()));
   return {nominal, Micros{static_cast<int64_t>(std::llround(applied))}};
 }
 

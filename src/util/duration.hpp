@@ -22,6 +22,16 @@ std::string format_duration(Micros d);
 double to_seconds(Micros d);
 double to_millis(Micros d);
 
+// The longest duration pgleak accepts, as written or as applied: a year and a
+// day. Longer values are typing mistakes, and products with time_scale must
+// never overflow.
+inline constexpr Micros kMaxDuration{int64_t{366} * 24 * 3600 * 1'000'000};
+
+// Why `nominal` x `time_scale` cannot be run, or nullopt when it can: a
+// time_scale that is not finite or not positive, an applied value past
+// kMaxDuration, or a non-zero duration that rounds to zero microseconds.
+std::optional<std::string> check_scaling(Micros nominal, double time_scale);
+
 // A duration as the scenario wrote it and as the run applies it (nominal x time_scale).
 struct ScaledDuration {
   Micros nominal{0};

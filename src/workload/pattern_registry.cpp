@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "scenario/json_pointer.hpp"
+
 namespace pgleak::workload {
 
 // One line per pattern: each lives in its own file under patterns/.
@@ -21,7 +23,8 @@ PatternInfo connection_per_task_pattern();
 namespace {
 
 // Why `value` does not fit `spec`, or nullopt when it does.
-std::optional<std::string> check_option(const OptionSpec& spec, const nlohmann::json& value) {
+std::optional<std::string> check_option(const OptionSpec& spec, const nlohmann::json& value,
+                                        double time_scale) {
   switch (spec.type) {
     case OptionSpec::Type::kBool:
       if (!value.is_boolean()) {
@@ -29,7 +32,8 @@ std::optional<std::string> check_option(const OptionSpec& spec, const nlohmann::
       }
       break;
     case OptionSpec::Type::kNumber:
-      if (!value.is_number() || value.get<double>() < spec.min || value.get<double>() > spec.max) {
+      if (!value.is_number() || !(value.get<double>() >= spec.min) ||
+          !(value.get<double>() <= spec.max)) {
         return fmt::format("must be a number from {} to {}", spec.min, spec.max);
       }
       break;
@@ -38,10 +42,11 @@ std::optional<std::string> check_option(const OptionSpec& spec, const nlohmann::
         return "must be a duration string with a unit, e.g. \"30s\"";
       }
       std::string why;
-      if (!util::parse_duration(value.get<std::string>(), &why)) {
+      const auto nominal = util::parse_duration(value.get<std::string>(), &why);
+      if (!nominal) {
         return why;
       }
-      break;
+      return util::check_scaling(*nominal, time_scale);
     }
     case OptionSpec::Type::kChoice:
       if (!value.is_string() || std::find(spec.choices.begin(), spec.choices.end(),
@@ -106,7 +111,8 @@ scenario::PatternCatalog PatternRegistry::catalog() const {
     return fmt::format("{}", fmt::join(names, ", "));
   };
   c.check_options = [this](const std::string& pattern, const nlohmann::json& options,
-                           const std::string& pointer, std::vector<scenario::Problem>& problems) {
+                           const std::string& pointer, double time_scale,
+                           std::vector<scenario::Problem>& problems) {
     const auto* info = find(pattern);
     if (info == nullptr) {
       return;
@@ -120,11 +126,11 @@ scenario::PatternCatalog PatternRegistry::catalog() const {
           known.push_back(s.name);
         }
         problems.push_back(
-            {pointer + "/" + key,
+            {pointer + "/" + scenario::pointer_token(key),
              fmt::format("unknown option of pattern {} (its options: {})", pattern,
                          known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", ")))});
-      } else if (auto why = check_option(*spec, value)) {
-        problems.push_back({pointer + "/" + key, *why});
+      } else if (auto why = check_option(*spec, value, time_scale)) {
+        problems.push_back({pointer + "/" + scenario::pointer_token(key), *why});
       }
     }
   };

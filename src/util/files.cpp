@@ -1,0 +1,204 @@
+#include "util/files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+#include "util/errors.hpp"
+
+namespace pgleak::util {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+std::string kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) {
+    return "is a directory";
+  }
+  if (S_ISLNK(mode)) {
+    return "is a symbolic link (pgleak follows none: give the path it points to)";
+  }
+  if (S_ISFIFO(mode)) {
+    return "is a FIFO, not a regular file";
+  }
+  if (S_ISCHR(mode) || S_ISBLK(mode)) {
+    return "is a device, not a regular file";
+  }
+  if (S_ISSOCK(mode)) {
+    return "is a socket, not a regular file";
+  }
+  return "is not a regular file";
+}
+
+bool write_all(int fd, std::string_view text) {
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return false;
+    }
+    text.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+fs::path parent_of(const fs::path& path) {
+  return path.has_parent_path() ? path.parent_path() : fs::path{"."};
+}
+
+// mkstemp in `dir`: O_CREAT | O_EXCL with a random name, never following a
+// planted link. Returns the fd and fills `temp`.
+int make_temp_in(const fs::path& dir, const std::string& stem, std::string& temp) {
+  temp = (dir / ("." + stem + ".XXXXXX")).string();
+  return ::mkostemp(temp.data(), O_CLOEXEC);
+}
+
+}  // namespace
+
+std::string read_regular_file(const std::string& path, size_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: the
+  // file itself is never a link we did not make.
+  Fd fd{::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
+  if (fd.get() < 0) {
+    if (errno == ELOOP) {
+      throw UsageError(kind_of(S_IFLNK));
+    }
+    throw UsageError(std::string{"cannot read the file: "} + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    throw UsageError(std::string{"cannot stat the file: "} + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw UsageError(kind_of(st.st_mode));
+  }
+  const auto too_large = [&] {
+    return UsageError("is larger than " + std::to_string(max_bytes / 1024) +
+                      " KiB, the most pgleak reads for this kind of file");
+  };
+  if (static_cast<size_t>(st.st_size) > max_bytes) {
+    throw too_large();
+  }
+  std::string text;
+  char buf[65536];
+  while (true) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw UsageError(std::string{"cannot read the file: "} + std::strerror(errno));
+    }
+    if (n == 0) {
+      break;
+    }
+    if (text.size() + static_cast<size_t>(n) > max_bytes) {
+      throw too_large();  // it grew while being read
+    }
+    text.append(buf, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+OutputKind check_output_path(const std::string& path) {
+  const auto refuse = [&](const std::string& why) {
+    return UsageError("cannot write " + path + ": " + why);
+  };
+  if (path.empty()) {
+    throw UsageError("an output path is empty");
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) {
+      return OutputKind::kStream;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      throw refuse(kind_of(st.st_mode));
+    }
+  } else if (errno != ENOENT) {
+    throw refuse(std::strerror(errno));
+  }
+  const fs::path parent = parent_of(fs::path{path});
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) {
+    throw refuse("cannot create its directory " + parent.string() + ": " + ec.message());
+  }
+  if (!fs::is_directory(parent, ec)) {
+    throw refuse(parent.string() + " is not a directory");
+  }
+  std::string probe;
+  const int fd = make_temp_in(parent, "pgleak-probe", probe);
+  if (fd < 0) {
+    throw refuse("its directory is not writable: " + std::string{std::strerror(errno)});
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return OutputKind::kFile;
+}
+
+void write_output_file(const std::string& path, std::string_view text) {
+  const auto fail = [&](const std::string& why) {
+    return InfrastructureError("cannot write " + path + ": " + why);
+  };
+  OutputKind kind = OutputKind::kFile;
+  try {
+    kind = check_output_path(path);
+  } catch (const UsageError& e) {
+    throw InfrastructureError(e.what());
+  }
+  if (kind == OutputKind::kStream) {
+    // O_NONBLOCK so a FIFO nobody reads fails (ENXIO) instead of hanging.
+    Fd fd{::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
+    if (fd.get() < 0) {
+      throw fail(errno == ENXIO ? "a FIFO with no reader" : std::strerror(errno));
+    }
+    const int flags = ::fcntl(fd.get(), F_GETFL);
+    ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    if (!write_all(fd.get(), text)) {
+      throw fail(std::strerror(errno));
+    }
+    return;
+  }
+  const fs::path target{path};
+  std::string temp;
+  Fd fd{make_temp_in(parent_of(target), target.filename().string(), temp)};
+  if (fd.get() < 0) {
+    throw fail(std::strerror(errno));
+  }
+  const bool ok = ::fchmod(fd.get(), 0644) == 0 && write_all(fd.get(), text) &&
+                  ::fsync(fd.get()) == 0 && ::close(fd.release()) == 0;
+  const int saved = errno;
+  if (!ok || ::rename(temp.c_str(), path.c_str()) != 0) {
+    const int why = ok ? errno : saved;
+    ::unlink(temp.c_str());
+    throw fail(std::strerror(why));
+  }
+}
+
+}  // namespace pgleak::util
