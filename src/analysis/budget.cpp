@@ -4,6 +4,15 @@
 
 namespace pgleak::analysis {
 
+ServerLimits limits_for(int max_connections, int superuser_reserved, bool app_role_superuser,
+                        int connections_before) {
+  ServerLimits limits;
+  limits.max_connections = max_connections;
+  limits.superuser_reserved_connections = app_role_superuser ? 0 : superuser_reserved;
+  limits.other_clients = connections_before + 1;  // + the sampler
+  return limits;
+}
+
 Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) {
   Budget b;
   b.limits = limits;

@@ -42,6 +42,11 @@ struct Budget {
 
 Budget compute_budget(const scenario::Scenario& scenario, const ServerLimits& limits);
 
+// The limits a run faces: a superuser role may use the reserved slots; the
+// connections already there and pgleak's sampler count as other clients.
+ServerLimits limits_for(int max_connections, int superuser_reserved, bool app_role_superuser,
+                        int connections_before);
+
 std::string format_budget(const scenario::Scenario& scenario, const Budget& budget);
 nlohmann::json budget_json(const Budget& budget);
 

@@ -29,8 +29,10 @@ Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
   if (!r.samples.empty()) {
     s.final_connections = r.samples.back().own;
   }
-  s.connection_limit =
-      r.target.server.max_connections - r.target.server.superuser_reserved_connections;
+  const auto limits =
+      limits_for(r.target.server.max_connections, r.target.server.superuser_reserved_connections,
+                 r.target.app_role_superuser, r.target.connections_before);
+  s.connection_limit = limits.max_connections - limits.superuser_reserved_connections;
   s.pool_timeouts = r.pool_timeouts;
   util::LatencyHistogram late;
   for (const auto& e : r.events) {
@@ -57,10 +59,9 @@ Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
     s.overflow_closed += p.stats.overflow_closed;
     s.held_at_end += p.outstanding;
   }
+  s.connect_attempts = r.connect_attempts;
   s.holders = static_cast<int>(r.holders.size());
-  s.budget = compute_budget(
-      sc, {r.target.server.max_connections, r.target.server.superuser_reserved_connections, 0,
-           /*other_clients: the sampler*/ 1});
+  s.budget = compute_budget(sc, limits);
   s.pool_capacity = s.budget.unbounded ? -1 : s.budget.worst_case;
   // The first fifth of a run is warm-up: pools filling up is not a leak.
   s.growth = fit_growth(r.samples, sc.time_scale, 0.2, s.pool_capacity);
@@ -80,6 +81,7 @@ nlohmann::json summary_json(const Summary& s) {
           {"checkout_wait_ms", percentiles_json(s.checkout_wait_ms)},
           {"checkouts", s.checkouts},
           {"connects", s.connects},
+          {"connect_attempts", s.connect_attempts},
           {"recycled", s.recycled},
           {"invalidated", s.invalidated},
           {"pre_ping_failures", s.pre_ping_failures},

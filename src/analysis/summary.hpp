@@ -35,6 +35,7 @@ struct Summary {
   std::map<std::string, uint64_t> server_errors_by_sqlstate;  // as the server logged them
   WaitPercentiles checkout_wait_ms;
   uint64_t checkouts = 0;
+  uint64_t connect_attempts = 0;  // every connection a worker tried to open, pooled or not
   uint64_t connects = 0;
   uint64_t recycled = 0;
   uint64_t invalidated = 0;

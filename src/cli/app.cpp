@@ -12,6 +12,7 @@
 
 #include "analysis/budget.hpp"
 #include "analysis/compare.hpp"
+#include "cli/dsn.hpp"
 #include "cli/exit_code.hpp"
 #include "cli/run_command.hpp"
 #include "db/conninfo.hpp"
@@ -19,7 +20,9 @@
 #include "probe/monitor.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
+#include "util/files.hpp"
 #include "util/stoppable_sleep.hpp"
+#include "util/text.hpp"
 #include "workload/pattern_registry.hpp"
 
 namespace pgleak::cli {
@@ -59,12 +62,15 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
 int do_compare(const std::string& base_path, const std::string& new_path, double tolerance_pct,
                bool as_json, std::ostream& out) {
   auto read = [](const std::string& path) {
-    std::ifstream in{path};
-    if (!in) {
-      throw util::UsageError("cannot read " + path);
+    constexpr size_t kMaxReportBytes = size_t{1} << 30;
+    std::string text;
+    try {
+      text = util::read_regular_file(path, kMaxReportBytes);
+    } catch (const util::UsageError& e) {
+      throw util::UsageError(path + ": " + e.what());
     }
     try {
-      return nlohmann::json::parse(in);
+      return nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
       throw util::UsageError(path + " is not JSON: " + e.what());
     }
@@ -81,7 +87,7 @@ int do_compare(const std::string& base_path, const std::string& new_path, double
 }
 
 struct MonitorArgs {
-  std::string dsn;
+  std::string dsn;    // resolved from DsnFlags
   std::string watch;  // a duration; empty = one shot
   int count = 0;      // refreshes with --watch; 0 = until Ctrl-C
   double warn_at = 80;
@@ -101,12 +107,16 @@ int do_monitor(const MonitorArgs& args, std::ostream& out, const SignalWatcher& 
   const bool redraw = every && !args.json && &out == &std::cout && ::isatty(STDOUT_FILENO) != 0;
   int rc = kPassed;
   for (int shown = 0; !signals.token().stop_requested(); ++shown) {
-    const auto snapshot = probe::take_snapshot(target);
+    const auto snapshot = probe::take_snapshot(target, signals.token());
     rc = snapshot.used_percent() >= args.warn_at ? kFailed : kPassed;
     if (redraw) {
       out << "\033[H\033[2J";
     }
-    out << (args.json ? probe::snapshot_json(snapshot, args.warn_at).dump() + "\n"
+    // Other sessions' text is the server's, not ours: JSON escapes it, the
+    // table shows it through util::printable (probe/monitor.cpp).
+    out << (args.json ? probe::snapshot_json(snapshot, args.warn_at)
+                                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                            "\n"
                       : probe::format_snapshot(snapshot, args.warn_at))
         << std::flush;
     if (!every || (args.count > 0 && shown + 1 >= args.count)) {
@@ -123,7 +133,7 @@ int do_validate(const std::vector<std::string>& files, std::ostream& out, std::o
   for (const auto& file : files) {
     try {
       const auto sc = scenario::load(file, registry.catalog());
-      int connections_cap = 0;
+      int64_t connections_cap = 0;
       bool unbounded = false;
       for (const auto& p : sc.processes) {
         pool::PoolConfig config;
@@ -131,7 +141,7 @@ int do_validate(const std::vector<std::string>& files, std::ostream& out, std::o
         config.max_overflow = p.pool.max_overflow;
         const int cap = config.capacity();
         unbounded = unbounded || cap < 0;
-        connections_cap += p.replicas * std::max(cap, 0);
+        connections_cap += int64_t{p.replicas} * std::max(cap, 0);
       }
       out << fmt::format(
           "{}: ok ({}: {} processes, {} workers, pools allow {}{} connections, "
@@ -141,7 +151,7 @@ int do_validate(const std::vector<std::string>& files, std::ostream& out, std::o
           sc.time_scale);
     } catch (const scenario::ScenarioError& e) {
       ++invalid;
-      err << e.what() << "\n";
+      err << util::printable_lines(e.what()) << "\n";
     }
   }
   return invalid == 0 ? kPassed : kUsage;
@@ -180,9 +190,11 @@ void do_list(std::ostream& out, const std::string& scenarios_dir) {
   for (const auto& f : files) {
     try {
       const auto sc = scenario::load(f.string(), registry.catalog());
-      out << fmt::format("  {}\n      {}\n", f.string(), first_sentence(sc.description));
+      out << fmt::format("  {}\n      {}\n", util::printable(f.string()),
+                         util::printable(first_sentence(sc.description)));
     } catch (const scenario::ScenarioError& e) {
-      out << fmt::format("  {}\n      (invalid: run pgleak validate)\n", f.string());
+      out << fmt::format("  {}\n      (invalid: run pgleak validate)\n",
+                         util::printable(f.string()));
     }
   }
 }
@@ -212,13 +224,29 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       "  pgleak run scenarios/incident-before.json\n"
       "  pgleak run scenarios/incident-after.json --time-scale 0.02 --report out.json");
   run->add_option("scenario", run_args.scenario, "Scenario file (JSON)")->required();
-  run->add_option("--report", run_args.report, "Write the JSON report to exactly this path");
+  auto* report_opt = run->add_option(
+      "--report", run_args.report,
+      "Write the JSON report to exactly this path (a regular file, replaced atomically;\n"
+      "a character device or FIFO such as /dev/stdout is written in place)");
   run->add_option("--out", run_args.out_dir,
                   "Directory for <scenario>-<UTC timestamp>.json when --report is not given")
-      ->capture_default_str();
-  run->add_option("--dsn", run_args.dsn,
-                  "Target an existing server (libpq URL or keywords) instead of the embedded one;\n"
-                  "its settings are read, never changed. The password is never printed.");
+      ->capture_default_str()
+      ->excludes(report_opt);
+  DsnFlags run_dsn;
+  auto add_dsn_options = [](CLI::App* cmd, DsnFlags& flags, const std::string& what) {
+    cmd->add_option("--dsn", flags.dsn,
+                    what +
+                        " (libpq URL or keywords). The password is never printed; prefer\n"
+                        "PGPASSWORD, ~/.pgpass or --dsn-file to putting it on a command line.");
+    cmd->add_option("--dsn-file", flags.dsn_file,
+                    "Read the DSN from this file instead of --dsn (also: $PGLEAK_DSN)");
+  };
+  add_dsn_options(run, run_dsn,
+                  "Target an existing server instead of the embedded one; its settings are\n"
+                  "read, never changed");
+  run->add_flag("--allow-exhaust", run_args.allow_exhaust,
+                "With a DSN: run even when the scenario's worst case would take every slot the\n"
+                "server has left for other clients (refused otherwise, exit 2)");
   run->add_option("--time-scale", run_args.time_scale,
                   "Override the scenario's time_scale: every duration is multiplied by it")
       ->check(CLI::Range(0.000001, 1000.0));
@@ -274,14 +302,14 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
   compare->add_flag("--json", compare_json, "JSON instead of a table");
 
   MonitorArgs monitor_args;
+  DsnFlags monitor_dsn;
   auto* monitor = app.add_subcommand(
       "monitor",
       "Connections of an existing server: total against max_connections (and the reserved\n"
       "slots), by application and state, the longest idle-in-transaction sessions and the\n"
       "oldest transactions. Exit 1 at or past --warn-at percent of the limit, for cron and CI.\n"
       "  pgleak monitor --dsn postgresql://monitor@db/app --watch 2s");
-  monitor->add_option("--dsn", monitor_args.dsn, "Server to watch (libpq URL or keywords)")
-      ->required();
+  add_dsn_options(monitor, monitor_dsn, "Server to watch");
   monitor->add_option("--watch", monitor_args.watch,
                       "Refresh every DURATION (e.g. 2s) until Ctrl-C; one shot without it");
   monitor->add_option("--count", monitor_args.count, "With --watch: stop after N refreshes")
@@ -328,9 +356,18 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
 
   try {
     if (*run) {
+      run_dsn.dsn_given = run->count("--dsn") > 0;
+      run_args.dsn = resolve_dsn(run_dsn);
+      scrub_dsn_from_argv(argc, argv, run_args.dsn);
       return do_run(run_args, out, err, signals);
     }
     if (*monitor) {
+      monitor_dsn.dsn_given = monitor->count("--dsn") > 0;
+      monitor_args.dsn = resolve_dsn(monitor_dsn);
+      scrub_dsn_from_argv(argc, argv, monitor_args.dsn);
+      if (monitor_args.dsn.empty()) {
+        throw util::UsageError("monitor needs a server: --dsn, --dsn-file or $PGLEAK_DSN");
+      }
       return do_monitor(monitor_args, out, signals);
     }
     if (*compare) {
@@ -347,16 +384,16 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       return kPassed;
     }
   } catch (const scenario::ScenarioError& e) {
-    err << e.what() << "\n";
+    err << util::printable_lines(e.what()) << "\n";
     return kUsage;
   } catch (const util::UsageError& e) {
-    err << "pgleak: " << e.what() << "\n";
+    err << "pgleak: " << util::printable_lines(e.what()) << "\n";
     return kUsage;
   } catch (const util::InfrastructureError& e) {
-    err << "pgleak: " << e.what() << "\n";
+    err << "pgleak: " << util::printable_lines(e.what()) << "\n";
     return kInfrastructure;
   } catch (const std::exception& e) {
-    err << "pgleak: internal error: " << e.what() << "\n";
+    err << "pgleak: internal error: " << util::printable_lines(e.what()) << "\n";
     return kInfrastructure;
   }
   return kUsage;

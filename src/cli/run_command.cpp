@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "analysis/budget.hpp"
 #include "analysis/summary.hpp"
@@ -17,7 +18,10 @@
 #include "report/junit_report.hpp"
 #include "run/runner.hpp"
 #include "scenario/loader.hpp"
+#include "util/errors.hpp"
+#include "util/files.hpp"
 #include "util/stoppable_sleep.hpp"
+#include "util/text.hpp"
 #include "workload/pattern_registry.hpp"
 
 namespace pgleak::cli {
@@ -34,7 +38,7 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
       "{} reserved; pgleak's sampler holds 1 of them), server {}\n",
       s.peak_connections, s.peak_at_s, s.final_connections, s.connection_limit,
       r.target.server.max_connections, r.target.server.superuser_reserved_connections,
-      r.target.server.server_version);
+      util::printable(r.target.server.server_version));
   const auto& w = s.checkout_wait_ms;
   out << fmt::format(
       "  pool: {} checkouts, {} timeouts, wait p50 {:.3f}ms p95 {:.3f}ms p99 "
@@ -83,7 +87,7 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
                        t.expectation.text, t.actual.dump(), t.implicit ? " [default]" : "");
   }
   for (const auto& reason : v.reasons) {
-    out << "  - " << reason << "\n";
+    out << "  - " << util::printable(reason) << "\n";
   }
 }
 
@@ -100,39 +104,89 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   if (!args.dsn.empty()) {
     db::ConnInfo::parse(args.dsn);  // a malformed DSN is a usage error, before anything starts
   }
+  // Every output is checked before the run, so no run's results are lost to a
+  // path that could never be written.
+  const std::string path =
+      !args.report.empty() ? args.report
+                           : (std::filesystem::path{args.out_dir} /
+                              fmt::format("{}-{}.json", sc.name, util::utc_now("%Y%m%dT%H%M%SZ")))
+                                 .string();
+  util::check_output_path(path);
+  if (!args.junit.empty()) {
+    if (std::filesystem::path{args.junit}.lexically_normal() ==
+        std::filesystem::path{path}.lexically_normal()) {
+      throw util::UsageError("--junit and the report are the same file: " + args.junit);
+    }
+    util::check_output_path(args.junit);
+  }
 
   run::RunOptions options;
   if (!args.dsn.empty()) {
     options.dsn = args.dsn;
   }
+  if (!args.dsn.empty()) {
+    options.preflight = [&sc, allow = args.allow_exhaust](const probe::ServerInfo& info) {
+      const auto limits =
+          analysis::limits_for(info.max_connections, info.superuser_reserved_connections,
+                               info.superuser, info.connections_in_use);
+      const auto budget = analysis::compute_budget(sc, limits);
+      if (budget.fits || allow) {
+        return;
+      }
+      throw util::UsageError(fmt::format(
+          "refusing to run: the target already has {} client connections, and this scenario may "
+          "open {}{} more (plus pgleak's sampler) against the {} its role may use, which would "
+          "leave other clients {} (see pgleak budget). Add --allow-exhaust to run anyway.",
+          info.connections_in_use, budget.unbounded ? "an unbounded number of" : "up to ",
+          budget.unbounded ? "" : std::to_string(budget.worst_case),
+          limits.max_connections - limits.superuser_reserved_connections,
+          budget.unbounded || budget.headroom < 0 ? std::string{"nothing"}
+                                                  : fmt::format("{} slots", budget.headroom)));
+    };
+  }
   options.interrupt = signals.token();
+  options.force = signals.force_token();
   options.log = args.quiet ? nullptr : &err;
   options.progress_in_place = &err == &std::cerr && ::isatty(STDERR_FILENO) != 0;
   const auto result = run::run_scenario(sc, options);
 
   const auto summary = analysis::summarize(result, sc);
   const auto verdict = analysis::judge(summary, result, sc);
-  const std::string path =
-      !args.report.empty() ? args.report
-                           : (std::filesystem::path{args.out_dir} /
-                              fmt::format("{}-{}.json", sc.name, util::utc_now("%Y%m%dT%H%M%SZ")))
-                                 .string();
-  report::write_json(path, report::build_report(sc, result, summary, verdict));
+  util::write_output_file(path,
+                          report::report_text(report::build_report(sc, result, summary, verdict)));
+  // The JSON report is written first: a JUnit file that fails cannot lose it.
+  std::optional<std::string> junit_failure;
   if (!args.junit.empty()) {
-    report::write_text(args.junit, report::junit_xml(sc, result, verdict));
+    try {
+      util::write_output_file(args.junit, report::junit_xml(sc, result, verdict));
+    } catch (const util::InfrastructureError& e) {
+      junit_failure = e.what();
+    }
   }
   print_summary(out, sc, result, summary, verdict);
-  out << "report: " << path << "\n";
+  out << "report: " << util::printable(path) << "\n" << std::flush;
+  if (junit_failure) {
+    err << "pgleak: " << util::printable(*junit_failure) << " (the JSON report was written)\n";
+    return kInfrastructure;
+  }
 
+  if (signals.signal() != 0) {
+    // Interrupted, possibly after the scenario itself had finished: the
+    // report says which (run.status); the exit code says a signal came.
+    err << (result.status == run::RunStatus::kInterrupted
+                ? "pgleak: interrupted; cleaned up and wrote the partial report\n"
+                : "pgleak: interrupted after the run completed; the report is complete\n");
+    return 128 + signals.signal();
+  }
   switch (result.status) {
     case run::RunStatus::kInterrupted:
       err << "pgleak: interrupted; cleaned up and wrote the partial report\n";
-      return 128 + (signals.signal() != 0 ? signals.signal() : SIGINT);
+      return 128 + SIGINT;
     case run::RunStatus::kTargetLost:
-      err << "pgleak: " << result.status_detail << "\n";
+      err << "pgleak: " << util::printable(result.status_detail) << "\n";
       return kInfrastructure;
     case run::RunStatus::kAborted:
-      err << "pgleak: aborted early: " << result.status_detail << "\n";
+      err << "pgleak: aborted early: " << util::printable(result.status_detail) << "\n";
       break;
     case run::RunStatus::kCompleted:
       break;

@@ -7,7 +7,8 @@
 
 namespace pgleak::cli {
 
-// The options of `pgleak run`.
+// The options of `pgleak run`. The DSN is resolved before do_run (see
+// cli/dsn.hpp): empty means the embedded server.
 struct RunArgs {
   std::string scenario;
   std::string report;
@@ -16,10 +17,13 @@ struct RunArgs {
   std::string junit;
   double time_scale = 0;
   bool quiet = false;
+  bool allow_exhaust = false;
 };
 
-// `pgleak run`: loads the scenario, runs it, writes the report (and JUnit),
-// prints the human summary, and returns the exit code (cli/exit_code.hpp).
+// `pgleak run`: loads the scenario and checks every input and output path
+// (usage errors, exit 2, before anything starts), runs it, writes the report
+// (and JUnit), prints the human summary, and returns the exit code
+// (cli/exit_code.hpp). A signal received at any point makes it 128 + signal.
 int do_run(const RunArgs& args, std::ostream& out, std::ostream& err, const SignalWatcher& signals);
 
 }  // namespace pgleak::cli

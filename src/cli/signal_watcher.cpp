@@ -11,12 +11,14 @@ sigset_t watched() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   return set;
 }
 
 }  // namespace
 
 SignalWatcher::SignalWatcher() {
+  std::signal(SIGPIPE, SIG_IGN);
   const sigset_t set = watched();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   thread_ = std::jthread{[this](std::stop_token stop) {
@@ -24,9 +26,14 @@ SignalWatcher::SignalWatcher() {
     const timespec tick{0, 100'000'000};
     while (!stop.stop_requested()) {
       const int sig = sigtimedwait(&signals, nullptr, &tick);
-      if (sig > 0 && signal_.load() == 0) {
-        signal_.store(sig);
+      if (sig <= 0) {
+        continue;
+      }
+      int none = 0;
+      if (signal_.compare_exchange_strong(none, sig)) {
         source_.request_stop();
+      } else {
+        force_.request_stop();
       }
     }
   }};
@@ -37,6 +44,7 @@ SignalWatcher::~SignalWatcher() {
   thread_.join();
   const sigset_t set = watched();
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_DFL);
 }
 
 }  // namespace pgleak::cli

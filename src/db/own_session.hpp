@@ -1,19 +1,62 @@
 #pragma once
 
-#include <memory>
-#include <pqxx/connection>
+#include <chrono>
+#include <optional>
+#include <stop_token>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "db/conninfo.hpp"
 
+struct pg_conn;
+
 namespace pgleak::db {
 
-// A libpqxx session for pgleak's own queries (the sampler, faults and cleanup,
+// A session for pgleak's own queries (the sampler, faults and clean-up,
 // monitor, server settings, embedded-server setup), never for the workload:
-// tagged with `application_name` so it is told apart from the run's backends,
-// and never silently reconnected by libpqxx 6, so a lost server is seen as lost.
-// Throws what pqxx::connection throws.
-std::unique_ptr<pqxx::connection> open_own_session(const ConnInfo& target,
-                                                   const std::string& application_name);
+// tagged with its own application_name so it is told apart from the run's
+// backends, and, unlike a worker's session, bounded everywhere:
+//  - connecting gives up after `connect_timeout` (the DSN's connect_timeout
+//    when it sets one, else 10 s) or at once when `interrupt` is requested;
+//  - every query gives up after `query_timeout`, or when its stop token or
+//    `interrupt` is requested; the session is then closed (a server that
+//    accepts TCP but never answers, or a stopped postmaster, cannot hang it).
+// A session that failed is broken for good: open a new one.
+//
+// Not thread-safe: one thread at a time.
+class OwnSession {
+ public:
+  struct Options {
+    std::chrono::milliseconds connect_timeout{10'000};
+    std::chrono::milliseconds query_timeout{10'000};
+    std::stop_token interrupt;
+  };
+  using Row = std::vector<std::optional<std::string>>;  // nullopt = SQL NULL
+
+  // Throws DbError (08001 for a connect that failed or timed out).
+  OwnSession(const ConnInfo& target, const std::string& application_name, Options options);
+  OwnSession(const ConnInfo& target, const std::string& application_name)
+      : OwnSession(target, application_name, Options{}) {}
+  ~OwnSession();
+  OwnSession(const OwnSession&) = delete;
+  OwnSession& operator=(const OwnSession&) = delete;
+
+  // Runs one or more statements; returns the rows of the last result. Throws
+  // DbError with the server's SQLSTATE, or disconnected() for a broken,
+  // timed-out or interrupted session.
+  std::vector<Row> query(std::string_view sql, const std::stop_token& stop = {});
+  // The first column of the single row a query returns, as an integer.
+  long long scalar(std::string_view sql, const std::stop_token& stop = {});
+  // A SQL string literal for `text` (PQescapeLiteral).
+  std::string quote(std::string_view text) const;
+  bool broken() const { return conn_ == nullptr; }
+
+ private:
+  void close() noexcept;
+
+  pg_conn* conn_ = nullptr;
+  Options options_;
+};
 
 }  // namespace pgleak::db

@@ -1,10 +1,8 @@
 #include "db/pg_connection.hpp"
 
 #include <libpq-fe.h>
-#include <poll.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <pqxx/connection>
 #include <pqxx/errorhandler>
@@ -13,6 +11,7 @@
 #include <utility>
 
 #include "db/db_error.hpp"
+#include "db/libpq_connect.hpp"
 #include "db/sqlstate.hpp"
 
 namespace pgleak::db {
@@ -51,61 +50,33 @@ std::string millis(std::chrono::milliseconds d) {
 
 }  // namespace
 
+// What the thread constructing a PgConnection hands to its connection policy:
+// libpqxx builds the policy from an options string alone.
+struct ConnectContext {
+  std::chrono::milliseconds deadline{0};
+  std::stop_token stop;
+};
+thread_local const ConnectContext* t_connect_context = nullptr;
+
 // libpq's connect_timeout counts whole seconds and treats anything below 2 as 2,
 // so a time-compressed "10s x 0.01" could not be honoured. This connection
-// policy (libpqxx's extension point for how a connection is opened) drives
-// libpq's non-blocking connect with a millisecond deadline instead. The
-// deadline travels in front of the conninfo: "<ms>\n<conninfo>" (0 = none).
+// policy (libpqxx's extension point for how a connection is opened) opens
+// with a millisecond deadline that the run's stop cuts short
+// (db/libpq_connect.hpp).
 class DeadlineConnect final : public pqxx::connectionpolicy {
  public:
   explicit DeadlineConnect(const std::string& opts) : pqxx::connectionpolicy{opts} {}
-
-  static std::string encode(std::chrono::milliseconds deadline, const std::string& conninfo) {
-    return std::to_string(deadline.count()) + "\n" + conninfo;
-  }
 
   handle do_startconnect(handle orig) override {
     if (orig != nullptr) {
       return orig;
     }
-    const auto& opts = options();
-    const auto nl = opts.find('\n');
-    const long long budget_ms = std::stoll(opts.substr(0, nl));
-    const std::string conninfo = opts.substr(nl + 1);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{budget_ms};
-    const auto timed_out = "timeout expired (connect_timeout " + std::to_string(budget_ms) + "ms)";
-
-    PGconn* conn = PQconnectStart(conninfo.c_str());
+    static const ConnectContext kNone;
+    const auto* context = t_connect_context != nullptr ? t_connect_context : &kNone;
+    std::string error;
+    PGconn* conn = connect_with_deadline(options(), context->deadline, context->stop, error);
     if (conn == nullptr) {
-      throw pqxx::broken_connection{"out of memory"};
-    }
-    auto fail = [&](const std::string& why) {
-      PQfinish(conn);
-      throw pqxx::broken_connection{why};
-    };
-    PostgresPollingStatusType status = PGRES_POLLING_WRITING;
-    while (status != PGRES_POLLING_OK) {
-      if (status == PGRES_POLLING_FAILED || PQstatus(conn) == CONNECTION_BAD) {
-        fail(PQerrorMessage(conn));
-      }
-      int wait_ms = -1;  // no deadline: as long as libpq takes
-      if (budget_ms > 0) {
-        const auto left = deadline - std::chrono::steady_clock::now();
-        if (left <= std::chrono::steady_clock::duration::zero()) {
-          fail(timed_out);
-        }
-        // poll() counts whole milliseconds: round up, never fire early.
-        wait_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
-      }
-      const auto events = status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-      pollfd p{PQsocket(conn), static_cast<short>(events), 0};
-      const int ready = ::poll(&p, 1, wait_ms);
-      if (ready < 0 && errno != EINTR) {
-        fail("poll failed while connecting");
-      }
-      if (ready > 0) {
-        status = PQconnectPoll(conn);
-      }  // else: the deadline is checked at the top of the loop
+      throw pqxx::broken_connection{error};
     }
     return conn;
   }
@@ -126,13 +97,18 @@ ConnInfo PgConnection::effective_conninfo(const ConnInfo& base, const SessionSet
 }
 
 PgConnection::PgConnection(const ConnInfo& base, const SessionSettings& settings,
-                           const std::string& application_name)
-    : application_name_(application_name) {
-  const std::string conninfo =
-      DeadlineConnect::encode(settings.connect_timeout.value_or(std::chrono::milliseconds{0}),
-                              effective_conninfo(base, settings, application_name).to_libpq());
+                           const std::string& application_name, SocketRegistry* sockets,
+                           std::stop_token stop)
+    : application_name_(application_name), sockets_(sockets) {
+  const ConnectContext context{settings.connect_timeout.value_or(std::chrono::milliseconds{0}),
+                               std::move(stop)};
+  t_connect_context = &context;
+  struct Reset {
+    ~Reset() { t_connect_context = nullptr; }
+  } reset;
   try {
-    conn_ = std::make_unique<pqxx::basic_connection_base<DeadlineConnect>>(conninfo);
+    conn_ = std::make_unique<pqxx::basic_connection_base<DeadlineConnect>>(
+        effective_conninfo(base, settings, application_name).to_libpq());
     // libpqxx 6 silently reconnects a broken session on next use; a pool
     // harness must see the break, as psycopg2 does.
 #pragma GCC diagnostic push
@@ -141,6 +117,10 @@ PgConnection::PgConnection(const ConnInfo& base, const SessionSettings& settings
 #pragma GCC diagnostic pop
     quiet_ = std::make_unique<pqxx::quiet_errorhandler>(*conn_);
     backend_pid_ = conn_->backendpid();
+    if (sockets_ != nullptr) {
+      socket_ = conn_->sock();
+      sockets_->add(socket_);
+    }
   } catch (...) {
     rethrow_as_db_error();
   }
@@ -227,13 +207,18 @@ void PgConnection::set_application_name(const std::string& name) {
 }
 
 void PgConnection::close() noexcept {
+  if (sockets_ != nullptr && socket_ >= 0) {
+    sockets_->remove(socket_);  // before the descriptor can be reused
+    socket_ = -1;
+  }
   quiet_.reset();
   conn_.reset();
   backend_pid_ = 0;
 }
 
 std::unique_ptr<Connection> PgConnectionFactory::open(const ConnectRequest& request) {
-  return std::make_unique<PgConnection>(target_, settings_, request.application_name);
+  return std::make_unique<PgConnection>(target_, settings_, request.application_name, sockets_,
+                                        stop_);
 }
 
 }  // namespace pgleak::db

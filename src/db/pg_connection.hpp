@@ -3,10 +3,12 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 
 #include "db/connection.hpp"
 #include "db/conninfo.hpp"
+#include "db/socket_registry.hpp"
 
 namespace pqxx {
 class quiet_errorhandler;
@@ -32,9 +34,12 @@ class DeadlineConnect;
 // recovered from libpq's message when the session broke.
 class PgConnection final : public Connection {
  public:
-  // Throws DbError when the server refuses or cannot be reached.
+  // Throws DbError when the server refuses or cannot be reached, or when
+  // `stop` is requested while connecting. With `sockets`, the session's
+  // socket is registered there while it is open (a forced stop cuts it).
   PgConnection(const ConnInfo& base, const SessionSettings& settings,
-               const std::string& application_name);
+               const std::string& application_name, SocketRegistry* sockets = nullptr,
+               std::stop_token stop = {});
   ~PgConnection() override;
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
@@ -69,20 +74,29 @@ class PgConnection final : public Connection {
   TxState tx_state_ = TxState::kIdle;
   int backend_pid_ = 0;
   std::string application_name_;
+  SocketRegistry* sockets_ = nullptr;
+  int socket_ = -1;
   std::string pending_tag_sql_;      // "SET application_name = ...; " not yet sent
   std::string uncommitted_tag_sql_;  // sent inside the open transaction: a rollback undoes it
 };
 
-// Opens PgConnections with one pool's settings against one target.
+// Opens PgConnections with one pool's settings against one target. Within a
+// run, `sockets` and `stop` are the run's (see PgConnection).
 class PgConnectionFactory final : public ConnectionFactory {
  public:
-  PgConnectionFactory(ConnInfo target, SessionSettings settings)
-      : target_(std::move(target)), settings_(settings) {}
+  PgConnectionFactory(ConnInfo target, SessionSettings settings, SocketRegistry* sockets = nullptr,
+                      std::stop_token stop = {})
+      : target_(std::move(target)),
+        settings_(settings),
+        sockets_(sockets),
+        stop_(std::move(stop)) {}
   std::unique_ptr<Connection> open(const ConnectRequest& request) override;
 
  private:
   const ConnInfo target_;
   const SessionSettings settings_;
+  SocketRegistry* const sockets_;
+  const std::stop_token stop_;
 };
 
 }  // namespace pgleak::db

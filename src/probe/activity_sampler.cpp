@@ -2,10 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <pqxx/connection>
-#include <pqxx/errorhandler>
-#include <pqxx/nontransaction>
-#include <pqxx/result>
+#include <charconv>
 
 #include "db/own_session.hpp"
 #include "util/errors.hpp"
@@ -37,7 +34,13 @@ ActivitySampler::~ActivitySampler() {
 
 bool ActivitySampler::reconnect() {
   try {
-    conn_ = db::open_own_session(target_, "pgleak-sampler");
+    // Bounded: a server that stops answering costs at most a second per try,
+    // and the sampler's stop ends the wait at once.
+    conn_ = std::make_unique<db::OwnSession>(
+        target_, "pgleak-sampler",
+        db::OwnSession::Options{.connect_timeout = std::chrono::seconds{2},
+                                .query_timeout = std::chrono::seconds{2},
+                                .interrupt = stop_.get_token()});
     return true;
   } catch (const std::exception&) {
     conn_.reset();
@@ -49,12 +52,12 @@ void ActivitySampler::start() {
   if (!reconnect()) {
     throw util::InfrastructureError("the sampler cannot connect to " + target_.redacted());
   }
-  thread_ = std::jthread{[this](std::stop_token stop) { loop(std::move(stop)); }};
+  thread_ = std::thread{[this] { loop(stop_.get_token()); }};
 }
 
 void ActivitySampler::stop() {
+  stop_.request_stop();  // also ends a query or connect under way
   if (thread_.joinable()) {
-    thread_.request_stop();
     thread_.join();
   }
 }
@@ -65,12 +68,13 @@ bool ActivitySampler::take(double lag_ms) {
   }
   run::Sample sample;
   try {
-    pqxx::nontransaction tx{*conn_};
-    const auto result = tx.exec(kActivityQuery);
-    for (const auto& row : result) {
-      const auto state = row[0].as<std::string>();
-      const auto app = row[1].as<std::string>();
-      const int n = row[2].as<int>();
+    for (const auto& row : conn_->query(kActivityQuery)) {
+      const auto state = row[0].value_or("unknown");
+      const auto app = row[1].value_or("");
+      int n = 0;
+      if (row[2]) {
+        std::from_chars(row[2]->data(), row[2]->data() + row[2]->size(), n);
+      }
       sample.total += n;
       sample.by_state[state] += n;
       sample.by_application[app] += n;

@@ -59,9 +59,10 @@ class ActivitySampler {
   run::Recorder& recorder_;
   const PoolsSnapshot pools_;
   std::function<void(const std::string&)> on_lost_;
-  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<db::OwnSession> conn_;
   std::mutex conn_mutex_;  // sample_now() runs on the caller's thread
-  std::jthread thread_;
+  std::stop_source stop_;
+  std::thread thread_;
   uint64_t missed_ = 0;
   double max_lag_ms_ = 0;
 };

@@ -2,12 +2,11 @@
 
 #include <fmt/format.h>
 
-#include <pqxx/connection>
-#include <pqxx/nontransaction>
-#include <pqxx/result>
+#include <charconv>
 
 #include "db/own_session.hpp"
 #include "util/errors.hpp"
+#include "util/text.hpp"
 
 namespace pgleak::probe {
 namespace {
@@ -15,46 +14,63 @@ namespace {
 constexpr const char* kOthers =
     "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
 
-std::vector<ConnectionSnapshot::Session> sessions(pqxx::nontransaction& tx,
-                                                  const std::string& sql) {
+template <typename T>
+T number(const std::optional<std::string>& text) {
+  T value{};
+  if (text) {
+    std::from_chars(text->data(), text->data() + text->size(), value);
+  }
+  return value;
+}
+
+std::vector<ConnectionSnapshot::Session> sessions(db::OwnSession& session, const std::string& sql,
+                                                  const std::stop_token& stop) {
   std::vector<ConnectionSnapshot::Session> out;
-  for (const auto& row : tx.exec(sql)) {
-    out.push_back({row[0].as<int>(), row[1].as<std::string>(""), row[2].as<std::string>(""),
-                   row[3].as<std::string>(""), row[4].as<double>(0), row[5].as<std::string>("")});
+  for (const auto& row : session.query(sql, stop)) {
+    out.push_back({number<int>(row[0]), row[1].value_or(""), row[2].value_or(""),
+                   row[3].value_or(""), number<double>(row[4]), row[5].value_or("")});
   }
   return out;
 }
 
 }  // namespace
 
-ConnectionSnapshot take_snapshot(const db::ConnInfo& target) {
+ConnectionSnapshot take_snapshot(const db::ConnInfo& target, const std::stop_token& interrupt) {
   ConnectionSnapshot s;
   try {
-    const auto conn = db::open_own_session(target, "pgleak-monitor");
-    pqxx::nontransaction tx{*conn};
-    const auto limits = tx.exec1(
-        "SELECT current_setting('max_connections')::int, "
-        "current_setting('superuser_reserved_connections')::int");
-    s.max_connections = limits[0].as<int>();
-    s.superuser_reserved_connections = limits[1].as<int>();
-    for (const auto& row :
-         tx.exec(fmt::format("SELECT coalesce(application_name, ''), coalesce(state, 'unknown'), "
-                             "count(*)::int {} GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
-                             kOthers))) {
+    db::OwnSession session{target,
+                           "pgleak-monitor",
+                           {.connect_timeout = std::chrono::seconds{10},
+                            .query_timeout = std::chrono::seconds{10},
+                            .interrupt = interrupt}};
+    const auto limits = session.query(
+        "SELECT current_setting('max_connections'), "
+        "current_setting('superuser_reserved_connections')");
+    s.max_connections = number<int>(limits.at(0).at(0));
+    s.superuser_reserved_connections = number<int>(limits.at(0).at(1));
+    for (const auto& row : session.query(
+             fmt::format("SELECT coalesce(application_name, ''), coalesce(state, "
+                         "'unknown'), count(*)::int {} GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+                         kOthers),
+             interrupt)) {
       s.by_application_state.push_back(
-          {row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int>()});
-      s.total += row[2].as<int>();
+          {row[0].value_or(""), row[1].value_or(""), number<int>(row[2])});
+      s.total += number<int>(row[2]);
     }
     s.longest_idle_in_transaction = sessions(
-        tx, fmt::format("SELECT pid, application_name, usename, state, "
-                        "extract(epoch FROM now() - state_change)::float8, left(query, 200) {} "
-                        "AND state LIKE 'idle in transaction%' ORDER BY state_change LIMIT 10",
-                        kOthers));
+        session,
+        fmt::format("SELECT pid, application_name, usename, state, "
+                    "extract(epoch FROM now() - state_change)::float8, left(query, 200) {} "
+                    "AND state LIKE 'idle in transaction%' ORDER BY state_change LIMIT 10",
+                    kOthers),
+        interrupt);
     s.oldest_transactions =
-        sessions(tx, fmt::format("SELECT pid, application_name, usename, state, "
-                                 "extract(epoch FROM now() - xact_start)::float8, left(query, 200) "
-                                 "{} AND xact_start IS NOT NULL ORDER BY xact_start LIMIT 10",
-                                 kOthers));
+        sessions(session,
+                 fmt::format("SELECT pid, application_name, usename, state, "
+                             "extract(epoch FROM now() - xact_start)::float8, left(query, 200) "
+                             "{} AND xact_start IS NOT NULL ORDER BY xact_start LIMIT 10",
+                             kOthers),
+                 interrupt);
   } catch (const std::exception& e) {
     std::string why = e.what();
     while (!why.empty() && why.back() == '\n') {
@@ -72,14 +88,17 @@ std::string format_snapshot(const ConnectionSnapshot& s, double warn_at) {
       s.used_percent() >= warn_at ? fmt::format("  WARNING: at or past {:g}%", warn_at) : "");
   out += fmt::format("  {:<50} {:<30} {:>5}\n", "application", "state", "count");
   for (const auto& g : s.by_application_state) {
-    out += fmt::format("  {:<50} {:<30} {:>5}\n", g.application.empty() ? "(none)" : g.application,
-                       g.state, g.count);
+    out += fmt::format("  {:<50} {:<30} {:>5}\n",
+                       g.application.empty() ? "(none)" : util::printable(g.application),
+                       util::printable(g.state), g.count);
   }
   auto list = [&](const char* title, const std::vector<ConnectionSnapshot::Session>& v) {
     out += fmt::format("{} ({}):\n", title, v.size());
     for (const auto& x : v) {
+      // Other sessions' text: escaped, so no query can draw on the operator's screen.
       out += fmt::format("  pid {:<7} {:>8.1f}s  {:<40} {}\n", x.pid, x.age_s,
-                         x.application.empty() ? "(none)" : x.application, x.query);
+                         x.application.empty() ? "(none)" : util::printable(x.application),
+                         util::printable(x.query));
     }
   };
   list("longest idle in transaction", s.longest_idle_in_transaction);

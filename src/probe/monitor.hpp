@@ -1,6 +1,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,8 @@ struct ConnectionSnapshot {
 };
 
 // Throws util::InfrastructureError (with a redacted DSN) when unreachable.
-ConnectionSnapshot take_snapshot(const db::ConnInfo& target);
+// Over a bounded own session (db::OwnSession); `interrupt` ends any wait.
+ConnectionSnapshot take_snapshot(const db::ConnInfo& target, const std::stop_token& interrupt = {});
 
 std::string format_snapshot(const ConnectionSnapshot& snapshot, double warn_at_percent);
 nlohmann::json snapshot_json(const ConnectionSnapshot& snapshot, double warn_at_percent);

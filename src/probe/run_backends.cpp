@@ -2,9 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <pqxx/connection>
-#include <pqxx/nontransaction>
-#include <pqxx/result>
 #include <thread>
 
 #include "db/own_session.hpp"
@@ -22,19 +19,20 @@ int RunBackends::scalar(const std::string& select_list, const std::string& proce
   std::lock_guard lock{mutex_};
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
-      if (!conn_) {
-        conn_ = db::open_own_session(admin_, "pgleak-admin");
+      if (!conn_ || conn_->broken()) {
+        conn_ = std::make_unique<db::OwnSession>(
+            admin_, "pgleak-admin",
+            db::OwnSession::Options{.connect_timeout = std::chrono::seconds{5},
+                                    .query_timeout = std::chrono::seconds{5},
+                                    .interrupt = {}});
       }
       const std::string marker = process.empty()
                                      ? scenario::BackendTag::run_marker(run_id_)
                                      : scenario::BackendTag::process_marker(run_id_, process);
-      pqxx::nontransaction tx{*conn_};
-      return tx
-          .exec1(fmt::format("SELECT {} FROM pg_stat_activity WHERE strpos(application_name, {}) "
-                             "> 0 AND pid <> pg_backend_pid(){}",
-                             select_list, tx.quote(marker),
-                             active_only ? " AND state = 'active'" : ""))[0]
-          .as<int>();
+      return static_cast<int>(conn_->scalar(fmt::format(
+          "SELECT {} FROM pg_stat_activity WHERE strpos(application_name, {}) "
+          "> 0 AND pid <> pg_backend_pid(){}",
+          select_list, conn_->quote(marker), active_only ? " AND state = 'active'" : "")));
     } catch (const std::exception&) {
       conn_.reset();  // a restarted server: one fresh try
     }

@@ -14,7 +14,7 @@ namespace pgleak::probe {
 // run's tag marker ("/<run_id>/", or "/<run_id>/<process>." for one process),
 // so pgleak never touches another client's sessions. Used for scheduled faults
 // and for the shutdown safety net. Reconnects on demand (the server may have
-// restarted).
+// restarted); every query is bounded (5 s to connect, 5 s to answer).
 //
 // Thread-safety: every member may be called from any thread (one mutex).
 class RunBackends {
@@ -39,7 +39,7 @@ class RunBackends {
   const db::ConnInfo admin_;
   const std::string run_id_;
   std::mutex mutex_;
-  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<db::OwnSession> conn_;
 };
 
 }  // namespace pgleak::probe

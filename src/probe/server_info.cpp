@@ -1,25 +1,46 @@
 #include "probe/server_info.hpp"
 
-#include <pqxx/connection>
-#include <pqxx/nontransaction>
-#include <pqxx/result>
+#include <charconv>
 
 #include "db/own_session.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::probe {
 
-ServerInfo read_server_info(const db::ConnInfo& target) {
+namespace {
+
+int to_int(const std::optional<std::string>& text) {
+  int value = 0;
+  if (text) {
+    std::from_chars(text->data(), text->data() + text->size(), value);
+  }
+  return value;
+}
+
+}  // namespace
+
+ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& interrupt) {
   try {
-    const auto conn = db::open_own_session(target, "pgleak-probe");
-    pqxx::nontransaction tx{*conn};
-    const auto row = tx.exec1(
-        "SELECT current_setting('server_version'), current_setting('max_connections')::int, "
-        "current_setting('superuser_reserved_connections')::int");
+    db::OwnSession session{target,
+                           "pgleak-probe",
+                           {.connect_timeout = std::chrono::seconds{10},
+                            .query_timeout = std::chrono::seconds{10},
+                            .interrupt = interrupt}};
+    const auto rows = session.query(
+        "SELECT current_setting('server_version'), current_setting('max_connections'), "
+        "current_setting('superuser_reserved_connections'), "
+        "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)::int, "
+        "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+        "AND pid <> pg_backend_pid())");
+    if (rows.size() != 1 || rows[0].size() != 5) {
+      throw std::runtime_error("unexpected answer to the settings query");
+    }
     ServerInfo info;
-    info.server_version = row[0].as<std::string>();
-    info.max_connections = row[1].as<int>();
-    info.superuser_reserved_connections = row[2].as<int>();
+    info.server_version = rows[0][0].value_or("");
+    info.max_connections = to_int(rows[0][1]);
+    info.superuser_reserved_connections = to_int(rows[0][2]);
+    info.superuser = to_int(rows[0][3]) != 0;
+    info.connections_in_use = to_int(rows[0][4]);
     return info;
   } catch (const std::exception& e) {
     std::string why = e.what();

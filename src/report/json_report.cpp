@@ -230,29 +230,8 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
   };
 }
 
-void write_json(const std::string& path, const json& document) {
-  write_text(path, document.dump(2) + "\n");
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  namespace fs = std::filesystem;
-  const fs::path target{path};
-  std::error_code ec;
-  if (target.has_parent_path()) {
-    fs::create_directories(target.parent_path(), ec);
-  }
-  const fs::path temp = target.string() + ".tmp";
-  {
-    std::ofstream out{temp, std::ios::trunc};
-    out << text;
-    if (!out) {
-      throw util::InfrastructureError("cannot write " + temp.string());
-    }
-  }
-  fs::rename(temp, target, ec);
-  if (ec) {
-    throw util::InfrastructureError("cannot write " + path + ": " + ec.message());
-  }
+std::string report_text(const json& document) {
+  return document.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace pgleak::report

@@ -20,9 +20,8 @@ nlohmann::json scenario_json(const scenario::Scenario& scenario);
 nlohmann::json build_report(const scenario::Scenario& scenario, const run::RunResult& result,
                             const analysis::Summary& summary, const analysis::Verdict& verdict);
 
-// Write atomically (temp file + rename), creating parent directories.
-// Throw util::InfrastructureError.
-void write_json(const std::string& path, const nlohmann::json& document);
-void write_text(const std::string& path, const std::string& text);
+// The report as written to disk: indented, and valid UTF-8 whatever the
+// server sent (bytes that are not UTF-8 become U+FFFD instead of an error).
+std::string report_text(const nlohmann::json& document);
 
 }  // namespace pgleak::report

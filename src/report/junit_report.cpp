@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include "util/text.hpp"
+
 namespace pgleak::report {
 
 std::string xml_escape(const std::string& text) {
   std::string out;
   out.reserve(text.size());
-  for (const char c : text) {
+  for (const char c : util::valid_utf8(text)) {
     switch (c) {
       case '&':
         out += "&amp;";

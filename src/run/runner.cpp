@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 
 #include <condition_variable>
-#include <ctime>
 #include <mutex>
 #include <random>
 #include <thread>
 
 #include "db/pg_connection.hpp"
+#include "db/socket_registry.hpp"
 #include "probe/activity_sampler.hpp"
 #include "probe/run_backends.hpp"
 #include "probe/server_log.hpp"
@@ -18,6 +18,7 @@
 #include "server/embedded_server.hpp"
 #include "util/errors.hpp"
 #include "util/stoppable_sleep.hpp"
+#include "util/text.hpp"
 #include "workload/pattern_registry.hpp"
 #include "workload/process_replica.hpp"
 #include "workload/worker_context.hpp"
@@ -26,6 +27,13 @@ namespace pgleak::run {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+void log(const RunOptions& options, const std::string& line) {
+  if (options.log != nullptr) {
+    *options.log << "pgleak: " << line << std::endl;
+  }
+}
 
 std::chrono::milliseconds to_ms(const util::ScaledDuration& d) {
   // PostgreSQL's timeouts are whole milliseconds, and 0 would mean "off".
@@ -47,6 +55,136 @@ db::SessionSettings session_settings(const scenario::ConnectArgs& args) {
   return s;
 }
 
+// Why the run ended, and the stop every thread of the run watches. The first
+// reason given wins; an interruption (options.interrupt) is one.
+class RunControl {
+ public:
+  explicit RunControl(const std::stop_token& interrupt)
+      : on_interrupt_(interrupt, [this] { stop(RunStatus::kInterrupted, "interrupted"); }) {}
+
+  void stop(RunStatus why, const std::string& detail) {
+    {
+      std::lock_guard lock{mutex_};
+      if (status_ == RunStatus::kCompleted) {
+        status_ = why;
+        detail_ = detail;
+      }
+    }
+    source_.request_stop();
+  }
+  // The scenario's time is up: stop without a reason of its own.
+  void stop() { source_.request_stop(); }
+  std::stop_token token() const { return source_.get_token(); }
+  void describe(RunResult& result) const {
+    std::lock_guard lock{mutex_};
+    result.status = status_;
+    result.status_detail = detail_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  RunStatus status_ = RunStatus::kCompleted;
+  std::string detail_;
+  std::stop_source source_;
+  std::stop_callback<std::function<void()>> on_interrupt_;  // after source_: uses it
+};
+
+// --- phase 1: the target ------------------------------------------------------
+
+struct Target {
+  std::unique_ptr<server::EmbeddedServer> embedded;  // stopped and deleted when destroyed
+  db::ConnInfo app;                                  // the workers' role
+  db::ConnInfo admin;                                // the sampler's and faults' role
+  TargetDescription description;
+};
+
+Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
+  Target t;
+  if (options.dsn) {
+    if (sc.needs_embedded_server()) {
+      throw util::UsageError(
+          "restart_server faults need the embedded server; drop --dsn or the fault");
+    }
+    t.app = db::ConnInfo::parse(*options.dsn);
+    t.admin = t.app;
+    t.description.embedded = false;
+    t.description.dsn_redacted = t.app.redacted();
+    t.description.server = probe::read_server_info(t.admin, options.interrupt);
+    t.description.app_role_superuser = t.description.server.superuser;
+    t.description.connections_before = t.description.server.connections_in_use;
+    if (options.preflight) {
+      options.preflight(t.description.server);
+    }
+    log(options,
+        fmt::format("target {} (PostgreSQL {}, max_connections {}, {} connections in use "
+                    "already); settings are read, never changed",
+                    t.description.dsn_redacted,
+                    util::printable(t.description.server.server_version),
+                    t.description.server.max_connections, t.description.connections_before));
+    return t;
+  }
+  if (const int reaped = server::EmbeddedServer::reap_orphans(); reaped > 0) {
+    log(options, fmt::format("removed {} cluster(s) left behind by killed pgleak runs", reaped));
+  }
+  server::EmbeddedServerOptions so;
+  so.max_connections = sc.server.max_connections;
+  so.superuser_reserved_connections = sc.server.superuser_reserved_connections;
+  t.embedded = server::EmbeddedServer::start(so);
+  t.app = t.embedded->app_conninfo();
+  t.admin = t.embedded->superuser_conninfo();
+  t.description.server = probe::read_server_info(t.admin, options.interrupt);
+  log(options, fmt::format("embedded PostgreSQL {} on 127.0.0.1:{} ({})",
+                           t.description.server.server_version, t.embedded->port(),
+                           util::printable(t.embedded->dir().string())));
+  return t;
+}
+
+// --- phase 2: the simulated processes and what runs them ---------------------
+
+// Every replica of every process, each with its engine (factory and pool).
+// Their connections open under the run's stop (a pending connect ends with
+// it) and register their sockets, so a forced stop can cut them.
+class Fleet {
+ public:
+  Fleet(const scenario::Scenario& sc, const db::ConnInfo& app, std::stop_token stop) {
+    for (const auto& spec : sc.processes) {
+      for (int r = 0; r < spec.replicas; ++r) {
+        auto factory = std::make_unique<db::PgConnectionFactory>(
+            app, session_settings(spec.pool.connect), &sockets_, stop);
+        replicas_.push_back(
+            std::make_unique<workload::ProcessReplica>(spec, r, std::move(factory)));
+      }
+    }
+  }
+
+  std::vector<std::unique_ptr<workload::ProcessReplica>>& replicas() { return replicas_; }
+  db::SocketRegistry& sockets() { return sockets_; }
+
+  std::vector<PoolSample> pool_samples() const {
+    std::vector<PoolSample> pools;
+    pools.reserve(replicas_.size());
+    for (const auto& rep : replicas_) {
+      const auto s = rep->pool().stats();
+      pools.push_back(
+          {rep->spec().name, rep->replica(), s.checked_out, s.idle, s.overflow, s.waiting, s.open});
+    }
+    return pools;
+  }
+
+  std::string last_holder(const std::string& process, int replica, int pid) const {
+    for (const auto& rep : replicas_) {
+      if (rep->spec().name == process && rep->replica() == replica) {
+        return rep->pool().last_holder(pid);
+      }
+    }
+    return {};
+  }
+
+ private:
+  db::SocketRegistry sockets_;  // outlives the replicas, whose connections use it
+  std::vector<std::unique_ptr<workload::ProcessReplica>> replicas_;
+};
+
 // Counts live worker threads so shutdown can wait for them with a deadline.
 class WorkerCount {
  public:
@@ -59,21 +197,209 @@ class WorkerCount {
     --live_;
     cv_.notify_all();
   }
-  bool wait_all_done(std::chrono::milliseconds timeout) {
+  // False when `timeout` passed or `force` was requested first.
+  bool wait_all_done(std::chrono::milliseconds timeout, std::stop_token force) {
     std::unique_lock lock{mutex_};
-    return cv_.wait_for(lock, timeout, [&] { return live_ == 0; });
+    return cv_.wait_for(lock, force, timeout, [&] { return live_ == 0; });
   }
 
  private:
   std::mutex mutex_;
-  std::condition_variable cv_;
+  std::condition_variable_any cv_;
   int live_ = 0;
 };
 
-void log(const RunOptions& options, const std::string& line) {
-  if (options.log != nullptr) {
-    *options.log << "pgleak: " << line << std::endl;
+// The workers of every group of every replica, and the fault schedule. Its
+// destructor stops and joins all of them, bounded, whichever way the run
+// ends: the fault thread is stopped before it is joined, so an exception
+// never waits out (or fires) the rest of the schedule.
+class Workload {
+ public:
+  Workload(const scenario::Scenario& sc, Fleet& fleet, Recorder& recorder, RunControl& control,
+           probe::RunBackends& backends, server::EmbeddedServer* embedded,
+           const std::string& run_id, Clock::time_point run_start)
+      : sc_(sc), fleet_(fleet), recorder_(recorder), control_(control), backends_(backends) {
+    try {
+      start(embedded, run_id, run_start);
+    } catch (...) {
+      stop({});  // a thread that could not be created: the ones that were are joined
+      throw;
+    }
   }
+
+  ~Workload() { stop({}); }
+  Workload(const Workload&) = delete;
+  Workload& operator=(const Workload&) = delete;
+
+ private:
+  void start(server::EmbeddedServer* embedded, const std::string& run_id,
+             Clock::time_point run_start) {
+    const auto deadline = run_start + sc_.duration.applied;
+    for (auto& rep : fleet_.replicas()) {
+      for (const auto& group : rep->spec().workers) {
+        const auto start_at = run_start + rep->replica() * rep->spec().start_interval.applied +
+                              group.start_after.applied;
+        groups_.push_back(
+            {rep.get(), &group, start_at,
+             std::make_unique<workload::GroupLoad>(group, sc_.time_scale, start_at, deadline)});
+        groups_.back().load->start(control_.token());
+      }
+    }
+    workers_.reserve(static_cast<size_t>(sc_.total_workers()));
+    for (auto& g : groups_) {
+      start_group(g, run_id);
+    }
+    faults_ = std::thread{[this, embedded, run_start] { run_faults(embedded, run_start); }};
+  }
+
+ public:
+  // Stops every worker and the fault schedule and joins them. Workers still
+  // in a statement after 0.5 s are cancelled, and after 5 s more their
+  // backends are terminated and their sockets cut; `force` skips the waits.
+  void stop(const std::stop_token& force) {
+    control_.stop();
+    if (faults_.joinable()) {
+      faults_.join();
+    }
+    if (!live_.wait_all_done(500ms, force)) {
+      backends_.cancel({}, /*active_only=*/true);  // pg_sleep, a lock wait
+      if (!live_.wait_all_done(5s, force)) {
+        backends_.terminate();
+        fleet_.sockets().shutdown_all();  // a server that no longer answers at all
+        if (!live_.wait_all_done(5s, {})) {
+          fleet_.sockets().shutdown_all();  // connections opened in the meantime
+        }
+      }
+    }
+    for (auto& w : workers_) {
+      if (w.joinable()) {
+        w.join();
+      }
+    }
+  }
+
+  std::vector<LoadOutcome> loads() const {
+    std::vector<LoadOutcome> out;
+    for (const auto& g : groups_) {
+      auto delays = std::make_shared<util::LatencyHistogram>();
+      delays->merge_from(g.load->start_delays());
+      out.push_back({g.replica->spec().name, g.replica->replica(), g.group->name,
+                     g.load->open_model(), g.load->arrivals(), g.load->dropped(),
+                     std::move(delays)});
+    }
+    return out;
+  }
+
+ private:
+  // Each worker group of each replica: when it starts and how it is paced.
+  struct GroupRun {
+    workload::ProcessReplica* replica;
+    const scenario::WorkerGroup* group;
+    Clock::time_point start_at;
+    std::unique_ptr<workload::GroupLoad> load;
+  };
+
+  void start_group(GroupRun& g, const std::string& run_id) {
+    const auto& registry = workload::PatternRegistry::builtin();
+    const auto& rep = *g.replica;
+    const auto* info = registry.find(g.group->pattern);
+    const auto resolved = registry.resolve_options(g.group->pattern, g.group->options);
+    const auto tag =
+        scenario::BackendTag{rep.spec().pool.connect.application_name.value_or("pgleak"), run_id,
+                             rep.spec().name, rep.replica(), g.group->pattern}
+            .str();
+    for (int i = 0; i < g.group->count; ++i) {
+      live_.add();
+      try {
+        workers_.emplace_back([this, &g, info, resolved, tag, i] {
+          run_worker(g, *info, resolved, tag, i);
+          live_.done();
+        });
+      } catch (...) {
+        live_.done();
+        throw;
+      }
+    }
+  }
+
+  void run_worker(GroupRun& g, const workload::PatternInfo& info, const nlohmann::json& options,
+                  const std::string& tag, int index) {
+    const auto stop = control_.token();
+    try {
+      if (util::sleep_until(g.start_at, stop) && g.load->wait_to_start(index, stop)) {
+        workload::WorkerContext ctx{*g.replica, *g.group, *g.load, index, tag, recorder_, stop};
+        info.make(workload::PatternArgs{options, sc_.time_scale})->run(ctx);
+      }
+    } catch (const std::exception& e) {
+      Event ev;
+      ev.kind = "worker_error";
+      ev.message = e.what();
+      ev.process = g.replica->spec().name;
+      ev.replica = g.replica->replica();
+      ev.worker = g.group->name + "." + std::to_string(index);
+      ev.pattern = g.group->pattern;
+      recorder_.add_event(std::move(ev));
+    }
+  }
+
+  void run_faults(server::EmbeddedServer* embedded, Clock::time_point run_start) {
+    const auto stop = control_.token();
+    for (const auto& fault : sc_.faults) {
+      if (!util::sleep_until(run_start + fault.at.applied, stop)) {
+        return;
+      }
+      Event ev;
+      ev.kind = kFault;
+      const auto process = fault.target == "all" ? std::string{} : fault.target;
+      ev.process = process;
+      try {
+        int affected = 0;
+        switch (fault.action) {
+          case scenario::Fault::Action::kTerminateBackends:
+            affected = backends_.terminate(process);
+            break;
+          case scenario::Fault::Action::kCancelBackends:
+            affected = backends_.cancel(process);
+            break;
+          case scenario::Fault::Action::kRestartServer:
+            embedded->restart();  // the loader refuses this fault without the embedded server
+            break;
+        }
+        ev.message = fault.action == scenario::Fault::Action::kRestartServer
+                         ? "restart_server: fast restart done"
+                         : fmt::format("{} on {}: {} backends", scenario::to_string(fault.action),
+                                       fault.target, affected);
+      } catch (const std::exception& e) {
+        ev.message = fmt::format("{} failed: {}", scenario::to_string(fault.action), e.what());
+      }
+      recorder_.add_event(std::move(ev));
+    }
+  }
+
+  const scenario::Scenario& sc_;
+  Fleet& fleet_;
+  Recorder& recorder_;
+  RunControl& control_;
+  probe::RunBackends& backends_;
+  WorkerCount live_;
+  std::vector<GroupRun> groups_;
+  std::vector<std::thread> workers_;
+  std::thread faults_;
+};
+
+// --- phase 3: watching until the end ----------------------------------------
+
+void watch_until_end(const scenario::Scenario& sc, LiveWatch& watch, RunControl& control,
+                     Clock::time_point run_start) {
+  const auto deadline = run_start + sc.duration.applied;
+  const auto stop = control.token();
+  while (!stop.stop_requested() && Clock::now() < deadline) {
+    util::sleep_until(std::min(deadline, Clock::now() + 250ms), stop);
+    if (auto why = watch.tick()) {
+      control.stop(RunStatus::kAborted, *why);
+    }
+  }
+  watch.finish();
 }
 
 }  // namespace
@@ -109,98 +435,28 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   result.started_at_utc = util::utc_now("%Y-%m-%dT%H:%M:%SZ");
   const auto wall_start = Clock::now();
 
-  if (options.dsn && sc.needs_embedded_server()) {
-    throw util::UsageError(
-        "restart_server faults need the embedded server; drop --dsn or the fault");
-  }
-
-  // --- target -------------------------------------------------------------
-  std::unique_ptr<server::EmbeddedServer> embedded;
-  db::ConnInfo app_target;
-  db::ConnInfo admin_target;
-  if (options.dsn) {
-    app_target = db::ConnInfo::parse(*options.dsn);
-    admin_target = app_target;
-    result.target.embedded = false;
-    result.target.dsn_redacted = app_target.redacted();
-  } else {
-    if (const int reaped = server::EmbeddedServer::reap_orphans(); reaped > 0) {
-      log(options, fmt::format("removed {} cluster(s) left behind by killed pgleak runs", reaped));
-    }
-    server::EmbeddedServerOptions so;
-    so.max_connections = sc.server.max_connections;
-    so.superuser_reserved_connections = sc.server.superuser_reserved_connections;
-    embedded = server::EmbeddedServer::start(so);
-    app_target = embedded->app_conninfo();
-    admin_target = embedded->superuser_conninfo();
-  }
-  result.target.server = probe::read_server_info(admin_target);
-  if (embedded) {
-    log(options, fmt::format("embedded PostgreSQL {} on 127.0.0.1:{} ({})",
-                             result.target.server.server_version, embedded->port(),
-                             embedded->dir().string()));
-  } else {
-    log(options, fmt::format("target {} (PostgreSQL {}, max_connections {}); settings are read, "
-                             "never changed",
-                             result.target.dsn_redacted, result.target.server.server_version,
-                             result.target.server.max_connections));
-  }
-
-  // --- processes and their pools -----------------------------------------
-  std::vector<std::unique_ptr<workload::ProcessReplica>> replicas;
-  for (const auto& spec : sc.processes) {
-    for (int r = 0; r < spec.replicas; ++r) {
-      auto factory = std::make_unique<db::PgConnectionFactory>(app_target,
-                                                               session_settings(spec.pool.connect));
-      replicas.push_back(std::make_unique<workload::ProcessReplica>(spec, r, std::move(factory)));
-    }
-  }
-
+  // Declaration order is the order of release, in reverse: the workload stops
+  // before the instruments, the instruments before the pools close, and the
+  // pools before the server goes.
+  Target target = open_target(sc, options);
+  result.target = target.description;
+  RunControl control{options.interrupt};
+  Fleet fleet{sc, target.app, control.token()};
   Recorder recorder{Clock::now()};
-  std::stop_source run_stop;
-  std::mutex status_mutex;
-  RunStatus status = RunStatus::kCompleted;
-  std::string status_detail;
-  auto stop_with = [&](RunStatus why, const std::string& detail) {
-    {
-      std::lock_guard lock{status_mutex};
-      if (status == RunStatus::kCompleted) {
-        status = why;
-        status_detail = detail;
-      }
-    }
-    run_stop.request_stop();
-  };
-  std::stop_callback on_interrupt{options.interrupt,
-                                  [&] { stop_with(RunStatus::kInterrupted, "interrupted"); }};
 
-  probe::ActivitySampler sampler{
-      admin_target, scenario::BackendTag::run_marker(result.run_id), sc.sample_interval, recorder,
-      [&] {
-        std::vector<PoolSample> pools;
-        pools.reserve(replicas.size());
-        for (const auto& rep : replicas) {
-          const auto s = rep->pool().stats();
-          pools.push_back({rep->spec().name, rep->replica(), s.checked_out, s.idle, s.overflow,
-                           s.waiting, s.open});
-        }
-        return pools;
-      }};
-  probe::RunBackends run_backends{admin_target, result.run_id};
-  sampler.on_target_lost([&](const std::string& why) { stop_with(RunStatus::kTargetLost, why); });
+  probe::RunBackends backends{target.admin, result.run_id};
+  probe::ActivitySampler sampler{target.admin, scenario::BackendTag::run_marker(result.run_id),
+                                 sc.sample_interval, recorder,
+                                 [&fleet] { return fleet.pool_samples(); }};
+  sampler.on_target_lost(
+      [&control](const std::string& why) { control.stop(RunStatus::kTargetLost, why); });
   sampler.start();
-
   std::unique_ptr<probe::ServerLogTailer> server_log;
-  if (embedded) {
+  if (target.embedded) {
     server_log = std::make_unique<probe::ServerLogTailer>(
-        embedded->json_log_path().string(), result.run_id, recorder,
-        [&](const std::string& process, int replica, int pid) -> std::string {
-          for (const auto& rep : replicas) {
-            if (rep->spec().name == process && rep->replica() == replica) {
-              return rep->pool().last_holder(pid);
-            }
-          }
-          return {};
+        target.embedded->json_log_path().string(), result.run_id, recorder,
+        [&fleet](const std::string& process, int replica, int pid) {
+          return fleet.last_holder(process, replica, pid);
         });
     server_log->start();
     result.server_log_available = true;
@@ -213,178 +469,61 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
                            "process replicas, run id {}",
                            sc.name, util::format_duration(sc.duration.applied),
                            util::format_duration(sc.duration.nominal), sc.time_scale,
-                           sc.total_workers(), replicas.size(), result.run_id));
-
-  // --- workers --------------------------------------------------------------
-  const auto& registry = workload::PatternRegistry::builtin();
+                           sc.total_workers(), fleet.replicas().size(), result.run_id));
   const auto run_start = recorder.start();
-  // Each worker group of each replica: when it starts and how it is paced.
-  struct GroupRun {
-    workload::ProcessReplica* replica;
-    const scenario::WorkerGroup* group;
-    Clock::time_point start_at;
-    std::unique_ptr<workload::GroupLoad> load;
-  };
-  std::vector<GroupRun> groups;
-  for (auto& rep : replicas) {
-    for (const auto& group : rep->spec().workers) {
-      const auto start_at = run_start + rep->replica() * rep->spec().start_interval.applied +
-                            group.start_after.applied;
-      groups.push_back({rep.get(), &group, start_at,
-                        std::make_unique<workload::GroupLoad>(group, sc.time_scale, start_at)});
-      groups.back().load->start(run_stop.get_token());
-    }
-  }
-  WorkerCount live;
-  std::vector<std::jthread> workers;
-  workers.reserve(static_cast<size_t>(sc.total_workers()));
-  // Whatever way this function is left, workers are told to stop before they
-  // are joined (a jthread's own stop token is not the one they watch).
-  struct StopOnExit {
-    std::stop_source& source;
-    ~StopOnExit() { source.request_stop(); }
-  } stop_on_exit{run_stop};
-  for (auto& g : groups) {
-    const auto& rep = *g.replica;
-    const auto& group = *g.group;
-    const auto* info = registry.find(group.pattern);
-    const auto resolved = registry.resolve_options(group.pattern, group.options);
-    const auto tag =
-        scenario::BackendTag{rep.spec().pool.connect.application_name.value_or("pgleak"),
-                             result.run_id, rep.spec().name, rep.replica(), group.pattern}
-            .str();
-    for (int i = 0; i < group.count; ++i) {
-      live.add();
-      workers.emplace_back([&, info, resolved, tag, i, start_at = g.start_at, replica = g.replica,
-                            group_ptr = g.group, load = g.load.get(), stop = run_stop.get_token()] {
-        try {
-          if (util::sleep_until(start_at, stop) && load->wait_to_start(i, stop)) {
-            workload::WorkerContext ctx{*replica, *group_ptr, *load, i, tag, recorder, stop};
-            info->make(workload::PatternArgs{resolved, sc.time_scale})->run(ctx);
-          }
-        } catch (const std::exception& e) {
-          Event ev;
-          ev.kind = "worker_error";
-          ev.message = e.what();
-          ev.process = replica->spec().name;
-          ev.replica = replica->replica();
-          ev.worker = group_ptr->name + "." + std::to_string(i);
-          ev.pattern = group_ptr->pattern;
-          recorder.add_event(std::move(ev));
-        }
-        live.done();
-      });
-    }
-  }
+  Workload workload{
+      sc, fleet, recorder, control, backends, target.embedded.get(), result.run_id, run_start};
 
-  // --- faults, on their schedule ---------------------------------------------
-  std::jthread faults{[&, stop = run_stop.get_token()] {
-    for (const auto& fault : sc.faults) {
-      if (!util::sleep_until(run_start + fault.at.applied, stop)) {
-        return;
-      }
-      Event ev;
-      ev.kind = kFault;
-      ev.process = fault.target == "all" ? "" : fault.target;
-      const auto process = fault.target == "all" ? std::string{} : fault.target;
-      try {
-        int affected = 0;
-        switch (fault.action) {
-          case scenario::Fault::Action::kTerminateBackends:
-            affected = run_backends.terminate(process);
-            break;
-          case scenario::Fault::Action::kCancelBackends:
-            affected = run_backends.cancel(process);
-            break;
-          case scenario::Fault::Action::kRestartServer:
-            embedded->restart();
-            break;
-        }
-        ev.message = fault.action == scenario::Fault::Action::kRestartServer
-                         ? "restart_server: fast restart done"
-                         : fmt::format("{} on {}: {} backends", scenario::to_string(fault.action),
-                                       fault.target, affected);
-      } catch (const std::exception& e) {
-        ev.message = fmt::format("{} failed: {}", scenario::to_string(fault.action), e.what());
-      }
-      recorder.add_event(std::move(ev));
-    }
-  }};
-
-  // --- wait for the end, watching -----------------------------------------
   LiveWatch watch{
       sc,
       recorder,
-      replicas,
+      fleet.replicas(),
       options.log,
       options.progress_in_place,
-      result.target.server.max_connections - result.target.server.superuser_reserved_connections};
-  {
-    const auto deadline = run_start + sc.duration.applied;
-    const auto stop = run_stop.get_token();
-    while (!stop.stop_requested() && Clock::now() < deadline) {
-      util::sleep_until(std::min(deadline, Clock::now() + std::chrono::milliseconds{250}), stop);
-      if (auto why = watch.tick()) {
-        stop_with(RunStatus::kAborted, *why);
-      }
-    }
-  }
-  watch.finish();
+      result.target.server.max_connections -
+          (result.target.app_role_superuser ? 0
+                                            : result.target.server.superuser_reserved_connections)};
+  watch_until_end(sc, watch, control, run_start);
+
+  // --- phase 4: stop and collect ---------------------------------------------
   // The state at the end of the scenario (or at the interruption), before
   // anything is released; then the sampler stops so shutdown is not sampled.
   sampler.sample_now();
   sampler.stop();
   std::vector<int> held_at_end;
-  for (const auto& rep : replicas) {
+  for (const auto& rep : fleet.replicas()) {
     held_at_end.push_back(static_cast<int>(rep->pool().outstanding().size()));
   }
   result.holders = watch.holders();
   if (server_log) {
     server_log->stop();  // what the server logged up to the end of the scenario
   }
-  run_stop.request_stop();
-  faults.join();
-
-  // --- shutdown: every backend of the run goes away -------------------------
-  if (!live.wait_all_done(std::chrono::milliseconds{500})) {
-    // Workers stuck in a statement (pg_sleep, a lock wait): cancel them.
-    run_backends.cancel({}, /*active_only=*/true);
-    if (!live.wait_all_done(std::chrono::seconds{5})) {
-      run_backends.terminate();
-    }
-  }
-  workers.clear();  // joins
-  for (size_t i = 0; i < replicas.size(); ++i) {
-    auto& rep = replicas[i];
+  workload.stop(options.force);
+  for (size_t i = 0; i < fleet.replicas().size(); ++i) {
+    auto& rep = fleet.replicas()[i];
     rep->end();
-    result.pools.push_back({rep->spec().name, rep->replica(), rep->pool().stats(), held_at_end[i]});
+    const auto stats = rep->pool().stats();
+    result.connect_attempts += stats.connects + stats.connect_failures + rep->unpooled_connects();
+    result.pools.push_back({rep->spec().name, rep->replica(), stats, held_at_end[i]});
   }
-  for (const auto& g : groups) {
-    auto delays = std::make_shared<util::LatencyHistogram>();
-    delays->merge_from(g.load->start_delays());
-    result.loads.push_back({g.replica->spec().name, g.replica->replica(), g.group->name,
-                            g.load->open_model(), g.load->arrivals(), g.load->dropped(),
-                            std::move(delays)});
-  }
+  result.loads = workload.loads();
   result.checkout_waits = std::make_shared<util::LatencyHistogram>();
-  for (const auto& rep : replicas) {
+  for (const auto& rep : fleet.replicas()) {
     result.checkout_waits->merge_from(rep->pool().checkout_waits());
   }
-  groups.clear();
-  replicas.clear();  // pools close their connections
-  // A safety net, and a check: no backend of this run may outlive it.
-  if (const int left = run_backends.wait_gone(std::chrono::seconds{5}); left > 0) {
-    result.leftover_backends_terminated = run_backends.terminate();
+  for (auto& rep : fleet.replicas()) {
+    rep.reset();  // pools close their connections
   }
-  if (embedded) {
-    embedded->stop();
+  // A safety net, and a check: no backend of this run may outlive it.
+  const auto grace = options.force.stop_requested() ? 1s : 5s;
+  if (const int left = backends.wait_gone(grace); left > 0) {
+    result.leftover_backends_terminated = backends.terminate();
+  }
+  if (target.embedded) {
+    target.embedded->stop(options.force.stop_requested());
   }
 
-  {
-    std::lock_guard lock{status_mutex};
-    result.status = status;
-    result.status_detail = status_detail;
-  }
+  control.describe(result);
   result.samples = recorder.samples();
   result.events = recorder.events();
   result.events_dropped = recorder.dropped_events();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -18,8 +19,14 @@ namespace pgleak::run {
 struct RunOptions {
   // Target an existing server instead of an embedded one; never reconfigured.
   std::optional<std::string> dsn;
-  // Ctrl-C / SIGTERM: the run stops early, cleans up, and says so.
+  // With a DSN: called with what the target says about itself before anything
+  // is started; it throws (util::UsageError) to refuse the run, e.g. when the
+  // scenario would take the slots other clients of that server need.
+  std::function<void(const probe::ServerInfo&)> preflight;
+  // Ctrl-C / SIGTERM / SIGHUP: the run stops early, cleans up, and says so.
   std::stop_token interrupt;
+  // A second signal: the same clean-up without its grace periods.
+  std::stop_token force;
   // Status lines ("server started", "running ..."), holders as they appear,
   // and the progress line; nullptr for none.
   std::ostream* log = nullptr;
@@ -33,6 +40,11 @@ struct TargetDescription {
   bool embedded = true;
   std::string dsn_redacted;  // external targets only
   probe::ServerInfo server;
+  // The workers' role may use the superuser-reserved slots (an external
+  // target whose DSN logs in as a superuser); the embedded one never does.
+  bool app_role_superuser = false;
+  // Client connections already on the server before the run (external).
+  int connections_before = 0;
 };
 
 struct PoolOutcome {
@@ -75,6 +87,7 @@ struct RunResult {
   // Checkouts older than leak_threshold at the end of the scenario.
   std::vector<Holder> holders;
   std::shared_ptr<util::LatencyHistogram> checkout_waits;  // all pools merged
+  uint64_t connect_attempts = 0;  // every connection the workers tried to open
   uint64_t sampler_missed_intervals = 0;
   double sampler_max_lag_ms = 0;
   int leftover_backends_terminated = 0;
@@ -82,10 +95,14 @@ struct RunResult {
 
 std::string_view to_string(RunStatus status);
 
-// Runs a validated scenario against its target and returns what it saw. Every
-// backend the run opened is closed and an embedded server is stopped and
-// deleted before this returns, on every path. Throws util::InfrastructureError
-// when the target cannot be reached or the embedded server cannot start.
+// Runs a validated scenario against its target and returns what it saw, in
+// four phases: open the target, start the workload and its instruments, watch
+// until the scenario ends (or is stopped), then stop everything and collect.
+// Every backend the run opened is closed and an embedded server is stopped and
+// deleted before this returns, on every path, exceptions included; every wait
+// in the stop phase is bounded. Throws util::InfrastructureError when the
+// target cannot be reached or the embedded server cannot start, and what
+// `preflight` throws.
 RunResult run_scenario(const scenario::Scenario& scenario, const RunOptions& options);
 
 // Six characters of [a-z0-9]: marks every backend of one run.

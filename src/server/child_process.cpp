@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,8 +28,7 @@ std::optional<RunAs> server_account() {
   return RunAs{pw->pw_uid, pw->pw_gid, pw->pw_name};
 }
 
-int run_program(const std::vector<std::string>& argv, const std::string& log_path,
-                const std::optional<RunAs>& as, const std::string& cwd) {
+pid_t spawn(const std::vector<std::string>& argv, const ChildSetup& setup) {
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (const auto& a : argv) {
@@ -36,13 +36,15 @@ int run_program(const std::vector<std::string>& argv, const std::string& log_pat
   }
   args.push_back(nullptr);
 
-  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int log_fd =
+      ::open(setup.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (log_fd < 0) {
-    throw util::InfrastructureError("cannot open " + log_path + ": " + std::strerror(errno));
+    throw util::InfrastructureError("cannot open " + setup.log_path + ": " + std::strerror(errno));
   }
-  if (as) {
-    (void)::fchown(log_fd, as->uid, as->gid);
+  if (setup.as) {
+    (void)::fchown(log_fd, setup.as->uid, setup.as->gid);
   }
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log_fd);
@@ -53,6 +55,7 @@ int run_program(const std::vector<std::string>& argv, const std::string& log_pat
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);  // an ignored signal stays ignored across exec
     setsid();
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
@@ -60,19 +63,29 @@ int run_program(const std::vector<std::string>& argv, const std::string& log_pat
     if (devnull >= 0) {
       dup2(devnull, STDIN_FILENO);
     }
-    if (as) {
-      gid_t groups[1] = {as->gid};
-      if (setgroups(1, groups) != 0 || setgid(as->gid) != 0 || setuid(as->uid) != 0) {
+    if (setup.as) {
+      gid_t groups[1] = {setup.as->gid};
+      if (setgroups(1, groups) != 0 || setgid(setup.as->gid) != 0 || setuid(setup.as->uid) != 0) {
         _exit(126);
       }
     }
-    if (chdir(cwd.c_str()) != 0) {
+    // After setuid, which clears it. If pgleak died before this line, the
+    // signal would never come: give up instead.
+    if (setup.death_signal != 0 &&
+        (prctl(PR_SET_PDEATHSIG, setup.death_signal) != 0 || getppid() != parent)) {
+      _exit(125);
+    }
+    if (chdir(setup.cwd.c_str()) != 0) {
       _exit(126);
     }
     execv(args[0], args.data());
     _exit(127);
   }
   ::close(log_fd);
+  return pid;
+}
+
+int wait_child(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
@@ -83,6 +96,11 @@ int run_program(const std::vector<std::string>& argv, const std::string& log_pat
     return WEXITSTATUS(status);
   }
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+int run_program(const std::vector<std::string>& argv, const std::string& log_path,
+                const std::optional<RunAs>& as, const std::string& cwd) {
+  return wait_child(spawn(argv, {log_path, as, cwd, SIGKILL}));
 }
 
 }  // namespace pgleak::server

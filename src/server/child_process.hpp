@@ -15,14 +15,30 @@ struct RunAs {
   std::string name;
 };
 
-// The account to run initdb/pg_ctl as: "postgres" when we are root, else ourselves.
+// The account to run initdb/postgres as: "postgres" when we are root, else ourselves.
 // Throws util::InfrastructureError when root and no postgres account exists.
 std::optional<RunAs> server_account();
 
-// Runs argv to completion with stdout and stderr appended to log_path, in its
-// own session (so a terminal's Ctrl-C reaches pgleak, which then stops the
-// server in order, rather than the server directly). Returns the exit status
-// (128 + signal when killed).
+// What a child process gets between fork and exec.
+struct ChildSetup {
+  std::string log_path;  // stdout and stderr, appended
+  std::optional<RunAs> as;
+  std::string cwd;
+  // Sent to the child by the kernel when the thread that forked it ends (and
+  // so when pgleak dies, even of SIGKILL): nothing outlives pgleak.
+  int death_signal = 0;
+};
+
+// Forks and execs argv with `setup`: a session of its own (a terminal's Ctrl-C
+// reaches pgleak, which then stops its children in order), signals unblocked
+// and SIGPIPE reset, stdin from /dev/null. Returns the pid. Throws
+// util::InfrastructureError when the log cannot be opened or fork fails.
+pid_t spawn(const std::vector<std::string>& argv, const ChildSetup& setup);
+
+// Waits for a child of ours; returns its exit status (128 + signal when killed).
+int wait_child(pid_t pid);
+
+// spawn() then wait_child(), with SIGKILL as the death signal.
 int run_program(const std::vector<std::string>& argv, const std::string& log_path,
                 const std::optional<RunAs>& as, const std::string& cwd);
 

@@ -1,17 +1,22 @@
 #include "server/embedded_server.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
-#include <pqxx/connection>
-#include <pqxx/nontransaction>
 #include <sstream>
+#include <utility>
 
 #include "db/own_session.hpp"
 #include "util/errors.hpp"
@@ -20,6 +25,8 @@ namespace fs = std::filesystem;
 
 namespace pgleak::server {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 int free_loopback_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -48,11 +55,47 @@ fs::path temp_base() {
   return (tmp != nullptr && *tmp != '\0') ? fs::path{tmp} : fs::path{"/tmp"};
 }
 
+// Files inside the cluster's directory are read without following links.
 std::string read_file(const fs::path& path) {
-  std::ifstream in{path};
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    return {};
+  }
+  std::string text;
+  char buf[8192];
+  ssize_t n = 0;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20)) {
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
+void write_new_file(const fs::path& path, const std::string& text, mode_t mode) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) {
+    throw util::InfrastructureError("cannot write " + path.string() + ": " + std::strerror(errno));
+  }
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) {
+    throw util::InfrastructureError("cannot write " + path.string());
+  }
+}
+
+// The mode of a run's directory: others may only traverse it, and only when
+// the server runs as another account and must reach its own subdirectory.
+mode_t run_dir_mode(const std::optional<RunAs>& as) {
+  return as && as->uid != ::geteuid() ? 0711 : 0700;
+}
+
+// postmaster.pid's eighth line is the postmaster's status (PostgreSQL 10+).
+bool says_ready(const std::string& pidfile) {
+  std::istringstream in{pidfile};
+  std::string line;
+  for (int i = 0; i < 8 && std::getline(in, line); ++i) {
+  }
+  return line.rfind("ready", 0) == 0;
 }
 
 }  // namespace
@@ -76,10 +119,10 @@ std::string find_pg_bin_dir(const std::string& hint) {
     }
   }
   if (dir.empty() || !fs::exists(fs::path{dir} / "initdb") ||
-      !fs::exists(fs::path{dir} / "pg_ctl")) {
+      !fs::exists(fs::path{dir} / "postgres")) {
     throw util::InfrastructureError(
-        "cannot find initdb and pg_ctl (looked in $PGLEAK_PG_BIN and /usr/lib/postgresql/*/bin); "
-        "install postgresql-15 or set PGLEAK_PG_BIN");
+        "cannot find initdb and postgres (looked in $PGLEAK_PG_BIN and "
+        "/usr/lib/postgresql/*/bin); install postgresql-15 or set PGLEAK_PG_BIN");
   }
   return dir;
 }
@@ -88,16 +131,123 @@ std::string EmbeddedServer::tool(const char* name) const {
   return bin_dir_ + "/" + name;
 }
 
-int EmbeddedServer::pg_ctl(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv{tool("pg_ctl"), "-D", data_dir().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_program(argv, (dir_ / "pg_ctl.log").string(), run_as_, dir_.string());
-}
-
 std::string EmbeddedServer::log_tail() const {
-  std::string all = read_file(log_path()) + read_file(dir_ / "pg_ctl.log");
+  std::string all = read_file(log_path()) + read_file(pg_dir() / "log" / "postgresql.log");
   constexpr size_t kTail = 1500;
   return all.size() > kTail ? "..." + all.substr(all.size() - kTail) : all;
+}
+
+pid_t EmbeddedServer::postmaster_pid() const {
+  std::lock_guard lock{mutex_};
+  return pid_;
+}
+
+void EmbeddedServer::write_settings(const EmbeddedServerOptions& options) const {
+  // postgresql.auto.conf is read after postgresql.conf and is ours alone.
+  write_new_file(
+      data_dir() / "postgresql.auto.conf",
+      fmt::format("listen_addresses = '127.0.0.1'\n"
+                  "port = {}\n"
+                  "unix_socket_directories = '{}'\n"
+                  "max_connections = {}\n"
+                  "superuser_reserved_connections = {}\n"
+                  // Throwaway data: durability costs time and nothing here needs it.
+                  "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                  "shared_buffers = '32MB'\n"
+                  // Fixed English messages: 53300's text is how libpq reports it.
+                  "lc_messages = 'C'\n"
+                  "log_line_prefix = '%m [%p] %q%a '\n"
+                  // The structured log carries SQLSTATE, pid and application_name per line.
+                  "logging_collector = on\nlog_destination = 'stderr,jsonlog'\n"
+                  "log_directory = '{}'\n"
+                  "log_filename = 'postgresql.log'\nlog_rotation_age = 0\nlog_rotation_size = 0\n",
+                  port_, pg_dir().string(), options.max_connections,
+                  options.superuser_reserved_connections, (pg_dir() / "log").string()),
+      0644);
+}
+
+void EmbeddedServer::keeper_loop() {
+  std::unique_lock lock{mutex_};
+  while (true) {
+    changed_.wait(lock, [&] { return spawn_requested_ || quit_; });
+    if (!spawn_requested_) {
+      return;
+    }
+    spawn_requested_ = false;
+    pid_t pid = 0;
+    try {
+      // The death signal is tied to this thread, which lives until its
+      // postmaster has exited: SIGQUIT is PostgreSQL's immediate shutdown.
+      pid = spawn({tool("postgres"), "-D", data_dir().string()},
+                  {log_path().string(), run_as_, pg_dir().string(), SIGQUIT});
+    } catch (const std::exception& e) {
+      spawn_error_ = e.what();
+      ++spawned_;
+      ++exited_;
+      changed_.notify_all();
+      continue;
+    }
+    pid_ = pid;
+    ++spawned_;
+    changed_.notify_all();
+    lock.unlock();
+    // Wait for the exit without reaping it: until reaped (below, under the
+    // lock) the pid cannot be reused, so a signal sent under the lock can only
+    // ever reach our own postmaster.
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0 &&
+           errno == EINTR) {
+    }
+    lock.lock();
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pid_ = 0;
+    ++exited_;
+    changed_.notify_all();
+  }
+}
+
+bool EmbeddedServer::launch(std::string& why) {
+  uint64_t generation = 0;
+  {
+    std::unique_lock lock{mutex_};
+    generation = spawned_ + 1;
+    spawn_requested_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return spawned_ >= generation; });
+    if (!spawn_error_.empty()) {
+      why = std::exchange(spawn_error_, {});
+      return false;
+    }
+  }
+  // PostgreSQL says it is ready in postmaster.pid, as pg_ctl -w reads it.
+  const auto deadline = Clock::now() + std::chrono::seconds{60};
+  std::unique_lock lock{mutex_};
+  while (Clock::now() < deadline) {
+    if (exited_ >= generation) {
+      why = log_tail();
+      return false;
+    }
+    lock.unlock();
+    const bool ready = says_ready(read_file(data_dir() / "postmaster.pid"));
+    lock.lock();
+    if (ready && exited_ < generation) {
+      return true;
+    }
+    changed_.wait_for(lock, std::chrono::milliseconds{10});
+  }
+  why = "not ready after 60s:\n" + log_tail();
+  return false;
+}
+
+bool EmbeddedServer::signal_and_wait(int sig, std::chrono::milliseconds timeout) {
+  std::unique_lock lock{mutex_};
+  if (pid_ == 0) {
+    return true;
+  }
+  const uint64_t target = exited_ + 1;
+  ::kill(pid_, sig);  // our own child, not yet reaped (see keeper_loop)
+  return changed_.wait_for(lock, timeout, [&] { return exited_ >= target; });
 }
 
 std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOptions& options) {
@@ -112,70 +262,56 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
   }
   server->dir_ = pattern;
   // From here on the destructor removes the directory whatever fails.
-  std::ofstream{server->dir_ / "pgleak.pid"} << ::getpid() << "\n";
-  if (server->run_as_) {
-    if (::chown(server->dir_.c_str(), server->run_as_->uid, server->run_as_->gid) != 0) {
-      throw util::InfrastructureError("cannot give " + server->dir_.string() +
-                                      " to postgres: " + std::strerror(errno));
-    }
+  server->lock_fd_ = ::open((server->dir_ / "lock").c_str(),
+                            O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (server->lock_fd_ < 0 || ::flock(server->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    throw util::InfrastructureError("cannot lock " + server->dir_.string() + ": " +
+                                    std::strerror(errno));
   }
-  const auto socket_path = server->dir_ / ".s.PGSQL.65535";
+  const mode_t mode = run_dir_mode(server->run_as_);
+  if (::chmod(server->dir_.c_str(), mode) != 0 || ::mkdir(server->pg_dir().c_str(), 0700) != 0) {
+    throw util::InfrastructureError("cannot prepare " + server->dir_.string() + ": " +
+                                    std::strerror(errno));
+  }
+  if (server->run_as_ &&
+      ::lchown(server->pg_dir().c_str(), server->run_as_->uid, server->run_as_->gid) != 0) {
+    throw util::InfrastructureError("cannot give " + server->pg_dir().string() +
+                                    " to postgres: " + std::strerror(errno));
+  }
+  const auto socket_path = server->pg_dir() / ".s.PGSQL.65535";
   if (socket_path.string().size() >= 107) {
     throw util::InfrastructureError("temp dir path too long for a unix socket: " +
                                     server->dir_.string() + " (set TMPDIR to a shorter path)");
   }
 
-  const int init =
-      run_program({server->tool("initdb"), "-D", server->data_dir().string(), "-A", "trust", "-N",
-                   "-U", "pgleak", "-E", "UTF8", "--locale=C"},
-                  (server->dir_ / "initdb.log").string(), server->run_as_, server->dir_.string());
+  const int init = run_program({server->tool("initdb"), "-D", server->data_dir().string(), "-A",
+                                "trust", "-N", "-U", "pgleak", "-E", "UTF8", "--locale=C"},
+                               (server->pg_dir() / "initdb.log").string(), server->run_as_,
+                               server->pg_dir().string());
   if (init != 0) {
-    throw util::InfrastructureError(
-        fmt::format("initdb failed (exit {}):\n{}", init, read_file(server->dir_ / "initdb.log")));
+    throw util::InfrastructureError(fmt::format("initdb failed (exit {}):\n{}", init,
+                                                read_file(server->pg_dir() / "initdb.log")));
   }
 
-  for (int attempt = 0; attempt < 5; ++attempt) {
+  server->keeper_ = std::thread{[s = server.get()] { s->keeper_loop(); }};
+  std::string why;
+  bool up = false;
+  for (int attempt = 0; attempt < 5 && !up; ++attempt) {
     server->port_ = free_loopback_port();
-    {
-      // postgresql.auto.conf is read after postgresql.conf and is ours alone.
-      std::ofstream conf{server->data_dir() / "postgresql.auto.conf", std::ios::trunc};
-      conf << "listen_addresses = '127.0.0.1'\n"
-           << "port = " << server->port_ << "\n"
-           << "unix_socket_directories = '" << server->dir_.string() << "'\n"
-           << "max_connections = " << options.max_connections << "\n"
-           << "superuser_reserved_connections = " << options.superuser_reserved_connections
-           << "\n"
-           // Throwaway data: durability costs time and nothing here needs it.
-           << "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-           << "shared_buffers = '32MB'\n"
-           // Fixed English messages: 53300's text is how libpq reports it.
-           << "lc_messages = 'C'\n"
-           << "log_line_prefix = '%m [%p] %q%a '\n"
-           // The structured log carries SQLSTATE, pid and application_name per line.
-           << "logging_collector = on\nlog_destination = 'stderr,jsonlog'\n"
-           << "log_directory = '" << (server->dir_ / "log").string() << "'\n"
-           << "log_filename = 'postgresql.log'\nlog_rotation_age = 0\nlog_rotation_size = 0\n";
-    }
-    const int rc = server->pg_ctl({"-l", server->log_path().string(), "-w", "-t", "60", "start"});
-    if (rc == 0) {
-      server->running_ = true;
-      break;
-    }
-    const auto tail = server->log_tail();
-    if (tail.find("could not bind") == std::string::npos &&
-        tail.find("Address already in use") == std::string::npos) {
-      throw util::InfrastructureError(
-          fmt::format("PostgreSQL did not start (pg_ctl exit {}):\n{}", rc, tail));
+    server->write_settings(options);
+    up = server->launch(why);
+    if (!up && why.find("could not bind") == std::string::npos &&
+        why.find("Address already in use") == std::string::npos) {
+      throw util::InfrastructureError("PostgreSQL did not start:\n" + why);
     }
   }
-  if (!server->running_) {
+  if (!up) {
     throw util::InfrastructureError("PostgreSQL did not start: no free port after 5 attempts");
   }
 
   try {
-    const auto admin = db::open_own_session(server->superuser_conninfo(), "pgleak-setup");
-    pqxx::nontransaction tx{*admin};
-    tx.exec("CREATE ROLE pgleak_app LOGIN NOSUPERUSER");
+    db::OwnSession admin{server->superuser_conninfo(), "pgleak-setup"};
+    admin.query("CREATE ROLE pgleak_app LOGIN NOSUPERUSER");
   } catch (const std::exception& e) {
     throw util::InfrastructureError(std::string{"cannot prepare the embedded server: "} + e.what());
   }
@@ -198,33 +334,41 @@ db::ConnInfo EmbeddedServer::app_conninfo() const {
 }
 
 void EmbeddedServer::restart() {
-  const int rc = pg_ctl({"-l", log_path().string(), "-m", "fast", "-w", "-t", "60", "restart"});
-  if (rc != 0) {
-    throw util::InfrastructureError(
-        fmt::format("pg_ctl restart failed (exit {}):\n{}", rc, log_tail()));
+  if (!signal_and_wait(SIGINT, std::chrono::seconds{30}) &&
+      !signal_and_wait(SIGQUIT, std::chrono::seconds{10})) {
+    throw util::InfrastructureError("the embedded server did not stop for its restart");
+  }
+  std::string why;
+  if (!launch(why)) {
+    throw util::InfrastructureError("the embedded server did not restart:\n" + why);
   }
 }
 
-void EmbeddedServer::stop() noexcept {
+void EmbeddedServer::stop(bool immediate) noexcept {
   if (dir_.empty()) {
     return;
   }
-  try {
-    if (running_ && pg_ctl({"-m", "fast", "-w", "-t", "30", "stop"}) != 0) {
-      if (pg_ctl({"-m", "immediate", "-w", "-t", "30", "stop"}) != 0) {
-        // Last resort: the postmaster's pid is the first line of postmaster.pid.
-        std::ifstream pidfile{data_dir() / "postmaster.pid"};
-        pid_t pid = 0;
-        if (pidfile >> pid && pid > 0) {
-          ::kill(pid, SIGKILL);
-        }
-      }
+  if (keeper_.joinable()) {
+    const bool down = (!immediate && signal_and_wait(SIGINT, std::chrono::seconds{10})) ||
+                      signal_and_wait(SIGQUIT, std::chrono::seconds{5}) ||
+                      signal_and_wait(SIGKILL, std::chrono::seconds{5});
+    {
+      std::lock_guard lock{mutex_};
+      quit_ = true;
+      changed_.notify_all();
     }
-  } catch (...) {
+    if (down) {
+      keeper_.join();
+    } else {
+      keeper_.detach();  // cannot happen short of a kernel bug; never hang on it
+    }
   }
-  running_ = false;
   std::error_code ec;
   fs::remove_all(dir_, ec);
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
   dir_.clear();
 }
 
@@ -232,30 +376,113 @@ EmbeddedServer::~EmbeddedServer() {
   stop();
 }
 
-int EmbeddedServer::reap_orphans(const std::string& bin_dir_hint) {
-  int reaped = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator{temp_base(), ec}) {
-    const auto name = entry.path().filename().string();
-    if (name.rfind("pgleak-", 0) != 0 || !fs::exists(entry.path() / "pgleak.pid")) {
-      continue;
+namespace {
+
+// An open directory that must be a real directory (no symlink) owned by `uid`
+// with exactly `mode`; -1 otherwise.
+int open_owned_dir(int at, const char* name, uid_t uid, mode_t mode) {
+  const int fd = ::openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    return -1;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_uid != uid || (st.st_mode & 07777) != mode) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True when `pid` is the postmaster of the data directory open as `data_fd`:
+// its working directory is that directory, and it runs as `uid`.
+bool is_postmaster_of(pid_t pid, int data_fd, uid_t uid) {
+  struct stat data {};
+  struct stat cwd {};
+  struct stat proc {};
+  const auto base = "/proc/" + std::to_string(pid);
+  return ::fstat(data_fd, &data) == 0 && ::stat((base + "/cwd").c_str(), &cwd) == 0 &&
+         ::stat(base.c_str(), &proc) == 0 && cwd.st_dev == data.st_dev &&
+         cwd.st_ino == data.st_ino && proc.st_uid == uid;
+}
+
+// Stops a leftover postmaster, but only once it is proven to be this
+// cluster's own (see is_postmaster_of); immediate shutdown, then SIGKILL.
+void stop_leftover_postmaster(int dir_fd, const std::optional<RunAs>& as) {
+  const uid_t server_uid = as ? as->uid : ::geteuid();
+  const int pg_fd = open_owned_dir(dir_fd, "pg", server_uid, 0700);
+  if (pg_fd < 0) {
+    return;
+  }
+  const int data_fd = open_owned_dir(pg_fd, "data", server_uid, 0700);
+  ::close(pg_fd);
+  if (data_fd < 0) {
+    return;
+  }
+  const int pid_fd = ::openat(data_fd, "postmaster.pid", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  pid_t pid = 0;
+  if (pid_fd >= 0) {
+    char buf[32] = {};
+    if (::read(pid_fd, buf, sizeof buf - 1) > 0) {
+      pid = static_cast<pid_t>(std::atol(buf));
     }
-    std::ifstream in{entry.path() / "pgleak.pid"};
-    pid_t owner = 0;
-    if (!(in >> owner) || owner <= 0 || ::kill(owner, 0) == 0 || errno != ESRCH) {
-      continue;  // its pgleak is alive (or we cannot tell): not ours to touch
+    ::close(pid_fd);
+  }
+  for (const int sig : {SIGQUIT, SIGKILL}) {
+    if (pid <= 1 || !is_postmaster_of(pid, data_fd, server_uid)) {
+      break;
     }
-    try {
-      EmbeddedServer orphan;
-      orphan.dir_ = entry.path();
-      orphan.bin_dir_ = find_pg_bin_dir(bin_dir_hint);
-      orphan.run_as_ = server_account();
-      orphan.running_ = fs::exists(orphan.data_dir() / "postmaster.pid");
-      orphan.stop();
-      ++reaped;
-    } catch (...) {
+    ::kill(pid, sig);
+    for (int i = 0; i < 500 && is_postmaster_of(pid, data_fd, server_uid); ++i) {
+      ::usleep(10'000);
     }
   }
+  ::close(data_fd);
+}
+
+}  // namespace
+
+int EmbeddedServer::reap_orphans() {
+  std::optional<RunAs> as;
+  try {
+    as = server_account();
+  } catch (const std::exception&) {
+    return 0;
+  }
+  const auto base = temp_base();
+  const int base_fd = ::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (base_fd < 0) {
+    return 0;
+  }
+  int reaped = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator{base, ec}) {
+    const auto name = entry.path().filename().string();
+    if (name.rfind("pgleak-", 0) != 0) {
+      continue;
+    }
+    // Ours: a directory (not a link) of our user with the mode we give it...
+    const int dir_fd = open_owned_dir(base_fd, name.c_str(), ::geteuid(), run_dir_mode(as));
+    if (dir_fd < 0) {
+      continue;
+    }
+    // ...holding a lock file of ours that no live run holds.
+    const int lock_fd = ::openat(dir_fd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st {};
+    const bool orphan = lock_fd >= 0 && ::fstat(lock_fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                        st.st_uid == ::geteuid() && st.st_nlink == 1 &&
+                        ::flock(lock_fd, LOCK_EX | LOCK_NB) == 0;
+    if (orphan) {
+      stop_leftover_postmaster(dir_fd, as);
+      // remove_all removes links themselves, never what they point to.
+      fs::remove_all(entry.path(), ec);
+      reaped += ec ? 0 : 1;
+    }
+    if (lock_fd >= 0) {
+      ::close(lock_fd);
+    }
+    ::close(dir_fd);
+  }
+  ::close(base_fd);
   return reaped;
 }
 

@@ -1,9 +1,14 @@
 #pragma once
 
+#include <sys/types.h>
+
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "db/conninfo.hpp"
 #include "server/child_process.hpp"
@@ -13,18 +18,35 @@ namespace pgleak::server {
 struct EmbeddedServerOptions {
   int max_connections = 100;
   int superuser_reserved_connections = 3;
-  // Directory of initdb/pg_ctl; empty = $PGLEAK_PG_BIN, else Debian's newest
+  // Directory of initdb/postgres; empty = $PGLEAK_PG_BIN, else Debian's newest
   // /usr/lib/postgresql/<major>/bin.
   std::string bin_dir;
 };
 
-// A throwaway PostgreSQL cluster: initdb into a private temp dir, started on a
-// free 127.0.0.1 port with its unix socket in that dir, run as the postgres
-// account when pgleak is root, stopped and deleted by the destructor (or stop()).
+// A throwaway PostgreSQL cluster, started on a free 127.0.0.1 port with its
+// unix socket in a private directory, run as the postgres account when pgleak
+// is root, stopped and deleted by stop() or the destructor.
+//
+// Nothing it starts can outlive pgleak, and nothing it reaps can be someone
+// else's:
+//  - the postmaster is pgleak's own child (no pg_ctl daemon in between),
+//    forked by a keeper thread that lives as long as the server, with a
+//    parent-death signal (SIGQUIT: immediate shutdown) set by the kernel, so a
+//    SIGKILL'd pgleak takes its server down with it;
+//  - its directory `$TMPDIR/pgleak-XXXXXX` belongs to pgleak's user (mode
+//    0700, or 0711 when the server runs as postgres in `pg/` inside it) and
+//    holds a `lock` file that the live run keeps flock()ed;
+//  - reap_orphans() removes only such directories whose lock nobody holds,
+//    never follows a symlink, and signals a leftover postmaster only after
+//    proving it is that directory's (its working directory is the cluster's
+//    data directory, and it runs as the server account).
 //
 // Workers connect as the ordinary role "pgleak_app", as a real application
 // does, so the server's limits (superuser_reserved_connections) apply to them
 // as in production; the sampler connects as the superuser "pgleak".
+//
+// Thread-safety: restart() may run on another thread than the owner's
+// (the fault schedule); everything else from the owning thread.
 class EmbeddedServer {
  public:
   // Throws util::InfrastructureError with the log tail when the server fails.
@@ -36,36 +58,59 @@ class EmbeddedServer {
   db::ConnInfo superuser_conninfo() const;
   db::ConnInfo app_conninfo() const;
   int port() const { return port_; }
+  // The run's private directory; the cluster lives in pg_dir().
   const std::filesystem::path& dir() const { return dir_; }
-  std::filesystem::path data_dir() const { return dir_ / "data"; }
-  std::filesystem::path log_path() const { return dir_ / "server.log"; }
+  std::filesystem::path pg_dir() const { return dir_ / "pg"; }
+  std::filesystem::path data_dir() const { return pg_dir() / "data"; }
+  std::filesystem::path log_path() const { return pg_dir() / "server.log"; }
   // The structured log (jsonlog) that server-log attribution reads.
-  std::filesystem::path json_log_path() const { return dir_ / "log" / "postgresql.json"; }
+  std::filesystem::path json_log_path() const { return pg_dir() / "log" / "postgresql.json"; }
+  // The running postmaster's pid, 0 when none.
+  pid_t postmaster_pid() const;
 
-  // Fast shutdown (immediate if that fails), then the directory is deleted.
+  // Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL, each
+  // bounded; `immediate` skips the fast step. Then the directory is deleted.
   // Safe to call more than once; never throws.
-  void stop() noexcept;
-  // pg_ctl restart -m fast, keeping port and settings. Throws InfrastructureError.
+  void stop(bool immediate = false) noexcept;
+  // Fast shutdown and a new postmaster on the same port and settings. Throws
+  // InfrastructureError.
   void restart();
 
-  // Removes clusters left in the temp dir by pgleak runs whose process is gone
-  // (killed with SIGKILL, say). Returns how many were removed.
-  static int reap_orphans(const std::string& bin_dir_hint = {});
+  // Removes clusters that pgleak runs left in the temp dir when they were
+  // killed (see the class comment for what is proven first). Returns how many.
+  static int reap_orphans();
 
  private:
   EmbeddedServer() = default;
   std::string tool(const char* name) const;
-  int pg_ctl(const std::vector<std::string>& args) const;
   std::string log_tail() const;
+  void write_settings(const EmbeddedServerOptions& options) const;
+  void keeper_loop();
+  // Asks the keeper for a postmaster and waits until it accepts connections;
+  // false (with the log tail in `why`) when it exited instead.
+  bool launch(std::string& why);
+  // Signals the postmaster if one runs and waits up to `timeout` for it to exit.
+  bool signal_and_wait(int sig, std::chrono::milliseconds timeout);
 
   std::filesystem::path dir_;
   std::string bin_dir_;
   std::optional<RunAs> run_as_;
   int port_ = 0;
-  bool running_ = false;
+  int lock_fd_ = -1;
+
+  // The keeper thread forks each postmaster and waits for it.
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool spawn_requested_ = false;
+  bool quit_ = false;
+  pid_t pid_ = 0;         // the postmaster; nonzero until reaped, so signals never miss
+  uint64_t spawned_ = 0;  // postmasters started so far
+  uint64_t exited_ = 0;   // postmasters that have exited
+  std::string spawn_error_;
+  std::thread keeper_;
 };
 
-// The directory holding initdb and pg_ctl (see EmbeddedServerOptions::bin_dir).
+// The directory holding initdb and postgres (see EmbeddedServerOptions::bin_dir).
 std::string find_pg_bin_dir(const std::string& hint);
 
 }  // namespace pgleak::server

@@ -69,6 +69,20 @@ std::string printable(std::string_view text) {
   return out;
 }
 
+std::string printable_lines(std::string_view text) {
+  std::string out;
+  size_t from = 0;
+  while (true) {
+    const auto nl = text.find('\n', from);
+    out += printable(text.substr(from, nl == std::string_view::npos ? nl : nl - from));
+    if (nl == std::string_view::npos) {
+      return out;
+    }
+    out.push_back('\n');
+    from = nl + 1;
+  }
+}
+
 std::string valid_utf8(std::string_view text) {
   std::string out;
   out.reserve(text.size());

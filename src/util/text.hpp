@@ -12,6 +12,10 @@ namespace pgleak::util {
 // cursor, clear the operator's screen or forge a line. Printable UTF-8 is kept.
 std::string printable(std::string_view text);
 
+// printable() line by line: newlines are kept (multi-line messages such as a
+// scenario's problem list), every other control character is escaped.
+std::string printable_lines(std::string_view text);
+
 // The same text made valid UTF-8 for JSON (invalid bytes become U+FFFD); the
 // JSON writer escapes control characters itself.
 std::string valid_utf8(std::string_view text);

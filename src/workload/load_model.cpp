@@ -54,9 +54,11 @@ std::vector<scenario::Stage> applied_stages(const scenario::WorkerGroup& g, doub
 
 }  // namespace
 
-GroupLoad::GroupLoad(const scenario::WorkerGroup& group, double time_scale, Clock::time_point start)
+GroupLoad::GroupLoad(const scenario::WorkerGroup& group, double time_scale, Clock::time_point start,
+                     Clock::time_point end)
     : open_(group.arrival_rate.has_value()),
       start_(start),
+      end_(end),
       schedule_(start_value(group, time_scale), applied_stages(group, time_scale)) {}
 
 GroupLoad::~GroupLoad() {
@@ -76,7 +78,7 @@ void GroupLoad::start(std::stop_token run_stop) {
 
 void GroupLoad::arrive_loop(std::stop_token stop) {
   auto next = start_;
-  while (util::sleep_until(next, stop)) {
+  while (next < end_ && util::sleep_until(next, stop)) {
     const double rate = schedule_.value_at(next - start_);
     if (rate <= 0) {
       next += std::chrono::milliseconds{10};  // ramping up from zero: look again shortly

@@ -44,8 +44,12 @@ class StageSchedule {
 // Thread-safety: every member may be called from any thread.
 class GroupLoad {
  public:
-  GroupLoad(const scenario::WorkerGroup& group, double time_scale,
-            std::chrono::steady_clock::time_point start);
+  // No arrival is scheduled at or after `end` (the scenario's end), so the
+  // count of arrivals does not depend on how long shutdown takes.
+  GroupLoad(
+      const scenario::WorkerGroup& group, double time_scale,
+      std::chrono::steady_clock::time_point start,
+      std::chrono::steady_clock::time_point end = std::chrono::steady_clock::time_point::max());
   ~GroupLoad();
   GroupLoad(const GroupLoad&) = delete;
   GroupLoad& operator=(const GroupLoad&) = delete;
@@ -70,6 +74,7 @@ class GroupLoad {
 
   const bool open_;
   const std::chrono::steady_clock::time_point start_;
+  const std::chrono::steady_clock::time_point end_;
   StageSchedule schedule_;
   mutable std::mutex mutex_;
   std::condition_variable_any changed_;

@@ -117,7 +117,10 @@ scenario::PatternCatalog PatternRegistry::catalog() const {
     if (info == nullptr) {
       return;
     }
-    for (const auto& [key, value] : options.items()) {
+    for (const auto& item : options.items()) {
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one.
+      const std::string& key = item.key();
+      const nlohmann::json& value = item.value();
       const auto spec = std::find_if(info->options.begin(), info->options.end(),
                                      [&](const OptionSpec& s) { return s.name == key; });
       if (spec == info->options.end()) {

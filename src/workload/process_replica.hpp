@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,10 @@ class ProcessReplica {
   std::mutex& global_session_mutex() { return global_mutex_; }
   std::optional<pool::PooledConnection>& global_session() { return global_session_; }
 
+  // Connections opened (or attempted) outside the pool (NullPool patterns).
+  void count_unpooled_connect() { unpooled_connects_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t unpooled_connects() const { return unpooled_connects_.load(std::memory_order_relaxed); }
+
   // Ends the process: returns the global session; the pool's connections close
   // when the replica is destroyed.
   void end();
@@ -49,6 +54,7 @@ class ProcessReplica {
   std::unique_ptr<pool::QueuePool> pool_;
   std::mutex global_mutex_;
   std::optional<pool::PooledConnection> global_session_;
+  std::atomic<uint64_t> unpooled_connects_{0};
 };
 
 }  // namespace pgleak::workload

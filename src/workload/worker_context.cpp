@@ -15,7 +15,9 @@ WorkerContext::WorkerContext(ProcessReplica& process, const scenario::WorkerGrou
       request_{std::move(application_name), group.name + "." + std::to_string(index)},
       recorder_(recorder),
       stop_(std::move(stop)),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()),
+      jitter_state_(0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(index) << 17) ^
+                    std::hash<std::string>{}(request_.application_name)) {}
 
 bool WorkerContext::next_unit() {
   if (stop_.stop_requested()) {
@@ -43,8 +45,23 @@ bool WorkerContext::think() {
 }
 
 bool WorkerContext::back_off() {
-  return sleep_for(
-      std::max<util::Micros>(group_.think_time.applied, std::chrono::milliseconds{10}));
+  const auto base =
+      std::max<util::Micros>(group_.think_time.applied, std::chrono::milliseconds{10});
+  if (connect_failures_in_a_row_ <= 1) {
+    return sleep_for(base);
+  }
+  // Exponential backoff with jitter: base x 2^(n-1), at most 1 s (or the
+  // think time when that is longer), drawn from its upper half.
+  const auto cap = std::max<util::Micros>(base, std::chrono::seconds{1});
+  const int doublings = std::min(connect_failures_in_a_row_ - 1, 20);
+  const auto ceiling = std::min<util::Micros>(cap, base * (int64_t{1} << doublings));
+  jitter_state_ ^= jitter_state_ << 13;
+  jitter_state_ ^= jitter_state_ >> 7;
+  jitter_state_ ^= jitter_state_ << 17;
+  const auto half = ceiling / 2;
+  const auto jitter =
+      util::Micros{static_cast<int64_t>(jitter_state_ % static_cast<uint64_t>(half.count() + 1))};
+  return sleep_for(ceiling - half + jitter);
 }
 
 void WorkerContext::hold_until_process_ends() {
@@ -79,12 +96,15 @@ void WorkerContext::record(const char* kind, const std::string& sqlstate,
 
 std::optional<pool::PooledConnection> WorkerContext::checkout() {
   try {
-    return pool().checkout(request_, stop_);
+    auto conn = pool().checkout(request_, stop_);
+    connect_failures_in_a_row_ = 0;
+    return conn;
   } catch (const pool::PoolTimeoutError& e) {
     record(run::kPoolTimeout, "", e.what(), util::to_millis(e.waited()),
            util::to_millis(pool().config().timeout));
   } catch (const pool::CheckoutCancelled&) {
   } catch (const db::DbError& e) {
+    ++connect_failures_in_a_row_;
     // A run that is stopping may see its server go first: not the pattern's fault.
     if (!stop_.stop_requested()) {
       record(run::kConnectError, e.sqlstate(), e.what());
@@ -129,8 +149,13 @@ bool WorkerContext::attempt(pool::PooledConnection& conn,
 
 std::unique_ptr<db::Connection> WorkerContext::open_unpooled() {
   try {
-    return process_.factory().open(db::ConnectRequest{request_.application_name});
+    auto conn = process_.factory().open(db::ConnectRequest{request_.application_name});
+    connect_failures_in_a_row_ = 0;
+    process_.count_unpooled_connect();
+    return conn;
   } catch (const db::DbError& e) {
+    ++connect_failures_in_a_row_;
+    process_.count_unpooled_connect();
     if (!stop_.stop_requested()) {
       record(run::kConnectError, e.sqlstate(), e.what());
     }

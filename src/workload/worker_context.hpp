@@ -39,8 +39,10 @@ class WorkerContext {
   // Sleeps think_time (applied; none in the open model, where arrivals pace
   // the work); false when the run stopped meanwhile.
   bool think();
-  // After a failed checkout: think_time, but at least 10 ms so a refused
-  // worker cannot spin.
+  // After a failed checkout or connect: think_time, but at least 10 ms so a
+  // refused worker cannot spin; after consecutive connect failures the pause
+  // doubles (with jitter) up to 1 s, as a retrying application's backoff does,
+  // so a dead or full server is not hammered with connection attempts.
   bool back_off();
   // Leaky patterns: the object (and its session) lives until the process ends.
   void hold_until_process_ends();
@@ -82,6 +84,8 @@ class WorkerContext {
   std::stop_token stop_;
   const std::chrono::steady_clock::time_point started_;
   int units_done_ = 0;
+  int connect_failures_in_a_row_ = 0;
+  uint64_t jitter_state_;
 };
 
 }  // namespace pgleak::workload

@@ -366,7 +366,7 @@ TEST(Cli, ServerGoneMidRunExitsThreeAndCleansUp) {
   const auto err = p.err();
   const auto open = err.find("(/");
   const auto cluster_dir = err.substr(open + 1, err.find(')', open) - open - 1);
-  std::ifstream pidfile{fs::path{cluster_dir} / "data" / "postmaster.pid"};
+  std::ifstream pidfile{fs::path{cluster_dir} / "pg" / "data" / "postmaster.pid"};
   pid_t postmaster = 0;
   ASSERT_TRUE(pidfile >> postmaster);
   ASSERT_EQ(kill(postmaster, SIGKILL), 0);

