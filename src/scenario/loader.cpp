@@ -431,6 +431,13 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
     throw ScenarioError(
         source, {{"", fmt::format("invalid JSON at line {}, column {}: {}", line, column,
                                   colon == std::string::npos ? what : what.substr(colon))}});
+  } catch (const json::exception& e) {
+    // Not a syntax error but a value nlohmann cannot hold (a number like 1e400).
+    std::string what = e.what();
+    const auto bracket = what.find("] ");
+    throw ScenarioError(
+        source, {{"", "invalid JSON: " +
+                          (bracket == std::string::npos ? what : what.substr(bracket + 2))}});
   }
 
   Scenario s;

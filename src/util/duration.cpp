@@ -114,7 +114,7 @@ ScaledDuration ScaledDuration::scale(Micros nominal, double time_scale) {
   // Callers validate with check_scaling first; clamp anyway, so no input can
   // reach an undefined conversion.
   double applied = static_cast<double>(nominal.count()) * time_scale;
-  if (!std::isfinite(applied) || applied < 0) {
+  if (std::isnan(applied) || applied < 0) {
     applied = 0;
   }
   applied = std::min(applied, static_cast<double>(kMaxDuration.count()));
