@@ -1,10 +1,16 @@
 #include "cli/signal_watcher.hpp"
 
+#include <pthread.h>
+
 #include <csignal>
 #include <ctime>
 
 namespace pgleak::cli {
 namespace {
+
+// SIGUSR2 is not a request: the destructor sends it to the watcher thread to
+// wake it at once (otherwise every pgleak exit would wait out a tick).
+constexpr int kWake = SIGUSR2;
 
 sigset_t watched() {
   sigset_t set;
@@ -12,6 +18,7 @@ sigset_t watched() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, kWake);
   return set;
 }
 
@@ -26,7 +33,7 @@ SignalWatcher::SignalWatcher() {
     const timespec tick{0, 100'000'000};
     while (!stop.stop_requested()) {
       const int sig = sigtimedwait(&signals, nullptr, &tick);
-      if (sig <= 0) {
+      if (sig <= 0 || sig == kWake) {
         continue;
       }
       int none = 0;
@@ -41,6 +48,7 @@ SignalWatcher::SignalWatcher() {
 
 SignalWatcher::~SignalWatcher() {
   thread_.request_stop();
+  pthread_kill(thread_.native_handle(), kWake);
   thread_.join();
   const sigset_t set = watched();
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);

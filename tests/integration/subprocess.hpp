@@ -65,6 +65,31 @@ class Subprocess {
 
   void signal(int sig) { kill(pid_, sig); }
 
+  // Waits up to `timeout` for the process to exit on its own, reading its
+  // output meanwhile; kills it and returns -1 when it did not.
+  int wait_for(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      const pid_t done = waitpid(pid_, &status, WNOHANG);
+      if (done == pid_) {
+        exited_ = true;
+        while (read_some(out_fd_, stdout_, 0)) {
+        }
+        while (read_some(err_fd_, stderr_, 0)) {
+        }
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      read_some(out_fd_, stdout_, 5);
+      read_some(err_fd_, stderr_, 5);
+    }
+    kill(pid_, SIGKILL);
+    wait();
+    return -1;
+  }
+
+  pid_t pid() const { return pid_; }
+
   // Drains both pipes and returns the exit code (128 + signal if killed).
   int wait() {
     while (read_some(out_fd_, stdout_, -1)) {

@@ -1,0 +1,120 @@
+// The hostile corpus (tests/data/hostile, made by its generate.py) through the
+// real binary: every file must give its exit code and its message, with
+// `validate` and with `run`, quickly, and `run` must start nothing. Then the
+// paths that are not files at all: a FIFO, a directory, a device, a link, a
+// file too large.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "subprocess.hpp"
+
+namespace pgleak::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::string kBinary = PGLEAK_BINARY;
+const fs::path kCorpus = fs::path{PGLEAK_SOURCE_DIR} / "tests" / "data" / "hostile";
+
+struct Outcome {
+  int code;
+  std::string err;
+};
+
+Outcome pgleak(std::vector<std::string> args) {
+  args.insert(args.begin(), kBinary);
+  Subprocess p{args};
+  const int code = p.wait_for(10s);  // none of these may hang
+  return {code, p.err()};
+}
+
+std::set<std::string> cluster_dirs() {
+  std::set<std::string> dirs;
+  for (const auto& e : fs::directory_iterator{fs::temp_directory_path()}) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("pgleak-", 0) == 0 && name.find("-test-") == std::string::npos &&
+        name.find("-unit-") == std::string::npos) {
+      dirs.insert(name);
+    }
+  }
+  return dirs;
+}
+
+TEST(HostileCorpus, EveryFileGivesItsExitCodeAndMessage) {
+  std::ifstream in{kCorpus / "expected.json"};
+  const auto cases = nlohmann::json::parse(in);
+  ASSERT_GE(cases.size(), 100u);
+  const auto before = cluster_dirs();
+  for (const auto& c : cases) {
+    const auto file = (kCorpus / c["file"].get<std::string>()).string();
+    const int exit = c["exit"].get<int>();
+    const auto fragment = c["stderr"].get<std::string>();
+    for (const char* command : {"validate", "run"}) {
+      std::vector<std::string> args{command, file};
+      if (std::string{command} == "run") {
+        args.emplace_back("--quiet");
+      }
+      const auto r = pgleak(args);
+      EXPECT_EQ(r.code, exit) << command << " " << file << "\n" << r.err.substr(0, 500);
+      EXPECT_NE(r.err.find(fragment), std::string::npos)
+          << command << " " << file << ": expected \"" << fragment << "\" in:\n"
+          << r.err.substr(0, 500);
+      EXPECT_EQ(r.err.find("internal error"), std::string::npos) << file;
+      // What pgleak prints of a scenario never carries a raw control character.
+      for (const char ch : r.err) {
+        EXPECT_FALSE(static_cast<unsigned char>(ch) < 0x20 && ch != '\n') << file;
+      }
+    }
+  }
+  EXPECT_EQ(cluster_dirs(), before) << "an invalid scenario started a server";
+}
+
+class Scratch {
+ public:
+  Scratch() {
+    std::string pattern = (fs::temp_directory_path() / "pgleak-test-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~Scratch() { fs::remove_all(path_); }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+TEST(HostileCorpus, PathsThatAreNotScenarioFilesAreRefusedWithoutBlocking) {
+  Scratch dir;
+  ASSERT_EQ(::mkfifo((dir / "fifo.json").c_str(), 0600), 0);
+  fs::create_directory(dir / "dir.json");
+  {
+    std::ofstream big{dir / "big.json"};
+    big << "{\"description\": \"" << std::string(5 * 1024 * 1024, 'x') << "\"}";
+  }
+  fs::create_symlink(fs::path{PGLEAK_SOURCE_DIR} / "scenarios" / "incident-after.json",
+                     dir / "link.json");
+  const struct {
+    std::string path;
+    std::string reason;
+  } cases[] = {
+      {dir / "fifo.json", "is a FIFO"},     {dir / "dir.json", "is a directory"},
+      {"/dev/zero", "is a device"},         {dir / "big.json", "larger than 4096 KiB"},
+      {dir / "link.json", "symbolic link"}, {dir / "missing.json", "cannot read the file"},
+  };
+  for (const auto& c : cases) {
+    for (const char* command : {"validate", "run", "budget"}) {
+      const auto r = pgleak({command, c.path});
+      EXPECT_EQ(r.code, 2) << command << " " << c.path << ": " << r.err;
+      EXPECT_NE(r.err.find(c.reason), std::string::npos)
+          << command << " " << c.path << ": " << r.err;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pgleak::testing
