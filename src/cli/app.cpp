@@ -124,7 +124,7 @@ int do_monitor(const MonitorArgs& args, std::ostream& out, const SignalWatcher& 
     }
     util::sleep_for(*every, signals.token());
   }
-  return rc;
+  return signals.signal() != 0 ? 128 + signals.signal() : rc;
 }
 
 int do_validate(const std::vector<std::string>& files, std::ostream& out, std::ostream& err) {
@@ -386,12 +386,13 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
   } catch (const scenario::ScenarioError& e) {
     err << util::printable_lines(e.what()) << "\n";
     return kUsage;
+  } catch (const util::InfrastructureError& e) {
+    err << "pgleak: " << util::printable_lines(e.what()) << "\n";
+    // A wait cut short by a signal fails too: the signal is the reason.
+    return signals.signal() != 0 ? 128 + signals.signal() : kInfrastructure;
   } catch (const util::UsageError& e) {
     err << "pgleak: " << util::printable_lines(e.what()) << "\n";
     return kUsage;
-  } catch (const util::InfrastructureError& e) {
-    err << "pgleak: " << util::printable_lines(e.what()) << "\n";
-    return kInfrastructure;
   } catch (const std::exception& e) {
     err << "pgleak: internal error: " << util::printable_lines(e.what()) << "\n";
     return kInfrastructure;

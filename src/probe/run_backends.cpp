@@ -9,22 +9,22 @@
 
 namespace pgleak::probe {
 
-RunBackends::RunBackends(db::ConnInfo admin, std::string run_id)
-    : admin_(std::move(admin)), run_id_(std::move(run_id)) {}
+RunBackends::RunBackends(db::ConnInfo admin, std::string run_id, std::stop_token interrupt)
+    : admin_(std::move(admin)), run_id_(std::move(run_id)), interrupt_(std::move(interrupt)) {}
 
 RunBackends::~RunBackends() = default;
 
 int RunBackends::scalar(const std::string& select_list, const std::string& process,
                         bool active_only) {
   std::lock_guard lock{mutex_};
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  for (int attempt = 0; attempt < 2 && !interrupt_.stop_requested(); ++attempt) {
     try {
       if (!conn_ || conn_->broken()) {
         conn_ = std::make_unique<db::OwnSession>(
             admin_, "pgleak-admin",
             db::OwnSession::Options{.connect_timeout = std::chrono::seconds{5},
                                     .query_timeout = std::chrono::seconds{5},
-                                    .interrupt = {}});
+                                    .interrupt = interrupt_});
       }
       const std::string marker = process.empty()
                                      ? scenario::BackendTag::run_marker(run_id_)

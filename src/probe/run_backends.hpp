@@ -19,7 +19,8 @@ namespace pgleak::probe {
 // Thread-safety: every member may be called from any thread (one mutex).
 class RunBackends {
  public:
-  RunBackends(db::ConnInfo admin, std::string run_id);
+  // `interrupt` ends any wait on the server at once (the run's forced stop).
+  RunBackends(db::ConnInfo admin, std::string run_id, std::stop_token interrupt = {});
   ~RunBackends();
   RunBackends(const RunBackends&) = delete;
   RunBackends& operator=(const RunBackends&) = delete;
@@ -38,6 +39,7 @@ class RunBackends {
 
   const db::ConnInfo admin_;
   const std::string run_id_;
+  const std::stop_token interrupt_;
   std::mutex mutex_;
   std::unique_ptr<db::OwnSession> conn_;
 };

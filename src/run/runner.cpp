@@ -261,10 +261,16 @@ class Workload {
     if (faults_.joinable()) {
       faults_.join();
     }
+    // Forced, pgleak does not ask the server (which may be the thing that
+    // hangs): it cuts its own sockets, and the server sees the clients go.
     if (!live_.wait_all_done(500ms, force)) {
-      backends_.cancel({}, /*active_only=*/true);  // pg_sleep, a lock wait
+      if (!force.stop_requested()) {
+        backends_.cancel({}, /*active_only=*/true);  // pg_sleep, a lock wait
+      }
       if (!live_.wait_all_done(5s, force)) {
-        backends_.terminate();
+        if (!force.stop_requested()) {
+          backends_.terminate();
+        }
         fleet_.sockets().shutdown_all();  // a server that no longer answers at all
         if (!live_.wait_all_done(5s, {})) {
           fleet_.sockets().shutdown_all();  // connections opened in the meantime
@@ -389,8 +395,8 @@ class Workload {
 
 // --- phase 3: watching until the end ----------------------------------------
 
-void watch_until_end(const scenario::Scenario& sc, LiveWatch& watch, RunControl& control,
-                     Clock::time_point run_start) {
+void watch_until_end(const scenario::Scenario& sc, const RunOptions& options, LiveWatch& watch,
+                     RunControl& control, Clock::time_point run_start) {
   const auto deadline = run_start + sc.duration.applied;
   const auto stop = control.token();
   while (!stop.stop_requested() && Clock::now() < deadline) {
@@ -400,6 +406,9 @@ void watch_until_end(const scenario::Scenario& sc, LiveWatch& watch, RunControl&
     }
   }
   watch.finish();
+  if (options.interrupt.stop_requested()) {
+    log(options, "interrupted: stopping and cleaning up (a second signal skips the grace periods)");
+  }
 }
 
 }  // namespace
@@ -444,7 +453,8 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   Fleet fleet{sc, target.app, control.token()};
   Recorder recorder{Clock::now()};
 
-  probe::RunBackends backends{target.admin, result.run_id};
+  // Forced, the clean-up stops asking a server that may not answer.
+  probe::RunBackends backends{target.admin, result.run_id, options.force};
   probe::ActivitySampler sampler{target.admin, scenario::BackendTag::run_marker(result.run_id),
                                  sc.sample_interval, recorder,
                                  [&fleet] { return fleet.pool_samples(); }};
@@ -483,7 +493,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
       result.target.server.max_connections -
           (result.target.app_role_superuser ? 0
                                             : result.target.server.superuser_reserved_connections)};
-  watch_until_end(sc, watch, control, run_start);
+  watch_until_end(sc, options, watch, control, run_start);
 
   // --- phase 4: stop and collect ---------------------------------------------
   // The state at the end of the scenario (or at the interruption), before
@@ -515,9 +525,10 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     rep.reset();  // pools close their connections
   }
   // A safety net, and a check: no backend of this run may outlive it.
-  const auto grace = options.force.stop_requested() ? 1s : 5s;
-  if (const int left = backends.wait_gone(grace); left > 0) {
-    result.leftover_backends_terminated = backends.terminate();
+  if (!options.force.stop_requested()) {
+    if (const int left = backends.wait_gone(5s); left > 0) {
+      result.leftover_backends_terminated = backends.terminate();
+    }
   }
   if (target.embedded) {
     target.embedded->stop(options.force.stop_requested());

@@ -289,8 +289,14 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
                                (server->pg_dir() / "initdb.log").string(), server->run_as_,
                                server->pg_dir().string());
   if (init != 0) {
-    throw util::InfrastructureError(fmt::format("initdb failed (exit {}):\n{}", init,
-                                                read_file(server->pg_dir() / "initdb.log")));
+    const bool unreachable = init == 126 && server->run_as_;  // the child could not chdir
+    throw util::InfrastructureError(fmt::format(
+        "initdb failed (exit {}){}:\n{}", init,
+        unreachable ? fmt::format("; the {} account cannot reach {} (every directory above it "
+                                  "must be searchable by others: set TMPDIR to one that is)",
+                                  server->run_as_->name, server->pg_dir().string())
+                    : "",
+        read_file(server->pg_dir() / "initdb.log")));
   }
 
   server->keeper_ = std::thread{[s = server.get()] { s->keeper_loop(); }};

@@ -64,6 +64,10 @@ bool WorkerContext::back_off() {
   return sleep_for(ceiling - half + jitter);
 }
 
+bool WorkerContext::after_failed_checkout() {
+  return connect_failures_in_a_row_ > 0 ? back_off() : !stop_.stop_requested();
+}
+
 void WorkerContext::hold_until_process_ends() {
   util::sleep_until_stopped(stop_);
 }

@@ -44,6 +44,11 @@ class WorkerContext {
   // doubles (with jitter) up to 1 s, as a retrying application's backoff does,
   // so a dead or full server is not hammered with connection attempts.
   bool back_off();
+  // After a checkout that failed: back_off() when the server refused or could
+  // not be reached (a retry loop must not hammer it), nothing more after a
+  // pool timeout (the worker already waited pool_timeout, as an app's request
+  // would have). False when the run stopped.
+  bool after_failed_checkout();
   // Leaky patterns: the object (and its session) lives until the process ends.
   void hold_until_process_ends();
   // The unit of work most patterns run: the group's query in the session's

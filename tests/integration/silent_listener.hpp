@@ -2,10 +2,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <stdexcept>
+#include <vector>
 
 namespace pgleak::testing {
 
@@ -27,15 +30,36 @@ class SilentListener {
     }
     port_ = ntohs(addr.sin_port);
   }
-  ~SilentListener() { ::close(fd_); }
+  ~SilentListener() {
+    for (const int c : clients_) {
+      ::close(c);
+    }
+    ::close(fd_);
+  }
   SilentListener(const SilentListener&) = delete;
   SilentListener& operator=(const SilentListener&) = delete;
 
   int port() const { return port_; }
 
+  // Waits until a client's connection sits in the queue (the kernel completed
+  // its handshake), takes it and keeps it open, unanswered; false on timeout.
+  bool wait_for_client(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) {
+      return false;
+    }
+    const int client = ::accept(fd_, nullptr, nullptr);
+    if (client < 0) {
+      return false;
+    }
+    clients_.push_back(client);
+    return true;
+  }
+
  private:
   int fd_ = -1;
   int port_ = 0;
+  std::vector<int> clients_;
 };
 
 }  // namespace pgleak::testing

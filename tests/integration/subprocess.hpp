@@ -17,7 +17,9 @@ namespace pgleak::testing {
 // drive the real pgleak binary, as PostgreSQL's TAP tests drive pgbench.
 class Subprocess {
  public:
-  explicit Subprocess(const std::vector<std::string>& argv) {
+  // `env`: NAME=VALUE entries set (or, as NAME=, cleared) in the child only.
+  explicit Subprocess(const std::vector<std::string>& argv,
+                      const std::vector<std::string>& env = {}) {
     int out[2];
     int err[2];
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
@@ -30,6 +32,14 @@ class Subprocess {
     args.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
+      for (const auto& e : env) {
+        const auto eq = e.find('=');
+        if (eq + 1 == e.size()) {
+          unsetenv(e.substr(0, eq).c_str());
+        } else {
+          setenv(e.substr(0, eq).c_str(), e.substr(eq + 1).c_str(), 1);
+        }
+      }
       dup2(out[1], STDOUT_FILENO);
       dup2(err[1], STDERR_FILENO);
       execv(args[0], args.data());
@@ -45,7 +55,9 @@ class Subprocess {
       kill(pid_, SIGKILL);
       wait();
     }
-    close(out_fd_);
+    if (out_fd_ >= 0) {
+      close(out_fd_);
+    }
     close(err_fd_);
   }
 
@@ -64,6 +76,12 @@ class Subprocess {
   }
 
   void signal(int sig) { kill(pid_, sig); }
+  // Closes our end of its stdout: its next write there fails (EPIPE, or
+  // death by SIGPIPE for a program that does not ignore it).
+  void close_stdout() {
+    close(out_fd_);
+    out_fd_ = -1;
+  }
 
   // Waits up to `timeout` for the process to exit on its own, reading its
   // output meanwhile; kills it and returns -1 when it did not.
@@ -107,6 +125,9 @@ class Subprocess {
 
  private:
   static bool read_some(int fd, std::string& into, int timeout_ms) {
+    if (fd < 0) {
+      return false;
+    }
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, timeout_ms) <= 0) {
       return false;

@@ -20,7 +20,9 @@ class Scoped final : public SessionPattern {
         if (!ok && conn->valid()) {
           ctx.attempt(*conn, [](db::Connection& c) { c.rollback(); });
         }
-      }  // returned to the pool here, whatever happened
+      } else if (!ctx.after_failed_checkout()) {  // returned to the pool above, whatever happened
+        break;
+      }
       if (!ctx.think()) {
         break;
       }

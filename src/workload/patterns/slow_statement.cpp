@@ -36,6 +36,8 @@ class SlowStatement final : public SessionPattern {
             ctx.attempt(*conn, [](db::Connection& c) { c.rollback(); });
           }
         }
+      } else if (!ctx.after_failed_checkout()) {
+        break;
       }
       if (!ctx.think()) {
         break;

@@ -1,0 +1,441 @@
+// Issue 7 on the real binary: what a root-run CI tool must never do. Reaping
+// only what it made (planted directories, pids and links), output paths
+// checked before a run, signals that end a run cleanly, waits that are
+// bounded, and a target that is not ours left room.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <thread>
+
+#include "server/embedded_server.hpp"
+#include "silent_listener.hpp"
+#include "subprocess.hpp"
+
+namespace pgleak::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+const std::string kBinary = PGLEAK_BINARY;
+
+class Scratch {
+ public:
+  Scratch() {
+    std::string pattern = (fs::temp_directory_path() / "pgleak-test-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+    // A TMPDIR for runs: the postgres account must reach its directories in it.
+    ::chmod(path_.c_str(), 0755);
+  }
+  ~Scratch() { fs::remove_all(path_); }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write(const fs::path& path, const std::string& text) {
+  std::ofstream{path} << text;
+}
+
+json read_json(const fs::path& path) {
+  std::ifstream in{path};
+  return json::parse(in);
+}
+
+bool alive(pid_t pid) {
+  return ::kill(pid, 0) == 0;
+}
+
+// The cluster directory a run announces on stderr: "... (DIR)".
+fs::path announced_dir(const std::string& err) {
+  const auto open = err.find("(/");
+  return open == std::string::npos ? fs::path{}
+                                   : fs::path{err.substr(open + 1, err.find(')', open) - open - 1)};
+}
+
+pid_t postmaster_of(const fs::path& cluster) {
+  std::ifstream pidfile{cluster / "pg" / "data" / "postmaster.pid"};
+  pid_t pid = 0;
+  pidfile >> pid;
+  return pid;
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!done()) {
+    if (Clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+const char* kShort = R"({"name": "short", "duration": "300ms", "sample_interval": "100ms",
+  "server": {"max_connections": 10},
+  "processes": [{"name": "p", "workers": [{"pattern": "scoped", "think_time": "50ms"}]}]})";
+
+const char* kLong = R"({"name": "long", "duration": "10m", "sample_interval": "100ms",
+  "server": {"max_connections": 10},
+  "processes": [{"name": "p", "pool": {"pool_size": 2, "max_overflow": 0},
+                 "workers": [{"pattern": "outside_loop", "count": 2, "think_time": "50ms"}]}]})";
+
+// A directory that looks like a run's: the given owner and mode, a lock file.
+void plant_run_dir(const fs::path& dir, uid_t uid, mode_t mode) {
+  fs::create_directory(dir);
+  write(dir / "lock", "");
+  ASSERT_EQ(::chown((dir / "lock").c_str(), uid, uid), 0);
+  ASSERT_EQ(::chown(dir.c_str(), uid, uid), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), mode), 0);
+}
+
+// --- 1. reaping only what pgleak made --------------------------------------------
+
+TEST(RootSafety, PlantedDirectoriesPidsAndLinksAreNeverActedOn) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "needs root: the planted directories belong to another user";
+  }
+  Scratch tmp;
+  // A live cluster of someone else's (here: this test's), and its directory.
+  std::unique_ptr<server::EmbeddedServer> other;
+  {
+    ::setenv("TMPDIR", tmp.path().c_str(), 1);
+    struct Restore {
+      ~Restore() { ::unsetenv("TMPDIR"); }
+    } restore;
+    other = server::EmbeddedServer::start({});
+  }
+  const auto other_dir = other->dir();
+  const pid_t other_postmaster = other->postmaster_pid();
+
+  // An unrelated process whose pid is planted as a "postmaster".
+  Subprocess victim{{"/bin/sleep", "60"}};
+  const uid_t nobody = 65534;
+  const mode_t ours = 0711;  // root running the server as postgres
+
+  plant_run_dir(tmp / "pgleak-notmine", nobody, ours);           // another user's
+  plant_run_dir(tmp / "pgleak-badmode", 0, 0777);                // ours, but not our mode
+  fs::create_directory_symlink(other_dir, tmp / "pgleak-link");  // a link to a live cluster
+  plant_run_dir(tmp / "pgleak-locklink", 0, ours);
+  fs::remove(tmp / "pgleak-locklink" / "lock");
+  fs::create_symlink(other_dir / "lock", tmp / "pgleak-locklink" / "lock");
+  // Ours in every way, orphaned, with a planted pid: reaped, and the pid spared.
+  plant_run_dir(tmp / "pgleak-planted", 0, ours);
+  fs::create_directories(tmp / "pgleak-planted" / "pg" / "data");
+  ::chmod((tmp / "pgleak-planted" / "pg").c_str(), 0700);
+  ::chmod((tmp / "pgleak-planted" / "pg" / "data").c_str(), 0700);
+  const auto postgres = server::server_account();
+  ASSERT_TRUE(postgres);
+  ::chown((tmp / "pgleak-planted" / "pg").c_str(), postgres->uid, postgres->gid);
+  ::chown((tmp / "pgleak-planted" / "pg" / "data").c_str(), postgres->uid, postgres->gid);
+  write(tmp / "pgleak-planted" / "pg" / "data" / "postmaster.pid",
+        std::to_string(victim.pid()) + "\n");
+  // The live cluster's own directory is also pgleak-shaped: its lock is held.
+
+  write(tmp / "short.json", kShort);
+  Subprocess run{
+      {kBinary, "run", (tmp / "short.json").string(), "--report", (tmp / "r.json").string()},
+      {"TMPDIR=" + tmp.path().string()}};
+  EXPECT_EQ(run.wait_for(120s), 0) << run.err();
+  EXPECT_NE(run.err().find("removed 1 cluster(s)"), std::string::npos) << run.err();
+
+  EXPECT_FALSE(fs::exists(tmp / "pgleak-planted"));
+  EXPECT_TRUE(alive(victim.pid())) << "a planted pid was signalled";
+  for (const char* kept : {"pgleak-notmine", "pgleak-badmode", "pgleak-locklink"}) {
+    EXPECT_TRUE(fs::exists(tmp / kept)) << kept;
+  }
+  EXPECT_TRUE(fs::is_symlink(tmp / "pgleak-link"));
+  EXPECT_TRUE(fs::exists(other_dir / "pg" / "data"));
+  EXPECT_EQ(other->postmaster_pid(), other_postmaster);
+  EXPECT_TRUE(alive(other_postmaster)) << "another cluster was stopped";
+  pqxx::connection still_up{other->superuser_conninfo().to_libpq()};
+  EXPECT_TRUE(still_up.is_open());
+}
+
+TEST(RootSafety, AKilledRunTakesItsServerDownAndTheNextRunRemovesItsDirectory) {
+  Scratch tmp;
+  write(tmp / "long.json", kLong);
+  write(tmp / "short.json", kShort);
+  Subprocess run{
+      {kBinary, "run", (tmp / "long.json").string(), "--report", (tmp / "r.json").string()},
+      {"TMPDIR=" + tmp.path().string()}};
+  ASSERT_TRUE(run.wait_for_stderr("run id", 60s)) << run.err();
+  const auto cluster = announced_dir(run.err());
+  const pid_t postmaster = postmaster_of(cluster);
+  ASSERT_GT(postmaster, 0);
+  run.signal(SIGKILL);
+  EXPECT_EQ(run.wait(), 128 + SIGKILL);
+  // The kernel's parent-death signal: nothing to reap by hand, nobody to wait for.
+  EXPECT_TRUE(wait_until([&] { return !alive(postmaster); }, 20s))
+      << "the postmaster outlived the pgleak that started it";
+  EXPECT_TRUE(fs::exists(cluster));  // only a directory is left
+  Subprocess next{
+      {kBinary, "run", (tmp / "short.json").string(), "--report", (tmp / "r2.json").string()},
+      {"TMPDIR=" + tmp.path().string()}};
+  EXPECT_EQ(next.wait_for(120s), 0) << next.err();
+  EXPECT_NE(next.err().find("removed 1 cluster(s)"), std::string::npos) << next.err();
+  EXPECT_FALSE(fs::exists(cluster));
+}
+
+// --- 2. output paths ---------------------------------------------------------------
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+  double seconds;
+};
+
+Outcome pgleak(std::vector<std::string> args, std::chrono::seconds limit = 120s) {
+  args.insert(args.begin(), kBinary);
+  const auto started = Clock::now();
+  Subprocess p{args};
+  const int code = p.wait_for(limit);
+  return {code, p.out(), p.err(), std::chrono::duration<double>(Clock::now() - started).count()};
+}
+
+TEST(RootSafety, OutputPathsAreCheckedBeforeAnythingStarts) {
+  Scratch tmp;
+  write(tmp / "short.json", kShort);
+  write(tmp / "file", "x");
+  fs::create_directory(tmp / "adir");
+  fs::create_symlink("/etc/passwd", tmp / "planted.json");
+  const auto scenario = (tmp / "short.json").string();
+  const struct {
+    std::vector<std::string> args;
+    std::string reason;
+  } cases[] = {
+      {{"--report", (tmp / "adir").string()}, "is a directory"},
+      {{"--out", (tmp / "file" / "results").string()}, "Not a directory"},
+      {{"--report", (tmp / "file" / "r.json").string()}, "Not a directory"},
+      {{"--report", "/proc/version/r.json"}, "cannot write /proc/version/r.json"},
+      {{"--report", (tmp / "planted.json").string()}, "symbolic link"},
+      {{"--junit", (tmp / "adir").string()}, "is a directory"},
+      {{"--report", (tmp / "r.json").string(), "--out", (tmp / "o").string()}, "excludes"},
+      {{"--report", (tmp / "r.json").string(), "--junit", (tmp / "r.json").string()}, "same file"},
+      {{"--dsn", ""}, "--dsn is empty"},
+      {{"--dsn", "host=h", "--dsn-file", (tmp / "file").string()}, "not both"},
+      {{"--dsn-file", (tmp / "adir").string()}, "is a directory"},
+      {{"--time-scale", "nan"}, "time_scale"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args{"run", scenario};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const auto r = pgleak(args);
+    EXPECT_EQ(r.code, 2) << c.args[0] << " " << c.args[1] << ": " << r.err;
+    EXPECT_NE(r.err.find(c.reason), std::string::npos) << c.args[1] << ": " << r.err;
+    EXPECT_EQ(r.err.find("embedded PostgreSQL"), std::string::npos) << "a server was started";
+    EXPECT_LT(r.seconds, 5.0);
+  }
+  EXPECT_EQ(std::string{fs::read_symlink(tmp / "planted.json")}, "/etc/passwd");
+}
+
+TEST(RootSafety, DevicesAreWrittenInPlaceAndAFailedJunitLosesNoReport) {
+  Scratch tmp;
+  write(tmp / "short.json", kShort);
+  const auto to_null = pgleak({"run", (tmp / "short.json").string(), "--report", "/dev/null"});
+  EXPECT_EQ(to_null.code, 0) << to_null.err;
+  struct stat st {};
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "/dev/null was replaced by a file";
+
+  // A FIFO nobody reads: the JUnit write fails after the run, the JSON stays.
+  ASSERT_EQ(::mkfifo((tmp / "junit.fifo").c_str(), 0600), 0);
+  const auto r = pgleak({"run", (tmp / "short.json").string(), "--report",
+                         (tmp / "r.json").string(), "--junit", (tmp / "junit.fifo").string()});
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.err.find("a FIFO with no reader"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the JSON report was written"), std::string::npos) << r.err;
+  EXPECT_EQ(read_json(tmp / "r.json")["run"]["status"], "completed");
+  EXPECT_NE(r.out.find("short: PASS"), std::string::npos) << r.out;  // the summary too
+  // No temporary file is left next to the report.
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator{tmp.path()}) {
+    ++entries;
+  }
+  EXPECT_EQ(entries, 3);  // short.json, r.json, junit.fifo
+}
+
+// --- 3. signals and hangs ----------------------------------------------------------
+
+TEST(RootSafety, SighupEndsTheRunLikeSigint) {
+  Scratch tmp;
+  write(tmp / "long.json", kLong);
+  Subprocess p{
+      {kBinary, "run", (tmp / "long.json").string(), "--report", (tmp / "r.json").string()}};
+  ASSERT_TRUE(p.wait_for_stderr("run id", 60s)) << p.err();
+  const auto cluster = announced_dir(p.err());
+  const pid_t postmaster = postmaster_of(cluster);
+  p.signal(SIGHUP);
+  EXPECT_EQ(p.wait_for(60s), 128 + SIGHUP) << p.err();
+  EXPECT_FALSE(fs::exists(cluster));
+  EXPECT_FALSE(alive(postmaster));
+  EXPECT_EQ(read_json(tmp / "r.json")["run"]["status"], "interrupted");
+}
+
+TEST(RootSafety, AClosedStdoutNeverKillsTheRun) {
+  // pgleak run ... | head: the reader goes away; pgleak must finish and clean up.
+  Scratch tmp;
+  write(tmp / "short.json", kShort);
+  Subprocess p{
+      {kBinary, "run", (tmp / "short.json").string(), "--report", (tmp / "r.json").string()}};
+  p.close_stdout();
+  ASSERT_TRUE(p.wait_for_stderr("run id", 60s)) << p.err();
+  const auto cluster = announced_dir(p.err());
+  EXPECT_EQ(p.wait_for(60s), 0) << p.err();  // not 128 + SIGPIPE
+  EXPECT_FALSE(fs::exists(cluster));
+  EXPECT_EQ(read_json(tmp / "r.json")["run"]["status"], "completed");
+}
+
+TEST(RootSafety, ATargetThatNeverAnswersCannotHangRunOrMonitor) {
+  SilentListener silent;
+  const auto dsn = "host=127.0.0.1 port=" + std::to_string(silent.port()) + " user=u dbname=d";
+  Scratch tmp;
+  write(tmp / "short.json", kShort);
+  // Bounded by the DSN's connect_timeout (2 s, libpq's minimum)...
+  const auto bounded = pgleak({"run", (tmp / "short.json").string(), "--dsn",
+                               dsn + " connect_timeout=2", "--report", (tmp / "r.json").string()},
+                              30s);
+  EXPECT_EQ(bounded.code, 3) << bounded.err;
+  EXPECT_NE(bounded.err.find("timeout expired"), std::string::npos) << bounded.err;
+  EXPECT_GE(bounded.seconds, 1.9);
+  EXPECT_LT(bounded.seconds, 8.0);
+  // ...and by a signal at once, for run and for monitor: the listener's queue
+  // holding pgleak's connection is the event that says it is waiting.
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"run", (tmp / "short.json").string(), "--dsn", dsn},
+        std::vector<std::string>{"monitor", "--dsn", dsn}}) {
+    std::vector<std::string> argv{kBinary};
+    argv.insert(argv.end(), command.begin(), command.end());
+    Subprocess p{argv};
+    ASSERT_TRUE(silent.wait_for_client(20s)) << command[0];
+    const auto signalled = Clock::now();
+    p.signal(SIGINT);
+    EXPECT_EQ(p.wait_for(5s), 128 + SIGINT) << command[0] << ": " << p.err();
+    EXPECT_LT(Clock::now() - signalled, 2s) << command[0];
+  }
+}
+
+// A server that stops answering mid-run (every process of it SIGSTOPped): a
+// second Ctrl-C ends the run within seconds, and once the server resumes none
+// of the run's backends remain.
+TEST(RootSafety, ASecondSignalForcesAFastExitFromAHungServer) {
+  server::EmbeddedServerOptions options;
+  options.max_connections = 20;
+  auto server = server::EmbeddedServer::start(options);
+  Scratch tmp;
+  write(tmp / "long.json", kLong);
+  Subprocess p{{kBinary, "run", (tmp / "long.json").string(), "--dsn",
+                server->app_conninfo().to_libpq(), "--report", (tmp / "r.json").string()}};
+  ASSERT_TRUE(p.wait_for_stderr("connections 2/", 60s)) << p.err();
+  // Every process of the server: the postmaster and its children.
+  std::vector<pid_t> tree{server->postmaster_pid()};
+  for (const auto& e : fs::directory_iterator{"/proc"}) {
+    std::ifstream stat{e.path() / "stat"};
+    std::string pid, comm, state;
+    pid_t ppid = 0;
+    if (stat >> pid >> comm >> state >> ppid && ppid == server->postmaster_pid()) {
+      tree.push_back(std::stoi(pid));
+    }
+  }
+  for (const pid_t pid : tree) {
+    ::kill(pid, SIGSTOP);
+  }
+  p.signal(SIGINT);
+  // Two signals sent back to back would merge into one: wait for the first.
+  ASSERT_TRUE(p.wait_for_stderr("a second signal", 20s)) << p.err();
+  p.signal(SIGINT);
+  const auto signalled = Clock::now();
+  const int code = p.wait_for(30s);
+  const auto took = Clock::now() - signalled;
+  for (const pid_t pid : tree) {
+    ::kill(pid, SIGCONT);
+  }
+  EXPECT_EQ(code, 128 + SIGINT) << p.err();
+  EXPECT_LT(took, 10s);
+  const auto report = read_json(tmp / "r.json");
+  EXPECT_EQ(report["run"]["status"], "interrupted");
+  const auto run_id = report["run"]["id"].get<std::string>();
+  pqxx::connection admin{server->superuser_conninfo().to_libpq()};
+  int left = -1;
+  wait_until(
+      [&] {
+        pqxx::nontransaction tx{admin};
+        left = tx.exec1(
+                     "SELECT count(*)::int FROM pg_stat_activity WHERE strpos(application_name, "
+                     "'/" +
+                     run_id + "/') > 0")[0]
+                   .as<int>();
+        return left == 0;
+      },
+      20s);
+  EXPECT_EQ(left, 0);
+}
+
+// --- 6. a server that is not ours --------------------------------------------------
+
+TEST(RootSafety, ATargetTheScenarioWouldExhaustIsRefusedUnlessAllowed) {
+  server::EmbeddedServerOptions options;
+  options.max_connections = 12;  // 9 for ordinary roles
+  auto server = server::EmbeddedServer::start(options);
+  std::vector<std::unique_ptr<pqxx::connection>> others;
+  for (int i = 0; i < 5; ++i) {
+    others.push_back(std::make_unique<pqxx::connection>(server->app_conninfo().to_libpq()));
+  }
+  Scratch tmp;
+  write(tmp / "five.json", R"({"name": "five", "duration": "1s", "sample_interval": "100ms",
+    "pool": {"pool_size": 3, "max_overflow": 2},
+    "processes": [{"name": "p", "workers": [{"pattern": "held_by_object", "count": 5}]}]})");
+  const auto dsn = server->app_conninfo().to_libpq();
+  const auto refused = pgleak(
+      {"run", (tmp / "five.json").string(), "--dsn", dsn, "--report", (tmp / "r.json").string()});
+  EXPECT_EQ(refused.code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("already has 5 client connections"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--allow-exhaust"), std::string::npos);
+  EXPECT_FALSE(fs::exists(tmp / "r.json"));
+
+  const auto allowed = pgleak({"run", (tmp / "five.json").string(), "--dsn", dsn, "--report",
+                               (tmp / "r.json").string(), "--allow-exhaust"});
+  EXPECT_EQ(allowed.code, 1) << allowed.err;  // refused connections: server_limit
+  const auto report = read_json(tmp / "r.json");
+  EXPECT_EQ(report["budget"]["other_clients"], 6);  // 5 before + the sampler
+  EXPECT_GT(report["summary"]["connect_attempts"].get<int>(), 5);
+}
+
+TEST(RootSafety, FailedConnectsBackOffWhenTheServerDies) {
+  server::EmbeddedServerOptions options;
+  options.max_connections = 30;
+  auto server = server::EmbeddedServer::start(options);
+  Scratch tmp;
+  write(tmp / "busy.json", R"({"name": "busy", "duration": "10m", "sample_interval": "100ms",
+    "pool": {"pool_size": 8, "max_overflow": 0},
+    "processes": [{"name": "p", "workers": [{"pattern": "scoped", "count": 8}]}]})");
+  Subprocess p{{kBinary, "run", (tmp / "busy.json").string(), "--dsn",
+                server->app_conninfo().to_libpq(), "--report", (tmp / "r.json").string()}};
+  ASSERT_TRUE(p.wait_for_stderr("s  connections 8/", 60s)) << p.err();  // the progress line
+  server->stop(/*immediate=*/true);
+  EXPECT_EQ(p.wait_for(60s), 3) << p.err();  // the target was lost
+  const auto report = read_json(tmp / "r.json");
+  EXPECT_EQ(report["run"]["status"], "target_lost");
+  // Eight workers with no think time for about 3 s after the loss: a retry
+  // loop without backoff made tens of thousands of attempts.
+  const auto attempts = report["summary"]["connect_attempts"].get<int>();
+  EXPECT_GE(attempts, 8);
+  EXPECT_LT(attempts, 400);
+}
+
+}  // namespace
+}  // namespace pgleak::testing
