@@ -115,7 +115,8 @@ int do_monitor(const MonitorArgs& args, std::ostream& out, const SignalWatcher& 
     // Other sessions' text is the server's, not ours: JSON escapes it, the
     // table shows it through util::printable (probe/monitor.cpp).
     out << (args.json ? probe::snapshot_json(snapshot, args.warn_at)
-                                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                                .dump(-1, ' ', /*ensure_ascii=*/true,
+                                      nlohmann::json::error_handler_t::replace) +
                             "\n"
                       : probe::format_snapshot(snapshot, args.warn_at))
         << std::flush;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -435,6 +436,102 @@ TEST(RootSafety, FailedConnectsBackOffWhenTheServerDies) {
   const auto attempts = report["summary"]["connect_attempts"].get<int>();
   EXPECT_GE(attempts, 8);
   EXPECT_LT(attempts, 400);
+}
+
+}  // namespace
+}  // namespace pgleak::testing
+
+namespace pgleak::testing {
+namespace {
+
+// --- 5. secrets and other people's screens ------------------------------------------
+
+std::string cmdline_of(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/cmdline"};
+  std::string all{std::istreambuf_iterator<char>{in}, {}};
+  std::replace(all.begin(), all.end(), '\0', ' ');
+  return all;
+}
+
+TEST(Secrets, NoPasswordOnTheCommandLineOrInAnyOutput) {
+  server::EmbeddedServerOptions options;
+  options.max_connections = 30;
+  auto server = server::EmbeddedServer::start(options);
+  {
+    pqxx::connection admin{server->superuser_conninfo().to_libpq()};
+    pqxx::nontransaction tx{admin};
+    tx.exec("ALTER ROLE pgleak_app PASSWORD 'Zx9-secret-Qw'");
+  }
+  Scratch tmp;
+  write(tmp / "long.json", kLong);
+  write(tmp / "short.json", kShort);
+  const std::string secret = "Zx9-secret-Qw";
+  const auto port = std::to_string(server->port());
+  const auto url = "postgresql://pgleak_app:" + secret + "@127.0.0.1:" + port + "/postgres";
+
+  // On the command line: overwritten in pgleak's own argv as soon as it is read.
+  Subprocess p{{kBinary, "run", (tmp / "long.json").string(), "--dsn", url, "--report",
+                (tmp / "r.json").string()}};
+  ASSERT_TRUE(p.wait_for_stderr("run id", 60s)) << p.err();
+  const auto shown = cmdline_of(p.pid());
+  EXPECT_EQ(shown.find(secret), std::string::npos) << shown;
+  EXPECT_NE(shown.find("--dsn"), std::string::npos) << shown;
+  p.signal(SIGINT);
+  EXPECT_EQ(p.wait_for(60s), 130) << p.err();
+  EXPECT_EQ(p.err().find(secret), std::string::npos);
+  std::ifstream report{tmp / "r.json"};
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>{report}, {}).find(secret),
+            std::string::npos);
+
+  // Nothing secret on the command line at all: a file, the environment, PGPASSWORD.
+  write(tmp / "dsn", url + "\n");
+  const auto from_file = pgleak({"run", (tmp / "short.json").string(), "--dsn-file",
+                                 (tmp / "dsn").string(), "--report", (tmp / "f.json").string()});
+  EXPECT_EQ(from_file.code, 0) << from_file.err;
+  EXPECT_EQ(read_json(tmp / "f.json")["target"]["kind"], "external");
+  for (const std::vector<std::string>& env :
+       {std::vector<std::string>{"PGLEAK_DSN=" + url},
+        std::vector<std::string>{
+            "PGLEAK_DSN=host=127.0.0.1 port=" + port + " user=pgleak_app dbname=postgres",
+            "PGPASSWORD=" + secret}}) {
+    Subprocess q{
+        {kBinary, "run", (tmp / "short.json").string(), "--report", (tmp / "e.json").string()},
+        env};
+    EXPECT_EQ(q.wait_for(60s), 0) << q.err();
+    EXPECT_EQ(q.err().find(secret), std::string::npos);
+    EXPECT_EQ(q.out().find(secret), std::string::npos);
+    EXPECT_EQ(read_json(tmp / "e.json")["target"]["kind"], "external");
+  }
+  // A wrong password fails without showing either.
+  const auto wrong = pgleak({"run", (tmp / "short.json").string(), "--dsn",
+                             "postgresql://pgleak_app:Wr0ng-Pass@127.0.0.1:" + port + "/postgres"});
+  EXPECT_EQ(wrong.code, 0) << "trust auth: the embedded server accepts any password";
+  EXPECT_EQ(wrong.err.find("Wr0ng-Pass"), std::string::npos);
+}
+
+TEST(Secrets, MonitorEscapesWhatOtherSessionsWrite) {
+  server::EmbeddedServerOptions options;
+  options.max_connections = 20;
+  auto server = server::EmbeddedServer::start(options);
+  auto forged = server->app_conninfo();
+  // An ordinary user clears the screen and draws a reassuring line.
+  forged.set("application_name", "\x1b[2J\x1b[Hall fine");
+  pqxx::connection session{forged.to_libpq()};
+  pqxx::nontransaction tx{session};
+  tx.exec("BEGIN");
+  tx.exec(
+      "SELECT '\x1b[31m\xc2\x9b"
+      "2J forged' AS x");
+  const auto r = pgleak({"monitor", "--dsn", server->superuser_conninfo().to_libpq()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\xc2\x9b"), std::string::npos) << r.out;
+  // (PostgreSQL itself turns the name's escapes into '?'; the query text it keeps.)
+  EXPECT_NE(r.out.find("\\x1b[31m\\u009b2J forged"), std::string::npos) << r.out;
+  const auto j = pgleak({"monitor", "--dsn", server->superuser_conninfo().to_libpq(), "--json"});
+  EXPECT_EQ(j.out.find('\x1b'), std::string::npos);
+  EXPECT_EQ(j.out.find("\xc2\x9b"), std::string::npos) << j.out;
+  EXPECT_NE(j.out.find("\\u001b[31m\\u009b2J forged"), std::string::npos) << j.out;
 }
 
 }  // namespace
