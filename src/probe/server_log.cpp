@@ -1,6 +1,8 @@
 #include "probe/server_log.hpp"
 
-#include <fstream>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "scenario/backend_tag.hpp"
@@ -63,12 +65,20 @@ void ServerLogTailer::stop() {
 }
 
 void ServerLogTailer::drain() {
-  std::ifstream in{path_, std::ios::binary};
-  if (!in) {
+  // The log lives in the server account's directory: never follow a link
+  // planted there, and read a bounded chunk per tick.
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     return;  // the collector has not created it yet
   }
-  in.seekg(static_cast<std::streamoff>(offset_));
-  std::string chunk{std::istreambuf_iterator<char>{in}, {}};
+  std::string chunk;
+  char buf[65536];
+  ssize_t n = 0;
+  while (chunk.size() < (size_t{16} << 20) &&
+         (n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(offset_ + chunk.size()))) > 0) {
+    chunk.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
   offset_ += chunk.size();
   partial_ += chunk;
   size_t start = 0;

@@ -99,8 +99,26 @@ int wait_child(pid_t pid) {
 }
 
 int run_program(const std::vector<std::string>& argv, const std::string& log_path,
-                const std::optional<RunAs>& as, const std::string& cwd) {
-  return wait_child(spawn(argv, {log_path, as, cwd, SIGKILL}));
+                const std::optional<RunAs>& as, const std::string& cwd,
+                std::chrono::seconds timeout) {
+  const pid_t pid = spawn(argv, {log_path, as, cwd, SIGKILL});
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) {
+      return WIFEXITED(status) ? WEXITSTATUS(status)
+                               : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    }
+    if (done < 0 && errno != EINTR) {
+      throw util::InfrastructureError(std::string{"waitpid failed: "} + std::strerror(errno));
+    }
+    ::usleep(5000);
+  }
+  ::kill(pid, SIGKILL);  // our own child, not yet reaped
+  wait_child(pid);
+  throw util::InfrastructureError(argv[0] + " did not finish within " +
+                                  std::to_string(timeout.count()) + "s");
 }
 
 }  // namespace pgleak::server

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,8 +39,10 @@ pid_t spawn(const std::vector<std::string>& argv, const ChildSetup& setup);
 // Waits for a child of ours; returns its exit status (128 + signal when killed).
 int wait_child(pid_t pid);
 
-// spawn() then wait_child(), with SIGKILL as the death signal.
+// spawn() and wait for it, with SIGKILL as the death signal; past `timeout`
+// the child is killed and InfrastructureError thrown.
 int run_program(const std::vector<std::string>& argv, const std::string& log_path,
-                const std::optional<RunAs>& as, const std::string& cwd);
+                const std::optional<RunAs>& as, const std::string& cwd,
+                std::chrono::seconds timeout = std::chrono::seconds{120});
 
 }  // namespace pgleak::server
