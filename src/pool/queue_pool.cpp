@@ -53,14 +53,20 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(std::stop_token sto
       return record;
     }
     // Everything is out: wait for a check-in. As in SQLAlchemy, a waiter is
-    // woken by a returned connection only, not by a closed overflow slot.
+    // woken by a returned connection only, not by a closed overflow slot, and
+    // waiters are woken oldest first, as Python's threading.Condition.notify()
+    // wakes the head of its queue. A woken waiter competes for the connection
+    // like any caller; if another took it first, it waits again at the back,
+    // as Queue.get() calls wait() again.
+    Waiter me;
+    waiters_.push_back(&me);
     ++counters_.waiting;
-    const bool returned =
-        returned_.wait_until(lock, stop, deadline, [&] { return !idle_.empty(); });
+    me.cv.wait_until(lock, stop, deadline, [&] { return me.notified; });
     --counters_.waiting;
-    if (returned) {
+    if (me.notified) {
       continue;
     }
+    std::erase(waiters_, &me);  // timed out or stopped: leave the queue
     if (stop.stop_requested()) {
       throw CheckoutCancelled{};
     }
@@ -174,8 +180,7 @@ void QueuePool::return_failed(std::unique_ptr<Record> record) {
   std::unique_lock lock{mutex_};
   if (config_.pool_size == 0 || static_cast<int>(idle_.size()) < config_.pool_size) {
     idle_.push_back(std::move(record));
-    lock.unlock();
-    returned_.notify_one();
+    notify_oldest_waiter();
   } else {
     --overflow_;
   }
@@ -199,8 +204,7 @@ void QueuePool::checkin(std::unique_ptr<Record> record) {
   std::erase_if(out_, [&](const auto& entry) { return entry.first == record->id; });
   if (config_.pool_size == 0 || static_cast<int>(idle_.size()) < config_.pool_size) {
     idle_.push_back(std::move(record));
-    lock.unlock();
-    returned_.notify_one();
+    notify_oldest_waiter();
     return;
   }
   // The queue already keeps pool_size: this is an overflow connection, closed.
@@ -208,6 +212,15 @@ void QueuePool::checkin(std::unique_ptr<Record> record) {
   ++counters_.overflow_closed;
   lock.unlock();
   close_connection(*record);
+}
+
+void QueuePool::notify_oldest_waiter() {
+  if (!waiters_.empty()) {
+    Waiter* oldest = waiters_.front();
+    waiters_.pop_front();
+    oldest->notified = true;
+    oldest->cv.notify_one();
+  }
 }
 
 void QueuePool::invalidate_all() {

@@ -39,7 +39,8 @@ struct Outstanding {
 // A model of SQLAlchemy's QueuePool (sqlalchemy/pool/impl.py and base.py):
 //  - connections are opened lazily; up to pool_size are kept, max_overflow more may exist;
 //  - when all are out, checkout waits up to `timeout`, then throws PoolTimeoutError with
-//    SQLAlchemy's message; waiters wake only when a connection is returned, as there;
+//    SQLAlchemy's message; waiters wake only when a connection is returned, as there,
+//    oldest first (Python's threading.Condition);
 //  - a returned connection is rolled back, then kept if fewer than pool_size are idle,
 //    else closed (overflow shrinks);
 //  - FIFO hand-out, LIFO with use_lifo;
@@ -101,7 +102,14 @@ class QueuePool {
   const AgeClock age_clock_;
 
   mutable std::mutex mutex_;
-  std::condition_variable_any returned_;
+  // A thread waiting in checkout; notified (under mutex_) in arrival order.
+  struct Waiter {
+    bool notified = false;
+    std::condition_variable_any cv;
+  };
+  // Wakes the oldest waiter; call with mutex_ held, after a check-in.
+  void notify_oldest_waiter();
+  std::deque<Waiter*> waiters_;
   std::deque<std::unique_ptr<Record>> idle_;
   int overflow_;  // SQLAlchemy's _overflow: starts at -pool_size
   Clock::time_point invalidated_at_{};

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <numeric>
+#include <thread>
+
 #include <future>
 #include <latch>
 #include <thread>
@@ -113,6 +117,70 @@ TEST(QueuePool, WaiterGetsReturnedConnection) {
   auto second = waiter.get();
   EXPECT_EQ(second->backend_pid(), pid);
   EXPECT_EQ(server.count("open"), 1u);
+}
+
+// sqlalchemy.util.queue.Queue.get() waits on a threading.Condition, whose
+// notify() wakes the waiter at the head of its deque: waiters are served in
+// the order they began to wait, one per check-in.
+TEST(QueuePool, WaitersAreServedOldestFirst) {
+  FakeServer server;
+  FakeFactory factory{server};
+  QueuePool pool{config(1, 0, 30s), factory};
+  auto held = pool.checkout(req());
+  constexpr int kWaiters = 8;
+  std::mutex mutex;
+  std::vector<int> served;
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < kWaiters; ++i) {
+    waiters.emplace_back([&, i] {
+      auto conn = pool.checkout(req());
+      std::lock_guard lock{mutex};
+      served.push_back(i);
+    });  // conn is returned here, which serves the next waiter
+    // Waiter i is queued before waiter i + 1 starts (an observable event).
+    while (pool.stats().waiting < i + 1) {
+      std::this_thread::yield();
+    }
+  }
+  held.release();
+  for (auto& t : waiters) {
+    t.join();
+  }
+  std::vector<int> in_order(kWaiters);
+  std::iota(in_order.begin(), in_order.end(), 0);
+  EXPECT_EQ(served, in_order);
+  EXPECT_EQ(pool.stats().timeouts, 0u);
+}
+
+// A waiter that gives up (a stop, or its timeout) leaves the queue, as
+// Condition.wait removes its lock: the next check-in serves the next waiter.
+TEST(QueuePool, AWaiterThatGivesUpLeavesTheQueue) {
+  FakeServer server;
+  FakeFactory factory{server};
+  QueuePool pool{config(1, 0, 30s), factory};
+  auto held = pool.checkout(req());
+  std::stop_source cancel;
+  auto first = std::async(std::launch::async, [&] {
+    try {
+      pool.checkout(req(), cancel.get_token());
+      return false;
+    } catch (const CheckoutCancelled&) {
+      return true;
+    }
+  });
+  while (pool.stats().waiting < 1) {
+    std::this_thread::yield();
+  }
+  auto second = std::async(std::launch::async, [&] { return pool.checkout(req()); });
+  while (pool.stats().waiting < 2) {
+    std::this_thread::yield();
+  }
+  cancel.request_stop();
+  EXPECT_TRUE(first.get());
+  EXPECT_EQ(pool.stats().waiting, 1);
+  held.release();  // must reach the second waiter, not the departed first
+  EXPECT_TRUE(second.get().valid());
+  EXPECT_EQ(pool.stats().waiting, 0);
 }
 
 // _do_return_conn: put(record, block=False) into a queue of maxsize pool_size;
