@@ -9,6 +9,7 @@
 #include "db/pg_connection.hpp"
 #include "pool/queue_pool.hpp"
 #include "scenario/scenario.hpp"
+#include "session/session.hpp"
 
 namespace pgleak::workload {
 
@@ -35,7 +36,7 @@ class ProcessReplica {
   // The process-wide session of the global_session pattern. Lock the mutex
   // while using it: workers share one session as a module global is shared.
   std::mutex& global_session_mutex() { return global_mutex_; }
-  std::optional<pool::PooledConnection>& global_session() { return global_session_; }
+  std::optional<session::Session>& global_session() { return global_session_; }
 
   // Connections opened (or attempted) outside the pool (NullPool patterns).
   void count_unpooled_connect() { unpooled_connects_.fetch_add(1, std::memory_order_relaxed); }
@@ -53,7 +54,7 @@ class ProcessReplica {
   std::unique_ptr<db::ConnectionFactory> factory_;
   std::unique_ptr<pool::QueuePool> pool_;
   std::mutex global_mutex_;
-  std::optional<pool::PooledConnection> global_session_;
+  std::optional<session::Session> global_session_;
   std::atomic<uint64_t> unpooled_connects_{0};
 };
 

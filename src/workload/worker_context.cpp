@@ -98,35 +98,37 @@ void WorkerContext::record(const char* kind, const std::string& sqlstate,
   recorder_.add_event(std::move(e));
 }
 
-std::optional<pool::PooledConnection> WorkerContext::checkout() {
+session::Session WorkerContext::new_session() {
+  return session::Session{pool(), request_, stop_};
+}
+
+WorkerContext::Outcome WorkerContext::attempt(const std::function<void()>& work) {
   try {
-    auto conn = pool().checkout(request_, stop_);
+    work();
     connect_failures_in_a_row_ = 0;
-    return conn;
+    return Outcome::kOk;
   } catch (const pool::PoolTimeoutError& e) {
     record(run::kPoolTimeout, "", e.what(), util::to_millis(e.waited()),
            util::to_millis(pool().config().timeout));
+    return Outcome::kNoConnection;
   } catch (const pool::CheckoutCancelled&) {
-  } catch (const db::DbError& e) {
+    return Outcome::kNoConnection;
+  } catch (const session::ConnectFailed& e) {
     ++connect_failures_in_a_row_;
-    // A run that is stopping may see its server go first: not the pattern's fault.
     if (!stop_.stop_requested()) {
       record(run::kConnectError, e.sqlstate(), e.what());
     }
-  }
-  return std::nullopt;
-}
-
-std::optional<pool::PooledConnection> WorkerContext::checkout_until_held() {
-  while (!stop_.stop_requested()) {
-    if (auto conn = checkout()) {
-      return conn;
+    return Outcome::kNoConnection;
+  } catch (const session::PendingRollbackError& e) {
+    record(run::kQueryError, "", e.what());
+    return Outcome::kFailed;
+  } catch (const db::DbError& e) {
+    connect_failures_in_a_row_ = 0;
+    if (!stop_.stop_requested()) {
+      record(run::kQueryError, e.sqlstate(), e.what());
     }
-    if (!back_off()) {
-      break;
-    }
+    return e.disconnected() ? Outcome::kDisconnected : Outcome::kFailed;
   }
-  return std::nullopt;
 }
 
 WorkerContext::Outcome WorkerContext::attempt_on(db::Connection& conn,
@@ -140,15 +142,6 @@ WorkerContext::Outcome WorkerContext::attempt_on(db::Connection& conn,
     }
     return e.disconnected() ? Outcome::kDisconnected : Outcome::kFailed;
   }
-}
-
-bool WorkerContext::attempt(pool::PooledConnection& conn,
-                            const std::function<void(db::Connection&)>& work) {
-  const auto outcome = attempt_on(*conn, work);
-  if (outcome == Outcome::kDisconnected) {
-    conn.invalidate();
-  }
-  return outcome == Outcome::kOk;
 }
 
 std::unique_ptr<db::Connection> WorkerContext::open_unpooled() {
@@ -165,10 +158,6 @@ std::unique_ptr<db::Connection> WorkerContext::open_unpooled() {
     }
     return nullptr;
   }
-}
-
-void WorkerContext::record_use_of_closed_session() {
-  record(run::kQueryError, "08003", "connection already closed (the session was ended earlier)");
 }
 
 }  // namespace pgleak::workload

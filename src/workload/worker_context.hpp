@@ -9,6 +9,7 @@
 #include "pool/queue_pool.hpp"
 #include "run/recorder.hpp"
 #include "scenario/scenario.hpp"
+#include "session/session.hpp"
 #include "workload/load_model.hpp"
 #include "workload/process_replica.hpp"
 
@@ -56,23 +57,24 @@ class WorkerContext {
   // leaky patterns do.
   void query_in_transaction(db::Connection& c, bool commit) const;
 
-  // Checks out from the process's pool. A timeout or connection failure is
-  // recorded as an event and gives nullopt, as is a stop.
-  std::optional<pool::PooledConnection> checkout();
-  // Checks out until it succeeds or the run stops (an object constructor retried).
-  std::optional<pool::PooledConnection> checkout_until_held();
-  // Runs `work` on the connection. A DbError is recorded; a session that broke
-  // is invalidated (the caller should drop it). Returns whether it succeeded.
-  bool attempt(pool::PooledConnection& conn, const std::function<void(db::Connection&)>& work);
-
-  enum class Outcome { kOk, kFailed, kDisconnected };
-  // As attempt(), on a connection outside any pool.
+  enum class Outcome {
+    kOk,
+    kFailed,        // an error from the server (or PendingRollbackError): the session is as it was
+    kDisconnected,  // the connection was lost: the session needs rollback()
+    kNoConnection,  // no connection could be had (pool timeout, refused, unreachable, stopping)
+  };
+  // A new Session on the process's pool, used by this worker (SessionLocal()).
+  session::Session new_session();
+  // This worker now uses a Session it shares (the process's global session).
+  void use_session(session::Session& s) { s.use_as(request_, stop_); }
+  // Runs `work` (Session operations). Every failure is recorded as an event
+  // attributed to this worker, as the application would have seen it; a
+  // failed checkout counts towards back_off(). Returns what happened.
+  Outcome attempt(const std::function<void()>& work);
+  // As attempt(), on a connection outside any pool (NullPool).
   Outcome attempt_on(db::Connection& conn, const std::function<void(db::Connection&)>& work);
   // Opens a connection without the pool (NullPool); a failure is recorded and gives nullptr.
   std::unique_ptr<db::Connection> open_unpooled();
-  // The pattern used a session the server already ended (an app that keeps a
-  // dead Session object): recorded as the client would see it, 08003.
-  void record_use_of_closed_session();
 
  private:
   bool sleep_for(util::Micros d);

@@ -47,16 +47,27 @@ class FakeConnection final : public db::Connection {
       : server_(server), pid_(pid), app_(std::move(app)) {}
   ~FakeConnection() override { close(); }
 
+  // "SELECT 1/0" fails as PostgreSQL's does (22012) and aborts the
+  // transaction; any statement in an aborted transaction then fails with 25P02.
   void execute(std::string_view sql) override {
     check_alive();
     server_.note("exec " + std::to_string(pid_) + " " + std::string{sql});
+    if (state_ == db::TxState::kFailed) {
+      throw db::DbError("current transaction is aborted", "25P02", false);
+    }
+    if (sql == "SELECT 1/0") {
+      state_ = state_ == db::TxState::kIdle ? state_ : db::TxState::kFailed;
+      throw db::DbError("division by zero", "22012", false);
+    }
   }
   void begin() override {
     check_alive();
+    server_.note("begin " + std::to_string(pid_));
     state_ = db::TxState::kInTransaction;
   }
   void commit() override {
     check_alive();
+    server_.note("commit " + std::to_string(pid_));
     state_ = db::TxState::kIdle;
   }
   void rollback() override {

@@ -1,10 +1,13 @@
 // global_session: one module-level session per process, shared by its workers.
 //
-//   db = next(get_db())       # at import time
-//   def fill(zip_code): db.execute(...); db.commit()
+//   db = next(get_db())            # at import time
+//   def fill(zip_code):
+//       db.execute(lookup, ...)    # reads; nothing commits
 //
-// The incident's zip_code_filler.py: the session is never closed, so each
-// process copy holds one connection for its whole life.
+// The incident's zip_code_filler.py: the session is never closed, and its
+// first read begins a transaction that nothing ends, so each process copy
+// holds one connection, idle in transaction, for its whole life. With
+// "commit": true the shared session gives it back after each call.
 #include "workload/session_pattern.hpp"
 #include "workload/worker_context.hpp"
 
@@ -18,24 +21,32 @@ class GlobalSession final : public SessionPattern {
   void run(WorkerContext& ctx) override {
     auto& process = ctx.process();
     while (ctx.next_unit()) {
-      bool have_session = false;
+      auto outcome = WorkerContext::Outcome::kOk;
       {
         std::lock_guard lock{process.global_session_mutex()};
-        auto& session = process.global_session();
-        if (!session || !session->valid()) {
-          session.reset();
-          session = ctx.checkout();
+        auto& db = process.global_session();
+        if (!db) {
+          db.emplace(ctx.new_session());
         }
-        if (session) {
-          have_session = true;
-          ctx.attempt(*session, [&](db::Connection& c) { ctx.query_in_transaction(c, commit_); });
+        ctx.use_session(*db);  // whoever calls now is the one the checkout is tied to
+        outcome = ctx.attempt([&] {
+          db->execute(ctx.query());
+          if (commit_) {
+            db->commit();
+          }
+        });
+        if (outcome == WorkerContext::Outcome::kDisconnected) {
+          db->rollback();  // the module's error handler, so later calls can work
         }
       }
-      if (!(have_session ? ctx.think() : ctx.back_off())) {
+      if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {
+        break;
+      }
+      if (!ctx.think()) {
         break;
       }
     }
-    // The session belongs to the process, which returns it when it ends.
+    // The session belongs to the process, which closes it when it ends.
   }
 
  private:
@@ -48,9 +59,9 @@ PatternInfo global_session_pattern() {
   return {"global_session",
           "one session per process shared by its workers, never closed",
           "a module-level global session (zip_code_filler)",
-          {OptionSpec::boolean("commit", true,
-                               "commit each unit of work; false leaves the shared session idle in "
-                               "transaction")},
+          {OptionSpec::boolean("commit", false,
+                               "commit each call (nothing is held between calls); the default "
+                               "false leaves the shared session idle in transaction")},
           [](const PatternArgs& a) { return std::make_unique<GlobalSession>(a.flag("commit")); }};
 }
 

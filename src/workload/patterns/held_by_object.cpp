@@ -2,10 +2,16 @@
 //
 //   class Driver:
 //       def __init__(self):
-//           self.db = next(get_db())   # never closed
+//           self.db = next(get_db())      # never closed
+//       def work(self):
+//           self.db.execute(query)        # reads, and never commits
 //
-// The incident's driver.py, cleaner.py and super_agent.py. The object lives as
-// long as its process, so the connection is held until the scenario ends.
+// The incident's driver.py, cleaner.py and super_agent.py. A Session holds a
+// connection only while its transaction is open: this object's first query
+// begins one that nothing ends, so its connection sits "idle in transaction"
+// for as long as the object (and its process) lives. With "commit": true the
+// same object gives its connection back after each unit and holds nothing in
+// between; with "run_query": false it never takes one at all.
 #include "workload/session_pattern.hpp"
 #include "workload/worker_context.hpp"
 
@@ -17,16 +23,21 @@ class HeldByObject final : public SessionPattern {
   HeldByObject(bool run_query, bool commit) : run_query_(run_query), commit_(commit) {}
 
   void run(WorkerContext& ctx) override {
-    auto held = ctx.checkout_until_held();  // the constructor
-    while (held && ctx.next_unit()) {
-      if (!held->valid()) {
-        held = ctx.checkout_until_held();  // a new object replaces the broken one
-        if (!held) {
+    auto db = ctx.new_session();  // the constructor
+    while (ctx.next_unit()) {
+      if (run_query_) {
+        const auto outcome = ctx.attempt([&] {
+          db.execute(ctx.query());
+          if (commit_) {
+            db.commit();
+          }
+        });
+        if (outcome == WorkerContext::Outcome::kDisconnected) {
+          db = ctx.new_session();  // a new object replaces the broken one
+        } else if (outcome == WorkerContext::Outcome::kNoConnection &&
+                   !ctx.after_failed_checkout()) {
           break;
         }
-      }
-      if (run_query_) {
-        ctx.attempt(*held, [&](db::Connection& c) { ctx.query_in_transaction(c, commit_); });
       }
       if (!ctx.think()) {
         break;
@@ -44,15 +55,14 @@ class HeldByObject final : public SessionPattern {
 
 PatternInfo held_by_object_pattern() {
   return {"held_by_object",
-          "checkout at worker start, used by every unit of work, never returned while the "
-          "process lives",
+          "a session made in a constructor, used by every unit of work, never closed",
           "self.db = next(get_db()) in a constructor (driver, cleaner, super_agent)",
-          {OptionSpec::boolean(
-               "run_query", true,
-               "run the query each unit of work; false holds an unused connection (state idle)"),
-           OptionSpec::boolean(
-               "commit", true,
-               "commit after each query; false leaves the transaction open (idle in transaction)")},
+          {OptionSpec::boolean("run_query", true,
+                               "run the query each unit of work; false never uses the session, "
+                               "which then holds no connection"),
+           OptionSpec::boolean("commit", false,
+                               "commit after each query, which gives the connection back between "
+                               "units; the default false leaves it idle in transaction")},
           [](const PatternArgs& a) {
             return std::make_unique<HeldByObject>(a.flag("run_query"), a.flag("commit"));
           }};

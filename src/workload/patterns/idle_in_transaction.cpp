@@ -5,10 +5,13 @@
 //   ...                        # no commit; the session sits "idle in transaction"
 //
 // The server's idle_in_transaction_session_timeout ends such a session (FATAL
-// 25P03); the client learns of it only when it next uses the session. How the
-// application reacts is the option: "reconnect" (roll back, take a new
-// connection, carry on, as a well-written app does) or "keep_failing" (keep
-// the dead session and fail on every use, as the incident's launcher did).
+// 25P03); the client learns of it only on its next statement, as a lost
+// connection ("server closed the connection unexpectedly", no SQLSTATE), after
+// which SQLAlchemy refuses every statement with PendingRollbackError until
+// rollback(). How the application reacts is the option: "reconnect" (roll
+// back and carry on, which checks out a new connection, as a well-written app
+// does) or "keep_failing" (never roll back: every later use fails, as the
+// incident's launcher did).
 #include "workload/session_pattern.hpp"
 #include "workload/worker_context.hpp"
 
@@ -20,29 +23,15 @@ class IdleInTransaction final : public SessionPattern {
   explicit IdleInTransaction(bool keep_failing) : keep_failing_(keep_failing) {}
 
   void run(WorkerContext& ctx) override {
-    std::optional<pool::PooledConnection> session;
+    auto db = ctx.new_session();
     while (ctx.next_unit()) {
-      if (session && !session->valid()) {
-        if (keep_failing_) {
-          ctx.record_use_of_closed_session();
-          if (!ctx.think()) {
-            break;
-          }
-          continue;
-        }
-        session.reset();  // reconnect: give back the dead one, take a new one
-      }
-      if (!session) {
-        session = ctx.checkout();
-        if (!session) {
-          if (!ctx.back_off()) {
-            break;
-          }
-          continue;
-        }
-      }
       // And never commit.
-      ctx.attempt(*session, [&](db::Connection& c) { ctx.query_in_transaction(c, false); });
+      const auto outcome = ctx.attempt([&] { db.execute(ctx.query()); });
+      if (outcome == WorkerContext::Outcome::kDisconnected && !keep_failing_) {
+        db.rollback();
+      } else if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {
+        break;
+      }
       if (!ctx.think()) {
         break;
       }
@@ -61,9 +50,9 @@ PatternInfo idle_in_transaction_pattern() {
           "begins, queries, never commits: idle in transaction until the server's "
           "idle_in_transaction_session_timeout ends the session",
           "a forgotten commit",
-          {OptionSpec::choice(
-              "on_disconnect", "reconnect", {"reconnect", "keep_failing"},
-              "after the server ended the session: reconnect, or keep_failing on the dead one")},
+          {OptionSpec::choice("on_disconnect", "reconnect", {"reconnect", "keep_failing"},
+                              "after the server ended the session: roll back and carry on on a "
+                              "new connection, or keep_failing (PendingRollbackError) forever")},
           [](const PatternArgs& a) {
             return std::make_unique<IdleInTransaction>(a.choice("on_disconnect") == "keep_failing");
           }};

@@ -1,12 +1,14 @@
 // leak_on_error: close() that is not in a finally block.
 //
-//   db = next(get_db())
+//   db = SessionLocal()
+//   db.execute(query)
 //   work(db)          # raises now and then
 //   db.commit()
-//   db.close()        # skipped when work() raises: the session is never returned
+//   db.close()        # skipped when work() raises: the session is never closed
 //
-// Each failed unit of work leaves its connection checked out, its transaction
-// aborted ("idle in transaction (aborted)"), until the process ends.
+// Each failed unit of work leaves its session with its transaction open and
+// aborted ("idle in transaction (aborted)"), still holding its connection,
+// kept alive by a reference (a traceback, a list of jobs) until the process ends.
 #include <random>
 
 #include "workload/session_pattern.hpp"
@@ -22,26 +24,24 @@ class LeakOnError final : public SessionPattern {
   void run(WorkerContext& ctx) override {
     std::mt19937_64 rng{std::random_device{}()};
     std::bernoulli_distribution fails{error_rate_};
-    std::vector<pool::PooledConnection> leaked;
+    std::vector<session::Session> leaked;
     while (ctx.next_unit()) {
-      auto conn = ctx.checkout();
-      if (!conn) {
-        if (!ctx.back_off()) {
-          break;
-        }
-        continue;
-      }
+      auto db = ctx.new_session();
       const bool raise = fails(rng);
-      const bool ok = ctx.attempt(*conn, [&](db::Connection& c) {
-        c.begin();
-        c.execute(ctx.query());
+      const auto outcome = ctx.attempt([&] {
+        db.execute(ctx.query());
         if (raise) {
-          c.execute("SELECT 1/0");  // the application's exception, as the server sees it: 22012
+          db.execute("SELECT 1/0");  // the application's exception, as the server sees it: 22012
         }
-        c.commit();
+        db.commit();
       });
-      if (!ok && conn->valid()) {
-        leaked.push_back(std::move(*conn));  // the exception skipped close()
+      if (outcome == WorkerContext::Outcome::kOk) {
+        db.close();
+      } else if (db.holds_connection()) {
+        leaked.push_back(std::move(db));  // the exception skipped close()
+      }
+      if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {
+        break;
       }
       if (!ctx.think()) {
         break;
@@ -59,7 +59,7 @@ class LeakOnError final : public SessionPattern {
 PatternInfo leak_on_error_pattern() {
   return {
       "leak_on_error",
-      "returns the connection on success, leaks it (checked out, transaction aborted) when "
+      "closes the session on success, leaks it (connection held, transaction aborted) when "
       "the unit of work fails",
       "db.close() not in finally",
       {OptionSpec::number("error_rate", 0.1, 0.0, 1.0,

@@ -6,7 +6,8 @@
 //       time.sleep(30)
 //
 // The incident's route_builder_launcher.py: between iterations its backend sits
-// "idle in transaction", holding its snapshot and locks.
+// "idle in transaction", holding its snapshot and locks. With "commit": true
+// each iteration gives the connection back and nothing is held between them.
 #include "workload/session_pattern.hpp"
 #include "workload/worker_context.hpp"
 
@@ -18,15 +19,19 @@ class OutsideLoop final : public SessionPattern {
   explicit OutsideLoop(bool commit) : commit_(commit) {}
 
   void run(WorkerContext& ctx) override {
-    auto session = ctx.checkout_until_held();
-    while (session && ctx.next_unit()) {
-      if (!session->valid()) {
-        session = ctx.checkout_until_held();
-        if (!session) {
-          break;
+    auto db = ctx.new_session();
+    while (ctx.next_unit()) {
+      const auto outcome = ctx.attempt([&] {
+        db.execute(ctx.query());
+        if (commit_) {
+          db.commit();
         }
+      });
+      if (outcome == WorkerContext::Outcome::kDisconnected) {
+        db = ctx.new_session();  // the loop dies with the session; its supervisor restarts it
+      } else if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {
+        break;
       }
-      ctx.attempt(*session, [&](db::Connection& c) { ctx.query_in_transaction(c, commit_); });
       if (!ctx.think()) {
         break;
       }
@@ -45,8 +50,8 @@ PatternInfo outside_loop_pattern() {
           "one session for all iterations, transaction left open between them",
           "a session created once outside the loop, never closed (route_builder_launcher)",
           {OptionSpec::boolean("commit", false,
-                               "commit each iteration; the default false leaves it idle in "
-                               "transaction")},
+                               "commit each iteration (nothing is held between them); the "
+                               "default false leaves it idle in transaction")},
           [](const PatternArgs& a) { return std::make_unique<OutsideLoop>(a.flag("commit")); }};
 }
 

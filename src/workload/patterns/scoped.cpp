@@ -1,7 +1,7 @@
 // scoped: the fix. A session per unit of work, closed in finally; rollback on error.
 //
-//   db = next(get_db())
-//   try: work(db); db.commit()
+//   db = SessionLocal()
+//   try: db.execute(query); db.commit()
 //   except: db.rollback(); raise
 //   finally: db.close()
 #include "workload/session_pattern.hpp"
@@ -14,13 +14,16 @@ class Scoped final : public SessionPattern {
  public:
   void run(WorkerContext& ctx) override {
     while (ctx.next_unit()) {
-      if (auto conn = ctx.checkout()) {
-        const bool ok =
-            ctx.attempt(*conn, [&](db::Connection& c) { ctx.query_in_transaction(c, true); });
-        if (!ok && conn->valid()) {
-          ctx.attempt(*conn, [](db::Connection& c) { c.rollback(); });
-        }
-      } else if (!ctx.after_failed_checkout()) {  // returned to the pool above, whatever happened
+      auto db = ctx.new_session();
+      const auto outcome = ctx.attempt([&] {
+        db.execute(ctx.query());
+        db.commit();
+      });
+      if (outcome != WorkerContext::Outcome::kOk) {
+        db.rollback();
+      }
+      db.close();  // finally
+      if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {
         break;
       }
       if (!ctx.think()) {
@@ -34,7 +37,7 @@ class Scoped final : public SessionPattern {
 
 PatternInfo scoped_pattern() {
   return {"scoped",
-          "checkout per unit of work, always returned, rollback on error",
+          "a session per unit of work, committed, rolled back on error, always closed",
           "the fix: try/finally around each session, FastAPI's Depends(get_db)",
           {},
           [](const PatternArgs&) { return std::make_unique<Scoped>(); }};

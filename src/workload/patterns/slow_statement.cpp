@@ -1,9 +1,13 @@
 // slow_statement: a runaway query, for statement_timeout.
 //
-// Each unit of work checks out, runs a statement that takes `sleep` (or the
-// group's own query), and returns the connection; with a statement_timeout
-// shorter than that the server cancels it with 57014 and the transaction is
-// aborted until rolled back (25P02 on any statement before the rollback).
+//   db = SessionLocal()
+//   try: db.execute(text("SELECT pg_sleep(60)")); db.commit()
+//   except: db.execute(text("SELECT 1"))   # with statement_after_error: 25P02
+//           db.rollback()
+//   finally: db.close()
+//
+// With a statement_timeout shorter than `sleep` the server cancels the
+// statement with 57014 and the transaction is aborted until rolled back.
 #include <fmt/format.h>
 
 #include "workload/session_pattern.hpp"
@@ -21,22 +25,18 @@ class SlowStatement final : public SessionPattern {
     const std::string statement = ctx.group().query.value_or(
         fmt::format("SELECT pg_sleep({:.6f})", util::to_seconds(sleep_)));
     while (ctx.next_unit()) {
-      if (auto conn = ctx.checkout()) {
-        const bool ok = ctx.attempt(*conn, [&](db::Connection& c) {
-          c.begin();
-          c.execute(statement);
-          c.commit();
-        });
-        if (!ok && conn->valid()) {
-          if (statement_after_error_) {
-            // What an app that ignores the error does next: 25P02.
-            ctx.attempt(*conn, [](db::Connection& c) { c.execute("SELECT 1"); });
-          }
-          if (conn->valid()) {
-            ctx.attempt(*conn, [](db::Connection& c) { c.rollback(); });
-          }
-        }
-      } else if (!ctx.after_failed_checkout()) {
+      auto db = ctx.new_session();
+      const auto outcome = ctx.attempt([&] {
+        db.execute(statement);
+        db.commit();
+      });
+      if (outcome == WorkerContext::Outcome::kFailed && statement_after_error_) {
+        // What an app that ignores the error does next: 25P02.
+        ctx.attempt([&] { db.execute("SELECT 1"); });
+      }
+      db.rollback();
+      db.close();
+      if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {
         break;
       }
       if (!ctx.think()) {
