@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""The session patterns of pgleak, written as the SQLAlchemy application each
+one stands for, run against a real server with SQLAlchemy and psycopg2.
+
+Usage: session_patterns.py DSN CASE
+Prints one JSON object: the backends of this application by state, taken
+after every worker has done its units of work and while its sessions are
+still referenced (as in pgleak's final sample), and the pool's checkedout().
+
+tests/integration/differential_test.cpp runs each CASE here and the same
+case with pgleak, and compares the two pictures.
+"""
+import json
+import sys
+import threading
+
+import psycopg2
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import sessionmaker
+
+dsn, case = sys.argv[1], sys.argv[2]
+WORKERS, UNITS = 3, 2
+APP = "differential-" + case
+
+engine = create_engine("postgresql+psycopg2://", creator=lambda: psycopg2.connect(
+    dsn, application_name=APP), pool_size=5, max_overflow=10, pool_timeout=5)
+SessionLocal = sessionmaker(bind=engine)
+kept = []  # sessions the application still references at the end
+lock = threading.Lock()
+
+
+def keep(session):
+    with lock:
+        kept.append(session)
+
+
+def scoped():
+    for _ in range(UNITS):
+        db = SessionLocal()
+        try:
+            db.execute(text("SELECT 1"))
+            db.commit()
+        except Exception:
+            db.rollback()
+            raise
+        finally:
+            db.close()
+
+
+def held_by_object(commit=False, run_query=True):
+    db = SessionLocal()  # Driver.__init__: self.db = next(get_db())
+    keep(db)
+    for _ in range(UNITS):
+        if run_query:
+            db.execute(text("SELECT 1"))
+            if commit:
+                db.commit()
+
+
+def outside_loop(commit=False):
+    db = SessionLocal()
+    keep(db)
+    for _ in range(UNITS):
+        db.execute(text("SELECT 1"))
+        if commit:
+            db.commit()
+
+
+GLOBAL = None
+
+
+def global_session(commit=False):
+    global GLOBAL
+    for _ in range(UNITS):
+        with lock:
+            if GLOBAL is None:
+                GLOBAL = SessionLocal()
+                kept.append(GLOBAL)
+            GLOBAL.execute(text("SELECT 1"))
+            if commit:
+                GLOBAL.commit()
+
+
+def leak_on_error():
+    for _ in range(UNITS):
+        db = SessionLocal()
+        try:
+            db.execute(text("SELECT 1"))
+            db.execute(text("SELECT 1/0"))
+            db.commit()
+            db.close()
+        except Exception:
+            keep(db)  # close() was not in finally: the session stays referenced
+
+
+CASES = {
+    "scoped": scoped,
+    "held_by_object": held_by_object,
+    "held_by_object_commit": lambda: held_by_object(commit=True),
+    "held_by_object_unused": lambda: held_by_object(run_query=False),
+    "outside_loop": outside_loop,
+    "outside_loop_commit": lambda: outside_loop(commit=True),
+    "global_session": global_session,
+    "global_session_commit": lambda: global_session(commit=True),
+    "leak_on_error": leak_on_error,
+}
+
+threads = [threading.Thread(target=CASES[case]) for _ in range(WORKERS)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+
+admin = psycopg2.connect(dsn, application_name="differential-admin")
+admin.autocommit = True
+cur = admin.cursor()
+cur.execute("SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
+            "WHERE application_name = %s GROUP BY 1", (APP,))
+by_state = {state: n for state, n in cur.fetchall()}
+print(json.dumps({"case": case, "by_state": by_state,
+                  "checked_out": engine.pool.checkedout()}))
+for s in kept:
+    s.close()
+engine.dispose()

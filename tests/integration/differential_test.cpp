@@ -1,0 +1,155 @@
+// pgleak's session patterns against the applications they stand for: each
+// case runs once as real SQLAlchemy 1.4 + psycopg2 code
+// (tests/differential/session_patterns.py) and once as a pgleak scenario, on
+// the same server with the same pool settings, and the two server pictures
+// must agree: backends by state (every state but plain "idle", whose count is
+// how many connections a pool happens to keep) and connections still checked
+// out once every worker has done its units of work.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <thread>
+
+#include "server/embedded_server.hpp"
+#include "subprocess.hpp"
+
+namespace pgleak::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kBinary = PGLEAK_BINARY;
+const std::string kScript =
+    std::string{PGLEAK_SOURCE_DIR} + "/tests/differential/session_patterns.py";
+const std::string kPython = "/usr/bin/python3";
+
+bool have_sqlalchemy() {
+  Subprocess p{{kPython, "-c", "import sqlalchemy, psycopg2"}};
+  return p.wait_for(60s) == 0;
+}
+
+class Differential : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!fs::exists(kPython) || !have_sqlalchemy()) {
+      return;
+    }
+    server::EmbeddedServerOptions options;
+    options.max_connections = 60;
+    server_ = server::EmbeddedServer::start(options).release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    if (server_ == nullptr) {
+      GTEST_SKIP() << "python3-sqlalchemy and python3-psycopg2 are not installed "
+                      "(scripts/setup.sh installs them)";
+    }
+  }
+
+  // No backend of `application` left (a previous case's connections exit asynchronously).
+  void wait_quiet() {
+    pqxx::connection admin{server_->superuser_conninfo().to_libpq()};
+    for (int i = 0; i < 500; ++i) {
+      pqxx::nontransaction tx{admin};
+      if (tx.exec1("SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'client "
+                   "backend' AND pid <> pg_backend_pid()")[0]
+              .as<int>() == 0) {
+        return;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  json sqlalchemy_picture(const std::string& name) {
+    wait_quiet();
+    Subprocess p{{kPython, kScript, server_->app_conninfo().to_libpq(), name}};
+    EXPECT_EQ(p.wait_for(120s), 0) << p.err();
+    return json::parse(p.out());
+  }
+
+  json pgleak_picture(const std::string& worker) {
+    wait_quiet();
+    const auto dir = fs::temp_directory_path() / ("pgleak-test-diff-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    {
+      std::ofstream{dir / "case.json"}
+          << R"({"name": "diff", "duration": "1500ms", "sample_interval": "100ms",
+                 "pool": {"pool_size": 5, "max_overflow": 10, "pool_timeout": "5s"},
+                 "processes": [{"name": "app", "workers": [)"
+          << worker << "]}]}";
+    }
+    Subprocess p{{kBinary, "run", (dir / "case.json").string(), "--dsn",
+                  server_->app_conninfo().to_libpq(), "--report", (dir / "r.json").string(),
+                  "--quiet"}};
+    const int code = p.wait_for(120s);
+    EXPECT_TRUE(code == 0 || code == 1) << p.err();
+    std::ifstream in{dir / "r.json"};
+    const auto report = json::parse(in);
+    fs::remove_all(dir);
+    json picture;
+    picture["by_state"] = report["samples"].back()["by_state"];
+    picture["checked_out"] = report["summary"]["held_at_end"];
+    return picture;
+  }
+
+  void compare(const std::string& name, const std::string& worker) {
+    const auto real = sqlalchemy_picture(name);
+    const auto ours = pgleak_picture(worker);
+    for (const char* state : {"idle in transaction", "idle in transaction (aborted)", "active"}) {
+      EXPECT_EQ(real["by_state"].value(state, 0), ours["by_state"].value(state, 0))
+          << name << ": \"" << state << "\"\n SQLAlchemy: " << real.dump()
+          << "\n pgleak:     " << ours.dump();
+    }
+    EXPECT_EQ(real["checked_out"], ours["checked_out"]) << name;
+  }
+
+  static inline server::EmbeddedServer* server_ = nullptr;
+};
+
+const std::string kUnits = R"("count": 3, "iterations": 2, "think_time": "10ms")";
+
+TEST_F(Differential, Scoped) {
+  compare("scoped", R"({"pattern": "scoped", )" + kUnits + "}");
+}
+TEST_F(Differential, HeldByObjectLeavesItsTransactionOpen) {
+  compare("held_by_object", R"({"pattern": "held_by_object", )" + kUnits + "}");
+}
+TEST_F(Differential, HeldByObjectThatCommitsHoldsNothing) {
+  compare("held_by_object_commit",
+          R"({"pattern": "held_by_object", "options": {"commit": true}, )" + kUnits + "}");
+}
+TEST_F(Differential, AnUnusedSessionHoldsNothing) {
+  compare("held_by_object_unused",
+          R"({"pattern": "held_by_object", "options": {"run_query": false}, )" + kUnits + "}");
+}
+TEST_F(Differential, OutsideLoop) {
+  compare("outside_loop", R"({"pattern": "outside_loop", )" + kUnits + "}");
+}
+TEST_F(Differential, OutsideLoopThatCommitsHoldsNothing) {
+  compare("outside_loop_commit",
+          R"({"pattern": "outside_loop", "options": {"commit": true}, )" + kUnits + "}");
+}
+TEST_F(Differential, GlobalSessionIsOneConnectionPerProcess) {
+  compare("global_session", R"({"pattern": "global_session", )" + kUnits + "}");
+}
+TEST_F(Differential, GlobalSessionThatCommitsHoldsNothing) {
+  compare("global_session_commit",
+          R"({"pattern": "global_session", "options": {"commit": true}, )" + kUnits + "}");
+}
+TEST_F(Differential, LeakOnErrorKeepsEveryFailedSession) {
+  compare("leak_on_error",
+          R"({"pattern": "leak_on_error", "options": {"error_rate": 1.0}, )" + kUnits + "}");
+}
+
+}  // namespace
+}  // namespace pgleak::testing
