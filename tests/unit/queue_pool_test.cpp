@@ -4,12 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <mutex>
-#include <numeric>
-#include <thread>
-
 #include <future>
 #include <latch>
+#include <mutex>
+#include <numeric>
 #include <thread>
 
 #include "fake_connection.hpp"
