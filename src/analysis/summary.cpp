@@ -34,6 +34,7 @@ Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
                  r.target.app_role_superuser, r.target.connections_before);
   s.connection_limit = limits.max_connections - limits.superuser_reserved_connections;
   s.pool_timeouts = r.pool_timeouts;
+  s.connections_lost = r.connections_lost;
   util::LatencyHistogram late;
   for (const auto& e : r.events) {
     if (e.kind == run::kPoolTimeout && e.waited_ms && e.timeout_ms) {
@@ -82,6 +83,7 @@ nlohmann::json summary_json(const Summary& s) {
           {"checkouts", s.checkouts},
           {"connects", s.connects},
           {"connect_attempts", s.connect_attempts},
+          {"connections_lost", s.connections_lost},
           {"recycled", s.recycled},
           {"invalidated", s.invalidated},
           {"pre_ping_failures", s.pre_ping_failures},

@@ -29,6 +29,7 @@ struct Summary {
   int peak_total_connections = 0;  // every client backend but the sampler
   int connection_limit = 0;        // max_connections - superuser_reserved_connections
   uint64_t pool_timeouts = 0;
+  uint64_t connections_lost = 0;  // statements that found their connection gone (no SQLSTATE)
   // How far past pool_timeout the failures fired (the model's precision).
   WaitPercentiles pool_timeout_late_ms;
   std::map<std::string, uint64_t> errors_by_sqlstate;         // as the clients saw them

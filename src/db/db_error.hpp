@@ -5,22 +5,38 @@
 
 namespace pgleak::db {
 
-// A failure reported by (or on the way to) the server. Carries the SQLSTATE
-// when one is known (from the server, or recovered from libpq's text) and
-// whether the session is gone, which is what the pool needs to know.
+// Where an error's SQLSTATE came from.
+enum class CodeSource {
+  kNone,        // no SQLSTATE: what a driver shows for a lost connection (psycopg2's pgcode None)
+  kServer,      // the server sent it in a result
+  kClassified,  // pgleak read it from the text of an error that carried none
+};
+
+// A failure reported by (or on the way to) the server, as the driver reports
+// it: the SQLSTATE only where the server sent one in a result, or where pgleak
+// classified the text (which `source()` says), and whether the session is
+// gone, which is what the pool needs to know.
 class DbError : public std::runtime_error {
  public:
   DbError(const std::string& message, std::string sqlstate, bool disconnected)
-      : std::runtime_error(message), sqlstate_(std::move(sqlstate)), disconnected_(disconnected) {}
+      : DbError(message, sqlstate, disconnected,
+                sqlstate.empty() ? CodeSource::kNone : CodeSource::kServer) {}
+  DbError(const std::string& message, std::string sqlstate, bool disconnected, CodeSource source)
+      : std::runtime_error(message),
+        sqlstate_(std::move(sqlstate)),
+        disconnected_(disconnected),
+        source_(sqlstate_.empty() ? CodeSource::kNone : source) {}
 
   // Five characters, or empty when nothing identifies the error.
   const std::string& sqlstate() const noexcept { return sqlstate_; }
+  CodeSource source() const noexcept { return source_; }
   // The connection can no longer be used (SQLAlchemy's "is_disconnect").
   bool disconnected() const noexcept { return disconnected_; }
 
  private:
   std::string sqlstate_;
   bool disconnected_;
+  CodeSource source_;
 };
 
 }  // namespace pgleak::db

@@ -17,6 +17,9 @@
 namespace pgleak::db {
 namespace {
 
+// libpq's report of a session the server closed (fe-misc.c), as psycopg2 shows it.
+constexpr const char* kLibpqLostConnection = "server closed the connection unexpectedly";
+
 std::string trim(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
     text.pop_back();
@@ -24,23 +27,37 @@ std::string trim(std::string text) {
   return text;
 }
 
-// Where libpq reports a failure without a SQLSTATE, recover it from the text;
-// a broken session without a recognisable text is 08006 (connection failure).
-[[noreturn]] void rethrow_as_db_error() {
+// As psycopg2 reports it: the server's SQLSTATE when a result carried one;
+// for a session that is gone, libpq's text and no SQLSTATE at all; while
+// connecting, a SQLSTATE pgleak reads from the refusal's text (53300, 57P03,
+// 08001), marked as classified.
+[[noreturn]] void rethrow_as_db_error(bool connecting) {
+  const auto classified = [](const std::string& message, bool gone) {
+    const auto state = sqlstate_from_message(message);
+    return DbError(trim(message), state.value_or(""), gone || (state && ends_session(*state)),
+                   CodeSource::kClassified);
+  };
   try {
     throw;
   } catch (const pqxx::sql_error& e) {
-    std::string state = e.sqlstate();
-    if (state.empty()) {
-      state = sqlstate_from_message(e.what()).value_or("");
+    if (!e.sqlstate().empty()) {
+      throw DbError(trim(e.what()), e.sqlstate(), ends_session(e.sqlstate()), CodeSource::kServer);
     }
-    throw DbError(trim(e.what()), state, ends_session(state));
+    if (is_lost_connection(e.what())) {
+      throw DbError(trim(e.what()), "", true, CodeSource::kNone);
+    }
+    throw classified(e.what(), false);
   } catch (const pqxx::broken_connection& e) {
-    throw DbError(trim(e.what()), sqlstate_from_message(e.what()).value_or("08006"), true);
+    if (connecting) {
+      throw classified(e.what(), true);
+    }
+    throw DbError(trim(e.what()), "", true, CodeSource::kNone);
   } catch (const pqxx::failure& e) {
     // libpqxx raises plain failures for a lost connection in some paths.
-    const auto state = sqlstate_from_message(e.what());
-    throw DbError(trim(e.what()), state.value_or(""), state.has_value() && ends_session(*state));
+    if (is_lost_connection(e.what())) {
+      throw DbError(trim(e.what()), "", true, CodeSource::kNone);
+    }
+    throw classified(e.what(), false);
   }
 }
 
@@ -122,7 +139,7 @@ PgConnection::PgConnection(const ConnInfo& base, const SessionSettings& settings
       sockets_->add(socket_);
     }
   } catch (...) {
-    rethrow_as_db_error();
+    rethrow_as_db_error(/*connecting=*/true);
   }
 }
 
@@ -147,10 +164,19 @@ void PgConnection::run(std::string_view sql, bool transactional) {
     }
   } catch (...) {
     try {
-      rethrow_as_db_error();
+      rethrow_as_db_error(/*connecting=*/false);
     } catch (const DbError& e) {
-      if (e.disconnected()) {
+      if (e.disconnected() || !conn_->is_open()) {
         tx_state_ = TxState::kUnknown;
+        // The server closed the session (after a FATAL such as 57P01 or
+        // 25P03, or without a word): psycopg2 shows libpq's words for it and
+        // no SQLSTATE, whatever the server sent before closing. libpqxx can
+        // notice first, in words of its own ("... not connected").
+        const std::string what = e.what();
+        throw DbError(what.find(kLibpqLostConnection) != std::string::npos
+                          ? what
+                          : std::string{kLibpqLostConnection} + " (" + what + ")",
+                      "", true, CodeSource::kNone);
       } else if (tx_state_ == TxState::kInTransaction) {
         tx_state_ = TxState::kFailed;
       }

@@ -51,12 +51,18 @@ std::optional<std::string> sqlstate_from_message(std::string_view message) {
       message.find("could not connect") != std::string_view::npos) {
     return std::string{"08001"};
   }
-  if (message.find("server closed the connection unexpectedly") != std::string_view::npos ||
-      message.find("no connection to the server") != std::string_view::npos ||
-      message.find("not connected") != std::string_view::npos) {
-    return std::string{"08006"};
-  }
   return std::nullopt;
+}
+
+bool is_lost_connection(std::string_view message) {
+  for (const std::string_view text :
+       {"server closed the connection unexpectedly", "no connection to the server", "not connected",
+        "Connection reset by peer", "Broken pipe", "Lost connection"}) {
+    if (message.find(text) != std::string_view::npos) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool ends_session(std::string_view sqlstate) {

@@ -26,6 +26,10 @@ ErrorKind classify_sqlstate(std::string_view sqlstate);
 // server), so the SQLSTATE is recovered from the text.
 std::optional<std::string> sqlstate_from_message(std::string_view message);
 
+// libpq's words for a session that is gone ("server closed the connection
+// unexpectedly", "no connection to the server", ...): no SQLSTATE goes with them.
+bool is_lost_connection(std::string_view message);
+
 // True for SQLSTATEs after which the session is gone (the pool must replace it).
 bool ends_session(std::string_view sqlstate);
 

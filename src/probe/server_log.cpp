@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "scenario/backend_tag.hpp"
@@ -23,17 +26,29 @@ std::optional<ServerLogEntry> parse_jsonlog_line(std::string_view line) {
   e.user = doc.value("user", "");
   e.backend_type = doc.value("backend_type", "");
   e.pid = doc.value("pid", 0);
+  // "2026-11-30 15:19:07.812 UTC": log_timezone is UTC on the embedded server.
+  const auto stamp = doc.value("timestamp", "");
+  std::tm tm{};
+  int millis = 0;
+  if (stamp.size() >= 23 && stamp.ends_with(" UTC") &&
+      std::sscanf(stamp.c_str(), "%4d-%2d-%2d %2d:%2d:%2d.%3d", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis) == 7) {
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    e.timestamp =
+        std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::milliseconds{millis};
+  }
   return e;
 }
 
-bool is_reportable(const ServerLogEntry& e, const std::string& run_marker) {
+bool is_reportable(const ServerLogEntry& e, const std::string& run_marker, bool whole_server) {
+  const bool failed = e.severity == "ERROR" || e.severity == "FATAL" || e.severity == "PANIC";
   if (e.application_name.find(run_marker) == std::string::npos) {
-    return false;
+    return whole_server && failed && e.application_name.empty() &&
+           e.backend_type == "client backend";
   }
-  if (e.severity == "ERROR" || e.severity == "FATAL" || e.severity == "PANIC") {
-    return true;
-  }
-  return e.severity == "LOG" && e.sqlstate == "08P01";  // client gone, transaction open
+  // A client gone without a goodbye: 08P01 with an open transaction, 08006.
+  return failed || (e.severity == "LOG" && e.sqlstate.rfind("08", 0) == 0);
 }
 
 ServerLogTailer::ServerLogTailer(std::string path, std::string run_id, run::Recorder& recorder,
@@ -85,12 +100,17 @@ void ServerLogTailer::drain() {
   for (size_t nl = partial_.find('\n'); nl != std::string::npos; nl = partial_.find('\n', start)) {
     const auto entry = parse_jsonlog_line(std::string_view{partial_}.substr(start, nl - start));
     start = nl + 1;
-    if (!entry || !is_reportable(*entry, run_marker_)) {
+    if (!entry || !is_reportable(*entry, run_marker_, /*whole_server=*/true)) {
       continue;
     }
     run::Event ev;
     ev.kind = run::kServerLog;
     ev.sqlstate = entry->sqlstate;
+    ev.code_source = entry->sqlstate.empty() ? "" : "server_log";
+    if (entry->timestamp) {
+      // Never 0, which would mean "stamp it now".
+      ev.t_s = std::max(1e-6, recorder_.seconds_at(*entry->timestamp));
+    }
     ev.message = entry->severity + ":  " + entry->message;
     if (const auto tag = scenario::BackendTag::parse(entry->application_name)) {
       ev.process = tag->process;

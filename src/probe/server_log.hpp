@@ -22,21 +22,29 @@ struct ServerLogEntry {
   std::string user;
   std::string backend_type;
   int pid = 0;
+  // The server's own time of the entry ("2026-11-30 15:19:07.812 UTC").
+  std::optional<std::chrono::system_clock::time_point> timestamp;
 };
 
 // Parses one jsonlog line; nullopt for anything that is not one.
 std::optional<ServerLogEntry> parse_jsonlog_line(std::string_view line);
 
 // Whether an entry is a failure of one of the run's client backends worth an
-// event: ERROR, FATAL or PANIC, or the LOG of a client that vanished with an
-// open transaction (08P01).
-bool is_reportable(const ServerLogEntry& entry, const std::string& run_marker);
+// event: ERROR, FATAL or PANIC, or the LOG of a client that vanished (class
+// 08: 08P01 with an open transaction, 08006 unexpected EOF). With
+// `whole_server` (a server only the run uses), also a client backend that
+// failed before it had an application_name: a refusal at the limit (53300)
+// is logged before PostgreSQL knows who asked.
+bool is_reportable(const ServerLogEntry& entry, const std::string& run_marker,
+                   bool whole_server = false);
 
 // Follows the embedded server's jsonlog during a run and records each
 // reportable entry as a server_log event, tied to the process, replica and
 // pattern of the backend (from its application_name tag) and, through
-// `worker_of`, to the worker that held it. This is how a 25P03 that the client
-// only saw as "server closed the connection unexpectedly" is explained.
+// `worker_of`, to the worker that held it, at the server's own time of the
+// entry. This is how a 25P03 that the client only saw as "server closed the
+// connection unexpectedly" is explained. Refusals that cannot be tied to a
+// backend are recorded unattributed (the server is the run's alone).
 //
 // Thread-safety: start()/stop() from one thread; reading runs on its own thread.
 class ServerLogTailer {

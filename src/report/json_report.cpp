@@ -150,6 +150,9 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
                {"replica", e.replica < 0 ? json(nullptr) : json(e.replica)},
                {"worker", e.worker.empty() ? json(nullptr) : json(e.worker)},
                {"pattern", e.pattern.empty() ? json(nullptr) : json(e.pattern)}};
+    if (!e.code_source.empty()) {
+      ev["code_source"] = e.code_source;
+    }
     if (e.waited_ms) {
       ev["waited_ms"] = *e.waited_ms;
     }

@@ -50,6 +50,9 @@ struct Holder {
 inline constexpr const char* kPoolTimeout = "pool_timeout";
 inline constexpr const char* kConnectError = "connect_error";
 inline constexpr const char* kQueryError = "query_error";
+// A statement found its connection gone (the server ended it, or it broke):
+// reported, as the driver reports it, with libpq's text and no SQLSTATE.
+inline constexpr const char* kConnectionLost = "connection_lost";
 inline constexpr const char* kSamplerError = "sampler_error";
 inline constexpr const char* kFault = "fault";
 // An ERROR/FATAL the server wrote to its log about one of the run's backends.
@@ -58,7 +61,7 @@ inline constexpr const char* kServerLog = "server_log";
 struct Event {
   double t_s = 0;
   std::string kind;
-  std::string sqlstate;  // empty when none applies (a pool timeout)
+  std::string sqlstate;  // empty when none applies (a pool timeout, a lost connection)
   std::string message;
   std::string process;
   int replica = -1;
@@ -66,6 +69,10 @@ struct Event {
   std::string pattern;
   std::optional<double> waited_ms;   // pool timeouts: request to failure
   std::optional<double> timeout_ms;  // pool timeouts: the pool_timeout it waited for
+  // Where the SQLSTATE came from: "server" (sent in a result, as psycopg2's
+  // pgcode), "pgleak" (read from the text of an error that carried none,
+  // e.g. a refusal at connect), "server_log" (the server's log); empty without one.
+  std::string code_source;
 };
 
 }  // namespace pgleak::run

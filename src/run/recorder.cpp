@@ -20,6 +20,9 @@ void Recorder::add_event(Event event) {
   if (event.kind == kPoolTimeout) {
     ++pool_timeouts_;
   }
+  if (event.kind == kConnectionLost) {
+    ++connections_lost_;
+  }
   if (events_.size() >= max_events_) {
     ++dropped_;
     return;
@@ -64,6 +67,11 @@ std::optional<Sample> Recorder::latest_sample() const {
 int Recorder::peak_own() const {
   std::lock_guard lock{mutex_};
   return peak_own_;
+}
+
+uint64_t Recorder::connections_lost() const {
+  std::lock_guard lock{mutex_};
+  return connections_lost_;
 }
 
 uint64_t Recorder::pool_timeouts() const {

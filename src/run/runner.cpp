@@ -541,6 +541,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   result.errors_by_sqlstate = recorder.errors_by_sqlstate();
   result.server_errors_by_sqlstate = recorder.server_errors_by_sqlstate();
   result.pool_timeouts = recorder.pool_timeouts();
+  result.connections_lost = recorder.connections_lost();
   result.sampler_missed_intervals = sampler.missed_intervals();
   result.sampler_max_lag_ms = sampler.max_lag_ms();
   result.wall_s = std::chrono::duration<double>(Clock::now() - wall_start).count();

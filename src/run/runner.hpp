@@ -82,6 +82,7 @@ struct RunResult {
   bool server_log_available = false;
   std::string server_log_note;
   uint64_t pool_timeouts = 0;
+  uint64_t connections_lost = 0;
   std::vector<PoolOutcome> pools;
   std::vector<LoadOutcome> loads;
   // Checkouts older than leak_threshold at the end of the scenario.

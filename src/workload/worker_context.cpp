@@ -82,19 +82,45 @@ void WorkerContext::query_in_transaction(db::Connection& c, bool commit) const {
   }
 }
 
-void WorkerContext::record(const char* kind, const std::string& sqlstate,
-                           const std::string& message, std::optional<double> waited_ms,
-                           std::optional<double> timeout_ms) {
+run::Event WorkerContext::event(const char* kind) const {
   run::Event e;
   e.kind = kind;
-  e.sqlstate = sqlstate;
-  e.message = message;
   e.process = process_.spec().name;
   e.replica = process_.replica();
   e.worker = group_.name + "." + std::to_string(index_);
   e.pattern = group_.pattern;
+  return e;
+}
+
+void WorkerContext::record(const char* kind, const std::string& sqlstate,
+                           const std::string& message, std::optional<double> waited_ms,
+                           std::optional<double> timeout_ms) {
+  auto e = event(kind);
+  e.sqlstate = sqlstate;
+  e.message = message;
   e.waited_ms = waited_ms;
   e.timeout_ms = timeout_ms;
+  recorder_.add_event(std::move(e));
+}
+
+void WorkerContext::record_db_error(const char* kind, const db::DbError& error) {
+  if (stop_.stop_requested()) {
+    return;  // a run that is stopping may see its server go first: not the pattern's fault
+  }
+  const bool lost = error.disconnected() && error.sqlstate().empty() && kind == run::kQueryError;
+  auto e = event(lost ? run::kConnectionLost : kind);
+  e.sqlstate = error.sqlstate();
+  e.message = error.what();
+  switch (error.source()) {
+    case db::CodeSource::kServer:
+      e.code_source = "server";
+      break;
+    case db::CodeSource::kClassified:
+      e.code_source = "pgleak";
+      break;
+    case db::CodeSource::kNone:
+      break;
+  }
   recorder_.add_event(std::move(e));
 }
 
@@ -115,18 +141,14 @@ WorkerContext::Outcome WorkerContext::attempt(const std::function<void()>& work)
     return Outcome::kNoConnection;
   } catch (const session::ConnectFailed& e) {
     ++connect_failures_in_a_row_;
-    if (!stop_.stop_requested()) {
-      record(run::kConnectError, e.sqlstate(), e.what());
-    }
+    record_db_error(run::kConnectError, e);
     return Outcome::kNoConnection;
   } catch (const session::PendingRollbackError& e) {
     record(run::kQueryError, "", e.what());
     return Outcome::kFailed;
   } catch (const db::DbError& e) {
     connect_failures_in_a_row_ = 0;
-    if (!stop_.stop_requested()) {
-      record(run::kQueryError, e.sqlstate(), e.what());
-    }
+    record_db_error(run::kQueryError, e);
     return e.disconnected() ? Outcome::kDisconnected : Outcome::kFailed;
   }
 }
@@ -137,9 +159,7 @@ WorkerContext::Outcome WorkerContext::attempt_on(db::Connection& conn,
     work(conn);
     return Outcome::kOk;
   } catch (const db::DbError& e) {
-    if (!stop_.stop_requested()) {
-      record(run::kQueryError, e.sqlstate(), e.what());
-    }
+    record_db_error(run::kQueryError, e);
     return e.disconnected() ? Outcome::kDisconnected : Outcome::kFailed;
   }
 }
@@ -153,9 +173,7 @@ std::unique_ptr<db::Connection> WorkerContext::open_unpooled() {
   } catch (const db::DbError& e) {
     ++connect_failures_in_a_row_;
     process_.count_unpooled_connect();
-    if (!stop_.stop_requested()) {
-      record(run::kConnectError, e.sqlstate(), e.what());
-    }
+    record_db_error(run::kConnectError, e);
     return nullptr;
   }
 }

@@ -6,6 +6,7 @@
 #include <stop_token>
 #include <string>
 
+#include "db/db_error.hpp"
 #include "pool/queue_pool.hpp"
 #include "run/recorder.hpp"
 #include "scenario/scenario.hpp"
@@ -81,6 +82,11 @@ class WorkerContext {
   void record(const char* kind, const std::string& sqlstate, const std::string& message,
               std::optional<double> waited_ms = std::nullopt,
               std::optional<double> timeout_ms = std::nullopt);
+  // An event attributed to this worker.
+  run::Event event(const char* kind) const;
+  // A DbError as the application saw it: a lost connection, or an error with
+  // its SQLSTATE and where that came from.
+  void record_db_error(const char* kind, const db::DbError& e);
 
   ProcessReplica& process_;
   const scenario::WorkerGroup& group_;

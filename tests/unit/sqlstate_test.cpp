@@ -31,9 +31,14 @@ TEST(Sqlstate, RecoversSessionEndingTexts) {
             "25P03");
   EXPECT_EQ(sqlstate_from_message("FATAL:  terminating connection due to administrator command"),
             "57P01");
+  // A lost connection has no SQLSTATE (psycopg2's pgcode is None): none is invented.
   EXPECT_EQ(sqlstate_from_message("server closed the connection unexpectedly\n\tThis probably "
                                   "means the server terminated abnormally"),
-            "08006");
+            std::nullopt);
+  EXPECT_TRUE(
+      is_lost_connection("server closed the connection unexpectedly\n\tThis probably "
+                         "means the server terminated abnormally"));
+  EXPECT_FALSE(is_lost_connection("ERROR:  division by zero"));
   EXPECT_EQ(sqlstate_from_message("ERROR:  canceling statement due to statement timeout"), "57014");
   EXPECT_EQ(sqlstate_from_message("ERROR:  relation \"x\" does not exist"), std::nullopt);
   EXPECT_EQ(sqlstate_from_message("timeout expired (connect_timeout 100ms)"), "08001");
