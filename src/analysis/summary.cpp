@@ -56,6 +56,7 @@ Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
     s.connects += p.stats.connects;
     s.recycled += p.stats.recycled;
     s.invalidated += p.stats.invalidated;
+    s.pre_pings += p.stats.pre_pings;
     s.pre_ping_failures += p.stats.pre_ping_failures;
     s.overflow_closed += p.stats.overflow_closed;
     s.held_at_end += p.outstanding;
@@ -86,6 +87,7 @@ nlohmann::json summary_json(const Summary& s) {
           {"connections_lost", s.connections_lost},
           {"recycled", s.recycled},
           {"invalidated", s.invalidated},
+          {"pre_pings", s.pre_pings},
           {"pre_ping_failures", s.pre_ping_failures},
           {"overflow_closed", s.overflow_closed},
           {"held_at_end", s.held_at_end},

@@ -40,6 +40,7 @@ struct Summary {
   uint64_t connects = 0;
   uint64_t recycled = 0;
   uint64_t invalidated = 0;
+  uint64_t pre_pings = 0;
   uint64_t pre_ping_failures = 0;
   uint64_t overflow_closed = 0;
   int held_at_end = 0;            // checkouts still out when the scenario ended

@@ -27,6 +27,7 @@ struct PoolStats {
   uint64_t overflow_closed = 0;  // closed on check-in because pool_size idle were kept
   uint64_t recycled = 0;         // replaced at checkout for pool_recycle
   uint64_t invalidated = 0;      // replaced at checkout after a pool invalidation
+  uint64_t pre_pings = 0;        // pings made at checkout (fresh connections are not pinged)
   uint64_t pre_ping_failures = 0;
   uint64_t reset_failures = 0;  // rollback on return failed; connection discarded
 };

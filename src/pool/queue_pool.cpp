@@ -126,6 +126,10 @@ void QueuePool::prepare(Record& record, const CheckoutRequest& request) {
     }
   }
   if (config_.pre_ping && !record.fresh) {
+    {
+      std::lock_guard lock{mutex_};
+      ++counters_.pre_pings;
+    }
     try {
       record.conn->ping();
     } catch (const db::DbError& e) {

@@ -59,6 +59,7 @@ json stats_json(const pool::PoolStats& s) {
           {"overflow_closed", s.overflow_closed},
           {"recycled", s.recycled},
           {"invalidated", s.invalidated},
+          {"pre_pings", s.pre_pings},
           {"pre_ping_failures", s.pre_ping_failures},
           {"reset_failures", s.reset_failures}};
 }
@@ -166,6 +167,9 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
     pools.push_back({{"process", p.process},
                      {"replica", p.replica},
                      {"held_at_end", p.outstanding},
+                     // Check-ins by pgleak's own clean-up after the scenario
+                     // ended (the held sessions), apart from the workload's.
+                     {"checkins_by_cleanup", p.checkins_by_cleanup},
                      {"stats", stats_json(p.stats)}});
   }
   json loads = json::array();

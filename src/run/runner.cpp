@@ -501,8 +501,10 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   sampler.sample_now();
   sampler.stop();
   std::vector<int> held_at_end;
+  std::vector<uint64_t> checkins_at_end;
   for (const auto& rep : fleet.replicas()) {
     held_at_end.push_back(static_cast<int>(rep->pool().outstanding().size()));
+    checkins_at_end.push_back(rep->pool().stats().checkins);
   }
   result.holders = watch.holders();
   if (server_log) {
@@ -514,7 +516,8 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     rep->end();
     const auto stats = rep->pool().stats();
     result.connect_attempts += stats.connects + stats.connect_failures + rep->unpooled_connects();
-    result.pools.push_back({rep->spec().name, rep->replica(), stats, held_at_end[i]});
+    result.pools.push_back({rep->spec().name, rep->replica(), stats, held_at_end[i],
+                            stats.checkins - checkins_at_end[i]});
   }
   result.loads = workload.loads();
   result.checkout_waits = std::make_shared<util::LatencyHistogram>();

@@ -51,7 +51,8 @@ struct PoolOutcome {
   std::string process;
   int replica = 0;
   pool::PoolStats stats;
-  int outstanding = 0;  // checkouts still out when the run ended (held sessions)
+  int outstanding = 0;               // checkouts still out when the run ended (held sessions)
+  uint64_t checkins_by_cleanup = 0;  // of stats.checkins, made after the scenario ended
 };
 
 // How one worker group of one replica was paced.

@@ -195,11 +195,21 @@ TEST(Cli, IncidentBeforeHitsTheLimitAndFails) {
     }
   }
   EXPECT_GE(idle_in_tx, 10);  // the launchers' sessions outside their loops
-  // Every refusal is attributed to a process, replica, worker and pattern.
+  // Every refusal the clients saw is attributed to a process, replica, worker
+  // and pattern, and marked as classified by pgleak from the refusal's text
+  // (libpq gives no SQLSTATE at connect). The server logged them too, before
+  // it knew who asked: those are unattributed, with the server's code.
   int refusals = 0;
+  int logged = 0;
   for (const auto& e : report["events"]) {
-    if (e["sqlstate"] == "53300") {
+    if (e["sqlstate"] == "53300" && e["kind"] == "server_log") {
+      ++logged;
+      EXPECT_EQ(e["code_source"], "server_log");
+      EXPECT_TRUE(e["process"].is_null());
+    } else if (e["sqlstate"] == "53300") {
       ++refusals;
+      EXPECT_EQ(e["kind"], "connect_error");
+      EXPECT_EQ(e["code_source"], "pgleak");
       EXPECT_FALSE(e["process"].is_null());
       EXPECT_FALSE(e["replica"].is_null());
       EXPECT_FALSE(e["worker"].is_null());
@@ -211,6 +221,13 @@ TEST(Cli, IncidentBeforeHitsTheLimitAndFails) {
     }
   }
   EXPECT_GT(refusals, 0);
+  EXPECT_GT(logged, 0);
+  // The server logged about as many refusals as the clients saw (one line
+  // each; the last moment's can fall on either side of the end of the run).
+  const int server_side = summary["server_errors_by_sqlstate"]["53300"].get<int>();
+  const int client_side = summary["errors_by_sqlstate"]["53300"].get<int>();
+  EXPECT_GE(server_side, client_side - 5);
+  EXPECT_LE(server_side, client_side + 5);
   EXPECT_EQ(report["cleanup"]["leftover_backends_terminated"], 0);
   EXPECT_EQ(report["run"]["status"], "completed");
   EXPECT_LT(report["run"]["wall_s"].get<double>(), 30.0);

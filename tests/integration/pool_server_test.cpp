@@ -116,6 +116,7 @@ TEST(PoolOnServer, PrePingSurvivesTerminatedBackends) {
   auto b = pool.checkout(req);
   EXPECT_NO_THROW(b->execute("SELECT 1"));
   EXPECT_EQ(pool.stats().pre_ping_failures, 1u);  // the second was replaced without a ping
+  EXPECT_EQ(pool.stats().pre_pings, 1u);
   EXPECT_EQ(pool.stats().invalidated, 1u);
 }
 
