@@ -30,23 +30,24 @@ std::string quote(const std::string& value) {
   return out;
 }
 
-// libpq's parse errors quote pieces of the input ("missing \"=\" after
-// \"...\""), which may be a password: every quoted fragment is elided.
+// libpq's parse errors quote the input they choke on ("missing \"=\" after
+// \"...\"", "invalid URI query parameter: \"...\""), which may be a password,
+// and the input may hold quotes of its own. Only libpq's fixed wording before
+// the first quote is kept; the fuzzer (fuzz/dsn_fuzzer.cpp) found that
+// pairing quotes up could be fooled into echoing the DSN.
 std::string scrub_libpq_message(std::string reason) {
-  while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) {
+  if (reason.rfind("missing \"=\" after", 0) == 0) {
+    return "missing \"=\" after a keyword";
+  }
+  const auto quote = reason.find('"');
+  if (quote != std::string::npos) {
+    reason = reason.substr(0, quote);
+  }
+  while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ' ||
+                             reason.back() == ':' || reason.back() == '(')) {
     reason.pop_back();
   }
-  std::string out;
-  bool quoted = false;
-  for (const char c : reason) {
-    if (c == '"') {
-      out += quoted ? "\"" : "\"...";
-      quoted = !quoted;
-    } else if (!quoted) {
-      out.push_back(c);
-    }
-  }
-  return out;
+  return reason.empty() ? std::string{"libpq cannot parse it"} : reason;
 }
 
 bool is_integer(std::string_view text, long min, long max) {
