@@ -2,15 +2,31 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace pgleak::analysis {
 
 ServerLimits limits_for(int max_connections, int superuser_reserved, bool app_role_superuser,
-                        int connections_before) {
+                        int connections_before, int role_connection_limit,
+                        int database_connection_limit) {
   ServerLimits limits;
   limits.max_connections = max_connections;
   limits.superuser_reserved_connections = app_role_superuser ? 0 : superuser_reserved;
   limits.other_clients = connections_before + 1;  // + the sampler
+  limits.role_connection_limit = app_role_superuser ? -1 : role_connection_limit;
+  limits.database_connection_limit = app_role_superuser ? -1 : database_connection_limit;
   return limits;
+}
+
+int workers_limit(const ServerLimits& limits) {
+  int limit =
+      limits.max_connections - limits.superuser_reserved_connections - limits.reserved_connections;
+  for (const int cap : {limits.role_connection_limit, limits.database_connection_limit}) {
+    if (cap >= 0) {
+      limit = std::min(limit, cap);
+    }
+  }
+  return limit;
 }
 
 Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) {
@@ -18,6 +34,14 @@ Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) 
   b.limits = limits;
   b.available = limits.max_connections - limits.superuser_reserved_connections -
                 limits.reserved_connections - limits.other_clients;
+  // The role's limit is the workers' own; the database's counts every
+  // session in it, the other clients' too.
+  if (limits.role_connection_limit >= 0) {
+    b.available = std::min(b.available, limits.role_connection_limit);
+  }
+  if (limits.database_connection_limit >= 0) {
+    b.available = std::min(b.available, limits.database_connection_limit - limits.other_clients);
+  }
   for (const auto& p : sc.processes) {
     ProcessBudget pb;
     pb.name = p.name;
@@ -84,6 +108,8 @@ nlohmann::json budget_json(const Budget& b) {
           {"superuser_reserved_connections", b.limits.superuser_reserved_connections},
           {"reserved_connections", b.limits.reserved_connections},
           {"other_clients", b.limits.other_clients},
+          {"role_connection_limit", b.limits.role_connection_limit},
+          {"database_connection_limit", b.limits.database_connection_limit},
           {"available", b.available},
           {"worst_case", b.worst_case},
           {"unbounded", b.unbounded},

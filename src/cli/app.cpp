@@ -45,10 +45,14 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
     p.pool.pool_size = args.pool_size.value_or(p.pool.pool_size);
     p.pool.max_overflow = args.max_overflow.value_or(p.pool.max_overflow);
   }
-  analysis::ServerLimits limits;
-  limits.max_connections = args.max_connections.value_or(sc.server.max_connections);
-  limits.superuser_reserved_connections =
-      args.superuser_reserved.value_or(sc.server.superuser_reserved_connections);
+  // The scenario's server: its workers' role (a superuser may use the reserved
+  // slots) and its CONNECTION LIMITs; no other clients before a run.
+  auto limits = analysis::limits_for(
+      args.max_connections.value_or(sc.server.max_connections),
+      args.superuser_reserved.value_or(sc.server.superuser_reserved_connections),
+      sc.server.app_role_superuser, /*connections_before=*/-1,
+      sc.server.role_connection_limit.value_or(-1),
+      sc.server.database_connection_limit.value_or(-1));
   limits.reserved_connections = args.reserved;
   const auto budget = analysis::compute_budget(sc, limits);
   if (args.json) {

@@ -29,10 +29,11 @@ ErrorKind classify_sqlstate(std::string_view s) {
 
 std::optional<std::string> sqlstate_from_message(std::string_view message) {
   // Texts from PostgreSQL 15's backend (postinit.c, postgres.c, proc.c).
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kTexts{{
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 10> kTexts{{
       {"sorry, too many clients already", "53300"},
       {"remaining connection slots are reserved for", "53300"},
       {"too many connections for role", "53300"},
+      {"too many connections for database", "53300"},
       {"terminating connection due to idle-in-transaction timeout", "25P03"},
       {"terminating connection due to administrator command", "57P01"},
       {"the database system is shutting down", "57P03"},

@@ -129,7 +129,11 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
   server::EmbeddedServerOptions so;
   so.max_connections = sc.server.max_connections;
   so.superuser_reserved_connections = sc.server.superuser_reserved_connections;
+  so.app_role_superuser = sc.server.app_role_superuser;
+  so.role_connection_limit = sc.server.role_connection_limit;
+  so.database_connection_limit = sc.server.database_connection_limit;
   t.embedded = server::EmbeddedServer::start(so);
+  t.description.app_role_superuser = sc.server.app_role_superuser;
   t.app = t.embedded->app_conninfo();
   t.admin = t.embedded->superuser_conninfo();
   t.description.server = probe::read_server_info(t.admin, options.interrupt);
@@ -411,6 +415,19 @@ void watch_until_end(const scenario::Scenario& sc, const RunOptions& options, Li
   }
 }
 
+// What the workers' role may hold, for the progress line: the slots for its
+// kind of role, capped by the CONNECTION LIMITs the embedded server was given.
+int connection_limit(const scenario::Scenario& sc, const TargetDescription& target) {
+  int limit = target.server.max_connections -
+              (target.app_role_superuser ? 0 : target.server.superuser_reserved_connections);
+  if (target.embedded && !target.app_role_superuser) {
+    for (const auto& cap : {sc.server.role_connection_limit, sc.server.database_connection_limit}) {
+      limit = cap ? std::min(limit, *cap) : limit;
+    }
+  }
+  return limit;
+}
+
 }  // namespace
 
 std::string_view to_string(RunStatus status) {
@@ -484,15 +501,12 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   Workload workload{
       sc, fleet, recorder, control, backends, target.embedded.get(), result.run_id, run_start};
 
-  LiveWatch watch{
-      sc,
-      recorder,
-      fleet.replicas(),
-      options.log,
-      options.progress_in_place,
-      result.target.server.max_connections -
-          (result.target.app_role_superuser ? 0
-                                            : result.target.server.superuser_reserved_connections)};
+  LiveWatch watch{sc,
+                  recorder,
+                  fleet.replicas(),
+                  options.log,
+                  options.progress_in_place,
+                  connection_limit(sc, result.target)};
   watch_until_end(sc, options, watch, control, run_start);
 
   // --- phase 4: stop and collect ---------------------------------------------

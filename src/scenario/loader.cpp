@@ -494,6 +494,15 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
     if (s.server.superuser_reserved_connections >= s.server.max_connections) {
       sr.problem("superuser_reserved_connections", "must be less than max_connections");
     }
+    if (const json* role = sr.find("role"); role != nullptr) {
+      auto rr = sr.child(*role, "/server/role");
+      s.server.app_role_superuser = rr.boolean("superuser").value_or(false);
+      s.server.role_connection_limit = rr.integer("connection_limit", 0, 10000);
+    }
+    if (const json* db = sr.find("database"); db != nullptr) {
+      auto dr = sr.child(*db, "/server/database");
+      s.server.database_connection_limit = dr.integer("connection_limit", 0, 10000);
+    }
   }
   // SQLAlchemy's default pool_timeout, scaled like a written one.
   constexpr util::Micros kDefaultPoolTimeout = std::chrono::seconds{30};

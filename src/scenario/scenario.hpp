@@ -85,9 +85,17 @@ struct Fault {
 
 std::string_view to_string(Fault::Action action);
 
+// The embedded server's settings (an external target's are read, never set).
 struct ServerSettings {
   int max_connections = 100;
   int superuser_reserved_connections = 3;
+  // The role the workers log in as: an ordinary one by default, so the
+  // reserved slots apply to them; a superuser to reproduce an application
+  // that logs in as postgres (it may take every slot but the sampler's).
+  bool app_role_superuser = false;
+  // CONNECTION LIMIT of that role and of its database (superusers are exempt).
+  std::optional<int> role_connection_limit;
+  std::optional<int> database_connection_limit;
 };
 
 struct Scenario {

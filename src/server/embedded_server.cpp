@@ -317,7 +317,13 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
 
   try {
     db::OwnSession admin{server->superuser_conninfo(), "pgleak-setup"};
-    admin.query("CREATE ROLE pgleak_app LOGIN NOSUPERUSER");
+    admin.query(fmt::format("CREATE ROLE pgleak_app LOGIN {} CONNECTION LIMIT {}",
+                            options.app_role_superuser ? "SUPERUSER" : "NOSUPERUSER",
+                            options.role_connection_limit.value_or(-1)));
+    if (options.database_connection_limit) {
+      admin.query(fmt::format("ALTER DATABASE postgres CONNECTION LIMIT {}",
+                              *options.database_connection_limit));
+    }
   } catch (const std::exception& e) {
     throw util::InfrastructureError(std::string{"cannot prepare the embedded server: "} + e.what());
   }

@@ -18,6 +18,11 @@ namespace pgleak::server {
 struct EmbeddedServerOptions {
   int max_connections = 100;
   int superuser_reserved_connections = 3;
+  // The workers' role "pgleak_app": SUPERUSER, CONNECTION LIMIT; and the
+  // CONNECTION LIMIT of their database, "postgres".
+  bool app_role_superuser = false;
+  std::optional<int> role_connection_limit;
+  std::optional<int> database_connection_limit;
   // Directory of initdb/postgres; empty = $PGLEAK_PG_BIN, else Debian's newest
   // /usr/lib/postgresql/<major>/bin.
   std::string bin_dir;

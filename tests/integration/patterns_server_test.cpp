@@ -459,3 +459,60 @@ TEST(TimeoutsOnEmbeddedServer, StatementTimeoutBothSidesAndRecycleOnlyAtCheckout
 
 }  // namespace
 }  // namespace pgleak::run
+
+namespace pgleak::run {
+namespace {
+
+RunResult run_embedded(const std::string& server, int holders) {
+  const auto sc = scenario::parse(
+      R"({"name": "roles", "duration": "2s", "sample_interval": "100ms", "server": )" + server +
+          R"(, "processes": [{"name": "app", "workers": [{"pattern": "held_by_object", "count": )" +
+          std::to_string(holders) + R"(, "iterations": 1}]}]})",
+      "inline.json", workload::PatternRegistry::builtin().catalog());
+  return run_scenario(sc, {});
+}
+
+int peak_own(const RunResult& r) {
+  int peak = 0;
+  for (const auto& s : r.samples) {
+    peak = std::max(peak, s.own);
+  }
+  return peak;
+}
+
+bool refused_with(const RunResult& r, const std::string& text) {
+  return std::any_of(r.events.begin(), r.events.end(), [&](const Event& e) {
+    return e.kind == kConnectError && e.sqlstate == "53300" && e.code_source == "pgleak" &&
+           e.message.find(text) != std::string::npos;
+  });
+}
+
+// An application that logs in as a superuser may take the reserved slots
+// too: 6 slots, one of them the sampler's, give it 5 (an ordinary role gets 2).
+TEST(RolesOnEmbeddedServer, ASuperuserApplicationTakesTheReservedSlots) {
+  const auto super = run_embedded(
+      R"({"max_connections": 6, "superuser_reserved_connections": 3, "role": {"superuser": true}})",
+      8);
+  EXPECT_TRUE(super.target.app_role_superuser);
+  EXPECT_EQ(peak_own(super), 5);
+  EXPECT_TRUE(refused_with(super, "sorry, too many clients already"));
+  const auto ordinary =
+      run_embedded(R"({"max_connections": 6, "superuser_reserved_connections": 3})", 8);
+  EXPECT_FALSE(ordinary.target.app_role_superuser);
+  EXPECT_EQ(peak_own(ordinary), 2);
+  EXPECT_TRUE(refused_with(ordinary, "reserved for"));
+}
+
+TEST(RolesOnEmbeddedServer, RoleAndDatabaseConnectionLimitsRefuseWith53300) {
+  const auto role = run_embedded(R"({"max_connections": 20, "role": {"connection_limit": 2}})", 5);
+  EXPECT_EQ(peak_own(role), 2);
+  EXPECT_TRUE(refused_with(role, "too many connections for role \"pgleak_app\""));
+  const auto database =
+      run_embedded(R"({"max_connections": 20, "database": {"connection_limit": 3}})", 5);
+  // The database's limit counts every session in it, pgleak's sampler too.
+  EXPECT_EQ(peak_own(database), 2);
+  EXPECT_TRUE(refused_with(database, "too many connections for database \"postgres\""));
+}
+
+}  // namespace
+}  // namespace pgleak::run

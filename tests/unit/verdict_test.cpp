@@ -193,6 +193,28 @@ TEST(Budget, TheIncidentCouldNeverFitAndThreePlusFiveWouldNotHaveEither) {
   EXPECT_TRUE(compute_budget(sc, limits).fits);
 }
 
+// The workers' role decides what is available: a superuser may take the
+// reserved slots; a role's CONNECTION LIMIT is its own, a database's is shared
+// with every session in it (pgleak's sampler included).
+TEST(Budget, TheWorkersRoleAndConnectionLimits) {
+  const auto sc = scenario::parse(R"({"name": "b", "duration": "1m",
+      "server": {"max_connections": 20, "superuser_reserved_connections": 3,
+                 "role": {"superuser": false, "connection_limit": 6},
+                 "database": {"connection_limit": 10}},
+      "processes": [{"name": "api", "workers": [{"pattern": "scoped"}]}]})",
+                                  "b.json", workload::PatternRegistry::builtin().catalog());
+  EXPECT_FALSE(sc.server.app_role_superuser);
+  EXPECT_EQ(sc.server.role_connection_limit, 6);
+  EXPECT_EQ(sc.server.database_connection_limit, 10);
+  const auto ordinary = compute_budget(sc, limits_for(20, 3, false, 0, 6, 10));
+  EXPECT_EQ(ordinary.available, 6);  // the role's limit binds first
+  EXPECT_EQ(workers_limit(limits_for(20, 3, false, 0, -1, 10)), 10);
+  EXPECT_EQ(compute_budget(sc, limits_for(20, 3, false, 4, -1, 10)).available, 5);  // 10 - 5 others
+  const auto super = compute_budget(sc, limits_for(20, 3, true, 0, 6, 10));
+  EXPECT_EQ(super.available, 19);  // superusers pass every limit but max_connections
+  EXPECT_EQ(workers_limit(limits_for(20, 3, true, 0, 6, 10)), 20);
+}
+
 TEST(Budget, PoolLessAndUnboundedPools) {
   const auto sc = scenario::parse(R"({"name": "b", "duration": "1m", "processes": [
       {"name": "script", "replicas": 2, "workers": [{"pattern": "connection_per_task", "count": 3}]},
