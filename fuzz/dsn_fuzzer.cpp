@@ -22,8 +22,8 @@ void check(const std::string& dsn, bool has_secret) {
     if (has_secret && redacted.find(kSecret) != std::string::npos) {
       std::abort();  // a password in the redacted form
     }
-    if (const auto* pw = info.get("password"); pw != nullptr && pw->size() >= 12 &&
-                                               redacted.find(*pw) != std::string::npos) {
+    if (const auto* pw = info.get("password");
+        pw != nullptr && pw->size() >= 12 && redacted.find(*pw) != std::string::npos) {
       std::abort();
     }
     (void)info.to_libpq();

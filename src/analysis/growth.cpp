@@ -35,7 +35,7 @@ std::pair<double, double> least_squares(const std::vector<double>& x,
   return {slope, r2};
 }
 
-Growth fit_growth(const std::vector<run::Sample>& samples, double time_scale,
+Growth fit_growth(const std::vector<record::Sample>& samples, double time_scale,
                   double warmup_fraction, int capacity) {
   Growth g;
   if (samples.empty()) {

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "run/observations.hpp"
+#include "record/observations.hpp"
 
 namespace pgleak::analysis {
 
@@ -21,7 +21,7 @@ struct Growth {
 
 // `warmup_fraction` of the run is skipped (pools filling is not a leak);
 // `capacity` is the sum of the pools' caps (-1 when unbounded).
-Growth fit_growth(const std::vector<run::Sample>& samples, double time_scale,
+Growth fit_growth(const std::vector<record::Sample>& samples, double time_scale,
                   double warmup_fraction, int capacity);
 
 // Ordinary least squares of y on x; returns {slope, r2}. Fewer than 3 points,

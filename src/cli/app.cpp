@@ -11,13 +11,13 @@
 #include <optional>
 
 #include "analysis/budget.hpp"
-#include "analysis/compare.hpp"
 #include "cli/dsn.hpp"
 #include "cli/exit_code.hpp"
 #include "cli/run_command.hpp"
 #include "db/conninfo.hpp"
 #include "pool/pool_config.hpp"
 #include "probe/monitor.hpp"
+#include "report/compare.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
@@ -81,9 +81,8 @@ int do_compare(const std::string& base_path, const std::string& new_path, double
   };
   try {
     const auto cmp =
-        analysis::compare_reports(read(base_path), read(new_path), tolerance_pct / 100.0);
-    out << (as_json ? analysis::comparison_json(cmp).dump(2) + "\n"
-                    : analysis::format_comparison(cmp));
+        report::compare_reports(read(base_path), read(new_path), tolerance_pct / 100.0);
+    out << (as_json ? report::comparison_json(cmp).dump(2) + "\n" : report::format_comparison(cmp));
     return cmp.regression ? kFailed : kPassed;
   } catch (const nlohmann::json::exception& e) {
     throw util::UsageError(std::string{"a report lacks an expected field: "} + e.what());

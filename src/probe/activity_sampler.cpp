@@ -20,7 +20,7 @@ constexpr const char* kActivityQuery =
 }  // namespace
 
 ActivitySampler::ActivitySampler(db::ConnInfo target, std::string run_marker,
-                                 std::chrono::microseconds interval, run::Recorder& recorder,
+                                 std::chrono::microseconds interval, record::Recorder& recorder,
                                  PoolsSnapshot pools)
     : target_(std::move(target)),
       run_marker_(std::move(run_marker)),
@@ -66,7 +66,7 @@ bool ActivitySampler::take(double lag_ms) {
   if (!conn_ && !reconnect()) {
     return false;
   }
-  run::Sample sample;
+  record::Sample sample;
   try {
     for (const auto& row : conn_->query(kActivityQuery)) {
       const auto state = row[0].value_or("unknown");
@@ -129,8 +129,8 @@ void ActivitySampler::loop(std::stop_token stop) {
       if (!failing) {
         failing = true;
         failing_since = now;
-        run::Event e;
-        e.kind = run::kSamplerError;
+        record::Event e;
+        e.kind = record::kSamplerError;
         e.message = "sampler lost its connection to the server; reconnecting";
         recorder_.add_event(std::move(e));
       } else if (now - failing_since >= kLostAfter && on_lost_) {

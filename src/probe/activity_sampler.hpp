@@ -10,8 +10,8 @@
 
 #include "db/conninfo.hpp"
 #include "db/own_session.hpp"
-#include "run/observations.hpp"
-#include "run/recorder.hpp"
+#include "record/observations.hpp"
+#include "record/recorder.hpp"
 
 namespace pgleak::probe {
 
@@ -24,11 +24,11 @@ namespace pgleak::probe {
 // a thread of its own; counters are read after stop().
 class ActivitySampler {
  public:
-  using PoolsSnapshot = std::function<std::vector<run::PoolSample>()>;
+  using PoolsSnapshot = std::function<std::vector<record::PoolSample>()>;
 
   // Backends whose application_name holds `run_marker` (BackendTag::run_marker) are the run's own.
   ActivitySampler(db::ConnInfo target, std::string run_marker, std::chrono::microseconds interval,
-                  run::Recorder& recorder, PoolsSnapshot pools);
+                  record::Recorder& recorder, PoolsSnapshot pools);
   ~ActivitySampler();
   ActivitySampler(const ActivitySampler&) = delete;
   ActivitySampler& operator=(const ActivitySampler&) = delete;
@@ -56,7 +56,7 @@ class ActivitySampler {
   const db::ConnInfo target_;
   const std::string run_marker_;
   const std::chrono::microseconds interval_;
-  run::Recorder& recorder_;
+  record::Recorder& recorder_;
   const PoolsSnapshot pools_;
   std::function<void(const std::string&)> on_lost_;
   std::unique_ptr<db::OwnSession> conn_;

@@ -51,7 +51,7 @@ bool is_reportable(const ServerLogEntry& e, const std::string& run_marker, bool 
   return failed || (e.severity == "LOG" && e.sqlstate.rfind("08", 0) == 0);
 }
 
-ServerLogTailer::ServerLogTailer(std::string path, std::string run_id, run::Recorder& recorder,
+ServerLogTailer::ServerLogTailer(std::string path, std::string run_id, record::Recorder& recorder,
                                  WorkerOf worker_of)
     : path_(std::move(path)),
       run_marker_(scenario::BackendTag::run_marker(run_id)),
@@ -103,8 +103,8 @@ void ServerLogTailer::drain() {
     if (!entry || !is_reportable(*entry, run_marker_, /*whole_server=*/true)) {
       continue;
     }
-    run::Event ev;
-    ev.kind = run::kServerLog;
+    record::Event ev;
+    ev.kind = record::kServerLog;
     ev.sqlstate = entry->sqlstate;
     ev.code_source = entry->sqlstate.empty() ? "" : "server_log";
     if (entry->timestamp) {

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <thread>
 
-#include "run/observations.hpp"
-#include "run/recorder.hpp"
+#include "record/observations.hpp"
+#include "record/recorder.hpp"
 
 namespace pgleak::probe {
 
@@ -52,7 +52,7 @@ class ServerLogTailer {
   // (process, replica, pid) -> "group.index" of the worker that last held pid, or "".
   using WorkerOf = std::function<std::string(const std::string&, int, int)>;
 
-  ServerLogTailer(std::string path, std::string run_id, run::Recorder& recorder,
+  ServerLogTailer(std::string path, std::string run_id, record::Recorder& recorder,
                   WorkerOf worker_of);
   ~ServerLogTailer();
   ServerLogTailer(const ServerLogTailer&) = delete;
@@ -67,7 +67,7 @@ class ServerLogTailer {
 
   const std::string path_;
   const std::string run_marker_;
-  run::Recorder& recorder_;
+  record::Recorder& recorder_;
   const WorkerOf worker_of_;
   std::jthread thread_;
   uint64_t offset_ = 0;

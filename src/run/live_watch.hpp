@@ -9,8 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "run/observations.hpp"
-#include "run/recorder.hpp"
+#include "run/recorded.hpp"
 #include "scenario/scenario.hpp"
 #include "workload/process_replica.hpp"
 

@@ -13,7 +13,7 @@
 #include "probe/run_backends.hpp"
 #include "probe/server_log.hpp"
 #include "run/live_watch.hpp"
-#include "run/recorder.hpp"
+#include "run/recorded.hpp"
 #include "scenario/backend_tag.hpp"
 #include "server/embedded_server.hpp"
 #include "util/errors.hpp"

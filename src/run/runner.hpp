@@ -10,7 +10,7 @@
 
 #include "pool/pool_stats.hpp"
 #include "probe/server_info.hpp"
-#include "run/observations.hpp"
+#include "run/recorded.hpp"
 #include "scenario/scenario.hpp"
 #include "util/latency_histogram.hpp"
 

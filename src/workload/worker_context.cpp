@@ -7,7 +7,7 @@ namespace pgleak::workload {
 
 WorkerContext::WorkerContext(ProcessReplica& process, const scenario::WorkerGroup& group,
                              GroupLoad& load, int index, std::string application_name,
-                             run::Recorder& recorder, std::stop_token stop)
+                             record::Recorder& recorder, std::stop_token stop)
     : process_(process),
       group_(group),
       load_(load),
@@ -82,8 +82,8 @@ void WorkerContext::query_in_transaction(db::Connection& c, bool commit) const {
   }
 }
 
-run::Event WorkerContext::event(const char* kind) const {
-  run::Event e;
+record::Event WorkerContext::event(const char* kind) const {
+  record::Event e;
   e.kind = kind;
   e.process = process_.spec().name;
   e.replica = process_.replica();
@@ -107,8 +107,8 @@ void WorkerContext::record_db_error(const char* kind, const db::DbError& error) 
   if (stop_.stop_requested()) {
     return;  // a run that is stopping may see its server go first: not the pattern's fault
   }
-  const bool lost = error.disconnected() && error.sqlstate().empty() && kind == run::kQueryError;
-  auto e = event(lost ? run::kConnectionLost : kind);
+  const bool lost = error.disconnected() && error.sqlstate().empty() && kind == record::kQueryError;
+  auto e = event(lost ? record::kConnectionLost : kind);
   e.sqlstate = error.sqlstate();
   e.message = error.what();
   switch (error.source()) {
@@ -134,21 +134,21 @@ WorkerContext::Outcome WorkerContext::attempt(const std::function<void()>& work)
     connect_failures_in_a_row_ = 0;
     return Outcome::kOk;
   } catch (const pool::PoolTimeoutError& e) {
-    record(run::kPoolTimeout, "", e.what(), util::to_millis(e.waited()),
+    record(record::kPoolTimeout, "", e.what(), util::to_millis(e.waited()),
            util::to_millis(pool().config().timeout));
     return Outcome::kNoConnection;
   } catch (const pool::CheckoutCancelled&) {
     return Outcome::kNoConnection;
   } catch (const session::ConnectFailed& e) {
     ++connect_failures_in_a_row_;
-    record_db_error(run::kConnectError, e);
+    record_db_error(record::kConnectError, e);
     return Outcome::kNoConnection;
   } catch (const session::PendingRollbackError& e) {
-    record(run::kQueryError, "", e.what());
+    record(record::kQueryError, "", e.what());
     return Outcome::kFailed;
   } catch (const db::DbError& e) {
     connect_failures_in_a_row_ = 0;
-    record_db_error(run::kQueryError, e);
+    record_db_error(record::kQueryError, e);
     return e.disconnected() ? Outcome::kDisconnected : Outcome::kFailed;
   }
 }
@@ -159,7 +159,7 @@ WorkerContext::Outcome WorkerContext::attempt_on(db::Connection& conn,
     work(conn);
     return Outcome::kOk;
   } catch (const db::DbError& e) {
-    record_db_error(run::kQueryError, e);
+    record_db_error(record::kQueryError, e);
     return e.disconnected() ? Outcome::kDisconnected : Outcome::kFailed;
   }
 }
@@ -173,7 +173,7 @@ std::unique_ptr<db::Connection> WorkerContext::open_unpooled() {
   } catch (const db::DbError& e) {
     ++connect_failures_in_a_row_;
     process_.count_unpooled_connect();
-    record_db_error(run::kConnectError, e);
+    record_db_error(record::kConnectError, e);
     return nullptr;
   }
 }

@@ -8,7 +8,7 @@
 
 #include "db/db_error.hpp"
 #include "pool/queue_pool.hpp"
-#include "run/recorder.hpp"
+#include "record/recorder.hpp"
 #include "scenario/scenario.hpp"
 #include "session/session.hpp"
 #include "workload/load_model.hpp"
@@ -24,7 +24,7 @@ namespace pgleak::workload {
 class WorkerContext {
  public:
   WorkerContext(ProcessReplica& process, const scenario::WorkerGroup& group, GroupLoad& load,
-                int index, std::string application_name, run::Recorder& recorder,
+                int index, std::string application_name, record::Recorder& recorder,
                 std::stop_token stop);
 
   ProcessReplica& process() { return process_; }
@@ -83,7 +83,7 @@ class WorkerContext {
               std::optional<double> waited_ms = std::nullopt,
               std::optional<double> timeout_ms = std::nullopt);
   // An event attributed to this worker.
-  run::Event event(const char* kind) const;
+  record::Event event(const char* kind) const;
   // A DbError as the application saw it: a lost connection, or an error with
   // its SQLSTATE and where that came from.
   void record_db_error(const char* kind, const db::DbError& e);
@@ -93,7 +93,7 @@ class WorkerContext {
   GroupLoad& load_;
   const int index_;
   const pool::CheckoutRequest request_;
-  run::Recorder& recorder_;
+  record::Recorder& recorder_;
   std::stop_token stop_;
   const std::chrono::steady_clock::time_point started_;
   int units_done_ = 0;

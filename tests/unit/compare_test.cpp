@@ -1,10 +1,10 @@
-#include "analysis/compare.hpp"
+#include "report/compare.hpp"
 
 #include <gtest/gtest.h>
 
 #include "util/errors.hpp"
 
-namespace pgleak::analysis {
+namespace pgleak::report {
 namespace {
 
 using nlohmann::json;
@@ -72,4 +72,4 @@ TEST(Compare, RejectsWhatIsNotAReport) {
 }
 
 }  // namespace
-}  // namespace pgleak::analysis
+}  // namespace pgleak::report

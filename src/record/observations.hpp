@@ -7,7 +7,7 @@
 
 // What a run observes: one Sample per sampler tick (the snapshot every output
 // reads: progress line, JSON report) and Events as they happen.
-namespace pgleak::run {
+namespace pgleak::record {
 
 // One pool (one simulated process replica) at a sample.
 struct PoolSample {
@@ -75,4 +75,4 @@ struct Event {
   std::string code_source;
 };
 
-}  // namespace pgleak::run
+}  // namespace pgleak::record

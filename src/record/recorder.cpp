@@ -1,8 +1,8 @@
-#include "run/recorder.hpp"
+#include "record/recorder.hpp"
 
 #include <algorithm>
 
-namespace pgleak::run {
+namespace pgleak::record {
 
 double Recorder::elapsed_s() const {
   return std::chrono::duration<double>(Clock::now() - start_).count();
@@ -84,4 +84,4 @@ uint64_t Recorder::dropped_events() const {
   return dropped_;
 }
 
-}  // namespace pgleak::run
+}  // namespace pgleak::record

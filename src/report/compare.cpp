@@ -1,4 +1,4 @@
-#include "analysis/compare.hpp"
+#include "report/compare.hpp"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include "report/json_report.hpp"
 #include "util/errors.hpp"
 
-namespace pgleak::analysis {
+namespace pgleak::report {
 namespace {
 
 using nlohmann::json;
@@ -45,8 +45,8 @@ double number_at(const json& doc, const std::string& pointer) {
 }
 
 void check_report(const json& doc, const char* which) {
-  if (!doc.is_object() || doc.value("schema", "") != report::kReportSchema) {
-    throw util::UsageError(fmt::format("{} is not a {} report", which, report::kReportSchema));
+  if (!doc.is_object() || doc.value("schema", "") != kReportSchema) {
+    throw util::UsageError(fmt::format("{} is not a {} report", which, kReportSchema));
   }
 }
 
@@ -137,4 +137,4 @@ json comparison_json(const Comparison& cmp) {
           {"metrics", changes}};
 }
 
-}  // namespace pgleak::analysis
+}  // namespace pgleak::report

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace pgleak::analysis {
+namespace pgleak::report {
 
 // One metric of two reports side by side.
 struct MetricChange {
@@ -34,4 +34,4 @@ Comparison compare_reports(const nlohmann::json& base, const nlohmann::json& cur
 std::string format_comparison(const Comparison& comparison);
 nlohmann::json comparison_json(const Comparison& comparison);
 
-}  // namespace pgleak::analysis
+}  // namespace pgleak::report

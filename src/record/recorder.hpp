@@ -7,9 +7,9 @@
 #include <optional>
 #include <vector>
 
-#include "run/observations.hpp"
+#include "record/observations.hpp"
 
-namespace pgleak::run {
+namespace pgleak::record {
 
 // Collects a run's events and samples, and the counts derived from events.
 // The event list is capped (a retry loop against a full server can raise
@@ -68,4 +68,4 @@ class Recorder {
   uint64_t dropped_ = 0;
 };
 
-}  // namespace pgleak::run
+}  // namespace pgleak::record
