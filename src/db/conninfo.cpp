@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <initializer_list>
 #include <memory>
@@ -159,10 +160,17 @@ std::string ConnInfo::render(bool mask_password) const {
     if (!out.empty()) {
       out.push_back(' ');
     }
-    // libpq expands a dbname that is itself a connection string, password and all.
+    // libpq expands a dbname that is itself a connection string, password and
+    // all; and a malformed DSN can carry "password=..." inside any value
+    // ("host=/tmp?password=...", found by the DSN fuzzer): such values are
+    // masked whole.
+    std::string lower = value;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     const bool expands = key == "dbname" && (value.find('=') != std::string::npos ||
                                              value.find("://") != std::string::npos);
-    const bool secret = key == "password" || key == "sslpassword" || expands;
+    const bool carries = lower.find("password") != std::string::npos;
+    const bool secret = key == "password" || key == "sslpassword" || expands || carries;
     out += key + "=" + (secret && mask_password ? std::string{"********"} : quote(value));
   }
   return out;

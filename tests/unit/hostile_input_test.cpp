@@ -207,6 +207,9 @@ TEST(HostileDsn, RedactionMasksPasswordsInEveryFormAndExpandedDbnames) {
   }
   const auto expanded = ConnInfo::parse("dbname='postgresql://u:s3cr3t@h/db'");
   EXPECT_EQ(expanded.redacted().find("s3cr3t"), std::string::npos) << expanded.redacted();
+  // Found by the DSN fuzzer: a URL query pasted into a keyword DSN.
+  const auto pasted = ConnInfo::parse("host=/t?password=s3cr3t");
+  EXPECT_EQ(pasted.redacted().find("s3cr3t"), std::string::npos) << pasted.redacted();
 }
 
 TEST(HostileDsn, OverlongOrNulDsnsAreRefused) {
