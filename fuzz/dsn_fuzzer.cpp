@@ -37,6 +37,9 @@ void check(const std::string& dsn, bool has_secret) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   check(text, false);
+  if (text.find(kSecret) != std::string::npos) {
+    return 0;  // the input itself spells the marker in some other field, which may be shown
+  }
   check(text + " password=" + kSecret, true);
   check(std::string{"password="} + kSecret + " " + text, true);
   check(std::string{"postgresql://u:"} + kSecret + "@" + text, true);

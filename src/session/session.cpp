@@ -47,6 +47,19 @@ void Session::lose_connection() {
   }
 }
 
+template <typename Work>
+void Session::on_connection(Work work) {
+  try {
+    work(**conn_);
+  } catch (const db::DbError& e) {
+    if (e.disconnected()) {
+      lose_connection();
+      needs_rollback_ = true;  // inside the transaction: rollback() is due
+    }
+    throw;
+  }
+}
+
 void Session::execute(std::string_view sql) {
   if (needs_rollback_) {
     throw PendingRollbackError{};
@@ -58,18 +71,12 @@ void Session::execute(std::string_view sql) {
       throw ConnectFailed{e};
     }
   }
-  try {
-    if ((*conn_)->tx_state() == db::TxState::kIdle) {
-      (*conn_)->begin();
+  on_connection([&](db::Connection& c) {
+    if (c.tx_state() == db::TxState::kIdle) {
+      c.begin();
     }
-    (*conn_)->execute(sql);
-  } catch (const db::DbError& e) {
-    if (e.disconnected()) {
-      lose_connection();
-      needs_rollback_ = true;
-    }
-    throw;
-  }
+    c.execute(sql);
+  });
 }
 
 void Session::commit() {
@@ -79,15 +86,7 @@ void Session::commit() {
   if (!conn_) {
     return;
   }
-  try {
-    (*conn_)->commit();
-  } catch (const db::DbError& e) {
-    if (e.disconnected()) {
-      lose_connection();
-      needs_rollback_ = true;
-    }
-    throw;
-  }
+  on_connection([](db::Connection& c) { c.commit(); });
   conn_.reset();  // back to the pool; its reset-on-return has nothing to undo
 }
 

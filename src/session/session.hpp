@@ -82,6 +82,10 @@ class Session {
  private:
   // A lost connection: invalidate it (the pool replaces it) and give it back.
   void lose_connection();
+  // Runs `work` on the held connection; a lost connection leaves the session
+  // needing rollback().
+  template <typename Work>
+  void on_connection(Work work);
 
   pool::QueuePool* pool_;
   pool::CheckoutRequest request_;

@@ -46,26 +46,38 @@ size_t utf8_length(std::string_view text, size_t i, uint32_t& code_point) {
 
 }  // namespace
 
-std::string printable(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
+// Calls valid(code_point, bytes) for each UTF-8 sequence of `text` and
+// invalid(byte) for each byte that starts none.
+template <typename Valid, typename Invalid>
+void for_each_sequence(std::string_view text, Valid valid, Invalid invalid) {
   for (size_t i = 0; i < text.size();) {
     uint32_t cp = 0;
     const size_t n = utf8_length(text, i, cp);
     if (n == 0) {
-      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(text[i]));
+      invalid(static_cast<unsigned char>(text[i]));
       ++i;
-      continue;
-    }
-    if (cp < 0x20 || cp == 0x7F) {
-      out += fmt::format("\\x{:02x}", cp);
-    } else if (cp >= 0x80 && cp < 0xA0) {
-      out += fmt::format("\\u{:04x}", cp);  // C1 controls: CSI (U+009B) and friends
     } else {
-      out.append(text.substr(i, n));
+      valid(cp, text.substr(i, n));
+      i += n;
     }
-    i += n;
   }
+}
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for_each_sequence(
+      text,
+      [&](uint32_t cp, std::string_view bytes) {
+        if (cp < 0x20 || cp == 0x7F) {
+          out += fmt::format("\\x{:02x}", cp);
+        } else if (cp >= 0x80 && cp < 0xA0) {
+          out += fmt::format("\\u{:04x}", cp);  // C1 controls: CSI (U+009B) and friends
+        } else {
+          out.append(bytes);
+        }
+      },
+      [&](unsigned char byte) { out += fmt::format("\\x{:02x}", byte); });
   return out;
 }
 
@@ -86,17 +98,9 @@ std::string printable_lines(std::string_view text) {
 std::string valid_utf8(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    uint32_t cp = 0;
-    const size_t n = utf8_length(text, i, cp);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(text.substr(i, n));
-      i += n;
-    }
-  }
+  for_each_sequence(
+      text, [&](uint32_t, std::string_view bytes) { out.append(bytes); },
+      [&](unsigned char) { out += "\xEF\xBF\xBD"; });
   return out;
 }
 

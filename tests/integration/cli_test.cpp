@@ -10,6 +10,7 @@
 #include <pqxx/result>
 #include <set>
 
+#include "../scratch_dir.hpp"
 #include "server/embedded_server.hpp"
 #include "subprocess.hpp"
 
@@ -36,18 +37,7 @@ Run pgleak(std::vector<std::string> args) {
   return {code, p.out(), p.err()};
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "pgleak-test-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using TempDir = ScratchDir;
 
 json read_json(const fs::path& path) {
   std::ifstream in{path};

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "../scratch_dir.hpp"
 #include "subprocess.hpp"
 
 namespace pgleak::testing {
@@ -27,30 +28,27 @@ struct Outcome {
   std::string err;
 };
 
-Outcome pgleak(std::vector<std::string> args) {
+// Runs pgleak with its own TMPDIR, where a server it started would show.
+Outcome pgleak(std::vector<std::string> args, const fs::path& tmpdir) {
   args.insert(args.begin(), kBinary);
-  Subprocess p{args};
+  Subprocess p{args, {"TMPDIR=" + tmpdir.string()}};
   const int code = p.wait_for(10s);  // none of these may hang
   return {code, p.err()};
 }
 
-std::set<std::string> cluster_dirs() {
-  std::set<std::string> dirs;
-  for (const auto& e : fs::directory_iterator{fs::temp_directory_path()}) {
-    const auto name = e.path().filename().string();
-    if (name.rfind("pgleak-", 0) == 0 && name.find("-test-") == std::string::npos &&
-        name.find("-unit-") == std::string::npos) {
-      dirs.insert(name);
-    }
+std::set<std::string> entries(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator{dir}) {
+    names.insert(e.path().filename().string());
   }
-  return dirs;
+  return names;
 }
 
 TEST(HostileCorpus, EveryFileGivesItsExitCodeAndMessage) {
   std::ifstream in{kCorpus / "expected.json"};
   const auto cases = nlohmann::json::parse(in);
   ASSERT_GE(cases.size(), 100u);
-  const auto before = cluster_dirs();
+  const ScratchDir tmpdir{0755};
   for (const auto& c : cases) {
     const auto file = (kCorpus / c["file"].get<std::string>()).string();
     const int exit = c["exit"].get<int>();
@@ -60,7 +58,7 @@ TEST(HostileCorpus, EveryFileGivesItsExitCodeAndMessage) {
       if (std::string{command} == "run") {
         args.emplace_back("--quiet");
       }
-      const auto r = pgleak(args);
+      const auto r = pgleak(args, tmpdir.path());
       EXPECT_EQ(r.code, exit) << command << " " << file << "\n" << r.err.substr(0, 500);
       EXPECT_NE(r.err.find(fragment), std::string::npos)
           << command << " " << file << ": expected \"" << fragment << "\" in:\n"
@@ -72,24 +70,11 @@ TEST(HostileCorpus, EveryFileGivesItsExitCodeAndMessage) {
       }
     }
   }
-  EXPECT_EQ(cluster_dirs(), before) << "an invalid scenario started a server";
+  EXPECT_TRUE(entries(tmpdir.path()).empty()) << "an invalid scenario started a server";
 }
 
-class Scratch {
- public:
-  Scratch() {
-    std::string pattern = (fs::temp_directory_path() / "pgleak-test-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~Scratch() { fs::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
 TEST(HostileCorpus, PathsThatAreNotScenarioFilesAreRefusedWithoutBlocking) {
-  Scratch dir;
+  ScratchDir dir;
   ASSERT_EQ(::mkfifo((dir / "fifo.json").c_str(), 0600), 0);
   fs::create_directory(dir / "dir.json");
   {
@@ -108,7 +93,7 @@ TEST(HostileCorpus, PathsThatAreNotScenarioFilesAreRefusedWithoutBlocking) {
   };
   for (const auto& c : cases) {
     for (const char* command : {"validate", "run", "budget"}) {
-      const auto r = pgleak({command, c.path});
+      const auto r = pgleak({command, c.path}, dir.path());
       EXPECT_EQ(r.code, 2) << command << " " << c.path << ": " << r.err;
       EXPECT_NE(r.err.find(c.reason), std::string::npos)
           << command << " " << c.path << ": " << r.err;

@@ -17,6 +17,7 @@
 #include <pqxx/result>
 #include <thread>
 
+#include "../scratch_dir.hpp"
 #include "server/embedded_server.hpp"
 #include "silent_listener.hpp"
 #include "subprocess.hpp"
@@ -31,20 +32,10 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kBinary = PGLEAK_BINARY;
 
-class Scratch {
+// A TMPDIR for runs: the postgres account must reach its directories in it.
+class Scratch : public ScratchDir {
  public:
-  Scratch() {
-    std::string pattern = (fs::temp_directory_path() / "pgleak-test-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-    // A TMPDIR for runs: the postgres account must reach its directories in it.
-    ::chmod(path_.c_str(), 0755);
-  }
-  ~Scratch() { fs::remove_all(path_); }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  Scratch() : ScratchDir(0755) {}
 };
 
 void write(const fs::path& path, const std::string& text) {

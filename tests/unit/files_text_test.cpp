@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "../scratch_dir.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 #include "util/text.hpp"
@@ -18,18 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class Scratch {
- public:
-  Scratch() {
-    std::string pattern = (fs::temp_directory_path() / "pgleak-unit-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~Scratch() { fs::remove_all(path_); }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using Scratch = testing::ScratchDir;
 
 std::string usage_reason(const std::function<void()>& f) {
   try {
