@@ -235,28 +235,6 @@ class Workload {
   Workload(const Workload&) = delete;
   Workload& operator=(const Workload&) = delete;
 
- private:
-  void start(server::EmbeddedServer* embedded, const std::string& run_id,
-             Clock::time_point run_start) {
-    const auto deadline = run_start + sc_.duration.applied;
-    for (auto& rep : fleet_.replicas()) {
-      for (const auto& group : rep->spec().workers) {
-        const auto start_at = run_start + rep->replica() * rep->spec().start_interval.applied +
-                              group.start_after.applied;
-        groups_.push_back(
-            {rep.get(), &group, start_at,
-             std::make_unique<workload::GroupLoad>(group, sc_.time_scale, start_at, deadline)});
-        groups_.back().load->start(control_.token());
-      }
-    }
-    workers_.reserve(static_cast<size_t>(sc_.total_workers()));
-    for (auto& g : groups_) {
-      start_group(g, run_id);
-    }
-    faults_ = std::thread{[this, embedded, run_start] { run_faults(embedded, run_start); }};
-  }
-
- public:
   // Stops every worker and the fault schedule and joins them. Workers still
   // in a statement after 0.5 s are cancelled, and after 5 s more their
   // backends are terminated and their sockets cut; `force` skips the waits.
@@ -308,6 +286,26 @@ class Workload {
     Clock::time_point start_at;
     std::unique_ptr<workload::GroupLoad> load;
   };
+
+  void start(server::EmbeddedServer* embedded, const std::string& run_id,
+             Clock::time_point run_start) {
+    const auto deadline = run_start + sc_.duration.applied;
+    for (auto& rep : fleet_.replicas()) {
+      for (const auto& group : rep->spec().workers) {
+        const auto start_at = run_start + rep->replica() * rep->spec().start_interval.applied +
+                              group.start_after.applied;
+        groups_.push_back(
+            {rep.get(), &group, start_at,
+             std::make_unique<workload::GroupLoad>(group, sc_.time_scale, start_at, deadline)});
+        groups_.back().load->start(control_.token());
+      }
+    }
+    workers_.reserve(static_cast<size_t>(sc_.total_workers()));
+    for (auto& g : groups_) {
+      start_group(g, run_id);
+    }
+    faults_ = std::thread{[this, embedded, run_start] { run_faults(embedded, run_start); }};
+  }
 
   void start_group(GroupRun& g, const std::string& run_id) {
     const auto& registry = workload::PatternRegistry::builtin();

@@ -278,6 +278,12 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
     throw util::InfrastructureError("cannot give " + server->pg_dir().string() +
                                     " to postgres: " + std::strerror(errno));
   }
+  // The path goes into postgresql.auto.conf between single quotes.
+  if (server->dir_.string().find_first_of("'\\\n\r") != std::string::npos) {
+    throw util::InfrastructureError(
+        "the temp dir path holds a quote, backslash or line break, which PostgreSQL's settings "
+        "cannot carry safely: set TMPDIR to a plain path");
+  }
   const auto socket_path = server->pg_dir() / ".s.PGSQL.65535";
   if (socket_path.string().size() >= 107) {
     throw util::InfrastructureError("temp dir path too long for a unix socket: " +
