@@ -149,7 +149,7 @@ PgConnection::~PgConnection() {
 
 void PgConnection::run(std::string_view sql, bool transactional) {
   if (!conn_) {
-    throw DbError("connection is closed", "08003", true);
+    throw DbError("connection already closed", "", true, CodeSource::kNone);
   }
   try {
     pqxx::nontransaction tx{*conn_};
@@ -226,7 +226,7 @@ void PgConnection::ping() {
 
 void PgConnection::set_application_name(const std::string& name) {
   if (!conn_) {
-    throw DbError("connection is closed", "08003", true);
+    throw DbError("connection already closed", "", true, CodeSource::kNone);
   }
   pending_tag_sql_ = "SET application_name = " + conn_->quote(name) + "; ";
   application_name_ = name;

@@ -46,7 +46,8 @@ std::optional<std::string> sqlstate_from_message(std::string_view message) {
       return std::string{state};
     }
   }
-  // Could not connect at all: 08001. Lost an established session: 08006.
+  // Could not connect at all: 08001 (pgleak's classification, marked as
+  // such). A lost established session gets none: see is_lost_connection().
   if (message.find("Connection refused") != std::string_view::npos ||
       message.find("timeout expired") != std::string_view::npos ||
       message.find("could not connect") != std::string_view::npos) {
