@@ -91,6 +91,28 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
   }
 }
 
+// A target that is not ours: refuse (usage error) when the scenario's worst
+// case, with the connections already there and pgleak's sampler, would leave
+// the server's other clients nothing.
+void refuse_if_exhausting(const scenario::Scenario& sc, const probe::ServerInfo& info) {
+  const auto limits =
+      analysis::limits_for(info.max_connections, info.superuser_reserved_connections,
+                           info.superuser, info.connections_in_use);
+  const auto budget = analysis::compute_budget(sc, limits);
+  if (budget.fits) {
+    return;
+  }
+  throw util::UsageError(fmt::format(
+      "refusing to run: the target already has {} client connections, and this scenario may "
+      "open {}{} more (plus pgleak's sampler) against the {} its role may use, which would "
+      "leave other clients {} (see pgleak budget). Add --allow-exhaust to run anyway.",
+      info.connections_in_use, budget.unbounded ? "an unbounded number of" : "up to ",
+      budget.unbounded ? "" : std::to_string(budget.worst_case),
+      limits.max_connections - limits.superuser_reserved_connections,
+      budget.unbounded || budget.headroom < 0 ? std::string{"nothing"}
+                                              : fmt::format("{} slots", budget.headroom)));
+}
+
 }  // namespace
 
 int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
@@ -123,25 +145,10 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   run::RunOptions options;
   if (!args.dsn.empty()) {
     options.dsn = args.dsn;
-  }
-  if (!args.dsn.empty()) {
     options.preflight = [&sc, allow = args.allow_exhaust](const probe::ServerInfo& info) {
-      const auto limits =
-          analysis::limits_for(info.max_connections, info.superuser_reserved_connections,
-                               info.superuser, info.connections_in_use);
-      const auto budget = analysis::compute_budget(sc, limits);
-      if (budget.fits || allow) {
-        return;
+      if (!allow) {
+        refuse_if_exhausting(sc, info);
       }
-      throw util::UsageError(fmt::format(
-          "refusing to run: the target already has {} client connections, and this scenario may "
-          "open {}{} more (plus pgleak's sampler) against the {} its role may use, which would "
-          "leave other clients {} (see pgleak budget). Add --allow-exhaust to run anyway.",
-          info.connections_in_use, budget.unbounded ? "an unbounded number of" : "up to ",
-          budget.unbounded ? "" : std::to_string(budget.worst_case),
-          limits.max_connections - limits.superuser_reserved_connections,
-          budget.unbounded || budget.headroom < 0 ? std::string{"nothing"}
-                                                  : fmt::format("{} slots", budget.headroom)));
     };
   }
   options.interrupt = signals.token();
