@@ -1,5 +1,6 @@
 #pragma once
 
+#include <charconv>
 #include <chrono>
 #include <optional>
 #include <stop_token>
@@ -33,6 +34,16 @@ class OwnSession {
     std::stop_token interrupt;
   };
   using Row = std::vector<std::optional<std::string>>;  // nullopt = SQL NULL
+
+  // A field of a Row as a number: 0 for NULL or text that is not one.
+  template <typename T>
+  static T number(const std::optional<std::string>& field) {
+    T value{};
+    if (field) {
+      std::from_chars(field->data(), field->data() + field->size(), value);
+    }
+    return value;
+  }
 
   // Throws DbError (08001 for a connect that failed or timed out).
   OwnSession(const ConnInfo& target, const std::string& application_name, Options options);

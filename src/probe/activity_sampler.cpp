@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
-
 #include "db/own_session.hpp"
 #include "util/errors.hpp"
 #include "util/stoppable_sleep.hpp"
@@ -71,10 +69,7 @@ bool ActivitySampler::take(double lag_ms) {
     for (const auto& row : conn_->query(kActivityQuery)) {
       const auto state = row[0].value_or("unknown");
       const auto app = row[1].value_or("");
-      int n = 0;
-      if (row[2]) {
-        std::from_chars(row[2]->data(), row[2]->data() + row[2]->size(), n);
-      }
+      const int n = db::OwnSession::number<int>(row[2]);
       sample.total += n;
       sample.by_state[state] += n;
       sample.by_application[app] += n;

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
-
 #include "db/own_session.hpp"
 #include "util/errors.hpp"
 #include "util/text.hpp"
@@ -14,21 +12,13 @@ namespace {
 constexpr const char* kOthers =
     "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
 
-template <typename T>
-T number(const std::optional<std::string>& text) {
-  T value{};
-  if (text) {
-    std::from_chars(text->data(), text->data() + text->size(), value);
-  }
-  return value;
-}
-
 std::vector<ConnectionSnapshot::Session> sessions(db::OwnSession& session, const std::string& sql,
                                                   const std::stop_token& stop) {
   std::vector<ConnectionSnapshot::Session> out;
   for (const auto& row : session.query(sql, stop)) {
-    out.push_back({number<int>(row[0]), row[1].value_or(""), row[2].value_or(""),
-                   row[3].value_or(""), number<double>(row[4]), row[5].value_or("")});
+    out.push_back({db::OwnSession::number<int>(row[0]), row[1].value_or(""), row[2].value_or(""),
+                   row[3].value_or(""), db::OwnSession::number<double>(row[4]),
+                   row[5].value_or("")});
   }
   return out;
 }
@@ -46,16 +36,16 @@ ConnectionSnapshot take_snapshot(const db::ConnInfo& target, const std::stop_tok
     const auto limits = session.query(
         "SELECT current_setting('max_connections'), "
         "current_setting('superuser_reserved_connections')");
-    s.max_connections = number<int>(limits.at(0).at(0));
-    s.superuser_reserved_connections = number<int>(limits.at(0).at(1));
+    s.max_connections = db::OwnSession::number<int>(limits.at(0).at(0));
+    s.superuser_reserved_connections = db::OwnSession::number<int>(limits.at(0).at(1));
     for (const auto& row : session.query(
              fmt::format("SELECT coalesce(application_name, ''), coalesce(state, "
                          "'unknown'), count(*)::int {} GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
                          kOthers),
              interrupt)) {
       s.by_application_state.push_back(
-          {row[0].value_or(""), row[1].value_or(""), number<int>(row[2])});
-      s.total += number<int>(row[2]);
+          {row[0].value_or(""), row[1].value_or(""), db::OwnSession::number<int>(row[2])});
+      s.total += db::OwnSession::number<int>(row[2]);
     }
     s.longest_idle_in_transaction = sessions(
         session,

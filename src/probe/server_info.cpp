@@ -1,23 +1,9 @@
 #include "probe/server_info.hpp"
 
-#include <charconv>
-
 #include "db/own_session.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::probe {
-
-namespace {
-
-int to_int(const std::optional<std::string>& text) {
-  int value = 0;
-  if (text) {
-    std::from_chars(text->data(), text->data() + text->size(), value);
-  }
-  return value;
-}
-
-}  // namespace
 
 ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& interrupt) {
   try {
@@ -37,10 +23,10 @@ ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& i
     }
     ServerInfo info;
     info.server_version = rows[0][0].value_or("");
-    info.max_connections = to_int(rows[0][1]);
-    info.superuser_reserved_connections = to_int(rows[0][2]);
-    info.superuser = to_int(rows[0][3]) != 0;
-    info.connections_in_use = to_int(rows[0][4]);
+    info.max_connections = db::OwnSession::number<int>(rows[0][1]);
+    info.superuser_reserved_connections = db::OwnSession::number<int>(rows[0][2]);
+    info.superuser = db::OwnSession::number<int>(rows[0][3]) != 0;
+    info.connections_in_use = db::OwnSession::number<int>(rows[0][4]);
     return info;
   } catch (const std::exception& e) {
     std::string why = e.what();
