@@ -6,29 +6,6 @@
 
 namespace pgleak::analysis {
 
-ServerLimits limits_for(int max_connections, int superuser_reserved, bool app_role_superuser,
-                        int connections_before, int role_connection_limit,
-                        int database_connection_limit) {
-  ServerLimits limits;
-  limits.max_connections = max_connections;
-  limits.superuser_reserved_connections = app_role_superuser ? 0 : superuser_reserved;
-  limits.other_clients = connections_before + 1;  // + the sampler
-  limits.role_connection_limit = app_role_superuser ? -1 : role_connection_limit;
-  limits.database_connection_limit = app_role_superuser ? -1 : database_connection_limit;
-  return limits;
-}
-
-int workers_limit(const ServerLimits& limits) {
-  int limit =
-      limits.max_connections - limits.superuser_reserved_connections - limits.reserved_connections;
-  for (const int cap : {limits.role_connection_limit, limits.database_connection_limit}) {
-    if (cap >= 0) {
-      limit = std::min(limit, cap);
-    }
-  }
-  return limit;
-}
-
 Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) {
   Budget b;
   b.limits = limits;

@@ -4,21 +4,16 @@
 #include <string>
 #include <vector>
 
+#include "probe/server_info.hpp"
 #include "scenario/scenario.hpp"
 
 namespace pgleak::analysis {
 
-// What the server leaves to ordinary roles, and who else takes a slot.
-struct ServerLimits {
-  int max_connections = 100;
-  int superuser_reserved_connections = 3;
-  int reserved_connections = 0;  // PostgreSQL 16's reserved_connections; 0 on 15
-  int other_clients = 0;         // e.g. pgleak's own sampler during a run
-  // CONNECTION LIMITs of the workers' role and database; -1 for none. They
-  // bind ordinary roles only.
-  int role_connection_limit = -1;
-  int database_connection_limit = -1;
-};
+// The server's limits, and what they leave to the workers' role, are the
+// probe's (probe/server_info.hpp): one definition for the run and the budget.
+using probe::limits_for;
+using probe::ServerLimits;
+using probe::workers_limit;
 
 struct ProcessBudget {
   std::string name;
@@ -45,16 +40,6 @@ struct Budget {
 };
 
 Budget compute_budget(const scenario::Scenario& scenario, const ServerLimits& limits);
-
-// The most connections the workers' role may hold at once: the slots for its
-// kind of role, capped by the role's and the database's CONNECTION LIMIT.
-int workers_limit(const ServerLimits& limits);
-
-// The limits a run faces: a superuser role may use the reserved slots; the
-// connections already there and pgleak's sampler count as other clients.
-ServerLimits limits_for(int max_connections, int superuser_reserved, bool app_role_superuser,
-                        int connections_before, int role_connection_limit = -1,
-                        int database_connection_limit = -1);
 
 std::string format_budget(const scenario::Scenario& scenario, const Budget& budget);
 nlohmann::json budget_json(const Budget& budget);

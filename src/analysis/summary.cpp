@@ -29,12 +29,7 @@ Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
   if (!r.samples.empty()) {
     s.final_connections = r.samples.back().own;
   }
-  const bool embedded = r.target.embedded;
-  const auto limits =
-      limits_for(r.target.server.max_connections, r.target.server.superuser_reserved_connections,
-                 r.target.app_role_superuser, r.target.connections_before,
-                 embedded ? sc.server.role_connection_limit.value_or(-1) : -1,
-                 embedded ? sc.server.database_connection_limit.value_or(-1) : -1);
+  const auto limits = limits_for(r.target.server, r.target.connections_before);
   s.connection_limit = workers_limit(limits);
   s.pool_timeouts = r.pool_timeouts;
   s.connections_lost = r.connections_lost;

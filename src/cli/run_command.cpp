@@ -95,9 +95,7 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
 // case, with the connections already there and pgleak's sampler, would leave
 // the server's other clients nothing.
 void refuse_if_exhausting(const scenario::Scenario& sc, const probe::ServerInfo& info) {
-  const auto limits =
-      analysis::limits_for(info.max_connections, info.superuser_reserved_connections,
-                           info.superuser, info.connections_in_use);
+  const auto limits = analysis::limits_for(info, info.connections_in_use);
   const auto budget = analysis::compute_budget(sc, limits);
   if (budget.fits) {
     return;
@@ -107,8 +105,7 @@ void refuse_if_exhausting(const scenario::Scenario& sc, const probe::ServerInfo&
       "open {}{} more (plus pgleak's sampler) against the {} its role may use, which would "
       "leave other clients {} (see pgleak budget). Add --allow-exhaust to run anyway.",
       info.connections_in_use, budget.unbounded ? "an unbounded number of" : "up to ",
-      budget.unbounded ? "" : std::to_string(budget.worst_case),
-      limits.max_connections - limits.superuser_reserved_connections,
+      budget.unbounded ? "" : std::to_string(budget.worst_case), analysis::workers_limit(limits),
       budget.unbounded || budget.headroom < 0 ? std::string{"nothing"}
                                               : fmt::format("{} slots", budget.headroom)));
 }

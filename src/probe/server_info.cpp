@@ -1,24 +1,62 @@
 #include "probe/server_info.hpp"
 
+#include <algorithm>
+
 #include "db/own_session.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::probe {
 
-ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& interrupt) {
+ServerLimits limits_for(int max_connections, int superuser_reserved, bool app_role_superuser,
+                        int connections_before, int role_connection_limit,
+                        int database_connection_limit) {
+  ServerLimits limits;
+  limits.max_connections = max_connections;
+  limits.superuser_reserved_connections = app_role_superuser ? 0 : superuser_reserved;
+  limits.other_clients = connections_before + 1;  // + the sampler
+  limits.role_connection_limit = app_role_superuser ? -1 : role_connection_limit;
+  limits.database_connection_limit = app_role_superuser ? -1 : database_connection_limit;
+  return limits;
+}
+
+ServerLimits limits_for(const ServerInfo& info, int connections_before) {
+  return limits_for(info.max_connections, info.superuser_reserved_connections, info.superuser,
+                    connections_before, info.role_connection_limit, info.database_connection_limit);
+}
+
+int workers_limit(const ServerLimits& limits) {
+  int limit =
+      limits.max_connections - limits.superuser_reserved_connections - limits.reserved_connections;
+  for (const int cap : {limits.role_connection_limit, limits.database_connection_limit}) {
+    if (cap >= 0) {
+      limit = std::min(limit, cap);
+    }
+  }
+  return limit;
+}
+
+ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& interrupt,
+                            const std::string& role) {
   try {
     db::OwnSession session{target,
                            "pgleak-probe",
                            {.connect_timeout = std::chrono::seconds{10},
                             .query_timeout = std::chrono::seconds{10},
                             .interrupt = interrupt}};
+    const auto who = role.empty() ? std::string{"current_user"} : session.quote(role);
     const auto rows = session.query(
         "SELECT current_setting('server_version'), current_setting('max_connections'), "
         "current_setting('superuser_reserved_connections'), "
-        "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)::int, "
+        "(SELECT rolsuper FROM pg_roles WHERE rolname = " +
+        who +
+        ")::int, "
         "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-        "AND pid <> pg_backend_pid())");
-    if (rows.size() != 1 || rows[0].size() != 5) {
+        "AND pid <> pg_backend_pid()), "
+        "(SELECT rolconnlimit FROM pg_roles WHERE rolname = " +
+        who +
+        "), "
+        "(SELECT datconnlimit FROM pg_database WHERE datname = current_database())");
+    if (rows.size() != 1 || rows[0].size() != 7) {
       throw std::runtime_error("unexpected answer to the settings query");
     }
     ServerInfo info;
@@ -27,6 +65,8 @@ ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& i
     info.superuser_reserved_connections = db::OwnSession::number<int>(rows[0][2]);
     info.superuser = db::OwnSession::number<int>(rows[0][3]) != 0;
     info.connections_in_use = db::OwnSession::number<int>(rows[0][4]);
+    info.role_connection_limit = rows[0][5] ? db::OwnSession::number<int>(rows[0][5]) : -1;
+    info.database_connection_limit = rows[0][6] ? db::OwnSession::number<int>(rows[0][6]) : -1;
     return info;
   } catch (const std::exception& e) {
     std::string why = e.what();

@@ -12,14 +12,44 @@ struct ServerInfo {
   std::string server_version;
   int max_connections = 0;
   int superuser_reserved_connections = 0;
-  bool superuser = false;      // the role of `target` (superusers may use the reserved slots)
-  int connections_in_use = 0;  // client backends already there, but the probe's own
+  // The workers' role (the DSN's, or the one named to read_server_info):
+  // superusers may use the reserved slots and pass every CONNECTION LIMIT.
+  bool superuser = false;
+  int role_connection_limit = -1;      // its CONNECTION LIMIT; -1 for none
+  int database_connection_limit = -1;  // its database's; -1 for none
+  int connections_in_use = 0;          // client backends already there, but the probe's own
 };
+
+// What the server leaves to the workers' role, and who else takes a slot.
+struct ServerLimits {
+  int max_connections = 100;
+  int superuser_reserved_connections = 3;
+  int reserved_connections = 0;  // PostgreSQL 16's reserved_connections; 0 on 15
+  int other_clients = 0;         // e.g. pgleak's own sampler during a run
+  // CONNECTION LIMITs of the workers' role and database; -1 for none. They
+  // bind ordinary roles only.
+  int role_connection_limit = -1;
+  int database_connection_limit = -1;
+};
+
+// The limits a run faces: a superuser role may use the reserved slots and
+// passes the CONNECTION LIMITs; the connections already there and pgleak's
+// sampler count as other clients.
+ServerLimits limits_for(int max_connections, int superuser_reserved, bool app_role_superuser,
+                        int connections_before, int role_connection_limit = -1,
+                        int database_connection_limit = -1);
+ServerLimits limits_for(const ServerInfo& info, int connections_before);
+
+// The most connections the workers' role may hold at once: the slots for its
+// kind of role, capped by the role's and the database's CONNECTION LIMIT.
+int workers_limit(const ServerLimits& limits);
 
 // Reads the settings over a bounded own session (db::OwnSession): a target
 // that does not answer fails within the connect timeout, and `interrupt`
 // ends the wait at once. Throws util::InfrastructureError (target
 // unreachable or interrupted, with a redacted DSN).
-ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& interrupt = {});
+// `role`: whose superuser status and limits to read (the DSN's own by default).
+ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& interrupt = {},
+                            const std::string& role = {});
 
 }  // namespace pgleak::probe

@@ -133,10 +133,12 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
   so.role_connection_limit = sc.server.role_connection_limit;
   so.database_connection_limit = sc.server.database_connection_limit;
   t.embedded = server::EmbeddedServer::start(so);
-  t.description.app_role_superuser = sc.server.app_role_superuser;
   t.app = t.embedded->app_conninfo();
   t.admin = t.embedded->superuser_conninfo();
-  t.description.server = probe::read_server_info(t.admin, options.interrupt);
+  // As the superuser, about the workers' role: what the server says of it,
+  // not what the scenario asked for (and its limit may leave no slot to ask).
+  t.description.server = probe::read_server_info(t.admin, options.interrupt, "pgleak_app");
+  t.description.app_role_superuser = t.description.server.superuser;
   log(options, fmt::format("embedded PostgreSQL {} on 127.0.0.1:{} ({})",
                            t.description.server.server_version, t.embedded->port(),
                            util::printable(t.embedded->dir().string())));
@@ -413,19 +415,6 @@ void watch_until_end(const scenario::Scenario& sc, const RunOptions& options, Li
   }
 }
 
-// What the workers' role may hold, for the progress line: the slots for its
-// kind of role, capped by the CONNECTION LIMITs the embedded server was given.
-int connection_limit(const scenario::Scenario& sc, const TargetDescription& target) {
-  int limit = target.server.max_connections -
-              (target.app_role_superuser ? 0 : target.server.superuser_reserved_connections);
-  if (target.embedded && !target.app_role_superuser) {
-    for (const auto& cap : {sc.server.role_connection_limit, sc.server.database_connection_limit}) {
-      limit = cap ? std::min(limit, *cap) : limit;
-    }
-  }
-  return limit;
-}
-
 }  // namespace
 
 std::string_view to_string(RunStatus status) {
@@ -504,7 +493,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
                   fleet.replicas(),
                   options.log,
                   options.progress_in_place,
-                  connection_limit(sc, result.target)};
+                  probe::workers_limit(probe::limits_for(result.target.server, 0))};
   watch_until_end(sc, options, watch, control, run_start);
 
   // --- phase 4: stop and collect ---------------------------------------------
