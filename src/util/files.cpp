@@ -125,7 +125,11 @@ std::string read_regular_file(const std::string& path, size_t max_bytes) {
   return text;
 }
 
-OutputKind check_output_path(const std::string& path) {
+namespace {
+
+// What `path` is as an output, from lstat alone (never following a link),
+// with its parent directory made for a file. Throws UsageError.
+OutputKind output_kind(const std::string& path) {
   const auto refuse = [&](const std::string& why) {
     return UsageError("cannot write " + path + ": " + why);
   };
@@ -149,6 +153,20 @@ OutputKind check_output_path(const std::string& path) {
   if (ec) {
     throw refuse("cannot create its directory " + parent.string() + ": " + ec.message());
   }
+  return OutputKind::kFile;
+}
+
+}  // namespace
+
+OutputKind check_output_path(const std::string& path) {
+  const auto refuse = [&](const std::string& why) {
+    return UsageError("cannot write " + path + ": " + why);
+  };
+  if (output_kind(path) == OutputKind::kStream) {
+    return OutputKind::kStream;
+  }
+  const fs::path parent = parent_of(fs::path{path});
+  std::error_code ec;
   if (!fs::is_directory(parent, ec)) {
     throw refuse(parent.string() + " is not a directory");
   }
@@ -166,9 +184,11 @@ void write_output_file(const std::string& path, std::string_view text) {
   const auto fail = [&](const std::string& why) {
     return InfrastructureError("cannot write " + path + ": " + why);
   };
+  // The run checked the path before it started (check_output_path); here it
+  // is only classified again, since it may have changed meanwhile.
   OutputKind kind = OutputKind::kFile;
   try {
-    kind = check_output_path(path);
+    kind = output_kind(path);
   } catch (const UsageError& e) {
     throw InfrastructureError(e.what());
   }
