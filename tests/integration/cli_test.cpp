@@ -24,17 +24,9 @@ using namespace std::chrono_literals;
 const std::string kBinary = PGLEAK_BINARY;
 const std::string kSource = PGLEAK_SOURCE_DIR;
 
-struct Run {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Run pgleak(std::vector<std::string> args) {
+Finished pgleak(std::vector<std::string> args) {
   args.insert(args.begin(), kBinary);
-  Subprocess p{args};
-  const int code = p.wait();
-  return {code, p.out(), p.err()};
+  return run_to_end(args);
 }
 
 using TempDir = ScratchDir;

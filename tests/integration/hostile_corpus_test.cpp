@@ -23,17 +23,10 @@ using namespace std::chrono_literals;
 const std::string kBinary = PGLEAK_BINARY;
 const fs::path kCorpus = fs::path{PGLEAK_SOURCE_DIR} / "tests" / "data" / "hostile";
 
-struct Outcome {
-  int code;
-  std::string err;
-};
-
 // Runs pgleak with its own TMPDIR, where a server it started would show.
-Outcome pgleak(std::vector<std::string> args, const fs::path& tmpdir) {
+Finished pgleak(std::vector<std::string> args, const fs::path& tmpdir) {
   args.insert(args.begin(), kBinary);
-  Subprocess p{args, {"TMPDIR=" + tmpdir.string()}};
-  const int code = p.wait_for(10s);  // none of these may hang
-  return {code, p.err()};
+  return run_to_end(args, {"TMPDIR=" + tmpdir.string()}, 10s);  // none of these may hang
 }
 
 std::set<std::string> entries(const fs::path& dir) {

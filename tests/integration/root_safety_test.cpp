@@ -184,19 +184,9 @@ TEST(RootSafety, AKilledRunTakesItsServerDownAndTheNextRunRemovesItsDirectory) {
 
 // --- 2. output paths ---------------------------------------------------------------
 
-struct Outcome {
-  int code;
-  std::string out;
-  std::string err;
-  double seconds;
-};
-
-Outcome pgleak(std::vector<std::string> args, std::chrono::seconds limit = 120s) {
+Finished pgleak(std::vector<std::string> args, std::chrono::seconds limit = 120s) {
   args.insert(args.begin(), kBinary);
-  const auto started = Clock::now();
-  Subprocess p{args};
-  const int code = p.wait_for(limit);
-  return {code, p.out(), p.err(), std::chrono::duration<double>(Clock::now() - started).count()};
+  return run_to_end(args, {}, limit);
 }
 
 TEST(RootSafety, OutputPathsAreCheckedBeforeAnythingStarts) {

@@ -149,4 +149,23 @@ class Subprocess {
   std::string stderr_;
 };
 
+// What a command that ran to its end gave.
+struct Finished {
+  int code;  // -1 when it was killed for running past its limit
+  std::string out;
+  std::string err;
+  double seconds;
+};
+
+// Runs argv (with `env` as for Subprocess) to its end, or kills it after `limit`.
+inline Finished run_to_end(const std::vector<std::string>& argv,
+                           const std::vector<std::string>& env = {},
+                           std::chrono::milliseconds limit = std::chrono::minutes{2}) {
+  const auto started = std::chrono::steady_clock::now();
+  Subprocess p{argv, env};
+  const int code = p.wait_for(limit);
+  return {code, p.out(), p.err(),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()};
+}
+
 }  // namespace pgleak::testing
