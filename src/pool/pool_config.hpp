@@ -23,10 +23,14 @@ struct PoolConfig {
   bool use_lifo = false;
   // Roll back on return (SQLAlchemy's reset_on_return="rollback").
   bool reset_on_return = true;
+  // SQLAlchemy's NullPool instead of a QueuePool: every checkout opens a new
+  // connection and every check-in closes it; nothing is kept, nothing waits,
+  // and there is no limit (pool_size and max_overflow do not apply).
+  bool null_pool = false;
 
   // pool_size + max_overflow, or -1 when unlimited.
   int capacity() const {
-    return (pool_size == 0 || max_overflow < 0) ? -1 : pool_size + max_overflow;
+    return (null_pool || pool_size == 0 || max_overflow < 0) ? -1 : pool_size + max_overflow;
   }
 };
 

@@ -17,6 +17,12 @@ struct PoolStats {
   int overflow_raw = 0;  // SQLAlchemy's QueuePool.overflow(): negative until pool_size are open
   int waiting = 0;       // threads blocked in checkout
   int open = 0;          // server connections currently open through this pool
+  // Connections of the pools an engine.dispose() replaced: still checked out
+  // by the application, or checked in and kept open by the old pool until it
+  // is garbage-collected. Not part of the counts above (SQLAlchemy's
+  // checkedout() is the new pool's), but part of `open`.
+  int retired_out = 0;
+  int retired_idle = 0;
 
   uint64_t checkouts = 0;
   uint64_t checkins = 0;
@@ -30,6 +36,7 @@ struct PoolStats {
   uint64_t pre_pings = 0;        // pings made at checkout (fresh connections are not pinged)
   uint64_t pre_ping_failures = 0;
   uint64_t reset_failures = 0;  // rollback on return failed; connection discarded
+  uint64_t disposals = 0;       // engine.dispose() calls
 };
 
 }  // namespace pgleak::pool

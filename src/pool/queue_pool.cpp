@@ -23,11 +23,12 @@ QueuePool::QueuePool(PoolConfig config, db::ConnectionFactory& factory, AgeClock
 
 QueuePool::~QueuePool() {
   dispose();
+  collect_garbage();
 }
 
 bool QueuePool::can_overflow() const {
   // SQLAlchemy: pool_size == 0 disables the overflow limit.
-  return config_.pool_size == 0 || config_.max_overflow < 0 || overflow_ < config_.max_overflow;
+  return config_.null_pool || config_.pool_size == 0 || config_.max_overflow < 0 || overflow_ < config_.max_overflow;
 }
 
 std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(std::stop_token stop,
@@ -50,6 +51,7 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(std::stop_token sto
       ++overflow_;
       auto record = std::make_unique<Record>();
       record->id = next_id_++;
+      record->generation = generation_;
       return record;
     }
     // Everything is out: wait for a check-in. As in SQLAlchemy, a waiter is
@@ -182,6 +184,14 @@ PooledConnection QueuePool::checkout(const CheckoutRequest& request, std::stop_t
 void QueuePool::return_failed(std::unique_ptr<Record> record) {
   close_connection(*record);
   std::unique_lock lock{mutex_};
+  if (record->generation != generation_) {
+    --retired_out_;
+    return;
+  }
+  if (config_.null_pool) {
+    --overflow_;
+    return;
+  }
   if (config_.pool_size == 0 || static_cast<int>(idle_.size()) < config_.pool_size) {
     idle_.push_back(std::move(record));
     notify_oldest_waiter();
@@ -206,6 +216,19 @@ void QueuePool::checkin(std::unique_ptr<Record> record) {
   counters_.reset_failures += reset_failed ? 1 : 0;
   ++counters_.checkins;
   std::erase_if(out_, [&](const auto& entry) { return entry.first == record->id; });
+  if (record->generation != generation_) {
+    if (auto to_close = retire(std::move(record))) {
+      lock.unlock();
+      close_connection(*to_close);
+    }
+    return;
+  }
+  if (config_.null_pool) {
+    --overflow_;
+    lock.unlock();
+    close_connection(*record);
+    return;
+  }
   if (config_.pool_size == 0 || static_cast<int>(idle_.size()) < config_.pool_size) {
     idle_.push_back(std::move(record));
     notify_oldest_waiter();
@@ -244,6 +267,39 @@ void QueuePool::dispose() {
   }
 }
 
+std::unique_ptr<QueuePool::Record> QueuePool::retire(std::unique_ptr<Record> record) {
+  --retired_out_;
+  // The old pool's queue holds pool_size; what does not fit is closed (its _dec_overflow).
+  if (record->conn && !config_.null_pool &&
+      (config_.pool_size == 0 || static_cast<int>(retired_idle_.size()) < config_.pool_size)) {
+    retired_idle_.push_back(std::move(record));
+    return nullptr;
+  }
+  return record;
+}
+
+void QueuePool::engine_dispose() {
+  dispose();
+  std::lock_guard lock{mutex_};
+  ++counters_.disposals;
+  ++generation_;
+  // What is still checked out now belongs to the old pool; the new one starts empty.
+  retired_out_ += config_.pool_size + overflow_;
+  overflow_ = -config_.pool_size;
+}
+
+int QueuePool::collect_garbage() {
+  std::deque<std::unique_ptr<Record>> freed;
+  {
+    std::lock_guard lock{mutex_};
+    freed.swap(retired_idle_);
+  }
+  for (auto& record : freed) {
+    close_connection(*record);
+  }
+  return static_cast<int>(freed.size());
+}
+
 PoolStats QueuePool::stats() const {
   std::lock_guard lock{mutex_};
   PoolStats s = counters_;
@@ -253,6 +309,8 @@ PoolStats QueuePool::stats() const {
   s.overflow_raw = config_.pool_size == 0 ? 0 : overflow_;
   s.overflow = std::max(0, s.overflow_raw);
   s.open = static_cast<int>(counters_.connects - counters_.closes);
+  s.retired_out = retired_out_;
+  s.retired_idle = static_cast<int>(retired_idle_.size());
   return s;
 }
 

@@ -44,7 +44,7 @@ struct ManualClock {
 void check_invariants(const QueuePool& pool) {
   const auto s = pool.stats();
   EXPECT_EQ(s.checkouts, s.checkins + pool.outstanding().size());
-  EXPECT_EQ(s.checked_out, static_cast<int>(pool.outstanding().size()));
+  EXPECT_EQ(s.checked_out + s.retired_out, static_cast<int>(pool.outstanding().size()));
 }
 
 // "the pool begins with no connections" (pooling.rst): nothing opens until a checkout.
@@ -461,6 +461,69 @@ TEST(QueuePool, ConcurrentCheckoutsKeepInvariants) {
   EXPECT_LE(s.connects, static_cast<uint64_t>(5 + s.overflow_closed));
   EXPECT_EQ(static_cast<int>(s.connects - s.closes), server.open);
   EXPECT_LE(s.idle, 3);
+}
+
+
+// NullPool (pool/impl.py): _do_get() always creates a connection and
+// _do_return_conn() closes it; there is no limit and nothing waits.
+TEST(NullPool, OpensAConnectionPerCheckoutAndClosesItAtCheckin) {
+  FakeServer server;
+  FakeFactory factory{server};
+  auto c = config(1, 0);
+  c.null_pool = true;
+  QueuePool pool{c, factory};
+  std::vector<PooledConnection> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(pool.checkout(req()));  // past pool_size + max_overflow: no limit
+  }
+  EXPECT_EQ(server.open, 4);
+  EXPECT_EQ(pool.stats().checked_out, 4);
+  held.pop_back();
+  EXPECT_EQ(server.open, 3);
+  EXPECT_EQ(pool.stats().idle, 0);
+  held.clear();
+  EXPECT_EQ(server.open, 0);
+  EXPECT_EQ(pool.stats().timeouts, 0u);
+  check_invariants(pool);
+}
+
+// Engine.dispose() (engine/base.py): self.pool.dispose(); self.pool =
+// self.pool.recreate(). The new pool has a fresh overflow budget, so leaked
+// checkouts plus the new pool's exceed pool_size + max_overflow; returned to
+// the old pool they stay open in its queue (up to its size) until the garbage
+// collector frees it. Measured with SQLAlchemy 1.4.46 on pool_size=2,
+// max_overflow=1: 3 leaked + 3 new = 6 backends; 2 kept after the leaked
+// closed, 0 after gc.collect().
+TEST(QueuePool, EngineDisposeStartsANewPoolBesideTheCheckedOutConnections) {
+  FakeServer server;
+  FakeFactory factory{server};
+  QueuePool pool{config(2, 1), factory};
+  std::vector<PooledConnection> leaked;
+  for (int i = 0; i < 3; ++i) {
+    leaked.push_back(pool.checkout(req()));
+  }
+  EXPECT_THROW(pool.checkout(req()), PoolTimeoutError);
+  pool.engine_dispose();
+  EXPECT_EQ(pool.stats().checked_out, 0);
+  EXPECT_EQ(pool.stats().retired_out, 3);
+  std::vector<PooledConnection> fresh;
+  for (int i = 0; i < 3; ++i) {
+    fresh.push_back(pool.checkout(req()));
+  }
+  EXPECT_EQ(server.open, 6);
+  EXPECT_THROW(pool.checkout(req()), PoolTimeoutError);
+  check_invariants(pool);
+  leaked.clear();
+  EXPECT_EQ(pool.stats().retired_out, 0);
+  EXPECT_EQ(pool.stats().retired_idle, 2);
+  EXPECT_EQ(server.open, 5);
+  EXPECT_EQ(pool.stats().checked_out, 3);  // the new pool's count is untouched
+  EXPECT_EQ(pool.collect_garbage(), 2);
+  EXPECT_EQ(server.open, 3);
+  fresh.clear();
+  EXPECT_EQ(server.open, 2);  // the new pool keeps its pool_size
+  EXPECT_EQ(pool.stats().disposals, 1u);
+  check_invariants(pool);
 }
 
 }  // namespace
