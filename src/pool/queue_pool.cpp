@@ -28,7 +28,8 @@ QueuePool::~QueuePool() {
 
 bool QueuePool::can_overflow() const {
   // SQLAlchemy: pool_size == 0 disables the overflow limit.
-  return config_.null_pool || config_.pool_size == 0 || config_.max_overflow < 0 || overflow_ < config_.max_overflow;
+  return config_.null_pool || config_.pool_size == 0 || config_.max_overflow < 0 ||
+         overflow_ < config_.max_overflow;
 }
 
 std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(std::stop_token stop,

@@ -57,6 +57,14 @@ inline constexpr const char* kSamplerError = "sampler_error";
 inline constexpr const char* kFault = "fault";
 // An ERROR/FATAL the server wrote to its log about one of the run's backends.
 inline constexpr const char* kServerLog = "server_log";
+// The application's own exception (a "raise" step): nothing reached the server.
+inline constexpr const char* kApplicationError = "application_error";
+// engine.dispose() of a process's engine.
+inline constexpr const char* kEngineDispose = "engine_dispose";
+// A simulated process ended (cleanly, or crashed) or was started again.
+inline constexpr const char* kProcessExit = "process_exit";
+inline constexpr const char* kProcessCrash = "process_crash";
+inline constexpr const char* kProcessStart = "process_start";
 
 struct Event {
   double t_s = 0;

@@ -152,19 +152,27 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
 // it) and register their sockets, so a forced stop can cut them.
 class Fleet {
  public:
-  Fleet(const scenario::Scenario& sc, const db::ConnInfo& app, std::stop_token stop) {
+  Fleet(const scenario::Scenario& sc, const db::ConnInfo& app, const std::stop_token& stop) {
     for (const auto& spec : sc.processes) {
       for (int r = 0; r < spec.replicas; ++r) {
-        auto factory = std::make_unique<db::PgConnectionFactory>(
-            app, session_settings(spec.pool.connect), &sockets_, stop);
         replicas_.push_back(
-            std::make_unique<workload::ProcessReplica>(spec, r, std::move(factory)));
+            std::make_unique<workload::ProcessReplica>(spec, r, [&](db::SocketRegistry& sockets) {
+              return std::make_unique<db::PgConnectionFactory>(
+                  app, session_settings(spec.pool.connect), &sockets, stop);
+            }));
       }
     }
   }
 
   std::vector<std::unique_ptr<workload::ProcessReplica>>& replicas() { return replicas_; }
-  db::SocketRegistry& sockets() { return sockets_; }
+  // shutdown(2) on every socket of every process; returns how many.
+  int cut_sockets() {
+    int cut = 0;
+    for (auto& rep : replicas_) {
+      cut += rep->sockets().shutdown_all();
+    }
+    return cut;
+  }
 
   std::vector<PoolSample> pool_samples() const {
     std::vector<PoolSample> pools;
@@ -187,7 +195,6 @@ class Fleet {
   }
 
  private:
-  db::SocketRegistry sockets_;  // outlives the replicas, whose connections use it
   std::vector<std::unique_ptr<workload::ProcessReplica>> replicas_;
 };
 
@@ -245,6 +252,11 @@ class Workload {
     if (faults_.joinable()) {
       faults_.join();
     }
+    for (auto& t : lifecycles_) {
+      if (t.joinable()) {
+        t.join();
+      }
+    }
     // Forced, pgleak does not ask the server (which may be the thing that
     // hangs): it cuts its own sockets, and the server sees the clients go.
     if (!live_.wait_all_done(500ms, force)) {
@@ -255,9 +267,9 @@ class Workload {
         if (!force.stop_requested()) {
           backends_.terminate();
         }
-        fleet_.sockets().shutdown_all();  // a server that no longer answers at all
+        fleet_.cut_sockets();  // a server that no longer answers at all
         if (!live_.wait_all_done(5s, {})) {
-          fleet_.sockets().shutdown_all();  // connections opened in the meantime
+          fleet_.cut_sockets();  // connections opened in the meantime
         }
       }
     }
@@ -302,18 +314,24 @@ class Workload {
         groups_.back().load->start(control_.token());
       }
     }
+    for (auto& rep : fleet_.replicas()) {
+      rep->begin_life(run_start + rep->replica() * rep->spec().start_interval.applied,
+                      control_.token());
+    }
     workers_.reserve(static_cast<size_t>(sc_.total_workers()));
     for (auto& g : groups_) {
       start_group(g, run_id);
+    }
+    for (auto& rep : fleet_.replicas()) {
+      if (rep->spec().lifecycle) {
+        lifecycles_.emplace_back([this, r = rep.get()] { run_lifecycle(*r); });
+      }
     }
     faults_ = std::thread{[this, embedded, run_start] { run_faults(embedded, run_start); }};
   }
 
   void start_group(GroupRun& g, const std::string& run_id) {
-    const auto& registry = workload::PatternRegistry::builtin();
     const auto& rep = *g.replica;
-    const auto* info = registry.find(g.group->pattern);
-    const auto resolved = registry.resolve_options(g.group->pattern, g.group->options);
     const auto tag =
         scenario::BackendTag{rep.spec().pool.connect.application_name.value_or("pgleak"), run_id,
                              rep.spec().name, rep.replica(), g.group->pattern}
@@ -321,8 +339,8 @@ class Workload {
     for (int i = 0; i < g.group->count; ++i) {
       live_.add();
       try {
-        workers_.emplace_back([this, &g, info, resolved, tag, i] {
-          run_worker(g, *info, resolved, tag, i);
+        workers_.emplace_back([this, &g, tag, i] {
+          run_worker(g, tag, i);
           live_.done();
         });
       } catch (...) {
@@ -332,23 +350,91 @@ class Workload {
     }
   }
 
-  void run_worker(GroupRun& g, const workload::PatternInfo& info, const nlohmann::json& options,
-                  const std::string& tag, int index) {
-    const auto stop = control_.token();
-    try {
-      if (util::sleep_until(g.start_at, stop) && g.load->wait_to_start(index, stop)) {
-        workload::WorkerContext ctx{*g.replica, *g.group, *g.load, index, tag, recorder_, stop};
-        info.make(workload::PatternArgs{options, sc_.time_scale})->run(ctx);
+  // One worker through every life of its process: it starts with the process
+  // (after its group's start_after), runs its pattern until the process ends,
+  // and starts again if the process is restarted.
+  void run_worker(GroupRun& g, const std::string& tag, int index) {
+    auto& rep = *g.replica;
+    const auto run_stop = control_.token();
+    if (!util::sleep_until(g.start_at, run_stop) || !g.load->wait_to_start(index, run_stop)) {
+      return;
+    }
+    uint64_t seen = 0;
+    while (const auto life = rep.next_life(seen, run_stop)) {
+      seen = life->number;
+      if (life->number > 1 &&
+          !util::sleep_until(life->started + g.group->start_after.applied, life->stop)) {
+        continue;
       }
-    } catch (const std::exception& e) {
+      rep.worker_enters();
+      try {
+        workload::WorkerContext ctx{rep, *g.group, *g.load, index, tag, recorder_, life->stop};
+        workload::PatternRegistry::builtin().make(*g.group, sc_.time_scale)->run(ctx);
+      } catch (const std::exception& e) {
+        Event ev;
+        ev.kind = "worker_error";
+        ev.message = e.what();
+        ev.process = rep.spec().name;
+        ev.replica = rep.replica();
+        ev.worker = g.group->name + "." + std::to_string(index);
+        ev.pattern = g.group->pattern;
+        recorder_.add_event(std::move(ev));
+      }
+      rep.worker_leaves();
+      util::sleep_until_stopped(life->stop);  // a worker done early waits for its process
+    }
+  }
+
+  // A process with a lifecycle: it ends (exit or crash) at its time or after
+  // its units of work, its workers leave, its connections close; and with
+  // restart_after it starts again, to end the same way.
+  void run_lifecycle(workload::ProcessReplica& rep) {
+    const auto& l = *rep.spec().lifecycle;
+    const auto stop = control_.token();
+    while (true) {
+      const bool due = l.at ? util::sleep_until(rep.life_started() + l.at->applied, stop)
+                            : rep.wait_units(*l.after_units, stop);
+      if (!due) {
+        return;
+      }
+      const auto before = rep.pool().stats();
+      const bool crash = l.end == scenario::Lifecycle::End::kCrash;
+      if (crash) {
+        rep.crash();
+      } else {
+        rep.end_life();
+      }
+      // A clean exit lets running statements finish, for a while; then it is a kill.
+      if (!rep.wait_workers_left(5s, stop)) {
+        if (stop.stop_requested()) {
+          return;
+        }
+        rep.sockets().shutdown_all();
+        rep.wait_workers_left(5s, stop);
+      }
+      rep.end();
+      rep.pool().dispose();
+      rep.pool().collect_garbage();
       Event ev;
-      ev.kind = "worker_error";
-      ev.message = e.what();
-      ev.process = g.replica->spec().name;
-      ev.replica = g.replica->replica();
-      ev.worker = g.group->name + "." + std::to_string(index);
-      ev.pattern = g.group->pattern;
+      ev.kind = crash ? kProcessCrash : kProcessExit;
+      ev.process = rep.spec().name;
+      ev.replica = rep.replica();
+      ev.message = fmt::format(
+          "{} with {} connections open, {} checked out{}", crash ? "crashed" : "exited",
+          before.open, before.checked_out + before.retired_out,
+          crash ? ": its sockets closed without a goodbye" : ": its connections closed");
       recorder_.add_event(std::move(ev));
+      if (!l.restart_after || !util::sleep_for(l.restart_after->applied, stop)) {
+        return;
+      }
+      rep.begin_life(Clock::now(), stop);
+      Event started;
+      started.kind = kProcessStart;
+      started.process = rep.spec().name;
+      started.replica = rep.replica();
+      started.message = fmt::format("restarted {} after it ended",
+                                    util::format_duration(l.restart_after->applied));
+      recorder_.add_event(std::move(started));
     }
   }
 
@@ -395,6 +481,7 @@ class Workload {
   std::vector<GroupRun> groups_;
   std::vector<std::thread> workers_;
   std::thread faults_;
+  std::vector<std::thread> lifecycles_;
 };
 
 // --- phase 3: watching until the end ----------------------------------------

@@ -19,6 +19,7 @@
 namespace pgleak::scenario {
 namespace {
 
+using detail::check_identifier;
 using detail::ObjectReader;
 using nlohmann::json;
 
@@ -31,21 +32,6 @@ std::string join_problems(const std::string& file, const std::vector<Problem>& p
     out.pop_back();
   }
   return out;
-}
-
-// Names go into backend tags and file names: letters first, then letters,
-// digits, '_' and '-', at most 32 of them. Checked by hand, length first, so
-// no input can make the check itself expensive.
-void check_identifier(ObjectReader& r, const std::string& key, const std::string& value) {
-  const auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
-  const auto rest = [&](char c) {
-    return letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  };
-  if (value.size() > 32) {
-    r.problem(key, fmt::format("must be at most 32 characters (it has {})", value.size()));
-  } else if (value.empty() || !letter(value[0]) || !std::all_of(value.begin(), value.end(), rest)) {
-    r.problem(key, "must start with a letter and hold only letters, digits, '_' and '-'");
-  }
 }
 
 // Arrival rates are per nominal second; the applied rate (divided by
@@ -114,13 +100,56 @@ void read_pool(ObjectReader& r, PoolSettings& pool) {
       r.problem("reset_on_return", "must be \"rollback\" or \"none\"");
     }
   }
+  if (auto s = r.string("poolclass")) {
+    if (*s == "QueuePool") {
+      pool.null_pool = false;
+    } else if (*s == "NullPool") {
+      pool.null_pool = true;
+    } else {
+      r.problem("poolclass", "must be \"QueuePool\" or \"NullPool\"");
+    }
+  }
   if (const json* c = r.find("connect"); c != nullptr) {
     auto cr = r.child(*c, r.at("connect"));
     read_connect(cr, pool.connect);
   }
 }
 
+void read_lifecycle(ObjectReader& r, Lifecycle& l) {
+  if (auto e = r.string("end", true)) {
+    if (*e == "exit") {
+      l.end = Lifecycle::End::kExit;
+    } else if (*e == "crash") {
+      l.end = Lifecycle::End::kCrash;
+    } else {
+      r.problem("end", "must be \"exit\" (a clean exit) or \"crash\" (kill -9, OOM)");
+    }
+  }
+  l.at = r.duration("at", true);
+  l.after_units = r.integer("after_units", 1, 1'000'000'000);
+  if (!r.has("at") && !r.has("after_units")) {
+    r.problem("",
+              "needs \"at\" (a time after each start) or \"after_units\" (units of work "
+              "done by its workers)");
+  } else if (r.has("at") && r.has("after_units")) {
+    r.problem("after_units", "give at or after_units, not both");
+  }
+  l.restart_after = r.duration("restart_after");
+}
+
 }  // namespace
+
+void detail::check_identifier(ObjectReader& r, const std::string& key, const std::string& value) {
+  const auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+  const auto rest = [&](char c) {
+    return letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  };
+  if (value.size() > 32) {
+    r.problem(key, fmt::format("must be at most 32 characters (it has {})", value.size()));
+  } else if (value.empty() || !letter(value[0]) || !std::all_of(value.begin(), value.end(), rest)) {
+    r.problem(key, "must start with a letter and hold only letters, digits, '_' and '-'");
+  }
+}
 
 namespace {
 
@@ -176,16 +205,34 @@ void read_stages(ObjectReader& r, const json& stages, WorkerGroup& w) {
   }
 }
 
+// The group's pattern, or its own steps.
+void read_flow(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog) {
+  if (const json* steps = r.find("steps"); steps != nullptr) {
+    if (r.has("pattern")) {
+      r.problem("steps", "give a pattern or steps, not both");
+    }
+    w.pattern = kStepsPattern;
+    w.steps = detail::read_steps(r, *steps);
+    return;
+  }
+  const auto p = r.string("pattern");
+  if (!p) {
+    if (!r.has("pattern")) {
+      r.problem("pattern", "is required (or write the group's own \"steps\": [...])");
+    }
+  } else if (*p == kStepsPattern) {
+    r.problem("pattern", "a group's own flow is given as \"steps\": [...], not as a pattern");
+  } else if (!catalog.exists(*p)) {
+    r.problem("pattern",
+              fmt::format("unknown pattern \"{}\" (known: {})", excerpt(*p), catalog.names()));
+  } else {
+    w.pattern = *p;
+  }
+}
+
 void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog) {
   r.string("description");
-  if (auto p = r.string("pattern", true)) {
-    if (!catalog.exists(*p)) {
-      r.problem("pattern",
-                fmt::format("unknown pattern \"{}\" (known: {})", excerpt(*p), catalog.names()));
-    } else {
-      w.pattern = *p;
-    }
-  }
+  read_flow(r, w, catalog);
   w.name = r.string("name").value_or(w.pattern);
   if (r.has("name")) {
     check_identifier(r, "name", w.name);
@@ -218,7 +265,12 @@ void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog)
     }
     w.query = q;
   }
-  if (const json* o = r.find("options"); o != nullptr) {
+  if (w.pattern == kStepsPattern) {
+    if (r.has("options")) {
+      r.find("options");
+      r.problem("options", "options belong to a built-in pattern; steps say it all themselves");
+    }
+  } else if (const json* o = r.find("options"); o != nullptr) {
     if (!o->is_object()) {
       r.problem("options", "must be an object");
     } else {
@@ -245,6 +297,11 @@ void read_process(ObjectReader& r, ProcessSpec& p, const PoolSettings& defaults,
   if (const json* pool = r.find("pool"); pool != nullptr) {
     auto pr = r.child(*pool, r.at("pool"));
     read_pool(pr, p.pool);
+  }
+  if (const json* lifecycle = r.find("lifecycle"); lifecycle != nullptr) {
+    auto lr = r.child(*lifecycle, r.at("lifecycle"));
+    p.lifecycle.emplace();
+    read_lifecycle(lr, *p.lifecycle);
   }
   const json* workers = r.find("workers");
   if (workers == nullptr || !workers->is_array() || workers->empty()) {

@@ -11,6 +11,7 @@
 
 #include "scenario/json_pointer.hpp"
 #include "scenario/loader.hpp"
+#include "scenario/steps.hpp"
 #include "util/duration.hpp"
 
 // Internal to scenario/: the loader's field reader.
@@ -178,5 +179,12 @@ class ObjectReader {
   std::set<std::string> seen_;
   bool finished_ = false;
 };
+
+// Names go into backend tags and file names: letters first, then letters,
+// digits, '_' and '-', at most 32 of them (loader.cpp).
+void check_identifier(ObjectReader& r, const std::string& key, const std::string& value);
+
+// A worker group's "steps" (steps.cpp): every problem with its pointer.
+std::vector<Step> read_steps(ObjectReader& group, const json& steps);
 
 }  // namespace pgleak::scenario::detail

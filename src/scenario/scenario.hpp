@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "scenario/expectation.hpp"
+#include "scenario/steps.hpp"
 #include "util/duration.hpp"
 
 // The scenario model: plain values, filled from a file by scenario::load(),
@@ -32,6 +33,7 @@ struct PoolSettings {
   bool pool_pre_ping = false;
   bool use_lifo = false;
   bool reset_on_return = true;  // "rollback" (default) or "none"
+  bool null_pool = false;       // poolclass "NullPool": a connection per checkout
   ConnectArgs connect;
 };
 
@@ -49,10 +51,14 @@ struct ArrivalRate {
   double per_second = 0;
 };
 
+// The pattern name of a group that writes its own `steps`.
+inline constexpr const char* kStepsPattern = "steps";
+
 // Workers that share a pattern and workload inside one simulated process.
 struct WorkerGroup {
-  std::string name;     // defaults to the pattern name
-  std::string pattern;  // a name from workload::PatternRegistry
+  std::string name;         // defaults to the pattern name
+  std::string pattern;      // a name from workload::PatternRegistry, or kStepsPattern
+  std::vector<Step> steps;  // the group's own session flow (pattern == kStepsPattern)
   int count = 1;
   std::optional<int> iterations;            // units of work per worker
   std::optional<ScaledDuration> duration;   // or: run this long
@@ -64,14 +70,30 @@ struct WorkerGroup {
   nlohmann::json options = nlohmann::json::object();  // validated by the pattern
 };
 
-// A program that runs `replicas` times at once (the 25 duplicate launchers),
-// each copy with its own pool.
+// How each copy of a process ends before the run does, and whether it comes
+// back: a clean exit (its connections say goodbye) or a crash (kill -9, the
+// OOM killer: its sockets close without one), at a set time after it started
+// or after its workers did a number of units of work; then, with
+// restart_after, started again that much later (systemd's Restart=always and
+// RestartSec), to end the same way again.
+struct Lifecycle {
+  enum class End { kExit, kCrash };
+  End end = End::kExit;
+  std::optional<ScaledDuration> at;
+  std::optional<int> after_units;
+  std::optional<ScaledDuration> restart_after;
+};
+
+// A program that runs `replicas` times at once (the 25 duplicate launchers:
+// each copy started start_interval after the one before, none stopping the
+// others), each copy with its own pool.
 struct ProcessSpec {
   std::string name;
   int replicas = 1;
   ScaledDuration start_interval;  // replica r starts at r x start_interval
   PoolSettings pool;
   std::vector<WorkerGroup> workers;
+  std::optional<Lifecycle> lifecycle;
 };
 
 // Something done to the run's backends or server at a scheduled time, to

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "scenario/json_pointer.hpp"
+#include "workload/steps_pattern.hpp"
 
 namespace pgleak::workload {
 
@@ -98,6 +99,19 @@ nlohmann::json PatternRegistry::resolve_options(const std::string& name,
     }
   }
   return resolved;
+}
+
+std::unique_ptr<SessionPattern> PatternRegistry::make(const scenario::WorkerGroup& group,
+                                                      double time_scale) const {
+  if (group.pattern == scenario::kStepsPattern) {
+    return make_steps_pattern(group.steps);
+  }
+  const auto* info = find(group.pattern);
+  if (info == nullptr) {
+    throw std::logic_error("unknown pattern " + group.pattern);  // the loader refuses it
+  }
+  const auto options = resolve_options(group.pattern, group.options);
+  return info->make(PatternArgs{options, time_scale});
 }
 
 scenario::PatternCatalog PatternRegistry::catalog() const {

@@ -13,23 +13,151 @@ pool::PoolConfig ProcessReplica::pool_config(const scenario::PoolSettings& s) {
   c.pre_ping = s.pool_pre_ping;
   c.use_lifo = s.use_lifo;
   c.reset_on_return = s.reset_on_return;
+  c.null_pool = s.null_pool;
   return c;
 }
 
-ProcessReplica::ProcessReplica(const scenario::ProcessSpec& spec, int replica,
-                               std::unique_ptr<db::ConnectionFactory> factory)
+ProcessReplica::ProcessReplica(
+    const scenario::ProcessSpec& spec, int replica,
+    const std::function<std::unique_ptr<db::ConnectionFactory>(db::SocketRegistry&)>& make_factory)
     : spec_(spec),
       replica_(replica),
-      factory_(std::move(factory)),
+      factory_(make_factory(sockets_)),
       pool_(std::make_unique<pool::QueuePool>(pool_config(spec.pool), *factory_)) {}
 
 ProcessReplica::~ProcessReplica() {
+  end_life();
   end();
 }
 
+void ProcessReplica::begin_life(std::chrono::steady_clock::time_point started,
+                                const std::stop_token& run) {
+  {
+    std::lock_guard lock{life_mutex_};
+    life_on_run_stop_.reset();  // before its source is replaced
+    life_source_ = std::stop_source{};
+    life_ = Life{life_.number + 1, life_source_.get_token(), started};
+    life_ended_ = false;
+    workers_in_life_ = 0;
+    units_in_life_ = 0;
+    crashed_.store(false, std::memory_order_release);
+    life_on_run_stop_.emplace(run, [source = life_source_]() mutable { source.request_stop(); });
+  }
+  life_cv_.notify_all();
+}
+
+std::optional<ProcessReplica::Life> ProcessReplica::next_life(uint64_t seen,
+                                                              const std::stop_token& run) {
+  std::unique_lock lock{life_mutex_};
+  if (!life_cv_.wait(lock, run, [&] { return life_.number > seen && !life_ended_; })) {
+    return std::nullopt;
+  }
+  return life_;
+}
+
+std::chrono::steady_clock::time_point ProcessReplica::life_started() const {
+  std::lock_guard lock{life_mutex_};
+  return life_.started;
+}
+
+void ProcessReplica::crash() {
+  crashed_.store(true, std::memory_order_release);
+  sockets_.shutdown_all();
+  end_life();
+}
+
+void ProcessReplica::end_life() {
+  std::stop_source source;
+  {
+    std::lock_guard lock{life_mutex_};
+    life_ended_ = true;
+    source = life_source_;
+  }
+  source.request_stop();
+  life_cv_.notify_all();
+}
+
+void ProcessReplica::worker_enters() {
+  std::lock_guard lock{life_mutex_};
+  ++workers_in_life_;
+}
+
+void ProcessReplica::worker_leaves() {
+  {
+    std::lock_guard lock{life_mutex_};
+    --workers_in_life_;
+  }
+  life_cv_.notify_all();
+}
+
+bool ProcessReplica::wait_workers_left(std::chrono::milliseconds timeout,
+                                       const std::stop_token& run) {
+  std::unique_lock lock{life_mutex_};
+  return life_cv_.wait_for(lock, run, timeout, [&] { return workers_in_life_ == 0; });
+}
+
+void ProcessReplica::count_unit() {
+  std::lock_guard lock{life_mutex_};
+  if (++units_in_life_ == units_wanted_) {
+    life_cv_.notify_all();
+  }
+}
+
+bool ProcessReplica::wait_units(int64_t n, const std::stop_token& run) {
+  std::unique_lock lock{life_mutex_};
+  units_wanted_ = n;
+  const bool done = life_cv_.wait(lock, run, [&] { return units_in_life_ >= n; });
+  units_wanted_ = 0;
+  return done;
+}
+
 void ProcessReplica::end() {
-  std::lock_guard lock{global_mutex_};
-  global_session_.reset();
+  {
+    std::lock_guard lock{late_mutex_};
+    ending_ = true;
+  }
+  late_cv_.notify_all();
+  if (releaser_.joinable()) {
+    releaser_.join();
+  }
+  std::multimap<std::chrono::steady_clock::time_point, session::Session> late;
+  {
+    std::lock_guard lock{late_mutex_};
+    late.swap(late_);
+    ending_ = false;  // a restarted process may let sessions go again
+  }
+  late.clear();
+  std::lock_guard lock{shared_mutex_};
+  shared_.clear();
+}
+
+void ProcessReplica::release_later(session::Session session, util::Micros delay) {
+  std::lock_guard lock{late_mutex_};
+  late_.emplace(std::chrono::steady_clock::now() + delay, std::move(session));
+  if (!releaser_.joinable()) {
+    releaser_ = std::thread{[this] { release_due(); }};
+  }
+  late_cv_.notify_all();
+}
+
+void ProcessReplica::release_due() {
+  std::unique_lock lock{late_mutex_};
+  while (!ending_) {
+    if (late_.empty()) {
+      late_cv_.wait(lock);
+      continue;
+    }
+    const auto due = late_.begin()->first;
+    if (std::chrono::steady_clock::now() < due) {
+      late_cv_.wait_until(lock, due);
+      continue;
+    }
+    auto session = std::move(late_.begin()->second);
+    late_.erase(late_.begin());
+    lock.unlock();
+    session.close();  // rolled back and given back, as close() and collection both do
+    lock.lock();
+  }
 }
 
 }  // namespace pgleak::workload

@@ -1,12 +1,19 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
+#include <thread>
 
 #include "db/pg_connection.hpp"
+#include "db/socket_registry.hpp"
 #include "pool/queue_pool.hpp"
 #include "scenario/scenario.hpp"
 #include "session/session.hpp"
@@ -20,8 +27,12 @@ namespace pgleak::workload {
 // the pool closes its connections.
 class ProcessReplica {
  public:
+  // `make_factory` builds the engine's connection factory; the connections it
+  // opens register their sockets with the registry it is given (the
+  // process's own, so that a crash cuts only its sockets).
   ProcessReplica(const scenario::ProcessSpec& spec, int replica,
-                 std::unique_ptr<db::ConnectionFactory> factory);
+                 const std::function<std::unique_ptr<db::ConnectionFactory>(db::SocketRegistry&)>&
+                     make_factory);
   ~ProcessReplica();
   ProcessReplica(const ProcessReplica&) = delete;
   ProcessReplica& operator=(const ProcessReplica&) = delete;
@@ -33,29 +44,86 @@ class ProcessReplica {
   db::ConnectionFactory& factory() { return *factory_; }
   const pool::QueuePool& pool() const { return *pool_; }
 
-  // The process-wide session of the global_session pattern. Lock the mutex
-  // while using it: workers share one session as a module global is shared.
-  std::mutex& global_session_mutex() { return global_mutex_; }
-  std::optional<session::Session>& global_session() { return global_session_; }
+  // The process's module-level sessions, by name (the global_session pattern's,
+  // and steps that open a name "shared"). Lock the mutex while using one:
+  // workers share it as they share a module global.
+  std::mutex& shared_sessions_mutex() { return shared_mutex_; }
+  std::optional<session::Session>& shared_session(const std::string& name) { return shared_[name]; }
+
+  // A session the application let go of, released `delay` from now: closed
+  // late by someone else, or garbage-collected when its reference cycle is.
+  // A process that ends first releases it then. Thread-safe.
+  void release_later(session::Session session, util::Micros delay);
 
   // Connections opened (or attempted) outside the pool (NullPool patterns).
   void count_unpooled_connect() { unpooled_connects_.fetch_add(1, std::memory_order_relaxed); }
   uint64_t unpooled_connects() const { return unpooled_connects_.load(std::memory_order_relaxed); }
 
-  // Ends the process: returns the global session; the pool's connections close
-  // when the replica is destroyed.
+  // Ends the process: releases its shared sessions and those waiting for a
+  // late release; the pool's connections close when the replica is destroyed.
   void end();
 
   static pool::PoolConfig pool_config(const scenario::PoolSettings& settings);
 
+  // --- its life: started, ended (cleanly or by a crash), started again ---
+  struct Life {
+    uint64_t number = 0;   // 1 for the first start
+    std::stop_token stop;  // requested when this life ends, or the run does
+    std::chrono::steady_clock::time_point started;
+  };
+  // Starts a new life at `started`; it also ends when `run` stops.
+  void begin_life(std::chrono::steady_clock::time_point started, const std::stop_token& run);
+  // Blocks until a life later than `seen` has begun and not ended; nullopt
+  // once `run` stops.
+  std::optional<Life> next_life(uint64_t seen, const std::stop_token& run);
+  std::chrono::steady_clock::time_point life_started() const;
+  // A crash: from now on nothing the process's workers see is recorded (a
+  // killed process reports nothing), and its sockets are shut down without a
+  // goodbye, as the kernel closes a killed process's. Then end_life().
+  void crash();
+  bool crashed() const { return crashed_.load(std::memory_order_acquire); }
+  // Ends the current life: its workers' stop is requested.
+  void end_life();
+  // Workers running in the current life enter and leave; the process can be
+  // torn down once none is left. False when `run` stopped or `timeout` passed.
+  void worker_enters();
+  void worker_leaves();
+  bool wait_workers_left(std::chrono::milliseconds timeout, const std::stop_token& run);
+  // Units of work done in the current life; wait_units() blocks until `n`.
+  void count_unit();
+  bool wait_units(int64_t n, const std::stop_token& run);
+  // The process's sockets: a forced stop of the run cuts them all.
+  db::SocketRegistry& sockets() { return sockets_; }
+
  private:
   const scenario::ProcessSpec& spec_;
   const int replica_;
+  db::SocketRegistry sockets_;  // outlives the factory and pool, whose connections use it
   std::unique_ptr<db::ConnectionFactory> factory_;
   std::unique_ptr<pool::QueuePool> pool_;
-  std::mutex global_mutex_;
-  std::optional<session::Session> global_session_;
+  std::mutex shared_mutex_;
+  std::map<std::string, std::optional<session::Session>> shared_;
   std::atomic<uint64_t> unpooled_connects_{0};
+
+  // Late releases, due in time order, and the thread that makes them (started
+  // with the first one).
+  void release_due();
+  std::mutex late_mutex_;
+  std::condition_variable late_cv_;
+  std::multimap<std::chrono::steady_clock::time_point, session::Session> late_;
+  bool ending_ = false;
+  std::thread releaser_;
+
+  mutable std::mutex life_mutex_;
+  std::condition_variable_any life_cv_;
+  Life life_;
+  bool life_ended_ = true;
+  std::stop_source life_source_;
+  std::optional<std::stop_callback<std::function<void()>>> life_on_run_stop_;
+  int workers_in_life_ = 0;
+  int64_t units_in_life_ = 0;
+  int64_t units_wanted_ = 0;  // wait_units() is waiting for this many (0: nobody)
+  std::atomic<bool> crashed_{false};
 };
 
 }  // namespace pgleak::workload

@@ -1,5 +1,7 @@
 #include "workload/worker_context.hpp"
 
+#include <fmt/format.h>
+
 #include "db/db_error.hpp"
 #include "util/stoppable_sleep.hpp"
 
@@ -16,6 +18,7 @@ WorkerContext::WorkerContext(ProcessReplica& process, const scenario::WorkerGrou
       recorder_(recorder),
       stop_(std::move(stop)),
       started_(std::chrono::steady_clock::now()),
+      counts_units_(process.spec().lifecycle && process.spec().lifecycle->after_units),
       jitter_state_(0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(index) << 17) ^
                     std::hash<std::string>{}(request_.application_name)) {}
 
@@ -33,6 +36,9 @@ bool WorkerContext::next_unit() {
     return false;
   }
   ++units_done_;
+  if (counts_units_) {
+    process_.count_unit();
+  }
   return true;
 }
 
@@ -68,8 +74,23 @@ bool WorkerContext::after_failed_checkout() {
   return connect_failures_in_a_row_ > 0 ? back_off() : !stop_.stop_requested();
 }
 
-void WorkerContext::hold_until_process_ends() {
+bool WorkerContext::hold_until_process_ends() {
   util::sleep_until_stopped(stop_);
+  return false;
+}
+
+void WorkerContext::record_application_error(const std::string& message) {
+  if (!stop_.stop_requested()) {
+    record(record::kApplicationError, "", message);
+  }
+}
+
+void WorkerContext::dispose_engine() {
+  pool().engine_dispose();
+  const auto s = pool().stats();
+  record(record::kEngineDispose, "",
+         fmt::format("engine.dispose(): {} connections stay checked out from the old pool",
+                     s.retired_out));
 }
 
 void WorkerContext::query_in_transaction(db::Connection& c, bool commit) const {
@@ -95,6 +116,9 @@ record::Event WorkerContext::event(const char* kind) const {
 void WorkerContext::record(const char* kind, const std::string& sqlstate,
                            const std::string& message, std::optional<double> waited_ms,
                            std::optional<double> timeout_ms) {
+  if (process_.crashed()) {
+    return;  // a killed process reports nothing
+  }
   auto e = event(kind);
   e.sqlstate = sqlstate;
   e.message = message;
@@ -104,7 +128,7 @@ void WorkerContext::record(const char* kind, const std::string& sqlstate,
 }
 
 void WorkerContext::record_db_error(const char* kind, const db::DbError& error) {
-  if (stop_.stop_requested()) {
+  if (stop_.stop_requested() || process_.crashed()) {
     return;  // a run that is stopping may see its server go first: not the pattern's fault
   }
   const bool lost = error.disconnected() && error.sqlstate().empty() && kind == record::kQueryError;

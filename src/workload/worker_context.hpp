@@ -52,7 +52,16 @@ class WorkerContext {
   // would have). False when the run stopped.
   bool after_failed_checkout();
   // Leaky patterns: the object (and its session) lives until the process ends.
-  void hold_until_process_ends();
+  // False (always): the process ended.
+  bool hold_until_process_ends();
+  // Sleeps `d` (applied); false when the process ended meanwhile.
+  bool sleep(util::Micros d) { return sleep_for(d); }
+  // The worker's process (or the run) is ending.
+  bool stopping() const { return stop_.stop_requested(); }
+  // The application raised an exception of its own (nothing reached the server).
+  void record_application_error(const std::string& message);
+  // engine.dispose() on the process's engine, recorded as an event.
+  void dispose_engine();
   // The unit of work most patterns run: the group's query in the session's
   // transaction (begun if none is open), then committed, or left open as the
   // leaky patterns do.
@@ -96,6 +105,7 @@ class WorkerContext {
   record::Recorder& recorder_;
   std::stop_token stop_;
   const std::chrono::steady_clock::time_point started_;
+  const bool counts_units_;  // the process's lifecycle ends it after a number of units
   int units_done_ = 0;
   int connect_failures_in_a_row_ = 0;
   uint64_t jitter_state_;

@@ -23,8 +23,8 @@ class GlobalSession final : public SessionPattern {
     while (ctx.next_unit()) {
       auto outcome = WorkerContext::Outcome::kOk;
       {
-        std::lock_guard lock{process.global_session_mutex()};
-        auto& db = process.global_session();
+        std::lock_guard lock{process.shared_sessions_mutex()};
+        auto& db = process.shared_session("db");
         if (!db) {
           db.emplace(ctx.new_session());
         }
