@@ -71,6 +71,12 @@ struct PatternInfo {
   std::string reproduces;  // the code smell it stands for
   std::vector<OptionSpec> options;
   std::function<std::unique_ptr<SessionPattern>(const PatternArgs& args)> make;
+  // The pattern with its default options written as a group's "steps" (JSON),
+  // which gives the same server-side picture (tests/integration/
+  // steps_twins_test.cpp runs both); with twin_null_pool, on a process whose
+  // pool is "poolclass": "NullPool".
+  std::string twin;
+  bool twin_null_pool = false;
 };
 
 }  // namespace pgleak::workload

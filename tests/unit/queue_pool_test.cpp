@@ -463,7 +463,6 @@ TEST(QueuePool, ConcurrentCheckoutsKeepInvariants) {
   EXPECT_LE(s.idle, 3);
 }
 
-
 // NullPool (pool/impl.py): _do_get() always creates a connection and
 // _do_return_conn() closes it; there is no limit and nothing waits.
 TEST(NullPool, OpensAConnectionPerCheckoutAndClosesItAtCheckin) {

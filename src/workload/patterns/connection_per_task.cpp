@@ -29,11 +29,14 @@ class ConnectionPerTask final : public SessionPattern {
 }  // namespace
 
 PatternInfo connection_per_task_pattern() {
-  return {"connection_per_task",
-          "opens and closes a new connection for every unit of work (NullPool)",
-          "no pool at all",
-          {},
-          [](const PatternArgs&) { return std::make_unique<ConnectionPerTask>(); }};
+  return {
+      "connection_per_task",
+      "opens and closes a new connection for every unit of work (NullPool)",
+      "no pool at all",
+      {},
+      [](const PatternArgs&) { return std::make_unique<ConnectionPerTask>(); },
+      R"json([{"loop": [{"open": "db"}, {"try": [{"execute": "db"}, {"commit": "db"}], "finally": [{"close": "db"}]}]}])json",
+      /*twin_null_pool=*/true};
 }
 
 }  // namespace pgleak::workload

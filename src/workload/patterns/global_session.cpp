@@ -56,13 +56,15 @@ class GlobalSession final : public SessionPattern {
 }  // namespace
 
 PatternInfo global_session_pattern() {
-  return {"global_session",
-          "one session per process shared by its workers, never closed",
-          "a module-level global session (zip_code_filler)",
-          {OptionSpec::boolean("commit", false,
-                               "commit each call (nothing is held between calls); the default "
-                               "false leaves the shared session idle in transaction")},
-          [](const PatternArgs& a) { return std::make_unique<GlobalSession>(a.flag("commit")); }};
+  return {
+      "global_session",
+      "one session per process shared by its workers, never closed",
+      "a module-level global session (zip_code_filler)",
+      {OptionSpec::boolean("commit", false,
+                           "commit each call (nothing is held between calls); the default "
+                           "false leaves the shared session idle in transaction")},
+      [](const PatternArgs& a) { return std::make_unique<GlobalSession>(a.flag("commit")); },
+      R"json([{"open": "db", "shared": true}, {"loop": [{"try": [{"execute": "db"}], "except": [{"rollback": "db"}]}]}])json"};
 }
 
 }  // namespace pgleak::workload

@@ -54,18 +54,20 @@ class HeldByObject final : public SessionPattern {
 }  // namespace
 
 PatternInfo held_by_object_pattern() {
-  return {"held_by_object",
-          "a session made in a constructor, used by every unit of work, never closed",
-          "self.db = next(get_db()) in a constructor (driver, cleaner, super_agent)",
-          {OptionSpec::boolean("run_query", true,
-                               "run the query each unit of work; false never uses the session, "
-                               "which then holds no connection"),
-           OptionSpec::boolean("commit", false,
-                               "commit after each query, which gives the connection back between "
-                               "units; the default false leaves it idle in transaction")},
-          [](const PatternArgs& a) {
-            return std::make_unique<HeldByObject>(a.flag("run_query"), a.flag("commit"));
-          }};
+  return {
+      "held_by_object",
+      "a session made in a constructor, used by every unit of work, never closed",
+      "self.db = next(get_db()) in a constructor (driver, cleaner, super_agent)",
+      {OptionSpec::boolean("run_query", true,
+                           "run the query each unit of work; false never uses the session, "
+                           "which then holds no connection"),
+       OptionSpec::boolean("commit", false,
+                           "commit after each query, which gives the connection back between "
+                           "units; the default false leaves it idle in transaction")},
+      [](const PatternArgs& a) {
+        return std::make_unique<HeldByObject>(a.flag("run_query"), a.flag("commit"));
+      },
+      R"json([{"open": "db"}, {"loop": [{"try": [{"execute": "db"}], "except": [{"open": "db"}]}]}, {"sleep": "process_end"}])json"};
 }
 
 }  // namespace pgleak::workload

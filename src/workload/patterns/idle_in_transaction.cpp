@@ -46,16 +46,18 @@ class IdleInTransaction final : public SessionPattern {
 }  // namespace
 
 PatternInfo idle_in_transaction_pattern() {
-  return {"idle_in_transaction",
-          "begins, queries, never commits: idle in transaction until the server's "
-          "idle_in_transaction_session_timeout ends the session",
-          "a forgotten commit",
-          {OptionSpec::choice("on_disconnect", "reconnect", {"reconnect", "keep_failing"},
-                              "after the server ended the session: roll back and carry on on a "
-                              "new connection, or keep_failing (PendingRollbackError) forever")},
-          [](const PatternArgs& a) {
-            return std::make_unique<IdleInTransaction>(a.choice("on_disconnect") == "keep_failing");
-          }};
+  return {
+      "idle_in_transaction",
+      "begins, queries, never commits: idle in transaction until the server's "
+      "idle_in_transaction_session_timeout ends the session",
+      "a forgotten commit",
+      {OptionSpec::choice("on_disconnect", "reconnect", {"reconnect", "keep_failing"},
+                          "after the server ended the session: roll back and carry on on a "
+                          "new connection, or keep_failing (PendingRollbackError) forever")},
+      [](const PatternArgs& a) {
+        return std::make_unique<IdleInTransaction>(a.choice("on_disconnect") == "keep_failing");
+      },
+      R"json([{"open": "db"}, {"loop": [{"try": [{"execute": "db"}], "except": [{"rollback": "db"}]}]}, {"sleep": "process_end"}])json"};
 }
 
 }  // namespace pgleak::workload

@@ -65,7 +65,8 @@ PatternInfo leak_on_error_pattern() {
       {OptionSpec::number("error_rate", 0.1, 0.0, 1.0,
                           "share of units of work that raise (a query that really fails "
                           "leaks too)")},
-      [](const PatternArgs& a) { return std::make_unique<LeakOnError>(a.number("error_rate")); }};
+      [](const PatternArgs& a) { return std::make_unique<LeakOnError>(a.number("error_rate")); },
+      R"json([{"loop": [{"open": "db"}, {"try": [{"execute": "db"}, {"execute": "db", "sql": "SELECT 1/0", "probability": 0.1}, {"commit": "db"}, {"close": "db"}], "except": [{"keep": "db"}]}]}, {"sleep": "process_end"}])json"};
 }
 
 }  // namespace pgleak::workload

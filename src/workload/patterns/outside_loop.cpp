@@ -46,13 +46,15 @@ class OutsideLoop final : public SessionPattern {
 }  // namespace
 
 PatternInfo outside_loop_pattern() {
-  return {"outside_loop",
-          "one session for all iterations, transaction left open between them",
-          "a session created once outside the loop, never closed (route_builder_launcher)",
-          {OptionSpec::boolean("commit", false,
-                               "commit each iteration (nothing is held between them); the "
-                               "default false leaves it idle in transaction")},
-          [](const PatternArgs& a) { return std::make_unique<OutsideLoop>(a.flag("commit")); }};
+  return {
+      "outside_loop",
+      "one session for all iterations, transaction left open between them",
+      "a session created once outside the loop, never closed (route_builder_launcher)",
+      {OptionSpec::boolean("commit", false,
+                           "commit each iteration (nothing is held between them); the "
+                           "default false leaves it idle in transaction")},
+      [](const PatternArgs& a) { return std::make_unique<OutsideLoop>(a.flag("commit")); },
+      R"json([{"open": "db"}, {"loop": [{"try": [{"execute": "db"}], "except": [{"open": "db"}]}]}, {"sleep": "process_end"}])json"};
 }
 
 }  // namespace pgleak::workload

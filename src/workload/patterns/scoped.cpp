@@ -36,11 +36,13 @@ class Scoped final : public SessionPattern {
 }  // namespace
 
 PatternInfo scoped_pattern() {
-  return {"scoped",
-          "a session per unit of work, committed, rolled back on error, always closed",
-          "the fix: try/finally around each session, FastAPI's Depends(get_db)",
-          {},
-          [](const PatternArgs&) { return std::make_unique<Scoped>(); }};
+  return {
+      "scoped",
+      "a session per unit of work, committed, rolled back on error, always closed",
+      "the fix: try/finally around each session, FastAPI's Depends(get_db)",
+      {},
+      [](const PatternArgs&) { return std::make_unique<Scoped>(); },
+      R"json([{"loop": [{"open": "db"}, {"try": [{"execute": "db"}, {"commit": "db"}], "except": [{"rollback": "db"}], "finally": [{"close": "db"}]}]}])json"};
 }
 
 }  // namespace pgleak::workload

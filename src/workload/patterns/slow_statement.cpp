@@ -53,18 +53,20 @@ class SlowStatement final : public SessionPattern {
 }  // namespace
 
 PatternInfo slow_statement_pattern() {
-  return {"slow_statement",
-          "runs a statement longer than statement_timeout (pg_sleep), then rolls back",
-          "a runaway query",
-          {OptionSpec::duration("sleep", "60s",
-                                "how long the statement runs (scaled by time_scale); ignored "
-                                "when the group sets query"),
-           OptionSpec::boolean("statement_after_error", false,
-                               "run one more statement before rolling back, to show 25P02")},
-          [](const PatternArgs& a) {
-            return std::make_unique<SlowStatement>(a.duration("sleep").applied,
-                                                   a.flag("statement_after_error"));
-          }};
+  return {
+      "slow_statement",
+      "runs a statement longer than statement_timeout (pg_sleep), then rolls back",
+      "a runaway query",
+      {OptionSpec::duration("sleep", "60s",
+                            "how long the statement runs (scaled by time_scale); ignored "
+                            "when the group sets query"),
+       OptionSpec::boolean("statement_after_error", false,
+                           "run one more statement before rolling back, to show 25P02")},
+      [](const PatternArgs& a) {
+        return std::make_unique<SlowStatement>(a.duration("sleep").applied,
+                                               a.flag("statement_after_error"));
+      },
+      R"json([{"loop": [{"open": "db"}, {"try": [{"execute": "db", "sql": "SELECT pg_sleep(60)"}, {"commit": "db"}], "finally": [{"rollback": "db"}, {"close": "db"}]}]}])json"};
 }
 
 }  // namespace pgleak::workload

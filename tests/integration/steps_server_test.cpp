@@ -1,0 +1,252 @@
+// Steps, late releases, engine.dispose() and process lifecycles through the
+// real runner against a real server: each built-in pattern beside its steps
+// twin, and each way a session or a process lets go of its connections.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "pg_environment.hpp"
+#include "run/runner.hpp"
+#include "scenario/loader.hpp"
+#include "workload/pattern_registry.hpp"
+
+namespace pgleak::run {
+namespace {
+
+using testing::PgEnvironment;
+
+scenario::Scenario parse(const std::string& text) {
+  return scenario::parse(text, "inline.json", workload::PatternRegistry::builtin().catalog());
+}
+
+RunResult run_json(const std::string& text) {
+  RunOptions options;
+  options.dsn = PgEnvironment::get().app().to_libpq();
+  return run_scenario(parse(text), options);
+}
+
+// On pgleak's own embedded server, whose log it reads.
+RunResult run_embedded(const std::string& text) {
+  return run_scenario(parse(text), RunOptions{});
+}
+
+std::string scenario_with(const std::string& workers, const std::string& pool = "{}",
+                          const std::string& duration = "1500ms",
+                          const std::string& process_extra = "") {
+  return R"({"name": "t", "duration": ")" + duration +
+         R"(", "sample_interval": "100ms", "processes": [{"name": "p", "pool": )" + pool + ", " +
+         process_extra + R"("workers": [)" + workers + "]}]}";
+}
+
+int final_state(const RunResult& r, const std::string& state) {
+  const auto& last = r.samples.back().by_state;
+  return last.contains(state) ? last.at(state) : 0;
+}
+
+int peak_own(const RunResult& r) {
+  int peak = 0;
+  for (const auto& s : r.samples) {
+    peak = std::max(peak, s.own);
+  }
+  return peak;
+}
+
+size_t count_events(const RunResult& r, const std::string& kind) {
+  return static_cast<size_t>(std::count_if(r.events.begin(), r.events.end(),
+                                           [&](const Event& e) { return e.kind == kind; }));
+}
+
+void expect_nothing_left(const RunResult& r) {
+  EXPECT_EQ(r.leftover_backends_terminated, 0);
+}
+
+// --- each built-in pattern and its documented twin find the same picture ----
+
+struct Twin {
+  std::string pattern;
+  std::string group;  // count, iterations, think_time; options for the built-in
+  std::string options;
+  std::string pool = "{}";
+  // Replaces a default of the twin (its options are the built-in's defaults).
+  std::pair<std::string, std::string> twin_edit;
+};
+
+Twin twin_of(std::string pattern, std::string group, std::string options = "{}",
+             std::string pool = "{}", std::pair<std::string, std::string> edit = {}) {
+  return {std::move(pattern), std::move(group), std::move(options), std::move(pool),
+          std::move(edit)};
+}
+
+class StepsTwins : public ::testing::TestWithParam<Twin> {};
+
+TEST_P(StepsTwins, GiveTheServerPictureOfTheirBuiltIn) {
+  const auto& t = GetParam();
+  const auto* info = workload::PatternRegistry::builtin().find(t.pattern);
+  ASSERT_NE(info, nullptr);
+  std::string twin = info->twin;
+  if (!t.twin_edit.first.empty()) {
+    const auto at = twin.find(t.twin_edit.first);
+    ASSERT_NE(at, std::string::npos) << twin;
+    twin.replace(at, t.twin_edit.first.size(), t.twin_edit.second);
+  }
+  auto pool = t.pool;
+  if (info->twin_null_pool) {
+    pool = R"({"poolclass": "NullPool"})";
+  }
+  const auto builtin = run_json(scenario_with(
+      R"({"pattern": ")" + t.pattern + R"(", )" + t.group + R"(, "options": )" + t.options + "}",
+      t.pool, "1200ms"));
+  const auto steps =
+      run_json(scenario_with(R"({"steps": )" + twin + ", " + t.group + "}", pool, "1200ms"));
+  ASSERT_FALSE(builtin.samples.empty());
+  ASSERT_FALSE(steps.samples.empty());
+  EXPECT_EQ(steps.samples.back().by_state, builtin.samples.back().by_state) << t.pattern;
+  EXPECT_EQ(peak_own(steps), peak_own(builtin)) << t.pattern;
+  EXPECT_EQ(steps.pools[0].outstanding, builtin.pools[0].outstanding) << t.pattern;
+  EXPECT_EQ(steps.errors_by_sqlstate, builtin.errors_by_sqlstate) << t.pattern;
+  EXPECT_EQ(steps.connect_attempts, builtin.connect_attempts) << t.pattern;
+  EXPECT_EQ(steps.pool_timeouts, builtin.pool_timeouts) << t.pattern;
+  expect_nothing_left(builtin);
+  expect_nothing_left(steps);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryPattern, StepsTwins,
+    ::testing::Values(
+        twin_of("scoped", R"("count": 3, "iterations": 2, "think_time": "20ms")"),
+        twin_of("held_by_object", R"("count": 3, "iterations": 2, "think_time": "20ms")"),
+        twin_of("outside_loop", R"("count": 3, "iterations": 2, "think_time": "20ms")"),
+        twin_of("global_session", R"("count": 3, "iterations": 2, "think_time": "20ms")"),
+        twin_of("leak_on_error", R"("count": 2, "iterations": 2, "think_time": "20ms")",
+                R"({"error_rate": 1})", "{}", {R"("probability": 0.1)", R"("probability": 1)"}),
+        twin_of("idle_in_transaction", R"("count": 2, "iterations": 2, "think_time": "20ms")"),
+        twin_of("slow_statement", R"("count": 2, "iterations": 1)", "{}",
+                R"({"connect": {"statement_timeout": "100ms"}})"),
+        twin_of("connection_per_task", R"("count": 2, "iterations": 2, "think_time": "20ms")")),
+    [](const auto& p) { return p.param.pattern; });
+
+// --- a leaked session let go later -------------------------------------------
+
+// A session closed late (by someone else, 600 ms on) holds its connection idle
+// in transaction until then, and nothing after: the pool keeps it idle.
+TEST(LateRelease, ALateCloseGivesTheConnectionBackThen) {
+  const auto r = run_json(scenario_with(
+      R"({"count": 2, "iterations": 1, "steps": [{"open": "db"}, {"execute": "db"},
+          {"close": "db", "after": "600ms"}, {"sleep": "process_end"}]})"));
+  ASSERT_GE(r.samples.size(), 3u);
+  EXPECT_EQ(peak_own(r), 2);
+  int held_early = 0;
+  for (const auto& s : r.samples) {
+    if (s.t_s < 0.3 && s.by_state.contains("idle in transaction")) {
+      held_early = std::max(held_early, s.by_state.at("idle in transaction"));
+    }
+  }
+  EXPECT_EQ(held_early, 2);  // before the close was due
+  EXPECT_EQ(final_state(r, "idle in transaction"), 0);
+  EXPECT_EQ(final_state(r, "idle"), 2);  // back in the pool
+  EXPECT_EQ(r.pools[0].outstanding, 0);
+  EXPECT_EQ(r.pools[0].checkins_by_cleanup, 0u);
+  expect_nothing_left(r);
+}
+
+// A session in a reference cycle, collected 600 ms after it was dropped,
+// gives its connection back then, rolled back; dropped outright, at once.
+TEST(LateRelease, ACollectedSessionGivesItsConnectionBack) {
+  const auto r = run_json(scenario_with(
+      R"({"name": "cycle", "count": 2, "iterations": 1, "steps": [{"open": "db"},
+          {"execute": "db"}, {"drop": "db", "after": "600ms"}, {"sleep": "process_end"}]},
+         {"name": "refcount", "count": 1, "iterations": 1, "steps": [{"open": "db"},
+          {"execute": "db"}, {"drop": "db"}, {"sleep": "process_end"}]})"));
+  EXPECT_EQ(final_state(r, "idle in transaction"), 0);
+  EXPECT_EQ(r.pools[0].outstanding, 0);
+  EXPECT_EQ(r.pools[0].stats.checkins, 3u);
+  EXPECT_EQ(r.pools[0].checkins_by_cleanup, 0u);
+  expect_nothing_left(r);
+}
+
+// Kept sessions hold until the process ends; the run's clean-up returns them.
+TEST(LateRelease, AKeptSessionHoldsUntilTheProcessEnds) {
+  const auto r = run_json(scenario_with(
+      R"({"count": 2, "iterations": 1, "steps": [{"open": "db"}, {"execute": "db"},
+          {"keep": "db"}, {"open": "db"}]})"));
+  EXPECT_EQ(final_state(r, "idle in transaction"), 2);
+  EXPECT_EQ(r.pools[0].outstanding, 2);
+  EXPECT_EQ(r.pools[0].checkins_by_cleanup, 2u);
+  expect_nothing_left(r);
+}
+
+// Engine.dispose() while three sessions leak: the new pool has a fresh
+// budget, so three more sessions fit beside them (pool 2 + overflow 1 each),
+// as SQLAlchemy 1.4.46 does (tests/unit/queue_pool_test.cpp has the figures).
+TEST(EngineDispose, ANewPoolBesideTheLeakedConnections) {
+  const auto r = run_json(scenario_with(
+      R"({"name": "leak", "count": 3, "iterations": 1, "steps": [{"open": "db"},
+          {"execute": "db"}, {"sleep": "process_end"}]},
+         {"name": "disposer", "count": 1, "iterations": 1, "start_after": "300ms",
+          "steps": [{"dispose": true}]},
+         {"name": "after", "count": 3, "iterations": 1, "start_after": "600ms",
+          "steps": [{"open": "db"}, {"execute": "db"}, {"sleep": "process_end"}]})",
+      R"({"pool_size": 2, "max_overflow": 1, "pool_timeout": "300ms"})", "1500ms"));
+  EXPECT_EQ(peak_own(r), 6);
+  EXPECT_EQ(r.pool_timeouts, 0u);
+  EXPECT_EQ(r.pools[0].stats.disposals, 1u);
+  EXPECT_EQ(count_events(r, record::kEngineDispose), 1u);
+  expect_nothing_left(r);
+}
+
+// Without the dispose the same three late sessions wait and time out.
+TEST(EngineDispose, WithoutItTheLateSessionsTimeOut) {
+  const auto r = run_json(scenario_with(
+      R"({"name": "leak", "count": 3, "iterations": 1, "steps": [{"open": "db"},
+          {"execute": "db"}, {"sleep": "process_end"}]},
+         {"name": "after", "count": 3, "iterations": 1, "start_after": "600ms",
+          "steps": [{"open": "db"}, {"execute": "db"}, {"sleep": "process_end"}]})",
+      R"({"pool_size": 2, "max_overflow": 1, "pool_timeout": "300ms"})", "1500ms"));
+  EXPECT_EQ(peak_own(r), 3);
+  EXPECT_EQ(r.pool_timeouts, 3u);
+  expect_nothing_left(r);
+}
+
+// --- processes that end and come back -----------------------------------------
+
+// A crash with open transactions: PostgreSQL 15 logs "unexpected EOF on
+// client connection with an open transaction" (08006) for each, the process
+// reports nothing of its own end, and after restart_after it opens its
+// connections again.
+TEST(Lifecycle, ACrashIsSeenByTheServerAndTheRestartReconnects) {
+  const auto r = run_embedded(
+      scenario_with(R"({"pattern": "held_by_object", "count": 2, "think_time": "50ms"})",
+                    R"({"pool_size": 2, "max_overflow": 0})", "2500ms",
+                    R"("lifecycle": {"end": "crash", "at": "1s", "restart_after": "600ms"}, )"));
+  EXPECT_EQ(count_events(r, kProcessCrash), 1u);
+  EXPECT_EQ(count_events(r, kProcessStart), 1u);
+  ASSERT_TRUE(r.server_errors_by_sqlstate.contains("08006"));
+  EXPECT_EQ(r.server_errors_by_sqlstate.at("08006"), 2u);
+  EXPECT_EQ(r.connections_lost, 0u);  // a killed process reports nothing
+  // Gone between the crash and the restart, back after it.
+  bool gap = false;
+  for (const auto& s : r.samples) {
+    gap = gap || (s.t_s > 1.0 && s.own == 0);
+  }
+  EXPECT_TRUE(gap);
+  EXPECT_EQ(r.samples.back().own, 2);
+  EXPECT_EQ(r.pools[0].stats.connects, 4u);
+  expect_nothing_left(r);
+}
+
+// A clean exit after a number of units: the connections say goodbye (no
+// "unexpected EOF"), and without restart_after the process stays gone.
+TEST(Lifecycle, ACleanExitAfterUnitsOfWork) {
+  const auto r = run_embedded(
+      scenario_with(R"({"pattern": "held_by_object", "count": 2, "think_time": "20ms"})", "{}",
+                    "2s", R"("lifecycle": {"end": "exit", "after_units": 10}, )"));
+  EXPECT_EQ(count_events(r, kProcessExit), 1u);
+  EXPECT_EQ(count_events(r, kProcessStart), 0u);
+  EXPECT_FALSE(r.server_errors_by_sqlstate.contains("08006"));
+  EXPECT_EQ(r.samples.back().own, 0);
+  EXPECT_EQ(r.pools[0].stats.checkouts, 2u);  // one session each, held across units
+  expect_nothing_left(r);
+}
+
+}  // namespace
+}  // namespace pgleak::run
