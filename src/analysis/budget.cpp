@@ -25,7 +25,9 @@ Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) 
     pb.replicas = p.replicas;
     pb.pool_size = p.pool.pool_size;
     pb.max_overflow = p.pool.max_overflow;
-    pb.unbounded = p.pool.pool_size == 0 || p.pool.max_overflow < 0;
+    // NullPool has no cap, and each engine.dispose() gives the process a new
+    // pool's worth beside what the old one still has out.
+    pb.unbounded = p.pool.pool_size == 0 || p.pool.max_overflow < 0 || p.pool.null_pool;
     bool uses_pool = false;
     for (const auto& w : p.workers) {
       if (w.pattern == "connection_per_task") {
@@ -33,6 +35,9 @@ Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) 
       } else {
         uses_pool = true;
       }
+      pb.unbounded = pb.unbounded || scenario::any_step(w.steps, [](const scenario::Step& s) {
+                       return s.op == scenario::Step::Op::kDispose;
+                     });
     }
     const int pool_cap = uses_pool && !pb.unbounded ? pb.pool_size + pb.max_overflow : 0;
     pb.unbounded = pb.unbounded && uses_pool;

@@ -177,7 +177,17 @@ void do_list(std::ostream& out, const std::string& scenarios_dir) {
       out << fmt::format("  {:<20}   option {} (default {}): {}\n", "", o.name,
                          o.default_value.dump(), o.help);
     }
+    out << fmt::format("  {:<20}   as steps{}: {}\n", "",
+                       p.twin_null_pool ? " (with \"poolclass\": \"NullPool\")" : "", p.twin);
   }
+  out << "\nSteps (instead of \"pattern\", a group's own session flow: \"steps\": [...]; each\n"
+         "step is an object naming one action; \"probability\": P makes any step but loop\n"
+         "happen that often):\n";
+  for (const auto& k : scenario::step_kinds()) {
+    out << fmt::format("  {{\"{}\": {}}}\n      {}: {}\n", k.key, k.value, k.python, k.help);
+  }
+  out << "  extra keys: open \"shared\": true; execute \"sql\"; close and drop \"after\": a "
+         "duration;\n  try \"except\" and \"finally\": arrays of steps\n";
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(scenarios_dir, ec)) {
