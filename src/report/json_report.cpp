@@ -28,6 +28,7 @@ json pool_json(const scenario::PoolSettings& p) {
           {"pool_pre_ping", p.pool_pre_ping},
           {"use_lifo", p.use_lifo},
           {"reset_on_return", p.reset_on_return ? "rollback" : "none"},
+          {"poolclass", p.null_pool ? "NullPool" : "QueuePool"},
           {"connect",
            {{"connect_timeout", optional_duration(p.connect.connect_timeout)},
             {"statement_timeout", optional_duration(p.connect.statement_timeout)},
@@ -61,7 +62,67 @@ json stats_json(const pool::PoolStats& s) {
           {"invalidated", s.invalidated},
           {"pre_pings", s.pre_pings},
           {"pre_ping_failures", s.pre_ping_failures},
-          {"reset_failures", s.reset_failures}};
+          {"reset_failures", s.reset_failures},
+          {"disposals", s.disposals},
+          {"retired_out", s.retired_out},
+          {"retired_idle", s.retired_idle}};
+}
+
+// A group's steps as written, with each duration nominal and applied.
+json steps_json(const std::vector<scenario::Step>& steps) {
+  json out = json::array();
+  for (const auto& st : steps) {
+    const std::string key{scenario::step_kind(st.op).key};
+    json j = json::object();
+    switch (st.op) {
+      case scenario::Step::Op::kSleep:
+        j[key] = st.sleep ? duration_json(*st.sleep) : json("process_end");
+        break;
+      case scenario::Step::Op::kRaise:
+        j[key] = st.message;
+        break;
+      case scenario::Step::Op::kDispose:
+      case scenario::Step::Op::kCollect:
+        j[key] = true;
+        break;
+      case scenario::Step::Op::kLoop:
+      case scenario::Step::Op::kTry:
+        j[key] = steps_json(st.body);
+        break;
+      default:
+        j[key] = st.session;
+    }
+    if (st.shared) {
+      j["shared"] = true;
+    }
+    if (st.sql) {
+      j["sql"] = *st.sql;
+    }
+    if (st.after) {
+      j["after"] = duration_json(*st.after);
+    }
+    if (st.probability < 1.0) {
+      j["probability"] = st.probability;
+    }
+    if (!st.handler.empty()) {
+      j["except"] = steps_json(st.handler);
+    }
+    if (!st.cleanup.empty()) {
+      j["finally"] = steps_json(st.cleanup);
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+json lifecycle_json(const std::optional<scenario::Lifecycle>& l) {
+  if (!l) {
+    return nullptr;
+  }
+  return {{"end", l->end == scenario::Lifecycle::End::kCrash ? "crash" : "exit"},
+          {"at", optional_duration(l->at)},
+          {"after_units", l->after_units ? json(*l->after_units) : json(nullptr)},
+          {"restart_after", optional_duration(l->restart_after)}};
 }
 
 }  // namespace
@@ -85,12 +146,14 @@ json scenario_json(const scenario::Scenario& s) {
                                       : json(nullptr)},
            {"stages", stages_json(w.stages)},
            {"query", w.query ? json(*w.query) : json(nullptr)},
-           {"options", w.options}});
+           {"options", w.options},
+           {"steps", w.steps.empty() ? json(nullptr) : steps_json(w.steps)}});
     }
     processes.push_back({{"name", p.name},
                          {"replicas", p.replicas},
                          {"start_interval", duration_json(p.start_interval)},
                          {"pool", pool_json(p.pool)},
+                         {"lifecycle", lifecycle_json(p.lifecycle)},
                          {"workers", workers}});
   }
   json faults = json::array();
