@@ -8,6 +8,7 @@
 #include "analysis/verdict.hpp"
 #include "pg_environment.hpp"
 #include "run/runner.hpp"
+#include "run_helpers.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
 #include "workload/pattern_registry.hpp"
@@ -17,24 +18,11 @@ namespace {
 
 using testing::PgEnvironment;
 
-RunResult run_json(const std::string& text) {
-  const auto sc =
-      scenario::parse(text, "inline.json", workload::PatternRegistry::builtin().catalog());
-  RunOptions options;
-  options.dsn = PgEnvironment::get().app().to_libpq();
-  return run_scenario(sc, options);
-}
-
 std::string one_process(const std::string& workers, const std::string& pool = "{}",
                         const std::string& duration = "1500ms") {
   return R"({"name": "t", "duration": ")" + duration +
          R"(", "sample_interval": "100ms", "pool": )" + pool +
          R"(, "processes": [{"name": "p", "workers": [)" + workers + "]}]}";
-}
-
-int final_state(const RunResult& r, const std::string& state) {
-  const auto& last = r.samples.back().by_state;
-  return last.contains(state) ? last.at(state) : 0;
 }
 
 void expect_nothing_left(const RunResult& r) {
@@ -470,14 +458,6 @@ RunResult run_embedded(const std::string& server, int holders) {
           std::to_string(holders) + R"(, "iterations": 1}]}]})",
       "inline.json", workload::PatternRegistry::builtin().catalog());
   return run_scenario(sc, {});
-}
-
-int peak_own(const RunResult& r) {
-  int peak = 0;
-  for (const auto& s : r.samples) {
-    peak = std::max(peak, s.own);
-  }
-  return peak;
 }
 
 bool refused_with(const RunResult& r, const std::string& text) {

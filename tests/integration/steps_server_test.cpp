@@ -7,6 +7,7 @@
 
 #include "pg_environment.hpp"
 #include "run/runner.hpp"
+#include "run_helpers.hpp"
 #include "scenario/loader.hpp"
 #include "workload/pattern_registry.hpp"
 
@@ -15,19 +16,9 @@ namespace {
 
 using testing::PgEnvironment;
 
-scenario::Scenario parse(const std::string& text) {
-  return scenario::parse(text, "inline.json", workload::PatternRegistry::builtin().catalog());
-}
-
-RunResult run_json(const std::string& text) {
-  RunOptions options;
-  options.dsn = PgEnvironment::get().app().to_libpq();
-  return run_scenario(parse(text), options);
-}
-
 // On pgleak's own embedded server, whose log it reads.
 RunResult run_embedded(const std::string& text) {
-  return run_scenario(parse(text), RunOptions{});
+  return run_scenario(parse_inline(text), RunOptions{});
 }
 
 std::string scenario_with(const std::string& workers, const std::string& pool = "{}",
@@ -36,19 +27,6 @@ std::string scenario_with(const std::string& workers, const std::string& pool = 
   return R"({"name": "t", "duration": ")" + duration +
          R"(", "sample_interval": "100ms", "processes": [{"name": "p", "pool": )" + pool + ", " +
          process_extra + R"("workers": [)" + workers + "]}]}";
-}
-
-int final_state(const RunResult& r, const std::string& state) {
-  const auto& last = r.samples.back().by_state;
-  return last.contains(state) ? last.at(state) : 0;
-}
-
-int peak_own(const RunResult& r) {
-  int peak = 0;
-  for (const auto& s : r.samples) {
-    peak = std::max(peak, s.own);
-  }
-  return peak;
 }
 
 size_t count_events(const RunResult& r, const std::string& kind) {

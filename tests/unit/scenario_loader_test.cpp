@@ -1,44 +1,13 @@
 #include <gtest/gtest.h>
 
 #include "scenario/loader.hpp"
+#include "scenario_problems.hpp"
 #include "workload/pattern_registry.hpp"
 
 namespace pgleak::scenario {
 namespace {
 
 using namespace std::chrono_literals;
-
-Scenario parse_ok(const std::string& text, LoadOptions options = {}) {
-  return parse(text, "test.json", workload::PatternRegistry::builtin().catalog(), options);
-}
-
-std::vector<Problem> problems_of(const std::string& text) {
-  try {
-    parse_ok(text);
-  } catch (const ScenarioError& e) {
-    return e.problems();
-  }
-  ADD_FAILURE() << "expected the scenario to be rejected";
-  return {};
-}
-
-bool has_problem(const std::vector<Problem>& problems, const std::string& pointer,
-                 const std::string& fragment) {
-  for (const auto& p : problems) {
-    if (p.pointer == pointer && p.message.find(fragment) != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
-}
-
-std::string dump(const std::vector<Problem>& problems) {
-  std::string out;
-  for (const auto& p : problems) {
-    out += p.pointer + ": " + p.message + "\n";
-  }
-  return out;
-}
 
 const char* kMinimal = R"({
   "name": "mini", "duration": "10s",

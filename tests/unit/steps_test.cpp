@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "scenario/loader.hpp"
+#include "scenario_problems.hpp"
 #include "workload/pattern_registry.hpp"
 
 namespace pgleak::scenario {
@@ -13,38 +14,6 @@ using Op = Step::Op;
 std::string with_group(const std::string& group, const std::string& process_extra = "") {
   return R"({"name": "t", "duration": "1s", "processes": [{"name": "p", )" + process_extra +
          R"("workers": [)" + group + "]}]}";
-}
-
-Scenario parse_ok(const std::string& text) {
-  return parse(text, "test.json", workload::PatternRegistry::builtin().catalog());
-}
-
-std::vector<Problem> problems_of(const std::string& text) {
-  try {
-    parse_ok(text);
-  } catch (const ScenarioError& e) {
-    return e.problems();
-  }
-  ADD_FAILURE() << "expected the scenario to be rejected";
-  return {};
-}
-
-std::string dump(const std::vector<Problem>& problems) {
-  std::string out;
-  for (const auto& p : problems) {
-    out += p.pointer + ": " + p.message + "\n";
-  }
-  return out;
-}
-
-bool has_problem(const std::vector<Problem>& problems, const std::string& pointer,
-                 const std::string& fragment) {
-  for (const auto& p : problems) {
-    if (p.pointer == pointer && p.message.find(fragment) != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
 }
 
 TEST(Steps, ReadsEveryKindOfStep) {
