@@ -8,10 +8,6 @@ WaitPercentiles percentiles(const util::LatencyHistogram& h) {
           util::to_millis(h.quantile(0.99)), util::to_millis(h.max())};
 }
 
-nlohmann::json percentiles_json(const WaitPercentiles& w) {
-  return {{"count", w.count}, {"p50", w.p50}, {"p95", w.p95}, {"p99", w.p99}, {"max", w.max}};
-}
-
 }  // namespace
 
 Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
@@ -45,6 +41,11 @@ Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
   if (r.checkout_waits) {
     s.checkout_wait_ms = percentiles(*r.checkout_waits);
   }
+  for (const auto& e : r.events) {
+    s.process_exits += e.kind == run::kProcessExit ? 1 : 0;
+    s.process_crashes += e.kind == run::kProcessCrash ? 1 : 0;
+    s.process_restarts += e.kind == run::kProcessStart ? 1 : 0;
+  }
   for (const auto& l : r.loads) {
     s.arrivals += l.arrivals;
     s.dropped_arrivals += l.dropped;
@@ -68,42 +69,111 @@ Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
   return s;
 }
 
+nlohmann::json metric_json(const Summary& s, scenario::Metric metric) {
+  using M = scenario::Metric;
+  switch (metric) {
+    case M::kPeakConnections:
+      return s.peak_connections;
+    case M::kPeakAtS:
+      return s.peak_at_s;
+    case M::kFinalConnections:
+      return s.final_connections;
+    case M::kPeakTotalConnections:
+      return s.peak_total_connections;
+    case M::kConnectionLimit:
+      return s.connection_limit;
+    case M::kPoolTimeouts:
+      return s.pool_timeouts;
+    case M::kCheckouts:
+      return s.checkouts;
+    case M::kConnects:
+      return s.connects;
+    case M::kConnectAttempts:
+      return s.connect_attempts;
+    case M::kConnectionsLost:
+      return s.connections_lost;
+    case M::kRecycled:
+      return s.recycled;
+    case M::kInvalidated:
+      return s.invalidated;
+    case M::kPrePings:
+      return s.pre_pings;
+    case M::kPrePingFailures:
+      return s.pre_ping_failures;
+    case M::kOverflowClosed:
+      return s.overflow_closed;
+    case M::kHeldAtEnd:
+      return s.held_at_end;
+    case M::kHolders:
+      return s.holders;
+    case M::kArrivals:
+      return s.arrivals;
+    case M::kDroppedArrivals:
+      return s.dropped_arrivals;
+    case M::kSamplesWithWaiters:
+      return s.samples_with_waiters;
+    case M::kPoolCapacity:
+      return s.pool_capacity;
+    case M::kCheckoutWaitCount:
+      return s.checkout_wait_ms.count;
+    case M::kCheckoutWaitP50:
+      return s.checkout_wait_ms.p50;
+    case M::kCheckoutWaitP95:
+      return s.checkout_wait_ms.p95;
+    case M::kCheckoutWaitP99:
+      return s.checkout_wait_ms.p99;
+    case M::kCheckoutWaitMax:
+      return s.checkout_wait_ms.max;
+    case M::kTimeoutLateCount:
+      return s.pool_timeout_late_ms.count;
+    case M::kTimeoutLateP50:
+      return s.pool_timeout_late_ms.p50;
+    case M::kTimeoutLateP95:
+      return s.pool_timeout_late_ms.p95;
+    case M::kTimeoutLateP99:
+      return s.pool_timeout_late_ms.p99;
+    case M::kTimeoutLateMax:
+      return s.pool_timeout_late_ms.max;
+    case M::kGrowthComputed:
+      return s.growth.computed;
+    case M::kGrowthSlopePerMin:
+      return s.growth.slope_per_min;
+    case M::kGrowthR2:
+      return s.growth.r2;
+    case M::kGrowthFromS:
+      return s.growth.from_s;
+    case M::kGrowthToS:
+      return s.growth.to_s;
+    case M::kGrowthSamples:
+      return s.growth.samples;
+    case M::kGrowthRise:
+      return s.growth.rise;
+    case M::kGrowthTailSlopePerMin:
+      return s.growth.tail_slope_per_min;
+    case M::kGrowthPlateaued:
+      return s.growth.plateaued;
+    case M::kProcessExits:
+      return s.process_exits;
+    case M::kProcessCrashes:
+      return s.process_crashes;
+    case M::kProcessRestarts:
+      return s.process_restarts;
+  }
+  return nullptr;
+}
+
 nlohmann::json summary_json(const Summary& s) {
-  return {{"peak_connections", s.peak_connections},
-          {"peak_at_s", s.peak_at_s},
-          {"final_connections", s.final_connections},
-          {"peak_total_connections", s.peak_total_connections},
-          {"connection_limit", s.connection_limit},
-          {"pool_timeouts", s.pool_timeouts},
-          {"pool_timeout_late_ms", percentiles_json(s.pool_timeout_late_ms)},
-          {"errors_by_sqlstate", s.errors_by_sqlstate},
-          {"server_errors_by_sqlstate", s.server_errors_by_sqlstate},
-          {"checkout_wait_ms", percentiles_json(s.checkout_wait_ms)},
-          {"checkouts", s.checkouts},
-          {"connects", s.connects},
-          {"connect_attempts", s.connect_attempts},
-          {"connections_lost", s.connections_lost},
-          {"recycled", s.recycled},
-          {"invalidated", s.invalidated},
-          {"pre_pings", s.pre_pings},
-          {"pre_ping_failures", s.pre_ping_failures},
-          {"overflow_closed", s.overflow_closed},
-          {"held_at_end", s.held_at_end},
-          {"holders", s.holders},
-          {"arrivals", s.arrivals},
-          {"dropped_arrivals", s.dropped_arrivals},
-          {"samples_with_waiters", s.samples_with_waiters},
-          {"pool_capacity", s.pool_capacity},
-          {"growth",
-           {{"computed", s.growth.computed},
-            {"slope_per_min", s.growth.slope_per_min},
-            {"r2", s.growth.r2},
-            {"from_s", s.growth.from_s},
-            {"to_s", s.growth.to_s},
-            {"samples", s.growth.samples},
-            {"rise", s.growth.rise},
-            {"tail_slope_per_min", s.growth.tail_slope_per_min},
-            {"plateaued", s.growth.plateaued}}}};
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& m : scenario::metrics()) {
+    std::string pointer{"/"};
+    for (const char c : m.name) {
+      pointer.push_back(c == '.' ? '/' : c);
+    }
+    out[nlohmann::json::json_pointer{pointer}] = metric_json(s, m.id);
+  }
+  out["errors_by_sqlstate"] = s.errors_by_sqlstate;
+  out["server_errors_by_sqlstate"] = s.server_errors_by_sqlstate;
+  return out;
 }
 
 }  // namespace pgleak::analysis

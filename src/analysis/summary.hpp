@@ -9,6 +9,7 @@
 #include "analysis/budget.hpp"
 #include "analysis/growth.hpp"
 #include "run/runner.hpp"
+#include "scenario/metrics.hpp"
 
 namespace pgleak::analysis {
 
@@ -48,6 +49,9 @@ struct Summary {
   uint64_t arrivals = 0;          // open-model groups
   uint64_t dropped_arrivals = 0;  // arrivals that found every worker of their group busy
   int samples_with_waiters = 0;   // samples in which some checkout was waiting
+  uint64_t process_exits = 0;     // simulated processes that ended (lifecycle)
+  uint64_t process_crashes = 0;
+  uint64_t process_restarts = 0;
   Growth growth;
   // The static worst case against this target's limit (pgleak's sampler
   // counted as one other client), and its total: -1 when a pool is unbounded.
@@ -57,7 +61,10 @@ struct Summary {
 
 Summary summarize(const run::RunResult& result, const scenario::Scenario& scenario);
 
-// The summary as the report writes it; thresholds address the same names.
+// One metric's value (scenario/metrics.hpp has the table of them).
+nlohmann::json metric_json(const Summary& summary, scenario::Metric metric);
+// The summary as the report writes it: every metric of the table (a dotted
+// name nested), and the SQLSTATE counts; thresholds address the same names.
 nlohmann::json summary_json(const Summary& summary);
 
 }  // namespace pgleak::analysis

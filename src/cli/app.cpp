@@ -19,6 +19,7 @@
 #include "probe/monitor.hpp"
 #include "report/compare.hpp"
 #include "scenario/loader.hpp"
+#include "scenario/metrics.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 #include "util/stoppable_sleep.hpp"
@@ -188,6 +189,11 @@ void do_list(std::ostream& out, const std::string& scenarios_dir) {
   }
   out << "  extra keys: open \"shared\": true; execute \"sql\"; close and drop \"after\": a "
          "duration;\n  try \"except\" and \"finally\": arrays of steps\n";
+  out << "\nMetrics (thresholds in a scenario's \"expect\", e.g. \"pool_timeouts\": \"== 0\"; "
+         "also errors.SQLSTATE,\nserver_errors.SQLSTATE and verdict; * = may abort_on_fail):\n";
+  for (const auto& m : scenario::metrics()) {
+    out << fmt::format("  {:<28}{} {}\n", m.name, m.live ? "*" : " ", m.help);
+  }
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(scenarios_dir, ec)) {

@@ -6,28 +6,13 @@
 #include <set>
 
 #include "report/json_report.hpp"
+#include "scenario/metrics.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::report {
 namespace {
 
 using nlohmann::json;
-
-struct Watched {
-  const char* path;    // inside "summary"
-  double noise_floor;  // absolute change below this never counts
-};
-
-// Metrics where more is worse, with the change below which it is noise. Not
-// final_connections or held_at_end: they move with whatever units happen to
-// be in flight at the last instant; holders and peak carry the signal.
-constexpr std::array<Watched, 7> kWatched{{{"peak_connections", 2},
-                                           {"checkout_wait_ms/p95", 1.0},
-                                           {"checkout_wait_ms/p99", 1.0},
-                                           {"pool_timeouts", 0},
-                                           {"holders", 0},
-                                           {"dropped_arrivals", 0},
-                                           {"growth/slope_per_min", 0.5}}};
 
 int severity(const std::string& diagnosis) {
   if (diagnosis == "undersized")
@@ -71,12 +56,17 @@ Comparison compare_reports(const json& base, const json& current, double toleran
   Comparison cmp;
   cmp.base_scenario = base.at("/scenario/name"_json_pointer).get<std::string>();
   cmp.current_scenario = current.at("/scenario/name"_json_pointer).get<std::string>();
-  for (const auto& w : kWatched) {
-    const std::string pointer = std::string{"/summary/"} + w.path;
-    auto label = std::string{w.path};
-    std::replace(label.begin(), label.end(), '/', '.');
+  // The metrics where more is worse (scenario/metrics.hpp), each with the
+  // change below which it is noise.
+  for (const auto& m : scenario::metrics()) {
+    if (!m.compare_noise) {
+      continue;
+    }
+    const std::string label{m.name};
+    std::string pointer = "/summary/" + label;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
     cmp.changes.push_back(compare_number(label, number_at(base, pointer),
-                                         number_at(current, pointer), w.noise_floor, tolerance));
+                                         number_at(current, pointer), *m.compare_noise, tolerance));
   }
   // Errors, SQLSTATE by SQLSTATE, as the clients saw them.
   std::set<std::string> states;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "scenario/metrics.hpp"
+
 namespace pgleak::run {
 
 using Clock = std::chrono::steady_clock;
@@ -71,28 +73,40 @@ std::optional<std::string> LiveWatch::tick() {
     if (!e.abort_on_fail) {
       continue;
     }
-    double so_far = 0;
-    if (e.metric == "peak_connections") {
-      so_far = recorder_.peak_own();
-    } else if (e.metric == "pool_timeouts") {
-      so_far = static_cast<double>(recorder_.pool_timeouts());
-    } else if (e.metric == "holders") {
-      so_far = static_cast<double>(holders().size());
-    } else if (e.metric.rfind("errors.", 0) == 0 || e.metric.rfind("server_errors.", 0) == 0) {
-      const bool server = e.metric[0] == 's';
-      const auto counts =
-          server ? recorder_.server_errors_by_sqlstate() : recorder_.errors_by_sqlstate();
-      const auto state = e.metric.substr(e.metric.find('.') + 1);
-      so_far = counts.contains(state) ? static_cast<double>(counts.at(state)) : 0.0;
-    } else {
-      continue;  // scenario::can_abort_early admits only the metrics above
+    const auto so_far = value_so_far(e.metric);
+    if (!so_far) {
+      continue;  // scenario::can_abort_early admits only what value_so_far() knows
     }
-    if (e.lost_for_good(so_far)) {
+    if (e.lost_for_good(*so_far)) {
       return fmt::format("threshold {} {} can no longer pass (already {})", e.metric, e.text,
-                         so_far);
+                         *so_far);
     }
   }
   return std::nullopt;
+}
+
+std::optional<double> LiveWatch::value_so_far(const std::string& metric) const {
+  if (scenario::is_sqlstate_metric(metric)) {
+    const bool server = metric[0] == 's';
+    const auto counts =
+        server ? recorder_.server_errors_by_sqlstate() : recorder_.errors_by_sqlstate();
+    const auto state = metric.substr(metric.find('.') + 1);
+    return counts.contains(state) ? static_cast<double>(counts.at(state)) : 0.0;
+  }
+  const auto* m = scenario::find_metric(metric);
+  if (m == nullptr || !m->live) {
+    return std::nullopt;
+  }
+  switch (m->id) {
+    case scenario::Metric::kPeakConnections:
+      return recorder_.peak_own();
+    case scenario::Metric::kPoolTimeouts:
+      return static_cast<double>(recorder_.pool_timeouts());
+    case scenario::Metric::kHolders:
+      return static_cast<double>(holders().size());
+    default:
+      return std::nullopt;  // a metric marked live without a live value: never aborts
+  }
 }
 
 void LiveWatch::progress() {

@@ -33,6 +33,9 @@ class LiveWatch {
   void finish();
   // Checkouts older than leak_threshold right now (empty without one).
   std::vector<Holder> holders() const;
+  // A metric's value so far, for the metrics a run watches while it runs
+  // (scenario::MetricInfo::live, and the SQLSTATE counts); nullopt for others.
+  std::optional<double> value_so_far(const std::string& metric) const;
 
  private:
   void progress();

@@ -4,63 +4,10 @@
 #include <charconv>
 #include <cmath>
 
+#include "scenario/metrics.hpp"
+
 namespace pgleak::scenario {
 namespace {
-
-// Every numeric summary metric, by the name analysis::summary_json gives it
-// (tests/unit/verdict_test.cpp checks the two stay in step).
-constexpr std::string_view kMetrics[] = {"peak_connections",
-                                         "peak_at_s",
-                                         "final_connections",
-                                         "peak_total_connections",
-                                         "connection_limit",
-                                         "pool_timeouts",
-                                         "checkouts",
-                                         "connects",
-                                         "connect_attempts",
-                                         "connections_lost",
-                                         "recycled",
-                                         "invalidated",
-                                         "pre_pings",
-                                         "pre_ping_failures",
-                                         "overflow_closed",
-                                         "held_at_end",
-                                         "holders",
-                                         "arrivals",
-                                         "dropped_arrivals",
-                                         "samples_with_waiters",
-                                         "pool_capacity",
-                                         "checkout_wait_ms.count",
-                                         "checkout_wait_ms.p50",
-                                         "checkout_wait_ms.p95",
-                                         "checkout_wait_ms.p99",
-                                         "checkout_wait_ms.max",
-                                         "pool_timeout_late_ms.count",
-                                         "pool_timeout_late_ms.p50",
-                                         "pool_timeout_late_ms.p95",
-                                         "pool_timeout_late_ms.p99",
-                                         "pool_timeout_late_ms.max",
-                                         "growth.computed",
-                                         "growth.slope_per_min",
-                                         "growth.r2",
-                                         "growth.from_s",
-                                         "growth.to_s",
-                                         "growth.samples",
-                                         "growth.rise",
-                                         "growth.tail_slope_per_min",
-                                         "growth.plateaued"};
-
-// "errors.53300" or "server_errors.25P03": a prefix and five [0-9A-Z].
-bool is_sqlstate_metric(std::string_view metric) {
-  for (const std::string_view prefix : {"errors.", "server_errors."}) {
-    if (metric.size() == prefix.size() + 5 && metric.substr(0, prefix.size()) == prefix) {
-      const auto code = metric.substr(prefix.size());
-      return std::all_of(code.begin(), code.end(),
-                         [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); });
-    }
-  }
-  return false;
-}
 
 bool is_space(char c) {
   return c == ' ' || c == '\t';
@@ -90,21 +37,20 @@ bool Expectation::lost_for_good(double v) const {
 }
 
 bool can_abort_early(const std::string& metric) {
-  return metric == "peak_connections" || metric == "pool_timeouts" || metric == "holders" ||
-         metric.rfind("errors.", 0) == 0 || metric.rfind("server_errors.", 0) == 0;
+  const auto* m = find_metric(metric);
+  return (m != nullptr && m->live) || is_sqlstate_metric(metric);
 }
 
 std::optional<std::string> check_metric(const std::string& metric) {
   if (metric == "verdict" || is_sqlstate_metric(metric)) {
     return std::nullopt;
   }
-  for (const auto m : kMetrics) {
-    if (m == metric) {
-      return std::nullopt;
-    }
+  if (find_metric(metric) != nullptr) {
+    return std::nullopt;
   }
   return "unknown metric (use a summary metric such as peak_connections, pool_timeouts, "
-         "checkout_wait_ms.p95, errors.53300, growth.slope_per_min, holders, or verdict)";
+         "checkout_wait_ms.p95, errors.53300, growth.slope_per_min, holders, or verdict; "
+         "pgleak list shows them all)";
 }
 
 std::optional<Expectation> parse_expectation(const std::string& metric, const std::string& text,

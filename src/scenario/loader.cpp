@@ -371,8 +371,8 @@ void read_expect(ObjectReader& r, const json& expect, Scenario& s) {
     std::string why;
     if (abort_on_fail && !can_abort_early(metric)) {
       r.problems().push_back({at + "/abort_on_fail",
-                              "supported for peak_connections, pool_timeouts, holders, errors.X "
-                              "and server_errors.X: values that only grow during a run"});
+                              "supported for metrics pgleak watches while it runs and that only "
+                              "grow (pgleak list marks them), and errors.X and server_errors.X"});
       continue;
     }
     if (auto e = parse_expectation(metric, text, &why)) {

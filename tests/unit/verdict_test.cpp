@@ -6,7 +6,9 @@
 #include <random>
 
 #include "analysis/budget.hpp"
+#include "run/live_watch.hpp"
 #include "scenario/loader.hpp"
+#include "scenario/metrics.hpp"
 #include "workload/pattern_registry.hpp"
 
 namespace pgleak::analysis {
@@ -148,6 +150,28 @@ TEST(Verdict, EverySummaryMetricIsAddressable) {
         }
       };
   walk(summary_json(Summary{}), "");
+}
+
+// scenario/metrics.hpp is the one table: every row has a value in the
+// summary, and exactly the rows marked live have a value while a run runs.
+TEST(Metrics, EveryRowHasAValueAndTheLiveOnesAreWatched) {
+  Summary s;
+  const auto j = summary_json(s);
+  for (const auto& m : scenario::metrics()) {
+    const auto v = metric_json(s, m.id);
+    EXPECT_TRUE(v.is_number() || v.is_boolean()) << m.name;
+    EXPECT_TRUE(metric_value(j, std::string{m.name}).has_value()) << m.name;
+    EXPECT_EQ(scenario::check_metric(std::string{m.name}), std::nullopt) << m.name;
+  }
+  scenario::Scenario sc;
+  run::Recorder recorder{std::chrono::steady_clock::now()};
+  std::vector<std::unique_ptr<workload::ProcessReplica>> none;
+  run::LiveWatch watch{sc, recorder, none, nullptr, false, 0};
+  for (const auto& m : scenario::metrics()) {
+    EXPECT_EQ(watch.value_so_far(std::string{m.name}).has_value(), m.live) << m.name;
+    EXPECT_EQ(scenario::can_abort_early(std::string{m.name}), m.live) << m.name;
+  }
+  EXPECT_EQ(watch.value_so_far("errors.53300"), 0.0);
 }
 
 TEST(Verdict, AnIncompleteRunNeverPasses) {

@@ -1,0 +1,78 @@
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string_view>
+
+// The summary metrics of a run, one row each: the names a scenario's
+// `expect` may use, the keys the report's "summary" writes (a dotted name is
+// a nested object), and what `pgleak compare` watches. analysis/summary.cpp
+// gives each its value with a switch over Metric, so the compiler finds a
+// row without a value. Beside these, "errors.XXXXX" and
+// "server_errors.XXXXX" name the SQLSTATE counts.
+namespace pgleak::scenario {
+
+enum class Metric {
+  kPeakConnections,
+  kPeakAtS,
+  kFinalConnections,
+  kPeakTotalConnections,
+  kConnectionLimit,
+  kPoolTimeouts,
+  kCheckouts,
+  kConnects,
+  kConnectAttempts,
+  kConnectionsLost,
+  kRecycled,
+  kInvalidated,
+  kPrePings,
+  kPrePingFailures,
+  kOverflowClosed,
+  kHeldAtEnd,
+  kHolders,
+  kArrivals,
+  kDroppedArrivals,
+  kSamplesWithWaiters,
+  kPoolCapacity,
+  kCheckoutWaitCount,
+  kCheckoutWaitP50,
+  kCheckoutWaitP95,
+  kCheckoutWaitP99,
+  kCheckoutWaitMax,
+  kTimeoutLateCount,
+  kTimeoutLateP50,
+  kTimeoutLateP95,
+  kTimeoutLateP99,
+  kTimeoutLateMax,
+  kGrowthComputed,
+  kGrowthSlopePerMin,
+  kGrowthR2,
+  kGrowthFromS,
+  kGrowthToS,
+  kGrowthSamples,
+  kGrowthRise,
+  kGrowthTailSlopePerMin,
+  kGrowthPlateaued,
+  kProcessExits,
+  kProcessCrashes,
+  kProcessRestarts,
+};
+
+struct MetricInfo {
+  Metric id;
+  std::string_view name;  // "checkout_wait_ms.p95"
+  std::string_view help;
+  // Never decreases during a run and is watched while it runs
+  // (run::LiveWatch), so a threshold on it can fail early (abort_on_fail).
+  bool live = false;
+  // `pgleak compare` flags a rise larger than this (more is worse); none: not watched.
+  std::optional<double> compare_noise;
+};
+
+std::span<const MetricInfo> metrics();
+const MetricInfo* find_metric(std::string_view name);
+
+// "errors.53300" or "server_errors.25P03": a prefix and five [0-9A-Z].
+bool is_sqlstate_metric(std::string_view name);
+
+}  // namespace pgleak::scenario
