@@ -93,6 +93,26 @@ def leak_on_error():
             keep(db)  # close() was not in finally: the session stays referenced
 
 
+OLD_POOLS = []
+disposed = threading.Barrier(WORKERS)
+leaked = threading.Barrier(WORKERS)
+
+
+def engine_dispose():
+    """Each worker leaks a session; once all three have, one of them calls
+    engine.dispose(), and each then leaks another on the new pool."""
+    first = SessionLocal()
+    first.execute(text("SELECT 1"))
+    keep(first)
+    if leaked.wait() == 0:
+        OLD_POOLS.append(engine.pool)
+        engine.dispose()
+    disposed.wait()
+    second = SessionLocal()
+    second.execute(text("SELECT 1"))
+    keep(second)
+
+
 CASES = {
     "scoped": scoped,
     "held_by_object": held_by_object,
@@ -103,6 +123,7 @@ CASES = {
     "global_session": global_session,
     "global_session_commit": lambda: global_session(commit=True),
     "leak_on_error": leak_on_error,
+    "engine_dispose": engine_dispose,
 }
 
 threads = [threading.Thread(target=CASES[case]) for _ in range(WORKERS)]
@@ -117,8 +138,12 @@ cur = admin.cursor()
 cur.execute("SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
             "WHERE application_name = %s GROUP BY 1", (APP,))
 by_state = {state: n for state, n in cur.fetchall()}
-print(json.dumps({"case": case, "by_state": by_state,
-                  "checked_out": engine.pool.checkedout()}))
+checked_out = engine.pool.checkedout()
+if OLD_POOLS:
+    # A disposed pool resets its own count (QueuePool.dispose() sets _overflow
+    # to -size), so count the sessions that still hold a connection instead.
+    checked_out = sum(1 for s in kept if s.in_transaction())
+print(json.dumps({"case": case, "by_state": by_state, "checked_out": checked_out}))
 for s in kept:
     s.close()
 engine.dispose()

@@ -260,10 +260,15 @@ TEST(Cli, IncidentAfterStaysFarBelowTheLimitAndPasses) {
   EXPECT_LE(summary["peak_connections"].get<int>(), 5 * 8);  // far below 97
   EXPECT_GT(summary["checkouts"].get<int>(), 100);
   // A scoped unit is idle in transaction only for the instant between BEGIN and
-  // its query (psycopg2 sends them apart too); it never accumulates.
+  // its query (psycopg2 sends them apart too); it never accumulates. How many
+  // a sample catches in that instant depends on the machine's load, so the
+  // bound is on the mean: a leak of even one session would hold it at >= 1.
+  double idle_in_tx = 0;
   for (const auto& s : report["samples"]) {
-    EXPECT_LE(s["by_state"].value("idle in transaction", 0), 3) << s.dump();
+    idle_in_tx += s["by_state"].value("idle in transaction", 0);
   }
+  ASSERT_FALSE(report["samples"].empty());
+  EXPECT_LT(idle_in_tx / static_cast<double>(report["samples"].size()), 1.0);
   for (const auto& [app, n] : report["samples"].back()["by_application"].items()) {
     EXPECT_EQ(app.rfind("dispatching_api/", 0), 0u) << app;
   }

@@ -90,7 +90,7 @@ class Differential : public ::testing::Test {
     }
     Subprocess p{{kBinary, "run", (dir / "case.json").string(), "--dsn",
                   server_->app_conninfo().to_libpq(), "--report", (dir / "r.json").string(),
-                  "--quiet"}};
+                  "--quiet", "--allow-exhaust"}};  // engine_dispose's budget is unbounded
     const int code = p.wait_for(120s);
     EXPECT_TRUE(code == 0 || code == 1) << p.err();
     std::ifstream in{dir / "r.json"};
@@ -149,6 +149,19 @@ TEST_F(Differential, GlobalSessionThatCommitsHoldsNothing) {
 TEST_F(Differential, LeakOnErrorKeepsEveryFailedSession) {
   compare("leak_on_error",
           R"({"pattern": "leak_on_error", "options": {"error_rate": 1.0}, )" + kUnits + "}");
+}
+
+// engine.dispose() while every worker leaks a session: the new pool takes
+// three more beside the three the old one still has out (steps, as a user
+// would write the application).
+TEST_F(Differential, EngineDisposeLeavesTheOldPoolsCheckoutsOpen) {
+  compare("engine_dispose",
+          R"({"name": "first", "count": 3, "iterations": 1,
+              "steps": [{"open": "db"}, {"execute": "db"}, {"sleep": "process_end"}]},
+             {"name": "disposer", "count": 1, "iterations": 1, "start_after": "300ms",
+              "steps": [{"dispose": true}]},
+             {"name": "second", "count": 3, "iterations": 1, "start_after": "600ms",
+              "steps": [{"open": "db"}, {"execute": "db"}, {"sleep": "process_end"}]})");
 }
 
 }  // namespace
