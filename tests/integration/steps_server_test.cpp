@@ -105,6 +105,61 @@ INSTANTIATE_TEST_SUITE_P(
 
 // --- a leaked session let go later -------------------------------------------
 
+// a = SessionLocal(); b = SessionLocal(): each session checks out its own
+// connection, so one worker holds two.
+TEST(Steps, AWorkerMayHoldSeveralSessions) {
+  const auto r = run_json(scenario_with(
+      R"({"count": 2, "iterations": 1, "steps": [{"open": "a"}, {"open": "b"},
+          {"execute": "a"}, {"execute": "b"}, {"sleep": "process_end"}]})"));
+  EXPECT_EQ(final_state(r, "idle in transaction"), 4);
+  EXPECT_EQ(r.pools[0].outstanding, 4);
+  expect_nothing_left(r);
+}
+
+// A transaction held idle for a set time, then committed: idle in
+// transaction until then, and the connection is back in the pool after.
+TEST(Steps, HoldIdleInTransactionThenCommit) {
+  const auto r = run_json(scenario_with(
+      R"({"count": 2, "iterations": 1, "steps": [{"open": "db"}, {"execute": "db"},
+          {"sleep": "500ms"}, {"commit": "db"}, {"sleep": "process_end"}]})"));
+  bool held = false;
+  for (const auto& s : r.samples) {
+    held = held || (s.by_state.contains("idle in transaction") &&
+                    s.by_state.at("idle in transaction") == 2);
+  }
+  EXPECT_TRUE(held);
+  EXPECT_EQ(final_state(r, "idle in transaction"), 0);
+  EXPECT_EQ(r.pools[0].outstanding, 0);
+  EXPECT_EQ(r.pools[0].stats.checkins, 2u);
+  EXPECT_EQ(r.pools[0].checkins_by_cleanup, 0u);
+  expect_nothing_left(r);
+}
+
+// An error inside try runs except and finally; without except it ends the
+// unit of work, and the next unit starts.
+TEST(Steps, ErrorsAreHandledAsPythonHandlesThem) {
+  const auto r = run_json(scenario_with(
+      R"({"name": "handled", "count": 1, "iterations": 3, "steps": [{"open": "db"},
+          {"loop": [{"try": [{"execute": "db", "sql": "SELECT 1/0"}, {"commit": "db"}],
+                     "except": [{"rollback": "db"}], "finally": [{"close": "db"}]}]}]},
+         {"name": "unhandled", "count": 1, "iterations": 3, "steps": [{"open": "db"},
+          {"loop": [{"raise": "job failed"}, {"execute": "db"}]}, {"sleep": "process_end"}]})"));
+  ASSERT_TRUE(r.errors_by_sqlstate.contains("22012"));
+  EXPECT_EQ(r.errors_by_sqlstate.at("22012"), 3u);  // each unit ran again after the error
+  size_t app_errors = 0;
+  for (const auto& e : r.events) {
+    if (e.kind == record::kApplicationError) {
+      ++app_errors;
+      EXPECT_EQ(e.message, "job failed");
+    }
+  }
+  EXPECT_EQ(app_errors, 3u);
+  // The raise came before the execute: the unhandled worker never checked out.
+  EXPECT_EQ(r.pools[0].stats.checkouts, 3u);
+  EXPECT_EQ(r.pools[0].outstanding, 0);
+  expect_nothing_left(r);
+}
+
 // A session closed late (by someone else, 600 ms on) holds its connection idle
 // in transaction until then, and nothing after: the pool keeps it idle.
 TEST(LateRelease, ALateCloseGivesTheConnectionBackThen) {
@@ -209,6 +264,24 @@ TEST(Lifecycle, ACrashIsSeenByTheServerAndTheRestartReconnects) {
   EXPECT_TRUE(gap);
   EXPECT_EQ(r.samples.back().own, 2);
   EXPECT_EQ(r.pools[0].stats.connects, 4u);
+  expect_nothing_left(r);
+}
+
+// Ended after its units of work and restarted: each life starts its workers
+// anew, so each life ends after the same number of units.
+TEST(Lifecycle, AnExitAfterUnitsThenARestartRepeats) {
+  const auto r = run_json(scenario_with(
+      R"({"pattern": "scoped", "count": 1, "think_time": "50ms"})", "{}", "1500ms",
+      R"("lifecycle": {"end": "exit", "after_units": 4, "restart_after": "100ms"}, )"));
+  const auto exits = count_events(r, kProcessExit);
+  EXPECT_GE(exits, 2u);
+  EXPECT_LE(exits, 6u);
+  const auto starts = count_events(r, kProcessStart);
+  EXPECT_TRUE(starts == exits || starts + 1 == exits) << starts << " " << exits;
+  // 4 units per life; the life ends as its 4th unit starts, which may be cut
+  // short before its checkout.
+  EXPECT_GE(r.pools[0].stats.checkouts, 3 * exits);
+  EXPECT_LE(r.pools[0].stats.checkouts, 4 * (exits + 1));
   expect_nothing_left(r);
 }
 
