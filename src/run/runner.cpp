@@ -179,8 +179,9 @@ class Fleet {
     pools.reserve(replicas_.size());
     for (const auto& rep : replicas_) {
       const auto s = rep->pool().stats();
-      pools.push_back(
-          {rep->spec().name, rep->replica(), s.checked_out, s.idle, s.overflow, s.waiting, s.open});
+      // What the process holds, the pools engine.dispose() replaced included.
+      pools.push_back({rep->spec().name, rep->replica(), s.checked_out + s.retired_out,
+                       s.idle + s.retired_idle, s.overflow, s.waiting, s.open});
     }
     return pools;
   }
