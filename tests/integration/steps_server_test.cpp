@@ -78,8 +78,19 @@ TEST_P(StepsTwins, GiveTheServerPictureOfTheirBuiltIn) {
       run_json(scenario_with(R"({"steps": )" + twin + ", " + t.group + "}", pool, "1200ms"));
   ASSERT_FALSE(builtin.samples.empty());
   ASSERT_FALSE(steps.samples.empty());
-  EXPECT_EQ(steps.samples.back().by_state, builtin.samples.back().by_state) << t.pattern;
-  EXPECT_EQ(peak_own(steps), peak_own(builtin)) << t.pattern;
+  // Every state but plain idle, whose count is how many connections a pool
+  // happened to open at once and keeps.
+  auto held = [](const RunResult& r) {
+    auto states = r.samples.back().by_state;
+    states.erase("idle");
+    return states;
+  };
+  EXPECT_EQ(held(steps), held(builtin)) << t.pattern;
+  // Counts, not peaks: a sample may or may not catch a connection that lives
+  // for one unit of work. NullPool's checkouts are connections of their own.
+  if (!info->twin_null_pool) {
+    EXPECT_EQ(steps.pools[0].stats.checkouts, builtin.pools[0].stats.checkouts) << t.pattern;
+  }
   EXPECT_EQ(steps.pools[0].outstanding, builtin.pools[0].outstanding) << t.pattern;
   EXPECT_EQ(steps.errors_by_sqlstate, builtin.errors_by_sqlstate) << t.pattern;
   EXPECT_EQ(steps.connect_attempts, builtin.connect_attempts) << t.pattern;
