@@ -93,7 +93,11 @@ TEST_P(StepsTwins, GiveTheServerPictureOfTheirBuiltIn) {
   }
   EXPECT_EQ(steps.pools[0].outstanding, builtin.pools[0].outstanding) << t.pattern;
   EXPECT_EQ(steps.errors_by_sqlstate, builtin.errors_by_sqlstate) << t.pattern;
-  EXPECT_EQ(steps.connect_attempts, builtin.connect_attempts) << t.pattern;
+  // A pool opens as many connections as the workers happened to need at
+  // once; without a pool, one per unit of work.
+  if (info->twin_null_pool) {
+    EXPECT_EQ(steps.connect_attempts, builtin.connect_attempts) << t.pattern;
+  }
   EXPECT_EQ(steps.pool_timeouts, builtin.pool_timeouts) << t.pattern;
   expect_nothing_left(builtin);
   expect_nothing_left(steps);
