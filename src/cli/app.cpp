@@ -18,6 +18,7 @@
 #include "pool/pool_config.hpp"
 #include "probe/monitor.hpp"
 #include "report/compare.hpp"
+#include "report/html_report.hpp"
 #include "scenario/loader.hpp"
 #include "scenario/metrics.hpp"
 #include "util/errors.hpp"
@@ -64,30 +65,60 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
   return budget.fits ? kPassed : kFailed;
 }
 
+// A JSON report written by `pgleak run`: a usage error (exit 2) names the
+// file when it cannot be read or is not JSON.
+nlohmann::json read_report(const std::string& path) {
+  constexpr size_t kMaxReportBytes = size_t{1} << 30;
+  std::string text;
+  try {
+    text = util::read_regular_file(path, kMaxReportBytes);
+  } catch (const util::UsageError& e) {
+    throw util::UsageError(path + ": " + e.what());
+  }
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw util::UsageError(path + " is not JSON: " + e.what());
+  }
+}
+
 int do_compare(const std::string& base_path, const std::string& new_path, double tolerance_pct,
                bool as_json, std::ostream& out) {
-  auto read = [](const std::string& path) {
-    constexpr size_t kMaxReportBytes = size_t{1} << 30;
-    std::string text;
-    try {
-      text = util::read_regular_file(path, kMaxReportBytes);
-    } catch (const util::UsageError& e) {
-      throw util::UsageError(path + ": " + e.what());
-    }
-    try {
-      return nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      throw util::UsageError(path + " is not JSON: " + e.what());
-    }
-  };
   try {
-    const auto cmp =
-        report::compare_reports(read(base_path), read(new_path), tolerance_pct / 100.0);
+    const auto cmp = report::compare_reports(read_report(base_path), read_report(new_path),
+                                             tolerance_pct / 100.0);
     out << (as_json ? report::comparison_json(cmp).dump(2) + "\n" : report::format_comparison(cmp));
     return cmp.regression ? kFailed : kPassed;
   } catch (const nlohmann::json::exception& e) {
     throw util::UsageError(std::string{"a report lacks an expected field: "} + e.what());
   }
+}
+
+// `pgleak report A.json [B.json ...] --html OUT.html`: the reports side by side.
+int do_report(const std::vector<std::string>& paths, const std::string& html_path,
+              std::ostream& out) {
+  const auto target = std::filesystem::path{html_path}.lexically_normal();
+  for (const auto& p : paths) {
+    if (std::filesystem::path{p}.lexically_normal() == target) {
+      throw util::UsageError("--html would overwrite its own input " + p);
+    }
+  }
+  util::check_output_path(html_path);
+  std::vector<report::HtmlInput> inputs;
+  for (const auto& p : paths) {
+    inputs.push_back({std::filesystem::path{p}.filename().string(), read_report(p)});
+  }
+  std::string html;
+  try {
+    html = report::render_html(inputs);
+  } catch (const std::invalid_argument& e) {
+    throw util::UsageError(e.what());
+  } catch (const nlohmann::json::exception& e) {
+    throw util::UsageError(std::string{"a report lacks an expected field: "} + e.what());
+  }
+  util::write_output_file(html_path, html);
+  out << "html: " << util::printable(html_path) << "\n";
+  return kPassed;
 }
 
 struct MonitorArgs {
@@ -272,6 +303,12 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       ->check(CLI::Range(0.000001, 1000.0));
   run->add_option("--junit", run_args.junit,
                   "Also write JUnit XML: one test case per threshold (and the verdict)");
+  std::string run_html;
+  auto* run_html_opt =
+      run->add_option("--html", run_html,
+                      "Also write the HTML report (charts, tables; self-contained): to PATH, or\n"
+                      "without one next to the JSON report with the same base name")
+          ->expected(0, 1);
   run->add_flag("-q,--quiet", run_args.quiet, "No status lines or progress on stderr");
 
   BudgetArgs budget_args;
@@ -320,6 +357,17 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       ->capture_default_str()
       ->check(CLI::Range(0.0, 10000.0));
   compare->add_flag("--json", compare_json, "JSON instead of a table");
+
+  std::vector<std::string> report_inputs;
+  std::string report_html;
+  auto* report_cmd = app.add_subcommand(
+      "report",
+      "Render reports already written as one self-contained HTML page (charts and tables,\n"
+      "several reports side by side on shared axes; the page fetches nothing). Example:\n"
+      "  pgleak report before.json after.json --html incident.html");
+  report_cmd->add_option("reports", report_inputs, "JSON reports written by pgleak run")
+      ->required();
+  report_cmd->add_option("--html", report_html, "Where to write the HTML page")->required();
 
   MonitorArgs monitor_args;
   DsnFlags monitor_dsn;
@@ -379,6 +427,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       run_dsn.dsn_given = run->count("--dsn") > 0;
       run_args.dsn = resolve_dsn(run_dsn);
       scrub_dsn_from_argv(argc, argv, run_args.dsn);
+      if (run_html_opt->count() > 0) {
+        run_args.html = run_html;  // empty: next to the JSON report
+      }
       return do_run(run_args, out, err, signals);
     }
     if (*monitor) {
@@ -392,6 +443,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
     }
     if (*compare) {
       return do_compare(compare_base, compare_new, tolerance_pct, compare_json, out);
+    }
+    if (*report_cmd) {
+      return do_report(report_inputs, report_html, out);
     }
     if (*budget) {
       return do_budget(budget_args, out);

@@ -14,8 +14,10 @@
 #include "analysis/verdict.hpp"
 #include "cli/exit_code.hpp"
 #include "db/conninfo.hpp"
+#include "report/html_report.hpp"
 #include "report/json_report.hpp"
 #include "report/junit_report.hpp"
+#include "report/sparkline.hpp"
 #include "run/runner.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
@@ -39,6 +41,15 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
       s.peak_connections, s.peak_at_s, s.final_connections, s.connection_limit,
       r.target.server.max_connections, r.target.server.superuser_reserved_connections,
       util::printable(r.target.server.server_version));
+  std::vector<double> own;
+  own.reserve(r.samples.size());
+  for (const auto& sample : r.samples) {
+    own.push_back(sample.own);
+  }
+  if (!own.empty()) {
+    out << fmt::format("  over time:   {}| limit {}\n",
+                       report::sparkline(own, std::max(1, s.connection_limit)), s.connection_limit);
+  }
   const auto& w = s.checkout_wait_ms;
   out << fmt::format(
       "  pool: {} checkouts, {} timeouts, wait p50 {:.3f}ms p95 {:.3f}ms p99 "
@@ -138,6 +149,19 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
     }
     util::check_output_path(args.junit);
   }
+  std::string html_path;
+  if (args.html) {
+    html_path = !args.html->empty()
+                    ? *args.html
+                    : std::filesystem::path{path}.replace_extension(".html").string();
+    for (const auto* other : {&path, &args.junit}) {
+      if (std::filesystem::path{html_path}.lexically_normal() ==
+          std::filesystem::path{*other}.lexically_normal()) {
+        throw util::UsageError("--html and another output are the same file: " + html_path);
+      }
+    }
+    util::check_output_path(html_path);
+  }
 
   run::RunOptions options;
   if (!args.dsn.empty()) {
@@ -156,21 +180,34 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
 
   const auto summary = analysis::summarize(result, sc);
   const auto verdict = analysis::judge(summary, result, sc);
-  util::write_output_file(path,
-                          report::report_text(report::build_report(sc, result, summary, verdict)));
-  // The JSON report is written first: a JUnit file that fails cannot lose it.
-  std::optional<std::string> junit_failure;
+  const auto report_json = report::build_report(sc, result, summary, verdict);
+  util::write_output_file(path, report::report_text(report_json));
+  // The JSON report is written first: a JUnit or HTML file that fails cannot lose it.
+  std::optional<std::string> side_failure;
   if (!args.junit.empty()) {
     try {
       util::write_output_file(args.junit, report::junit_xml(sc, result, verdict));
     } catch (const util::InfrastructureError& e) {
-      junit_failure = e.what();
+      side_failure = e.what();
+    }
+  }
+  if (!html_path.empty()) {
+    try {
+      util::write_output_file(
+          html_path,
+          report::render_html({{std::filesystem::path{path}.filename().string(), report_json}}));
+    } catch (const util::InfrastructureError& e) {
+      side_failure = e.what();
     }
   }
   print_summary(out, sc, result, summary, verdict);
-  out << "report: " << util::printable(path) << "\n" << std::flush;
-  if (junit_failure) {
-    err << "pgleak: " << util::printable(*junit_failure) << " (the JSON report was written)\n";
+  out << "report: " << util::printable(path) << "\n";
+  if (!html_path.empty() && !side_failure) {
+    out << "html: " << util::printable(html_path) << "\n";
+  }
+  out << std::flush;
+  if (side_failure) {
+    err << "pgleak: " << util::printable(*side_failure) << " (the JSON report was written)\n";
     return kInfrastructure;
   }
 

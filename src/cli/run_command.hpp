@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -15,6 +16,7 @@ struct RunArgs {
   std::string out_dir = "results";
   std::string dsn;
   std::string junit;
+  std::optional<std::string> html;  // set: write HTML too; empty: beside the JSON report
   double time_scale = 0;
   bool quiet = false;
   bool allow_exhaust = false;

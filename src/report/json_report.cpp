@@ -68,6 +68,29 @@ json stats_json(const pool::PoolStats& s) {
           {"retired_idle", s.retired_idle}};
 }
 
+// Checkout waits in coarse bins (upper bounds in ms, each bin the count
+// above the previous bound), up to the first bin that holds the longest.
+json wait_histogram(const util::LatencyHistogram* waits) {
+  json bins = json::array();
+  if (waits == nullptr || waits->count() == 0) {
+    return bins;
+  }
+  static constexpr double kEdgesMs[] = {0.1,   0.5,   1,     2,      5,      10,   20,
+                                        50,    100,   200,   500,    1000,   2000, 5000,
+                                        10000, 30000, 60000, 300000, 3600000};
+  uint64_t below = 0;
+  for (const double edge : kEdgesMs) {
+    const auto at_most = waits->count_at_most(util::Micros{static_cast<int64_t>(edge * 1000)});
+    bins.push_back({{"le_ms", edge}, {"count", at_most - below}});
+    below = at_most;
+    if (below >= waits->count()) {
+      return bins;
+    }
+  }
+  bins.push_back({{"le_ms", nullptr}, {"count", waits->count() - below}});  // longer still
+  return bins;
+}
+
 // A group's steps as written, with each duration nominal and applied.
 json steps_json(const std::vector<scenario::Step>& steps) {
   json out = json::array();
@@ -295,6 +318,7 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
       {"loads", loads},
       {"holders", holders},
       {"summary", analysis::summary_json(s)},
+      {"checkout_wait_histogram", wait_histogram(r.checkout_waits.get())},
       {"cleanup", {{"leftover_backends_terminated", r.leftover_backends_terminated}}},
       {"verdict", analysis::verdict_json(v)},
   };

@@ -60,6 +60,17 @@ Micros LatencyHistogram::max() const noexcept {
   return Micros{max_us_.load(std::memory_order_relaxed)};
 }
 
+uint64_t LatencyHistogram::count_at_most(Micros bound) const noexcept {
+  uint64_t n = 0;
+  for (int i = 0; i < kBuckets; ++i) {
+    if (upper_bound_of(i) > static_cast<uint64_t>(std::max<int64_t>(0, bound.count()))) {
+      break;
+    }
+    n += buckets_[static_cast<size_t>(i)].load(std::memory_order_relaxed);
+  }
+  return n;
+}
+
 Micros LatencyHistogram::quantile(double q) const noexcept {
   uint64_t total = 0;
   for (const auto& b : buckets_) {

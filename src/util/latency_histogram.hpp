@@ -26,6 +26,8 @@ class LatencyHistogram {
   // q in [0, 1]; returns the upper bound of the bucket holding the q-quantile,
   // capped at the largest value recorded. Zero when empty.
   Micros quantile(double q) const noexcept;
+  // How many values were at most `bound` (to within a bucket's width).
+  uint64_t count_at_most(Micros bound) const noexcept;
 
  private:
   static constexpr int kSubBucketBits = 6;  // 64 sub-buckets: < 1.6% error

@@ -1,0 +1,340 @@
+// pgleak's HTML report. Draws the data src/report/html_report.cpp embedded
+// (one entry per JSON report) with Chart.js, side by side on shared axes.
+// Every string from a report (scenario text, server messages) reaches the
+// page through textContent, never as markup. When done it writes a
+// self-check into #pgleak-self-check: what each chart drew (points, peak,
+// painted pixels) and any error, which tests/browser reads.
+(function () {
+  'use strict';
+
+  const check = { charts: [], errors: [], blocked: [], done: false };
+  window.addEventListener('error', (e) => check.errors.push(String(e.message)));
+  document.addEventListener('securitypolicyviolation', (e) => check.blocked.push(e.blockedURI));
+  const consoleError = console.error;
+  console.error = function (...args) {
+    check.errors.push(args.map(String).join(' '));
+    consoleError.apply(console, args);
+  };
+
+  // Okabe-Ito: told apart with every common colour-vision deficiency, and in
+  // grey on paper (lines also differ by dash).
+  const C = {
+    black: '#000000', orange: '#E69F00', sky: '#56B4E9', green: '#009E73',
+    yellow: '#F0E442', blue: '#0072B2', vermillion: '#D55E00', purple: '#CC79A7', grey: '#999999',
+  };
+  const STATE_COLOURS = {
+    'active': C.blue, 'idle': C.sky, 'idle in transaction': C.orange,
+    'idle in transaction (aborted)': C.vermillion, 'other': C.grey,
+  };
+  const LINE_COLOURS = [C.blue, C.orange, C.green, C.vermillion, C.purple, C.sky, C.black,
+    C.yellow];
+  const DASHES = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
+
+  const el = (tag, attrs, ...children) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'class') e.className = v; else e.setAttribute(k, v);
+    }
+    for (const c of children) {
+      if (c === null || c === undefined) continue;
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return e;
+  };
+
+  const duration = (s) => {
+    if (!isFinite(s)) return '-';
+    if (s < 1) return `${Math.round(s * 1000)}ms`;
+    if (s < 120) return `${+s.toFixed(1)}s`;
+    if (s < 7200) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+    return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
+  };
+  const max = (xs) => xs.reduce((m, x) => (x > m ? x : m), 0);
+
+  const pages = JSON.parse(document.getElementById('pgleak-data').textContent);
+  const main = document.getElementById('reports');
+  main.className = pages.length > 1 ? 'side-by-side' : '';
+
+  // Shared axes: every report on the same time span and connection scale.
+  const xMax = max(pages.map((p) => Math.max(p.duration_nominal_s || 0, max(p.series.t))));
+  const yMax = Math.ceil(1.08 * max(pages.map((p) =>
+    Math.max(p.limits.max_connections || 0, max(p.series.own), max(p.series.total)))));
+
+  Chart.defaults.animation = false;
+  Chart.defaults.font.family = 'system-ui, sans-serif';
+  Chart.defaults.color = '#222';
+
+  const timeAxis = (page) => ({
+    type: 'linear', min: 0, max: xMax,
+    title: { display: true, text: 'time (nominal)' },
+    ticks: { callback: (v) => duration(v) },
+  });
+  const tooltipTitle = (page) => (items) => {
+    if (!items.length) return '';
+    const t = items[0].parsed.x;
+    return `${duration(t)} nominal (${duration(t * page.time_scale)} applied)`;
+  };
+
+  // Draws a chart and records what it drew for the self-check.
+  function chart(page, index, id, title, description, config, peakOf) {
+    const figure = el('figure', { class: 'chart' });
+    const canvas = el('canvas', { role: 'img', tabindex: '0', 'aria-label': `${title}. ${description}` });
+    const box = el('div', { class: 'canvas-box' }, canvas);
+    figure.append(el('figcaption', {}, el('strong', {}, title), ' ', description), box);
+    config.options = Object.assign({ responsive: true, maintainAspectRatio: false }, config.options);
+    config.options.plugins = Object.assign({ tooltip: { callbacks: { title: tooltipTitle(page) } } },
+      config.options.plugins);
+    const made = new Chart(canvas.getContext('2d'), config);
+    check.charts.push({ report: index, id, chart: made, canvas, peakOf });
+    return figure;
+  }
+
+  function connectionsChart(page, index) {
+    const s = page.series;
+    const datasets = Object.keys(STATE_COLOURS).map((state) => ({
+      label: state, stack: 'states', fill: true, pointRadius: 0, borderWidth: 1,
+      borderColor: STATE_COLOURS[state], backgroundColor: STATE_COLOURS[state] + 'B0',
+      data: s.t.map((t, i) => ({ x: t, y: s.states[state][i] })),
+    }));
+    const limitLine = (label, value, colour, dash, stack) => ({
+      label, stack, fill: false, pointRadius: 0, borderWidth: 2, borderColor: colour,
+      borderDash: dash, data: [{ x: 0, y: value }, { x: xMax, y: value }],
+    });
+    datasets.push(limitLine(`max_connections ${page.limits.max_connections}`,
+      page.limits.max_connections, C.black, [6, 3], 'l1'));
+    datasets.push(limitLine(`limit for the workers' role ${page.limits.limit}`,
+      page.limits.limit, C.vermillion, [2, 2], 'l2'));
+    if (page.limits.pool_caps !== null) {
+      const caps = page.limits.pool_caps;
+      datasets.push(limitLine(`pools' caps together ${caps}${caps > yMax ? ' (above the chart)' : ''}`,
+        Math.min(caps, yMax), C.purple, [8, 3, 2, 3], 'l3'));
+    }
+    const peak = max(s.own);
+    return chart(page, index, 'connections', 'Server connections by state',
+      `The run's backends, stacked by state; peak ${peak} against a limit of ${page.limits.limit}.`,
+      {
+        type: 'line', data: { datasets },
+        options: {
+          scales: { x: timeAxis(page), y: { stacked: true, min: 0, max: yMax, title: { display: true, text: 'connections' } } },
+          interaction: { mode: 'nearest', axis: 'x', intersect: false },
+        },
+      },
+      (c) => {
+        const states = c.data.datasets.filter((d) => d.stack === 'states');
+        return max(states[0].data.map((_, i) => states.reduce((sum, d) => sum + d.data[i].y, 0)));
+      });
+  }
+
+  function heldChart(page, index) {
+    const s = page.series;
+    const names = Object.keys(s.held);
+    const datasets = names.map((name, i) => ({
+      label: name, fill: false, pointRadius: 0, borderWidth: 2, stepped: true,
+      borderColor: LINE_COLOURS[i % LINE_COLOURS.length], borderDash: DASHES[Math.floor(i / LINE_COLOURS.length) % DASHES.length],
+      data: s.t.map((t, j) => ({ x: t, y: s.held[name][j] })),
+    }));
+    return chart(page, index, 'held', s.held_folded ? 'Connections held per process (replicas folded)' : 'Connections held per process replica',
+      'Checked out from each pool, the pools engine.dispose() replaced included.',
+      {
+        type: 'line', data: { datasets },
+        options: { scales: { x: timeAxis(page), y: { min: 0, title: { display: true, text: 'checked out' } } } },
+      },
+      (c) => max(c.data.datasets.map((d) => max(d.data.map((p) => p.y)))));
+  }
+
+  function waitersChart(page, index) {
+    const s = page.series;
+    const timeouts = page.events.drawn.filter((e) => e.kind === 'pool_timeout');
+    return chart(page, index, 'waiters', 'Pool waiters and timeouts',
+      `Checkouts waiting in any pool at each sample; ${page.events.by_kind.pool_timeout || 0} pool timeouts.`,
+      {
+        type: 'line',
+        data: {
+          datasets: [
+            { label: 'waiting', fill: true, pointRadius: 0, borderWidth: 1, borderColor: C.orange,
+              backgroundColor: C.orange + '80', data: s.t.map((t, i) => ({ x: t, y: s.waiting[i] })) },
+            { label: 'pool timeout', type: 'scatter', pointStyle: 'crossRot', pointRadius: 5,
+              borderColor: C.vermillion, backgroundColor: C.vermillion, data: timeouts.map((e) => ({ x: e.t, y: 0 })) },
+          ],
+        },
+        options: { scales: { x: timeAxis(page), y: { min: 0, title: { display: true, text: 'waiting' } } } },
+      },
+      (c) => max(c.data.datasets[0].data.map((p) => p.y)));
+  }
+
+  function waitDistributionChart(page, index) {
+    const w = page.summary.checkout_wait_ms || {};
+    let labels;
+    let values;
+    let what;
+    if (Array.isArray(page.wait_histogram) && page.wait_histogram.length) {
+      labels = page.wait_histogram.map((b) => `≤ ${b.le_ms} ms`);
+      values = page.wait_histogram.map((b) => b.count);
+      what = `${w.count || 0} checkouts by how long they waited`;
+    } else {
+      labels = ['p50', 'p95', 'p99', 'max'];
+      values = labels.map((k) => w[k] || 0);
+      what = 'percentiles in ms (this report has no histogram)';
+    }
+    return chart(page, index, 'waits', 'Checkout waits', `${what}; p95 ${w.p95 ?? '-'} ms, max ${w.max ?? '-'} ms.`,
+      {
+        type: 'bar',
+        data: { labels, datasets: [{ label: 'checkouts', backgroundColor: C.blue, data: values }] },
+        options: { plugins: { tooltip: { callbacks: { title: (items) => (items.length ? items[0].label : '') } } }, scales: { y: { min: 0 } } },
+      },
+      (c) => max(c.data.datasets[0].data));
+  }
+
+  const EVENT_ROWS = ['pool_timeout', 'connect_error', 'query_error', 'connection_lost', 'server_log',
+    'fault', 'process_exit', 'process_crash', 'process_start', 'engine_dispose', 'application_error',
+    'holder', 'other'];
+  const EVENT_COLOURS = [C.orange, C.vermillion, C.purple, C.black, C.blue, C.green, C.sky, C.vermillion,
+    C.green, C.purple, C.grey, C.yellow, C.grey];
+
+  function eventsChart(page, index) {
+    const rowOf = (kind) => (EVENT_ROWS.includes(kind) ? EVENT_ROWS.indexOf(kind) : EVENT_ROWS.length - 1);
+    const points = page.events.drawn.map((e) => ({ x: e.t, y: rowOf(e.kind), e }));
+    // Holders crossing leak_threshold: from the holder table.
+    const threshold = page.scenario.leak_threshold ? page.scenario.leak_threshold.nominal_s : null;
+    if (threshold !== null) {
+      for (const h of page.holders) {
+        points.push({ x: h.since_s / page.time_scale + threshold, y: rowOf('holder'),
+          e: { kind: 'holder', message: `${h.process}.${h.replica} ${h.worker} held backend ${h.backend_pid} past leak_threshold` } });
+      }
+    }
+    // One row per kind that occurred, in EVENT_ROWS order.
+    const used = [...new Set(points.map((p) => p.y))].sort((a, b) => a - b);
+    const names = used.map((row) => EVENT_ROWS[row]);
+    const datasets = used.map((row, i) => ({
+      label: EVENT_ROWS[row], type: 'scatter', pointRadius: 4, pointStyle: ['circle', 'rect', 'triangle', 'crossRot'][row % 4],
+      borderColor: EVENT_COLOURS[row], backgroundColor: EVENT_COLOURS[row],
+      data: points.filter((p) => p.y === row).map((p) => ({ x: p.x, y: i, e: p.e })),
+    }));
+    const total = Object.values(page.events.by_kind).reduce((a, b) => a + b, 0);
+    return chart(page, index, 'events', 'Events',
+      `${total} events${total > page.events.drawn.length ? ` (first ${page.events.drawn.length} drawn)` : ''}: timeouts, refusals, terminations, faults, process ends, holders.`,
+      {
+        type: 'scatter', data: { datasets },
+        options: {
+          scales: {
+            x: timeAxis(page),
+            y: { min: -1, max: Math.max(1, names.length), reverse: true, grid: { display: false },
+                 ticks: { stepSize: 1, autoSkip: false, callback: (v) => (Number.isInteger(v) ? names[v] || '' : '') } },
+          },
+          plugins: {
+            legend: { display: false },
+            tooltip: { callbacks: { label: (item) => {
+              const e = item.raw.e;
+              return `${e.kind}${e.sqlstate ? ' ' + e.sqlstate : ''}${e.source ? ' (code from ' + e.source + ')' : ''}: ${(e.message || '').slice(0, 120)}`;
+            } } },
+          },
+        },
+      },
+      (c) => c.data.datasets.reduce((n, d) => n + d.data.length, 0));
+  }
+
+  function table(caption, headers, rows, empty) {
+    const t = el('table', {}, el('caption', {}, caption));
+    t.append(el('thead', {}, el('tr', {}, ...headers.map((h) => el('th', { scope: 'col' }, h)))));
+    const body = el('tbody');
+    if (!rows.length) {
+      body.append(el('tr', {}, el('td', { colspan: String(headers.length) }, empty || 'none')));
+    }
+    for (const r of rows) body.append(el('tr', {}, ...r.map((c) => el('td', {}, c))));
+    t.append(body);
+    return t;
+  }
+
+  function errorsTable(page) {
+    const client = page.summary.errors_by_sqlstate || {};
+    const server = page.summary.server_errors_by_sqlstate || {};
+    const sources = {};
+    for (const e of page.events.drawn) {
+      if (!e.sqlstate) continue;
+      sources[e.sqlstate] = sources[e.sqlstate] || new Set();
+      sources[e.sqlstate].add(e.source || 'unknown');
+    }
+    const codes = [...new Set([...Object.keys(client), ...Object.keys(server)])].sort();
+    return table('Errors by SQLSTATE', ['SQLSTATE', 'clients saw', 'server logged', 'code from'],
+      codes.map((c) => [c, client[c] || 0, server[c] || 0, sources[c] ? [...sources[c]].join(', ') : '-']),
+      `no SQLSTATE (${page.summary.connections_lost || 0} connections lost, reported without one)`);
+  }
+
+  function scenarioTable(page) {
+    const rows = [];
+    for (const p of page.scenario.processes || []) {
+      const pool = p.pool || {};
+      const timeout = pool.pool_timeout ? `${duration(pool.pool_timeout.nominal_s)} (${duration(pool.pool_timeout.applied_s)} applied)` : '-';
+      for (const w of p.workers || []) {
+        rows.push([p.name, p.replicas, `${pool.pool_size}+${pool.max_overflow}${pool.poolclass === 'NullPool' ? ' NullPool' : ''}`,
+          timeout, w.name, w.steps ? 'steps' : w.pattern, w.count,
+          w.think_time ? `${duration(w.think_time.nominal_s)} (${duration(w.think_time.applied_s)})` : '-']);
+      }
+    }
+    return table(`Scenario as run: ${duration(page.duration_nominal_s)} nominal at time_scale ${page.time_scale}`,
+      ['process', 'replicas', 'pool', 'pool_timeout', 'group', 'pattern', 'workers', 'think time (applied)'], rows);
+  }
+
+  function section(page, index) {
+    const v = page.verdict || {};
+    const badge = el('span', { class: `badge ${v.pass ? 'pass' : 'fail'}` }, v.pass ? 'PASS' : 'FAIL', ' ', v.diagnosis || '');
+    const s = el('section', { 'aria-labelledby': `report-${index}` },
+      el('h2', { id: `report-${index}` }, page.name || page.label, ' ', badge),
+      el('p', { class: 'label' }, page.label, page.run && page.run.started_at ? ` · ${page.run.started_at}` : '',
+        page.run && page.run.status ? ` · ${page.run.status}` : ''),
+      page.description ? el('p', { class: 'description' }, page.description) : null);
+    s.append(el('ul', { class: 'findings' }, ...(v.findings || []).map((f) => el('li', {}, el('strong', {}, f.diagnosis), ': ', f.evidence))));
+    if (page.series.drawn < page.series.samples) {
+      s.append(el('p', { class: 'note' }, `Drawn: ${page.series.drawn} of ${page.series.samples} samples (the lowest and highest of each stretch, so peaks stay).`));
+    }
+    s.append(connectionsChart(page, index), heldChart(page, index), waitersChart(page, index),
+      waitDistributionChart(page, index), eventsChart(page, index));
+    s.append(table('Thresholds', ['metric', 'expected', 'actual', 'result'],
+      (v.thresholds || []).map((t) => [t.metric, t.expect, t.actual === null || t.actual === undefined ? '-' : t.actual, t.pass ? 'pass' : 'FAIL'])));
+    const holders = table(`Holders past leak_threshold (${page.holders_total}, oldest first${page.holders_total > page.holders.length ? `; the first ${page.holders.length}` : ''})`,
+      ['process', 'worker', 'pattern', 'backend', 'since', 'held (nominal)'],
+      page.holders.map((h) => [`${h.process}.${h.replica}`, h.worker, h.pattern, h.backend_pid, duration(h.since_s / page.time_scale), duration(h.age_nominal_s)]));
+    if (page.holders.length > 10) {
+      // Long lists fold away (open them with Enter or Space); print shows them.
+      s.append(el('details', { class: 'long' }, el('summary', {}, `Holders past leak_threshold: ${page.holders_total}`), holders));
+    } else {
+      s.append(holders);
+    }
+    const b = page.budget || {};
+    s.append(table(`Budget: worst case ${b.unbounded ? 'unbounded' : b.worst_case} of ${b.available} available`,
+      ['process', 'replicas', 'pool_size', 'max_overflow', 'per replica', 'worst case'],
+      (b.processes || []).map((p) => [p.name, p.replicas, p.pool_size, p.max_overflow, p.unbounded ? 'unbounded' : p.per_replica, p.unbounded ? '-' : p.worst_case])));
+    s.append(errorsTable(page), scenarioTable(page));
+    return s;
+  }
+
+  pages.forEach((page, i) => main.append(section(page, i)));
+
+  // The self-check: what each chart drew, and whether its canvas has paint.
+  const painted = (canvas) => {
+    const ctx = canvas.getContext('2d');
+    const { width, height } = canvas;
+    if (!width || !height) return 0;
+    const data = ctx.getImageData(0, 0, width, height).data;
+    let n = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) n++;
+    return n;
+  };
+  const report = () => {
+    const out = check.charts.map((c) => ({
+      report: c.report, id: c.id,
+      points: c.chart.data.datasets.reduce((n, d) => n + d.data.length, 0),
+      peak: c.peakOf(c.chart),
+      painted: painted(c.canvas),
+    }));
+    document.getElementById('pgleak-self-check').textContent = JSON.stringify({
+      charts: out, errors: check.errors, blocked: check.blocked,
+      reports: pages.map((p) => ({ name: p.name, samples: p.series.samples, drawn: p.series.drawn, peak: p.summary.peak_connections })),
+    });
+  };
+  requestAnimationFrame(() => requestAnimationFrame(report));
+  window.addEventListener('beforeprint', () => {
+    document.querySelectorAll('details').forEach((d) => { d.open = true; });
+    check.charts.forEach((c) => c.chart.resize());
+  });
+}());
