@@ -143,6 +143,51 @@ TEST(Cli, AbortOnFailEndsTheRunEarly) {
   EXPECT_FALSE(report["verdict"]["pass"].get<bool>());
 }
 
+// --html without a path writes the page beside the JSON report; `report`
+// renders reports already written and refuses what it cannot render.
+TEST(Cli, HtmlBesideTheReportAndFromReportsWritten) {
+  TempDir dir;
+  write(dir / "small.json", R"({"name": "small", "duration": "1s", "sample_interval": "100ms",
+    "processes": [{"name": "p", "workers": [{"pattern": "held_by_object", "count": 2}]}]})");
+  const auto report_path = dir / "small-report.json";
+  const auto r =
+      pgleak({"run", (dir / "small.json").string(), "--report", report_path.string(), "--html"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  const auto html_path = dir / "small-report.html";
+  ASSERT_TRUE(fs::exists(html_path)) << r.out;
+  EXPECT_NE(r.out.find("html: " + html_path.string()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("over time:"), std::string::npos) << r.out;  // the sparkline
+  std::ifstream in{html_path};
+  const std::string html{std::istreambuf_iterator<char>{in}, {}};
+  EXPECT_NE(html.find("Content-Security-Policy"), std::string::npos);
+  EXPECT_NE(html.find("Chart.js v3.9.1"), std::string::npos);  // embedded, banner kept
+  EXPECT_NE(html.find("\"name\":\"small\""), std::string::npos);
+
+  const auto both = dir / "both.html";
+  auto rendered =
+      pgleak({"report", report_path.string(), report_path.string(), "--html", both.string()});
+  EXPECT_EQ(rendered.code, 0) << rendered.err;
+  EXPECT_TRUE(fs::exists(both));
+  // Not a report, not JSON, the page over its own input, no --html: exit 2.
+  write(dir / "other.json", R"({"schema": "something-else/1"})");
+  rendered = pgleak({"report", (dir / "other.json").string(), "--html", both.string()});
+  EXPECT_EQ(rendered.code, 2);
+  EXPECT_NE(rendered.err.find("is not a pgleak report"), std::string::npos) << rendered.err;
+  write(dir / "broken.json", "{");
+  rendered = pgleak({"report", (dir / "broken.json").string(), "--html", both.string()});
+  EXPECT_EQ(rendered.code, 2);
+  EXPECT_NE(rendered.err.find("is not JSON"), std::string::npos) << rendered.err;
+  rendered = pgleak({"report", report_path.string(), "--html", report_path.string()});
+  EXPECT_EQ(rendered.code, 2);
+  EXPECT_NE(rendered.err.find("overwrite its own input"), std::string::npos) << rendered.err;
+  EXPECT_EQ(pgleak({"report", report_path.string()}).code, 2);
+  // --html the same file as the report is refused before anything runs.
+  const auto same = pgleak({"run", (dir / "small.json").string(), "--report", report_path.string(),
+                            "--html", report_path.string()});
+  EXPECT_EQ(same.code, 2);
+  EXPECT_NE(same.err.find("the same file"), std::string::npos) << same.err;
+}
+
 TEST(Cli, InvalidScenarioNeverStartsAServer) {
   const auto before = embedded_cluster_dirs();
   const auto r = pgleak({"run", kSource + "/tests/data/invalid/syntax.json"});
