@@ -127,6 +127,59 @@ TEST_F(HtmlReport, TheDetectorsSeeAPageThatFetchesAndLogs) {
   EXPECT_NE(r.console.find("pgleak control"), std::string::npos);
 }
 
+// An hour sampled at 4 Hz (14,400 samples, one of them the peak), written as
+// an older report would be (no wait histogram): drawn reduced, peak kept.
+TEST_F(HtmlReport, AnHourLongRunStaysLightAndKeepsItsPeak) {
+  ScratchDir dir;
+  json samples = json::array();
+  for (int i = 0; i < 14'400; ++i) {
+    const int own = i == 9'001 ? 97 : 20 + i % 5;
+    samples.push_back(
+        {{"t_s", 0.25 * i},
+         {"own", own},
+         {"total", own},
+         {"by_state", {{"idle", own}}},
+         {"pools",
+          json::array(
+              {{{"process", "app"}, {"replica", 0}, {"checked_out", own}, {"waiting", 0}}})}});
+  }
+  const json report{{"schema", "pgleak.report/1"},
+                    {"samples", samples},
+                    {"scenario",
+                     {{"name", "soak"},
+                      {"time_scale", 1.0},
+                      {"duration", {{"nominal_s", 3600.0}, {"applied_s", 3600.0}}},
+                      {"processes", json::array()}}},
+                    {"summary",
+                     {{"peak_connections", 97},
+                      {"connection_limit", 97},
+                      {"checkout_wait_ms", {{"count", 0}, {"p95", 0}, {"max", 0}}}}},
+                    {"target", {{"max_connections", 100}}},
+                    {"verdict", {{"pass", true}, {"diagnosis", "healthy"}}},
+                    {"events", json::array()}};
+  std::ofstream{dir.path() / "soak.json"} << report.dump();
+  const auto html = dir.path() / "soak.html";
+  const auto made =
+      run_to_end({kBinary, "report", (dir.path() / "soak.json").string(), "--html", html.string()});
+  ASSERT_EQ(made.code, 0) << made.err;
+  EXPECT_LT(fs::file_size(html), 2'000'000u);
+  const auto r = render(dir.path(), html, "soak");
+  const auto check = self_check(r.dom);
+  EXPECT_TRUE(check["errors"].empty()) << check["errors"].dump();
+  ASSERT_EQ(check["reports"].size(), 1u);
+  EXPECT_EQ(check["reports"][0]["samples"], 14'400);
+  EXPECT_LE(check["reports"][0]["drawn"].get<int>(), 1500);
+  for (const auto& c : check["charts"]) {
+    if (c["id"] == "connections") {
+      EXPECT_EQ(c["peak"], 97);
+      EXPECT_LE(c["points"].get<int>(), 5 * 1500 + 6);
+    }
+    if (c["id"] == "held") {
+      EXPECT_EQ(c["peak"], 97);
+    }
+  }
+}
+
 TEST_F(HtmlReport, TheIncidentBeforeAndAfterDrawnSideBySide) {
   ScratchDir dir;
   const auto before = dir.path() / "incident-before.json";
