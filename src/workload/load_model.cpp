@@ -33,6 +33,33 @@ double StageSchedule::value_at(Clock::duration t) const {
   return from;
 }
 
+std::optional<Clock::duration> StageSchedule::first_reaching(double v, Clock::duration from) const {
+  double a = start_;
+  Clock::duration seg_start{0};
+  for (const auto& [seg_end, b] : points_) {
+    if (seg_end > from) {
+      const auto s0 = std::max(from, seg_start);
+      const double at_s0 = value_at(s0);
+      if (at_s0 >= v) {
+        return s0;
+      }
+      if (b >= v) {
+        // Rising through v inside this stage.
+        const double share = (v - at_s0) / (b - at_s0);
+        const auto rest = std::chrono::duration<double>(seg_end - s0) * share;
+        return std::min<Clock::duration>(seg_end, s0 + std::chrono::ceil<Clock::duration>(rest));
+      }
+    }
+    a = b;
+    seg_start = seg_end;
+  }
+  // After the last stage the value holds.
+  if (a >= v) {
+    return std::max(from, seg_start);
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 double start_value(const scenario::WorkerGroup& g, double time_scale) {
@@ -102,14 +129,19 @@ bool GroupLoad::admit(int index, std::stop_token stop) {
   std::unique_lock lock{mutex_};
   if (!open_) {
     // Closed model: work while this worker is within the ramped count. The
-    // count moves with time, not with events, so a parked worker looks again
-    // every few milliseconds; without stages it never parks.
+    // count moves with time along known lines, so a parked worker sleeps
+    // until the moment the ramp reaches it (one wake-up, not a poll), or
+    // until the run stops; without stages it never parks.
+    const double needed = index + 1 - 1e-9;
     while (!stop.stop_requested()) {
-      const double target = schedule_.value_at(Clock::now() - start_);
-      if (index < static_cast<int>(std::floor(target + 1e-9))) {
+      const auto now = Clock::now();
+      if (schedule_.value_at(now - start_) >= needed) {
         return true;
       }
-      changed_.wait_for(lock, stop, std::chrono::milliseconds{5}, [] { return false; });
+      const auto at = schedule_.first_reaching(needed, now - start_);
+      const auto until = at ? std::max(start_ + *at, now + std::chrono::milliseconds{1})
+                            : Clock::time_point::max();
+      changed_.wait_until(lock, stop, until, [] { return false; });
     }
     return false;
   }

@@ -23,6 +23,10 @@ class StageSchedule {
   StageSchedule(double start, const std::vector<scenario::Stage>& stages);
   // `since_start`: time since the group started.
   double value_at(std::chrono::steady_clock::duration since_start) const;
+  // The first time at or after `from` at which the value is at least `v`
+  // (exact for the linear ramps); nullopt when it never is again.
+  std::optional<std::chrono::steady_clock::duration> first_reaching(
+      double v, std::chrono::steady_clock::duration from) const;
 
  private:
   double start_;

@@ -18,6 +18,26 @@ TEST(StageSchedule, RampsLinearlyThenHolds) {
   EXPECT_DOUBLE_EQ(s.value_at(10s), 0);
 }
 
+// A parked worker sleeps until the ramp reaches it: when is that, exactly.
+TEST(StageSchedule, FirstReachingSolvesEachRamp) {
+  const StageSchedule s{0,
+                        {{ScaledDuration::scale(2s, 1.0), 4},
+                         {ScaledDuration::scale(1s, 1.0), 0},
+                         {ScaledDuration::scale(4s, 1.0), 8}}};
+  EXPECT_EQ(s.first_reaching(1, 0s), 500ms);
+  EXPECT_EQ(s.first_reaching(4, 0s), 2s);
+  EXPECT_EQ(s.first_reaching(1, 1s), 1s);  // already there
+  // Ramping down from 2.5 s: below 1 after 2.75 s, back above it at 3.5 s.
+  EXPECT_EQ(s.first_reaching(1, 2900ms), 3500ms);
+  EXPECT_EQ(s.first_reaching(6, 0s), 6s);
+  EXPECT_EQ(s.first_reaching(8, 0s), 7s);
+  EXPECT_EQ(s.first_reaching(8, 1h), 1h);  // holds after the last stage
+  EXPECT_FALSE(s.first_reaching(9, 0s).has_value());
+  const StageSchedule down{
+      0, {{ScaledDuration::scale(1s, 1.0), 3}, {ScaledDuration::scale(1s, 1.0), 0}}};
+  EXPECT_FALSE(down.first_reaching(1, 2s).has_value());  // it never comes back
+}
+
 TEST(StageSchedule, WithoutStagesIsConstant) {
   const StageSchedule s{7, {}};
   EXPECT_DOUBLE_EQ(s.value_at(0s), 7);
