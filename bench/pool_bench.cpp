@@ -31,16 +31,64 @@ class NullFactory final : public pgleak::db::ConnectionFactory {
   }
 };
 
-void BM_CheckoutCheckin(benchmark::State& state) {
-  static NullFactory factory;
-  static pgleak::pool::QueuePool pool{pgleak::pool::PoolConfig{}, factory};
-  const pgleak::pool::CheckoutRequest request{"bench", "bench"};
+pgleak::pool::PoolConfig pool_3_5(pgleak::util::Micros timeout = std::chrono::seconds{30}) {
+  pgleak::pool::PoolConfig c;
+  c.pool_size = 3;
+  c.max_overflow = 5;
+  c.timeout = timeout;
+  return c;
+}
+
+// One checkout and check-in, nobody else on the pool (issue 10 target: <= 50 ns).
+void BM_Uncontended(benchmark::State& state) {
+  NullFactory factory;
+  pgleak::pool::QueuePool pool{pool_3_5(), factory};
+  const pgleak::pool::CheckoutRequest request{"bench", "bench.0"};
   for (auto _ : state) {
     auto conn = pool.checkout(request);
     benchmark::DoNotOptimize(conn->backend_pid());
   }
+  state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_CheckoutCheckin)->Threads(1)->Threads(2)->Threads(8);
+BENCHMARK(BM_Uncontended);
+
+// The incident's fixed pool (3+5) shared by 2, 8 and 32 threads: with 32,
+// 24 of them wait at any moment (target: 8 threads reach at least half the
+// uncontended throughput, in checkouts per second of all threads together).
+void BM_Contended(benchmark::State& state) {
+  static NullFactory factory;
+  static pgleak::pool::QueuePool pool{pool_3_5(), factory};
+  const pgleak::pool::CheckoutRequest request{"bench",
+                                              "bench." + std::to_string(state.thread_index())};
+  for (auto _ : state) {
+    auto conn = pool.checkout(request);
+    benchmark::DoNotOptimize(conn->backend_pid());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Contended)->Threads(2)->Threads(8)->Threads(32)->UseRealTime();
+
+// A checkout on an exhausted pool with a zero timeout: what a waiter that
+// times out costs, apart from the wait itself.
+void BM_TimingOut(benchmark::State& state) {
+  NullFactory factory;
+  auto config = pool_3_5(pgleak::util::Micros{0});
+  config.pool_size = 1;
+  config.max_overflow = 0;
+  pgleak::pool::QueuePool pool{config, factory};
+  const pgleak::pool::CheckoutRequest request{"bench", "bench.0"};
+  auto held = pool.checkout(request);
+  for (auto _ : state) {
+    try {
+      auto conn = pool.checkout(request);
+      benchmark::DoNotOptimize(conn->backend_pid());
+    } catch (const pgleak::pool::PoolTimeoutError& e) {
+      benchmark::DoNotOptimize(e.what());
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TimingOut);
 
 }  // namespace
 

@@ -32,8 +32,10 @@ bool QueuePool::can_overflow() const {
          overflow_ < config_.max_overflow;
 }
 
-std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(std::stop_token stop,
-                                                             Clock::time_point requested) {
+std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(const CheckoutRequest& request,
+                                                             std::stop_token stop,
+                                                             Clock::time_point requested,
+                                                             bool& ready) {
   std::unique_lock lock{mutex_};
   const auto deadline = requested + config_.timeout;
   while (true) {
@@ -45,6 +47,16 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(std::stop_token sto
       } else {
         record = std::move(idle_.front());
         idle_.pop_front();
+      }
+      if (record->conn && !config_.pre_ping &&
+          record->conn->application_name() == request.application_name) {
+        const auto age_now = age_clock_();
+        const bool recycle = config_.recycle && age_now - record->started > *config_.recycle;
+        if (!recycle && !(invalidated_at_ > record->started)) {
+          record->fresh = false;
+          record_checkout(*record, request, requested, Clock::now());
+          ready = true;
+        }
       }
       return record;
     }
@@ -156,9 +168,26 @@ void QueuePool::prepare(Record& record, const CheckoutRequest& request) {
   }
 }
 
+void QueuePool::record_checkout(const Record& record, const CheckoutRequest& request,
+                                Clock::time_point requested, Clock::time_point now) {
+  waits_.record(std::chrono::duration_cast<util::Micros>(now - requested));
+  ++counters_.checkouts;
+  // The checkout count doubles as the checkout's id: records are reused, checkouts are not.
+  const int pid = record.conn->backend_pid();
+  out_.emplace_back(record.id, Outstanding{counters_.checkouts, request.holder, pid, now});
+  auto& last = holder_by_pid_[pid];
+  if (last != request.holder) {
+    last = request.holder;
+  }
+}
+
 PooledConnection QueuePool::checkout(const CheckoutRequest& request, std::stop_token stop) {
   const auto requested = Clock::now();
-  auto record = acquire_record(stop, requested);
+  bool ready = false;
+  auto record = acquire_record(request, stop, requested, ready);
+  if (ready) {
+    return PooledConnection{this, std::move(record)};
+  }
   try {
     prepare(*record, request);
   } catch (...) {
@@ -171,14 +200,8 @@ PooledConnection QueuePool::checkout(const CheckoutRequest& request, std::stop_t
     }
     throw;
   }
-  const auto now = Clock::now();
-  waits_.record(std::chrono::duration_cast<util::Micros>(now - requested));
   std::lock_guard lock{mutex_};
-  ++counters_.checkouts;
-  // The checkout count doubles as the checkout's id: records are reused, checkouts are not.
-  out_.emplace_back(record->id, Outstanding{counters_.checkouts, request.holder,
-                                            record->conn->backend_pid(), now});
-  holder_by_pid_[record->conn->backend_pid()] = request.holder;
+  record_checkout(*record, request, requested, Clock::now());
   return PooledConnection{this, std::move(record)};
 }
 

@@ -104,8 +104,16 @@ class QueuePool {
   // pool's queue or close it. Call with mutex_ held; returns it to close, if any.
   std::unique_ptr<Record> retire(std::unique_ptr<Record> record);
 
-  std::unique_ptr<Record> acquire_record(std::stop_token stop, Clock::time_point requested);
+  // A record from the queue (or a new overflow slot), waiting if need be.
+  // When it needs nothing before use (open, young, not stale, no pre-ping,
+  // the right application_name), the checkout is recorded right there, under
+  // the same lock, and `ready` is set: the common case takes the lock once.
+  std::unique_ptr<Record> acquire_record(const CheckoutRequest& request, std::stop_token stop,
+                                         Clock::time_point requested, bool& ready);
   void prepare(Record& record, const CheckoutRequest& request);
+  // Counts the checkout and notes who holds it. Call with mutex_ held.
+  void record_checkout(const Record& record, const CheckoutRequest& request,
+                       Clock::time_point requested, Clock::time_point now);
   void connect(Record& record, const CheckoutRequest& request);
   void close_connection(Record& record);
   void checkin(std::unique_ptr<Record> record);
