@@ -15,6 +15,7 @@
 #include <pqxx/result>
 #include <thread>
 
+#include "../scratch_dir.hpp"
 #include "server/embedded_server.hpp"
 #include "subprocess.hpp"
 
@@ -79,8 +80,8 @@ class Differential : public ::testing::Test {
 
   json pgleak_picture(const std::string& worker) {
     wait_quiet();
-    const auto dir = fs::temp_directory_path() / ("pgleak-test-diff-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
+    const ScratchDir scratch;  // removed however the case ends
+    const auto& dir = scratch.path();
     {
       std::ofstream{dir / "case.json"}
           << R"({"name": "diff", "duration": "1500ms", "sample_interval": "100ms",
@@ -95,7 +96,6 @@ class Differential : public ::testing::Test {
     EXPECT_TRUE(code == 0 || code == 1) << p.err();
     std::ifstream in{dir / "r.json"};
     const auto report = json::parse(in);
-    fs::remove_all(dir);
     json picture;
     picture["by_state"] = report["samples"].back()["by_state"];
     picture["checked_out"] = report["summary"]["held_at_end"];
