@@ -14,6 +14,7 @@
 #include "probe/server_log.hpp"
 #include "run/live_watch.hpp"
 #include "run/recorded.hpp"
+#include "run/thread_budget.hpp"
 #include "scenario/backend_tag.hpp"
 #include "server/embedded_server.hpp"
 #include "util/errors.hpp"
@@ -235,8 +236,12 @@ class Workload {
       : sc_(sc), fleet_(fleet), recorder_(recorder), control_(control), backends_(backends) {
     try {
       start(embedded, run_id, run_start);
-    } catch (...) {
+    } catch (const std::system_error& e) {
       stop({});  // a thread that could not be created: the ones that were are joined
+      throw util::InfrastructureError(thread_start_failure(static_cast<int64_t>(workers_.size()),
+                                                           threads_needed(sc), e.what()));
+    } catch (...) {
+      stop({});
       throw;
     }
   }
@@ -535,6 +540,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   result.run_id = make_run_id();
   result.started_at_utc = util::utc_now("%Y-%m-%dT%H:%M:%SZ");
   const auto wall_start = Clock::now();
+  check_thread_budget(sc);  // before anything starts
 
   // Declaration order is the order of release, in reverse: the workload stops
   // before the instruments, the instruments before the pools close, and the

@@ -1,6 +1,7 @@
 // The pgleak binary end to end: exit codes, reports, cleanup on every path.
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -187,6 +188,30 @@ TEST(Cli, HtmlBesideTheReportAndFromReportsWritten) {
                             "--html", report_path.string()});
   EXPECT_EQ(same.code, 2);
   EXPECT_NE(same.err.find("the same file"), std::string::npos) << same.err;
+}
+
+// A scenario needing more threads than the user may start is refused up
+// front with the numbers and the limits to raise, not an internal error
+// halfway through starting the workers. (RLIMIT_NPROC does not bind root:
+// the run is made as nobody.)
+TEST(Cli, TooFewThreadsIsRefusedBeforeAnythingStarts) {
+  if (::geteuid() != 0 || !fs::exists("/usr/bin/prlimit") || !fs::exists("/usr/bin/setpriv")) {
+    GTEST_SKIP() << "needs root, prlimit and setpriv (util-linux) to run as nobody";
+  }
+  TempDir dir{0777};
+  write(dir / "big.json", R"({"name": "big", "duration": "5s",
+    "processes": [{"name": "p", "workers": [{"pattern": "scoped", "count": 2000}]}]})");
+  fs::permissions(dir / "big.json", fs::perms::owner_read | fs::perms::owner_write |
+                                        fs::perms::group_read | fs::perms::others_read);
+  const auto r = run_to_end({"/usr/bin/prlimit", "--nproc=300", "/usr/bin/setpriv", "--reuid=65534",
+                             "--regid=65534", "--clear-groups", "--", kBinary, "run",
+                             (dir / "big.json").string(), "--report", (dir / "r.json").string()});
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("needs 2016 threads"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ulimit -u"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "r.json"));
+  EXPECT_EQ(r.err.find("embedded PostgreSQL"), std::string::npos) << r.err;  // none started
 }
 
 TEST(Cli, InvalidScenarioNeverStartsAServer) {
