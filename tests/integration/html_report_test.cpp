@@ -42,6 +42,8 @@ std::vector<std::string> chromium(const fs::path& profile, std::vector<std::stri
                                 "--disable-background-networking",
                                 "--disable-component-update",
                                 "--disable-sync",
+                                // Containers often give /dev/shm a few MB; use /tmp instead.
+                                "--disable-dev-shm-usage",
                                 "--user-data-dir=" + profile.string(),
                                 "--host-resolver-rules=MAP * ~NOTFOUND",
                                 "--virtual-time-budget=10000"};
