@@ -114,7 +114,7 @@ int do_report(const std::vector<std::string>& paths, const std::string& html_pat
   } catch (const std::invalid_argument& e) {
     throw util::UsageError(e.what());
   } catch (const nlohmann::json::exception& e) {
-    throw util::UsageError(std::string{"a report lacks an expected field: "} + e.what());
+    throw util::UsageError(std::string{"a report has a field of the wrong shape: "} + e.what());
   }
   util::write_output_file(html_path, html);
   out << "html: " << util::printable(html_path) << "\n";
