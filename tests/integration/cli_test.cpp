@@ -175,6 +175,11 @@ TEST(Cli, HtmlBesideTheReportAndFromReportsWritten) {
   rendered = pgleak({"report", (dir / "other.json").string(), "--html", both.string()});
   EXPECT_EQ(rendered.code, 2);
   EXPECT_NE(rendered.err.find("is not a pgleak report"), std::string::npos) << rendered.err;
+  write(dir / "shape.json", R"({"schema": "pgleak.report/1", "samples": [1, "x"],
+    "scenario": {}, "summary": {}})");
+  rendered = pgleak({"report", (dir / "shape.json").string(), "--html", both.string()});
+  EXPECT_EQ(rendered.code, 2);
+  EXPECT_NE(rendered.err.find("wrong shape"), std::string::npos) << rendered.err;
   write(dir / "broken.json", "{");
   rendered = pgleak({"report", (dir / "broken.json").string(), "--html", both.string()});
   EXPECT_EQ(rendered.code, 2);

@@ -34,19 +34,12 @@ json read_json(const fs::path& p) {
 // first-run, background networking, component updates or sync, a fresh
 // profile, and names that resolve nowhere.
 std::vector<std::string> chromium(const fs::path& profile, std::vector<std::string> extra) {
-  std::vector<std::string> argv{kChromium,
-                                "--headless",
-                                "--no-sandbox",
-                                "--disable-gpu",
-                                "--no-first-run",
-                                "--disable-background-networking",
-                                "--disable-component-update",
-                                "--disable-sync",
-                                // Containers often give /dev/shm a few MB; use /tmp instead.
-                                "--disable-dev-shm-usage",
-                                "--user-data-dir=" + profile.string(),
-                                "--host-resolver-rules=MAP * ~NOTFOUND",
-                                "--virtual-time-budget=10000"};
+  std::vector<std::string> argv{
+      kChromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      // Containers often give /dev/shm a few MB; use /tmp instead.
+      "--disable-dev-shm-usage", "--user-data-dir=" + profile.string(),
+      "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=10000"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
