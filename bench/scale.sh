@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# 1,000 held connections from one pgleak process against a throwaway server
+# with max_connections 1,100, beside pgbench -c 1000 on the same server:
+#  - ramp: pgleak's time until all 1,000 are open (its first sample with
+#    every one) / pgbench's "initial connection time";
+#  - memory: pgleak's peak RSS / pgbench's;
+#  - the size of pgleak's report for that run;
+#  - the sampler at 20 Hz with 1,000 backends: missed intervals, median and
+#    maximum lag.
+# Ends with RESULT lines (ratio or value, and the target). Exits non-zero only
+# when something fails to run.
+#   bench/scale.sh [CONNECTIONS] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n="${1:-1000}"
+seconds="${2:-30}"
+pgleak="${PGLEAK:-build/src/pgleak}"
+bin=/usr/lib/postgresql/15/bin
+[ -x "$pgleak" ] || { echo "scale: build pgleak first ($pgleak)" >&2; exit 2; }
+
+dir=$(mktemp -d /tmp/pgleak-bench-XXXXXX)
+run_as=()
+if [ "$(id -u)" = 0 ]; then
+  chown postgres "$dir"
+  run_as=(runuser -u postgres --)
+fi
+cleanup() {
+  "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+"${run_as[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+port=$((20000 + RANDOM % 20000))
+"${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/log" \
+  -o "-c listen_addresses= -k $dir -p $port -c max_connections=$((n + 100)) -c fsync=off" \
+  start >/dev/null
+dsn="host=$dir port=$port user=postgres dbname=postgres"
+
+# pgbench: connect n clients, run SELECT 1 briefly.
+printf 'SELECT 1;\n' >"$dir/select.sql"
+chmod 644 "$dir/select.sql"
+"${run_as[@]}" /usr/bin/time -f '%M' -o "$dir/pgbench.rss" "$bin/pgbench" -n -h "$dir" -p "$port" \
+  -U postgres -c "$n" -j 2 -T 2 -f "$dir/select.sql" postgres >"$dir/pgbench.out" 2>&1
+pgbench_ms=$(sed -n 's/^initial connection time = \([0-9.]*\) ms.*/\1/p' "$dir/pgbench.out")
+[ -n "$pgbench_ms" ] || { echo "scale: pgbench did not run:" >&2; tail -5 "$dir/pgbench.out" >&2; exit 1; }
+pgbench_rss=$(tail -1 "$dir/pgbench.rss")
+
+# pgleak: n replicas of one process that holds one connection each, sampled at 20 Hz.
+cat >"$dir/scale.json" <<EOF
+{"name": "scale-$n", "duration": "${seconds}s", "sample_interval": "50ms",
+ "processes": [{"name": "holder", "replicas": $n, "pool": {"pool_size": 1, "max_overflow": 0},
+   "workers": [{"pattern": "held_by_object", "count": 1, "think_time": "10s"}]}]}
+EOF
+/usr/bin/time -f '%M' -o "$dir/pgleak.rss" "$pgleak" run "$dir/scale.json" --dsn "$dsn" \
+  --report "$dir/report.json" --quiet --allow-exhaust >/dev/null 2>&1 || true
+pgleak_rss=$(tail -1 "$dir/pgleak.rss")
+report_bytes=$(stat -c %s "$dir/report.json")
+
+python3 - "$dir/report.json" "$n" "$pgbench_ms" "$pgleak_rss" "$pgbench_rss" "$report_bytes" <<'PY'
+import json, statistics, sys
+report, n, pgbench_ms, pgleak_rss, pgbench_rss, size = sys.argv[1:]
+r = json.load(open(report))
+n = int(n)
+full = [s["t_s"] for s in r["samples"] if s["own"] >= n]
+ramp_ms = full[0] * 1000 if full else float("nan")
+lags = [s["lag_ms"] for s in r["samples"]]
+sampler = r["sampler"]
+ratio_ramp = ramp_ms / float(pgbench_ms)
+ratio_rss = int(pgleak_rss) / int(pgbench_rss)
+print(f"ramp: pgleak {ramp_ms:.0f} ms to {n} open (first full sample), pgbench {float(pgbench_ms):.0f} ms: {ratio_ramp:.2f}")
+print(f"peak RSS: pgleak {int(pgleak_rss)/1024:.0f} MB, pgbench {int(pgbench_rss)/1024:.0f} MB: {ratio_rss:.2f}")
+print(f"report: {int(size)/1e6:.1f} MB for {r['run']['wall_s']:.0f} s, {len(r['samples'])} samples")
+print(f"sampler at {sampler['interval_ms']:.0f} ms: {sampler['missed_intervals']} missed, "
+      f"lag median {statistics.median(lags):.2f} ms, max {max(lags):.2f} ms")
+print(f"RESULT scale_ramp_ratio {ratio_ramp:.2f} target 1.0")
+print(f"RESULT scale_rss_ratio {ratio_rss:.2f} target 2.0")
+print(f"RESULT scale_report_mb {int(size)/1e6:.1f} target 2.0")
+print(f"RESULT sampler_missed {sampler['missed_intervals']} target 0")
+print(f"RESULT sampler_median_lag_ms {statistics.median(lags):.2f} target 5.0")
+PY
