@@ -15,26 +15,11 @@ cd "$(dirname "$0")/.."
 n="${1:-1000}"
 seconds="${2:-30}"
 pgleak="${PGLEAK:-build/src/pgleak}"
-bin=/usr/lib/postgresql/15/bin
 [ -x "$pgleak" ] || { echo "scale: build pgleak first ($pgleak)" >&2; exit 2; }
 
-dir=$(mktemp -d /tmp/pgleak-bench-XXXXXX)
-run_as=()
-if [ "$(id -u)" = 0 ]; then
-  chown postgres "$dir"
-  run_as=(runuser -u postgres --)
-fi
-cleanup() {
-  "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-"${run_as[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
-port=$((20000 + RANDOM % 20000))
-"${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/log" \
-  -o "-c listen_addresses= -k $dir -p $port -c max_connections=$((n + 100)) -c fsync=off" \
-  start >/dev/null
-dsn="host=$dir port=$port user=postgres dbname=postgres"
+# shellcheck source=bench/lib/server.sh
+source bench/lib/server.sh
+start_server $((n + 100))
 
 # pgbench: connect n clients, run SELECT 1 briefly.
 printf 'SELECT 1;\n' >"$dir/select.sql"
