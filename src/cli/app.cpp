@@ -308,7 +308,8 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       run->add_option("--html", run_html,
                       "Also write the HTML report (charts, tables; self-contained): to PATH, or\n"
                       "without one next to the JSON report with the same base name")
-          ->expected(0, 1);
+          ->expected(0, 1)
+          ->type_name("[PATH]");
   run->add_flag("-q,--quiet", run_args.quiet, "No status lines or progress on stderr");
 
   BudgetArgs budget_args;
@@ -398,7 +399,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
 
   std::string scenarios_dir = "scenarios";
   auto* list =
-      app.add_subcommand("list", "List the session patterns, their options, and the scenarios");
+      app.add_subcommand("list",
+                         "List the session patterns (with their steps), the steps a group can\n"
+                         "write itself, the metrics thresholds can name, and the scenarios");
   list->add_option("--scenarios", scenarios_dir, "Directory of scenario files to list")
       ->capture_default_str();
 
