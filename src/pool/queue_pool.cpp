@@ -50,9 +50,7 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(const CheckoutReque
       }
       if (record->conn && !config_.pre_ping &&
           record->conn->application_name() == request.application_name) {
-        const auto age_now = age_clock_();
-        const bool recycle = config_.recycle && age_now - record->started > *config_.recycle;
-        if (!recycle && !(invalidated_at_ > record->started)) {
+        if (replacement(*record, age_clock_()) == Replace::kNo) {
           record->fresh = false;
           record_checkout(*record, request, requested, Clock::now());
           ready = true;
@@ -120,22 +118,27 @@ void QueuePool::close_connection(Record& record) {
   ++counters_.closes;
 }
 
+QueuePool::Replace QueuePool::replacement(const Record& record, Clock::time_point age_now) const {
+  if (config_.recycle && age_now - record.started > *config_.recycle) {
+    return Replace::kRecycle;
+  }
+  return invalidated_at_ > record.started ? Replace::kStale : Replace::kNo;
+}
+
 void QueuePool::prepare(Record& record, const CheckoutRequest& request) {
   record.fresh = false;
   if (!record.conn) {
     connect(record, request);
   } else {
     const auto now = age_clock_();
-    bool recycle = false;
-    bool stale = false;
+    Replace replace = Replace::kNo;
     {
       std::lock_guard lock{mutex_};
-      recycle = config_.recycle && now - record.started > *config_.recycle;
-      stale = !recycle && invalidated_at_ > record.started;
-      counters_.recycled += recycle ? 1 : 0;
-      counters_.invalidated += stale ? 1 : 0;
+      replace = replacement(record, now);
+      counters_.recycled += replace == Replace::kRecycle ? 1 : 0;
+      counters_.invalidated += replace == Replace::kStale ? 1 : 0;
     }
-    if (recycle || stale) {
+    if (replace != Replace::kNo) {
       close_connection(record);
       connect(record, request);
     }

@@ -111,6 +111,11 @@ class QueuePool {
   std::unique_ptr<Record> acquire_record(const CheckoutRequest& request, std::stop_token stop,
                                          Clock::time_point requested, bool& ready);
   void prepare(Record& record, const CheckoutRequest& request);
+  // Why a record's open connection must be replaced at checkout, if at all:
+  // older than `recycle` at `age_now`, or opened before the last pool
+  // invalidation. The one statement of the rule. Call with mutex_ held.
+  enum class Replace { kNo, kRecycle, kStale };
+  Replace replacement(const Record& record, Clock::time_point age_now) const;
   // Counts the checkout and notes who holds it. Call with mutex_ held.
   void record_checkout(const Record& record, const CheckoutRequest& request,
                        Clock::time_point requested, Clock::time_point now);
