@@ -120,12 +120,7 @@ class StepsPattern final : public SessionPattern {
   void open(const Step& step) {
     Binding b;
     if (step.shared) {
-      b.shared = step.session;
-      std::lock_guard lock{ctx_->process().shared_sessions_mutex()};
-      auto& s = ctx_->process().shared_session(step.session);
-      if (!s) {
-        s.emplace(ctx_->new_session());  // made once, at import
-      }
+      b.shared = step.session;  // made at its first use; a new Session holds nothing
     } else {
       b.own.emplace(ctx_->new_session());
     }
@@ -148,12 +143,8 @@ class StepsPattern final : public SessionPattern {
     Outcome outcome = Outcome::kOk;
     if (!b.shared.empty()) {
       std::lock_guard lock{ctx_->process().shared_sessions_mutex()};
-      auto& s = ctx_->process().shared_session(b.shared);
-      if (!s) {
-        s.emplace(ctx_->new_session());  // the process was restarted meanwhile
-      }
-      ctx_->use_session(*s);
-      outcome = ctx_->attempt([&] { work(*s); });
+      auto& s = ctx_->shared_session(b.shared);
+      outcome = ctx_->attempt([&] { work(s); });
     } else {
       outcome = ctx_->attempt([&] { work(*b.own); });
     }

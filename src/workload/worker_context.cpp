@@ -152,6 +152,15 @@ session::Session WorkerContext::new_session() {
   return session::Session{pool(), request_, stop_};
 }
 
+session::Session& WorkerContext::shared_session(const std::string& name) {
+  auto& s = process_.shared_session(name);
+  if (!s) {
+    s.emplace(new_session());
+  }
+  s->use_as(request_, stop_);
+  return *s;
+}
+
 WorkerContext::Outcome WorkerContext::attempt(const std::function<void()>& work) {
   try {
     work();

@@ -75,8 +75,10 @@ class WorkerContext {
   };
   // A new Session on the process's pool, used by this worker (SessionLocal()).
   session::Session new_session();
-  // This worker now uses a Session it shares (the process's global session).
-  void use_session(session::Session& s) { s.use_as(request_, stop_); }
+  // The process's module-level session `name`, made at its first use, now
+  // used by this worker (each checkout it makes is attributed to whoever
+  // calls). Hold the process's shared_sessions_mutex() while using it.
+  session::Session& shared_session(const std::string& name);
   // Runs `work` (Session operations). Every failure is recorded as an event
   // attributed to this worker, as the application would have seen it; a
   // failed checkout counts towards back_off(). Returns what happened.

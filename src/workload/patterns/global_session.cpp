@@ -24,19 +24,15 @@ class GlobalSession final : public SessionPattern {
       auto outcome = WorkerContext::Outcome::kOk;
       {
         std::lock_guard lock{process.shared_sessions_mutex()};
-        auto& db = process.shared_session("db");
-        if (!db) {
-          db.emplace(ctx.new_session());
-        }
-        ctx.use_session(*db);  // whoever calls now is the one the checkout is tied to
+        auto& db = ctx.shared_session("db");
         outcome = ctx.attempt([&] {
-          db->execute(ctx.query());
+          db.execute(ctx.query());
           if (commit_) {
-            db->commit();
+            db.commit();
           }
         });
         if (outcome == WorkerContext::Outcome::kDisconnected) {
-          db->rollback();  // the module's error handler, so later calls can work
+          db.rollback();  // the module's error handler, so later calls can work
         }
       }
       if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {
