@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <vector>
 
 #include "report/html_assets.hpp"
 
@@ -73,15 +74,27 @@ json series(const json& report, double time_scale) {
     states[s] = json::array();
   }
   states["other"] = json::array();
-  // Connections held per process (or per replica when there are few).
+  // Connections held per replica, or per process when there are many: a
+  // line each, zero where a sample did not list it (not started yet).
+  const auto replica_key = [](const json& p) {
+    return fmt::format("{}.{}", p.value("process", ""), p.value("replica", 0));
+  };
   std::set<std::string> replicas;
   for (const size_t i : keep) {
     for (const auto& p : samples[i].value("pools", json::array())) {
-      replicas.insert(fmt::format("{}.{}", p.value("process", ""), p.value("replica", 0)));
+      replicas.insert(replica_key(p));
     }
   }
   const bool fold = replicas.size() > kMaxProcessLines;
-  std::map<std::string, json> held;
+  const auto line_key = [&](const json& p) {
+    return fold ? p.value("process", "") : replica_key(p);
+  };
+  std::map<std::string, std::vector<double>> held;
+  for (const size_t i : keep) {
+    for (const auto& p : samples[i].value("pools", json::array())) {
+      held.try_emplace(line_key(p), keep.size(), 0.0);
+    }
+  }
   for (const size_t i : keep) {
     const auto& s = samples[i];
     const double at = number_or(s, "t_s", 0);
@@ -98,26 +111,11 @@ json series(const json& report, double time_scale) {
     }
     states["other"].push_back(std::max(0.0, number_or(s, "own", 0) - counted));
     double waiters = 0;
-    std::map<std::string, double> this_sample;
     for (const auto& p : s.value("pools", json::array())) {
       waiters += number_or(p, "waiting", 0);
-      const auto key = fold ? p.value("process", "")
-                            : fmt::format("{}.{}", p.value("process", ""), p.value("replica", 0));
-      this_sample[key] += number_or(p, "checked_out", 0);
+      held[line_key(p)][t.size() - 1] += number_or(p, "checked_out", 0);
     }
     waiting.push_back(waiters);
-    for (const auto& [key, v] : this_sample) {
-      auto& line = held[key];
-      while (line.size() + 1 < t.size()) {
-        line.push_back(0);  // a replica not yet sampled held nothing
-      }
-      line.push_back(v);
-    }
-    for (auto& [key, line] : held) {
-      if (line.size() < t.size()) {
-        line.push_back(0);
-      }
-    }
   }
   return {{"t", t},
           {"applied", applied},
