@@ -421,27 +421,30 @@ class Workload {
       rep.end();
       rep.pool().dispose();
       rep.pool().collect_garbage();
-      Event ev;
-      ev.kind = crash ? kProcessCrash : kProcessExit;
-      ev.process = rep.spec().name;
-      ev.replica = rep.replica();
-      ev.message = fmt::format(
-          "{} with {} connections open, {} checked out{}", crash ? "crashed" : "exited",
-          before.open, before.checked_out + before.retired_out,
-          crash ? ": its sockets closed without a goodbye" : ": its connections closed");
-      recorder_.add_event(std::move(ev));
+      record_process_event(
+          rep, crash ? kProcessCrash : kProcessExit,
+          fmt::format(
+              "{} with {} connections open, {} checked out{}", crash ? "crashed" : "exited",
+              before.open, before.checked_out + before.retired_out,
+              crash ? ": its sockets closed without a goodbye" : ": its connections closed"));
       if (!l.restart_after || !util::sleep_for(l.restart_after->applied, stop)) {
         return;
       }
       rep.begin_life(Clock::now(), stop);
-      Event started;
-      started.kind = kProcessStart;
-      started.process = rep.spec().name;
-      started.replica = rep.replica();
-      started.message = fmt::format("restarted {} after it ended",
-                                    util::format_duration(l.restart_after->applied));
-      recorder_.add_event(std::move(started));
+      record_process_event(rep, kProcessStart,
+                           fmt::format("restarted {} after it ended",
+                                       util::format_duration(l.restart_after->applied)));
     }
+  }
+
+  void record_process_event(const workload::ProcessReplica& rep, const char* kind,
+                            std::string message) {
+    Event ev;
+    ev.kind = kind;
+    ev.process = rep.spec().name;
+    ev.replica = rep.replica();
+    ev.message = std::move(message);
+    recorder_.add_event(std::move(ev));
   }
 
   void run_faults(server::EmbeddedServer* embedded, Clock::time_point run_start) {
