@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <memory>
 
 namespace pgleak::util {
 
@@ -30,20 +31,48 @@ uint64_t LatencyHistogram::upper_bound_of(int bucket) noexcept {
   return base + ((uint64_t{1} << shift) - 1);
 }
 
-void LatencyHistogram::record(Micros value) noexcept {
+LatencyHistogram::~LatencyHistogram() {
+  for (auto& block : blocks_) {
+    delete block.load(std::memory_order_relaxed);
+  }
+}
+
+uint64_t LatencyHistogram::load(int bucket) const noexcept {
+  const Block* block =
+      blocks_[static_cast<size_t>(bucket / kSubBuckets)].load(std::memory_order_acquire);
+  return block == nullptr
+             ? 0
+             : (*block)[static_cast<size_t>(bucket % kSubBuckets)].load(std::memory_order_relaxed);
+}
+
+void LatencyHistogram::add(int bucket, uint64_t n) {
+  auto& slot = blocks_[static_cast<size_t>(bucket / kSubBuckets)];
+  Block* block = slot.load(std::memory_order_acquire);
+  if (block == nullptr) {
+    auto fresh = std::make_unique<Block>();  // value-initialized: zero counts
+    // Another thread may get there first: then its block is used, and ours freed.
+    if (slot.compare_exchange_strong(block, fresh.get(), std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+      block = fresh.release();
+    }
+  }
+  (*block)[static_cast<size_t>(bucket % kSubBuckets)].fetch_add(n, std::memory_order_relaxed);
+}
+
+void LatencyHistogram::record(Micros value) {
   const int64_t us = std::max<int64_t>(0, value.count());
-  buckets_[static_cast<size_t>(bucket_of(static_cast<uint64_t>(us)))].fetch_add(
-      1, std::memory_order_relaxed);
+  add(bucket_of(static_cast<uint64_t>(us)), 1);
   count_.fetch_add(1, std::memory_order_relaxed);
   int64_t seen = max_us_.load(std::memory_order_relaxed);
   while (us > seen && !max_us_.compare_exchange_weak(seen, us, std::memory_order_relaxed)) {
   }
 }
 
-void LatencyHistogram::merge_from(const LatencyHistogram& other) noexcept {
-  for (size_t i = 0; i < buckets_.size(); ++i) {
-    buckets_[i].fetch_add(other.buckets_[i].load(std::memory_order_relaxed),
-                          std::memory_order_relaxed);
+void LatencyHistogram::merge_from(const LatencyHistogram& other) {
+  for (int i = 0; i < kBuckets; ++i) {
+    if (const uint64_t n = other.load(i); n > 0) {
+      add(i, n);
+    }
   }
   count_.fetch_add(other.count(), std::memory_order_relaxed);
   const int64_t theirs = other.max().count();
@@ -66,15 +95,15 @@ uint64_t LatencyHistogram::count_at_most(Micros bound) const noexcept {
     if (upper_bound_of(i) > static_cast<uint64_t>(std::max<int64_t>(0, bound.count()))) {
       break;
     }
-    n += buckets_[static_cast<size_t>(i)].load(std::memory_order_relaxed);
+    n += load(i);
   }
   return n;
 }
 
 Micros LatencyHistogram::quantile(double q) const noexcept {
   uint64_t total = 0;
-  for (const auto& b : buckets_) {
-    total += b.load(std::memory_order_relaxed);
+  for (int i = 0; i < kBuckets; ++i) {
+    total += load(i);
   }
   if (total == 0) {
     return Micros{0};
@@ -84,7 +113,7 @@ Micros LatencyHistogram::quantile(double q) const noexcept {
       std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total))));
   uint64_t seen = 0;
   for (int i = 0; i < kBuckets; ++i) {
-    seen += buckets_[static_cast<size_t>(i)].load(std::memory_order_relaxed);
+    seen += load(i);
     if (seen >= rank) {
       const auto bound = static_cast<int64_t>(upper_bound_of(i));
       return Micros{std::min(bound, max_us_.load(std::memory_order_relaxed))};

@@ -8,18 +8,28 @@
 
 namespace pgleak::util {
 
-// A fixed-memory, lock-free latency histogram (log-linear buckets, relative
-// error under 1/kSubBuckets). Checkout waits are recorded from every worker
-// thread; a vector of samples would grow without bound on long runs.
+// A bounded-memory, lock-free latency histogram (log-linear buckets,
+// relative error under 1/kSubBuckets). Checkout waits are recorded from every
+// worker thread; a vector of samples would grow without bound on long runs.
+// Each magnitude's buckets (512 bytes) are allocated when a value first falls
+// in it, so an empty histogram costs 320 bytes, not 20 KiB: a run keeps one
+// per pool and per worker group of each of its (possibly 1,000s of) replicas.
 //
 // Thread-safety: record() and the readers may run concurrently from any
 // thread. Readers see a consistent-enough view: each bucket is read atomically,
 // the set of buckets is not a snapshot (fine for percentiles of a live run).
 class LatencyHistogram {
  public:
-  void record(Micros value) noexcept;
+  LatencyHistogram() = default;
+  ~LatencyHistogram();
+  LatencyHistogram(const LatencyHistogram&) = delete;
+  LatencyHistogram& operator=(const LatencyHistogram&) = delete;
+
+  // Allocates a magnitude's buckets the first time (std::bad_alloc aside,
+  // never fails).
+  void record(Micros value);
   // Adds every value `other` holds (to summarise all pools of a run).
-  void merge_from(const LatencyHistogram& other) noexcept;
+  void merge_from(const LatencyHistogram& other);
 
   uint64_t count() const noexcept;
   Micros max() const noexcept;
@@ -35,10 +45,16 @@ class LatencyHistogram {
   static constexpr int kMagnitudes = 40;  // up to 2^40 us, about 12 days
   static constexpr int kBuckets = kMagnitudes * kSubBuckets;
 
+  using Block = std::array<std::atomic<uint64_t>, kSubBuckets>;
+
   static int bucket_of(uint64_t us) noexcept;
   static uint64_t upper_bound_of(int bucket) noexcept;
+  // The count in `bucket`, 0 when its magnitude was never used.
+  uint64_t load(int bucket) const noexcept;
+  // Adds n to `bucket`, allocating its magnitude's block the first time.
+  void add(int bucket, uint64_t n);
 
-  std::array<std::atomic<uint64_t>, kBuckets> buckets_{};
+  std::array<std::atomic<Block*>, kMagnitudes> blocks_{};
   std::atomic<uint64_t> count_{0};
   std::atomic<int64_t> max_us_{0};
 };
