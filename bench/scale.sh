@@ -4,7 +4,8 @@
 #  - ramp: pgleak's time until all 1,000 are open (its first sample with
 #    every one) / pgbench's "initial connection time";
 #  - memory: pgleak's peak RSS / pgbench's;
-#  - the size of pgleak's report for that run;
+#  - the size of pgleak's report for that run, and of its timeline (the full
+#    record streamed beside it);
 #  - the sampler at 20 Hz with 1,000 backends: missed intervals, median and
 #    maximum lag.
 # Ends with RESULT lines (ratio or value, and the target). Exits non-zero only
@@ -37,24 +38,29 @@ cat >"$dir/scale.json" <<EOF
    "workers": [{"pattern": "held_by_object", "count": 1, "think_time": "10s"}]}]}
 EOF
 /usr/bin/time -f '%M' -o "$dir/pgleak.rss" "$pgleak" run "$dir/scale.json" --dsn "$dsn" \
-  --report "$dir/report.json" --quiet --allow-exhaust >/dev/null 2>&1 || true
+  --report "$dir/report.json" --timeline "$dir/timeline.jsonl.gz" --quiet --allow-exhaust \
+  >/dev/null 2>&1 || true
 pgleak_rss=$(tail -1 "$dir/pgleak.rss")
 report_bytes=$(stat -c %s "$dir/report.json")
 
-python3 - "$dir/report.json" "$n" "$pgbench_ms" "$pgleak_rss" "$pgbench_rss" "$report_bytes" <<'PY'
-import json, statistics, sys
-report, n, pgbench_ms, pgleak_rss, pgbench_rss, size = sys.argv[1:]
+python3 - "$dir/report.json" "$dir/timeline.jsonl.gz" "$n" "$pgbench_ms" "$pgleak_rss" \
+  "$pgbench_rss" "$report_bytes" <<'PY'
+import gzip, json, os, statistics, sys
+report, timeline, n, pgbench_ms, pgleak_rss, pgbench_rss, size = sys.argv[1:]
 r = json.load(open(report))
 n = int(n)
-full = [s["t_s"] for s in r["samples"] if s["own"] >= n]
+# Every sample, from the timeline (the report keeps at most 1,500).
+samples = [l for l in map(json.loads, gzip.open(timeline, "rt")) if l["type"] == "sample"]
+full = [s["t_s"] for s in samples if s["own"] >= n]
 ramp_ms = full[0] * 1000 if full else float("nan")
-lags = [s["lag_ms"] for s in r["samples"]]
+lags = [s["lag_ms"] for s in samples]
 sampler = r["sampler"]
 ratio_ramp = ramp_ms / float(pgbench_ms)
 ratio_rss = int(pgleak_rss) / int(pgbench_rss)
 print(f"ramp: pgleak {ramp_ms:.0f} ms to {n} open (first full sample), pgbench {float(pgbench_ms):.0f} ms: {ratio_ramp:.2f}")
 print(f"peak RSS: pgleak {int(pgleak_rss)/1024:.0f} MB, pgbench {int(pgbench_rss)/1024:.0f} MB: {ratio_rss:.2f}")
-print(f"report: {int(size)/1e6:.1f} MB for {r['run']['wall_s']:.0f} s, {len(r['samples'])} samples")
+print(f"report: {int(size)/1e6:.2f} MB for {r['run']['wall_s']:.0f} s, {len(r['samples'])} of "
+      f"{len(samples)} samples kept; timeline {os.path.getsize(timeline)/1e6:.2f} MB")
 print(f"sampler at {sampler['interval_ms']:.0f} ms: {sampler['missed_intervals']} missed, "
       f"lag median {statistics.median(lags):.2f} ms, max {max(lags):.2f} ms")
 print(f"RESULT scale_ramp_ratio {ratio_ramp:.2f} target 1.0")

@@ -12,40 +12,32 @@ WaitPercentiles percentiles(const util::LatencyHistogram& h) {
 
 Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
   Summary s;
-  for (const auto& sample : r.samples) {
-    if (sample.own > s.peak_connections) {
-      s.peak_connections = sample.own;
-      s.peak_at_s = sample.t_s;
-    }
-    s.peak_total_connections = std::max(s.peak_total_connections, sample.total);
-    const bool waiting = std::any_of(sample.pools.begin(), sample.pools.end(),
-                                     [](const run::PoolSample& p) { return p.waiting > 0; });
-    s.samples_with_waiters += waiting ? 1 : 0;
-  }
-  if (!r.samples.empty()) {
-    s.final_connections = r.samples.back().own;
+  s.peak_connections = r.series.peak_own;
+  s.peak_at_s = r.series.peak_own_at_s;
+  s.peak_total_connections = r.series.peak_total;
+  s.samples_with_waiters = static_cast<int>(r.series.with_waiters);
+  if (r.series.last) {
+    s.final_connections = r.series.last->own;
   }
   const auto limits = limits_for(r.target.server, r.target.connections_before);
   s.connection_limit = workers_limit(limits);
   s.pool_timeouts = r.pool_timeouts;
   s.connections_lost = r.connections_lost;
-  util::LatencyHistogram late;
-  for (const auto& e : r.events) {
-    if (e.kind == run::kPoolTimeout && e.waited_ms && e.timeout_ms) {
-      late.record(util::Micros{static_cast<int64_t>((*e.waited_ms - *e.timeout_ms) * 1000)});
-    }
+  if (r.timeout_lateness) {
+    s.pool_timeout_late_ms = percentiles(*r.timeout_lateness);
   }
-  s.pool_timeout_late_ms = percentiles(late);
   s.errors_by_sqlstate = r.errors_by_sqlstate;
   s.server_errors_by_sqlstate = r.server_errors_by_sqlstate;
   if (r.checkout_waits) {
     s.checkout_wait_ms = percentiles(*r.checkout_waits);
   }
-  for (const auto& e : r.events) {
-    s.process_exits += e.kind == run::kProcessExit ? 1 : 0;
-    s.process_crashes += e.kind == run::kProcessCrash ? 1 : 0;
-    s.process_restarts += e.kind == run::kProcessStart ? 1 : 0;
-  }
+  const auto count = [&r](const char* kind) {
+    const auto it = r.events_by_kind.find(kind);
+    return it == r.events_by_kind.end() ? uint64_t{0} : it->second;
+  };
+  s.process_exits = count(run::kProcessExit);
+  s.process_crashes = count(run::kProcessCrash);
+  s.process_restarts = count(run::kProcessStart);
   for (const auto& l : r.loads) {
     s.arrivals += l.arrivals;
     s.dropped_arrivals += l.dropped;

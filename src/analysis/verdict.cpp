@@ -100,13 +100,13 @@ std::vector<Finding> diagnose(const Summary& s, const run::RunResult& r,
   });
   const bool waits =
       s.pool_timeouts > 0 ||
-      (!r.samples.empty() && s.samples_with_waiters * 20 >= static_cast<int>(r.samples.size()));
+      (r.series.taken > 0 && static_cast<uint64_t>(s.samples_with_waiters) * 20 >= r.series.taken);
   if (waits && !leaking) {
     findings.push_back(
         {Diagnosis::kUndersized,
          fmt::format("{} pool timeouts and checkouts waiting in {} of {} samples, while every "
                      "holder returned its connection: the pools are too small for the load",
-                     s.pool_timeouts, s.samples_with_waiters, r.samples.size())});
+                     s.pool_timeouts, s.samples_with_waiters, r.series.taken)});
   }
   std::sort(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) {
     return static_cast<int>(a.diagnosis) > static_cast<int>(b.diagnosis);

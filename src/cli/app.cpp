@@ -310,6 +310,12 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
                       "without one next to the JSON report with the same base name")
           ->expected(0, 1)
           ->type_name("[PATH]");
+  run->add_option("--timeline", run_args.timeline,
+                  "Stream every sample and event, in full, to this gzip JSON Lines file while\n"
+                  "the run goes (kept up to a kill; the JSON report keeps at most 1,500\n"
+                  "samples, peaks included). Default: beside the JSON report as\n"
+                  "<name>.timeline.jsonl.gz; 'none' for none")
+      ->type_name("PATH|none");
   run->add_flag("-q,--quiet", run_args.quiet, "No status lines or progress on stderr");
 
   BudgetArgs budget_args;

@@ -141,26 +141,39 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
                            : (std::filesystem::path{args.out_dir} /
                               fmt::format("{}-{}.json", sc.name, util::utc_now("%Y%m%dT%H%M%SZ")))
                                  .string();
-  util::check_output_path(path);
-  if (!args.junit.empty()) {
-    if (std::filesystem::path{args.junit}.lexically_normal() ==
-        std::filesystem::path{path}.lexically_normal()) {
-      throw util::UsageError("--junit and the report are the same file: " + args.junit);
-    }
-    util::check_output_path(args.junit);
-  }
+  const bool report_is_file = util::check_output_path(path) == util::OutputKind::kFile;
   std::string html_path;
   if (args.html) {
     html_path = !args.html->empty()
                     ? *args.html
                     : std::filesystem::path{path}.replace_extension(".html").string();
-    for (const auto* other : {&path, &args.junit}) {
-      if (std::filesystem::path{html_path}.lexically_normal() ==
-          std::filesystem::path{*other}.lexically_normal()) {
-        throw util::UsageError("--html and another output are the same file: " + html_path);
+  }
+  std::string timeline_path;
+  if (args.timeline.empty() && report_is_file) {
+    timeline_path = std::filesystem::path{path}.replace_extension(".timeline.jsonl.gz").string();
+  } else if (args.timeline != "none") {
+    timeline_path = args.timeline;
+  }
+  // No two outputs may be one file, and each must be writable.
+  const std::vector<std::pair<const char*, const std::string*>> outputs{
+      {"the report", &path},
+      {"--junit", &args.junit},
+      {"--html", &html_path},
+      {"--timeline", &timeline_path}};
+  for (size_t i = 1; i < outputs.size(); ++i) {
+    const auto& [flag, output] = outputs[i];
+    if (output->empty()) {
+      continue;
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (!outputs[j].second->empty() &&
+          std::filesystem::path{*output}.lexically_normal() ==
+              std::filesystem::path{*outputs[j].second}.lexically_normal()) {
+        throw util::UsageError(
+            fmt::format("{} and {} are the same file: {}", flag, outputs[j].first, *output));
       }
     }
-    util::check_output_path(html_path);
+    util::check_output_path(*output);
   }
 
   run::RunOptions options;
@@ -176,6 +189,7 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   options.force = signals.force_token();
   options.log = args.quiet ? nullptr : &err;
   options.progress_in_place = &err == &std::cerr && ::isatty(STDERR_FILENO) != 0;
+  options.side_file = timeline_path;
   const auto result = run::run_scenario(sc, options);
 
   const auto summary = analysis::summarize(result, sc);
@@ -204,6 +218,13 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   out << "report: " << util::printable(path) << "\n";
   if (!html_path.empty() && !side_failure) {
     out << "html: " << util::printable(html_path) << "\n";
+  }
+  if (!result.side_file.path.empty()) {
+    if (result.side_file.error.empty()) {
+      out << "timeline: " << util::printable(result.side_file.path) << "\n";
+    } else if (!side_failure) {
+      side_failure = result.side_file.error;
+    }
   }
   out << std::flush;
   if (side_failure) {

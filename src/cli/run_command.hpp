@@ -17,6 +17,9 @@ struct RunArgs {
   std::string dsn;
   std::string junit;
   std::optional<std::string> html;  // set: write HTML too; empty: beside the JSON report
+  // The full record streamed as the run goes: empty beside the JSON report,
+  // "none" for none.
+  std::string timeline;
   double time_scale = 0;
   bool quiet = false;
   bool allow_exhaust = false;

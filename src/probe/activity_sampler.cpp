@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "db/own_session.hpp"
+#include "scenario/backend_tag.hpp"
 #include "util/errors.hpp"
 #include "util/stoppable_sleep.hpp"
 
@@ -75,6 +76,9 @@ bool ActivitySampler::take(double lag_ms) {
       sample.by_application[app] += n;
       if (app.find(run_marker_) != std::string::npos) {
         sample.own += n;
+        if (const auto tag = scenario::BackendTag::parse(app)) {
+          sample.by_process[tag->process] += n;
+        }
       }
     }
   } catch (const std::exception&) {

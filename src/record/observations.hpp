@@ -18,6 +18,7 @@ struct PoolSample {
   int overflow = 0;
   int waiting = 0;
   int open = 0;
+  int replicas = 1;  // more than one when a kept sample folded a process's replicas (replica -1)
 };
 
 // pg_stat_activity at one instant. `total` counts every client backend but the
@@ -29,8 +30,13 @@ struct Sample {
   int own = 0;
   std::map<std::string, int> by_state;
   std::map<std::string, int> by_application;
+  // The run's own backends per simulated process (from their application_name).
+  std::map<std::string, int> by_process;
   std::vector<PoolSample> pools;
   double lag_ms = 0;  // how late the sample was taken against its schedule
+  // A kept sample whose pools (per process) or application names (dropped)
+  // were folded to bound the report; the side file has them in full.
+  bool folded = false;
 };
 
 // A checkout held longer than the scenario's leak_threshold (HikariCP's

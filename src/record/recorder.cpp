@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "record/record_json.hpp"
+#include "record/side_file.hpp"
+
 namespace pgleak::record {
 
 double Recorder::elapsed_s() const {
@@ -12,7 +15,15 @@ void Recorder::add_event(Event event) {
   if (event.t_s == 0) {
     event.t_s = elapsed_s();
   }
+  if (event.kind == kPoolTimeout && event.waited_ms && event.timeout_ms) {
+    const double late_ms = std::max(0.0, *event.waited_ms - *event.timeout_ms);
+    timeout_lateness_.record(util::Micros{static_cast<int64_t>(late_ms * 1000)});
+  }
+  if (side_file_ != nullptr) {
+    side_file_->append(json_line(event_json(event), "event"));
+  }
   std::lock_guard lock{mutex_};
+  ++events_by_kind_[event.kind];
   if (!event.sqlstate.empty()) {
     auto& counts = event.kind == kServerLog ? server_errors_by_sqlstate_ : errors_by_sqlstate_;
     ++counts[event.sqlstate];
@@ -31,9 +42,11 @@ void Recorder::add_event(Event event) {
 }
 
 void Recorder::add_sample(Sample sample) {
+  if (side_file_ != nullptr) {
+    side_file_->append(json_line(sample_json(sample), "sample"));
+  }
   std::lock_guard lock{mutex_};
-  peak_own_ = std::max(peak_own_, sample.own);
-  samples_.push_back(std::move(sample));
+  series_.add(std::move(sample));
 }
 
 std::vector<Event> Recorder::events() const {
@@ -43,7 +56,17 @@ std::vector<Event> Recorder::events() const {
 
 std::vector<Sample> Recorder::samples() const {
   std::lock_guard lock{mutex_};
-  return samples_;
+  return series_.kept();
+}
+
+SeriesStats Recorder::series_stats() const {
+  std::lock_guard lock{mutex_};
+  return series_.stats();
+}
+
+std::map<std::string, uint64_t> Recorder::events_by_kind() const {
+  std::lock_guard lock{mutex_};
+  return events_by_kind_;
 }
 
 std::map<std::string, uint64_t> Recorder::errors_by_sqlstate() const {
@@ -58,15 +81,7 @@ std::map<std::string, uint64_t> Recorder::server_errors_by_sqlstate() const {
 
 std::optional<Sample> Recorder::latest_sample() const {
   std::lock_guard lock{mutex_};
-  if (samples_.empty()) {
-    return std::nullopt;
-  }
-  return samples_.back();
-}
-
-int Recorder::peak_own() const {
-  std::lock_guard lock{mutex_};
-  return peak_own_;
+  return series_.stats().last;
 }
 
 uint64_t Recorder::connections_lost() const {

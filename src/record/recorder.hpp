@@ -8,22 +8,36 @@
 #include <vector>
 
 #include "record/observations.hpp"
+#include "record/series.hpp"
+#include "util/latency_histogram.hpp"
 
 namespace pgleak::record {
 
-// Collects a run's events and samples, and the counts derived from events.
-// The event list is capped (a retry loop against a full server can raise
-// thousands per second); the counts never are, and the report says how many
-// events were dropped.
+class SideFile;
+
+// Collects a run's events and samples, and the counts derived from them, in
+// memory that does not grow with the run's length: the event list is capped
+// (a retry loop against a full server can raise thousands per second) and
+// the samples are a BoundedSeries. The counts, peaks and the pool-timeout
+// lateness cover everything, and the report says how many events were
+// dropped. With a side file, every sample and event also goes there, in full.
 //
 // Thread-safety: every member may be called from any thread.
 class Recorder {
  public:
   using Clock = std::chrono::steady_clock;
-  explicit Recorder(Clock::time_point start, size_t max_events = 20000)
+  static constexpr size_t kKeptSamples = 1500;
+
+  explicit Recorder(Clock::time_point start, size_t max_events = 20000,
+                    size_t kept_samples = kKeptSamples)
       : start_(start),
         system_start_(std::chrono::system_clock::now() - (Clock::now() - start)),
-        max_events_(max_events) {}
+        max_events_(max_events),
+        series_(kept_samples) {}
+
+  // Streams every sample and event from now on to `file` as well (owned by
+  // the caller, and outliving every add). Call before any thread adds.
+  void stream_to(SideFile* file) { side_file_ = file; }
 
   // Seconds into the run of a wall-clock instant (a server's log timestamp).
   double seconds_at(std::chrono::system_clock::time_point when) const {
@@ -39,7 +53,13 @@ class Recorder {
   void add_sample(Sample sample);
 
   std::vector<Event> events() const;
+  // The kept samples (BoundedSeries), in time order.
   std::vector<Sample> samples() const;
+  SeriesStats series_stats() const;
+  // Every event recorded, dropped ones included, by kind.
+  std::map<std::string, uint64_t> events_by_kind() const;
+  // How far past its pool_timeout each pool timeout was raised.
+  const util::LatencyHistogram& timeout_lateness() const { return timeout_lateness_; }
   // What the clients saw (every event but server_log ones).
   std::map<std::string, uint64_t> errors_by_sqlstate() const;
   // What the server logged about the run's backends (server_log events).
@@ -47,8 +67,6 @@ class Recorder {
   uint64_t pool_timeouts() const;
   // Statements that found their connection gone (connection_lost events).
   uint64_t connections_lost() const;
-  // The highest `own` of any sample so far.
-  int peak_own() const;
   // The most recent sample, if any (the progress line reads only this).
   std::optional<Sample> latest_sample() const;
   uint64_t dropped_events() const;
@@ -57,14 +75,16 @@ class Recorder {
   const Clock::time_point start_;
   const std::chrono::system_clock::time_point system_start_;
   const size_t max_events_;
+  SideFile* side_file_ = nullptr;
+  util::LatencyHistogram timeout_lateness_;
   mutable std::mutex mutex_;
   std::vector<Event> events_;
-  std::vector<Sample> samples_;
+  BoundedSeries series_;
+  std::map<std::string, uint64_t> events_by_kind_;
   std::map<std::string, uint64_t> errors_by_sqlstate_;
   std::map<std::string, uint64_t> server_errors_by_sqlstate_;
   uint64_t pool_timeouts_ = 0;
   uint64_t connections_lost_ = 0;
-  int peak_own_ = 0;
   uint64_t dropped_ = 0;
 };
 

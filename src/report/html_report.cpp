@@ -80,12 +80,14 @@ json series(const json& report, double time_scale) {
     return fmt::format("{}.{}", p.value("process", ""), p.value("replica", 0));
   };
   std::set<std::string> replicas;
+  bool folded = false;  // a long run's kept samples list a line per process already
   for (const size_t i : keep) {
     for (const auto& p : samples[i].value("pools", json::array())) {
       replicas.insert(replica_key(p));
+      folded = folded || p.contains("replicas");
     }
   }
-  const bool fold = replicas.size() > kMaxProcessLines;
+  const bool fold = folded || replicas.size() > kMaxProcessLines;
   const auto line_key = [&](const json& p) {
     return fold ? p.value("process", "") : replica_key(p);
   };

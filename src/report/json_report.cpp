@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "analysis/budget.hpp"
+#include "record/record_json.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::report {
@@ -148,6 +149,19 @@ json lifecycle_json(const std::optional<scenario::Lifecycle>& l) {
           {"restart_after", optional_duration(l->restart_after)}};
 }
 
+// Where the run's full record went, or null without one.
+json side_file_json(const record::SideFile::Status& f) {
+  if (f.path.empty()) {
+    return nullptr;
+  }
+  return {{"path", f.path},
+          {"format", "pgleak.timeline/1 (gzip JSON Lines)"},
+          {"lines", f.lines},
+          {"dropped_lines", f.dropped},
+          {"compressed_bytes", f.compressed_bytes},
+          {"error", f.error.empty() ? json(nullptr) : json(f.error)}};
+}
+
 }  // namespace
 
 json scenario_json(const scenario::Scenario& s) {
@@ -209,44 +223,11 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
                   const analysis::Verdict& v) {
   json samples = json::array();
   for (const auto& sample : r.samples) {
-    json pools = json::array();
-    for (const auto& p : sample.pools) {
-      pools.push_back({{"process", p.process},
-                       {"replica", p.replica},
-                       {"checked_out", p.checked_out},
-                       {"idle", p.idle},
-                       {"overflow", p.overflow},
-                       {"waiting", p.waiting},
-                       {"open", p.open}});
-    }
-    samples.push_back({{"t_s", sample.t_s},
-                       {"total", sample.total},
-                       {"own", sample.own},
-                       {"by_state", sample.by_state},
-                       {"by_application", sample.by_application},
-                       {"pools", pools},
-                       {"lag_ms", sample.lag_ms}});
+    samples.push_back(record::sample_json(sample));
   }
   json events = json::array();
   for (const auto& e : r.events) {
-    json ev = {{"t_s", e.t_s},
-               {"kind", e.kind},
-               {"sqlstate", e.sqlstate.empty() ? json(nullptr) : json(e.sqlstate)},
-               {"message", e.message},
-               {"process", e.process.empty() ? json(nullptr) : json(e.process)},
-               {"replica", e.replica < 0 ? json(nullptr) : json(e.replica)},
-               {"worker", e.worker.empty() ? json(nullptr) : json(e.worker)},
-               {"pattern", e.pattern.empty() ? json(nullptr) : json(e.pattern)}};
-    if (!e.code_source.empty()) {
-      ev["code_source"] = e.code_source;
-    }
-    if (e.waited_ms) {
-      ev["waited_ms"] = *e.waited_ms;
-    }
-    if (e.timeout_ms) {
-      ev["timeout_ms"] = *e.timeout_ms;
-    }
-    events.push_back(std::move(ev));
+    events.push_back(record::event_json(e));
   }
   json pools = json::array();
   for (const auto& p : r.pools) {
@@ -307,9 +288,12 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
         {"note", r.server_log_note.empty() ? json(nullptr) : json(r.server_log_note)}}},
       {"sampler",
        {{"interval_ms", util::to_millis(sc.sample_interval)},
-        {"samples", r.samples.size()},
+        {"samples", r.series.taken},
+        {"samples_kept", r.samples.size()},
+        {"downsampled", r.samples.size() < r.series.taken},
         {"missed_intervals", r.sampler_missed_intervals},
         {"max_lag_ms", r.sampler_max_lag_ms}}},
+      {"side_file", side_file_json(r.side_file)},
       {"budget", analysis::budget_json(s.budget)},
       {"samples", samples},
       {"events", events},

@@ -548,11 +548,22 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   // Declaration order is the order of release, in reverse: the workload stops
   // before the instruments, the instruments before the pools close, and the
   // pools before the server goes.
+  std::unique_ptr<record::SideFile> side_file;
+  if (!options.side_file.empty()) {
+    side_file = std::make_unique<record::SideFile>(
+        options.side_file,
+        nlohmann::json{{"run_id", result.run_id},
+                       {"started_at", result.started_at_utc},
+                       {"scenario", sc.name},
+                       {"time_scale", sc.time_scale},
+                       {"sample_interval_ms", util::to_millis(sc.sample_interval)}});
+  }
   Target target = open_target(sc, options);
   result.target = target.description;
   RunControl control{options.interrupt};
   Fleet fleet{sc, target.app, control.token()};
   Recorder recorder{Clock::now()};
+  recorder.stream_to(side_file.get());
 
   // Forced, the clean-up stops asking a server that may not answer.
   probe::RunBackends backends{target.admin, result.run_id, options.force};
@@ -637,8 +648,13 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
 
   control.describe(result);
   result.samples = recorder.samples();
+  result.series = recorder.series_stats();
   result.events = recorder.events();
   result.events_dropped = recorder.dropped_events();
+  result.events_by_kind = recorder.events_by_kind();
+  auto lateness = std::make_shared<util::LatencyHistogram>();
+  lateness->merge_from(recorder.timeout_lateness());
+  result.timeout_lateness = std::move(lateness);
   result.errors_by_sqlstate = recorder.errors_by_sqlstate();
   result.server_errors_by_sqlstate = recorder.server_errors_by_sqlstate();
   result.pool_timeouts = recorder.pool_timeouts();
@@ -646,6 +662,16 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   result.sampler_missed_intervals = sampler.missed_intervals();
   result.sampler_max_lag_ms = sampler.max_lag_ms();
   result.wall_s = std::chrono::duration<double>(Clock::now() - wall_start).count();
+  if (side_file) {
+    uint64_t events = 0;
+    for (const auto& [kind, n] : result.events_by_kind) {
+      events += n;
+    }
+    result.side_file = side_file->close({{"status", to_string(result.status)},
+                                         {"wall_s", result.wall_s},
+                                         {"samples", result.series.taken},
+                                         {"events", events}});
+  }
   return result;
 }
 

@@ -10,6 +10,7 @@
 
 #include "pool/pool_stats.hpp"
 #include "probe/server_info.hpp"
+#include "record/side_file.hpp"
 #include "run/recorded.hpp"
 #include "scenario/scenario.hpp"
 #include "util/latency_histogram.hpp"
@@ -32,6 +33,9 @@ struct RunOptions {
   std::ostream* log = nullptr;
   // Redraw the progress line in place (a terminal) rather than print lines.
   bool progress_in_place = false;
+  // Stream every sample and event, in full, to this gzip JSON Lines file
+  // (record::SideFile) while the run goes; empty for none.
+  std::string side_file;
 };
 
 enum class RunStatus { kCompleted, kInterrupted, kTargetLost, kAborted };
@@ -74,9 +78,16 @@ struct RunResult {
   RunStatus status = RunStatus::kCompleted;
   std::string status_detail;
   TargetDescription target;
+  // The kept samples: all of a short run's, a peak-keeping selection of a
+  // long one's (record::BoundedSeries); `series` covers every sample taken.
   std::vector<Sample> samples;
+  record::SeriesStats series;
   std::vector<Event> events;
   uint64_t events_dropped = 0;
+  std::map<std::string, uint64_t> events_by_kind;  // every event, dropped ones included
+  std::shared_ptr<const util::LatencyHistogram> timeout_lateness;
+  // The side file, when one was asked for (empty path otherwise).
+  record::SideFile::Status side_file;
   std::map<std::string, uint64_t> errors_by_sqlstate;
   std::map<std::string, uint64_t> server_errors_by_sqlstate;
   // Server-log attribution: only where pgleak can read the log (embedded).

@@ -156,6 +156,17 @@ OutputKind output_kind(const std::string& path) {
   return OutputKind::kFile;
 }
 
+// A character device or FIFO opened for writing in place, blocking once
+// open. O_NONBLOCK while opening, so a FIFO nobody reads fails (ENXIO)
+// instead of hanging. Returns -1 with errno on failure.
+int open_in_place(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  }
+  return fd;
+}
+
 }  // namespace
 
 OutputKind check_output_path(const std::string& path) {
@@ -193,13 +204,10 @@ void write_output_file(const std::string& path, std::string_view text) {
     throw InfrastructureError(e.what());
   }
   if (kind == OutputKind::kStream) {
-    // O_NONBLOCK so a FIFO nobody reads fails (ENXIO) instead of hanging.
-    Fd fd{::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
+    Fd fd{open_in_place(path)};
     if (fd.get() < 0) {
       throw fail(errno == ENXIO ? "a FIFO with no reader" : std::strerror(errno));
     }
-    const int flags = ::fcntl(fd.get(), F_GETFL);
-    ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
     if (!write_all(fd.get(), text)) {
       throw fail(std::strerror(errno));
     }
@@ -219,6 +227,37 @@ void write_output_file(const std::string& path, std::string_view text) {
     ::unlink(temp.c_str());
     throw fail(std::strerror(why));
   }
+}
+
+int open_output_stream(const std::string& path) {
+  const auto fail = [&](const std::string& why) {
+    return InfrastructureError("cannot write " + path + ": " + why);
+  };
+  OutputKind kind = OutputKind::kFile;
+  try {
+    kind = output_kind(path);
+  } catch (const UsageError& e) {
+    throw InfrastructureError(e.what());
+  }
+  if (kind == OutputKind::kStream) {
+    const int fd = open_in_place(path);
+    if (fd < 0) {
+      throw fail(errno == ENXIO ? "a FIFO with no reader" : std::strerror(errno));
+    }
+    return fd;
+  }
+  const fs::path target{path};
+  std::string temp;
+  Fd fd{make_temp_in(parent_of(target), target.filename().string(), temp)};
+  if (fd.get() < 0) {
+    throw fail(std::strerror(errno));
+  }
+  if (::fchmod(fd.get(), 0644) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
+    const int why = errno;
+    ::unlink(temp.c_str());
+    throw fail(std::strerror(why));
+  }
+  return fd.release();
 }
 
 }  // namespace pgleak::util

@@ -34,4 +34,12 @@ OutputKind check_output_path(const std::string& path);
 // InfrastructureError with the path and the reason.
 void write_output_file(const std::string& path, std::string_view text);
 
+// Opens `path` for a file written as a run goes (a stream of lines): a
+// regular file is created new under an unpredictable name in the same
+// directory and renamed into place at once, so a planted link or file is
+// replaced, never written through, and a killed run leaves what it wrote
+// under the final name; a character device or FIFO is opened in place.
+// Returns the descriptor (close-on-exec). Throws InfrastructureError.
+int open_output_stream(const std::string& path);
+
 }  // namespace pgleak::util

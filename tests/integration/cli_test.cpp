@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "../scratch_dir.hpp"
+#include "../timeline_lines.hpp"
 #include "server/embedded_server.hpp"
 #include "subprocess.hpp"
 
@@ -233,9 +234,12 @@ TEST(Cli, IncidentBeforeHitsTheLimitAndFails) {
   TempDir dir;
   const auto report_path = dir / "before.json";
   const auto r = pgleak({"run", kSource + "/scenarios/incident-before.json", "--report",
-                         report_path.string(), "--quiet"});
+                         report_path.string(), "--quiet", "--timeline", "none"});
   ASSERT_EQ(r.code, 1) << r.out << r.err;
   const auto report = read_json(report_path);
+  EXPECT_TRUE(report["side_file"].is_null());
+  EXPECT_EQ(r.out.find("timeline:"), std::string::npos) << r.out;
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator{dir.path()}, {}), 1);
   EXPECT_EQ(report["schema"], "pgleak.report/1");
   EXPECT_EQ(report["target"]["kind"], "embedded");
   EXPECT_EQ(report["target"]["max_connections"], 100);
@@ -325,6 +329,21 @@ TEST(Cli, IncidentAfterStaysFarBelowTheLimitAndPasses) {
   }
   EXPECT_TRUE(report["budget"]["fits"].get<bool>());
   EXPECT_TRUE(report["holders"].empty());
+  // The full record streamed beside the report: every sample the report
+  // counts, under the same run id, ended cleanly.
+  const auto timeline = std::filesystem::path{path}.replace_extension(".timeline.jsonl.gz");
+  EXPECT_NE(r.out.find("timeline: " + timeline.string()), std::string::npos) << r.out;
+  const auto lines = test_support::timeline_lines(timeline);
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_EQ(lines.front()["type"], "header");
+  EXPECT_EQ(lines.front()["run_id"], report["run"]["id"]);
+  EXPECT_EQ(lines.back()["type"], "end");
+  EXPECT_EQ(lines.back()["status"], "completed");
+  const auto sample_lines = std::count_if(lines.begin(), lines.end(),
+                                          [](const auto& l) { return l["type"] == "sample"; });
+  EXPECT_EQ(sample_lines, report["sampler"]["samples"].get<long>());
+  EXPECT_EQ(report["side_file"]["lines"].get<size_t>(), lines.size());
+  EXPECT_EQ(report["side_file"]["dropped_lines"], 0);
   std::ifstream junit{junit_path};
   const std::string junit_text{std::istreambuf_iterator<char>{junit}, {}};
   EXPECT_NE(junit_text.find("<testsuite name=\"incident-after\" tests=\"5\" failures=\"0\""),

@@ -15,9 +15,11 @@
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
+#include <set>
 #include <thread>
 
 #include "../scratch_dir.hpp"
+#include "../timeline_lines.hpp"
 #include "server/embedded_server.hpp"
 #include "silent_listener.hpp"
 #include "subprocess.hpp"
@@ -168,8 +170,24 @@ TEST(RootSafety, AKilledRunTakesItsServerDownAndTheNextRunRemovesItsDirectory) {
   const auto cluster = announced_dir(run.err());
   const pid_t postmaster = postmaster_of(cluster);
   ASSERT_GT(postmaster, 0);
+  // The timeline streams beside the report while the run goes.
+  const auto timeline = tmp / "r.timeline.jsonl.gz";
+  const auto sampled = [&] {
+    return test_support::timeline_lines(timeline).size() >= 3;  // the header and two samples
+  };
+  ASSERT_TRUE(wait_until(sampled, 30s)) << "nothing reached the timeline while the run went";
   run.signal(SIGKILL);
   EXPECT_EQ(run.wait(), 128 + SIGKILL);
+  // What was flushed before the kill reads back: header first, whole lines, no end line.
+  const auto lines = test_support::timeline_lines(timeline);
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_EQ(lines.front()["type"], "header");
+  EXPECT_NE(run.err().find(lines.front()["run_id"].get<std::string>()), std::string::npos);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_NE(lines[i]["type"], "end");
+    EXPECT_NE(lines[i]["type"], "header");
+  }
+  EXPECT_FALSE(fs::exists(tmp / "r.json"));  // the report is written at the end only
   // The kernel's parent-death signal: nothing to reap by hand, nobody to wait for.
   EXPECT_TRUE(wait_until([&] { return !alive(postmaster); }, 20s))
       << "the postmaster outlived the pgleak that started it";
@@ -195,6 +213,7 @@ TEST(RootSafety, OutputPathsAreCheckedBeforeAnythingStarts) {
   write(tmp / "file", "x");
   fs::create_directory(tmp / "adir");
   fs::create_symlink("/etc/passwd", tmp / "planted.json");
+  fs::create_symlink("/etc/passwd", tmp / "planted2.timeline.jsonl.gz");
   const auto scenario = (tmp / "short.json").string();
   const struct {
     std::vector<std::string> args;
@@ -208,6 +227,11 @@ TEST(RootSafety, OutputPathsAreCheckedBeforeAnythingStarts) {
       {{"--junit", (tmp / "adir").string()}, "is a directory"},
       {{"--report", (tmp / "r.json").string(), "--out", (tmp / "o").string()}, "excludes"},
       {{"--report", (tmp / "r.json").string(), "--junit", (tmp / "r.json").string()}, "same file"},
+      {{"--report", (tmp / "r.json").string(), "--timeline", (tmp / "r.json").string()},
+       "same file"},
+      {{"--timeline", (tmp / "planted.json").string()}, "symbolic link"},
+      // The default timeline, beside the report, is checked like the report.
+      {{"--report", (tmp / "planted2.json").string()}, "symbolic link"},
       {{"--dsn", ""}, "--dsn is empty"},
       {{"--dsn", "host=h", "--dsn-file", (tmp / "file").string()}, "not both"},
       {{"--dsn-file", (tmp / "adir").string()}, "is a directory"},
@@ -244,11 +268,12 @@ TEST(RootSafety, DevicesAreWrittenInPlaceAndAFailedJunitLosesNoReport) {
   EXPECT_EQ(read_json(tmp / "r.json")["run"]["status"], "completed");
   EXPECT_NE(r.out.find("short: PASS"), std::string::npos) << r.out;  // the summary too
   // No temporary file is left next to the report.
-  int entries = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator{tmp.path()}) {
-    ++entries;
+  std::set<std::string> entries;
+  for (const auto& e : fs::directory_iterator{tmp.path()}) {
+    entries.insert(e.path().filename().string());
   }
-  EXPECT_EQ(entries, 3);  // short.json, r.json, junit.fifo
+  EXPECT_EQ(entries,
+            (std::set<std::string>{"short.json", "r.json", "r.timeline.jsonl.gz", "junit.fifo"}));
 }
 
 // --- 3. signals and hangs ----------------------------------------------------------

@@ -26,13 +26,16 @@ run::RunResult with_series(const std::function<int(int)>& own_at, int n = 60) {
   run::RunResult r;
   r.target.server.max_connections = 100;
   r.target.server.superuser_reserved_connections = 3;
+  record::BoundedSeries series{record::Recorder::kKeptSamples};  // as the recorder keeps them
   for (int i = 0; i < n; ++i) {
     run::Sample s;
     s.t_s = i * 0.1;
     s.own = s.total = own_at(i);
     s.by_state["idle"] = s.own;
-    r.samples.push_back(s);
+    series.add(s);
   }
+  r.samples = series.kept();
+  r.series = series.stats();
   return r;
 }
 

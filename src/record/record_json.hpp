@@ -1,0 +1,26 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "record/observations.hpp"
+
+// A sample and an event as JSON: the one shape the report's arrays and the
+// side file's lines share.
+namespace pgleak::record {
+
+// {"t_s","total","own","by_state","by_application","by_process","pools","lag_ms"}
+// and "folded": true on a folded sample, whose pools carry "replicas" instead
+// of "replica".
+nlohmann::json sample_json(const Sample& sample);
+
+// {"t_s","kind","sqlstate","message","process","replica","worker","pattern"}
+// (null where none applies), and "code_source", "waited_ms", "timeout_ms"
+// where they do.
+nlohmann::json event_json(const Event& event);
+
+// `document` with "type": `type`, on one line with its newline: a line of the
+// side file (record::SideFile). Bytes that are not UTF-8 become U+FFFD.
+std::string json_line(nlohmann::json document, const char* type);
+
+}  // namespace pgleak::record

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+// A gzip file written as a run goes, readable up to its last flush if the
+// run is killed (gzip -dc reads it and then reports the missing end).
+namespace pgleak::util {
+
+// Thread-safety: none; one owner writes it.
+class GzipFile {
+ public:
+  // Opens `path` as util::open_output_stream does. Throws InfrastructureError.
+  explicit GzipFile(const std::string& path);
+  ~GzipFile();
+  GzipFile(const GzipFile&) = delete;
+  GzipFile& operator=(const GzipFile&) = delete;
+
+  // Compresses `text` into the stream. Throws InfrastructureError.
+  void write(std::string_view text);
+  // Ends a deflate block and writes it out, so everything written so far can
+  // be read back. Throws InfrastructureError.
+  void flush();
+  // Ends the stream (its trailer) and closes the file. Throws
+  // InfrastructureError; the destructor closes without throwing.
+  void close();
+
+  const std::string& path() const { return path_; }
+  // Compressed bytes written to the file so far (up to the last flush).
+  uint64_t bytes_written() const;
+
+ private:
+  [[noreturn]] void fail(const char* what);
+
+  std::string path_;
+  void* file_ = nullptr;  // gzFile
+};
+
+}  // namespace pgleak::util
