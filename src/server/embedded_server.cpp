@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "db/own_session.hpp"
+#include "server/initdb_template.hpp"
 #include "util/errors.hpp"
 
 namespace fs = std::filesystem;
@@ -290,10 +291,25 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
                                     server->dir_.string() + " (set TMPDIR to a shorter path)");
   }
 
-  const int init = run_program({server->tool("initdb"), "-D", server->data_dir().string(), "-A",
-                                "trust", "-N", "-U", "pgleak", "-E", "UTF8", "--locale=C"},
-                               (server->pg_dir() / "initdb.log").string(), server->run_as_,
-                               server->pg_dir().string());
+  const std::vector<std::string> initdb_options{"-A",     "trust", "-N",   "-U",
+                                                "pgleak", "-E",    "UTF8", "--locale=C"};
+  const auto initdb_log = (server->pg_dir() / "initdb.log").string();
+  int init = 1;
+  std::string note;
+  if (const auto from =
+          initdb_template(server->bin_dir_, initdb_options, server->run_as_, initdb_log, note)) {
+    // A copy of the cached initdb output, made by the server's own account.
+    init = run_program({"/bin/cp", "-a", "--", from->string(), server->data_dir().string()},
+                       initdb_log, server->run_as_, server->pg_dir().string());
+    server->from_template_ = init == 0;
+  }
+  if (init != 0) {
+    std::error_code ignored;
+    fs::remove_all(server->data_dir(), ignored);  // a failed copy: initdb from scratch
+    std::vector<std::string> argv{server->tool("initdb"), "-D", server->data_dir().string()};
+    argv.insert(argv.end(), initdb_options.begin(), initdb_options.end());
+    init = run_program(argv, initdb_log, server->run_as_, server->pg_dir().string());
+  }
   if (init != 0) {
     const bool unreachable = init == 126 && server->run_as_;  // the child could not chdir
     throw util::InfrastructureError(fmt::format(

@@ -72,6 +72,9 @@ class EmbeddedServer {
   std::filesystem::path json_log_path() const { return pg_dir() / "log" / "postgresql.json"; }
   // The running postmaster's pid, 0 when none.
   pid_t postmaster_pid() const;
+  // Whether its data directory was copied from the initdb template
+  // (server/initdb_template.hpp) rather than made by initdb.
+  bool from_template() const { return from_template_; }
 
   // Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL, each
   // bounded; `immediate` skips the fast step. Then the directory is deleted.
@@ -99,6 +102,7 @@ class EmbeddedServer {
 
   std::filesystem::path dir_;
   std::string bin_dir_;
+  bool from_template_ = false;
   std::optional<RunAs> run_as_;
   int port_ = 0;
   int lock_fd_ = -1;

@@ -200,6 +200,82 @@ TEST(RootSafety, AKilledRunTakesItsServerDownAndTheNextRunRemovesItsDirectory) {
   EXPECT_FALSE(fs::exists(cluster));
 }
 
+// The initdb template cache: used only when provably pgleak's, else initdb.
+class InitdbCache {
+ public:
+  explicit InitdbCache(const fs::path& dir) { ::setenv("PGLEAK_INITDB_CACHE", dir.c_str(), 1); }
+  ~InitdbCache() { ::unsetenv("PGLEAK_INITDB_CACHE"); }
+  InitdbCache(const InitdbCache&) = delete;
+  InitdbCache& operator=(const InitdbCache&) = delete;
+};
+
+bool answers(const server::EmbeddedServer& s) {
+  pqxx::connection c{s.superuser_conninfo().to_libpq()};
+  pqxx::nontransaction tx{c};
+  return tx.exec1("SELECT 1")[0].as<int>() == 1;
+}
+
+std::vector<fs::path> templates_in(const fs::path& cache) {
+  std::vector<fs::path> found;
+  for (const auto& e : fs::directory_iterator{cache}) {
+    found.push_back(e.path());
+  }
+  return found;
+}
+
+TEST(RootSafety, ClustersAreCopiedFromATemplateOnlyWhenItIsProvablyPgleaks) {
+  Scratch tmp;
+  const auto cache = tmp / "cache";
+  InitdbCache use{cache};
+  {
+    const auto first = server::EmbeddedServer::start({});
+    EXPECT_TRUE(first->from_template());  // built now, then copied
+    EXPECT_TRUE(answers(*first));
+  }
+  const auto made = templates_in(cache);
+  ASSERT_EQ(made.size(), 1u);  // no build directory left beside it
+  EXPECT_EQ(made[0].filename().string().rfind("pg-", 0), 0u) << made[0];
+  struct stat st {};
+  ASSERT_EQ(::lstat(made[0].c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  {
+    const auto second = server::EmbeddedServer::start({});
+    EXPECT_TRUE(second->from_template());
+    EXPECT_TRUE(answers(*second));
+  }
+
+  // A template someone else owns is neither used nor touched.
+  ASSERT_EQ(::chown(made[0].c_str(), 65534, 65534), 0);
+  {
+    const auto s = server::EmbeddedServer::start({});
+    EXPECT_FALSE(s->from_template());
+    EXPECT_TRUE(answers(*s));
+  }
+  ASSERT_EQ(::lstat(made[0].c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(templates_in(cache).size(), 1u);
+
+  // A cache anyone may write to is not trusted.
+  ASSERT_EQ(::chmod(cache.c_str(), 0777), 0);
+  {
+    const auto s = server::EmbeddedServer::start({});
+    EXPECT_FALSE(s->from_template());
+  }
+  EXPECT_EQ(templates_in(cache).size(), 1u);
+
+  // Nor is a cache path that is a planted symlink: the directory it points to stays empty.
+  const auto elsewhere = tmp / "elsewhere";
+  fs::create_directory(elsewhere);
+  fs::create_symlink(elsewhere, tmp / "linked");
+  InitdbCache linked{tmp / "linked"};
+  {
+    const auto s = server::EmbeddedServer::start({});
+    EXPECT_FALSE(s->from_template());
+    EXPECT_TRUE(answers(*s));
+  }
+  EXPECT_TRUE(fs::is_empty(elsewhere));
+}
+
 // --- 2. output paths ---------------------------------------------------------------
 
 Finished pgleak(std::vector<std::string> args, std::chrono::seconds limit = 120s) {
