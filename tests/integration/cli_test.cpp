@@ -291,7 +291,10 @@ TEST(Cli, IncidentBeforeHitsTheLimitAndFails) {
   EXPECT_GE(server_side, client_side - 5);
   EXPECT_LE(server_side, client_side + 5);
   EXPECT_EQ(report["cleanup"]["leftover_backends_terminated"], 0);
-  EXPECT_EQ(report["run"]["status"], "completed");
+  // It stops at the first refusal (abort_on_fail): the verdict is certain then.
+  EXPECT_EQ(report["run"]["status"], "aborted");
+  EXPECT_NE(report["run"]["status_detail"].get<std::string>().find("errors.53300"),
+            std::string::npos);
   EXPECT_LT(report["run"]["wall_s"].get<double>(), 30.0);
   // Judged server_limit, with the held sessions as a leak finding beside it.
   const auto& verdict = report["verdict"];
