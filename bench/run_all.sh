@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every benchmark, in under 10 minutes on 2 cores: the pool micro-benchmarks,
+# throughput against pgbench, the 1,000-connection ramp, memory and sampler,
+# the embedded server's start, time to verdict, and a shortened wall-clock
+# soak (WALL_SECONDS, default 120; bench/soak.sh alone runs 600). Prints each
+# benchmark's output, then every RESULT line together. Exits non-zero only when
+# something fails to run; a missed target is reported, never failed.
+#   bench/run_all.sh [WALL_SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+wall="${1:-120}"
+results=$(mktemp /tmp/pgleak-bench-results-XXXXXX)
+trap 'rm -f "$results"' EXIT INT TERM
+
+run() {
+  echo "== $*"
+  "$@" | tee -a "$results"
+}
+run bench/pool.sh 0.2
+run bench/vs_pgbench.sh 3 10
+run bench/scale.sh 1000 10
+run bench/server_start.sh 3
+run bench/time_to_verdict.sh 3
+run bench/soak.sh "$wall"
+echo "== results"
+grep '^RESULT ' "$results"
