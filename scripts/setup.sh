@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config libpqxx-dev libpq-dev libcli11-dev nlohmann-json3-dev
           libfmt-dev libgtest-dev libbenchmark-dev libxml2-dev postgresql-15 clang-format
           python3-sqlalchemy python3-psycopg2 libjs-chart.js chromium
-          fonts-liberation zlib1g-dev)
+          fonts-liberation zlib1g-dev pgbouncer docker-compose python3-yaml)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -47,6 +47,21 @@ Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) 
     b.unbounded = b.unbounded || pb.unbounded;
     b.processes.push_back(pb);
   }
+  if (sc.pgbouncer) {
+    PgBouncerBudget pb;
+    pb.clients = b.worst_case;
+    pb.clients_unbounded = b.unbounded;
+    pb.max_client_conn = sc.pgbouncer->max_client_conn;
+    pb.clients_fit = !pb.clients_unbounded && pb.clients <= pb.max_client_conn;
+    pb.server_connections = sc.pgbouncer->server_connections();
+    // The server sees PgBouncer's connections, however many clients wait.
+    b.worst_case = pb.server_connections;
+    b.unbounded = false;
+    b.headroom = b.available - b.worst_case;
+    b.fits = b.headroom >= 0 && pb.clients_fit;
+    b.pgbouncer = pb;
+    return b;
+  }
   b.headroom = b.available - b.worst_case;
   b.fits = !b.unbounded && b.headroom >= 0;
   return b;
@@ -70,6 +85,15 @@ std::string format_budget(const scenario::Scenario& sc, const Budget& b) {
                        p.pool_size, p.max_overflow,
                        p.unbounded ? std::string{"unbounded"} : std::to_string(p.per_replica),
                        p.pool_less, p.unbounded ? std::string{"-"} : std::to_string(p.worst_case));
+  }
+  if (b.pgbouncer) {
+    const auto& pb = *b.pgbouncer;
+    out += fmt::format(
+        "  through PgBouncer ({} pooling): the workers' {}{} connections are its clients, "
+        "against max_client_conn {}: {}; the server sees at most its {} server connections\n",
+        scenario::to_string(sc.pgbouncer->pool_mode), pb.clients,
+        pb.clients_unbounded ? "+ (unbounded pools)" : "", pb.max_client_conn,
+        pb.clients_fit ? "fits" : "DOES NOT FIT", pb.server_connections);
   }
   return out;
 }
@@ -97,7 +121,14 @@ nlohmann::json budget_json(const Budget& b) {
           {"unbounded", b.unbounded},
           {"fits", b.fits},
           {"headroom", b.headroom},
-          {"processes", processes}};
+          {"processes", processes},
+          {"pgbouncer",
+           b.pgbouncer ? nlohmann::json{{"clients", b.pgbouncer->clients},
+                                        {"clients_unbounded", b.pgbouncer->clients_unbounded},
+                                        {"max_client_conn", b.pgbouncer->max_client_conn},
+                                        {"clients_fit", b.pgbouncer->clients_fit},
+                                        {"server_connections", b.pgbouncer->server_connections}}
+                       : nlohmann::json(nullptr)}};
 }
 
 }  // namespace pgleak::analysis

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,9 +27,22 @@ struct ProcessBudget {
   int worst_case = 0;      // replicas x per_replica
 };
 
+// With PgBouncer in the path, the workers' connections are its clients, and
+// the server sees only PgBouncer's own connections.
+struct PgBouncerBudget {
+  int clients = 0;  // the workers' worst case (as Budget::worst_case would be)
+  bool clients_unbounded = false;
+  int max_client_conn = 0;
+  bool clients_fit = false;
+  int server_connections =
+      0;  // default_pool_size + reserve_pool_size, capped by max_db_connections
+};
+
 // The static worst case of a scenario: every pool of every replica at
 // pool_size + max_overflow, plus pool-less connections, against
 // max_connections - superuser_reserved_connections - reserved_connections.
+// Through PgBouncer, the server's worst case is PgBouncer's server
+// connections, and the workers' connections must fit in max_client_conn.
 struct Budget {
   std::vector<ProcessBudget> processes;
   ServerLimits limits;
@@ -37,6 +51,7 @@ struct Budget {
   bool unbounded = false;
   bool fits = false;
   int headroom = 0;  // available - worst_case (negative: over by that much)
+  std::optional<PgBouncerBudget> pgbouncer;
 };
 
 Budget compute_budget(const scenario::Scenario& scenario, const ServerLimits& limits);

@@ -28,6 +28,7 @@ Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
   }
   s.errors_by_sqlstate = r.errors_by_sqlstate;
   s.server_errors_by_sqlstate = r.server_errors_by_sqlstate;
+  s.pgbouncer_errors = r.pgbouncer_errors;
   if (r.checkout_waits) {
     s.checkout_wait_ms = percentiles(*r.checkout_waits);
   }
@@ -165,6 +166,7 @@ nlohmann::json summary_json(const Summary& s) {
   }
   out["errors_by_sqlstate"] = s.errors_by_sqlstate;
   out["server_errors_by_sqlstate"] = s.server_errors_by_sqlstate;
+  out["pgbouncer_errors"] = s.pgbouncer_errors;
   return out;
 }
 

@@ -35,6 +35,7 @@ struct Summary {
   WaitPercentiles pool_timeout_late_ms;
   std::map<std::string, uint64_t> errors_by_sqlstate;         // as the clients saw them
   std::map<std::string, uint64_t> server_errors_by_sqlstate;  // as the server logged them
+  std::map<std::string, uint64_t> pgbouncer_errors;           // as PgBouncer logged them, by reason
   WaitPercentiles checkout_wait_ms;
   uint64_t checkouts = 0;
   uint64_t connect_attempts = 0;  // every connection a worker tried to open, pooled or not

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "scenario/metrics.hpp"
+
 namespace pgleak::analysis {
 
 std::string_view to_string(Diagnosis d) {
@@ -23,15 +25,12 @@ std::string_view to_string(Diagnosis d) {
 
 std::optional<double> metric_value(const nlohmann::json& summary, const std::string& metric) {
   const std::string& path = metric;
-  // "errors.X" and "server_errors.X" are short for the SQLSTATE counts; absent means 0.
-  for (const auto& [alias, key] : {std::pair{"errors.", "errors_by_sqlstate"},
-                                   std::pair{"server_errors.", "server_errors_by_sqlstate"}}) {
-    const std::string prefix = alias;
-    if (path.rfind(prefix, 0) == 0) {
-      const auto& counts = summary.at(key);
-      const auto state = path.substr(prefix.size());
-      return counts.contains(state) ? counts.at(state).get<double>() : 0.0;
-    }
+  // "errors.X", "server_errors.X" and "pgbouncer_errors.X" are short for the
+  // counts (scenario::count_families()); absent means 0.
+  if (const auto* family = scenario::count_family_of(path)) {
+    const auto& counts = summary.at(std::string{family->summary_key});
+    const auto key = path.substr(family->prefix.size());
+    return counts.contains(key) ? counts.at(key).get<double>() : 0.0;
   }
   const nlohmann::json* node = &summary;
   size_t start = 0;
@@ -98,6 +97,26 @@ std::vector<Finding> diagnose(const Summary& s, const run::RunResult& r,
   const bool leaking = std::any_of(findings.begin(), findings.end(), [](const Finding& f) {
     return f.diagnosis == Diagnosis::kLeak;
   });
+  // PgBouncer closing or refusing clients: its pool (or max_client_conn) is
+  // what the load outgrew, whatever held the server connections.
+  if (!s.pgbouncer_errors.empty()) {
+    std::string reasons;
+    uint64_t total = 0;
+    for (const auto& [reason, n] : s.pgbouncer_errors) {
+      reasons += fmt::format("{}{} {}", reasons.empty() ? "" : ", ", n, reason);
+      total += n;
+    }
+    const auto* b = sc.pgbouncer ? &*sc.pgbouncer : nullptr;
+    findings.push_back(
+        {leaking ? Diagnosis::kLeak : Diagnosis::kUndersized,
+         fmt::format("PgBouncer turned clients away {} times ({}){}", total, reasons,
+                     b != nullptr
+                         ? fmt::format(": {} server connections for {} pooling, "
+                                       "max_client_conn {}",
+                                       b->server_connections(), scenario::to_string(b->pool_mode),
+                                       b->max_client_conn)
+                         : std::string{})});
+  }
   const bool waits =
       s.pool_timeouts > 0 ||
       (r.series.taken > 0 && static_cast<uint64_t>(s.samples_with_waiters) * 20 >= r.series.taken);

@@ -221,9 +221,12 @@ void do_list(std::ostream& out, const std::string& scenarios_dir) {
   out << "  extra keys: open \"shared\": true; execute \"sql\"; close and drop \"after\": a "
          "duration;\n  try \"except\" and \"finally\": arrays of steps\n";
   out << "\nMetrics (thresholds in a scenario's \"expect\", e.g. \"pool_timeouts\": \"== 0\"; "
-         "also errors.SQLSTATE,\nserver_errors.SQLSTATE and verdict; * = may abort_on_fail):\n";
+         "also verdict; * = may abort_on_fail):\n";
   for (const auto& m : scenario::metrics()) {
     out << fmt::format("  {:<28}{} {}\n", m.name, m.live ? "*" : " ", m.help);
+  }
+  for (const auto& f : scenario::count_families()) {
+    out << fmt::format("  {:<28}* count of {}\n", std::string{f.prefix} + "X", f.key_help);
   }
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -310,6 +313,16 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
                       "without one next to the JSON report with the same base name")
           ->expected(0, 1)
           ->type_name("[PATH]");
+  run->add_option("--pgbouncer-admin", run_args.pgbouncer_admin,
+                  "With --dsn pointing at your PgBouncer: its admin console (libpq URL or\n"
+                  "keywords, database \"pgbouncer\"), read at every sample (SHOW POOLS, SHOW\n"
+                  "STATS), never changed. Its password is never printed")
+      ->type_name("URL");
+  run->add_option("--server-log", run_args.server_log,
+                  "With --dsn: the server's jsonlog (log_destination = 'jsonlog'), e.g. a volume\n"
+                  "in docker/compose.yaml, read during the run to tie server-side errors to\n"
+                  "the run's backends, as on the embedded server")
+      ->type_name("PATH");
   run->add_option("--timeline", run_args.timeline,
                   "Stream every sample and event, in full, to this gzip JSON Lines file while\n"
                   "the run goes (kept up to a kill; the JSON report keeps at most 1,500\n"
@@ -436,6 +449,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       run_dsn.dsn_given = run->count("--dsn") > 0;
       run_args.dsn = resolve_dsn(run_dsn);
       scrub_dsn_from_argv(argc, argv, run_args.dsn);
+      if (!run_args.pgbouncer_admin.empty()) {
+        scrub_dsn_from_argv(argc, argv, run_args.pgbouncer_admin);
+      }
       if (run_html_opt->count() > 0) {
         run_args.html = run_html;  // empty: next to the JSON report
       }

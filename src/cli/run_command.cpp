@@ -75,6 +75,9 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
   if (r.server_log_available) {
     out << "  errors by SQLSTATE (server log): " << counts(s.server_errors_by_sqlstate) << "\n";
   }
+  if (r.target.pgbouncer) {
+    out << "  PgBouncer's errors to clients (its log): " << counts(s.pgbouncer_errors) << "\n";
+  }
   const auto& budget = s.budget;
   out << fmt::format("  budget: worst case {}{} of {} available: {}\n", budget.worst_case,
                      budget.unbounded ? "+" : "", budget.available,
@@ -134,6 +137,24 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   if (!args.dsn.empty()) {
     db::ConnInfo::parse(args.dsn);  // a malformed DSN is a usage error, before anything starts
   }
+  for (const auto& [flag, value] : {std::pair{"--pgbouncer-admin", &args.pgbouncer_admin},
+                                    std::pair{"--server-log", &args.server_log}}) {
+    if (!value->empty() && args.dsn.empty()) {
+      throw util::UsageError(std::string{flag} +
+                             " is for a target of your own: give --dsn too (the embedded target "
+                             "has its own)");
+    }
+  }
+  if (!args.pgbouncer_admin.empty()) {
+    db::ConnInfo::parse(args.pgbouncer_admin);
+  }
+  if (!args.server_log.empty()) {
+    try {
+      util::check_readable_file(args.server_log);
+    } catch (const util::UsageError& e) {
+      throw util::UsageError("--server-log " + args.server_log + ": " + e.what());
+    }
+  }
   // Every output is checked before the run, so no run's results are lost to a
   // path that could never be written.
   const std::string path =
@@ -190,6 +211,10 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   options.log = args.quiet ? nullptr : &err;
   options.progress_in_place = &err == &std::cerr && ::isatty(STDERR_FILENO) != 0;
   options.side_file = timeline_path;
+  if (!args.pgbouncer_admin.empty()) {
+    options.pgbouncer_admin = args.pgbouncer_admin;
+  }
+  options.server_log = args.server_log;
   const auto result = run::run_scenario(sc, options);
 
   const auto summary = analysis::summarize(result, sc);

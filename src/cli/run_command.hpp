@@ -20,6 +20,10 @@ struct RunArgs {
   // The full record streamed as the run goes: empty beside the JSON report,
   // "none" for none.
   std::string timeline;
+  // With --dsn pointing at a PgBouncer: its admin console (empty: none).
+  std::string pgbouncer_admin;
+  // With --dsn: the server's jsonlog, read for server-side attribution.
+  std::string server_log;
   double time_scale = 0;
   bool quiet = false;
   bool allow_exhaust = false;

@@ -99,6 +99,10 @@ std::vector<OwnSession::Row> OwnSession::query(std::string_view sql, const std::
       rows.clear();
       const int n = PQntuples(result);
       const int columns = PQnfields(result);
+      columns_.clear();
+      for (int c = 0; c < columns; ++c) {
+        columns_.emplace_back(PQfname(result, c));
+      }
       rows.reserve(static_cast<size_t>(n));
       for (int r = 0; r < n; ++r) {
         Row row;

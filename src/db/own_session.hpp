@@ -57,6 +57,8 @@ class OwnSession {
   // DbError with the server's SQLSTATE, or disconnected() for a broken,
   // timed-out or interrupted session.
   std::vector<Row> query(std::string_view sql, const std::stop_token& stop = {});
+  // The column names of the rows the last query returned.
+  const std::vector<std::string>& columns() const { return columns_; }
   // The first column of the single row a query returns, as an integer.
   long long scalar(std::string_view sql, const std::stop_token& stop = {});
   // A SQL string literal for `text` (PQescapeLiteral).
@@ -68,6 +70,7 @@ class OwnSession {
 
   pg_conn* conn_ = nullptr;
   Options options_;
+  std::vector<std::string> columns_;
 };
 
 }  // namespace pgleak::db

@@ -73,4 +73,35 @@ bool ends_session(std::string_view sqlstate) {
          kind == ErrorKind::kConnectionFailure || kind == ErrorKind::kTooManyConnections;
 }
 
+namespace {
+
+// PgBouncer 1.18's texts for the errors it sends clients, and the reason each
+// is counted under. Checked in order: the first fragment found wins.
+constexpr std::pair<std::string_view, std::string_view> kPgBouncerErrors[] = {
+    {"no more connections allowed (max_client_conn)", "max_client_conn"},
+    {"query_wait_timeout", "query_wait_timeout"},
+    {"idle transaction timeout", "idle_transaction_timeout"},
+    {"server_login_retry", "server_login_retry"},
+    {"client_login_timeout", "client_login_timeout"},
+    {"client_idle_timeout", "client_idle_timeout"},
+    {"query_timeout", "query_timeout"},
+    {"no such database", "no_such_database"},
+    {"unsupported startup parameter", "unsupported_startup_parameter"},
+    {"pgbouncer cannot connect to server", "server_connect_failed"},
+    {"server conn crashed?", "server_conn_crashed"},
+    {"long transactions not allowed", "statement_mode_transaction"},
+    {"database configuration changed", "database_configuration_changed"},
+};
+
+}  // namespace
+
+std::string pgbouncer_error_key(std::string_view message) {
+  for (const auto& [fragment, key] : kPgBouncerErrors) {
+    if (message.find(fragment) != std::string_view::npos) {
+      return std::string{key};
+    }
+  }
+  return {};
+}
+
 }  // namespace pgleak::db

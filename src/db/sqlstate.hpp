@@ -30,6 +30,14 @@ std::optional<std::string> sqlstate_from_message(std::string_view message);
 // unexpectedly", "no connection to the server", ...): no SQLSTATE goes with them.
 bool is_lost_connection(std::string_view message);
 
+// The reason PgBouncer gave, when `message` is one of its errors (it sends
+// them all as SQLSTATE 08P01, which psycopg2 does not show at connect, so the
+// text is what tells them apart): "max_client_conn", "query_wait_timeout",
+// "idle_transaction_timeout", "server_login_retry", "no_such_database",
+// "unsupported_startup_parameter", ... Empty when the message holds none of
+// the texts PgBouncer 1.18 uses.
+std::string pgbouncer_error_key(std::string_view message);
+
 // True for SQLSTATEs after which the session is gone (the pool must replace it).
 bool ends_session(std::string_view sqlstate);
 

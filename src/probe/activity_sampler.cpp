@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "db/own_session.hpp"
+#include "probe/pgbouncer_console.hpp"
 #include "scenario/backend_tag.hpp"
 #include "util/errors.hpp"
 #include "util/stoppable_sleep.hpp"
@@ -88,9 +89,39 @@ bool ActivitySampler::take(double lag_ms) {
   sample.t_s = recorder_.elapsed_s();
   sample.lag_ms = lag_ms;
   sample.pools = pools_();
+  sample.pgbouncer = pgbouncer_now();
   recorder_.add_sample(std::move(sample));
   max_lag_ms_ = std::max(max_lag_ms_, lag_ms);
   return true;
+}
+
+std::optional<record::PgBouncerSample> ActivitySampler::pgbouncer_now() {
+  if (!console_target_) {
+    return std::nullopt;
+  }
+  try {
+    if (!console_) {
+      console_ = std::make_unique<db::OwnSession>(
+          *console_target_, "pgleak-sampler",
+          db::OwnSession::Options{.connect_timeout = std::chrono::seconds{2},
+                                  .query_timeout = std::chrono::seconds{2},
+                                  .interrupt = stop_.get_token()});
+    }
+    auto s = read_pgbouncer_console(*console_);
+    console_failing_ = false;
+    return s;
+  } catch (const std::exception& e) {
+    console_.reset();
+    if (!console_failing_) {
+      console_failing_ = true;
+      record::Event ev;
+      ev.kind = record::kSamplerError;
+      ev.message = "cannot read PgBouncer's admin console at " + console_target_->redacted() +
+                   ": " + e.what();
+      recorder_.add_event(std::move(ev));
+    }
+    return std::nullopt;
+  }
 }
 
 void ActivitySampler::sample_now() {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -39,6 +40,10 @@ class ActivitySampler {
   void sample_now();
   void stop();
 
+  // Also reads PgBouncer's admin console at every tick (SHOW POOLS, SHOW
+  // STATS) into Sample::pgbouncer. Call before start().
+  void read_pgbouncer(db::ConnInfo console) { console_target_ = std::move(console); }
+
   // Called from the sampler thread when the server stays unreachable for
   // `lost_after`; the run treats that as losing its target.
   void on_target_lost(std::function<void(const std::string&)> callback) {
@@ -52,6 +57,8 @@ class ActivitySampler {
   void loop(std::stop_token stop);
   bool take(double lag_ms);
   bool reconnect();
+  // PgBouncer's console at this instant, or nothing (recorded once) when unreadable.
+  std::optional<record::PgBouncerSample> pgbouncer_now();
 
   const db::ConnInfo target_;
   const std::string run_marker_;
@@ -60,6 +67,9 @@ class ActivitySampler {
   const PoolsSnapshot pools_;
   std::function<void(const std::string&)> on_lost_;
   std::unique_ptr<db::OwnSession> conn_;
+  std::optional<db::ConnInfo> console_target_;
+  std::unique_ptr<db::OwnSession> console_;
+  bool console_failing_ = false;
   std::mutex conn_mutex_;  // sample_now() runs on the caller's thread
   std::stop_source stop_;
   std::thread thread_;

@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 
+#include "probe/log_follower.hpp"
 #include "record/observations.hpp"
 #include "record/recorder.hpp"
 
@@ -52,26 +52,25 @@ class ServerLogTailer {
   // (process, replica, pid) -> "group.index" of the worker that last held pid, or "".
   using WorkerOf = std::function<std::string(const std::string&, int, int)>;
 
+  // `shared`: a server others use too (an external target's log): only the
+  // run's own backends count, and what the log held before the run is skipped.
   ServerLogTailer(std::string path, std::string run_id, record::Recorder& recorder,
-                  WorkerOf worker_of);
-  ~ServerLogTailer();
+                  WorkerOf worker_of, bool shared = false);
   ServerLogTailer(const ServerLogTailer&) = delete;
   ServerLogTailer& operator=(const ServerLogTailer&) = delete;
 
-  void start();
+  void start() { follower_.start(/*from_end=*/shared_); }
   // Reads what is left, then stops.
-  void stop();
+  void stop() { follower_.stop(); }
 
  private:
-  void drain();
+  void on_line(std::string_view line);
 
-  const std::string path_;
+  const bool shared_;
   const std::string run_marker_;
   record::Recorder& recorder_;
   const WorkerOf worker_of_;
-  std::jthread thread_;
-  uint64_t offset_ = 0;
-  std::string partial_;
+  LogFollower follower_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace pgleak::probe

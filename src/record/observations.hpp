@@ -21,6 +21,21 @@ struct PoolSample {
   int replicas = 1;  // more than one when a kept sample folded a process's replicas (replica -1)
 };
 
+// PgBouncer's admin console at one instant: SHOW POOLS summed over every
+// pool but the console's own, and SHOW STATS's running totals.
+struct PgBouncerSample {
+  int cl_active = 0;      // clients linked to a server connection (or idle, free to run)
+  int cl_waiting = 0;     // clients that sent a query and wait for a server connection
+  int sv_active = 0;      // server connections linked to a client
+  int sv_idle = 0;        // server connections free for a client
+  int sv_used = 0;        // server connections idle past server_check_delay (checked before reuse)
+  int sv_login = 0;       // server connections logging in
+  double maxwait_ms = 0;  // how long the oldest waiting client has waited
+  uint64_t xact_count = 0;   // transactions pooled so far
+  uint64_t query_count = 0;  // queries pooled so far
+  double wait_time_ms = 0;   // time clients spent waiting for a server, so far
+};
+
 // pg_stat_activity at one instant. `total` counts every client backend but the
 // sampler's own; `own` those tagged by this run (equal on the embedded server).
 // Invariant: sum(by_state) == total.
@@ -33,6 +48,8 @@ struct Sample {
   // The run's own backends per simulated process (from their application_name).
   std::map<std::string, int> by_process;
   std::vector<PoolSample> pools;
+  // With PgBouncer in the path and its admin console readable.
+  std::optional<PgBouncerSample> pgbouncer;
   double lag_ms = 0;  // how late the sample was taken against its schedule
   // A kept sample whose pools (per process) or application names (dropped)
   // were folded to bound the report; the side file has them in full.
@@ -65,6 +82,8 @@ inline constexpr const char* kFault = "fault";
 inline constexpr const char* kServerLog = "server_log";
 // The application's own exception (a "raise" step): nothing reached the server.
 inline constexpr const char* kApplicationError = "application_error";
+// An error PgBouncer sent a client, from its log ("pooler error").
+inline constexpr const char* kPgBouncerLog = "pgbouncer_log";
 // engine.dispose() of a process's engine.
 inline constexpr const char* kEngineDispose = "engine_dispose";
 // A simulated process ended (cleanly, or crashed) or was started again.
@@ -87,6 +106,8 @@ struct Event {
   // pgcode), "pgleak" (read from the text of an error that carried none,
   // e.g. a refusal at connect), "server_log" (the server's log); empty without one.
   std::string code_source;
+  // The reason, when the error is PgBouncer's (db::pgbouncer_error_key).
+  std::string pgbouncer_error;
 };
 
 }  // namespace pgleak::record

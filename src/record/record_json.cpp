@@ -28,6 +28,14 @@ json sample_json(const Sample& sample) {
               {"by_process", sample.by_process},
               {"pools", std::move(pools)},
               {"lag_ms", sample.lag_ms}};
+  if (sample.pgbouncer) {
+    const auto& b = *sample.pgbouncer;
+    out["pgbouncer"] = {{"cl_active", b.cl_active},     {"cl_waiting", b.cl_waiting},
+                        {"sv_active", b.sv_active},     {"sv_idle", b.sv_idle},
+                        {"sv_used", b.sv_used},         {"sv_login", b.sv_login},
+                        {"maxwait_ms", b.maxwait_ms},   {"xact_count", b.xact_count},
+                        {"query_count", b.query_count}, {"wait_time_ms", b.wait_time_ms}};
+  }
   if (sample.folded) {
     out["folded"] = true;
   }
@@ -45,6 +53,9 @@ json event_json(const Event& e) {
              {"pattern", e.pattern.empty() ? json(nullptr) : json(e.pattern)}};
   if (!e.code_source.empty()) {
     ev["code_source"] = e.code_source;
+  }
+  if (!e.pgbouncer_error.empty()) {
+    ev["pgbouncer_error"] = e.pgbouncer_error;
   }
   if (e.waited_ms) {
     ev["waited_ms"] = *e.waited_ms;

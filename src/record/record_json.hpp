@@ -11,12 +11,12 @@ namespace pgleak::record {
 
 // {"t_s","total","own","by_state","by_application","by_process","pools","lag_ms"}
 // and "folded": true on a folded sample, whose pools carry "replicas" instead
-// of "replica".
+// of "replica"; "pgbouncer" (SHOW POOLS and SHOW STATS) when it was read.
 nlohmann::json sample_json(const Sample& sample);
 
 // {"t_s","kind","sqlstate","message","process","replica","worker","pattern"}
-// (null where none applies), and "code_source", "waited_ms", "timeout_ms"
-// where they do.
+// (null where none applies), and "code_source", "waited_ms", "timeout_ms",
+// "pgbouncer_error" where they do.
 nlohmann::json event_json(const Event& event);
 
 // `document` with "type": `type`, on one line with its newline: a line of the

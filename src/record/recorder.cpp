@@ -31,6 +31,9 @@ void Recorder::add_event(Event event) {
   if (event.kind == kPoolTimeout) {
     ++pool_timeouts_;
   }
+  if (event.kind == kPgBouncerLog && !event.pgbouncer_error.empty()) {
+    ++pgbouncer_errors_[event.pgbouncer_error];
+  }
   if (event.kind == kConnectionLost) {
     ++connections_lost_;
   }
@@ -77,6 +80,11 @@ std::map<std::string, uint64_t> Recorder::errors_by_sqlstate() const {
 std::map<std::string, uint64_t> Recorder::server_errors_by_sqlstate() const {
   std::lock_guard lock{mutex_};
   return server_errors_by_sqlstate_;
+}
+
+std::map<std::string, uint64_t> Recorder::pgbouncer_errors() const {
+  std::lock_guard lock{mutex_};
+  return pgbouncer_errors_;
 }
 
 std::optional<Sample> Recorder::latest_sample() const {

@@ -64,6 +64,8 @@ class Recorder {
   std::map<std::string, uint64_t> errors_by_sqlstate() const;
   // What the server logged about the run's backends (server_log events).
   std::map<std::string, uint64_t> server_errors_by_sqlstate() const;
+  // The errors PgBouncer logged sending to clients (pgbouncer_log events), by reason.
+  std::map<std::string, uint64_t> pgbouncer_errors() const;
   uint64_t pool_timeouts() const;
   // Statements that found their connection gone (connection_lost events).
   uint64_t connections_lost() const;
@@ -83,6 +85,7 @@ class Recorder {
   std::map<std::string, uint64_t> events_by_kind_;
   std::map<std::string, uint64_t> errors_by_sqlstate_;
   std::map<std::string, uint64_t> server_errors_by_sqlstate_;
+  std::map<std::string, uint64_t> pgbouncer_errors_;
   uint64_t pool_timeouts_ = 0;
   uint64_t connections_lost_ = 0;
   uint64_t dropped_ = 0;

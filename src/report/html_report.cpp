@@ -91,6 +91,11 @@ json series(const json& report, double time_scale) {
   const auto line_key = [&](const json& p) {
     return fold ? p.value("process", "") : replica_key(p);
   };
+  // PgBouncer's clients and server connections, where it was in the path.
+  static constexpr const char* kPgBouncerKeys[] = {"cl_active", "cl_waiting", "sv_active",
+                                                   "sv_idle", "sv_used"};
+  std::map<std::string, json> pgbouncer;
+  bool has_pgbouncer = false;
   std::map<std::string, std::vector<double>> held;
   for (const size_t i : keep) {
     for (const auto& p : samples[i].value("pools", json::array())) {
@@ -118,6 +123,16 @@ json series(const json& report, double time_scale) {
       held[line_key(p)][t.size() - 1] += number_or(p, "checked_out", 0);
     }
     waiting.push_back(waiters);
+    if (const auto b = s.find("pgbouncer"); b != s.end() && b->is_object()) {
+      has_pgbouncer = true;
+      for (const char* key : kPgBouncerKeys) {
+        pgbouncer[key].push_back(number_or(*b, key, 0));
+      }
+    } else {
+      for (const char* key : kPgBouncerKeys) {
+        pgbouncer[key].push_back(0);
+      }
+    }
   }
   return {{"t", t},
           {"applied", applied},
@@ -127,6 +142,7 @@ json series(const json& report, double time_scale) {
           {"states", states},
           {"held", held},
           {"held_folded", fold},
+          {"pgbouncer", has_pgbouncer ? json(pgbouncer) : json(nullptr)},
           {"samples", samples.size()},
           {"drawn", keep.size()}};
 }

@@ -139,6 +139,25 @@ json steps_json(const std::vector<scenario::Step>& steps) {
   return out;
 }
 
+json pgbouncer_json(const std::optional<scenario::PgBouncerSettings>& b) {
+  if (!b) {
+    return nullptr;
+  }
+  return {{"pool_mode", scenario::to_string(b->pool_mode)},
+          {"default_pool_size", b->default_pool_size},
+          {"min_pool_size", b->min_pool_size},
+          {"reserve_pool_size", b->reserve_pool_size},
+          {"reserve_pool_timeout", duration_json(b->reserve_pool_timeout)},
+          {"max_client_conn", b->max_client_conn},
+          {"max_db_connections", b->max_db_connections},
+          {"server_idle_timeout", duration_json(b->server_idle_timeout)},
+          {"server_lifetime", duration_json(b->server_lifetime)},
+          {"query_wait_timeout", duration_json(b->query_wait_timeout)},
+          {"idle_transaction_timeout", duration_json(b->idle_transaction_timeout)},
+          {"ignore_startup_parameters", b->ignore_startup_parameters},
+          {"server_connections", b->server_connections()}};
+}
+
 json lifecycle_json(const std::optional<scenario::Lifecycle>& l) {
   if (!l) {
     return nullptr;
@@ -215,6 +234,7 @@ json scenario_json(const scenario::Scenario& s) {
            {{"max_connections", s.server.max_connections},
             {"superuser_reserved_connections", s.server.superuser_reserved_connections}}},
           {"pool", pool_json(s.pool)},
+          {"pgbouncer", pgbouncer_json(s.pgbouncer)},
           {"processes", processes},
           {"faults", faults}};
 }
@@ -282,7 +302,11 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
         {"dsn", r.target.embedded ? json(nullptr) : json(r.target.dsn_redacted)},
         {"server_version", r.target.server.server_version},
         {"max_connections", r.target.server.max_connections},
-        {"superuser_reserved_connections", r.target.server.superuser_reserved_connections}}},
+        {"superuser_reserved_connections", r.target.server.superuser_reserved_connections},
+        {"pgbouncer", r.target.pgbouncer
+                          ? json{{"kind", r.target.pgbouncer_embedded ? "embedded" : "external"},
+                                 {"console", r.target.pgbouncer_console}}
+                          : json(nullptr)}}},
       {"server_log",
        {{"available", r.server_log_available},
         {"note", r.server_log_note.empty() ? json(nullptr) : json(r.server_log_note)}}},

@@ -86,12 +86,13 @@ std::optional<std::string> LiveWatch::tick() {
 }
 
 std::optional<double> LiveWatch::value_so_far(const std::string& metric) const {
-  if (scenario::is_sqlstate_metric(metric)) {
-    const bool server = metric[0] == 's';
-    const auto counts =
-        server ? recorder_.server_errors_by_sqlstate() : recorder_.errors_by_sqlstate();
-    const auto state = metric.substr(metric.find('.') + 1);
-    return counts.contains(state) ? static_cast<double>(counts.at(state)) : 0.0;
+  if (const auto* family = scenario::count_family_of(metric)) {
+    using Id = scenario::CountFamily::Id;
+    const auto counts = family->id == Id::kClientSqlstate   ? recorder_.errors_by_sqlstate()
+                        : family->id == Id::kServerSqlstate ? recorder_.server_errors_by_sqlstate()
+                                                            : recorder_.pgbouncer_errors();
+    const auto key = metric.substr(family->prefix.size());
+    return counts.contains(key) ? static_cast<double>(counts.at(key)) : 0.0;
   }
   const auto* m = scenario::find_metric(metric);
   if (m == nullptr || !m->live) {

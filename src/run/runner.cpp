@@ -10,6 +10,7 @@
 #include "db/pg_connection.hpp"
 #include "db/socket_registry.hpp"
 #include "probe/activity_sampler.hpp"
+#include "probe/pgbouncer_log.hpp"
 #include "probe/run_backends.hpp"
 #include "probe/server_log.hpp"
 #include "run/live_watch.hpp"
@@ -17,6 +18,7 @@
 #include "run/thread_budget.hpp"
 #include "scenario/backend_tag.hpp"
 #include "server/embedded_server.hpp"
+#include "server/pgbouncer.hpp"
 #include "util/errors.hpp"
 #include "util/stoppable_sleep.hpp"
 #include "util/text.hpp"
@@ -94,8 +96,11 @@ class RunControl {
 
 struct Target {
   std::unique_ptr<server::EmbeddedServer> embedded;  // stopped and deleted when destroyed
-  db::ConnInfo app;                                  // the workers' role
-  db::ConnInfo admin;                                // the sampler's and faults' role
+  // Declared after the server, so it stops first.
+  std::unique_ptr<server::EmbeddedPgBouncer> pgbouncer;
+  db::ConnInfo app;    // the workers' role (through PgBouncer when it is in the path)
+  db::ConnInfo admin;  // the sampler's and faults' role, on the server itself
+  std::optional<db::ConnInfo> pgbouncer_console;
   TargetDescription description;
 };
 
@@ -115,6 +120,11 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
     t.description.connections_before = t.description.server.connections_in_use;
     if (options.preflight) {
       options.preflight(t.description.server);
+    }
+    if (options.pgbouncer_admin) {
+      t.pgbouncer_console = db::ConnInfo::parse(*options.pgbouncer_admin);
+      t.description.pgbouncer = true;
+      t.description.pgbouncer_console = t.pgbouncer_console->redacted();
     }
     log(options,
         fmt::format("target {} (PostgreSQL {}, max_connections {}, {} connections in use "
@@ -143,6 +153,18 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
   log(options, fmt::format("embedded PostgreSQL {} on 127.0.0.1:{} ({})",
                            t.description.server.server_version, t.embedded->port(),
                            util::printable(t.embedded->dir().string())));
+  if (sc.pgbouncer) {
+    t.pgbouncer = server::EmbeddedPgBouncer::start(*t.embedded, *sc.pgbouncer);
+    t.app = t.pgbouncer->app_conninfo();
+    t.pgbouncer_console = t.pgbouncer->admin_conninfo();
+    t.description.pgbouncer = true;
+    t.description.pgbouncer_embedded = true;
+    t.description.pgbouncer_console = t.pgbouncer_console->redacted();
+    log(options, fmt::format("embedded PgBouncer on 127.0.0.1:{} ({} pooling, {} server "
+                             "connections at most)",
+                             t.pgbouncer->port(), scenario::to_string(sc.pgbouncer->pool_mode),
+                             sc.pgbouncer->server_connections()));
+  }
   return t;
 }
 
@@ -570,21 +592,37 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   probe::ActivitySampler sampler{target.admin, scenario::BackendTag::run_marker(result.run_id),
                                  sc.sample_interval, recorder,
                                  [&fleet] { return fleet.pool_samples(); }};
+  if (target.pgbouncer_console) {
+    sampler.read_pgbouncer(*target.pgbouncer_console);
+  }
   sampler.on_target_lost(
       [&control](const std::string& why) { control.stop(RunStatus::kTargetLost, why); });
   sampler.start();
   std::unique_ptr<probe::ServerLogTailer> server_log;
-  if (target.embedded) {
+  const std::string log_path =
+      target.embedded ? target.embedded->json_log_path().string() : options.server_log;
+  if (!log_path.empty()) {
     server_log = std::make_unique<probe::ServerLogTailer>(
-        target.embedded->json_log_path().string(), result.run_id, recorder,
+        log_path, result.run_id, recorder,
         [&fleet](const std::string& process, int replica, int pid) {
           return fleet.last_holder(process, replica, pid);
-        });
+        },
+        /*shared=*/!target.embedded);
     server_log->start();
     result.server_log_available = true;
+    if (!target.embedded) {
+      result.server_log_note = "external server: its log read from --server-log " +
+                               options.server_log + " (the run's own backends only)";
+    }
   } else {
     result.server_log_note =
         "external server: its log is not readable by pgleak; events are what the clients saw";
+  }
+  std::unique_ptr<probe::PgBouncerLogTailer> pgbouncer_log;
+  if (target.pgbouncer) {
+    pgbouncer_log = std::make_unique<probe::PgBouncerLogTailer>(
+        target.pgbouncer->log_path().string(), recorder);
+    pgbouncer_log->start();
   }
 
   log(options, fmt::format("running {} for {} ({} nominal, time_scale {}), {} workers in {} "
@@ -619,6 +657,9 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   if (server_log) {
     server_log->stop();  // what the server logged up to the end of the scenario
   }
+  if (pgbouncer_log) {
+    pgbouncer_log->stop();
+  }
   workload.stop(options.force);
   for (size_t i = 0; i < fleet.replicas().size(); ++i) {
     auto& rep = fleet.replicas()[i];
@@ -635,6 +676,11 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   }
   for (auto& rep : fleet.replicas()) {
     rep.reset();  // pools close their connections
+  }
+  // PgBouncer keeps its server connections after its clients leave: it goes
+  // before the check below, which would otherwise count them as left behind.
+  if (target.pgbouncer) {
+    target.pgbouncer->stop();
   }
   // A safety net, and a check: no backend of this run may outlive it.
   if (!options.force.stop_requested()) {
@@ -657,6 +703,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   result.timeout_lateness = std::move(lateness);
   result.errors_by_sqlstate = recorder.errors_by_sqlstate();
   result.server_errors_by_sqlstate = recorder.server_errors_by_sqlstate();
+  result.pgbouncer_errors = recorder.pgbouncer_errors();
   result.pool_timeouts = recorder.pool_timeouts();
   result.connections_lost = recorder.connections_lost();
   result.sampler_missed_intervals = sampler.missed_intervals();

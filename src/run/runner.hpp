@@ -33,6 +33,12 @@ struct RunOptions {
   std::ostream* log = nullptr;
   // Redraw the progress line in place (a terminal) rather than print lines.
   bool progress_in_place = false;
+  // With a DSN that points at a PgBouncer: its admin console (database
+  // "pgbouncer"), read at every sample and never changed.
+  std::optional<std::string> pgbouncer_admin;
+  // With a DSN: the server's jsonlog, followed for server-side attribution
+  // (empty: the clients' view only).
+  std::string server_log;
   // Stream every sample and event, in full, to this gzip JSON Lines file
   // (record::SideFile) while the run goes; empty for none.
   std::string side_file;
@@ -49,6 +55,11 @@ struct TargetDescription {
   bool app_role_superuser = false;
   // Client connections already on the server before the run (external).
   int connections_before = 0;
+  // PgBouncer in the path: pgleak's own (embedded) or the user's (--dsn with
+  // --pgbouncer-admin); `console` is its admin console, redacted.
+  bool pgbouncer = false;
+  bool pgbouncer_embedded = false;
+  std::string pgbouncer_console;
 };
 
 struct PoolOutcome {
@@ -90,6 +101,8 @@ struct RunResult {
   record::SideFile::Status side_file;
   std::map<std::string, uint64_t> errors_by_sqlstate;
   std::map<std::string, uint64_t> server_errors_by_sqlstate;
+  // What PgBouncer logged sending clients errors, by reason (pgbouncer_log events).
+  std::map<std::string, uint64_t> pgbouncer_errors;
   // Server-log attribution: only where pgleak can read the log (embedded).
   bool server_log_available = false;
   std::string server_log_note;

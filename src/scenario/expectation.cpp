@@ -38,11 +38,11 @@ bool Expectation::lost_for_good(double v) const {
 
 bool can_abort_early(const std::string& metric) {
   const auto* m = find_metric(metric);
-  return (m != nullptr && m->live) || is_sqlstate_metric(metric);
+  return (m != nullptr && m->live) || (count_family_of(metric) != nullptr);
 }
 
 std::optional<std::string> check_metric(const std::string& metric) {
-  if (metric == "verdict" || is_sqlstate_metric(metric)) {
+  if (metric == "verdict" || (count_family_of(metric) != nullptr)) {
     return std::nullopt;
   }
   if (find_metric(metric) != nullptr) {

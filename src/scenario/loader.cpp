@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <regex>
 #include <set>
 
 #include "scenario/backend_tag.hpp"
@@ -370,9 +372,11 @@ void read_expect(ObjectReader& r, const json& expect, Scenario& s) {
     }
     std::string why;
     if (abort_on_fail && !can_abort_early(metric)) {
-      r.problems().push_back({at + "/abort_on_fail",
-                              "supported for metrics pgleak watches while it runs and that only "
-                              "grow (pgleak list marks them), and errors.X and server_errors.X"});
+      r.problems().push_back(
+          {at + "/abort_on_fail",
+           "supported for metrics pgleak watches while it runs and that only "
+           "grow (pgleak list marks them), and the counts errors.X, server_errors.X "
+           "and pgbouncer_errors.X"});
       continue;
     }
     if (auto e = parse_expectation(metric, text, &why)) {
@@ -424,7 +428,80 @@ void read_faults(ObjectReader& r, const json& faults, Scenario& s) {
                    [](const Fault& a, const Fault& b) { return a.at.applied < b.at.applied; });
 }
 
+// PgBouncer's pool modes, as pgbouncer.ini spells them.
+constexpr std::array<std::pair<PgBouncerSettings::Mode, std::string_view>, 3> kPoolModes{{
+    {PgBouncerSettings::Mode::kSession, "session"},
+    {PgBouncerSettings::Mode::kTransaction, "transaction"},
+    {PgBouncerSettings::Mode::kStatement, "statement"},
+}};
+
+PgBouncerSettings read_pgbouncer(ObjectReader& r, std::vector<Problem>& problems) {
+  PgBouncerSettings b;
+  if (auto mode = r.string("pool_mode")) {
+    const auto* m = std::find_if(kPoolModes.begin(), kPoolModes.end(),
+                                 [&](const auto& entry) { return entry.second == *mode; });
+    if (m == kPoolModes.end()) {
+      r.problem("pool_mode", "must be \"session\", \"transaction\" or \"statement\"");
+    } else {
+      b.pool_mode = m->first;
+    }
+  }
+  b.default_pool_size = r.integer("default_pool_size", 1, 10000).value_or(b.default_pool_size);
+  b.min_pool_size = r.integer("min_pool_size", 0, 10000).value_or(b.min_pool_size);
+  b.reserve_pool_size = r.integer("reserve_pool_size", 0, 10000).value_or(b.reserve_pool_size);
+  b.max_client_conn = r.integer("max_client_conn", 1, 100000).value_or(b.max_client_conn);
+  b.max_db_connections = r.integer("max_db_connections", 0, 10000).value_or(0);
+  if (b.min_pool_size > b.default_pool_size) {
+    r.problem("min_pool_size", "must be at most default_pool_size");
+  }
+  if (const json* ignore = r.find("ignore_startup_parameters"); ignore != nullptr) {
+    bool ok = ignore->is_array() && ignore->size() <= 16;
+    for (const auto& p : ok ? *ignore : json::array()) {
+      static const std::regex kName{"[A-Za-z_][A-Za-z0-9_]{0,62}"};
+      ok = ok && p.is_string() && std::regex_match(p.get<std::string>(), kName);
+      if (ok) {
+        b.ignore_startup_parameters.push_back(p.get<std::string>());
+      }
+    }
+    if (!ok) {
+      r.problem("ignore_startup_parameters",
+                "must be an array of at most 16 parameter names (letters, digits, _)");
+    }
+  }
+  // PgBouncer's defaults are production values: scaled like written ones.
+  const auto with_default = [&](const char* key, util::Micros nominal) {
+    if (auto d = r.duration(key)) {
+      return *d;
+    }
+    if (auto why = util::check_scaling(nominal, r.time_scale()); why && nominal.count() > 0) {
+      problems.push_back({r.at(key), "PgBouncer's default " + *why});
+    }
+    return ScaledDuration::scale(nominal, r.time_scale());
+  };
+  using std::chrono::seconds;
+  b.reserve_pool_timeout = with_default("reserve_pool_timeout", seconds{5});
+  b.server_idle_timeout = with_default("server_idle_timeout", seconds{600});
+  b.server_lifetime = with_default("server_lifetime", seconds{3600});
+  b.query_wait_timeout = with_default("query_wait_timeout", seconds{120});
+  b.idle_transaction_timeout = with_default("idle_transaction_timeout", seconds{0});
+  return b;
+}
+
 }  // namespace
+
+std::string_view to_string(PgBouncerSettings::Mode mode) {
+  for (const auto& [m, name] : kPoolModes) {
+    if (m == mode) {
+      return name;
+    }
+  }
+  return "session";
+}
+
+int PgBouncerSettings::server_connections() const {
+  const int pool = default_pool_size + reserve_pool_size;
+  return max_db_connections > 0 ? std::min(pool, max_db_connections) : pool;
+}
 
 std::string_view to_string(Fault::Action action) {
   switch (action) {
@@ -560,6 +637,11 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
       auto dr = sr.child(*db, "/server/database");
       s.server.database_connection_limit = dr.integer("connection_limit", 0, 10000);
     }
+  }
+  if (const json* pgbouncer = r.find("pgbouncer"); pgbouncer != nullptr) {
+    auto br = r.child(*pgbouncer, "/pgbouncer");
+    s.pgbouncer = read_pgbouncer(br, problems);
+    br.finish();
   }
   // SQLAlchemy's default pool_timeout, scaled like a written one.
   constexpr util::Micros kDefaultPoolTimeout = std::chrono::seconds{30};

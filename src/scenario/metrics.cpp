@@ -94,15 +94,37 @@ const MetricInfo* find_metric(std::string_view name) {
   return it == kMetrics.end() ? nullptr : &*it;
 }
 
-bool is_sqlstate_metric(std::string_view name) {
-  for (const std::string_view prefix : {"errors.", "server_errors."}) {
-    if (name.size() == prefix.size() + 5 && name.substr(0, prefix.size()) == prefix) {
-      const auto code = name.substr(prefix.size());
-      return std::all_of(code.begin(), code.end(),
-                         [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); });
+std::span<const CountFamily> count_families() {
+  using Id = CountFamily::Id;
+  static constexpr CountFamily kFamilies[] = {
+      {Id::kClientSqlstate, "errors.", "errors_by_sqlstate", "a SQLSTATE the clients saw"},
+      {Id::kServerSqlstate, "server_errors.", "server_errors_by_sqlstate",
+       "a SQLSTATE the server logged"},
+      {Id::kPgBouncer, "pgbouncer_errors.", "pgbouncer_errors",
+       "a reason PgBouncer gave a client (max_client_conn, query_wait_timeout, ...)"},
+  };
+  return kFamilies;
+}
+
+const CountFamily* count_family_of(std::string_view name) {
+  for (const auto& family : count_families()) {
+    if (name.substr(0, family.prefix.size()) != family.prefix) {
+      continue;
     }
+    const auto key = name.substr(family.prefix.size());
+    const bool ok =
+        family.id == CountFamily::Id::kPgBouncer
+            ? !key.empty() && key.size() <= 40 &&
+                  std::all_of(key.begin(), key.end(),
+                              [](char c) {
+                                return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                              })
+            : key.size() == 5 && std::all_of(key.begin(), key.end(), [](char c) {
+                return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+              });
+    return ok ? &family : nullptr;
   }
-  return false;
+  return nullptr;
 }
 
 }  // namespace pgleak::scenario

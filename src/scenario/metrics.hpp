@@ -9,7 +9,8 @@
 // a nested object), and what `pgleak compare` watches. analysis/summary.cpp
 // gives each its value with a switch over Metric, so the compiler finds a
 // row without a value. Beside these, "errors.XXXXX" and
-// "server_errors.XXXXX" name the SQLSTATE counts.
+// "server_errors.XXXXX" name the SQLSTATE counts (and "pgbouncer_errors.REASON"
+// PgBouncer's; see count_families()).
 namespace pgleak::scenario {
 
 enum class Metric {
@@ -72,7 +73,23 @@ struct MetricInfo {
 std::span<const MetricInfo> metrics();
 const MetricInfo* find_metric(std::string_view name);
 
-// "errors.53300" or "server_errors.25P03": a prefix and five [0-9A-Z].
-bool is_sqlstate_metric(std::string_view name);
+// The counted families of metrics: a prefix, then the key counted.
+//  - "errors.53300": what the clients saw, by SQLSTATE;
+//  - "server_errors.25P03": what the server logged about the run, by SQLSTATE;
+//  - "pgbouncer_errors.query_wait_timeout": the errors PgBouncer sent clients
+//    (its log's "pooler error" lines), by reason (db::pgbouncer_error_key).
+// Each never decreases during a run, so a threshold on it may abort_on_fail.
+struct CountFamily {
+  enum class Id { kClientSqlstate, kServerSqlstate, kPgBouncer };
+  Id id;
+  std::string_view prefix;       // "errors."
+  std::string_view summary_key;  // where the summary keeps the counts: "errors_by_sqlstate"
+  std::string_view key_help;     // what follows the prefix
+};
+
+std::span<const CountFamily> count_families();
+// The family `name` belongs to, when the rest is a valid key for it: five
+// [0-9A-Z] for a SQLSTATE, 1-40 of [a-z0-9_] for a PgBouncer reason.
+const CountFamily* count_family_of(std::string_view name);
 
 }  // namespace pgleak::scenario

@@ -120,6 +120,37 @@ struct ServerSettings {
   std::optional<int> database_connection_limit;
 };
 
+// PgBouncer between the workers and the server: what a pgbouncer.ini would
+// say, with PgBouncer 1.18's defaults for whatever the scenario leaves out.
+// Durations are scaled like every other; PgBouncer takes fractional seconds
+// but checks most of its timeouts only a few times a second.
+struct PgBouncerSettings {
+  enum class Mode { kSession, kTransaction, kStatement };
+  Mode pool_mode = Mode::kSession;
+  int default_pool_size = 20;
+  int min_pool_size = 0;
+  int reserve_pool_size = 0;
+  ScaledDuration reserve_pool_timeout;  // 5 s
+  int max_client_conn = 100;
+  int max_db_connections = 0;               // 0: no limit
+  ScaledDuration server_idle_timeout;       // 600 s
+  ScaledDuration server_lifetime;           // 3600 s
+  ScaledDuration query_wait_timeout;        // 120 s
+  ScaledDuration idle_transaction_timeout;  // 0: off
+  // Startup parameters PgBouncer lets through unchecked. Without "options"
+  // here, a client that sends server-side timeouts as options (pool
+  // "connect" settings) is refused, as a real PgBouncer refuses psycopg2.
+  std::vector<std::string> ignore_startup_parameters;
+  // (The loader sets each duration's default, scaled like a written value.)
+
+  // The most server connections PgBouncer opens for the workers' one
+  // database and user: default_pool_size + reserve_pool_size, capped by
+  // max_db_connections.
+  int server_connections() const;
+};
+
+std::string_view to_string(PgBouncerSettings::Mode mode);
+
 struct Scenario {
   std::string name;
   std::string description;
@@ -129,6 +160,9 @@ struct Scenario {
   // Wall-clock: the sampler is the instrument, not the workload, so time_scale leaves it alone.
   util::Micros sample_interval{std::chrono::seconds{1}};
   ServerSettings server;
+  // PgBouncer in the path (embedded target: pgleak starts it; with --dsn the
+  // DSN points at the user's own and this block is not used).
+  std::optional<PgBouncerSettings> pgbouncer;
   PoolSettings pool;  // defaults for every process
   std::vector<ProcessSpec> processes;
   std::vector<Fault> faults;  // in the order of their `at`

@@ -20,6 +20,8 @@
 
 #include "db/own_session.hpp"
 #include "server/initdb_template.hpp"
+#include "server/kept_child.hpp"
+#include "server/plumbing.hpp"
 #include "util/errors.hpp"
 
 namespace fs = std::filesystem;
@@ -29,59 +31,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    throw util::InfrastructureError("cannot create a socket to find a free port");
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  if (port == 0) {
-    throw util::InfrastructureError("cannot find a free port on 127.0.0.1");
-  }
-  return port;
-}
-
 fs::path temp_base() {
   const char* tmp = std::getenv("TMPDIR");
   return (tmp != nullptr && *tmp != '\0') ? fs::path{tmp} : fs::path{"/tmp"};
-}
-
-// Files inside the cluster's directory are read without following links.
-std::string read_file(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    return {};
-  }
-  std::string text;
-  char buf[8192];
-  ssize_t n = 0;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20)) {
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return text;
-}
-
-void write_new_file(const fs::path& path, const std::string& text, mode_t mode) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) {
-    throw util::InfrastructureError("cannot write " + path.string() + ": " + std::strerror(errno));
-  }
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok) {
-    throw util::InfrastructureError("cannot write " + path.string());
-  }
 }
 
 // The mode of a run's directory: others may only traverse it, and only when
@@ -139,8 +91,7 @@ std::string EmbeddedServer::log_tail() const {
 }
 
 pid_t EmbeddedServer::postmaster_pid() const {
-  std::lock_guard lock{mutex_};
-  return pid_;
+  return child_ ? child_->pid() : 0;
 }
 
 void EmbeddedServer::write_settings(const EmbeddedServerOptions& options) const {
@@ -167,88 +118,28 @@ void EmbeddedServer::write_settings(const EmbeddedServerOptions& options) const 
       0644);
 }
 
-void EmbeddedServer::keeper_loop() {
-  std::unique_lock lock{mutex_};
-  while (true) {
-    changed_.wait(lock, [&] { return spawn_requested_ || quit_; });
-    if (!spawn_requested_) {
-      return;
-    }
-    spawn_requested_ = false;
-    pid_t pid = 0;
-    try {
-      // The death signal is tied to this thread, which lives until its
-      // postmaster has exited: SIGQUIT is PostgreSQL's immediate shutdown.
-      pid = spawn({tool("postgres"), "-D", data_dir().string()},
-                  {log_path().string(), run_as_, pg_dir().string(), SIGQUIT});
-    } catch (const std::exception& e) {
-      spawn_error_ = e.what();
-      ++spawned_;
-      ++exited_;
-      changed_.notify_all();
-      continue;
-    }
-    pid_ = pid;
-    ++spawned_;
-    changed_.notify_all();
-    lock.unlock();
-    // Wait for the exit without reaping it: until reaped (below, under the
-    // lock) the pid cannot be reused, so a signal sent under the lock can only
-    // ever reach our own postmaster.
-    siginfo_t info{};
-    while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0 &&
-           errno == EINTR) {
-    }
-    lock.lock();
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    pid_ = 0;
-    ++exited_;
-    changed_.notify_all();
-  }
-}
-
 bool EmbeddedServer::launch(std::string& why) {
   uint64_t generation = 0;
-  {
-    std::unique_lock lock{mutex_};
-    generation = spawned_ + 1;
-    spawn_requested_ = true;
-    changed_.notify_all();
-    changed_.wait(lock, [&] { return spawned_ >= generation; });
-    if (!spawn_error_.empty()) {
-      why = std::exchange(spawn_error_, {});
-      return false;
-    }
+  try {
+    // SIGQUIT, should pgleak die: PostgreSQL's immediate shutdown.
+    generation = child_->spawn({tool("postgres"), "-D", data_dir().string()},
+                               {log_path().string(), run_as_, pg_dir().string(), SIGQUIT});
+  } catch (const util::InfrastructureError& e) {
+    why = e.what();
+    return false;
   }
   // PostgreSQL says it is ready in postmaster.pid, as pg_ctl -w reads it.
-  const auto deadline = Clock::now() + std::chrono::seconds{60};
-  std::unique_lock lock{mutex_};
-  while (Clock::now() < deadline) {
-    if (exited_ >= generation) {
-      why = log_tail();
-      return false;
-    }
-    lock.unlock();
-    const bool ready = says_ready(read_file(data_dir() / "postmaster.pid"));
-    lock.lock();
-    if (ready && exited_ < generation) {
-      return true;
-    }
-    changed_.wait_for(lock, std::chrono::milliseconds{10});
+  const bool ready = child_->wait_ready(
+      generation, [&] { return says_ready(read_file(data_dir() / "postmaster.pid")); },
+      std::chrono::seconds{60});
+  if (!ready) {
+    why = child_->exited(generation) ? log_tail() : "not ready after 60s:\n" + log_tail();
   }
-  why = "not ready after 60s:\n" + log_tail();
-  return false;
+  return ready;
 }
 
 bool EmbeddedServer::signal_and_wait(int sig, std::chrono::milliseconds timeout) {
-  std::unique_lock lock{mutex_};
-  if (pid_ == 0) {
-    return true;
-  }
-  const uint64_t target = exited_ + 1;
-  ::kill(pid_, sig);  // our own child, not yet reaped (see keeper_loop)
-  return changed_.wait_for(lock, timeout, [&] { return exited_ >= target; });
+  return child_ == nullptr || child_->signal_and_wait(sig, timeout);
 }
 
 std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOptions& options) {
@@ -321,7 +212,7 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
         read_file(server->pg_dir() / "initdb.log")));
   }
 
-  server->keeper_ = std::thread{[s = server.get()] { s->keeper_loop(); }};
+  server->child_ = std::make_unique<KeptChild>();
   std::string why;
   bool up = false;
   for (int attempt = 0; attempt < 5 && !up; ++attempt) {
@@ -382,20 +273,11 @@ void EmbeddedServer::stop(bool immediate) noexcept {
   if (dir_.empty()) {
     return;
   }
-  if (keeper_.joinable()) {
-    const bool down = (!immediate && signal_and_wait(SIGINT, std::chrono::seconds{10})) ||
-                      signal_and_wait(SIGQUIT, std::chrono::seconds{5}) ||
-                      signal_and_wait(SIGKILL, std::chrono::seconds{5});
-    {
-      std::lock_guard lock{mutex_};
-      quit_ = true;
-      changed_.notify_all();
-    }
-    if (down) {
-      keeper_.join();
-    } else {
-      keeper_.detach();  // cannot happen short of a kernel bug; never hang on it
-    }
+  if (child_) {
+    (!immediate && signal_and_wait(SIGINT, std::chrono::seconds{10})) ||
+        signal_and_wait(SIGQUIT, std::chrono::seconds{5}) ||
+        signal_and_wait(SIGKILL, std::chrono::seconds{5});
+    child_.reset();
   }
   std::error_code ec;
   fs::remove_all(dir_, ec);

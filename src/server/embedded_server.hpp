@@ -12,6 +12,7 @@
 
 #include "db/conninfo.hpp"
 #include "server/child_process.hpp"
+#include "server/kept_child.hpp"
 
 namespace pgleak::server {
 
@@ -93,7 +94,6 @@ class EmbeddedServer {
   std::string tool(const char* name) const;
   std::string log_tail() const;
   void write_settings(const EmbeddedServerOptions& options) const;
-  void keeper_loop();
   // Asks the keeper for a postmaster and waits until it accepts connections;
   // false (with the log tail in `why`) when it exited instead.
   bool launch(std::string& why);
@@ -107,16 +107,8 @@ class EmbeddedServer {
   int port_ = 0;
   int lock_fd_ = -1;
 
-  // The keeper thread forks each postmaster and waits for it.
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  bool spawn_requested_ = false;
-  bool quit_ = false;
-  pid_t pid_ = 0;         // the postmaster; nonzero until reaped, so signals never miss
-  uint64_t spawned_ = 0;  // postmasters started so far
-  uint64_t exited_ = 0;   // postmasters that have exited
-  std::string spawn_error_;
-  std::thread keeper_;
+  // Forks each postmaster from a thread that lives as long as it, and waits for it.
+  std::unique_ptr<KeptChild> child_;
 };
 
 // The directory holding initdb and postgres (see EmbeddedServerOptions::bin_dir).

@@ -125,6 +125,20 @@ std::string read_regular_file(const std::string& path, size_t max_bytes) {
   return text;
 }
 
+void check_readable_file(const std::string& path) {
+  Fd fd{::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
+  if (fd.get() < 0) {
+    if (errno == ELOOP) {
+      throw UsageError(kind_of(S_IFLNK));
+    }
+    throw UsageError(std::string{"cannot read the file: "} + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw UsageError(kind_of(st.st_mode));
+  }
+}
+
 namespace {
 
 // What `path` is as an output, from lstat alone (never following a link),

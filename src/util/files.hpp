@@ -16,6 +16,11 @@ namespace pgleak::util {
 // message is the reason alone ("is a directory"); the caller names the file.
 std::string read_regular_file(const std::string& path, size_t max_bytes);
 
+// Checks that `path` is a regular file that can be read (not a link, FIFO,
+// device or directory), without reading it. Throws UsageError with the
+// reason alone; the caller names the file.
+void check_readable_file(const std::string& path);
+
 // What writing to a path will do.
 enum class OutputKind {
   kFile,    // a regular file, new or replaced atomically by rename

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "db/db_error.hpp"
+#include "db/sqlstate.hpp"
 #include "util/stoppable_sleep.hpp"
 
 namespace pgleak::workload {
@@ -135,6 +136,7 @@ void WorkerContext::record_db_error(const char* kind, const db::DbError& error) 
   auto e = event(lost ? record::kConnectionLost : kind);
   e.sqlstate = error.sqlstate();
   e.message = error.what();
+  e.pgbouncer_error = db::pgbouncer_error_key(e.message);
   switch (error.source()) {
     case db::CodeSource::kServer:
       e.code_source = "server";

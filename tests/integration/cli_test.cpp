@@ -301,7 +301,9 @@ TEST(Cli, IncidentBeforeHitsTheLimitAndFails) {
   EXPECT_EQ(verdict["diagnosis"], "server_limit");
   ASSERT_GE(verdict["findings"].size(), 2u);
   EXPECT_EQ(verdict["findings"][1]["diagnosis"], "leak");
-  EXPECT_GT(report["holders"].size(), 20u);
+  // The sessions the launchers and Drivers opened more than leak_threshold
+  // (1m nominal: 0.6 s) before the first refusal ended the run.
+  EXPECT_GE(report["holders"].size(), 10u);
   for (const auto& t : verdict["thresholds"]) {
     if (t["metric"] == "errors.53300") {
       EXPECT_FALSE(t["pass"].get<bool>());

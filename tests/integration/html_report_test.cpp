@@ -249,5 +249,43 @@ TEST_F(HtmlReport, TheIncidentBeforeAndAfterDrawnSideBySide) {
   }
 }
 
+// Behind PgBouncer, the page draws the three layers on one axis: what the
+// application checked out, PgBouncer's clients and server connections, and
+// the backends PostgreSQL showed. Skips without PgBouncer.
+TEST_F(HtmlReport, ThePgBouncerLayerIsDrawnBesideTheApplicationAndTheServer) {
+  if (!fs::exists("/usr/sbin/pgbouncer")) {
+    GTEST_SKIP() << "Debian's pgbouncer is not installed";
+  }
+  ScratchDir dir;
+  const auto report_path = dir.path() / "pooled.json";
+  const auto html = dir.path() / "pooled.html";
+  const auto run =
+      run_to_end({kBinary, "run", kSource + "/scenarios/pgbouncer/idle-in-transaction.json",
+                  "--report", report_path.string(), "--html", html.string(), "--quiet"});
+  ASSERT_EQ(run.code, 1) << run.err;  // PgBouncer starves the clients: a failing verdict
+  const auto r = render(dir.path(), html, "report");
+  const auto check = self_check(r.dom);
+  EXPECT_TRUE(check["errors"].empty()) << check["errors"].dump();
+  EXPECT_EQ(r.console.find("CONSOLE"), std::string::npos) << r.console;
+  const auto report = read_json(report_path);
+  int most = 0;  // the most of any layer at any sample
+  for (const auto& s : report["samples"]) {
+    const auto& b = s["pgbouncer"];
+    most =
+        std::max({most, s["own"].get<int>(), b["cl_active"].get<int>(), b["cl_waiting"].get<int>(),
+                  b["sv_active"].get<int>() + b["sv_idle"].get<int>() + b["sv_used"].get<int>()});
+  }
+  bool drawn = false;
+  for (const auto& c : check["charts"]) {
+    if (c["id"] == "layers") {
+      drawn = true;
+      EXPECT_GT(c["painted"].get<int>(), 1000) << c.dump();
+      EXPECT_GE(c["points"].get<size_t>(), 5 * report["samples"].size());  // five lines
+      EXPECT_GE(c["peak"].get<int>(), most);  // the application's checkouts may be more
+    }
+  }
+  EXPECT_TRUE(drawn) << check["charts"].dump();
+}
+
 }  // namespace
 }  // namespace pgleak::testing

@@ -43,6 +43,29 @@ double max_of(const json& values) {
   return m;
 }
 
+// With PgBouncer in the path, the page draws its clients and server
+// connections beside the application's and the server's; without it, no
+// such series (and no chart).
+TEST(HtmlReport, PgBouncersLayerIsDrawnWhereItWasInThePath) {
+  auto report = report_with_samples(10, 5);
+  EXPECT_TRUE(page_data({"direct.json", report})["series"]["pgbouncer"].is_null());
+  for (size_t i = 0; i < 10; ++i) {
+    report["samples"][i]["pgbouncer"] = {{"cl_active", 10 + static_cast<int>(i)},
+                                         {"cl_waiting", i == 5 ? 7 : 0},
+                                         {"sv_active", 2},
+                                         {"sv_idle", 1},
+                                         {"sv_used", 0}};
+  }
+  report["samples"][3].erase("pgbouncer");  // its console unreadable at that sample: 0 there
+  const auto b = page_data({"pooled.json", report})["series"]["pgbouncer"];
+  ASSERT_TRUE(b.is_object());
+  EXPECT_EQ(b["cl_active"].size(), 10u);
+  EXPECT_EQ(b["cl_active"][9], 19);
+  EXPECT_EQ(b["cl_active"][3], 0);
+  EXPECT_EQ(max_of(b["cl_waiting"]), 7);
+  EXPECT_EQ(b["sv_idle"][0], 1);
+}
+
 // An hour at 4 Hz is 14,400 samples: drawn as the lowest and highest of each
 // stretch, so the one-sample peak survives and the page stays light.
 TEST(HtmlReport, LongRunsAreReducedButKeepTheirPeak) {

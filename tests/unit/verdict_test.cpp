@@ -97,7 +97,7 @@ TEST(Verdict, RefusalsAreServerLimitFirstWithOtherFindingsKept) {
   auto r = with_series([](int i) { return std::min(i * 2, 96); });
   r.errors_by_sqlstate["53300"] = 40;
   r.events.push_back({1.5, run::kConnectError, "53300", "too many", "p", 0, "w.0", "held_by_object",
-                      std::nullopt, std::nullopt, "pgleak"});
+                      std::nullopt, std::nullopt, "pgleak", ""});
   r.holders.push_back({"p", 0, "w.0", "held_by_object", 1, 0, 5.0, 500.0});
   const auto v = judged(r, sc);
   EXPECT_EQ(v.diagnosis, Diagnosis::kServerLimit);

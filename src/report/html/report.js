@@ -162,6 +162,34 @@
       (c) => max(c.data.datasets[0].data.map((p) => p.y)));
   }
 
+  // The three layers on one time axis, where PgBouncer was in the path: the
+  // application's checkouts, PgBouncer's clients and server connections, and
+  // the backends PostgreSQL shows.
+  function layersChart(page, index) {
+    const s = page.series;
+    const b = s.pgbouncer;
+    const sum = (keys, i) => keys.reduce((n, k) => n + b[k][i], 0);
+    const held = s.t.map((t, i) => Object.keys(s.held).reduce((n, k) => n + s.held[k][i], 0));
+    const line = (label, color, ys, dash) => ({ label, fill: false, pointRadius: 0, borderWidth: 2,
+      borderColor: color, borderDash: dash || [], data: s.t.map((t, i) => ({ x: t, y: ys[i] })) });
+    return chart(page, index, 'layers', 'Application, PgBouncer and PostgreSQL',
+      'Connections the application checked out, PgBouncer clients (active and waiting) and its server connections, and the backends PostgreSQL shows, at each sample.',
+      {
+        type: 'line',
+        data: {
+          datasets: [
+            line('application: checked out', C.blue, held),
+            line('PgBouncer clients active', C.green, s.t.map((t, i) => b.cl_active[i])),
+            line('PgBouncer clients waiting', C.orange, s.t.map((t, i) => b.cl_waiting[i]), [4, 3]),
+            line('PgBouncer server connections', C.purple, s.t.map((t, i) => sum(['sv_active', 'sv_idle', 'sv_used'], i))),
+            line('PostgreSQL backends', C.vermillion, s.own, [2, 2]),
+          ],
+        },
+        options: { scales: { x: timeAxis(page), y: { min: 0, title: { display: true, text: 'connections' } } } },
+      },
+      (c) => max(c.data.datasets.map((d) => max(d.data.map((p) => p.y)))));
+  }
+
   function waitDistributionChart(page, index) {
     const w = page.summary.checkout_wait_ms || {};
     let labels;
@@ -287,8 +315,11 @@
     if (page.series.drawn < page.series.samples) {
       s.append(el('p', { class: 'note' }, `Drawn: ${page.series.drawn} of ${page.series.samples} samples (the lowest and highest of each stretch, so peaks stay).`));
     }
-    s.append(connectionsChart(page, index), heldChart(page, index), waitersChart(page, index),
-      waitDistributionChart(page, index), eventsChart(page, index));
+    s.append(connectionsChart(page, index), heldChart(page, index));
+    if (page.series.pgbouncer) {
+      s.append(layersChart(page, index));
+    }
+    s.append(waitersChart(page, index), waitDistributionChart(page, index), eventsChart(page, index));
     s.append(table('Thresholds', ['metric', 'expected', 'actual', 'result'],
       (v.thresholds || []).map((t) => [t.metric, t.expect, t.actual === null || t.actual === undefined ? '-' : t.actual, t.pass ? 'pass' : 'FAIL'])));
     const holders = table(`Holders past leak_threshold (${page.holders_total}, oldest first${page.holders_total > page.holders.length ? `; the first ${page.holders.length}` : ''})`,

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+
+// What the embedded server and the embedded PgBouncer both need: a port, and
+// their own files read and written without following links.
+namespace pgleak::server {
+
+// A port on 127.0.0.1 that was free a moment ago (bind to 0, read it back).
+// Throws util::InfrastructureError.
+int free_loopback_port();
+
+// A file of a private directory, read without following a link; at most
+// 1 MiB; empty when it cannot be read.
+std::string read_file(const std::filesystem::path& path);
+
+// Writes `text` to `path` (created or truncated, never through a link) with
+// `mode`. Throws util::InfrastructureError.
+void write_new_file(const std::filesystem::path& path, const std::string& text, mode_t mode);
+
+}  // namespace pgleak::server
