@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Installs what pgleak needs on Debian 12 (as root) and builds it into build/.
+# Installs what pgleak needs on Debian 12 (as root) and builds it into build/
+# (PGLEAK_SETUP=binary: only the binary, into build-binary/).
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What building the pgleak binary needs (PGLEAK_SETUP=binary, as the
+# Dockerfile builds it), then what the tests, benchmarks and demo need too.
 packages=(build-essential cmake pkg-config libpqxx-dev libpq-dev libcli11-dev nlohmann-json3-dev
-          libfmt-dev libgtest-dev libbenchmark-dev libxml2-dev postgresql-15 clang-format
-          python3-sqlalchemy python3-psycopg2 libjs-chart.js chromium
-          fonts-liberation zlib1g-dev pgbouncer docker-compose python3-yaml)
+          libfmt-dev libjs-chart.js zlib1g-dev)
+if [ "${PGLEAK_SETUP:-all}" != binary ]; then
+  packages+=(libgtest-dev libbenchmark-dev libxml2-dev postgresql-15 clang-format
+             python3-sqlalchemy python3-psycopg2 chromium fonts-liberation pgbouncer
+             docker-compose python3-yaml)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,6 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-preset="${PGLEAK_PRESET:-default}"
+default_preset=default
+[ "${PGLEAK_SETUP:-all}" = binary ] && default_preset=binary
+preset="${PGLEAK_PRESET:-$default_preset}"
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" -j "$(nproc)"

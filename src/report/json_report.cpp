@@ -327,7 +327,9 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
       {"holders", holders},
       {"summary", analysis::summary_json(s)},
       {"checkout_wait_histogram", wait_histogram(r.checkout_waits.get())},
-      {"cleanup", {{"leftover_backends_terminated", r.leftover_backends_terminated}}},
+      {"cleanup",
+       {{"leftover_backends_terminated", r.leftover_backends_terminated},
+        {"note", r.cleanup_note.empty() ? json(nullptr) : json(r.cleanup_note)}}},
       {"verdict", analysis::verdict_json(v)},
   };
 }

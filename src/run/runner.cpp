@@ -682,8 +682,15 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   if (target.pgbouncer) {
     target.pgbouncer->stop();
   }
-  // A safety net, and a check: no backend of this run may outlive it.
-  if (!options.force.stop_requested()) {
+  // A safety net, and a check: no backend of this run may outlive it. Behind
+  // a PgBouncer of the user's own, the backends are PgBouncer's server
+  // connections (they keep the last client's application_name): its pool to
+  // keep, never pgleak's to end.
+  const bool behind_their_pgbouncer = target.pgbouncer_console && !target.pgbouncer;
+  if (behind_their_pgbouncer) {
+    result.cleanup_note =
+        "through your PgBouncer: its server connections are its own, and were left to it";
+  } else if (!options.force.stop_requested()) {
     if (const int left = backends.wait_gone(5s); left > 0) {
       result.leftover_backends_terminated = backends.terminate();
     }

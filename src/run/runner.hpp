@@ -117,6 +117,7 @@ struct RunResult {
   uint64_t sampler_missed_intervals = 0;
   double sampler_max_lag_ms = 0;
   int leftover_backends_terminated = 0;
+  std::string cleanup_note;  // why the check for leftover backends was not made
 };
 
 std::string_view to_string(RunStatus status);

@@ -14,8 +14,11 @@
 
 #include "../scratch_dir.hpp"
 #include "../timeline_lines.hpp"
+#include "scenario/loader.hpp"
 #include "server/embedded_server.hpp"
+#include "server/pgbouncer.hpp"
 #include "subprocess.hpp"
+#include "workload/pattern_registry.hpp"
 
 namespace pgleak::testing {
 namespace {
@@ -568,6 +571,87 @@ TEST(Cli, ExternalDsnNeverShowsThePasswordAndLeavesNothingBehind) {
                             "postgresql://u:" + secret + "@127.0.0.1:1/postgres"});
   EXPECT_EQ(down.code, 3);
   EXPECT_EQ(down.err.find(secret), std::string::npos) << down.err;
+}
+
+// A stack of the user's own: --dsn through their PgBouncer, its admin console
+// read with --pgbouncer-admin, the server's jsonlog followed with
+// --server-log. pgleak changes none of them, samples every layer, counts only
+// its own backends' log lines, and leaves nothing behind.
+TEST(Cli, AStackOfYourOwnThroughPgBouncerWithItsConsoleAndTheServersLog) {
+  if (!std::filesystem::exists("/usr/sbin/pgbouncer")) {
+    GTEST_SKIP() << "Debian's pgbouncer is not installed";
+  }
+  server::EmbeddedServerOptions options;
+  options.max_connections = 40;
+  auto server = server::EmbeddedServer::start(options);
+  const auto settings = scenario::parse(R"({"name": "b", "duration": "1s",
+      "pgbouncer": {"pool_mode": "transaction", "default_pool_size": 2},
+      "processes": [{"name": "p", "workers": [{"pattern": "scoped"}]}]})",
+                                        "b.json", workload::PatternRegistry::builtin().catalog());
+  auto bouncer = server::EmbeddedPgBouncer::start(*server, *settings.pgbouncer);
+  // Someone else's error in the server's log before the run: never counted.
+  {
+    pqxx::connection other{server->superuser_conninfo().to_libpq()};
+    pqxx::nontransaction tx{other};
+    EXPECT_THROW(tx.exec("SELECT 1/0"), pqxx::sql_error);
+  }
+  TempDir dir;
+  write(dir / "mine.json", R"({"name": "mine", "duration": "1500ms", "sample_interval": "100ms",
+    "processes": [{"name": "p", "pool": {"pool_size": 4, "max_overflow": 0},
+      "workers": [{"pattern": "scoped", "count": 4, "think_time": "20ms"},
+                  {"pattern": "slow_statement", "count": 1, "think_time": "50ms",
+                   "query": "SELECT 1/0"}]}]})");
+  const auto report_path = dir / "r.json";
+  const auto r =
+      pgleak({"run", (dir / "mine.json").string(), "--dsn", bouncer->app_conninfo().to_libpq(),
+              "--pgbouncer-admin", bouncer->admin_conninfo().to_libpq(), "--server-log",
+              server->json_log_path().string(), "--report", report_path.string(), "--quiet"});
+  ASSERT_LE(r.code, 1) << r.err;  // the division by zero may judge it; it must run
+  const auto report = read_json(report_path);
+  EXPECT_EQ(report["target"]["kind"], "external");
+  EXPECT_EQ(report["target"]["pgbouncer"]["kind"], "external");
+  EXPECT_TRUE(report["server_log"]["available"].get<bool>());
+  int with_pgbouncer = 0;
+  int most_servers = 0;
+  for (const auto& s : report["samples"]) {
+    if (s.contains("pgbouncer")) {
+      ++with_pgbouncer;
+      const auto& b = s["pgbouncer"];
+      most_servers = std::max(most_servers, b["sv_active"].get<int>() + b["sv_idle"].get<int>() +
+                                                b["sv_used"].get<int>());
+    }
+  }
+  EXPECT_EQ(with_pgbouncer, static_cast<int>(report["samples"].size()));
+  EXPECT_GE(most_servers, 1);
+  EXPECT_LE(most_servers, 2);  // default_pool_size, whatever the 5 workers wanted
+  // The server logged the run's own 22012s (the last may fall either side of
+  // the run's end); the one before the run is not among them.
+  const auto& server_side = report["summary"]["server_errors_by_sqlstate"];
+  const auto& client_side = report["summary"]["errors_by_sqlstate"];
+  ASSERT_TRUE(client_side.contains("22012")) << report["summary"].dump();
+  ASSERT_TRUE(server_side.contains("22012")) << report["summary"].dump();
+  EXPECT_LE(server_side["22012"].get<int>(), client_side["22012"].get<int>());
+  EXPECT_GE(server_side["22012"].get<int>(), client_side["22012"].get<int>() - 2);
+  for (const auto& e : report["events"]) {
+    if (e["kind"] == "server_log") {
+      EXPECT_FALSE(e["process"].is_null()) << e.dump();  // tied to the run's backends only
+    }
+  }
+  // PgBouncer's server connections are its own: pgleak ends none of them.
+  EXPECT_EQ(report["cleanup"]["leftover_backends_terminated"], 0);
+  EXPECT_FALSE(report["cleanup"]["note"].is_null());
+  EXPECT_GT(bouncer->pid(), 0);  // still running, as it was
+  // Usage: these flags belong to a target of your own.
+  for (const char* flag : {"--pgbouncer-admin", "--server-log"}) {
+    const auto bad = pgleak({"run", (dir / "mine.json").string(), flag, "x"});
+    EXPECT_EQ(bad.code, 2) << flag;
+    EXPECT_NE(bad.err.find("give --dsn too"), std::string::npos) << bad.err;
+  }
+  const auto missing_log =
+      pgleak({"run", (dir / "mine.json").string(), "--dsn", bouncer->app_conninfo().to_libpq(),
+              "--server-log", (dir / "nope.json").string()});
+  EXPECT_EQ(missing_log.code, 2);
+  EXPECT_NE(missing_log.err.find("nope.json"), std::string::npos) << missing_log.err;
 }
 
 }  // namespace
