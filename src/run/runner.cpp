@@ -60,11 +60,16 @@ db::SessionSettings session_settings(const scenario::ConnectArgs& args) {
 
 // Why the run ended, and the stop every thread of the run watches. The first
 // reason given wins; an interruption (options.interrupt) is one.
+// When the run ends, and when its workers stop: two moments, so that the
+// state at the end (holders, what each pool holds) is read before any worker
+// lets go of what it holds. An abort, an interrupt or a lost target ends the
+// run (the watch wakes); the workers stop only when the stop phase says so.
 class RunControl {
  public:
   explicit RunControl(const std::stop_token& interrupt)
       : on_interrupt_(interrupt, [this] { stop(RunStatus::kInterrupted, "interrupted"); }) {}
 
+  // Ends the run early, for `why`.
   void stop(RunStatus why, const std::string& detail) {
     {
       std::lock_guard lock{mutex_};
@@ -73,11 +78,17 @@ class RunControl {
         detail_ = detail;
       }
     }
-    source_.request_stop();
+    end_.request_stop();
   }
-  // The scenario's time is up: stop without a reason of its own.
-  void stop() { source_.request_stop(); }
-  std::stop_token token() const { return source_.get_token(); }
+  // The stop phase: the workers, the fault schedule and pending connects stop.
+  void stop() {
+    end_.request_stop();
+    workers_.request_stop();
+  }
+  // What the workers, faults and connects wait on.
+  std::stop_token token() const { return workers_.get_token(); }
+  // What the watch waits on: the run's end, early or not.
+  std::stop_token end_token() const { return end_.get_token(); }
   void describe(RunResult& result) const {
     std::lock_guard lock{mutex_};
     result.status = status_;
@@ -88,8 +99,9 @@ class RunControl {
   mutable std::mutex mutex_;
   RunStatus status_ = RunStatus::kCompleted;
   std::string detail_;
-  std::stop_source source_;
-  std::stop_callback<std::function<void()>> on_interrupt_;  // after source_: uses it
+  std::stop_source end_;
+  std::stop_source workers_;
+  std::stop_callback<std::function<void()>> on_interrupt_;  // after the sources: uses them
 };
 
 // --- phase 1: the target ------------------------------------------------------
@@ -520,7 +532,7 @@ class Workload {
 void watch_until_end(const scenario::Scenario& sc, const RunOptions& options, LiveWatch& watch,
                      RunControl& control, Clock::time_point run_start) {
   const auto deadline = run_start + sc.duration.applied;
-  const auto stop = control.token();
+  const auto stop = control.end_token();
   while (!stop.stop_requested() && Clock::now() < deadline) {
     util::sleep_until(std::min(deadline, Clock::now() + 250ms), stop);
     if (auto why = watch.tick()) {
