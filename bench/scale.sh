@@ -7,7 +7,10 @@
 #  - the size of pgleak's report for that run, and of its timeline (the full
 #    record streamed beside it);
 #  - the sampler at 20 Hz with 1,000 backends: missed intervals, median and
-#    maximum lag.
+#    maximum lag;
+#  - 5,000 workers that wait (50 processes whose one pooled connection is
+#    held while 99 more workers each wait on it, pool_timeout 10 min):
+#    pgleak's own CPU over 10 s of waiting, in cores.
 # Ends with RESULT lines (ratio or value, and the target). Exits non-zero only
 # when something fails to run.
 #   bench/scale.sh [CONNECTIONS] [SECONDS]
@@ -43,6 +46,26 @@ EOF
 pgleak_rss=$(tail -1 "$dir/pgleak.rss")
 report_bytes=$(stat -c %s "$dir/report.json")
 
+# 5,000 waiting workers: pgleak's CPU (utime + stime) from 5 s to 15 s into the run.
+cat >"$dir/waiters.json" <<EOF
+{"name": "waiters", "duration": "20s", "sample_interval": "1s",
+ "processes": [{"name": "w", "replicas": 50,
+   "pool": {"pool_size": 1, "max_overflow": 0, "pool_timeout": "10m"},
+   "workers": [{"name": "holder", "pattern": "held_by_object", "count": 1},
+               {"name": "waiter", "pattern": "scoped", "count": 99, "start_after": "1s"}]}]}
+EOF
+"$pgleak" run "$dir/waiters.json" --dsn "$dsn" --report "$dir/waiters-report.json" \
+  --timeline none --quiet --allow-exhaust >/dev/null 2>&1 &
+waiters_pid=$!
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$waiters_pid/stat"; }
+sleep 5
+t0=$(cpu_ticks)
+sleep 10
+t1=$(cpu_ticks)
+wait "$waiters_pid" || true
+idle_cores=$(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", (b - a) / hz / 10}')
+echo "5,000 waiting workers: pgleak used $idle_cores of a core while they waited"
+
 python3 - "$dir/report.json" "$dir/timeline.jsonl.gz" "$n" "$pgbench_ms" "$pgleak_rss" \
   "$pgbench_rss" "$report_bytes" <<'PY'
 import gzip, json, os, statistics, sys
@@ -69,3 +92,4 @@ print(f"RESULT scale_report_mb {int(size)/1e6:.1f} target 2.0")
 print(f"RESULT sampler_missed {sampler['missed_intervals']} target 0")
 print(f"RESULT sampler_median_lag_ms {statistics.median(lags):.2f} target 5.0")
 PY
+echo "RESULT waiting_5000_workers_cpu_cores $idle_cores target 0.05"

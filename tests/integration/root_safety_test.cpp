@@ -276,6 +276,47 @@ TEST(RootSafety, ClustersAreCopiedFromATemplateOnlyWhenItIsProvablyPgleaks) {
   EXPECT_TRUE(fs::is_empty(elsewhere));
 }
 
+// The pid of a pgbouncer whose command line names a file under `dir`, or 0.
+pid_t pgbouncer_under(const fs::path& dir) {
+  for (const auto& entry : fs::directory_iterator{"/proc"}) {
+    std::ifstream cmdline{entry.path() / "cmdline"};
+    std::string text{std::istreambuf_iterator<char>{cmdline}, {}};
+    std::replace(text.begin(), text.end(), '\0', ' ');
+    if (text.find("pgbouncer") != std::string::npos &&
+        text.find(dir.string()) != std::string::npos) {
+      return static_cast<pid_t>(std::atol(entry.path().filename().c_str()));
+    }
+  }
+  return 0;
+}
+
+// PgBouncer, when pgleak starts one, goes with it as the server does: a
+// SIGKILL'd pgleak leaves no PgBouncer running (the kernel's parent-death
+// signal), and SIGTERM stops both in order.
+TEST(RootSafety, AKilledRunTakesItsPgBouncerDownToo) {
+  if (!fs::exists("/usr/sbin/pgbouncer")) {
+    GTEST_SKIP() << "Debian's pgbouncer is not installed";
+  }
+  Scratch tmp;
+  write(tmp / "pooled.json", R"({"name": "pooled", "duration": "10m", "sample_interval": "100ms",
+    "pgbouncer": {"pool_mode": "transaction", "default_pool_size": 2},
+    "processes": [{"name": "p", "pool": {"pool_size": 2, "max_overflow": 0},
+                   "workers": [{"pattern": "scoped", "count": 2, "think_time": "50ms"}]}]})");
+  for (const int sig : {SIGKILL, SIGTERM}) {
+    Subprocess run{
+        {kBinary, "run", (tmp / "pooled.json").string(), "--report", (tmp / "r.json").string()},
+        {"TMPDIR=" + tmp.path().string()}};
+    ASSERT_TRUE(run.wait_for_stderr("embedded PgBouncer", 60s)) << run.err();
+    const auto cluster = announced_dir(run.err());
+    const pid_t bouncer = pgbouncer_under(cluster);
+    ASSERT_GT(bouncer, 0) << "no pgbouncer found for " << cluster;
+    run.signal(sig);
+    EXPECT_EQ(run.wait(), 128 + sig);
+    EXPECT_TRUE(wait_until([&] { return !alive(bouncer); }, 20s))
+        << "PgBouncer outlived the pgleak that started it (signal " << sig << ")";
+  }
+}
+
 // --- 2. output paths ---------------------------------------------------------------
 
 Finished pgleak(std::vector<std::string> args, std::chrono::seconds limit = 120s) {
