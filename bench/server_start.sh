@@ -12,10 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-5}"
-pgleak="${PGLEAK:-build/src/pgleak}"
-[ -x "$pgleak" ] || { echo "server_start: build pgleak first ($pgleak)" >&2; exit 2; }
-work=$(mktemp -d /tmp/pgleak-bench-XXXXXX)
-trap 'rm -rf "$work"' EXIT INT TERM
+# shellcheck source=bench/lib/common.sh
+source bench/lib/common.sh
+require_pgleak server_start
+make_scratch
 chmod 755 "$work"  # the server account (postgres, when root) reads the cache in it
 printf '%s\n' '{"name": "start", "duration": "100ms",' \
   '"processes": [{"name": "p", "workers": [{"pattern": "scoped"}]}]}' >"$work/start.json"

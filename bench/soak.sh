@@ -13,10 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wall="${1:-600}"
-pgleak="${PGLEAK:-build/src/pgleak}"
-[ -x "$pgleak" ] || { echo "soak: build pgleak first ($pgleak)" >&2; exit 2; }
-work=$(mktemp -d /tmp/pgleak-bench-XXXXXX)
-trap 'rm -rf "$work"' EXIT INT TERM
+# shellcheck source=bench/lib/common.sh
+source bench/lib/common.sh
+require_pgleak soak
+make_scratch
 
 python3 - "$pgleak" "$wall" "$work" <<'PY'
 import json, os, subprocess, sys, time

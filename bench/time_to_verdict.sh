@@ -11,12 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
-pgleak="${PGLEAK:-build/src/pgleak}"
-[ -x "$pgleak" ] || { echo "time_to_verdict: build pgleak first ($pgleak)" >&2; exit 2; }
-out=$(mktemp -d /tmp/pgleak-bench-XXXXXX)
-trap 'rm -rf "$out"' EXIT INT TERM
+# shellcheck source=bench/lib/common.sh
+source bench/lib/common.sh
+require_pgleak time_to_verdict
+make_scratch
 
-python3 - "$pgleak" "$rounds" "$out" <<'PY'
+python3 - "$pgleak" "$rounds" "$work" <<'PY'
 import json, statistics, subprocess, sys, time
 pgleak, rounds, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 want = {"incident-before": 1, "incident-after": 0}

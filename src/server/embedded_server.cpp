@@ -244,18 +244,11 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
 }
 
 db::ConnInfo EmbeddedServer::superuser_conninfo() const {
-  db::ConnInfo info;
-  info.set("host", "127.0.0.1");
-  info.set("port", std::to_string(port_));
-  info.set("dbname", "postgres");
-  info.set("user", "pgleak");
-  return info;
+  return local_conninfo("127.0.0.1", port_, "postgres", "pgleak");
 }
 
 db::ConnInfo EmbeddedServer::app_conninfo() const {
-  db::ConnInfo info = superuser_conninfo();
-  info.set("user", "pgleak_app");
-  return info;
+  return local_conninfo("127.0.0.1", port_, "postgres", "pgleak_app");
 }
 
 void EmbeddedServer::restart() {

@@ -136,21 +136,11 @@ std::unique_ptr<EmbeddedPgBouncer> EmbeddedPgBouncer::start(
 }
 
 db::ConnInfo EmbeddedPgBouncer::app_conninfo() const {
-  db::ConnInfo info;
-  info.set("host", "127.0.0.1");
-  info.set("port", std::to_string(port_));
-  info.set("dbname", "postgres");
-  info.set("user", "pgleak_app");
-  return info;
+  return local_conninfo("127.0.0.1", port_, "postgres", "pgleak_app");
 }
 
 db::ConnInfo EmbeddedPgBouncer::admin_conninfo() const {
-  db::ConnInfo info;
-  info.set("host", dir_.string());
-  info.set("port", std::to_string(port_));
-  info.set("dbname", "pgbouncer");
-  info.set("user", "pgleak");
-  return info;
+  return local_conninfo(dir_.string(), port_, "pgbouncer", "pgleak");
 }
 
 void EmbeddedPgBouncer::stop() noexcept {

@@ -15,6 +15,16 @@ namespace pgleak::server {
 
 namespace fs = std::filesystem;
 
+db::ConnInfo local_conninfo(const std::string& host, int port, const std::string& dbname,
+                            const std::string& user) {
+  db::ConnInfo info;
+  info.set("host", host);
+  info.set("port", std::to_string(port));
+  info.set("dbname", dbname);
+  info.set("user", user);
+  return info;
+}
+
 int free_loopback_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {

@@ -5,9 +5,16 @@
 #include <filesystem>
 #include <string>
 
+#include "db/conninfo.hpp"
+
 // What the embedded server and the embedded PgBouncer both need: a port, and
 // their own files read and written without following links.
 namespace pgleak::server {
+
+// A connection to something pgleak started: host (an address or a socket
+// directory), port, database and user, nothing else.
+db::ConnInfo local_conninfo(const std::string& host, int port, const std::string& dbname,
+                            const std::string& user);
 
 // A port on 127.0.0.1 that was free a moment ago (bind to 0, read it back).
 // Throws util::InfrastructureError.

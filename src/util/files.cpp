@@ -27,6 +27,8 @@ class Fd {
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&&) = delete;
   int get() const { return fd_; }
   int release() { return std::exchange(fd_, -1); }
 
@@ -80,9 +82,12 @@ int make_temp_in(const fs::path& dir, const std::string& stem, std::string& temp
 
 }  // namespace
 
-std::string read_regular_file(const std::string& path, size_t max_bytes) {
-  // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: the
-  // file itself is never a link we did not make.
+namespace {
+
+// A regular file opened for reading, with its stat. O_NONBLOCK: opening a
+// FIFO must not wait for a writer; O_NOFOLLOW: the file itself is never a
+// link we did not make. Throws UsageError with the reason alone.
+Fd open_regular(const std::string& path, struct stat& st) {
   Fd fd{::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
   if (fd.get() < 0) {
     if (errno == ELOOP) {
@@ -90,13 +95,20 @@ std::string read_regular_file(const std::string& path, size_t max_bytes) {
     }
     throw UsageError(std::string{"cannot read the file: "} + std::strerror(errno));
   }
-  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
     throw UsageError(std::string{"cannot stat the file: "} + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) {
     throw UsageError(kind_of(st.st_mode));
   }
+  return fd;
+}
+
+}  // namespace
+
+std::string read_regular_file(const std::string& path, size_t max_bytes) {
+  struct stat st {};
+  Fd fd = open_regular(path, st);
   const auto too_large = [&] {
     return UsageError("is larger than " + std::to_string(max_bytes / 1024) +
                       " KiB, the most pgleak reads for this kind of file");
@@ -126,17 +138,8 @@ std::string read_regular_file(const std::string& path, size_t max_bytes) {
 }
 
 void check_readable_file(const std::string& path) {
-  Fd fd{::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
-  if (fd.get() < 0) {
-    if (errno == ELOOP) {
-      throw UsageError(kind_of(S_IFLNK));
-    }
-    throw UsageError(std::string{"cannot read the file: "} + std::strerror(errno));
-  }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    throw UsageError(kind_of(st.st_mode));
-  }
+  open_regular(path, st);
 }
 
 namespace {
@@ -205,71 +208,76 @@ OutputKind check_output_path(const std::string& path) {
   return OutputKind::kFile;
 }
 
-void write_output_file(const std::string& path, std::string_view text) {
-  const auto fail = [&](const std::string& why) {
-    return InfrastructureError("cannot write " + path + ": " + why);
-  };
-  // The run checked the path before it started (check_output_path); here it
-  // is only classified again, since it may have changed meanwhile.
+namespace {
+
+InfrastructureError cannot_write(const std::string& path, const std::string& why) {
+  return InfrastructureError("cannot write " + path + ": " + why);
+}
+
+// Where an output's bytes go: a character device or FIFO opened in place
+// (`temp` empty), or a new file under an unpredictable name in the same
+// directory (`temp`, mode 0644) for the caller to rename into place. The
+// path was checked before the run (check_output_path); here it is only
+// classified again, since it may have changed meanwhile. Throws
+// InfrastructureError.
+Fd open_output(const std::string& path, std::string& temp) {
   OutputKind kind = OutputKind::kFile;
   try {
     kind = output_kind(path);
   } catch (const UsageError& e) {
     throw InfrastructureError(e.what());
   }
+  temp.clear();
   if (kind == OutputKind::kStream) {
     Fd fd{open_in_place(path)};
     if (fd.get() < 0) {
-      throw fail(errno == ENXIO ? "a FIFO with no reader" : std::strerror(errno));
-    }
-    if (!write_all(fd.get(), text)) {
-      throw fail(std::strerror(errno));
-    }
-    return;
-  }
-  const fs::path target{path};
-  std::string temp;
-  Fd fd{make_temp_in(parent_of(target), target.filename().string(), temp)};
-  if (fd.get() < 0) {
-    throw fail(std::strerror(errno));
-  }
-  const bool ok = ::fchmod(fd.get(), 0644) == 0 && write_all(fd.get(), text) &&
-                  ::fsync(fd.get()) == 0 && ::close(fd.release()) == 0;
-  const int saved = errno;
-  if (!ok || ::rename(temp.c_str(), path.c_str()) != 0) {
-    const int why = ok ? errno : saved;
-    ::unlink(temp.c_str());
-    throw fail(std::strerror(why));
-  }
-}
-
-int open_output_stream(const std::string& path) {
-  const auto fail = [&](const std::string& why) {
-    return InfrastructureError("cannot write " + path + ": " + why);
-  };
-  OutputKind kind = OutputKind::kFile;
-  try {
-    kind = output_kind(path);
-  } catch (const UsageError& e) {
-    throw InfrastructureError(e.what());
-  }
-  if (kind == OutputKind::kStream) {
-    const int fd = open_in_place(path);
-    if (fd < 0) {
-      throw fail(errno == ENXIO ? "a FIFO with no reader" : std::strerror(errno));
+      throw cannot_write(path, errno == ENXIO ? "a FIFO with no reader" : std::strerror(errno));
     }
     return fd;
   }
   const fs::path target{path};
-  std::string temp;
   Fd fd{make_temp_in(parent_of(target), target.filename().string(), temp)};
-  if (fd.get() < 0) {
-    throw fail(std::strerror(errno));
-  }
-  if (::fchmod(fd.get(), 0644) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
+  if (fd.get() < 0 || ::fchmod(fd.get(), 0644) != 0) {
     const int why = errno;
+    if (!temp.empty() && fd.get() >= 0) {
+      ::unlink(temp.c_str());
+    }
+    throw cannot_write(path, std::strerror(why));
+  }
+  return fd;
+}
+
+// Renames the temporary into place; on failure removes it and throws.
+void rename_into_place(const std::string& temp, const std::string& path, bool ok, int saved) {
+  if (!ok || ::rename(temp.c_str(), path.c_str()) != 0) {
+    const int why = ok ? errno : saved;
     ::unlink(temp.c_str());
-    throw fail(std::strerror(why));
+    throw cannot_write(path, std::strerror(why));
+  }
+}
+
+}  // namespace
+
+void write_output_file(const std::string& path, std::string_view text) {
+  std::string temp;
+  Fd fd = open_output(path, temp);
+  if (temp.empty()) {
+    if (!write_all(fd.get(), text)) {
+      throw cannot_write(path, std::strerror(errno));
+    }
+    return;
+  }
+  // Readers never see half a report: written, synced, then renamed.
+  const bool ok = write_all(fd.get(), text) && ::fsync(fd.get()) == 0 && ::close(fd.release()) == 0;
+  rename_into_place(temp, path, ok, errno);
+}
+
+int open_output_stream(const std::string& path) {
+  std::string temp;
+  Fd fd = open_output(path, temp);
+  if (!temp.empty()) {
+    // Renamed at once: a killed run leaves what it wrote under the final name.
+    rename_into_place(temp, path, true, 0);
   }
   return fd.release();
 }

@@ -1,0 +1,13 @@
+# Sourced by the benchmark scripts that need no server of their own: the
+# pgleak binary to measure ($PGLEAK, else build/src/pgleak), checked, and a
+# scratch directory ($work) removed on every exit.
+pgleak="${PGLEAK:-build/src/pgleak}"
+
+require_pgleak() {  # NAME of the calling script
+  [ -x "$pgleak" ] || { echo "$1: build pgleak first ($pgleak)" >&2; exit 2; }
+}
+
+make_scratch() {
+  work=$(mktemp -d /tmp/pgleak-bench-XXXXXX)
+  trap 'rm -rf "$work"' EXIT INT TERM
+}
