@@ -97,10 +97,19 @@ def check_compose(config):
           f"pgleak: results/ mounted at /work/results: {volumes}")
     check(any(f":{log_dir}:ro" in v for v in volumes),
           f"pgleak: the server's log directory {log_dir} mounted read-only: {volumes}")
+    command = pgleak.get("command", [])
+    check(command[:1] == ["run"] and command[1].startswith("/scenarios/"),
+          f"pgleak: runs a scenario of the image by default: {command}")
+    check(f"{log_dir}/postgresql.json" in command and "--pgbouncer-admin" in command,
+          f"pgleak: reads the server's log and PgBouncer's console: {command}")
     for text in (open(os.path.join(DOCKER, "incident.sh")).read(),
                  open(os.path.join(DOCKER, "compose.yaml")).read()):
         check(f"--server-log {log_dir}/postgresql.json" in text,
               f"the documented commands read {log_dir}/postgresql.json")
+    for path in re.findall(r"/scenarios/[\w/.-]+\.json", " ".join(map(str, command)) +
+                           open(os.path.join(DOCKER, "incident.sh")).read()):
+        check(os.path.exists(os.path.join(SOURCE, path.lstrip("/"))),
+              f"{path} is not a scenario the image ships")
     return dsn
 
 
