@@ -58,9 +58,8 @@ db::SessionSettings session_settings(const scenario::ConnectArgs& args) {
   return s;
 }
 
-// Why the run ended, and the stop every thread of the run watches. The first
-// reason given wins; an interruption (options.interrupt) is one.
-// When the run ends, and when its workers stop: two moments, so that the
+// Why the run ended (the first reason given wins; an interruption is one),
+// and when: the run's end and the workers' stop are two moments, so that the
 // state at the end (holders, what each pool holds) is read before any worker
 // lets go of what it holds. An abort, an interrupt or a lost target ends the
 // run (the watch wakes); the workers stop only when the stop phase says so.
@@ -545,6 +544,100 @@ void watch_until_end(const scenario::Scenario& sc, const RunOptions& options, Li
   }
 }
 
+// The run's full record, streamed as it goes (RunOptions::side_file), or
+// none. Opened before the target, so that a path that cannot be written
+// fails the run before anything starts.
+std::unique_ptr<record::SideFile> open_timeline(const scenario::Scenario& sc,
+                                                const RunOptions& options, const RunResult& r) {
+  if (options.side_file.empty()) {
+    return nullptr;
+  }
+  return std::make_unique<record::SideFile>(
+      options.side_file,
+      nlohmann::json{{"run_id", r.run_id},
+                     {"started_at", r.started_at_utc},
+                     {"scenario", sc.name},
+                     {"time_scale", sc.time_scale},
+                     {"sample_interval_ms", util::to_millis(sc.sample_interval)}});
+}
+
+// Its last line, with the run's outcome, and where the file stands.
+void close_timeline(record::SideFile& file, RunResult& r) {
+  uint64_t events = 0;
+  for (const auto& [kind, n] : r.events_by_kind) {
+    events += n;
+  }
+  r.side_file = file.close({{"status", to_string(r.status)},
+                            {"wall_s", r.wall_s},
+                            {"samples", r.series.taken},
+                            {"events", events}});
+}
+
+// The logs a run follows: the server's jsonlog (the embedded server's, or an
+// external one's given as --server-log) and its own PgBouncer's.
+struct FollowedLogs {
+  std::unique_ptr<probe::ServerLogTailer> server;
+  std::unique_ptr<probe::PgBouncerLogTailer> pgbouncer;
+  void stop() {
+    if (server) {
+      server->stop();
+    }
+    if (pgbouncer) {
+      pgbouncer->stop();
+    }
+  }
+};
+
+FollowedLogs follow_logs(const Target& target, const RunOptions& options,
+                         record::Recorder& recorder, const Fleet& fleet, RunResult& result) {
+  FollowedLogs logs;
+  const std::string server_log =
+      target.embedded ? target.embedded->json_log_path().string() : options.server_log;
+  if (!server_log.empty()) {
+    logs.server = std::make_unique<probe::ServerLogTailer>(
+        server_log, result.run_id, recorder,
+        [&fleet](const std::string& process, int replica, int pid) {
+          return fleet.last_holder(process, replica, pid);
+        },
+        /*shared=*/!target.embedded);
+    logs.server->start();
+    result.server_log_available = true;
+    if (!target.embedded) {
+      result.server_log_note = "external server: its log read from --server-log " +
+                               options.server_log + " (the run's own backends only)";
+    }
+  } else {
+    result.server_log_note =
+        "external server: its log is not readable by pgleak; events are what the clients saw";
+  }
+  if (target.pgbouncer) {
+    logs.pgbouncer = std::make_unique<probe::PgBouncerLogTailer>(
+        target.pgbouncer->log_path().string(), recorder);
+    logs.pgbouncer->start();
+  }
+  return logs;
+}
+
+// What the recorder and the sampler hold, into the result.
+void collect_recorded(const record::Recorder& recorder, const probe::ActivitySampler& sampler,
+                      RunResult& result) {
+  result.samples = recorder.samples();
+  result.series = recorder.series_stats();
+  result.events = recorder.events();
+  result.events_dropped = recorder.dropped_events();
+  result.events_by_kind = recorder.events_by_kind();
+  auto lateness = std::make_shared<util::LatencyHistogram>();
+  lateness->merge_from(recorder.timeout_lateness());
+  result.timeout_lateness = std::move(lateness);
+  result.errors_by_sqlstate = recorder.errors_by_sqlstate();
+  result.server_errors_by_sqlstate = recorder.server_errors_by_sqlstate();
+  result.pgbouncer_errors = recorder.pgbouncer_errors();
+  result.pool_timeouts = recorder.pool_timeouts();
+  result.connections_lost = recorder.connections_lost();
+  result.sampler_missed_intervals = sampler.missed_intervals();
+  result.sampler_max_lag_ms = sampler.max_lag_ms();
+}
+
 }  // namespace
 
 std::string_view to_string(RunStatus status) {
@@ -582,16 +675,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   // Declaration order is the order of release, in reverse: the workload stops
   // before the instruments, the instruments before the pools close, and the
   // pools before the server goes.
-  std::unique_ptr<record::SideFile> side_file;
-  if (!options.side_file.empty()) {
-    side_file = std::make_unique<record::SideFile>(
-        options.side_file,
-        nlohmann::json{{"run_id", result.run_id},
-                       {"started_at", result.started_at_utc},
-                       {"scenario", sc.name},
-                       {"time_scale", sc.time_scale},
-                       {"sample_interval_ms", util::to_millis(sc.sample_interval)}});
-  }
+  const auto side_file = open_timeline(sc, options, result);
   Target target = open_target(sc, options);
   result.target = target.description;
   RunControl control{options.interrupt};
@@ -610,32 +694,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   sampler.on_target_lost(
       [&control](const std::string& why) { control.stop(RunStatus::kTargetLost, why); });
   sampler.start();
-  std::unique_ptr<probe::ServerLogTailer> server_log;
-  const std::string log_path =
-      target.embedded ? target.embedded->json_log_path().string() : options.server_log;
-  if (!log_path.empty()) {
-    server_log = std::make_unique<probe::ServerLogTailer>(
-        log_path, result.run_id, recorder,
-        [&fleet](const std::string& process, int replica, int pid) {
-          return fleet.last_holder(process, replica, pid);
-        },
-        /*shared=*/!target.embedded);
-    server_log->start();
-    result.server_log_available = true;
-    if (!target.embedded) {
-      result.server_log_note = "external server: its log read from --server-log " +
-                               options.server_log + " (the run's own backends only)";
-    }
-  } else {
-    result.server_log_note =
-        "external server: its log is not readable by pgleak; events are what the clients saw";
-  }
-  std::unique_ptr<probe::PgBouncerLogTailer> pgbouncer_log;
-  if (target.pgbouncer) {
-    pgbouncer_log = std::make_unique<probe::PgBouncerLogTailer>(
-        target.pgbouncer->log_path().string(), recorder);
-    pgbouncer_log->start();
-  }
+  FollowedLogs logs = follow_logs(target, options, recorder, fleet, result);
 
   log(options, fmt::format("running {} for {} ({} nominal, time_scale {}), {} workers in {} "
                            "process replicas, run id {}",
@@ -666,12 +725,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     checkins_at_end.push_back(rep->pool().stats().checkins);
   }
   result.holders = watch.holders();
-  if (server_log) {
-    server_log->stop();  // what the server logged up to the end of the scenario
-  }
-  if (pgbouncer_log) {
-    pgbouncer_log->stop();
-  }
+  logs.stop();  // what was logged up to the end of the scenario
   workload.stop(options.force);
   for (size_t i = 0; i < fleet.replicas().size(); ++i) {
     auto& rep = fleet.replicas()[i];
@@ -712,31 +766,10 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   }
 
   control.describe(result);
-  result.samples = recorder.samples();
-  result.series = recorder.series_stats();
-  result.events = recorder.events();
-  result.events_dropped = recorder.dropped_events();
-  result.events_by_kind = recorder.events_by_kind();
-  auto lateness = std::make_shared<util::LatencyHistogram>();
-  lateness->merge_from(recorder.timeout_lateness());
-  result.timeout_lateness = std::move(lateness);
-  result.errors_by_sqlstate = recorder.errors_by_sqlstate();
-  result.server_errors_by_sqlstate = recorder.server_errors_by_sqlstate();
-  result.pgbouncer_errors = recorder.pgbouncer_errors();
-  result.pool_timeouts = recorder.pool_timeouts();
-  result.connections_lost = recorder.connections_lost();
-  result.sampler_missed_intervals = sampler.missed_intervals();
-  result.sampler_max_lag_ms = sampler.max_lag_ms();
+  collect_recorded(recorder, sampler, result);
   result.wall_s = std::chrono::duration<double>(Clock::now() - wall_start).count();
   if (side_file) {
-    uint64_t events = 0;
-    for (const auto& [kind, n] : result.events_by_kind) {
-      events += n;
-    }
-    result.side_file = side_file->close({{"status", to_string(result.status)},
-                                         {"wall_s", result.wall_s},
-                                         {"samples", result.series.taken},
-                                         {"events", events}});
+    close_timeline(*side_file, result);
   }
   return result;
 }
