@@ -255,8 +255,10 @@ TEST(Cli, IncidentBeforeHitsTheLimitAndFails) {
   const auto& summary = report["summary"];
   EXPECT_GT(summary["errors_by_sqlstate"]["53300"].get<int>(), 0);
   // The server saw the run reach its non-reserved limit: 97 for ordinary roles,
-  // one of which is pgleak's own sampler.
-  EXPECT_GE(summary["peak_connections"].get<int>(), 96);
+  // one of which is pgleak's own sampler. The run stops at the first refusal,
+  // so the samples (every 100 ms) may miss the last connection that got in
+  // before it: within one of 96.
+  EXPECT_GE(summary["peak_connections"].get<int>(), 95);
   int idle_in_tx = 0;
   for (const auto& s : report["samples"]) {
     EXPECT_LE(s["own"].get<int>(), 97);
