@@ -51,7 +51,7 @@ cat >"$dir/waiters.json" <<EOF
 {"name": "waiters", "duration": "20s", "sample_interval": "1s",
  "processes": [{"name": "w", "replicas": 50,
    "pool": {"pool_size": 1, "max_overflow": 0, "pool_timeout": "10m"},
-   "workers": [{"name": "holder", "pattern": "held_by_object", "count": 1},
+   "workers": [{"name": "holder", "pattern": "held_by_object", "count": 1, "think_time": "10m"},
                {"name": "waiter", "pattern": "scoped", "count": 99, "start_after": "1s"}]}]}
 EOF
 "$pgleak" run "$dir/waiters.json" --dsn "$dsn" --report "$dir/waiters-report.json" \
