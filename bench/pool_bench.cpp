@@ -73,16 +73,22 @@ void BM_Contended(benchmark::State& state) {
 }
 BENCHMARK(BM_Contended)->Threads(2)->Threads(8)->Threads(32)->UseRealTime();
 
+// A pool of one connection and no overflow, with `timeout`: one checkout
+// exhausts it.
+pgleak::pool::PoolConfig one_connection(pgleak::util::Micros timeout) {
+  auto config = pool_3_5(timeout);
+  config.pool_size = 1;
+  config.max_overflow = 0;
+  return config;
+}
+
 // A checkout on an exhausted pool with a zero timeout: what a waiter that
 // times out costs, apart from the wait itself.
 void BM_TimingOut(benchmark::State& state) {
   NullFactory factory;
-  auto config = pool_3_5(pgleak::util::Micros{0});
-  config.pool_size = 1;
-  config.max_overflow = 0;
-  pgleak::pool::QueuePool pool{config, factory};
+  pgleak::pool::QueuePool pool{one_connection(pgleak::util::Micros{0}), factory};
   const pgleak::pool::CheckoutRequest request{"bench", "bench.0"};
-  auto held = pool.checkout(request);
+  auto held = pool.checkout(request);  // exhausted from here on
   for (auto _ : state) {
     try {
       auto conn = pool.checkout(request);
@@ -101,12 +107,10 @@ BENCHMARK(BM_TimingOut);
 void BM_TimeoutLateness(benchmark::State& state) {
   const int waiters = static_cast<int>(state.range(0));
   NullFactory factory;
-  auto config = pool_3_5(std::chrono::milliseconds{20});
-  config.pool_size = 1;
-  config.max_overflow = 0;
+  const auto config = one_connection(std::chrono::milliseconds{20});
   pgleak::pool::QueuePool pool{config, factory};
   const pgleak::pool::CheckoutRequest request{"bench", "bench.0"};
-  auto held = pool.checkout(request);
+  auto held = pool.checkout(request);  // exhausted from here on
   std::vector<double> late_ms;
   std::mutex mutex;
   for (auto _ : state) {

@@ -18,8 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000}"
 seconds="${2:-30}"
-pgleak="${PGLEAK:-build/src/pgleak}"
-[ -x "$pgleak" ] || { echo "scale: build pgleak first ($pgleak)" >&2; exit 2; }
+# shellcheck source=bench/lib/common.sh
+source bench/lib/common.sh
+require_pgleak scale
 
 # shellcheck source=bench/lib/server.sh
 source bench/lib/server.sh

@@ -11,8 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
 seconds="${2:-10}"
-pgleak="${PGLEAK:-build/src/pgleak}"
-[ -x "$pgleak" ] || { echo "vs_pgbench: build pgleak first ($pgleak)" >&2; exit 2; }
+# shellcheck source=bench/lib/common.sh
+source bench/lib/common.sh
+require_pgleak vs_pgbench
 
 # shellcheck source=bench/lib/server.sh
 source bench/lib/server.sh

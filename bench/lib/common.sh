@@ -1,6 +1,7 @@
-# Sourced by the benchmark scripts that need no server of their own: the
-# pgleak binary to measure ($PGLEAK, else build/src/pgleak), checked, and a
-# scratch directory ($work) removed on every exit.
+# Sourced by every benchmark script: the pgleak binary to measure ($PGLEAK,
+# else build/src/pgleak), checked, and, for the scripts without a server of
+# their own (bench/lib/server.sh sets its own trap), a scratch directory
+# ($work) removed on every exit.
 pgleak="${PGLEAK:-build/src/pgleak}"
 
 require_pgleak() {  # NAME of the calling script
