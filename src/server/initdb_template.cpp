@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "util/unique_fd.hpp"
+
 namespace pgleak::server {
 namespace fs = std::filesystem;
 
@@ -31,18 +33,6 @@ std::string identity_of(const fs::path& file) {
   return fmt::format("{}:{}:{}:{}.{}", file.string(), st.st_ino, st.st_size, st.st_mtim.tv_sec,
                      st.st_mtim.tv_nsec);
 }
-
-struct Fd {
-  explicit Fd(int descriptor) : fd(descriptor) {}
-  ~Fd() {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int fd;
-};
 
 // Why `dir` (already open) may not hold templates, or empty when it may.
 std::string untrusted_dir(int dir_fd, const fs::path& dir) {
@@ -76,13 +66,13 @@ std::string check_template(int cache_fd, const std::string& name, uid_t owner, b
     missing = errno == ENOENT;
     return missing ? "" : fmt::format("{}: {}", name, std::strerror(errno));
   }
-  Fd dir{fd};
+  util::UniqueFd dir{fd};
   struct stat st {};
-  if (::fstat(dir.fd, &st) != 0 || st.st_uid != owner || (st.st_mode & 077) != 0) {
+  if (::fstat(dir.get(), &st) != 0 || st.st_uid != owner || (st.st_mode & 077) != 0) {
     return fmt::format("{} is not owned by uid {} with mode 0700", name, owner);
   }
   struct stat version {};
-  if (::fstatat(dir.fd, "data/PG_VERSION", &version, AT_SYMLINK_NOFOLLOW) != 0 ||
+  if (::fstatat(dir.get(), "data/PG_VERSION", &version, AT_SYMLINK_NOFOLLOW) != 0 ||
       !S_ISREG(version.st_mode) || version.st_uid != owner) {
     return fmt::format("{} holds no finished cluster", name);
   }
@@ -145,13 +135,13 @@ std::optional<fs::path> initdb_template(const std::string& bin_dir,
       return std::nullopt;
     }
   }
-  Fd cache_dir{::open(cache.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
-  if (cache_dir.fd < 0) {
+  util::UniqueFd cache_dir{::open(cache.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+  if (cache_dir.get() < 0) {
     note = fmt::format("cannot open {} as a directory (a symlink is refused): {}", cache.string(),
                        std::strerror(errno));
     return std::nullopt;
   }
-  if (note = untrusted_dir(cache_dir.fd, cache); !note.empty()) {
+  if (note = untrusted_dir(cache_dir.get(), cache); !note.empty()) {
     return std::nullopt;
   }
 
@@ -165,7 +155,7 @@ std::optional<fs::path> initdb_template(const std::string& bin_dir,
   const std::string name = fmt::format("pg-{:016x}", fnv1a(key));
 
   bool missing = false;
-  if (note = check_template(cache_dir.fd, name, owner, missing); !note.empty()) {
+  if (note = check_template(cache_dir.get(), name, owner, missing); !note.empty()) {
     return std::nullopt;  // something else sits there: never used, never touched
   }
   if (!missing) {
@@ -203,7 +193,7 @@ std::optional<fs::path> initdb_template(const std::string& bin_dir,
       note = fmt::format("cannot rename the template into place: {}", std::strerror(why));
       return std::nullopt;
     }
-    if (note = check_template(cache_dir.fd, name, owner, missing); !note.empty() || missing) {
+    if (note = check_template(cache_dir.get(), name, owner, missing); !note.empty() || missing) {
       return std::nullopt;
     }
   }

@@ -11,30 +11,12 @@
 #include <utility>
 
 #include "util/errors.hpp"
+#include "util/unique_fd.hpp"
 
 namespace pgleak::util {
 namespace {
 
 namespace fs = std::filesystem;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(other.release()) {}
-  Fd& operator=(Fd&&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 std::string kind_of(mode_t mode) {
   if (S_ISDIR(mode)) {
@@ -87,8 +69,8 @@ namespace {
 // A regular file opened for reading, with its stat. O_NONBLOCK: opening a
 // FIFO must not wait for a writer; O_NOFOLLOW: the file itself is never a
 // link we did not make. Throws UsageError with the reason alone.
-Fd open_regular(const std::string& path, struct stat& st) {
-  Fd fd{::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
+UniqueFd open_regular(const std::string& path, struct stat& st) {
+  UniqueFd fd{::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
   if (fd.get() < 0) {
     if (errno == ELOOP) {
       throw UsageError(kind_of(S_IFLNK));
@@ -108,7 +90,7 @@ Fd open_regular(const std::string& path, struct stat& st) {
 
 std::string read_regular_file(const std::string& path, size_t max_bytes) {
   struct stat st {};
-  Fd fd = open_regular(path, st);
+  UniqueFd fd = open_regular(path, st);
   const auto too_large = [&] {
     return UsageError("is larger than " + std::to_string(max_bytes / 1024) +
                       " KiB, the most pgleak reads for this kind of file");
@@ -220,7 +202,7 @@ InfrastructureError cannot_write(const std::string& path, const std::string& why
 // path was checked before the run (check_output_path); here it is only
 // classified again, since it may have changed meanwhile. Throws
 // InfrastructureError.
-Fd open_output(const std::string& path, std::string& temp) {
+UniqueFd open_output(const std::string& path, std::string& temp) {
   OutputKind kind = OutputKind::kFile;
   try {
     kind = output_kind(path);
@@ -229,14 +211,14 @@ Fd open_output(const std::string& path, std::string& temp) {
   }
   temp.clear();
   if (kind == OutputKind::kStream) {
-    Fd fd{open_in_place(path)};
+    UniqueFd fd{open_in_place(path)};
     if (fd.get() < 0) {
       throw cannot_write(path, errno == ENXIO ? "a FIFO with no reader" : std::strerror(errno));
     }
     return fd;
   }
   const fs::path target{path};
-  Fd fd{make_temp_in(parent_of(target), target.filename().string(), temp)};
+  UniqueFd fd{make_temp_in(parent_of(target), target.filename().string(), temp)};
   if (fd.get() < 0 || ::fchmod(fd.get(), 0644) != 0) {
     const int why = errno;
     if (!temp.empty() && fd.get() >= 0) {
@@ -260,7 +242,7 @@ void rename_into_place(const std::string& temp, const std::string& path, bool ok
 
 void write_output_file(const std::string& path, std::string_view text) {
   std::string temp;
-  Fd fd = open_output(path, temp);
+  UniqueFd fd = open_output(path, temp);
   if (temp.empty()) {
     if (!write_all(fd.get(), text)) {
       throw cannot_write(path, std::strerror(errno));
@@ -274,7 +256,7 @@ void write_output_file(const std::string& path, std::string_view text) {
 
 int open_output_stream(const std::string& path) {
   std::string temp;
-  Fd fd = open_output(path, temp);
+  UniqueFd fd = open_output(path, temp);
   if (!temp.empty()) {
     // Renamed at once: a killed run leaves what it wrote under the final name.
     rename_into_place(temp, path, true, 0);
