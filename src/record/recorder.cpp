@@ -67,6 +67,11 @@ SeriesStats Recorder::series_stats() const {
   return series_.stats();
 }
 
+int Recorder::peak_own() const {
+  std::lock_guard lock{mutex_};
+  return series_.stats().peak_own;
+}
+
 std::map<std::string, uint64_t> Recorder::events_by_kind() const {
   std::lock_guard lock{mutex_};
   return events_by_kind_;

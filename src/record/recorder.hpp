@@ -56,6 +56,9 @@ class Recorder {
   // The kept samples (BoundedSeries), in time order.
   std::vector<Sample> samples() const;
   SeriesStats series_stats() const;
+  // The highest `own` of any sample so far (what the live watch reads four
+  // times a second, without copying the latest sample as series_stats() does).
+  int peak_own() const;
   // Every event recorded, dropped ones included, by kind.
   std::map<std::string, uint64_t> events_by_kind() const;
   // How far past its pool_timeout each pool timeout was raised.

@@ -100,7 +100,7 @@ std::optional<double> LiveWatch::value_so_far(const std::string& metric) const {
   }
   switch (m->id) {
     case scenario::Metric::kPeakConnections:
-      return recorder_.series_stats().peak_own;
+      return recorder_.peak_own();
     case scenario::Metric::kPoolTimeouts:
       return static_cast<double>(recorder_.pool_timeouts());
     case scenario::Metric::kHolders:
