@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "scenario/shard.hpp"
+
 namespace pgleak::analysis {
 
 Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) {
@@ -129,6 +131,65 @@ nlohmann::json budget_json(const Budget& b) {
                                         {"clients_fit", b.pgbouncer->clients_fit},
                                         {"server_connections", b.pgbouncer->server_connections}}
                        : nlohmann::json(nullptr)}};
+}
+
+std::vector<ShardBudget> shard_budgets(const scenario::Scenario& sc, const Budget& b, int shards) {
+  std::vector<ShardBudget> out;
+  const auto split = scenario::split_replicas(sc, shards);
+  for (size_t i = 0; i < split.size(); ++i) {
+    ShardBudget sb;
+    sb.index = static_cast<int>(i);
+    for (const auto& ref : split[i]) {
+      const auto& spec = sc.processes[ref.process];
+      const auto& pb = b.processes[ref.process];
+      if (sb.replicas.empty() || sb.replicas.back().first != spec.name) {
+        sb.replicas.emplace_back(spec.name, 0);
+      }
+      ++sb.replicas.back().second;
+      for (const auto& w : spec.workers) {
+        sb.workers += w.count;
+      }
+      sb.unbounded = sb.unbounded || pb.unbounded;
+      sb.worst_case += pb.unbounded ? 0 : pb.per_replica;
+    }
+    out.push_back(std::move(sb));
+  }
+  return out;
+}
+
+std::string format_shard_budgets(const std::vector<ShardBudget>& shards) {
+  std::string out = fmt::format(
+      "as {} shards (replica g of the scenario, counted in file order, runs on shard g mod {}):\n",
+      shards.size(), shards.size());
+  out += fmt::format("  {:<6} {:>8} {:>10}  {}\n", "shard", "workers", "worst case",
+                     "process replicas");
+  for (const auto& s : shards) {
+    std::string replicas;
+    for (const auto& [name, n] : s.replicas) {
+      replicas += fmt::format("{}{} x{}", replicas.empty() ? "" : ", ", name, n);
+    }
+    out +=
+        fmt::format("  {:<6} {:>8} {:>10}  {}\n", s.index, s.workers,
+                    s.unbounded ? fmt::format("{}+", s.worst_case) : std::to_string(s.worst_case),
+                    replicas.empty() ? std::string{"(none)"} : replicas);
+  }
+  return out;
+}
+
+nlohmann::json shard_budgets_json(const std::vector<ShardBudget>& shards) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : shards) {
+    nlohmann::json replicas = nlohmann::json::object();
+    for (const auto& [name, n] : s.replicas) {
+      replicas[name] = n;
+    }
+    out.push_back({{"index", s.index},
+                   {"workers", s.workers},
+                   {"worst_case", s.worst_case},
+                   {"unbounded", s.unbounded},
+                   {"replicas", replicas}});
+  }
+  return out;
 }
 
 }  // namespace pgleak::analysis

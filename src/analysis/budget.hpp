@@ -56,6 +56,19 @@ struct Budget {
 
 Budget compute_budget(const scenario::Scenario& scenario, const ServerLimits& limits);
 
+// What each shard of a sharded run takes on (scenario::split_replicas).
+struct ShardBudget {
+  int index = 0;
+  std::vector<std::pair<std::string, int>> replicas;  // per process, in file order: how many
+  int64_t workers = 0;                                // threads, one per worker
+  int worst_case = 0;                                 // its replicas' per_replica, summed
+  bool unbounded = false;
+};
+std::vector<ShardBudget> shard_budgets(const scenario::Scenario& scenario, const Budget& budget,
+                                       int shards);
+std::string format_shard_budgets(const std::vector<ShardBudget>& shards);
+nlohmann::json shard_budgets_json(const std::vector<ShardBudget>& shards);
+
 std::string format_budget(const scenario::Scenario& scenario, const Budget& budget);
 nlohmann::json budget_json(const Budget& budget);
 

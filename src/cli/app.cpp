@@ -21,6 +21,7 @@
 #include "report/html_report.hpp"
 #include "scenario/loader.hpp"
 #include "scenario/metrics.hpp"
+#include "scenario/shard.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 #include "util/stoppable_sleep.hpp"
@@ -37,11 +38,21 @@ struct BudgetArgs {
   int reserved = 0;
   std::optional<int> pool_size;
   std::optional<int> max_overflow;
+  int shards = 0;  // 0: not sharded
   bool json = false;
 };
 
 int do_budget(const BudgetArgs& args, std::ostream& out) {
-  auto sc = scenario::load(args.scenario, workload::PatternRegistry::builtin().catalog());
+  scenario::LoadOptions load_options;
+  load_options.shards = std::max(1, args.shards);
+  auto sc =
+      scenario::load(args.scenario, workload::PatternRegistry::builtin().catalog(), load_options);
+  if (args.shards > scenario::total_replicas(sc)) {
+    throw util::UsageError(fmt::format(
+        "--shards {}: {} has {} process replicas, so at most {} "
+        "shards",
+        args.shards, args.scenario, scenario::total_replicas(sc), scenario::total_replicas(sc)));
+  }
   // What-if: the same processes with other pool settings.
   for (auto& p : sc.processes) {
     p.pool.pool_size = args.pool_size.value_or(p.pool.pool_size);
@@ -57,10 +68,19 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
       sc.server.database_connection_limit.value_or(-1));
   limits.reserved_connections = args.reserved;
   const auto budget = analysis::compute_budget(sc, limits);
+  const auto shards = args.shards > 0 ? analysis::shard_budgets(sc, budget, args.shards)
+                                      : std::vector<analysis::ShardBudget>{};
   if (args.json) {
-    out << analysis::budget_json(budget).dump(2) << "\n";
+    auto doc = analysis::budget_json(budget);
+    if (!shards.empty()) {
+      doc["shards"] = analysis::shard_budgets_json(shards);
+    }
+    out << doc.dump(2) << "\n";
   } else {
     out << analysis::format_budget(sc, budget);
+    if (!shards.empty()) {
+      out << analysis::format_shard_budgets(shards);
+    }
   }
   return budget.fits ? kPassed : kFailed;
 }
@@ -330,6 +350,25 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
                   "<name>.timeline.jsonl.gz; 'none' for none")
       ->type_name("PATH|none");
   run->add_flag("-q,--quiet", run_args.quiet, "No status lines or progress on stderr");
+  run->add_option("--shard", run_args.shard,
+                  "Run shard I of N (counting from 0) of a run too large for one machine: this\n"
+                  "process runs every replica g (counted in file order) with g mod N == I\n"
+                  "(pgleak budget --shards N shows the split). Needs --dsn. The shards wait for\n"
+                  "each other at a barrier of advisory locks in the target database, so they\n"
+                  "start together; shard 0 samples pg_stat_activity. A shard exits 0 once its\n"
+                  "report is written, whatever its slice's verdict: combine the reports with\n"
+                  "pgleak merge, whose exit code is the run's. See docs/SHARDING.md")
+      ->type_name("I/N");
+  run->add_option("--run-id", run_args.run_name,
+                  "With --shard: the name every shard of one run shares (e.g. a Kubernetes\n"
+                  "Job's uid). Default: derived from the scenario and N, so two sharded runs of\n"
+                  "one scenario against one database at once need names of their own")
+      ->type_name("NAME");
+  run->add_option("--barrier-timeout", run_args.barrier_timeout,
+                  "With --shard: how long to wait for every shard to arrive before giving up\n"
+                  "(exit 3)")
+      ->capture_default_str()
+      ->type_name("DURATION");
 
   BudgetArgs budget_args;
   auto* budget = app.add_subcommand(
@@ -358,6 +397,10 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       ->add_option("--max-overflow", budget_args.max_overflow,
                    "What-if max_overflow for every process (-1: unlimited)")
       ->check(CLI::Range(-1, 100000));
+  budget
+      ->add_option("--shards", budget_args.shards,
+                   "Also show how `pgleak run --shard I/N` splits the replicas over N shards")
+      ->check(CLI::Range(1, scenario::kMaxShards));
   budget->add_flag("--json", budget_args.json, "JSON instead of a table");
 
   std::string compare_base;
@@ -377,6 +420,30 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       ->capture_default_str()
       ->check(CLI::Range(0.0, 10000.0));
   compare->add_flag("--json", compare_json, "JSON instead of a table");
+
+  MergeArgs merge_args;
+  std::string merge_html;
+  auto* merge = app.add_subcommand(
+      "merge",
+      "Combine the reports of every shard of one sharded run (pgleak run --shard I/N) into\n"
+      "one report, judged as one run: pools, events, holders and client errors of all\n"
+      "shards, the server's view from shard 0, the summary, budget, thresholds and verdict\n"
+      "recomputed for the whole fleet. Exit code as pgleak run. A shard killed before it\n"
+      "wrote its report may be given by its timeline; the report says it ended early.\n"
+      "  pgleak merge shard-0.json shard-1.json shard-2.json --report fleet.json --html");
+  merge
+      ->add_option("shards", merge_args.inputs,
+                   "Every shard's JSON report (or, for a killed shard, its .timeline.jsonl.gz)")
+      ->required();
+  merge->add_option("--report", merge_args.report, "Where to write the merged JSON report")
+      ->required();
+  merge->add_option("--junit", merge_args.junit, "Also write JUnit XML");
+  auto* merge_html_opt =
+      merge
+          ->add_option("--html", merge_html,
+                       "Also write the HTML report: to PATH, or beside the merged report")
+          ->expected(0, 1)
+          ->type_name("[PATH]");
 
   std::vector<std::string> report_inputs;
   std::string report_html;
@@ -465,6 +532,12 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
         throw util::UsageError("monitor needs a server: --dsn, --dsn-file or $PGLEAK_DSN");
       }
       return do_monitor(monitor_args, out, signals);
+    }
+    if (*merge) {
+      if (merge_html_opt->count() > 0) {
+        merge_args.html = merge_html;
+      }
+      return do_merge(merge_args, out, err);
     }
     if (*compare) {
       return do_compare(compare_base, compare_new, tolerance_pct, compare_json, out);

@@ -17,9 +17,12 @@
 #include "report/html_report.hpp"
 #include "report/json_report.hpp"
 #include "report/junit_report.hpp"
+#include "report/merge.hpp"
 #include "report/sparkline.hpp"
 #include "run/runner.hpp"
+#include "scenario/backend_tag.hpp"
 #include "scenario/loader.hpp"
+#include "scenario/shard.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 #include "util/stoppable_sleep.hpp"
@@ -124,7 +127,146 @@ void refuse_if_exhausting(const scenario::Scenario& sc, const probe::ServerInfo&
                                               : fmt::format("{} slots", budget.headroom)));
 }
 
+// No two outputs may be one file (nor one of `inputs`), and each must be
+// writable: checked before anything runs, so no results are lost to a path
+// that could never be written. An empty path is no output.
+void check_outputs(const std::vector<std::pair<std::string, std::string>>& outputs,
+                   const std::vector<std::string>& inputs = {}) {
+  const auto same = [](const std::string& a, const std::string& b) {
+    return std::filesystem::path{a}.lexically_normal() ==
+           std::filesystem::path{b}.lexically_normal();
+  };
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [flag, output] = outputs[i];
+    if (output.empty()) {
+      continue;
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (!outputs[j].second.empty() && same(output, outputs[j].second)) {
+        throw util::UsageError(
+            fmt::format("{} and {} are the same file: {}", flag, outputs[j].first, output));
+      }
+    }
+    for (const auto& input : inputs) {
+      if (same(output, input)) {
+        throw util::UsageError(fmt::format("{} would overwrite its own input {}", flag, input));
+      }
+    }
+    util::check_output_path(output);
+  }
+}
+
+// The shard a `run --shard I/N` runs, after checking what it needs.
+run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
+                         const scenario::ShardRef& shard) {
+  if (args.dsn.empty()) {
+    throw util::UsageError(
+        "--shard: every shard must run against one server: give --dsn (or "
+        "--dsn-file, $PGLEAK_DSN)");
+  }
+  if (const int replicas = scenario::total_replicas(sc); shard.count > replicas) {
+    throw util::UsageError(
+        fmt::format("--shard {}: {} has {} process replicas, so at most {} "
+                    "shards (each shard runs whole replicas)",
+                    shard.str(), args.scenario, replicas, replicas));
+  }
+  std::string why;
+  const auto timeout = util::parse_duration(args.barrier_timeout, &why);
+  if (!timeout || timeout->count() <= 0) {
+    throw util::UsageError("--barrier-timeout " + args.barrier_timeout + ": " +
+                           (why.empty() ? "must be more than zero" : why));
+  }
+  const bool name_ok = args.run_name.size() <= 128 &&
+                       std::all_of(args.run_name.begin(), args.run_name.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' ||
+                                c == '_' || c == '.' || c == ':';
+                       });
+  if (!name_ok) {
+    throw util::UsageError("--run-id: at most 128 characters of A-Z a-z 0-9 - _ . :");
+  }
+  run::ShardRun out;
+  out.shard = shard;
+  // Without a name, shards of one scenario and N agree on one by themselves.
+  out.run_name = !args.run_name.empty()
+                     ? args.run_name
+                     : fmt::format("{}-{}-{}", sc.name, sc.digest.substr(0, 8), shard.count);
+  out.run_id = shard_run_id(out.run_name);
+  out.barrier_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
+  return out;
+}
+
+// Where a run's (or a merge's) outputs go; empty: not written.
+struct Outputs {
+  std::string report;
+  std::string junit;
+  std::string html;
+};
+
+// Judges the run, writes the JSON report first (with `merge` as its "merge"
+// block when given), then JUnit and HTML, and prints the summary. Returns
+// kInfrastructure when an output other than the report failed, else the
+// verdict's exit code.
+int judge_and_write(const scenario::Scenario& sc, const run::RunResult& result,
+                    const nlohmann::json* merge, const Outputs& o, std::ostream& out,
+                    std::ostream& err) {
+  const auto summary = analysis::summarize(result, sc);
+  const auto verdict = analysis::judge(summary, result, sc);
+  auto report_json = report::build_report(sc, result, summary, verdict);
+  if (merge != nullptr) {
+    report_json["merge"] = *merge;
+  }
+  util::write_output_file(o.report, report::report_text(report_json));
+  // The JSON report is written first: a JUnit or HTML file that fails cannot lose it.
+  std::optional<std::string> side_failure;
+  if (!o.junit.empty()) {
+    try {
+      util::write_output_file(o.junit, report::junit_xml(sc, result, verdict));
+    } catch (const util::InfrastructureError& e) {
+      side_failure = e.what();
+    }
+  }
+  if (!o.html.empty()) {
+    try {
+      util::write_output_file(
+          o.html, report::render_html(
+                      {{std::filesystem::path{o.report}.filename().string(), report_json}}));
+    } catch (const util::InfrastructureError& e) {
+      side_failure = e.what();
+    }
+  }
+  print_summary(out, sc, result, summary, verdict);
+  out << "report: " << util::printable(o.report) << "\n";
+  if (!o.html.empty() && !side_failure) {
+    out << "html: " << util::printable(o.html) << "\n";
+  }
+  if (!result.side_file.path.empty()) {
+    if (result.side_file.error.empty()) {
+      out << "timeline: " << util::printable(result.side_file.path) << "\n";
+    } else if (!side_failure) {
+      side_failure = result.side_file.error;
+    }
+  }
+  out << std::flush;
+  if (side_failure) {
+    err << "pgleak: " << util::printable(*side_failure) << " (the JSON report was written)\n";
+    return kInfrastructure;
+  }
+
+  return verdict.pass ? kPassed : kFailed;
+}
+
 }  // namespace
+
+std::string shard_run_id(const std::string& run_name) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  uint64_t h = scenario::fnv1a64(run_name);
+  std::string id;
+  for (size_t i = 0; i < scenario::kRunIdLength; ++i) {
+    id.push_back(kAlphabet[h % 36]);
+    h /= 36;
+  }
+  return id;
+}
 
 int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
            const SignalWatcher& signals) {
@@ -133,7 +275,20 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   if (args.time_scale != 0) {
     load_options.time_scale = args.time_scale;
   }
+  std::optional<scenario::ShardRef> shard;
+  if (!args.shard.empty()) {
+    std::string why;
+    shard = scenario::parse_shard(args.shard, &why);
+    if (!shard) {
+      throw util::UsageError("--shard " + args.shard + ": " + why);
+    }
+    load_options.shards = shard->count;
+  }
   const auto sc = scenario::load(args.scenario, registry.catalog(), load_options);
+  if (!shard && !args.run_name.empty()) {
+    throw util::UsageError("--run-id names the run every shard joins: give --shard I/N too");
+  }
+  const auto shard_run = shard ? std::optional{plan_shard(args, sc, *shard)} : std::nullopt;
   if (!args.dsn.empty()) {
     db::ConnInfo::parse(args.dsn);  // a malformed DSN is a usage error, before anything starts
   }
@@ -175,27 +330,11 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   } else if (args.timeline != "none") {
     timeline_path = args.timeline;
   }
-  // No two outputs may be one file, and each must be writable.
-  const std::vector<std::pair<const char*, const std::string*>> outputs{
-      {"the report", &path},
-      {"--junit", &args.junit},
-      {"--html", &html_path},
-      {"--timeline", &timeline_path}};
-  for (size_t i = 1; i < outputs.size(); ++i) {
-    const auto& [flag, output] = outputs[i];
-    if (output->empty()) {
-      continue;
-    }
-    for (size_t j = 0; j < i; ++j) {
-      if (!outputs[j].second->empty() &&
-          std::filesystem::path{*output}.lexically_normal() ==
-              std::filesystem::path{*outputs[j].second}.lexically_normal()) {
-        throw util::UsageError(
-            fmt::format("{} and {} are the same file: {}", flag, outputs[j].first, *output));
-      }
-    }
-    util::check_output_path(*output);
-  }
+  check_outputs({{"the report", path},
+                 {"--junit", args.junit},
+                 {"--html", html_path},
+                 {"--timeline", timeline_path}});
+  const Outputs outputs{path, args.junit, html_path};
 
   run::RunOptions options;
   if (!args.dsn.empty()) {
@@ -215,48 +354,20 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
     options.pgbouncer_admin = args.pgbouncer_admin;
   }
   options.server_log = args.server_log;
+  options.shard = shard_run;
   const auto result = run::run_scenario(sc, options);
 
-  const auto summary = analysis::summarize(result, sc);
-  const auto verdict = analysis::judge(summary, result, sc);
-  const auto report_json = report::build_report(sc, result, summary, verdict);
-  util::write_output_file(path, report::report_text(report_json));
-  // The JSON report is written first: a JUnit or HTML file that fails cannot lose it.
-  std::optional<std::string> side_failure;
-  if (!args.junit.empty()) {
-    try {
-      util::write_output_file(args.junit, report::junit_xml(sc, result, verdict));
-    } catch (const util::InfrastructureError& e) {
-      side_failure = e.what();
-    }
+  int written = judge_and_write(sc, result, nullptr, outputs, out, err);
+  if (written == kInfrastructure) {
+    return written;
   }
-  if (!html_path.empty()) {
-    try {
-      util::write_output_file(
-          html_path,
-          report::render_html({{std::filesystem::path{path}.filename().string(), report_json}}));
-    } catch (const util::InfrastructureError& e) {
-      side_failure = e.what();
-    }
+  if (shard_run && written == kFailed) {
+    // A shard sees a slice of the fleet: its verdict is not the run's, and a
+    // scheduler must not retry it for failing one. pgleak merge judges the run.
+    out << "shard " << shard_run->shard.str()
+        << ": this verdict covers this shard's slice only; pgleak merge judges the run\n";
+    written = kPassed;
   }
-  print_summary(out, sc, result, summary, verdict);
-  out << "report: " << util::printable(path) << "\n";
-  if (!html_path.empty() && !side_failure) {
-    out << "html: " << util::printable(html_path) << "\n";
-  }
-  if (!result.side_file.path.empty()) {
-    if (result.side_file.error.empty()) {
-      out << "timeline: " << util::printable(result.side_file.path) << "\n";
-    } else if (!side_failure) {
-      side_failure = result.side_file.error;
-    }
-  }
-  out << std::flush;
-  if (side_failure) {
-    err << "pgleak: " << util::printable(*side_failure) << " (the JSON report was written)\n";
-    return kInfrastructure;
-  }
-
   if (signals.signal() != 0) {
     // Interrupted, possibly after the scenario itself had finished: the
     // report says which (run.status); the exit code says a signal came.
@@ -278,7 +389,40 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
     case run::RunStatus::kCompleted:
       break;
   }
-  return verdict.pass ? kPassed : kFailed;
+  return written;
+}
+
+int do_merge(const MergeArgs& args, std::ostream& out, std::ostream& err) {
+  std::string html_path;
+  if (args.html) {
+    html_path = !args.html->empty()
+                    ? *args.html
+                    : std::filesystem::path{args.report}.replace_extension(".html").string();
+  }
+  check_outputs({{"--report", args.report}, {"--junit", args.junit}, {"--html", html_path}},
+                args.inputs);
+  std::vector<report::ShardFile> files;
+  for (const auto& path : args.inputs) {
+    constexpr size_t kMaxInputBytes = size_t{1} << 30;
+    try {
+      files.push_back({path, util::read_regular_file(path, kMaxInputBytes)});
+    } catch (const util::UsageError& e) {
+      throw util::UsageError(path + ": " + e.what());
+    }
+  }
+  const auto merged = report::merge_shards(files, workload::PatternRegistry::builtin().catalog());
+  const auto& shards = merged.merge.at("shards");
+  out << fmt::format("merged {} shards of run {} ({}){}\n", shards.size(), merged.result.run_id,
+                     util::printable(merged.merge.at("run_name").get<std::string>()),
+                     merged.merge.at("start_skew_ms").is_null()
+                         ? std::string{}
+                         : fmt::format(", started within {} ms of each other",
+                                       merged.merge.at("start_skew_ms").get<int64_t>()));
+  for (const auto& line : merged.merge.at("ended_early")) {
+    out << "  ended early: " << util::printable(line.get<std::string>()) << "\n";
+  }
+  return judge_and_write(merged.scenario, merged.result, &merged.merge,
+                         {args.report, args.junit, html_path}, out, err);
 }
 
 }  // namespace pgleak::cli

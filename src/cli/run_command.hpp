@@ -3,6 +3,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "cli/signal_watcher.hpp"
 
@@ -27,6 +28,19 @@ struct RunArgs {
   double time_scale = 0;
   bool quiet = false;
   bool allow_exhaust = false;
+  // A sharded run: "I/N" (empty: not sharded), the run's name shared by every
+  // shard (empty: derived from the scenario), how long to wait for the others.
+  std::string shard;
+  std::string run_name;
+  std::string barrier_timeout = "10m";
+};
+
+// The options of `pgleak merge`.
+struct MergeArgs {
+  std::vector<std::string> inputs;  // shards' reports, and timelines of killed shards
+  std::string report;
+  std::string junit;
+  std::optional<std::string> html;
 };
 
 // `pgleak run`: loads the scenario and checks every input and output path
@@ -34,5 +48,16 @@ struct RunArgs {
 // (and JUnit), prints the human summary, and returns the exit code
 // (cli/exit_code.hpp). A signal received at any point makes it 128 + signal.
 int do_run(const RunArgs& args, std::ostream& out, std::ostream& err, const SignalWatcher& signals);
+
+// `pgleak merge`: reads every input (usage errors, exit 2, for a file that
+// is not a shard's, shards of different runs or scenarios, one given twice or
+// one missing; report::merge_shards), judges the fleet as one run, writes
+// the report (with its "merge" block), JUnit and HTML, prints the summary,
+// and returns the verdict's exit code as `run` does.
+int do_merge(const MergeArgs& args, std::ostream& out, std::ostream& err);
+
+// The run id every shard of a run shares: six characters of [a-z0-9] drawn
+// from its name (FNV-1a), so any name (a Kubernetes Job's uid) will do.
+std::string shard_run_id(const std::string& run_name);
 
 }  // namespace pgleak::cli

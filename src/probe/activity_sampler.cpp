@@ -49,7 +49,7 @@ bool ActivitySampler::reconnect() {
 }
 
 void ActivitySampler::start() {
-  if (!reconnect()) {
+  if (!pools_only_ && !reconnect()) {
     throw util::InfrastructureError("the sampler cannot connect to " + target_.redacted());
   }
   thread_ = std::thread{[this] { loop(stop_.get_token()); }};
@@ -62,11 +62,10 @@ void ActivitySampler::stop() {
   }
 }
 
-bool ActivitySampler::take(double lag_ms) {
+bool ActivitySampler::read_activity(record::Sample& sample) {
   if (!conn_ && !reconnect()) {
     return false;
   }
-  record::Sample sample;
   try {
     for (const auto& row : conn_->query(kActivityQuery)) {
       const auto state = row[0].value_or("unknown");
@@ -84,6 +83,14 @@ bool ActivitySampler::take(double lag_ms) {
     }
   } catch (const std::exception&) {
     conn_.reset();
+    return false;
+  }
+  return true;
+}
+
+bool ActivitySampler::take(double lag_ms) {
+  record::Sample sample;
+  if (!pools_only_ && !read_activity(sample)) {
     return false;
   }
   sample.t_s = recorder_.elapsed_s();

@@ -44,6 +44,11 @@ class ActivitySampler {
   // STATS) into Sample::pgbouncer. Call before start().
   void read_pgbouncer(db::ConnInfo console) { console_target_ = std::move(console); }
 
+  // Samples its own pools only, never the server: a shard of a sharded run
+  // that is not the one that samples pg_stat_activity (its samples' total and
+  // own stay 0). Call before start().
+  void pools_only() { pools_only_ = true; }
+
   // Called from the sampler thread when the server stays unreachable for
   // `lost_after`; the run treats that as losing its target.
   void on_target_lost(std::function<void(const std::string&)> callback) {
@@ -56,6 +61,8 @@ class ActivitySampler {
  private:
   void loop(std::stop_token stop);
   bool take(double lag_ms);
+  // pg_stat_activity into `sample`; false when the server cannot be read.
+  bool read_activity(record::Sample& sample);
   bool reconnect();
   // PgBouncer's console at this instant, or nothing (recorded once) when unreadable.
   std::optional<record::PgBouncerSample> pgbouncer_now();
@@ -70,6 +77,7 @@ class ActivitySampler {
   std::optional<db::ConnInfo> console_target_;
   std::unique_ptr<db::OwnSession> console_;
   bool console_failing_ = false;
+  bool pools_only_ = false;
   std::mutex conn_mutex_;  // sample_now() runs on the caller's thread
   std::stop_source stop_;
   std::thread thread_;

@@ -9,8 +9,8 @@
 
 namespace pgleak::probe {
 
-RunBackends::RunBackends(db::ConnInfo admin, std::string run_id, std::stop_token interrupt)
-    : admin_(std::move(admin)), run_id_(std::move(run_id)), interrupt_(std::move(interrupt)) {}
+RunBackends::RunBackends(db::ConnInfo admin, std::string marker, std::stop_token interrupt)
+    : admin_(std::move(admin)), marker_(std::move(marker)), interrupt_(std::move(interrupt)) {}
 
 RunBackends::~RunBackends() = default;
 
@@ -26,9 +26,8 @@ int RunBackends::scalar(const std::string& select_list, const std::string& proce
                                     .query_timeout = std::chrono::seconds{5},
                                     .interrupt = interrupt_});
       }
-      const std::string marker = process.empty()
-                                     ? scenario::BackendTag::run_marker(run_id_)
-                                     : scenario::BackendTag::process_marker(run_id_, process);
+      // A process's tags hold the marker, then "<process>." (BackendTag).
+      const std::string marker = process.empty() ? marker_ : marker_ + process + ".";
       return static_cast<int>(conn_->scalar(fmt::format(
           "SELECT {} FROM pg_stat_activity WHERE strpos(application_name, {}) "
           "> 0 AND pid <> pg_backend_pid(){}",

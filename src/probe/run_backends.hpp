@@ -19,8 +19,11 @@ namespace pgleak::probe {
 // Thread-safety: every member may be called from any thread (one mutex).
 class RunBackends {
  public:
-  // `interrupt` ends any wait on the server at once (the run's forced stop).
-  RunBackends(db::ConnInfo admin, std::string run_id, std::stop_token interrupt = {});
+  // `marker` is what every tag of the run holds (BackendTag::run_marker), or
+  // of one shard of it (BackendTag::shard_marker): a shard acts on its own
+  // backends only. `interrupt` ends any wait on the server at once (the run's
+  // forced stop).
+  RunBackends(db::ConnInfo admin, std::string marker, std::stop_token interrupt = {});
   ~RunBackends();
   RunBackends(const RunBackends&) = delete;
   RunBackends& operator=(const RunBackends&) = delete;
@@ -38,7 +41,7 @@ class RunBackends {
   int scalar(const std::string& select_list, const std::string& process, bool active_only);
 
   const db::ConnInfo admin_;
-  const std::string run_id_;
+  const std::string marker_;
   const std::stop_token interrupt_;
   std::mutex mutex_;
   std::unique_ptr<db::OwnSession> conn_;

@@ -50,8 +50,11 @@ ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& i
         "(SELECT rolsuper FROM pg_roles WHERE rolname = " +
         who +
         ")::int, "
+        // Other shards of a sharded run, reading the server or waiting at their
+        // barrier, leave before any starts.
         "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-        "AND pid <> pg_backend_pid()), "
+        "AND pid <> pg_backend_pid() "
+        "AND application_name NOT IN ('pgleak-shard', 'pgleak-probe')), "
         "(SELECT rolconnlimit FROM pg_roles WHERE rolname = " +
         who +
         "), "

@@ -37,10 +37,10 @@ bool is_reportable(const ServerLogEntry& e, const std::string& run_marker, bool 
   return failed || (e.severity == "LOG" && e.sqlstate.rfind("08", 0) == 0);
 }
 
-ServerLogTailer::ServerLogTailer(std::string path, std::string run_id, record::Recorder& recorder,
-                                 WorkerOf worker_of, bool shared)
+ServerLogTailer::ServerLogTailer(std::string path, std::string run_marker,
+                                 record::Recorder& recorder, WorkerOf worker_of, bool shared)
     : shared_(shared),
-      run_marker_(scenario::BackendTag::run_marker(run_id)),
+      run_marker_(std::move(run_marker)),
       recorder_(recorder),
       worker_of_(std::move(worker_of)),
       follower_(std::move(path), [this](std::string_view line) { on_line(line); }) {}

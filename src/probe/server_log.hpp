@@ -54,7 +54,9 @@ class ServerLogTailer {
 
   // `shared`: a server others use too (an external target's log): only the
   // run's own backends count, and what the log held before the run is skipped.
-  ServerLogTailer(std::string path, std::string run_id, record::Recorder& recorder,
+  // `run_marker`: what the run's tags hold (BackendTag::run_marker, or
+  // fleet_marker for every shard of a sharded run).
+  ServerLogTailer(std::string path, std::string run_marker, record::Recorder& recorder,
                   WorkerOf worker_of, bool shared = false);
   ServerLogTailer(const ServerLogTailer&) = delete;
   ServerLogTailer& operator=(const ServerLogTailer&) = delete;

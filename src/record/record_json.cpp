@@ -66,6 +66,81 @@ json event_json(const Event& e) {
   return ev;
 }
 
+namespace {
+
+std::string text_or_empty(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it == j.end() || it->is_null() ? std::string{} : it->get<std::string>();
+}
+
+std::optional<double> number_or_none(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it == j.end() || it->is_null() ? std::nullopt : std::optional{it->get<double>()};
+}
+
+}  // namespace
+
+Sample sample_from_json(const json& j) {
+  Sample s;
+  s.t_s = j.at("t_s").get<double>();
+  s.total = j.at("total").get<int>();
+  s.own = j.at("own").get<int>();
+  s.by_state = j.at("by_state").get<std::map<std::string, int>>();
+  s.by_application = j.at("by_application").get<std::map<std::string, int>>();
+  s.by_process = j.at("by_process").get<std::map<std::string, int>>();
+  s.lag_ms = j.value("lag_ms", 0.0);
+  s.folded = j.value("folded", false);
+  for (const auto& p : j.at("pools")) {
+    PoolSample pool;
+    pool.process = p.at("process").get<std::string>();
+    if (p.contains("replicas")) {
+      pool.replica = -1;
+      pool.replicas = p.at("replicas").get<int>();
+    } else {
+      pool.replica = p.at("replica").get<int>();
+    }
+    pool.checked_out = p.at("checked_out").get<int>();
+    pool.idle = p.at("idle").get<int>();
+    pool.overflow = p.at("overflow").get<int>();
+    pool.waiting = p.at("waiting").get<int>();
+    pool.open = p.at("open").get<int>();
+    s.pools.push_back(std::move(pool));
+  }
+  if (const auto it = j.find("pgbouncer"); it != j.end() && !it->is_null()) {
+    PgBouncerSample b;
+    b.cl_active = it->at("cl_active").get<int>();
+    b.cl_waiting = it->at("cl_waiting").get<int>();
+    b.sv_active = it->at("sv_active").get<int>();
+    b.sv_idle = it->at("sv_idle").get<int>();
+    b.sv_used = it->at("sv_used").get<int>();
+    b.sv_login = it->at("sv_login").get<int>();
+    b.maxwait_ms = it->at("maxwait_ms").get<double>();
+    b.xact_count = it->at("xact_count").get<uint64_t>();
+    b.query_count = it->at("query_count").get<uint64_t>();
+    b.wait_time_ms = it->at("wait_time_ms").get<double>();
+    s.pgbouncer = b;
+  }
+  return s;
+}
+
+Event event_from_json(const json& j) {
+  Event e;
+  e.t_s = j.at("t_s").get<double>();
+  e.kind = j.at("kind").get<std::string>();
+  e.sqlstate = text_or_empty(j, "sqlstate");
+  e.message = j.at("message").get<std::string>();
+  e.process = text_or_empty(j, "process");
+  const auto replica = j.find("replica");
+  e.replica = replica == j.end() || replica->is_null() ? -1 : replica->get<int>();
+  e.worker = text_or_empty(j, "worker");
+  e.pattern = text_or_empty(j, "pattern");
+  e.code_source = text_or_empty(j, "code_source");
+  e.pgbouncer_error = text_or_empty(j, "pgbouncer_error");
+  e.waited_ms = number_or_none(j, "waited_ms");
+  e.timeout_ms = number_or_none(j, "timeout_ms");
+  return e;
+}
+
 std::string json_line(json document, const char* type) {
   document["type"] = type;
   return document.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";

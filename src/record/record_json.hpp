@@ -19,6 +19,11 @@ nlohmann::json sample_json(const Sample& sample);
 // "pgbouncer_error" where they do.
 nlohmann::json event_json(const Event& event);
 
+// The inverses, for `pgleak merge` reading shards' reports and timelines.
+// Throw nlohmann::json::exception for a field missing or of the wrong type.
+Sample sample_from_json(const nlohmann::json& sample);
+Event event_from_json(const nlohmann::json& event);
+
 // `document` with "type": `type`, on one line with its newline: a line of the
 // side file (record::SideFile). Bytes that are not UTF-8 become U+FFFD.
 std::string json_line(nlohmann::json document, const char* type);

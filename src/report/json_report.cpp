@@ -47,26 +47,40 @@ json stages_json(const std::vector<scenario::Stage>& stages) {
   return out;
 }
 
+// Every field of PoolStats the report writes, once: stats_json and its inverse read it.
+struct StatsField {
+  const char* name;
+  int pool::PoolStats::*count;       // a current count, or
+  uint64_t pool::PoolStats::*total;  // a running total
+};
+constexpr StatsField kStatsFields[] = {
+    {"checked_out", &pool::PoolStats::checked_out, nullptr},
+    {"idle", &pool::PoolStats::idle, nullptr},
+    {"overflow", &pool::PoolStats::overflow, nullptr},
+    {"open", &pool::PoolStats::open, nullptr},
+    {"checkouts", nullptr, &pool::PoolStats::checkouts},
+    {"checkins", nullptr, &pool::PoolStats::checkins},
+    {"timeouts", nullptr, &pool::PoolStats::timeouts},
+    {"connects", nullptr, &pool::PoolStats::connects},
+    {"connect_failures", nullptr, &pool::PoolStats::connect_failures},
+    {"closes", nullptr, &pool::PoolStats::closes},
+    {"overflow_closed", nullptr, &pool::PoolStats::overflow_closed},
+    {"recycled", nullptr, &pool::PoolStats::recycled},
+    {"invalidated", nullptr, &pool::PoolStats::invalidated},
+    {"pre_pings", nullptr, &pool::PoolStats::pre_pings},
+    {"pre_ping_failures", nullptr, &pool::PoolStats::pre_ping_failures},
+    {"reset_failures", nullptr, &pool::PoolStats::reset_failures},
+    {"disposals", nullptr, &pool::PoolStats::disposals},
+    {"retired_out", &pool::PoolStats::retired_out, nullptr},
+    {"retired_idle", &pool::PoolStats::retired_idle, nullptr},
+};
+
 json stats_json(const pool::PoolStats& s) {
-  return {{"checked_out", s.checked_out},
-          {"idle", s.idle},
-          {"overflow", s.overflow},
-          {"open", s.open},
-          {"checkouts", s.checkouts},
-          {"checkins", s.checkins},
-          {"timeouts", s.timeouts},
-          {"connects", s.connects},
-          {"connect_failures", s.connect_failures},
-          {"closes", s.closes},
-          {"overflow_closed", s.overflow_closed},
-          {"recycled", s.recycled},
-          {"invalidated", s.invalidated},
-          {"pre_pings", s.pre_pings},
-          {"pre_ping_failures", s.pre_ping_failures},
-          {"reset_failures", s.reset_failures},
-          {"disposals", s.disposals},
-          {"retired_out", s.retired_out},
-          {"retired_idle", s.retired_idle}};
+  json out = json::object();
+  for (const auto& f : kStatsFields) {
+    out[f.name] = f.count != nullptr ? json(s.*f.count) : json(s.*f.total);
+  }
+  return out;
 }
 
 // Checkout waits in coarse bins (upper bounds in ms, each bin the count
@@ -181,7 +195,73 @@ json side_file_json(const record::SideFile::Status& f) {
           {"error", f.error.empty() ? json(nullptr) : json(f.error)}};
 }
 
+json shard_json(const run::ShardOutcome& shard, const scenario::Scenario& sc,
+                const run::RunResult& r) {
+  json replicas = json::array();
+  for (const auto& ref : shard.replicas) {
+    replicas.push_back({{"process", sc.processes[ref.process].name}, {"replica", ref.replica}});
+  }
+  json start_delays = json::array();
+  for (const auto& l : r.loads) {
+    start_delays.push_back(l.start_delays ? histogram_json(*l.start_delays) : json(nullptr));
+  }
+  const auto histogram = [](const auto& h) { return h ? histogram_json(*h) : json(nullptr); };
+  return {{"index", shard.shard.index},
+          {"count", shard.shard.count},
+          {"run_name", shard.run_name},
+          {"scenario_digest", sc.digest},
+          {"scenario_text", sc.source_text},
+          {"time_scale", sc.time_scale},
+          {"samples_server", shard.samples_server},
+          {"barrier_wait_s", shard.barrier_wait_s},
+          {"started_at_unix_ms", shard.started_at_unix_ms},
+          {"replicas", replicas},
+          {"events_by_kind", r.events_by_kind},
+          {"connect_attempts", r.connect_attempts},
+          {"target_info",
+           {{"superuser", r.target.server.superuser},
+            {"role_connection_limit", r.target.server.role_connection_limit},
+            {"database_connection_limit", r.target.server.database_connection_limit},
+            {"connections_in_use", r.target.server.connections_in_use},
+            {"connections_before", r.target.connections_before},
+            {"app_role_superuser", r.target.app_role_superuser}}},
+          {"histograms",
+           {{"checkout_waits", histogram(r.checkout_waits)},
+            {"timeout_lateness", histogram(r.timeout_lateness)},
+            {"load_start_delays", start_delays}}}};
+}
+
 }  // namespace
+
+json histogram_json(const util::LatencyHistogram& h) {
+  const auto b = h.buckets();
+  json buckets = json::array();
+  for (const auto& [bucket, n] : b.counts) {
+    buckets.push_back({bucket, n});
+  }
+  return {{"max_us", b.max.count()}, {"buckets", std::move(buckets)}};
+}
+
+void add_histogram_json(util::LatencyHistogram& into, const json& j) {
+  util::LatencyHistogram::Buckets b;
+  b.max = util::Micros{j.at("max_us").get<int64_t>()};
+  for (const auto& pair : j.at("buckets")) {
+    b.counts.emplace_back(pair.at(0).get<int>(), pair.at(1).get<uint64_t>());
+  }
+  into.add_buckets(b);
+}
+
+pool::PoolStats stats_from_json(const json& j) {
+  pool::PoolStats s;
+  for (const auto& f : kStatsFields) {
+    if (f.count != nullptr) {
+      s.*f.count = j.at(f.name).get<int>();
+    } else {
+      s.*f.total = j.at(f.name).get<uint64_t>();
+    }
+  }
+  return s;
+}
 
 json scenario_json(const scenario::Scenario& s) {
   json processes = json::array();
@@ -331,6 +411,7 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
        {{"leftover_backends_terminated", r.leftover_backends_terminated},
         {"note", r.cleanup_note.empty() ? json(nullptr) : json(r.cleanup_note)}}},
       {"verdict", analysis::verdict_json(v)},
+      {"shard", r.shard ? shard_json(*r.shard, sc, r) : json(nullptr)},
   };
 }
 

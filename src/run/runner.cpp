@@ -15,6 +15,7 @@
 #include "probe/server_log.hpp"
 #include "run/live_watch.hpp"
 #include "run/recorded.hpp"
+#include "run/shard_barrier.hpp"
 #include "run/thread_budget.hpp"
 #include "scenario/backend_tag.hpp"
 #include "server/embedded_server.hpp"
@@ -186,9 +187,15 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
 // it) and register their sockets, so a forced stop can cut them.
 class Fleet {
  public:
-  Fleet(const scenario::Scenario& sc, const db::ConnInfo& app, const std::stop_token& stop) {
-    for (const auto& spec : sc.processes) {
+  // A shard's fleet is its slice of the replicas (scenario::split_replicas).
+  Fleet(const scenario::Scenario& sc, const db::ConnInfo& app, const std::stop_token& stop,
+        const std::optional<scenario::ShardRef>& shard) {
+    for (size_t p = 0; p < sc.processes.size(); ++p) {
+      const auto& spec = sc.processes[p];
       for (int r = 0; r < spec.replicas; ++r) {
+        if (shard && !scenario::runs_on(sc, p, r, *shard)) {
+          continue;
+        }
         replicas_.push_back(
             std::make_unique<workload::ProcessReplica>(spec, r, [&](db::SocketRegistry& sockets) {
               return std::make_unique<db::PgConnectionFactory>(
@@ -263,10 +270,16 @@ class WorkerCount {
 // never waits out (or fires) the rest of the schedule.
 class Workload {
  public:
+  // `shard`: the shard of a sharded run (its tags carry it), or -1.
   Workload(const scenario::Scenario& sc, Fleet& fleet, Recorder& recorder, RunControl& control,
            probe::RunBackends& backends, server::EmbeddedServer* embedded,
-           const std::string& run_id, Clock::time_point run_start)
-      : sc_(sc), fleet_(fleet), recorder_(recorder), control_(control), backends_(backends) {
+           const std::string& run_id, int shard, Clock::time_point run_start)
+      : sc_(sc),
+        fleet_(fleet),
+        recorder_(recorder),
+        control_(control),
+        backends_(backends),
+        shard_(shard) {
     try {
       start(embedded, run_id, run_start);
     } catch (const std::system_error& e) {
@@ -372,8 +385,12 @@ class Workload {
   void start_group(GroupRun& g, const std::string& run_id) {
     const auto& rep = *g.replica;
     const auto tag =
-        scenario::BackendTag{rep.spec().pool.connect.application_name.value_or("pgleak"), run_id,
-                             rep.spec().name, rep.replica(), g.group->pattern}
+        scenario::BackendTag{rep.spec().pool.connect.application_name.value_or("pgleak"),
+                             run_id,
+                             rep.spec().name,
+                             rep.replica(),
+                             g.group->pattern,
+                             shard_}
             .str();
     for (int i = 0; i < g.group->count; ++i) {
       live_.add();
@@ -519,6 +536,7 @@ class Workload {
   Recorder& recorder_;
   RunControl& control_;
   probe::RunBackends& backends_;
+  const int shard_;
   WorkerCount live_;
   std::vector<GroupRun> groups_;
   std::vector<std::thread> workers_;
@@ -528,14 +546,25 @@ class Workload {
 
 // --- phase 3: watching until the end ----------------------------------------
 
+// A shard ends the run with the others: its abort stops them, and theirs it.
 void watch_until_end(const scenario::Scenario& sc, const RunOptions& options, LiveWatch& watch,
-                     RunControl& control, Clock::time_point run_start) {
+                     RunControl& control, ShardLink* link, Clock::time_point run_start) {
   const auto deadline = run_start + sc.duration.applied;
   const auto stop = control.end_token();
   while (!stop.stop_requested() && Clock::now() < deadline) {
     util::sleep_until(std::min(deadline, Clock::now() + 250ms), stop);
     if (auto why = watch.tick()) {
       control.stop(RunStatus::kAborted, *why);
+      if (link != nullptr) {
+        link->announce_abort();
+      }
+    } else if (link != nullptr) {
+      if (const int other = link->aborted_by(); other >= 0) {
+        control.stop(RunStatus::kAborted,
+                     fmt::format("shard {}/{} ended the run early (abort_on_fail; its report says "
+                                 "why), and this shard stopped with it",
+                                 other, options.shard->shard.count));
+      }
     }
   }
   watch.finish();
@@ -552,13 +581,17 @@ std::unique_ptr<record::SideFile> open_timeline(const scenario::Scenario& sc,
   if (options.side_file.empty()) {
     return nullptr;
   }
-  return std::make_unique<record::SideFile>(
-      options.side_file,
-      nlohmann::json{{"run_id", r.run_id},
-                     {"started_at", r.started_at_utc},
-                     {"scenario", sc.name},
-                     {"time_scale", sc.time_scale},
-                     {"sample_interval_ms", util::to_millis(sc.sample_interval)}});
+  nlohmann::json header{
+      {"run_id", r.run_id},          {"started_at", r.started_at_utc},
+      {"scenario", sc.name},         {"scenario_digest", sc.digest},
+      {"time_scale", sc.time_scale}, {"sample_interval_ms", util::to_millis(sc.sample_interval)}};
+  if (options.shard) {
+    // What `pgleak merge` needs to name a shard killed before its report.
+    header["shard"] = {{"index", options.shard->shard.index},
+                       {"count", options.shard->shard.count},
+                       {"run_name", options.shard->run_name}};
+  }
+  return std::make_unique<record::SideFile>(options.side_file, std::move(header));
 }
 
 // Its last line, with the run's outcome, and where the file stands.
@@ -593,9 +626,15 @@ FollowedLogs follow_logs(const Target& target, const RunOptions& options,
   FollowedLogs logs;
   const std::string server_log =
       target.embedded ? target.embedded->json_log_path().string() : options.server_log;
-  if (!server_log.empty()) {
+  if (options.shard && !samples_server(options.shard->shard)) {
+    result.server_log_note = "shard " + options.shard->shard.str() +
+                             ": the server's log is read by shard 0 of the run, not this one";
+  } else if (!server_log.empty()) {
     logs.server = std::make_unique<probe::ServerLogTailer>(
-        server_log, result.run_id, recorder,
+        server_log,
+        options.shard ? scenario::BackendTag::fleet_marker(result.run_id)
+                      : scenario::BackendTag::run_marker(result.run_id),
+        recorder,
         [&fleet](const std::string& process, int replica, int pid) {
           return fleet.last_holder(process, replica, pid);
         },
@@ -665,12 +704,51 @@ std::string make_run_id() {
   return id;
 }
 
+// A shard waits at the barrier for the others, after its target is open and
+// before anything of its own starts; a signal while it waits stops the run.
+std::unique_ptr<ShardLink> join_shards(const scenario::Scenario& sc, const RunOptions& options,
+                                       const Target& target, RunControl& control,
+                                       RunResult& result) {
+  const auto& shard = *options.shard;
+  log(options,
+      fmt::format("shard {}: waiting for all {} shards of run {} at the barrier (up "
+                  "to {}s)",
+                  shard.shard.str(), shard.shard.count, shard.run_id,
+                  std::chrono::duration_cast<std::chrono::seconds>(shard.barrier_timeout).count()));
+  auto link = ShardLink::join({.target = target.admin,
+                               .run_id = shard.run_id,
+                               .shard = shard.shard,
+                               .scenario_digest = sc.digest,
+                               .timeout = shard.barrier_timeout,
+                               .interrupt = options.interrupt});
+  auto& out = result.shard.emplace();
+  out.shard = shard.shard;
+  out.run_name = shard.run_name;
+  out.samples_server = samples_server(shard.shard);
+  out.barrier_wait_s = link->waited_s();
+  out.started_at_unix_ms = link->passed_at_unix_ms();
+  out.replicas =
+      scenario::split_replicas(sc, shard.shard.count)[static_cast<size_t>(shard.shard.index)];
+  if (link->interrupted()) {
+    control.stop(RunStatus::kInterrupted, "interrupted at the shard barrier");
+  } else {
+    log(options, fmt::format("shard {}: every shard arrived; starting (waited {:.2f}s)",
+                             shard.shard.str(), link->waited_s()));
+  }
+  return link;
+}
+
 RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) {
   RunResult result;
-  result.run_id = make_run_id();
+  result.run_id = options.shard ? options.shard->run_id : make_run_id();
   result.started_at_utc = util::utc_now("%Y-%m-%dT%H:%M:%SZ");
   const auto wall_start = Clock::now();
   check_thread_budget(sc);  // before anything starts
+  if (options.shard && !options.dsn) {
+    throw util::UsageError("a sharded run needs a target every shard shares: give --dsn");
+  }
+  const std::optional<scenario::ShardRef> shard =
+      options.shard ? std::optional{options.shard->shard} : std::nullopt;
 
   // Declaration order is the order of release, in reverse: the workload stops
   // before the instruments, the instruments before the pools close, and the
@@ -679,16 +757,26 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   Target target = open_target(sc, options);
   result.target = target.description;
   RunControl control{options.interrupt};
-  Fleet fleet{sc, target.app, control.token()};
+  const auto link = shard ? join_shards(sc, options, target, control, result) : nullptr;
+  Fleet fleet{sc, target.app, control.token(), shard};
   Recorder recorder{Clock::now()};
   recorder.stream_to(side_file.get());
 
-  // Forced, the clean-up stops asking a server that may not answer.
-  probe::RunBackends backends{target.admin, result.run_id, options.force};
-  probe::ActivitySampler sampler{target.admin, scenario::BackendTag::run_marker(result.run_id),
+  // Forced, the clean-up stops asking a server that may not answer. A shard
+  // acts on its own backends only.
+  probe::RunBackends backends{target.admin,
+                              shard
+                                  ? scenario::BackendTag::shard_marker(result.run_id, shard->index)
+                                  : scenario::BackendTag::run_marker(result.run_id),
+                              options.force};
+  probe::ActivitySampler sampler{target.admin,
+                                 shard ? scenario::BackendTag::fleet_marker(result.run_id)
+                                       : scenario::BackendTag::run_marker(result.run_id),
                                  sc.sample_interval, recorder,
                                  [&fleet] { return fleet.pool_samples(); }};
-  if (target.pgbouncer_console) {
+  if (shard && !samples_server(*shard)) {
+    sampler.pools_only();
+  } else if (target.pgbouncer_console) {
     sampler.read_pgbouncer(*target.pgbouncer_console);
   }
   sampler.on_target_lost(
@@ -702,8 +790,15 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
                            util::format_duration(sc.duration.nominal), sc.time_scale,
                            sc.total_workers(), fleet.replicas().size(), result.run_id));
   const auto run_start = recorder.start();
-  Workload workload{
-      sc, fleet, recorder, control, backends, target.embedded.get(), result.run_id, run_start};
+  Workload workload{sc,
+                    fleet,
+                    recorder,
+                    control,
+                    backends,
+                    target.embedded.get(),
+                    result.run_id,
+                    shard ? shard->index : -1,
+                    run_start};
 
   LiveWatch watch{sc,
                   recorder,
@@ -711,13 +806,20 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
                   options.log,
                   options.progress_in_place,
                   probe::workers_limit(probe::limits_for(result.target.server, 0))};
-  watch_until_end(sc, options, watch, control, run_start);
+  watch_until_end(sc, options, watch, control, link.get(), run_start);
 
   // --- phase 4: stop and collect ---------------------------------------------
   // The state at the end of the scenario (or at the interruption), before
   // anything is released; then the sampler stops so shutdown is not sampled.
   sampler.sample_now();
   sampler.stop();
+  // Shard 0's last sample sees the whole fleet: the other shards let go of
+  // nothing until it is taken (or 2 s have passed: shard 0 may be dead).
+  if (link && samples_server(*shard)) {
+    link->announce_final_sample();
+  } else if (link && !options.interrupt.stop_requested()) {
+    link->wait_final_sample(2s, options.force);
+  }
   std::vector<int> held_at_end;
   std::vector<uint64_t> checkins_at_end;
   for (const auto& rep : fleet.replicas()) {

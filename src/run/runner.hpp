@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -13,9 +14,25 @@
 #include "record/side_file.hpp"
 #include "run/recorded.hpp"
 #include "scenario/scenario.hpp"
+#include "scenario/shard.hpp"
 #include "util/latency_histogram.hpp"
 
 namespace pgleak::run {
+
+// One shard of a sharded run (scenario/shard.hpp): it runs its slice of the
+// replicas, after every shard has reached the barrier (run/shard_barrier.hpp).
+struct ShardRun {
+  scenario::ShardRef shard;
+  std::string run_id;    // shared by every shard (six characters, as make_run_id's)
+  std::string run_name;  // what the user named the run (--run-id), or how it was derived
+  std::chrono::milliseconds barrier_timeout{std::chrono::minutes{10}};
+};
+
+// Shard 0 samples pg_stat_activity and reads the server log; every shard
+// samples its own pools.
+inline bool samples_server(const scenario::ShardRef& shard) {
+  return shard.index == 0;
+}
 
 struct RunOptions {
   // Target an existing server instead of an embedded one; never reconfigured.
@@ -42,6 +59,8 @@ struct RunOptions {
   // Stream every sample and event, in full, to this gzip JSON Lines file
   // (record::SideFile) while the run goes; empty for none.
   std::string side_file;
+  // Run as one shard of a sharded run (needs `dsn`).
+  std::optional<ShardRun> shard;
 };
 
 enum class RunStatus { kCompleted, kInterrupted, kTargetLost, kAborted };
@@ -81,6 +100,16 @@ struct LoadOutcome {
   std::shared_ptr<util::LatencyHistogram> start_delays;  // arrival to pickup
 };
 
+// What a shard of a sharded run was, for its report and `pgleak merge`.
+struct ShardOutcome {
+  scenario::ShardRef shard;
+  std::string run_name;
+  bool samples_server = false;
+  double barrier_wait_s = 0;
+  int64_t started_at_unix_ms = 0;  // when it passed the barrier: its t = 0
+  std::vector<scenario::ReplicaRef> replicas;
+};
+
 // Everything a run observed, for analysis and the report.
 struct RunResult {
   std::string run_id;
@@ -118,6 +147,7 @@ struct RunResult {
   double sampler_max_lag_ms = 0;
   int leftover_backends_terminated = 0;
   std::string cleanup_note;  // why the check for leftover backends was not made
+  std::optional<ShardOutcome> shard;
 };
 
 std::string_view to_string(RunStatus status);

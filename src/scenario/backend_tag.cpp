@@ -6,7 +6,16 @@
 namespace pgleak::scenario {
 
 std::string BackendTag::str() const {
-  return prefix + "/" + run_id + "/" + process + "." + std::to_string(replica) + "/" + pattern;
+  return prefix + "/" + run_id + (shard >= 0 ? "@" + std::to_string(shard) : std::string{}) + "/" +
+         process + "." + std::to_string(replica) + "/" + pattern;
+}
+
+std::string BackendTag::fleet_marker(const std::string& run_id) {
+  return "/" + run_id + "@";
+}
+
+std::string BackendTag::shard_marker(const std::string& run_id, int shard) {
+  return fleet_marker(run_id) + std::to_string(shard) + "/";
 }
 
 std::string BackendTag::run_marker(const std::string& run_id) {
@@ -26,8 +35,17 @@ std::optional<BackendTag> BackendTag::parse(std::string_view name) {
       start = i + 1;
     }
   }
-  if (parts.size() != 4 || parts[1].size() != kRunIdLength) {
+  if (parts.size() != 4 || parts[1].size() < kRunIdLength) {
     return std::nullopt;
+  }
+  int shard = -1;
+  if (parts[1].size() > kRunIdLength) {
+    const auto digits = parts[1].substr(kRunIdLength + 1);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), shard);
+    if (parts[1][kRunIdLength] != '@' || digits.empty() || ec != std::errc{} ||
+        end != digits.data() + digits.size() || shard < 0) {
+      return std::nullopt;
+    }
   }
   const auto dot = parts[2].rfind('.');
   if (dot == std::string_view::npos) {
@@ -41,7 +59,8 @@ std::optional<BackendTag> BackendTag::parse(std::string_view name) {
     return std::nullopt;
   }
   tag.prefix = parts[0];
-  tag.run_id = parts[1];
+  tag.run_id = parts[1].substr(0, kRunIdLength);
+  tag.shard = shard;
   tag.process = parts[2].substr(0, dot);
   tag.pattern = parts[3];
   return tag;

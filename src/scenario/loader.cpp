@@ -15,6 +15,7 @@
 #include "scenario/json_pointer.hpp"
 #include "scenario/json_shape.hpp"
 #include "scenario/object_reader.hpp"
+#include "scenario/shard.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 
@@ -325,12 +326,17 @@ void read_process(ObjectReader& r, ProcessSpec& p, const PoolSettings& defaults,
   }
 }
 
-void check_tags_fit(const Scenario& s, std::vector<Problem>& problems) {
+// A shard's tags carry "@<shard>" after the run id (BackendTag::shard).
+void check_tags_fit(const Scenario& s, int shards, std::vector<Problem>& problems) {
   for (size_t i = 0; i < s.processes.size(); ++i) {
     const auto& p = s.processes[i];
     for (size_t j = 0; j < p.workers.size(); ++j) {
       BackendTag tag{p.pool.connect.application_name.value_or("pgleak"),
-                     std::string(kRunIdLength, 'x'), p.name, p.replicas - 1, p.workers[j].pattern};
+                     std::string(kRunIdLength, 'x'),
+                     p.name,
+                     p.replicas - 1,
+                     p.workers[j].pattern,
+                     shards > 1 ? shards - 1 : -1};
       const auto length = tag.str().size();
       if (length > kMaxApplicationName) {
         problems.push_back(
@@ -576,6 +582,7 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
 
   Scenario s;
   s.source_path = source;
+  s.source_text = text;
   double time_scale = 1.0;
   if (!doc.is_object()) {
     throw ScenarioError(source, {{"", "must be a JSON object (a scenario)"}});
@@ -677,17 +684,35 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
   }
   r.finish();
   if (problems.empty()) {
-    check_tags_fit(s, problems);
+    check_tags_fit(s, options.shards, problems);
+    // One pgleak process runs at most this many; a sharded run, this many per shard.
     constexpr int64_t kMaxWorkers = 5000;
-    if (s.total_workers() > kMaxWorkers) {
-      problems.push_back({"/processes", fmt::format("{} workers in all; pgleak runs at most {} "
-                                                    "(one thread each)",
-                                                    s.total_workers(), kMaxWorkers)});
+    int64_t busiest = 0;
+    for (const auto& shard : split_replicas(s, options.shards)) {
+      int64_t workers = 0;
+      for (const auto& ref : shard) {
+        for (const auto& w : s.processes[ref.process].workers) {
+          workers += w.count;
+        }
+      }
+      busiest = std::max(busiest, workers);
+    }
+    if (busiest > kMaxWorkers) {
+      problems.push_back(
+          {"/processes",
+           options.shards > 1
+               ? fmt::format("{} workers on the busiest of {} shards; a shard runs at most {} "
+                             "(one thread each): use more shards",
+                             busiest, options.shards, kMaxWorkers)
+               : fmt::format("{} workers in all; pgleak runs at most {} (one thread each); "
+                             "more need shards (pgleak run --shard I/N)",
+                             busiest, kMaxWorkers)});
     }
   }
   if (!problems.empty()) {
     throw ScenarioError(source, std::move(problems));
   }
+  s.digest = scenario_digest(doc, s.time_scale);
   return s;
 }
 

@@ -47,6 +47,9 @@ inline constexpr size_t kMaxScenarioBytes = 4 * 1024 * 1024;
 
 struct LoadOptions {
   std::optional<double> time_scale;  // --time-scale overrides the file's
+  // Run as this many shards (scenario/shard.hpp): the worker limit is per
+  // shard, and the backend tags must fit with the shard in them.
+  int shards = 1;
 };
 
 // Parses and validates; throws ScenarioError with every problem found.

@@ -155,6 +155,10 @@ struct Scenario {
   std::string name;
   std::string description;
   std::string source_path;
+  // The file as read (a shard's report carries it, so `pgleak merge` can
+  // judge the fleet by the same scenario), and scenario_digest() of it.
+  std::string source_text;
+  std::string digest;
   double time_scale = 1.0;
   ScaledDuration duration;
   // Wall-clock: the sampler is the instrument, not the workload, so time_scale leaves it alone.

@@ -72,4 +72,38 @@ void GzipFile::close() {
   }
 }
 
+std::string gunzip(std::string_view compressed, size_t max_bytes, bool* truncated) {
+  z_stream z{};
+  // 15 + 16: a gzip header and trailer around the deflate stream.
+  if (inflateInit2(&z, 15 + 16) != Z_OK) {
+    throw UsageError("cannot start zlib");
+  }
+  std::string out;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+  z.avail_in = static_cast<uInt>(compressed.size());
+  char buffer[64 * 1024];
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    z.next_out = reinterpret_cast<Bytef*>(buffer);
+    z.avail_out = sizeof buffer;
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(buffer, sizeof buffer - z.avail_out);
+    if (out.size() > max_bytes) {
+      inflateEnd(&z);
+      throw UsageError("decompresses to more than " + std::to_string(max_bytes) + " bytes");
+    }
+    if (rc == Z_BUF_ERROR && z.avail_in == 0) {
+      break;  // the input ended before the stream did
+    }
+  }
+  inflateEnd(&z);
+  if (rc != Z_STREAM_END && rc != Z_BUF_ERROR && rc != Z_OK) {
+    throw UsageError("is not gzip data, or is corrupt");
+  }
+  if (truncated != nullptr) {
+    *truncated = rc != Z_STREAM_END;
+  }
+  return out;
+}
+
 }  // namespace pgleak::util

@@ -4,6 +4,8 @@
 #include <bit>
 #include <cmath>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 namespace pgleak::util {
 
@@ -78,6 +80,37 @@ void LatencyHistogram::merge_from(const LatencyHistogram& other) {
   const int64_t theirs = other.max().count();
   int64_t seen = max_us_.load(std::memory_order_relaxed);
   while (theirs > seen && !max_us_.compare_exchange_weak(seen, theirs, std::memory_order_relaxed)) {
+  }
+}
+
+LatencyHistogram::Buckets LatencyHistogram::buckets() const {
+  Buckets out;
+  for (int i = 0; i < kBuckets; ++i) {
+    if (const uint64_t n = load(i); n > 0) {
+      out.counts.emplace_back(i, n);
+    }
+  }
+  out.max = max();
+  return out;
+}
+
+void LatencyHistogram::add_buckets(const Buckets& in) {
+  for (const auto& [bucket, n] : in.counts) {
+    if (bucket < 0 || bucket >= kBuckets) {
+      throw std::invalid_argument("histogram bucket " + std::to_string(bucket) +
+                                  " does not exist (0 to " + std::to_string(kBuckets - 1) + ")");
+    }
+  }
+  if (in.max.count() < 0) {
+    throw std::invalid_argument("histogram max is negative");
+  }
+  for (const auto& [bucket, n] : in.counts) {
+    add(bucket, n);
+    count_.fetch_add(n, std::memory_order_relaxed);
+  }
+  int64_t seen = max_us_.load(std::memory_order_relaxed);
+  while (in.max.count() > seen &&
+         !max_us_.compare_exchange_weak(seen, in.max.count(), std::memory_order_relaxed)) {
   }
 }
 

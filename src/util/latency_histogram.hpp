@@ -3,6 +3,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "util/duration.hpp"
 
@@ -38,6 +40,18 @@ class LatencyHistogram {
   Micros quantile(double q) const noexcept;
   // How many values were at most `bound` (to within a bucket's width).
   uint64_t count_at_most(Micros bound) const noexcept;
+
+  // Everything a histogram holds, to write down and read back exactly (a
+  // shard's report, read by `pgleak merge`): its non-empty buckets as
+  // (bucket, count) in bucket order, and the largest value.
+  struct Buckets {
+    std::vector<std::pair<int, uint64_t>> counts;
+    Micros max{0};
+  };
+  Buckets buckets() const;
+  // Adds what buckets() wrote (of this histogram or another). Throws
+  // std::invalid_argument for a bucket that does not exist or a negative max.
+  void add_buckets(const Buckets& buckets);
 
  private:
   static constexpr int kSubBucketBits = 6;  // 64 sub-buckets: < 1.6% error

@@ -1,0 +1,534 @@
+#include "report/merge.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "record/record_json.hpp"
+#include "record/recorder.hpp"
+#include "report/json_report.hpp"
+#include "util/errors.hpp"
+#include "util/gzip_file.hpp"
+
+namespace pgleak::report {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxTimelineBytes = size_t{4} << 30;
+
+// One shard as given: its report, or (killed before it wrote one) its timeline.
+struct Shard {
+  std::string path;
+  int index = 0;
+  int count = 0;
+  std::string run_id;
+  std::string run_name;
+  std::string digest;
+  std::optional<json> report;
+  // From a timeline only.
+  std::vector<record::Sample> samples;
+  std::vector<record::Event> events;
+  bool timeline_cut = false;  // no "end" line: the writer was killed
+  double last_t_s = 0;
+};
+
+[[noreturn]] void refuse(const std::string& path, const std::string& why) {
+  throw util::UsageError(path + ": " + why);
+}
+
+Shard read_report_shard(const std::string& path, const std::string& bytes) {
+  json doc;
+  try {
+    doc = json::parse(bytes);
+  } catch (const json::exception& e) {
+    refuse(path, std::string{"not JSON, nor a gzip timeline: "} + e.what());
+  }
+  if (!doc.is_object() || doc.value("schema", json()) != kReportSchema) {
+    refuse(path, std::string{"not a pgleak report (no \"schema\": \""} + kReportSchema + "\")");
+  }
+  if (doc.contains("merge")) {
+    refuse(path, "a merged report, not a shard's: give the shards' own reports");
+  }
+  const auto it = doc.find("shard");
+  if (it == doc.end() || !it->is_object()) {
+    refuse(path,
+           "the report of a run that was not sharded; merge takes the reports of "
+           "pgleak run --shard I/N");
+  }
+  Shard s;
+  s.path = path;
+  try {
+    s.index = it->at("index").get<int>();
+    s.count = it->at("count").get<int>();
+    s.run_name = it->at("run_name").get<std::string>();
+    s.digest = it->at("scenario_digest").get<std::string>();
+    s.run_id = doc.at("run").at("id").get<std::string>();
+  } catch (const json::exception& e) {
+    refuse(path, std::string{"a shard report without its shard fields: "} + e.what());
+  }
+  s.report = std::move(doc);
+  return s;
+}
+
+Shard read_timeline_shard(const std::string& path, const std::string& bytes) {
+  std::string text;
+  try {
+    text = util::gunzip(bytes, kMaxTimelineBytes);
+  } catch (const util::UsageError& e) {
+    refuse(path, e.what());
+  }
+  Shard s;
+  s.path = path;
+  s.timeline_cut = true;
+  size_t start = 0;
+  bool header = false;
+  while (start < text.size()) {
+    const auto end = text.find('\n', start);
+    if (end == std::string::npos) {
+      break;  // a line cut short by the kill
+    }
+    json line;
+    try {
+      line = json::parse(text.substr(start, end - start));
+    } catch (const json::exception& e) {
+      refuse(path,
+             fmt::format("line {} of the timeline is not JSON: {}", s.events.size() + 1, e.what()));
+    }
+    start = end + 1;
+    const auto type = line.value("type", std::string{});
+    try {
+      if (!header) {
+        if (type != "header") {
+          refuse(path, "not a pgleak timeline (its first line is not a header)");
+        }
+        header = true;
+        const auto sh = line.find("shard");
+        if (sh == line.end() || !sh->is_object()) {
+          refuse(path, "the timeline of a run that was not sharded");
+        }
+        s.index = sh->at("index").get<int>();
+        s.count = sh->at("count").get<int>();
+        s.run_name = sh->at("run_name").get<std::string>();
+        s.run_id = line.at("run_id").get<std::string>();
+        s.digest = line.at("scenario_digest").get<std::string>();
+      } else if (type == "sample") {
+        s.samples.push_back(record::sample_from_json(line));
+        s.last_t_s = std::max(s.last_t_s, s.samples.back().t_s);
+      } else if (type == "event") {
+        s.events.push_back(record::event_from_json(line));
+        s.last_t_s = std::max(s.last_t_s, s.events.back().t_s);
+      } else if (type == "end") {
+        s.timeline_cut = false;
+      }
+    } catch (const json::exception& e) {
+      refuse(path, std::string{"a timeline line of the wrong shape: "} + e.what());
+    }
+  }
+  if (!header) {
+    refuse(path, "an empty timeline");
+  }
+  return s;
+}
+
+Shard read_shard(const ShardFile& f) {
+  const bool gzip = f.bytes.size() >= 2 && static_cast<unsigned char>(f.bytes[0]) == 0x1f &&
+                    static_cast<unsigned char>(f.bytes[1]) == 0x8b;
+  return gzip ? read_timeline_shard(f.path, f.bytes) : read_report_shard(f.path, f.bytes);
+}
+
+// One shard per index: two reports of one index are refused, a report wins
+// over a timeline of the same shard; every index from 0 to N-1 must be there.
+std::vector<Shard> pick_shards(std::vector<Shard> given) {
+  if (given.empty()) {
+    throw util::UsageError("no shard reports given");
+  }
+  const auto& first = given.front();
+  for (const auto& s : given) {
+    if (s.run_id != first.run_id || s.run_name != first.run_name) {
+      refuse(s.path, fmt::format("shard of run {} ({}), but {} is of run {} ({}): shards of "
+                                 "different runs",
+                                 s.run_id, s.run_name, first.path, first.run_id, first.run_name));
+    }
+    if (s.count != first.count) {
+      refuse(s.path, fmt::format("shard {}/{}, but {} is shard {}/{}: every shard of a run has "
+                                 "the same N",
+                                 s.index, s.count, first.path, first.index, first.count));
+    }
+    if (s.digest != first.digest) {
+      refuse(s.path, fmt::format("ran scenario digest {}, but {} ran {}: shards of different "
+                                 "scenarios (or --time-scale)",
+                                 s.digest, first.path, first.digest));
+    }
+    if (s.index < 0 || s.index >= s.count) {
+      refuse(s.path, fmt::format("shard index {} is not from 0 to {}", s.index, s.count - 1));
+    }
+  }
+  std::vector<std::optional<Shard>> by_index(static_cast<size_t>(first.count));
+  for (auto& s : given) {
+    auto& slot = by_index[static_cast<size_t>(s.index)];
+    if (slot && slot->report.has_value() == s.report.has_value()) {
+      refuse(s.path, fmt::format("shard {}/{} is given twice: {} and {}", s.index, s.count,
+                                 slot->path, s.path));
+    }
+    if (!slot || s.report) {
+      slot = std::move(s);
+    }
+  }
+  std::vector<std::string> missing;
+  for (size_t i = 0; i < by_index.size(); ++i) {
+    if (!by_index[i]) {
+      missing.push_back(std::to_string(i));
+    }
+  }
+  if (!missing.empty()) {
+    throw util::UsageError(fmt::format(
+        "missing shard(s) {} of {} (give each shard's report, or the timeline of a shard killed "
+        "before it wrote one)",
+        fmt::join(missing, ", "), by_index.size()));
+  }
+  std::vector<Shard> out;
+  for (auto& s : by_index) {
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+scenario::Scenario recover_scenario(const std::vector<Shard>& shards,
+                                    const scenario::PatternCatalog& catalog) {
+  for (const auto& s : shards) {
+    if (!s.report) {
+      continue;
+    }
+    const auto& sh = s.report->at("shard");
+    scenario::LoadOptions options;
+    options.time_scale = sh.at("time_scale").get<double>();
+    options.shards = s.count;
+    scenario::Scenario sc;
+    try {
+      sc = scenario::parse(sh.at("scenario_text").get<std::string>(),
+                           s.report->at("scenario").value("source", std::string{}), catalog,
+                           options);
+    } catch (const scenario::ScenarioError& e) {
+      refuse(s.path, std::string{"its scenario_text is not a valid scenario: "} + e.what());
+    }
+    if (sc.digest != s.digest) {
+      refuse(s.path, "its scenario_text does not match its scenario_digest (was it edited?)");
+    }
+    return sc;
+  }
+  throw util::UsageError(
+      "no shard's report, only timelines: the scenario cannot be recovered from them");
+}
+
+run::RunStatus status_of(const std::string& path, const std::string& text) {
+  for (const auto st : {run::RunStatus::kCompleted, run::RunStatus::kInterrupted,
+                        run::RunStatus::kTargetLost, run::RunStatus::kAborted}) {
+    if (run::to_string(st) == text) {
+      return st;
+    }
+  }
+  refuse(path, "run.status \"" + text + "\" is not one pgleak writes");
+}
+
+template <typename Map>
+void add_counts(Map& into, const json& from) {
+  for (const auto& [key, n] : from.items()) {
+    into[key] += n.template get<uint64_t>();
+  }
+}
+
+// The sample of `samples` (sorted by time) nearest to t.
+const record::Sample* nearest(const std::vector<record::Sample>& samples, double t) {
+  if (samples.empty()) {
+    return nullptr;
+  }
+  const auto it = std::lower_bound(samples.begin(), samples.end(), t,
+                                   [](const record::Sample& s, double v) { return s.t_s < v; });
+  if (it == samples.end()) {
+    return &samples.back();
+  }
+  if (it != samples.begin() && t - std::prev(it)->t_s < it->t_s - t) {
+    return &*std::prev(it);
+  }
+  return &*it;
+}
+
+// What one shard's report adds to the fleet's record.
+void add_report(const Shard& s, run::RunResult& r, std::vector<record::Sample>& samples) {
+  const auto& doc = *s.report;
+  const auto& sh = doc.at("shard");
+  const auto& summary = doc.at("summary");
+  for (const auto& e : doc.at("events")) {
+    r.events.push_back(record::event_from_json(e));
+  }
+  r.events_dropped += doc.at("events_dropped").get<uint64_t>();
+  add_counts(r.events_by_kind, sh.at("events_by_kind"));
+  add_counts(r.errors_by_sqlstate, summary.at("errors_by_sqlstate"));
+  add_counts(r.server_errors_by_sqlstate, summary.at("server_errors_by_sqlstate"));
+  add_counts(r.pgbouncer_errors, summary.at("pgbouncer_errors"));
+  r.pool_timeouts += summary.at("pool_timeouts").get<uint64_t>();
+  r.connections_lost += summary.at("connections_lost").get<uint64_t>();
+  r.connect_attempts += sh.at("connect_attempts").get<uint64_t>();
+  const auto& h = sh.at("histograms");
+  // Every sample of a shard with a waiting checkout: at least this many of the fleet's.
+  r.series.with_waiters =
+      std::max(r.series.with_waiters, summary.at("samples_with_waiters").get<uint64_t>());
+  if (!h.at("checkout_waits").is_null()) {
+    add_histogram_json(*r.checkout_waits, h.at("checkout_waits"));
+  }
+  auto lateness = std::const_pointer_cast<util::LatencyHistogram>(r.timeout_lateness);
+  if (!h.at("timeout_lateness").is_null()) {
+    add_histogram_json(*lateness, h.at("timeout_lateness"));
+  }
+  for (const auto& p : doc.at("pools")) {
+    r.pools.push_back({p.at("process").get<std::string>(), p.at("replica").get<int>(),
+                       stats_from_json(p.at("stats")), p.at("held_at_end").get<int>(),
+                       p.at("checkins_by_cleanup").get<uint64_t>()});
+  }
+  const auto& delays = h.at("load_start_delays");
+  size_t i = 0;
+  for (const auto& l : doc.at("loads")) {
+    run::LoadOutcome load;
+    load.process = l.at("process").get<std::string>();
+    load.replica = l.at("replica").get<int>();
+    load.group = l.at("group").get<std::string>();
+    load.open_model = l.at("model").get<std::string>() == "open";
+    load.arrivals = l.value("arrivals", uint64_t{0});
+    load.dropped = l.value("dropped", uint64_t{0});
+    load.start_delays = std::make_shared<util::LatencyHistogram>();
+    if (i < delays.size() && !delays.at(i).is_null()) {
+      add_histogram_json(*load.start_delays, delays.at(i));
+    }
+    ++i;
+    r.loads.push_back(std::move(load));
+  }
+  for (const auto& hj : doc.at("holders")) {
+    r.holders.push_back({hj.at("process").get<std::string>(), hj.at("replica").get<int>(),
+                         hj.at("worker").get<std::string>(), hj.at("pattern").get<std::string>(),
+                         hj.at("backend_pid").get<int>(), hj.at("since_s").get<double>(),
+                         hj.at("age_s").get<double>(), hj.at("age_nominal_s").get<double>()});
+  }
+  r.leftover_backends_terminated += doc.at("cleanup").at("leftover_backends_terminated").get<int>();
+  for (const auto& sj : doc.at("samples")) {
+    samples.push_back(record::sample_from_json(sj));
+  }
+}
+
+// What a killed shard's timeline adds: its events (counted as the recorder
+// counts them) and its samples.
+void add_timeline(const Shard& s, run::RunResult& r, std::vector<record::Sample>& samples) {
+  record::Recorder counter{std::chrono::steady_clock::now(), s.events.size() + 1};
+  for (const auto& e : s.events) {
+    auto copy = e;
+    if (copy.t_s == 0) {
+      copy.t_s = 1e-9;  // the recorder stamps a zero time with its own clock
+    }
+    counter.add_event(std::move(copy));
+    r.events.push_back(e);
+  }
+  for (const auto& [kind, n] : counter.events_by_kind()) {
+    r.events_by_kind[kind] += n;
+  }
+  for (const auto& [code, n] : counter.errors_by_sqlstate()) {
+    r.errors_by_sqlstate[code] += n;
+  }
+  for (const auto& [code, n] : counter.server_errors_by_sqlstate()) {
+    r.server_errors_by_sqlstate[code] += n;
+  }
+  for (const auto& [reason, n] : counter.pgbouncer_errors()) {
+    r.pgbouncer_errors[reason] += n;
+  }
+  r.pool_timeouts += counter.pool_timeouts();
+  r.connections_lost += counter.connections_lost();
+  std::const_pointer_cast<util::LatencyHistogram>(r.timeout_lateness)
+      ->merge_from(counter.timeout_lateness());
+  samples.insert(samples.end(), s.samples.begin(), s.samples.end());
+}
+
+// The target as the sampling shard saw it before the run.
+run::TargetDescription target_of(const Shard& s) {
+  run::TargetDescription t;
+  const auto& doc = *s.report;
+  const auto& tj = doc.at("target");
+  const auto& info = doc.at("shard").at("target_info");
+  t.embedded = tj.at("kind").get<std::string>() == "embedded";
+  t.dsn_redacted = tj.value("dsn", json("")).is_string() ? tj.at("dsn").get<std::string>() : "";
+  t.server.server_version = tj.at("server_version").get<std::string>();
+  t.server.max_connections = tj.at("max_connections").get<int>();
+  t.server.superuser_reserved_connections = tj.at("superuser_reserved_connections").get<int>();
+  t.server.superuser = info.at("superuser").get<bool>();
+  t.server.role_connection_limit = info.at("role_connection_limit").get<int>();
+  t.server.database_connection_limit = info.at("database_connection_limit").get<int>();
+  t.server.connections_in_use = info.at("connections_in_use").get<int>();
+  t.connections_before = info.at("connections_before").get<int>();
+  t.app_role_superuser = info.at("app_role_superuser").get<bool>();
+  if (const auto& b = tj.at("pgbouncer"); b.is_object()) {
+    t.pgbouncer = true;
+    t.pgbouncer_embedded = b.at("kind").get<std::string>() == "embedded";
+    t.pgbouncer_console = b.at("console").get<std::string>();
+  }
+  return t;
+}
+
+// The fleet's samples: the sampling shard's, each with every other shard's
+// pools from that shard's sample nearest in time.
+std::vector<record::Sample> merge_samples(std::vector<std::vector<record::Sample>> per_shard) {
+  for (auto& samples : per_shard) {
+    std::stable_sort(samples.begin(), samples.end(),
+                     [](const auto& a, const auto& b) { return a.t_s < b.t_s; });
+  }
+  auto merged = per_shard.empty() ? std::vector<record::Sample>{} : per_shard[0];
+  for (auto& sample : merged) {
+    for (size_t i = 1; i < per_shard.size(); ++i) {
+      if (const auto* other = nearest(per_shard[i], sample.t_s)) {
+        sample.pools.insert(sample.pools.end(), other->pools.begin(), other->pools.end());
+      }
+    }
+    if (sample.pools.size() > record::kMaxDetailPerSample) {
+      record::fold_sample(sample);
+    }
+  }
+  return merged;
+}
+
+}  // namespace
+
+MergedRun merge_shards(const std::vector<ShardFile>& files,
+                       const scenario::PatternCatalog& catalog) {
+  std::vector<Shard> given;
+  for (const auto& f : files) {
+    given.push_back(read_shard(f));
+  }
+  auto shards = pick_shards(std::move(given));
+  MergedRun m{recover_scenario(shards, catalog), {}, json::object()};
+  auto& r = m.result;
+  r.run_id = shards[0].run_id;
+  r.checkout_waits = std::make_shared<util::LatencyHistogram>();
+  r.timeout_lateness = std::make_shared<util::LatencyHistogram>();
+
+  std::vector<std::vector<record::Sample>> samples(shards.size());
+  json listing = json::array();
+  std::optional<int64_t> first_start;
+  std::optional<int64_t> last_start;
+  std::vector<std::string> ended_early;
+  try {
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const auto& s = shards[i];
+      json entry = {{"index", s.index}, {"file", s.path}};
+      if (s.report) {
+        add_report(s, r, samples[i]);
+        const auto& run = s.report->at("run");
+        const auto& sh = s.report->at("shard");
+        const auto status = status_of(s.path, run.at("status").get<std::string>());
+        const auto detail = run.value("status_detail", json()).is_string()
+                                ? run.at("status_detail").get<std::string>()
+                                : std::string{};
+        const double wall = run.at("wall_s").get<double>();
+        r.wall_s = std::max(r.wall_s, wall);
+        const auto started = sh.at("started_at_unix_ms").get<int64_t>();
+        first_start = std::min(first_start.value_or(started), started);
+        last_start = std::max(last_start.value_or(started), started);
+        entry.update({{"status", run.at("status")},
+                      {"status_detail", run.at("status_detail")},
+                      {"wall_s", wall},
+                      {"samples_server", sh.at("samples_server")},
+                      {"barrier_wait_s", sh.at("barrier_wait_s")},
+                      {"started_at_unix_ms", started},
+                      {"replicas", sh.at("replicas").size()},
+                      {"ended_early", status != run::RunStatus::kCompleted}});
+        if (status != run::RunStatus::kCompleted) {
+          ended_early.push_back(fmt::format("shard {}/{} {}{}", s.index, s.count,
+                                            run::to_string(status),
+                                            detail.empty() ? "" : ": " + detail));
+          if (r.status == run::RunStatus::kCompleted) {
+            r.status = status;
+          }
+        }
+        if (i == 0 || r.started_at_utc.empty()) {
+          r.started_at_utc = run.at("started_at").get<std::string>();
+        }
+        if (s.report->at("shard").at("samples_server").get<bool>()) {
+          r.target = target_of(s);
+          const auto& log = s.report->at("server_log");
+          r.server_log_available = log.at("available").get<bool>();
+          r.server_log_note = log.value("note", json()).is_string() ? log.at("note") : "";
+          const auto& sampler = s.report->at("sampler");
+          r.sampler_missed_intervals = sampler.at("missed_intervals").get<uint64_t>();
+          r.sampler_max_lag_ms = sampler.at("max_lag_ms").get<double>();
+          r.series.taken = sampler.at("samples").get<uint64_t>();
+          const auto& summary = s.report->at("summary");
+          r.series.peak_own = summary.at("peak_connections").get<int>();
+          r.series.peak_own_at_s = summary.at("peak_at_s").get<double>();
+          r.series.peak_total = summary.at("peak_total_connections").get<int>();
+        }
+        const auto& cleanup = s.report->at("cleanup");
+        if (cleanup.at("note").is_string() &&
+            r.cleanup_note.find(cleanup.at("note").get<std::string>()) == std::string::npos) {
+          r.cleanup_note +=
+              (r.cleanup_note.empty() ? "" : "; ") + cleanup.at("note").get<std::string>();
+        }
+      } else {
+        add_timeline(s, r, samples[i]);
+        const auto how =
+            fmt::format("killed before it wrote its report; its timeline {} at {:.1f}s",
+                        s.timeline_cut ? "was cut off" : "ends", s.last_t_s);
+        entry.update({{"status", "killed"},
+                      {"status_detail", how},
+                      {"wall_s", nullptr},
+                      {"samples_server", s.index == 0},
+                      {"ended_early", true}});
+        ended_early.push_back(fmt::format("shard {}/{} {}", s.index, s.count, how));
+        if (r.status == run::RunStatus::kCompleted) {
+          r.status = run::RunStatus::kInterrupted;
+        }
+        if (s.index == 0) {
+          r.series.taken = s.samples.size();
+          for (const auto& sample : s.samples) {
+            if (sample.own > r.series.peak_own) {
+              r.series.peak_own = sample.own;
+              r.series.peak_own_at_s = sample.t_s;
+            }
+            r.series.peak_total = std::max(r.series.peak_total, sample.total);
+          }
+          r.server_log_note = "shard 0 was killed: the target and the server log are unknown";
+        }
+      }
+      listing.push_back(std::move(entry));
+    }
+  } catch (const json::exception& e) {
+    throw util::UsageError(std::string{"a shard report lacks a field or has one of the wrong "
+                                       "shape: "} +
+                           e.what());
+  } catch (const std::invalid_argument& e) {
+    throw util::UsageError(std::string{"a shard report holds a malformed histogram: "} + e.what());
+  }
+  if (!ended_early.empty()) {
+    r.status_detail = fmt::format("{}", fmt::join(ended_early, "; "));
+  }
+  std::stable_sort(r.events.begin(), r.events.end(),
+                   [](const auto& a, const auto& b) { return a.t_s < b.t_s; });
+  std::stable_sort(r.holders.begin(), r.holders.end(),
+                   [](const auto& a, const auto& b) { return a.since_s < b.since_s; });
+  r.samples = merge_samples(std::move(samples));
+  uint64_t with_waiters = 0;
+  for (const auto& sample : r.samples) {
+    const bool waiting = std::any_of(sample.pools.begin(), sample.pools.end(),
+                                     [](const auto& p) { return p.waiting > 0; });
+    with_waiters += waiting ? 1 : 0;
+  }
+  r.series.with_waiters = std::max(r.series.with_waiters, with_waiters);
+  if (!r.samples.empty()) {
+    r.series.last = r.samples.back();
+  }
+  m.merge = {{"run_name", shards[0].run_name},
+             {"shards", listing},
+             {"ended_early", ended_early},
+             {"start_skew_ms", first_start ? json(*last_start - *first_start) : json(nullptr)}};
+  return m;
+}
+
+}  // namespace pgleak::report

@@ -1,0 +1,208 @@
+#include "run/shard_barrier.hpp"
+
+#include <fmt/format.h>
+
+#include <optional>
+
+#include "db/db_error.hpp"
+#include "db/own_session.hpp"
+#include "util/errors.hpp"
+#include "util/stoppable_sleep.hpp"
+
+namespace pgleak::run {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kPoll = std::chrono::milliseconds{20};
+
+int32_t key_of(const std::string& text) {
+  return static_cast<int32_t>(scenario::fnv1a64(text) & 0x7fffffffU);
+}
+
+struct Seen {
+  int arrived = 0;  // locks A of shards 0..N-1
+  int passed = 0;   // locks B
+  int foreign = 0;  // locks D with another digest
+};
+
+Seen look(db::OwnSession& session, const BarrierKeys& keys, int shards, int32_t digest) {
+  // classid/objid hold the two int4 keys (objsubid 2); they are non-negative here.
+  const auto rows = session.query(
+      fmt::format("SELECT count(*) FILTER (WHERE classid = {0} AND objid < {3}), "
+                  "count(*) FILTER (WHERE classid = {1}), "
+                  "count(*) FILTER (WHERE classid = {2} AND objid <> {4}) "
+                  "FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted "
+                  "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                  keys.arrived, keys.passed, keys.digest, shards, digest));
+  if (rows.size() != 1 || rows[0].size() != 3) {
+    throw util::InfrastructureError("the shard barrier: unexpected answer from pg_locks");
+  }
+  return {db::OwnSession::number<int>(rows[0][0]), db::OwnSession::number<int>(rows[0][1]),
+          db::OwnSession::number<int>(rows[0][2])};
+}
+
+}  // namespace
+
+BarrierKeys barrier_keys(const std::string& run_id) {
+  return {key_of("pgleak-barrier-arrived/" + run_id), key_of("pgleak-barrier-passed/" + run_id),
+          key_of("pgleak-barrier-digest/" + run_id), key_of("pgleak-barrier-aborted/" + run_id),
+          key_of("pgleak-barrier-final/" + run_id)};
+}
+
+int32_t barrier_digest(const std::string& scenario_digest, int shards) {
+  return key_of(fmt::format("{}/{}", scenario_digest, shards));
+}
+
+std::unique_ptr<ShardLink> ShardLink::join(const BarrierOptions& options) {
+  std::unique_ptr<ShardLink> link{new ShardLink{options}};
+  link->wait_at_start();
+  return link;
+}
+
+ShardLink::ShardLink(const BarrierOptions& options) : options_(options) {}
+ShardLink::~ShardLink() = default;
+
+void ShardLink::wait_at_start() {
+  const auto& o = options_;
+  const auto arrived_at = Clock::now();
+  const auto deadline = arrived_at + o.timeout;
+  const auto keys = barrier_keys(o.run_id);
+  const auto digest = barrier_digest(o.scenario_digest, o.shard.count);
+  const auto who = fmt::format("shard {} of run {}", o.shard.str(), o.run_id);
+  try {
+    session_ = std::make_unique<db::OwnSession>(
+        o.target, "pgleak-shard",
+        db::OwnSession::Options{.connect_timeout = std::chrono::seconds{10},
+                                .query_timeout = std::chrono::seconds{10},
+                                .interrupt = o.interrupt});
+    auto& session = *session_;
+    const auto first = session.query(fmt::format(
+        "SELECT pg_try_advisory_lock({}, {}), pg_backend_pid()", keys.arrived, o.shard.index));
+    if (first.size() != 1 || first[0][0].value_or("f") != "t") {
+      throw util::InfrastructureError(fmt::format(
+          "{}: another pgleak already holds this shard's place at the barrier (two pods with one "
+          "index, or a second run with the same --run-id)",
+          who));
+    }
+    if (session.scalar("SELECT pg_backend_pid()") !=
+        db::OwnSession::number<long long>(first[0][1])) {
+      throw util::InfrastructureError(
+          who +
+          ": the barrier's statements reached two different backends: the DSN goes through a "
+          "transaction-pooling PgBouncer, where session advisory locks do not hold. Point --dsn "
+          "at the server, or at a session-pooling PgBouncer, for a sharded run");
+    }
+    session.query(fmt::format("SELECT pg_advisory_lock_shared({}, {})", keys.digest, digest));
+
+    // Waits until `done` holds, refusing a foreign scenario and the deadline.
+    const auto wait = [&](auto done, bool arriving) {
+      while (true) {
+        const auto seen = look(session, keys, o.shard.count, digest);
+        if (seen.foreign > 0) {
+          throw util::InfrastructureError(fmt::format(
+              "{}: {} shard(s) at the barrier run a different scenario or shard count (scenario "
+              "digest {} for {} shards here); every shard must run the same file with the same "
+              "N and --time-scale",
+              who, seen.foreign, o.scenario_digest, o.shard.count));
+        }
+        if (done(seen)) {
+          return true;
+        }
+        if (Clock::now() >= deadline) {
+          throw util::InfrastructureError(fmt::format(
+              "{}: {} of {} shards {} within {}s (--barrier-timeout); the others never came", who,
+              arriving ? seen.arrived : seen.passed, o.shard.count, arriving ? "arrived" : "passed",
+              std::chrono::duration_cast<std::chrono::seconds>(o.timeout).count()));
+        }
+        if (!util::sleep_for(kPoll, o.interrupt)) {
+          return false;
+        }
+      }
+    };
+    const int n = o.shard.count;
+    if (!wait([n](const Seen& s) { return s.arrived >= n || s.passed > 0; }, true)) {
+      interrupted_ = true;
+      return;
+    }
+    session.query(fmt::format("SELECT pg_advisory_lock({}, {})", keys.passed, o.shard.index));
+    if (!wait([n](const Seen& s) { return s.passed >= n || s.arrived < n; }, false)) {
+      interrupted_ = true;
+      return;
+    }
+  } catch (const db::DbError& e) {
+    if (o.interrupt.stop_requested()) {
+      interrupted_ = true;
+      return;
+    }
+    throw util::InfrastructureError(
+        fmt::format("{}: the barrier on {} failed: {}", who, o.target.redacted(), e.what()));
+  }
+  waited_s_ = std::chrono::duration<double>(Clock::now() - arrived_at).count();
+  passed_at_unix_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+}
+
+void ShardLink::announce_abort() {
+  if (announced_ || !session_ || session_->broken()) {
+    return;
+  }
+  announced_ = true;
+  try {
+    session_->query(fmt::format("SELECT pg_advisory_lock({}, {})",
+                                barrier_keys(options_.run_id).aborted, options_.shard.index));
+  } catch (const std::exception&) {
+    // The others run to their end: the merged report still says this one aborted.
+  }
+}
+
+void ShardLink::announce_final_sample() {
+  if (!session_ || session_->broken()) {
+    return;
+  }
+  try {
+    session_->query(fmt::format("SELECT pg_advisory_lock({}, {})",
+                                barrier_keys(options_.run_id).final_sample, options_.shard.index));
+  } catch (const std::exception&) {
+    // The others wait out their bound.
+  }
+}
+
+bool ShardLink::wait_final_sample(std::chrono::milliseconds timeout, const std::stop_token& stop) {
+  const auto deadline = Clock::now() + timeout;
+  while (session_ && !session_->broken()) {
+    try {
+      if (session_->scalar(fmt::format(
+              "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND "
+              "granted AND classid = {} AND database = (SELECT oid FROM pg_database WHERE "
+              "datname = current_database())",
+              barrier_keys(options_.run_id).final_sample)) > 0) {
+        return true;
+      }
+    } catch (const std::exception&) {
+      return false;
+    }
+    if (Clock::now() >= deadline || !util::sleep_for(kPoll, stop)) {
+      return false;
+    }
+  }
+  return false;
+}
+
+int ShardLink::aborted_by() {
+  if (!session_ || session_->broken()) {
+    return -1;
+  }
+  try {
+    const auto rows = session_->query(fmt::format(
+        "SELECT min(objid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND "
+        "granted AND classid = {} AND objid <> {} AND database = (SELECT oid FROM pg_database "
+        "WHERE datname = current_database())",
+        barrier_keys(options_.run_id).aborted, options_.shard.index));
+    return rows.size() == 1 && rows[0][0] ? db::OwnSession::number<int>(rows[0][0]) : -1;
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+}  // namespace pgleak::run

@@ -1,0 +1,93 @@
+#include "scenario/shard.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace pgleak::scenario {
+namespace {
+
+std::optional<int> whole_number(std::string_view text) {
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+std::string ShardRef::str() const {
+  return fmt::format("{}/{}", index, count);
+}
+
+std::optional<ShardRef> parse_shard(std::string_view text, std::string* why) {
+  const auto fail = [why](std::string reason) -> std::optional<ShardRef> {
+    if (why != nullptr) {
+      *why = std::move(reason);
+    }
+    return std::nullopt;
+  };
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    return fail("must be I/N, shard I of N counting from 0 (e.g. 0/4)");
+  }
+  const auto index = whole_number(text.substr(0, slash));
+  const auto count = whole_number(text.substr(slash + 1));
+  if (!index || !count) {
+    return fail("must be I/N with whole numbers I and N (e.g. 0/4)");
+  }
+  if (*count < 1 || *count > kMaxShards) {
+    return fail(fmt::format("N must be from 1 to {}", kMaxShards));
+  }
+  if (*index < 0 || *index >= *count) {
+    return fail(fmt::format("I must be from 0 to N-1 ({}): shards count from 0", *count - 1));
+  }
+  return ShardRef{*index, *count};
+}
+
+std::vector<std::vector<ReplicaRef>> split_replicas(const Scenario& sc, int shards) {
+  std::vector<std::vector<ReplicaRef>> out(static_cast<size_t>(std::max(shards, 1)));
+  size_t g = 0;
+  for (size_t p = 0; p < sc.processes.size(); ++p) {
+    for (int r = 0; r < sc.processes[p].replicas; ++r, ++g) {
+      out[g % out.size()].push_back({p, r});
+    }
+  }
+  return out;
+}
+
+bool runs_on(const Scenario& sc, size_t process, int replica, ShardRef shard) {
+  size_t g = 0;
+  for (size_t p = 0; p < process && p < sc.processes.size(); ++p) {
+    g += static_cast<size_t>(sc.processes[p].replicas);
+  }
+  g += static_cast<size_t>(replica);
+  return g % static_cast<size_t>(shard.count) == static_cast<size_t>(shard.index);
+}
+
+int total_replicas(const Scenario& sc) {
+  int n = 0;
+  for (const auto& p : sc.processes) {
+    n += p.replicas;
+  }
+  return n;
+}
+
+uint64_t fnv1a64(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+std::string scenario_digest(const nlohmann::json& document, double time_scale) {
+  // dump() writes object keys sorted, and one way for every number.
+  const auto canonical = document.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  return fmt::format("{:016x}", fnv1a64(canonical + fmt::format("|time_scale={}", time_scale)));
+}
+
+}  // namespace pgleak::scenario
