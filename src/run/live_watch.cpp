@@ -129,11 +129,18 @@ void LiveWatch::progress() {
   for (const auto& [state, n] : recorder_.errors_by_sqlstate()) {
     errors += fmt::format(" {}x{}", state, n);
   }
-  const auto line = fmt::format(
-      "{:6.1f}s  connections {}/{} ({})  waiting {}  pool timeouts {}  "
-      "errors{}",
-      recorder_.elapsed_s(), s.own, connection_limit_, states.empty() ? "none" : states, waiting,
-      recorder_.pool_timeouts(), errors.empty() ? " none" : errors);
+  int open = 0;
+  for (const auto& p : s.pools) {
+    open += p.open;
+  }
+  // A shard that does not sample the server knows only its own pools.
+  const auto connections = connection_limit_ < 0
+                               ? fmt::format("this shard's pools hold {} connections", open)
+                               : fmt::format("connections {}/{} ({})", s.own, connection_limit_,
+                                             states.empty() ? "none" : states);
+  const auto line = fmt::format("{:6.1f}s  {}  waiting {}  pool timeouts {}  errors{}",
+                                recorder_.elapsed_s(), connections, waiting,
+                                recorder_.pool_timeouts(), errors.empty() ? " none" : errors);
   if (in_place_) {
     *log_ << "\r\033[K" << line << std::flush;
     drew_in_place_ = true;

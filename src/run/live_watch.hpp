@@ -23,6 +23,7 @@ namespace pgleak::run {
 // Used by the runner's thread only.
 class LiveWatch {
  public:
+  // `connection_limit` < 0: the run does not sample the server (a shard but 0).
   LiveWatch(const scenario::Scenario& scenario, Recorder& recorder,
             const std::vector<std::unique_ptr<workload::ProcessReplica>>& replicas,
             std::ostream* log, bool in_place, int connection_limit);

@@ -805,7 +805,9 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
                   fleet.replicas(),
                   options.log,
                   options.progress_in_place,
-                  probe::workers_limit(probe::limits_for(result.target.server, 0))};
+                  shard && !samples_server(*shard)
+                      ? -1
+                      : probe::workers_limit(probe::limits_for(result.target.server, 0))};
   watch_until_end(sc, options, watch, control, link.get(), run_start);
 
   // --- phase 4: stop and collect ---------------------------------------------

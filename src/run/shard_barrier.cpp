@@ -99,6 +99,9 @@ void ShardLink::wait_at_start() {
       while (true) {
         const auto seen = look(session, keys, o.shard.count, digest);
         if (seen.foreign > 0) {
+          // Kept a moment, so the other side (polling every 20 ms) finds this
+          // shard too before its locks go with its session.
+          util::sleep_for(std::chrono::seconds{1}, o.interrupt);
           throw util::InfrastructureError(fmt::format(
               "{}: {} shard(s) at the barrier run a different scenario or shard count (scenario "
               "digest {} for {} shards here); every shard must run the same file with the same "
