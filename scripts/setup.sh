@@ -28,6 +28,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The Kubernetes manifests' validator (tests/k8s): Node.js and the npm
+# packages its lock file pins.
+if [ "${PGLEAK_SETUP:-all}" != binary ]; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+    else
+      echo "setup: no node/npm: the Kubernetes manifest check will be skipped" >&2
+    fi
+  fi
+  # Again only when the lock file changed since the last install.
+  if command -v npm >/dev/null &&
+     ! cmp -s tests/k8s/package-lock.json tests/k8s/node_modules/.installed-lock.json; then
+    npm ci --prefix tests/k8s --no-audit --no-fund --loglevel=error
+    cp tests/k8s/package-lock.json tests/k8s/node_modules/.installed-lock.json
+  fi
+fi
+
 default_preset=default
 [ "${PGLEAK_SETUP:-all}" = binary ] && default_preset=binary
 preset="${PGLEAK_PRESET:-$default_preset}"
