@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -365,6 +366,11 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
                   "Job's uid). Default: derived from the scenario and N, so two sharded runs of\n"
                   "one scenario against one database at once need names of their own")
       ->type_name("NAME");
+  run->add_option("--barrier-dsn", run_args.barrier_dsn,
+                  "With --shard: where the shards meet, each on a session of its own (default:\n"
+                  "the --dsn). Give the server itself when --dsn goes through a\n"
+                  "transaction-pooling PgBouncer. Also: $PGLEAK_BARRIER_DSN")
+      ->type_name("URL");
   run->add_option("--barrier-timeout", run_args.barrier_timeout,
                   "With --shard: how long to wait for every shard to arrive before giving up\n"
                   "(exit 3)")
@@ -553,6 +559,11 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       scrub_dsn_from_argv(argc, argv, run_args.dsn);
       if (!run_args.pgbouncer_admin.empty()) {
         scrub_dsn_from_argv(argc, argv, run_args.pgbouncer_admin);
+      }
+      if (!run_args.barrier_dsn.empty()) {
+        scrub_dsn_from_argv(argc, argv, run_args.barrier_dsn);
+      } else if (const char* env = std::getenv("PGLEAK_BARRIER_DSN"); env != nullptr) {
+        run_args.barrier_dsn = env;
       }
       if (run_html_opt->count() > 0) {
         run_args.html = run_html;  // empty: next to the JSON report

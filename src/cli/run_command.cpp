@@ -192,6 +192,10 @@ run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
                      : fmt::format("{}-{}-{}", sc.name, sc.digest.substr(0, 8), shard.count);
   out.run_id = shard_run_id(out.run_name);
   out.barrier_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
+  if (!args.barrier_dsn.empty()) {
+    db::ConnInfo::parse(args.barrier_dsn);  // a usage error, before anything starts
+    out.barrier_dsn = args.barrier_dsn;
+  }
   return out;
 }
 
@@ -285,8 +289,9 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
     load_options.shards = shard->count;
   }
   const auto sc = scenario::load(args.scenario, registry.catalog(), load_options);
-  if (!shard && !args.run_name.empty()) {
-    throw util::UsageError("--run-id names the run every shard joins: give --shard I/N too");
+  if (!shard && (!args.run_name.empty() || !args.barrier_dsn.empty())) {
+    throw util::UsageError(
+        "--run-id and --barrier-dsn are for a sharded run: give --shard I/N too");
   }
   const auto shard_run = shard ? std::optional{plan_shard(args, sc, *shard)} : std::nullopt;
   if (!args.dsn.empty()) {

@@ -33,6 +33,7 @@ struct RunArgs {
   std::string shard;
   std::string run_name;
   std::string barrier_timeout = "10m";
+  std::string barrier_dsn;  // empty: the DSN
 };
 
 // The options of `pgleak merge`.

@@ -105,6 +105,11 @@ json shards_job(const scenario::Scenario& sc, const ManifestOptions& o) {
            {// The DSN from the Secret, never on a command line: pgleak reads $PGLEAK_DSN.
             {{"name", "PGLEAK_DSN"},
              {"valueFrom", {{"secretKeyRef", {{"name", secret_of(o)}, {"key", "dsn"}}}}}},
+            // Where the shards meet, when "dsn" is a transaction-pooling PgBouncer.
+            {{"name", "PGLEAK_BARRIER_DSN"},
+             {"valueFrom",
+              {{"secretKeyRef",
+                {{"name", secret_of(o)}, {"key", "barrier_dsn"}, {"optional", true}}}}}},
             // Set by the Job controller too; named here so $(...) above expands it.
             {{"name", "JOB_COMPLETION_INDEX"},
              {"valueFrom",

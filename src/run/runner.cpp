@@ -715,12 +715,13 @@ std::unique_ptr<ShardLink> join_shards(const scenario::Scenario& sc, const RunOp
                   "to {}s)",
                   shard.shard.str(), shard.shard.count, shard.run_id,
                   std::chrono::duration_cast<std::chrono::seconds>(shard.barrier_timeout).count()));
-  auto link = ShardLink::join({.target = target.admin,
-                               .run_id = shard.run_id,
-                               .shard = shard.shard,
-                               .scenario_digest = sc.digest,
-                               .timeout = shard.barrier_timeout,
-                               .interrupt = options.interrupt});
+  auto link = ShardLink::join(
+      {.target = shard.barrier_dsn ? db::ConnInfo::parse(*shard.barrier_dsn) : target.admin,
+       .run_id = shard.run_id,
+       .shard = shard.shard,
+       .scenario_digest = sc.digest,
+       .timeout = shard.barrier_timeout,
+       .interrupt = options.interrupt});
   auto& out = result.shard.emplace();
   out.shard = shard.shard;
   out.run_name = shard.run_name;

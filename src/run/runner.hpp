@@ -26,6 +26,8 @@ struct ShardRun {
   std::string run_id;    // shared by every shard (six characters, as make_run_id's)
   std::string run_name;  // what the user named the run (--run-id), or how it was derived
   std::chrono::milliseconds barrier_timeout{std::chrono::minutes{10}};
+  // Where the shards meet (run/shard_barrier.hpp); none: the target's DSN.
+  std::optional<std::string> barrier_dsn;
 };
 
 // Shard 0 samples pg_stat_activity and reads the server log; every shard

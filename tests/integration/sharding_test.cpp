@@ -203,6 +203,22 @@ TEST_F(ShardServer, AShardAloneGivesUpAtTheBarrierTimeout) {
   EXPECT_EQ(backends_left(), 0);
 }
 
+// The shards meet where --barrier-dsn says (the server itself, behind a
+// transaction-pooling PgBouncer), and its password is never shown.
+TEST_F(ShardServer, TheBarrierIsWhereBarrierDsnSays) {
+  ScratchDir dir;
+  const auto r =
+      run_to_end({kBinary, "run", kSource + "/scenarios/incident-after.json", "--shard", "0/2",
+                  "--dsn", dsn(), "--barrier-dsn", "postgresql://pgleak:sekrit-pw@127.0.0.1:1/app",
+                  "--report", (dir / "r.json").string()});
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.err.find("the barrier on"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("port=1 "), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("sekrit-pw"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("sekrit-pw"), std::string::npos) << r.out;
+  EXPECT_EQ(backends_left(), 0);
+}
+
 TEST_F(ShardServer, ShardsOfDifferentScenariosRefuseEachOther) {
   ScratchDir dir;
   const auto original = kSource + "/scenarios/incident-after.json";
@@ -294,6 +310,8 @@ TEST(ShardUsage, RefusesWhatCannotBeShardedBeforeAnythingStarts) {
       {{"--shard", "2/2", "--dsn", "postgresql://u@127.0.0.1:1/x"}, "from 0 to N-1"},
       {{"--shard", "0/6", "--dsn", "postgresql://u@127.0.0.1:1/x"}, "at most 5 shards"},
       {{"--run-id", "x", "--dsn", "postgresql://u@127.0.0.1:1/x"}, "give --shard"},
+      {{"--barrier-dsn", "postgresql://u@127.0.0.1:1/x", "--dsn", "postgresql://u@127.0.0.1:1/x"},
+       "give --shard"},
       {{"--shard", "0/2", "--run-id", "bad name!", "--dsn", "postgresql://u@127.0.0.1:1/x"},
        "--run-id"},
       {{"--shard", "0/2", "--barrier-timeout", "soon", "--dsn", "postgresql://u@127.0.0.1:1/x"},
