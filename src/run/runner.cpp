@@ -870,6 +870,11 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     target.embedded->stop(options.force.stop_requested());
   }
 
+  // No shard misses this one's abort or last sample; a shard stopped by a
+  // signal leaves at once (the others wait out their own bounds).
+  if (link && !options.interrupt.stop_requested()) {
+    link->settle(5s, options.force);
+  }
   control.describe(result);
   collect_recorded(recorder, sampler, result);
   result.wall_s = std::chrono::duration<double>(Clock::now() - wall_start).count();

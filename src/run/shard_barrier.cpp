@@ -44,9 +44,10 @@ Seen look(db::OwnSession& session, const BarrierKeys& keys, int shards, int32_t 
 }  // namespace
 
 BarrierKeys barrier_keys(const std::string& run_id) {
-  return {key_of("pgleak-barrier-arrived/" + run_id), key_of("pgleak-barrier-passed/" + run_id),
-          key_of("pgleak-barrier-digest/" + run_id), key_of("pgleak-barrier-aborted/" + run_id),
-          key_of("pgleak-barrier-final/" + run_id)};
+  return {key_of("pgleak-barrier-arrived/" + run_id),  key_of("pgleak-barrier-passed/" + run_id),
+          key_of("pgleak-barrier-digest/" + run_id),   key_of("pgleak-barrier-aborted/" + run_id),
+          key_of("pgleak-barrier-final/" + run_id),    key_of("pgleak-barrier-saw-abort/" + run_id),
+          key_of("pgleak-barrier-saw-final/" + run_id)};
 }
 
 int32_t barrier_digest(const std::string& scenario_digest, int shards) {
@@ -146,28 +147,65 @@ void ShardLink::wait_at_start() {
                            .count();
 }
 
+bool ShardLink::take(int32_t key) {
+  if (!session_ || session_->broken()) {
+    return false;
+  }
+  try {
+    session_->query(fmt::format("SELECT pg_advisory_lock({}, {})", key, options_.shard.index));
+    return true;
+  } catch (const std::exception&) {
+    return false;  // the others wait out their bounds
+  }
+}
+
+long long ShardLink::count(const std::string& where) {
+  return session_->scalar(
+      "SELECT count(DISTINCT objid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+      "AND granted AND database = (SELECT oid FROM pg_database WHERE datname = "
+      "current_database()) AND " +
+      where);
+}
+
 void ShardLink::announce_abort() {
-  if (announced_ || !session_ || session_->broken()) {
+  if (!announced_abort_) {
+    announced_abort_ = take(barrier_keys(options_.run_id).aborted);
+  }
+}
+
+void ShardLink::settle(std::chrono::milliseconds timeout, const std::stop_token& stop) {
+  if ((!announced_abort_ && !announced_final_) || !session_ || session_->broken()) {
     return;
   }
-  announced_ = true;
-  try {
-    session_->query(fmt::format("SELECT pg_advisory_lock({}, {})",
-                                barrier_keys(options_.run_id).aborted, options_.shard.index));
-  } catch (const std::exception&) {
-    // The others run to their end: the merged report still says this one aborted.
+  const auto keys = barrier_keys(options_.run_id);
+  const auto me = options_.shard.index;
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    try {
+      // The other shards still running (they hold A), against those that saw
+      // what this one announced (a shard that aborted itself knows the run ended).
+      const auto running = count(fmt::format("classid = {} AND objid <> {}", keys.arrived, me));
+      const bool abort_seen =
+          !announced_abort_ || count(fmt::format("classid IN ({}, {}) AND objid <> {}",
+                                                 keys.aborted, keys.saw_abort, me)) >= running;
+      const bool final_seen =
+          !announced_final_ ||
+          count(fmt::format("classid = {} AND objid <> {}", keys.saw_final, me)) >= running;
+      if (abort_seen && final_seen) {
+        return;
+      }
+    } catch (const std::exception&) {
+      return;
+    }
+    if (Clock::now() >= deadline || !util::sleep_for(kPoll, stop)) {
+      return;
+    }
   }
 }
 
 void ShardLink::announce_final_sample() {
-  if (!session_ || session_->broken()) {
-    return;
-  }
-  try {
-    session_->query(fmt::format("SELECT pg_advisory_lock({}, {})",
-                                barrier_keys(options_.run_id).final_sample, options_.shard.index));
-  } catch (const std::exception&) {
-    // The others wait out their bound.
+  if (!announced_final_) {
+    announced_final_ = take(barrier_keys(options_.run_id).final_sample);
   }
 }
 
@@ -180,6 +218,7 @@ bool ShardLink::wait_final_sample(std::chrono::milliseconds timeout, const std::
               "granted AND classid = {} AND database = (SELECT oid FROM pg_database WHERE "
               "datname = current_database())",
               barrier_keys(options_.run_id).final_sample)) > 0) {
+        take(barrier_keys(options_.run_id).saw_final);
         return true;
       }
     } catch (const std::exception&) {
@@ -202,7 +241,11 @@ int ShardLink::aborted_by() {
         "granted AND classid = {} AND objid <> {} AND database = (SELECT oid FROM pg_database "
         "WHERE datname = current_database())",
         barrier_keys(options_.run_id).aborted, options_.shard.index));
-    return rows.size() == 1 && rows[0][0] ? db::OwnSession::number<int>(rows[0][0]) : -1;
+    if (rows.size() != 1 || !rows[0][0]) {
+      return -1;
+    }
+    take(barrier_keys(options_.run_id).saw_abort);
+    return db::OwnSession::number<int>(rows[0][0]);
   } catch (const std::exception&) {
     return -1;
   }

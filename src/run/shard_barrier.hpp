@@ -34,8 +34,12 @@ namespace pgleak::run {
 //  - The last sample. Shard 0 takes (F, 0) once it has sampled the end; the
 //    others keep what they hold until they see it, so that sample sees the
 //    whole fleet however their ends are spread.
+//  - Seen. A shard that sees X takes (Y, I), and one that sees F takes
+//    (Z, I); a shard that announced X or F keeps its session at its end
+//    until every shard still running has seen it (settle), so no shard
+//    misses an announcement between two of its polls.
 //
-// A, B, D, X and F are int4 keys derived from the run id, so runs do not meet.
+// A, B, D, X, F, Y and Z are int4 keys derived from the run id, so runs do not meet.
 // Cost: one connection per shard for the run (the unsharded run has none).
 // A killed shard lets go of its locks with its session: nothing is left
 // behind. The session must be a session: through a transaction-pooling
@@ -76,15 +80,23 @@ class ShardLink {
   // `timeout` or `stop`; false when it did not come.
   void announce_final_sample();
   bool wait_final_sample(std::chrono::milliseconds timeout, const std::stop_token& stop);
+  // At this shard's end: once it announced an abort or the last sample, waits
+  // until every other shard still running has seen it, up to `timeout`.
+  void settle(std::chrono::milliseconds timeout, const std::stop_token& stop);
 
  private:
   ShardLink(const BarrierOptions& options);
   void wait_at_start();
+  // Takes (key, this shard's index); false when the server cannot be asked.
+  bool take(int32_t key);
+  // Distinct objids of the run's granted advisory locks matching `where`.
+  long long count(const std::string& where);
 
   BarrierOptions options_;
   std::unique_ptr<db::OwnSession> session_;
   bool interrupted_ = false;
-  bool announced_ = false;
+  bool announced_abort_ = false;
+  bool announced_final_ = false;
   double waited_s_ = 0;
   int64_t passed_at_unix_ms_ = 0;
 };
@@ -96,6 +108,8 @@ struct BarrierKeys {
   int32_t digest;
   int32_t aborted;
   int32_t final_sample;
+  int32_t saw_abort;
+  int32_t saw_final;
 };
 BarrierKeys barrier_keys(const std::string& run_id);
 // The int4 the barrier publishes for a scenario digest and shard count.

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
@@ -139,6 +140,10 @@ void expect_equivalent(const json& merged, const json& unsharded, int shards) {
   EXPECT_EQ(holders_m > 0, holders_u > 0);
   EXPECT_LE(std::abs(holders_m - holders_u), std::max(3, holders_u / 4))
       << "merged " << holders_m << ", unsharded " << holders_u;
+  std::cout << "equivalence: peak " << peak_m << " vs " << peak_u << ", 53300 " << refusals(m)
+            << " vs " << refusals(u) << ", pool timeouts " << m.at("pool_timeouts") << " vs "
+            << u.at("pool_timeouts") << ", holders " << holders_m << " vs " << holders_u
+            << ", start skew " << merged.at("merge").at("start_skew_ms") << " ms\n";
   // Every replica ran, once.
   EXPECT_EQ(merged.at("pools").size(), unsharded.at("pools").size());
   // And together: the shards started within a second of each other.
@@ -165,7 +170,7 @@ TEST_F(ShardServer, IncidentBeforeShardedMatchesTheUnshardedRun) {
   EXPECT_EQ(m.at("run").at("status"), "aborted");
   for (int i = 0; i < 3; ++i) {
     const auto s = read_json(dir / ("shard-" + std::to_string(i) + ".json"));
-    EXPECT_EQ(s.at("run").at("status"), "aborted") << i;
+    EXPECT_EQ(s.at("run").at("status"), "aborted") << i << ": " << s.at("run").dump();
     EXPECT_EQ(s.at("shard").at("samples_server"), i == 0);
   }
   EXPECT_EQ(backends_left(), 0);
