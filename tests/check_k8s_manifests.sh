@@ -41,8 +41,30 @@ grep -q '"\$(JOB_COMPLETION_INDEX)/5"' "$work/before.yaml"
 grep -q 'namespace: "load-tests"' "$work/before.yaml"
 grep -q 'name: "prod-dsn"' "$work/before.yaml"
 
+# The scenario reaches the pods byte for byte, whatever it holds: comments,
+# tabs, non-ASCII text, a line that starts with spaces.
+python3 - "$src/scenarios/incident-after.json" "$work/odd.json" <<'PY'
+import sys
+text = open(sys.argv[1], encoding="utf-8").read()
+text = text.replace('"name": "incident-after",',
+                    '"name": "incident-after", // 3 × 5 — naïve\t"quoted"\n   ', 1)
+open(sys.argv[2], "w", encoding="utf-8").write(text)
+PY
+"$pgleak" k8s "$work/odd.json" --shards 2 --image pgleak > "$work/odd.yaml"
+node --input-type=module -e '
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+const require = createRequire(process.argv[1] + "/tests/k8s/");
+const { parseAllDocuments } = require("yaml");
+const docs = parseAllDocuments(readFileSync(process.argv[2], "utf8")).map((d) => d.toJS());
+const got = docs.find((d) => d && d.kind === "ConfigMap").data["scenario.json"];
+if (got !== readFileSync(process.argv[3], "utf8")) {
+  console.error("FAIL: the ConfigMap does not hold the scenario file as written");
+  process.exit(1);
+}' "$src" "$work/odd.yaml" "$work/odd.json"
+
 node "$src/tests/k8s/validate.mjs" "$work/shards.yaml" "$work/merge.yaml" "$work/before.yaml" \
-  "$work/before-merge.yaml" "$work/one.yaml"
+  "$work/before-merge.yaml" "$work/one.yaml" "$work/odd.yaml"
 node "$src/tests/k8s/validate.mjs" --self-test "$work/before.yaml"
 
 refuse() {

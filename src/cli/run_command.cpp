@@ -92,8 +92,8 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
     for (size_t i = 0; i < shown; ++i) {
       const auto& h = r.holders[i];
       out << fmt::format("    {}.{} {} ({}): backend {} since {:.1f}s, {:.0f}s nominal\n",
-                         h.process, h.replica, h.worker, h.pattern, h.backend_pid, h.since_s,
-                         h.age_nominal_s);
+                         util::printable(h.process), h.replica, util::printable(h.worker),
+                         util::printable(h.pattern), h.backend_pid, h.since_s, h.age_nominal_s);
     }
     if (r.holders.size() > shown) {
       out << fmt::format("    ... and {} more in the report\n", r.holders.size() - shown);

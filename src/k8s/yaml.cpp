@@ -7,8 +7,10 @@ namespace {
 
 using nlohmann::json;
 
+// JSON's quoting, ASCII only: valid YAML whatever the text holds (C1 controls
+// and byte-order marks, which YAML does not allow raw, become \u escapes).
 std::string json_quoted(const json& value) {
-  return value.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
+  return value.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
 }
 
 // A key as it may stand unquoted: letters, digits and - _ . /
@@ -20,14 +22,15 @@ std::string key_text(const std::string& key) {
   return plain ? key : json_quoted(key);
 }
 
-// Text a literal block can hold exactly: printable, tabs and newlines.
+// Text a literal block holds exactly: lines of printable ASCII and tabs
+// (anything else is written quoted, with escapes).
 bool fits_literal_block(const std::string& text) {
   if (text.find('\n') == std::string::npos) {
     return false;
   }
   return std::all_of(text.begin(), text.end(), [](char c) {
     const auto u = static_cast<unsigned char>(c);
-    return c == '\n' || c == '\t' || (u >= 0x20 && u != 0x7f);
+    return c == '\n' || c == '\t' || (u >= 0x20 && u < 0x7f);
   });
 }
 

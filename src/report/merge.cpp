@@ -12,6 +12,7 @@
 #include "report/json_report.hpp"
 #include "util/errors.hpp"
 #include "util/gzip_file.hpp"
+#include "util/text.hpp"
 
 namespace pgleak::report {
 namespace {
@@ -257,6 +258,27 @@ const record::Sample* nearest(const std::vector<record::Sample>& samples, double
   return &*it;
 }
 
+// Refuses a report whose pools or holders name a replica that is not this
+// shard's under the scenario's split: it is not this run's shard (or was edited).
+void check_replicas(const Shard& s, const scenario::Scenario& sc) {
+  std::set<std::pair<std::string, int>> mine;
+  const auto split = scenario::split_replicas(sc, s.count);
+  for (const auto& ref : split[static_cast<size_t>(s.index)]) {
+    mine.insert({sc.processes[ref.process].name, ref.replica});
+  }
+  for (const char* list : {"pools", "holders"}) {
+    for (const auto& p : s.report->at(list)) {
+      const auto process = p.at("process").get<std::string>();
+      const auto replica = p.at("replica").get<int>();
+      if (!mine.contains({process, replica})) {
+        refuse(s.path, fmt::format("its {} name replica {} of process \"{}\", which is not shard "
+                                   "{}/{}'s under the scenario's split",
+                                   list, replica, util::printable(process), s.index, s.count));
+      }
+    }
+  }
+}
+
 // What one shard's report adds to the fleet's record.
 void add_report(const Shard& s, run::RunResult& r, std::vector<record::Sample>& samples) {
   const auto& doc = *s.report;
@@ -420,6 +442,7 @@ MergedRun merge_shards(const std::vector<ShardFile>& files,
       const auto& s = shards[i];
       json entry = {{"index", s.index}, {"file", s.path}};
       if (s.report) {
+        check_replicas(s, m.scenario);
         add_report(s, r, samples[i]);
         const auto& run = s.report->at("run");
         const auto& sh = s.report->at("shard");

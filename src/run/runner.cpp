@@ -206,6 +206,15 @@ class Fleet {
   }
 
   std::vector<std::unique_ptr<workload::ProcessReplica>>& replicas() { return replicas_; }
+  int64_t workers() const {
+    int64_t n = 0;
+    for (const auto& rep : replicas_) {
+      for (const auto& w : rep->spec().workers) {
+        n += w.count;
+      }
+    }
+    return n;
+  }
   // shutdown(2) on every socket of every process; returns how many.
   int cut_sockets() {
     int cut = 0;
@@ -270,10 +279,11 @@ class WorkerCount {
 // never waits out (or fires) the rest of the schedule.
 class Workload {
  public:
-  // `shard`: the shard of a sharded run (its tags carry it), or -1.
+  // `shard`: the shard of a sharded run (its tags carry it), if it is one.
   Workload(const scenario::Scenario& sc, Fleet& fleet, Recorder& recorder, RunControl& control,
            probe::RunBackends& backends, server::EmbeddedServer* embedded,
-           const std::string& run_id, int shard, Clock::time_point run_start)
+           const std::string& run_id, std::optional<scenario::ShardRef> shard,
+           Clock::time_point run_start)
       : sc_(sc),
         fleet_(fleet),
         recorder_(recorder),
@@ -285,7 +295,7 @@ class Workload {
     } catch (const std::system_error& e) {
       stop({});  // a thread that could not be created: the ones that were are joined
       throw util::InfrastructureError(thread_start_failure(static_cast<int64_t>(workers_.size()),
-                                                           threads_needed(sc), e.what()));
+                                                           threads_needed(sc, shard_), e.what()));
     } catch (...) {
       stop({});
       throw;
@@ -390,7 +400,7 @@ class Workload {
                              rep.spec().name,
                              rep.replica(),
                              g.group->pattern,
-                             shard_}
+                             shard_ ? shard_->index : -1}
             .str();
     for (int i = 0; i < g.group->count; ++i) {
       live_.add();
@@ -536,7 +546,7 @@ class Workload {
   Recorder& recorder_;
   RunControl& control_;
   probe::RunBackends& backends_;
-  const int shard_;
+  const std::optional<scenario::ShardRef> shard_;
   WorkerCount live_;
   std::vector<GroupRun> groups_;
   std::vector<std::thread> workers_;
@@ -622,7 +632,8 @@ struct FollowedLogs {
 };
 
 FollowedLogs follow_logs(const Target& target, const RunOptions& options,
-                         record::Recorder& recorder, const Fleet& fleet, RunResult& result) {
+                         const std::string& run_marker, record::Recorder& recorder,
+                         const Fleet& fleet, RunResult& result) {
   FollowedLogs logs;
   const std::string server_log =
       target.embedded ? target.embedded->json_log_path().string() : options.server_log;
@@ -631,10 +642,7 @@ FollowedLogs follow_logs(const Target& target, const RunOptions& options,
                              ": the server's log is read by shard 0 of the run, not this one";
   } else if (!server_log.empty()) {
     logs.server = std::make_unique<probe::ServerLogTailer>(
-        server_log,
-        options.shard ? scenario::BackendTag::fleet_marker(result.run_id)
-                      : scenario::BackendTag::run_marker(result.run_id),
-        recorder,
+        server_log, run_marker, recorder,
         [&fleet](const std::string& process, int replica, int pid) {
           return fleet.last_holder(process, replica, pid);
         },
@@ -744,12 +752,18 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   result.run_id = options.shard ? options.shard->run_id : make_run_id();
   result.started_at_utc = util::utc_now("%Y-%m-%dT%H:%M:%SZ");
   const auto wall_start = Clock::now();
-  check_thread_budget(sc);  // before anything starts
-  if (options.shard && !options.dsn) {
-    throw util::UsageError("a sharded run needs a target every shard shares: give --dsn");
-  }
   const std::optional<scenario::ShardRef> shard =
       options.shard ? std::optional{options.shard->shard} : std::nullopt;
+  if (shard && !options.dsn) {
+    throw util::UsageError("a sharded run needs a target every shard shares: give --dsn");
+  }
+  check_thread_budget(sc, shard);  // before anything starts
+  // What the run's backends' tags hold: every shard's (the sampler and the
+  // server log count them all), and this process's (what it may act on).
+  const auto fleet_marker = shard ? scenario::BackendTag::fleet_marker(result.run_id)
+                                  : scenario::BackendTag::run_marker(result.run_id);
+  const auto own_marker =
+      shard ? scenario::BackendTag::shard_marker(result.run_id, shard->index) : fleet_marker;
 
   // Declaration order is the order of release, in reverse: the workload stops
   // before the instruments, the instruments before the pools close, and the
@@ -765,15 +779,8 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
 
   // Forced, the clean-up stops asking a server that may not answer. A shard
   // acts on its own backends only.
-  probe::RunBackends backends{target.admin,
-                              shard
-                                  ? scenario::BackendTag::shard_marker(result.run_id, shard->index)
-                                  : scenario::BackendTag::run_marker(result.run_id),
-                              options.force};
-  probe::ActivitySampler sampler{target.admin,
-                                 shard ? scenario::BackendTag::fleet_marker(result.run_id)
-                                       : scenario::BackendTag::run_marker(result.run_id),
-                                 sc.sample_interval, recorder,
+  probe::RunBackends backends{target.admin, own_marker, options.force};
+  probe::ActivitySampler sampler{target.admin, fleet_marker, sc.sample_interval, recorder,
                                  [&fleet] { return fleet.pool_samples(); }};
   if (shard && !samples_server(*shard)) {
     sampler.pools_only();
@@ -783,23 +790,18 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   sampler.on_target_lost(
       [&control](const std::string& why) { control.stop(RunStatus::kTargetLost, why); });
   sampler.start();
-  FollowedLogs logs = follow_logs(target, options, recorder, fleet, result);
+  FollowedLogs logs = follow_logs(target, options, fleet_marker, recorder, fleet, result);
 
-  log(options, fmt::format("running {} for {} ({} nominal, time_scale {}), {} workers in {} "
-                           "process replicas, run id {}",
-                           sc.name, util::format_duration(sc.duration.applied),
-                           util::format_duration(sc.duration.nominal), sc.time_scale,
-                           sc.total_workers(), fleet.replicas().size(), result.run_id));
+  log(options,
+      fmt::format("running {} for {} ({} nominal, time_scale {}), {} workers in {} process "
+                  "replicas{}, run id {}",
+                  sc.name, util::format_duration(sc.duration.applied),
+                  util::format_duration(sc.duration.nominal), sc.time_scale, fleet.workers(),
+                  fleet.replicas().size(), shard ? " (this shard's)" : "", result.run_id));
   const auto run_start = recorder.start();
-  Workload workload{sc,
-                    fleet,
-                    recorder,
-                    control,
-                    backends,
-                    target.embedded.get(),
-                    result.run_id,
-                    shard ? shard->index : -1,
-                    run_start};
+  Workload workload{
+      sc,    fleet,    recorder, control, backends, target.embedded.get(), result.run_id,
+      shard, run_start};
 
   LiveWatch watch{sc,
                   recorder,

@@ -59,17 +59,24 @@ int64_t own_threads() {
 
 }  // namespace
 
-int64_t threads_needed(const scenario::Scenario& sc) {
-  int64_t n = sc.total_workers() + kRunThreads;
-  for (const auto& p : sc.processes) {
-    for (const auto& w : p.workers) {
-      n += w.arrival_rate ? p.replicas : 0;
+int64_t threads_needed(const scenario::Scenario& sc,
+                       const std::optional<scenario::ShardRef>& shard) {
+  int64_t n = kRunThreads;
+  for (size_t p = 0; p < sc.processes.size(); ++p) {
+    const auto& spec = sc.processes[p];
+    int64_t replicas = 0;
+    for (int r = 0; r < spec.replicas; ++r) {
+      replicas += !shard || scenario::runs_on(sc, p, r, *shard) ? 1 : 0;
+    }
+    for (const auto& w : spec.workers) {
+      n += replicas * w.count;
+      n += w.arrival_rate ? replicas : 0;
       if (scenario::any_step(w.steps,
                              [](const scenario::Step& s) { return s.after.has_value(); })) {
-        n += p.replicas;  // a releaser thread per replica, at most
+        n += replicas;  // a releaser thread per replica, at most
       }
     }
-    n += p.lifecycle ? p.replicas : 0;
+    n += spec.lifecycle ? replicas : 0;
   }
   return n;
 }
@@ -92,15 +99,17 @@ std::optional<int64_t> threads_available() {
   return available;
 }
 
-void check_thread_budget(const scenario::Scenario& sc) {
-  const auto needed = threads_needed(sc);
+void check_thread_budget(const scenario::Scenario& sc,
+                         const std::optional<scenario::ShardRef>& shard) {
+  const auto needed = threads_needed(sc, shard);
   const auto available = threads_available();
   if (available && needed > *available) {
     throw util::UsageError(fmt::format(
-        "{} needs {} threads (one per simulated worker, {} workers) and this machine lets "
-        "pgleak start {} more: lower the workers or replicas, or raise the limit (ulimit -u "
-        "for this user, sysctl kernel.threads-max for the machine)",
-        sc.name, needed, sc.total_workers(), std::max<int64_t>(0, *available)));
+        "{}{} needs {} threads (one per simulated worker, and a few of its own) and this "
+        "machine lets pgleak start {} more: lower the workers or replicas{}, or raise the limit "
+        "(ulimit -u for this user, sysctl kernel.threads-max for the machine)",
+        sc.name, shard ? " shard " + shard->str() : std::string{}, needed,
+        std::max<int64_t>(0, *available), shard ? ", use more shards" : ""));
   }
 }
 

@@ -5,14 +5,16 @@
 #include <string>
 
 #include "scenario/scenario.hpp"
+#include "scenario/shard.hpp"
 
 namespace pgleak::run {
 
 // How many threads a run of `sc` starts: one per worker, one per open-model
 // group's arrivals, one per process replica with a lifecycle or late
 // releases (at most), and the run's own few (sampler, log tailer, faults,
-// signals, server keeper).
-int64_t threads_needed(const scenario::Scenario& sc);
+// signals, server keeper). With `shard`, of that shard's replicas only.
+int64_t threads_needed(const scenario::Scenario& sc,
+                       const std::optional<scenario::ShardRef>& shard = std::nullopt);
 
 // How many more threads this process may start: the kernel's threads-max
 // less the threads that exist, and (for an ordinary user) RLIMIT_NPROC less
@@ -22,7 +24,8 @@ std::optional<int64_t> threads_available();
 // Refuses (util::UsageError, exit 2, before anything starts) a scenario that
 // needs more threads than the machine allows, naming both numbers and the
 // limits to raise.
-void check_thread_budget(const scenario::Scenario& sc);
+void check_thread_budget(const scenario::Scenario& sc,
+                         const std::optional<scenario::ShardRef>& shard = std::nullopt);
 
 // What to say when a thread could not be started after all (the limits
 // moved, or another program took the rest): the message for

@@ -13,6 +13,31 @@ async function schemaCheck(doc) {
   new Model(doc).validate();
 }
 
+// A scenario file may hold // and /* */ comments (pgleak's loader skips
+// them); strings are copied as they are.
+function withoutComments(text) {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j;
+    } else if (c === "/" && text[i + 1] === "/") {
+      while (i < text.length && text[i] !== "\n") i++;
+      out += "\n";
+    } else if (c === "/" && text[i + 1] === "*") {
+      i = text.indexOf("*/", i + 2);
+      if (i < 0) return out;
+      i++;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // What pgleak's own manifests must say, beyond the schema.
 function contractCheck(docs) {
   const problems = [];
@@ -25,7 +50,7 @@ function contractCheck(docs) {
   }
   for (const cm of byKind("ConfigMap")) {
     try {
-      JSON.parse(cm.data["scenario.json"]);
+      JSON.parse(withoutComments(cm.data["scenario.json"]));
     } catch (e) {
       problems.push(`ConfigMap/${cm.metadata.name}: scenario.json is not JSON: ${e.message}`);
     }

@@ -350,6 +350,9 @@ TEST(Merge, RefusesEveryKindOfMismatchedInput) {
   text.replace(text.find("\"pool_size\": 2"), 14, "\"pool_size\": 9");
   edited["shard"]["scenario_text"] = text;
   expect({{"s0.json", edited.dump()}, {"s1.json", s1}}, "does not match its scenario_digest");
+  auto foreign = json::parse(s1);
+  foreign["pools"][0]["replica"] = 0;  // api.0 runs on shard 0
+  expect({{"s0.json", s0}, {"x.json", foreign.dump()}}, "which is not shard 1/2's");
   auto broken = json::parse(s1);
   broken.erase("pools");
   expect({{"s0.json", s0}, {"x.json", broken.dump()}}, "lacks a field");
