@@ -199,6 +199,22 @@ json page_data(const HtmlInput& input) {
     holders.erase(holders.begin() + 200, holders.end());
   }
   const double duration_nominal = number_or(sc.value("duration", json::object()), "nominal_s", 0);
+  // A merged run's shards (pgleak merge): how each ended.
+  json shards = nullptr;
+  if (const auto merge = r.value("merge", json::object()); merge.contains("shards")) {
+    shards = json::array();
+    for (const auto& s : merge.at("shards")) {
+      if (shards.size() >= 1000) {
+        break;
+      }
+      shards.push_back({{"index", s.value("index", json(nullptr))},
+                        {"status", s.value("status", json(nullptr))},
+                        {"status_detail", s.value("status_detail", json(nullptr))},
+                        {"wall_s", s.value("wall_s", json(nullptr))},
+                        {"replicas", s.value("replicas", json(nullptr))},
+                        {"samples_server", s.value("samples_server", json(nullptr))}});
+    }
+  }
   return {{"label", input.label},
           {"name", sc.value("name", "")},
           {"description", sc.value("description", "")},
@@ -220,6 +236,8 @@ json page_data(const HtmlInput& input) {
           {"holders_total", r.value("holders", json::array()).size()},
           {"budget", budget},
           {"wait_histogram", r.value("checkout_wait_histogram", json(nullptr))},
+          {"shards", shards},
+          {"start_skew_ms", r.value("merge", json::object()).value("start_skew_ms", json(nullptr))},
           {"scenario", sc}};
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -19,7 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxTimelineBytes = size_t{4} << 30;
+constexpr size_t kMaxTimelineBytes = size_t{1} << 30;
 
 // One shard as given: its report, or (killed before it wrote one) its timeline.
 struct Shard {
@@ -41,6 +42,27 @@ struct Shard {
   throw util::UsageError(path + ": " + why);
 }
 
+// A report is a file anyone may have written: nothing in it may be nested
+// past what pgleak writes, nor be a number pgleak's counters could not hold
+// (a conversion of such a number to an integer would be undefined).
+void refuse_hostile_values(const std::string& path, const json& j, int depth = 0) {
+  if (depth > 32) {
+    refuse(path, "nested deeper than a pgleak report is");
+  }
+  if (j.is_number_float() &&
+      !(std::isfinite(j.get<double>()) && std::fabs(j.get<double>()) <= 9.007199254740992e15)) {
+    refuse(path, "holds a number out of range: " + j.dump());
+  }
+  if (j.is_number_unsigned() && j.get<uint64_t>() > (uint64_t{1} << 62)) {
+    refuse(path, "holds a number out of range: " + j.dump());
+  }
+  if (j.is_structured()) {
+    for (const auto& item : j) {
+      refuse_hostile_values(path, item, depth + 1);
+    }
+  }
+}
+
 Shard read_report_shard(const std::string& path, const std::string& bytes) {
   json doc;
   try {
@@ -54,6 +76,7 @@ Shard read_report_shard(const std::string& path, const std::string& bytes) {
   if (doc.contains("merge")) {
     refuse(path, "a merged report, not a shard's: give the shards' own reports");
   }
+  refuse_hostile_values(path, doc);
   const auto it = doc.find("shard");
   if (it == doc.end() || !it->is_object()) {
     refuse(path,
@@ -100,7 +123,8 @@ Shard read_timeline_shard(const std::string& path, const std::string& bytes) {
              fmt::format("line {} of the timeline is not JSON: {}", s.events.size() + 1, e.what()));
     }
     start = end + 1;
-    const auto type = line.value("type", std::string{});
+    refuse_hostile_values(path, line);
+    const auto type = line.is_object() ? line.value("type", std::string{}) : std::string{};
     try {
       if (!header) {
         if (type != "header") {

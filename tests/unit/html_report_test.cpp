@@ -85,6 +85,29 @@ TEST(HtmlReport, LongRunsAreReducedButKeepTheirPeak) {
   }
 }
 
+TEST(HtmlReport, AMergedRunListsItsShardsAndHowEachEnded) {
+  auto report = report_with_samples(40, 3);
+  EXPECT_TRUE(page_data({"one.json", report})["shards"].is_null());
+  report["merge"] = {{"start_skew_ms", 18},
+                     {"shards",
+                      {{{"index", 0},
+                        {"status", "completed"},
+                        {"wall_s", 6.1},
+                        {"replicas", 2},
+                        {"samples_server", true},
+                        {"status_detail", nullptr}},
+                       {{"index", 1},
+                        {"status", "killed"},
+                        {"wall_s", nullptr},
+                        {"samples_server", false},
+                        {"status_detail", "killed before it wrote its report"}}}}};
+  const auto data = page_data({"merged.json", report});
+  ASSERT_EQ(data["shards"].size(), 2u);
+  EXPECT_EQ(data["shards"][1]["status"], "killed");
+  EXPECT_TRUE(data["shards"][1]["replicas"].is_null());
+  EXPECT_EQ(data["start_skew_ms"], 18);
+}
+
 TEST(HtmlReport, ShortRunsAreDrawnWhole) {
   const auto data = page_data({"short.json", report_with_samples(40, 3)});
   EXPECT_EQ(data["series"]["drawn"], 40);

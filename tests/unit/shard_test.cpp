@@ -359,6 +359,16 @@ TEST(Merge, RefusesEveryKindOfMismatchedInput) {
   auto bad_histogram = json::parse(s1);
   bad_histogram["shard"]["histograms"]["checkout_waits"]["buckets"] = json::array({{99999, 1}});
   expect({{"s0.json", s0}, {"x.json", bad_histogram.dump()}}, "malformed histogram");
+  auto huge = json::parse(s1);
+  huge["pools"][0]["replica"] = 1e300;
+  expect({{"s0.json", s0}, {"x.json", huge.dump()}}, "out of range");
+  json deep = json::parse(s1);
+  json* at = &deep["events"];
+  for (int i = 0; i < 40; ++i) {
+    *at = json::array({json::array()});
+    at = &(*at)[0];
+  }
+  expect({{"s0.json", s0}, {"x.json", deep.dump()}}, "nested deeper");
   expect({}, "no shard reports");
 }
 

@@ -335,6 +335,12 @@
     s.append(table(`Budget: worst case ${b.unbounded ? 'unbounded' : b.worst_case} of ${b.available} available`,
       ['process', 'replicas', 'pool_size', 'max_overflow', 'per replica', 'worst case'],
       (b.processes || []).map((p) => [p.name, p.replicas, p.pool_size, p.max_overflow, p.unbounded ? 'unbounded' : p.per_replica, p.unbounded ? '-' : p.worst_case])));
+    if (page.shards) {
+      s.append(table(`Shards (${page.shards.length}${page.start_skew_ms === null ? '' : `, started within ${page.start_skew_ms} ms of each other`})`,
+        ['shard', 'status', 'how it ended', 'replicas', 'wall', 'samples the server'],
+        page.shards.map((x) => [x.index, x.status, x.status_detail || '-', x.replicas === null ? '-' : x.replicas,
+          x.wall_s === null ? '-' : `${Number(x.wall_s).toFixed(1)} s`, x.samples_server ? 'yes' : 'no'])));
+    }
     s.append(errorsTable(page), scenarioTable(page));
     return s;
   }
