@@ -26,14 +26,7 @@ require_pgleak scale
 source bench/lib/server.sh
 start_server $((n + 100))
 
-# pgbench: connect n clients, run SELECT 1 briefly.
-printf 'SELECT 1;\n' >"$dir/select.sql"
-chmod 644 "$dir/select.sql"
-"${run_as[@]}" /usr/bin/time -f '%M' -o "$dir/pgbench.rss" "$bin/pgbench" -n -h "$dir" -p "$port" \
-  -U postgres -c "$n" -j 2 -T 2 -f "$dir/select.sql" postgres >"$dir/pgbench.out" 2>&1
-pgbench_ms=$(sed -n 's/^initial connection time = \([0-9.]*\) ms.*/\1/p' "$dir/pgbench.out")
-[ -n "$pgbench_ms" ] || { echo "scale: pgbench did not run:" >&2; tail -5 "$dir/pgbench.out" >&2; exit 1; }
-pgbench_rss=$(tail -1 "$dir/pgbench.rss")
+pgbench_connect "$n" scale
 
 # pgleak: n replicas of one process that holds one connection each, sampled at 20 Hz.
 cat >"$dir/scale.json" <<EOF

@@ -26,12 +26,7 @@ require_pgleak shard_cost
 source bench/lib/server.sh
 start_server $((n + 100))
 
-printf 'SELECT 1;\n' >"$dir/select.sql"
-chmod 644 "$dir/select.sql"
-"${run_as[@]}" "$bin/pgbench" -n -h "$dir" -p "$port" -U postgres -c "$n" -j 2 -T 2 \
-  -f "$dir/select.sql" postgres >"$dir/pgbench.out" 2>&1
-pgbench_ms=$(sed -n 's/^initial connection time = \([0-9.]*\) ms.*/\1/p' "$dir/pgbench.out")
-[ -n "$pgbench_ms" ] || { echo "shard_cost: pgbench did not run:" >&2; tail -5 "$dir/pgbench.out" >&2; exit 1; }
+pgbench_connect "$n" shard_cost
 
 cat >"$dir/fleet.json" <<EOF
 {"name": "fleet-$n", "duration": "${seconds}s", "sample_interval": "50ms",

@@ -23,3 +23,16 @@ stop_server() {
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$dir"
 }
+
+# pgbench -c CLIENTS on the server for 2 s of SELECT 1, as the reference the
+# connection benchmarks divide by: sets pgbench_ms (its "initial connection
+# time") and pgbench_rss (its peak RSS in KB). CALLER names the script in errors.
+pgbench_connect() {  # CLIENTS CALLER
+  printf 'SELECT 1;\n' >"$dir/select.sql"
+  chmod 644 "$dir/select.sql"
+  "${run_as[@]}" /usr/bin/time -f '%M' -o "$dir/pgbench.rss" "$bin/pgbench" -n -h "$dir" \
+    -p "$port" -U postgres -c "$1" -j 2 -T 2 -f "$dir/select.sql" postgres >"$dir/pgbench.out" 2>&1
+  pgbench_ms=$(sed -n 's/^initial connection time = \([0-9.]*\) ms.*/\1/p' "$dir/pgbench.out")
+  [ -n "$pgbench_ms" ] || { echo "$2: pgbench did not run:" >&2; tail -5 "$dir/pgbench.out" >&2; exit 1; }
+  pgbench_rss=$(tail -1 "$dir/pgbench.rss")
+}

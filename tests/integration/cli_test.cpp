@@ -14,6 +14,7 @@
 
 #include "../scratch_dir.hpp"
 #include "../timeline_lines.hpp"
+#include "binary_suite.hpp"
 #include "scenario/loader.hpp"
 #include "server/embedded_server.hpp"
 #include "server/pgbouncer.hpp"
@@ -27,20 +28,12 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-const std::string kBinary = PGLEAK_BINARY;
-const std::string kSource = PGLEAK_SOURCE_DIR;
-
 Finished pgleak(std::vector<std::string> args) {
   args.insert(args.begin(), kBinary);
   return run_to_end(args);
 }
 
 using TempDir = ScratchDir;
-
-json read_json(const fs::path& path) {
-  std::ifstream in{path};
-  return json::parse(in);
-}
 
 std::set<std::string> embedded_cluster_dirs() {
   std::set<std::string> dirs;

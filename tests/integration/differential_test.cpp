@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "../scratch_dir.hpp"
+#include "binary_suite.hpp"
 #include "server/embedded_server.hpp"
 #include "subprocess.hpp"
 
@@ -26,7 +27,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-const std::string kBinary = PGLEAK_BINARY;
 const std::string kScript =
     std::string{PGLEAK_SOURCE_DIR} + "/tests/differential/session_patterns.py";
 const std::string kPython = "/usr/bin/python3";

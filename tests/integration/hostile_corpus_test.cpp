@@ -12,6 +12,7 @@
 #include <set>
 
 #include "../scratch_dir.hpp"
+#include "binary_suite.hpp"
 #include "subprocess.hpp"
 
 namespace pgleak::testing {
@@ -20,7 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-const std::string kBinary = PGLEAK_BINARY;
 const fs::path kCorpus = fs::path{PGLEAK_SOURCE_DIR} / "tests" / "data" / "hostile";
 
 // Runs pgleak with its own TMPDIR, where a server it started would show.

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../scratch_dir.hpp"
+#include "binary_suite.hpp"
 #include "subprocess.hpp"
 
 namespace pgleak::testing {
@@ -21,14 +22,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-const std::string kBinary = PGLEAK_BINARY;
-const std::string kSource = PGLEAK_SOURCE_DIR;
 const std::string kChromium = "/usr/bin/chromium";
-
-json read_json(const fs::path& p) {
-  std::ifstream in{p};
-  return json::parse(in);
-}
 
 // Chromium as the issue asks for it: headless, no sandbox (root), no GPU, no
 // first-run, background networking, component updates or sync, a fresh

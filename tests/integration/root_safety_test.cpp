@@ -20,6 +20,7 @@
 
 #include "../scratch_dir.hpp"
 #include "../timeline_lines.hpp"
+#include "binary_suite.hpp"
 #include "server/embedded_server.hpp"
 #include "silent_listener.hpp"
 #include "subprocess.hpp"
@@ -32,8 +33,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-const std::string kBinary = PGLEAK_BINARY;
-
 // A TMPDIR for runs: the postgres account must reach its directories in it.
 class Scratch : public ScratchDir {
  public:
@@ -42,11 +41,6 @@ class Scratch : public ScratchDir {
 
 void write(const fs::path& path, const std::string& text) {
   std::ofstream{path} << text;
-}
-
-json read_json(const fs::path& path) {
-  std::ifstream in{path};
-  return json::parse(in);
 }
 
 bool alive(pid_t pid) {

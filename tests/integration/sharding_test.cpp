@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "../scratch_dir.hpp"
+#include "binary_suite.hpp"
 #include "server/embedded_server.hpp"
 #include "subprocess.hpp"
 
@@ -23,14 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-const std::string kBinary = PGLEAK_BINARY;
-const std::string kSource = PGLEAK_SOURCE_DIR;
-
-json read_json(const fs::path& path) {
-  std::ifstream in{path};
-  return json::parse(in);
-}
 
 // One server for the suite, with the incident's settings: max_connections
 // 100, 3 reserved, the workers' role an ordinary one.
