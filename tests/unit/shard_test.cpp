@@ -425,6 +425,13 @@ TEST(Merge, AKilledShardIsTakenFromItsTimelineAndSaidToHaveEndedEarly) {
       catalog());
   EXPECT_EQ(both.result.status, run::RunStatus::kCompleted);
   EXPECT_EQ(both.result.errors_by_sqlstate.count("53300"), 0u);
+  // Shard 0 killed: the target as shard 1 saw it, and no server view.
+  const auto no_zero = report::merge_shards(
+      {{"s0.timeline.jsonl.gz", timeline_of_killed_shard({.index = 0}, sc.digest)},
+       {"s1.json", shard_report(sc, {.index = 1})}},
+      catalog());
+  EXPECT_EQ(no_zero.result.target.server.max_connections, 100);
+  EXPECT_EQ(no_zero.merge.at("shards").at(0).at("status"), "killed");
   // A timeline of another scenario is refused like a report would be.
   EXPECT_NE(merge_error({{"s0.json", shard_report(sc, {.index = 0})},
                          {"s1.gz", timeline_of_killed_shard({.index = 1}, "0000000000000000")}})
