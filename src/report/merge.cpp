@@ -546,21 +546,21 @@ MergedRun merge_shards(const std::vector<ShardFile>& files,
       }
       listing.push_back(std::move(entry));
     }
+    if (r.target.server.server_version.empty()) {
+      // Shard 0 was killed: the target as another shard saw it before the run.
+      for (const auto& s : shards) {
+        if (s.report) {
+          r.target = target_of(s);
+          break;
+        }
+      }
+    }
   } catch (const json::exception& e) {
     throw util::UsageError(std::string{"a shard report lacks a field or has one of the wrong "
                                        "shape: "} +
                            e.what());
   } catch (const std::invalid_argument& e) {
     throw util::UsageError(std::string{"a shard report holds a malformed histogram: "} + e.what());
-  }
-  if (r.target.server.server_version.empty()) {
-    // Shard 0 was killed: the target as another shard saw it before the run.
-    for (const auto& s : shards) {
-      if (s.report) {
-        r.target = target_of(s);
-        break;
-      }
-    }
   }
   if (!ended_early.empty()) {
     r.status_detail = fmt::format("{}", fmt::join(ended_early, "; "));

@@ -432,6 +432,13 @@ TEST(Merge, AKilledShardIsTakenFromItsTimelineAndSaidToHaveEndedEarly) {
       catalog());
   EXPECT_EQ(no_zero.result.target.server.max_connections, 100);
   EXPECT_EQ(no_zero.merge.at("shards").at(0).at("status"), "killed");
+  auto no_target = json::parse(shard_report(sc, {.index = 1}));
+  no_target["shard"].erase("target_info");
+  EXPECT_NE(
+      merge_error({{"s0.timeline.jsonl.gz", timeline_of_killed_shard({.index = 0}, sc.digest)},
+                   {"s1.json", no_target.dump()}})
+          .find("lacks a field"),
+      std::string::npos);
   // A timeline of another scenario is refused like a report would be.
   EXPECT_NE(merge_error({{"s0.json", shard_report(sc, {.index = 0})},
                          {"s1.gz", timeline_of_killed_shard({.index = 1}, "0000000000000000")}})
