@@ -139,6 +139,7 @@ std::vector<ShardBudget> shard_budgets(const scenario::Scenario& sc, const Budge
   for (size_t i = 0; i < split.size(); ++i) {
     ShardBudget sb;
     sb.index = static_cast<int>(i);
+    sb.workers = scenario::workers_of(sc, split[i]);
     for (const auto& ref : split[i]) {
       const auto& spec = sc.processes[ref.process];
       const auto& pb = b.processes[ref.process];
@@ -146,9 +147,6 @@ std::vector<ShardBudget> shard_budgets(const scenario::Scenario& sc, const Budge
         sb.replicas.emplace_back(spec.name, 0);
       }
       ++sb.replicas.back().second;
-      for (const auto& w : spec.workers) {
-        sb.workers += w.count;
-      }
       sb.unbounded = sb.unbounded || pb.unbounded;
       sb.worst_case += pb.unbounded ? 0 : pb.per_replica;
     }

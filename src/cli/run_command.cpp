@@ -190,7 +190,7 @@ run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
   out.run_name = !args.run_name.empty()
                      ? args.run_name
                      : fmt::format("{}-{}-{}", sc.name, sc.digest.substr(0, 8), shard.count);
-  out.run_id = shard_run_id(out.run_name);
+  out.run_id = run::run_id_from_name(out.run_name);
   out.barrier_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
   if (!args.barrier_dsn.empty()) {
     db::ConnInfo::parse(args.barrier_dsn);  // a usage error, before anything starts
@@ -260,17 +260,6 @@ int judge_and_write(const scenario::Scenario& sc, const run::RunResult& result,
 }
 
 }  // namespace
-
-std::string shard_run_id(const std::string& run_name) {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  uint64_t h = scenario::fnv1a64(run_name);
-  std::string id;
-  for (size_t i = 0; i < scenario::kRunIdLength; ++i) {
-    id.push_back(kAlphabet[h % 36]);
-    h /= 36;
-  }
-  return id;
-}
 
 int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
            const SignalWatcher& signals) {

@@ -57,8 +57,4 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err, const Sign
 // and returns the verdict's exit code as `run` does.
 int do_merge(const MergeArgs& args, std::ostream& out, std::ostream& err);
 
-// The run id every shard of a run shares: six characters of [a-z0-9] drawn
-// from its name (FNV-1a), so any name (a Kubernetes Job's uid) will do.
-std::string shard_run_id(const std::string& run_name);
-
 }  // namespace pgleak::cli

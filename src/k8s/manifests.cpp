@@ -70,23 +70,9 @@ json security_context() {
           {"capabilities", {{"drop", json::array({"ALL"})}}}};
 }
 
-int64_t busiest_shard_workers(const scenario::Scenario& sc, int shards) {
-  int64_t busiest = 0;
-  for (const auto& shard : scenario::split_replicas(sc, shards)) {
-    int64_t workers = 0;
-    for (const auto& ref : shard) {
-      for (const auto& w : sc.processes[ref.process].workers) {
-        workers += w.count;
-      }
-    }
-    busiest = std::max(busiest, workers);
-  }
-  return busiest;
-}
-
 json shards_job(const scenario::Scenario& sc, const ManifestOptions& o) {
   const auto n = std::to_string(o.shards);
-  const auto memory = shard_memory(busiest_shard_workers(sc, o.shards));
+  const auto memory = shard_memory(scenario::busiest_shard_workers(sc, o.shards));
   std::string why;
   const auto barrier = util::parse_duration(o.barrier_timeout, &why).value_or(util::Micros{0});
   // The barrier, the scenario, and two minutes to stop and write the report.

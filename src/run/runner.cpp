@@ -701,13 +701,26 @@ std::string_view to_string(RunStatus status) {
   return "completed";
 }
 
+namespace {
+constexpr std::string_view kRunIdAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+}  // namespace
+
 std::string make_run_id() {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::random_device rd;
-  std::uniform_int_distribution<size_t> pick{0, sizeof kAlphabet - 2};
+  std::uniform_int_distribution<size_t> pick{0, kRunIdAlphabet.size() - 1};
   std::string id;
   for (size_t i = 0; i < scenario::kRunIdLength; ++i) {
-    id.push_back(kAlphabet[pick(rd)]);
+    id.push_back(kRunIdAlphabet[pick(rd)]);
+  }
+  return id;
+}
+
+std::string run_id_from_name(const std::string& name) {
+  uint64_t h = scenario::fnv1a64(name);
+  std::string id;
+  for (size_t i = 0; i < scenario::kRunIdLength; ++i) {
+    id.push_back(kRunIdAlphabet[h % kRunIdAlphabet.size()]);
+    h /= kRunIdAlphabet.size();
   }
   return id;
 }

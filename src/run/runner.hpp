@@ -166,5 +166,8 @@ RunResult run_scenario(const scenario::Scenario& scenario, const RunOptions& opt
 
 // Six characters of [a-z0-9]: marks every backend of one run.
 std::string make_run_id();
+// The same, drawn from a name (FNV-1a), so that every shard of a run agrees
+// on it from any name they share (a Kubernetes Job's uid will do).
+std::string run_id_from_name(const std::string& name);
 
 }  // namespace pgleak::run

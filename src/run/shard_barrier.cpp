@@ -44,10 +44,11 @@ Seen look(db::OwnSession& session, const BarrierKeys& keys, int shards, int32_t 
 }  // namespace
 
 BarrierKeys barrier_keys(const std::string& run_id) {
-  return {key_of("pgleak-barrier-arrived/" + run_id),  key_of("pgleak-barrier-passed/" + run_id),
-          key_of("pgleak-barrier-digest/" + run_id),   key_of("pgleak-barrier-aborted/" + run_id),
-          key_of("pgleak-barrier-final/" + run_id),    key_of("pgleak-barrier-saw-abort/" + run_id),
-          key_of("pgleak-barrier-saw-final/" + run_id)};
+  return {
+      key_of("pgleak-barrier-arrived/" + run_id),   key_of("pgleak-barrier-passed/" + run_id),
+      key_of("pgleak-barrier-digest/" + run_id),    key_of("pgleak-barrier-aborted/" + run_id),
+      key_of("pgleak-barrier-final/" + run_id),     key_of("pgleak-barrier-saw-abort/" + run_id),
+      key_of("pgleak-barrier-saw-final/" + run_id), key_of("pgleak-barrier-mismatch/" + run_id)};
 }
 
 int32_t barrier_digest(const std::string& scenario_digest, int shards) {
@@ -100,9 +101,7 @@ void ShardLink::wait_at_start() {
       while (true) {
         const auto seen = look(session, keys, o.shard.count, digest);
         if (seen.foreign > 0) {
-          // Kept a moment, so the other side (polling every 20 ms) finds this
-          // shard too before its locks go with its session.
-          util::sleep_for(std::chrono::seconds{1}, o.interrupt);
+          keep_place_until_mismatch_seen();
           throw util::InfrastructureError(fmt::format(
               "{}: {} shard(s) at the barrier run a different scenario or shard count (scenario "
               "digest {} for {} shards here); every shard must run the same file with the same "
@@ -165,6 +164,23 @@ long long ShardLink::count(const std::string& where) {
       "AND granted AND database = (SELECT oid FROM pg_database WHERE datname = "
       "current_database()) AND " +
       where);
+}
+
+void ShardLink::keep_place_until_mismatch_seen() {
+  // Every shard at the barrier marks the mismatch (M, I) once it sees it;
+  // this one leaves (and its locks with it) when all have, so none waits out
+  // its timeout for a shard that left first. Bounded: a shard may be stuck.
+  const auto keys = barrier_keys(options_.run_id);
+  take(keys.mismatch);
+  const auto until = Clock::now() + std::chrono::seconds{2};
+  try {
+    while (count(fmt::format("classid = {}", keys.mismatch)) <
+               count(fmt::format("classid = {}", keys.arrived)) &&
+           Clock::now() < until && util::sleep_for(kPoll, options_.interrupt)) {
+    }
+  } catch (const std::exception&) {
+    // The server went: so do the others' sessions.
+  }
 }
 
 void ShardLink::announce_abort() {

@@ -23,7 +23,8 @@ namespace pgleak::run {
 //  - The start line. A shard takes the lock (A, I), so a second shard I (two
 //    pods with one index, or a second run with the same run id) is refused at
 //    once, and a shared lock (D, digest of the scenario and N), so shards of
-//    different scenarios refuse each other. It polls pg_locks every 20 ms
+//    different scenarios refuse each other (each marks (M, I) on seeing the
+//    other, and leaves once every shard at the barrier has). It polls pg_locks every 20 ms
 //    until it sees N locks A, or a lock B (someone saw N before it), then
 //    takes (B, I), and polls until it sees N locks B, or fewer than N locks A
 //    (a shard lets go of A only after seeing N locks B). All start within a
@@ -39,7 +40,7 @@ namespace pgleak::run {
 //    until every shard still running has seen it (settle), so no shard
 //    misses an announcement between two of its polls.
 //
-// A, B, D, X, F, Y and Z are int4 keys derived from the run id, so runs do not meet.
+// A, B, D, M, X, F, Y and Z are int4 keys derived from the run id, so runs do not meet.
 // Cost: one connection per shard for the run (the unsharded run has none).
 // A killed shard lets go of its locks with its session: nothing is left
 // behind. The session must be a session: through a transaction-pooling
@@ -91,6 +92,9 @@ class ShardLink {
   bool take(int32_t key);
   // Distinct objids of the run's granted advisory locks matching `where`.
   long long count(const std::string& where);
+  // Having seen a shard of another scenario: marks it (M, I) and stays until
+  // every shard at the barrier has marked it too, at most 2 s.
+  void keep_place_until_mismatch_seen();
 
   BarrierOptions options_;
   std::unique_ptr<db::OwnSession> session_;
@@ -110,6 +114,7 @@ struct BarrierKeys {
   int32_t final_sample;
   int32_t saw_abort;
   int32_t saw_final;
+  int32_t mismatch;
 };
 BarrierKeys barrier_keys(const std::string& run_id);
 // The int4 the barrier publishes for a scenario digest and shard count.

@@ -687,16 +687,7 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
     check_tags_fit(s, options.shards, problems);
     // One pgleak process runs at most this many; a sharded run, this many per shard.
     constexpr int64_t kMaxWorkers = 5000;
-    int64_t busiest = 0;
-    for (const auto& shard : split_replicas(s, options.shards)) {
-      int64_t workers = 0;
-      for (const auto& ref : shard) {
-        for (const auto& w : s.processes[ref.process].workers) {
-          workers += w.count;
-        }
-      }
-      busiest = std::max(busiest, workers);
-    }
+    const int64_t busiest = busiest_shard_workers(s, options.shards);
     if (busiest > kMaxWorkers) {
       problems.push_back(
           {"/processes",

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace pgleak::scenario {
@@ -73,6 +74,24 @@ int total_replicas(const Scenario& sc) {
     n += p.replicas;
   }
   return n;
+}
+
+int64_t workers_of(const Scenario& sc, const std::vector<ReplicaRef>& replicas) {
+  int64_t n = 0;
+  for (const auto& ref : replicas) {
+    for (const auto& w : sc.processes[ref.process].workers) {
+      n += w.count;
+    }
+  }
+  return n;
+}
+
+int64_t busiest_shard_workers(const Scenario& sc, int shards) {
+  int64_t busiest = 0;
+  for (const auto& shard : split_replicas(sc, shards)) {
+    busiest = std::max(busiest, workers_of(sc, shard));
+  }
+  return busiest;
 }
 
 uint64_t fnv1a64(std::string_view bytes) {

@@ -40,6 +40,9 @@ std::vector<std::vector<ReplicaRef>> split_replicas(const Scenario& scenario, in
 // Whether `shard` runs replica `replica` of processes[process].
 bool runs_on(const Scenario& scenario, size_t process, int replica, ShardRef shard);
 int total_replicas(const Scenario& scenario);
+// Workers (one thread each) of these replicas, and of the busiest of N shards.
+int64_t workers_of(const Scenario& scenario, const std::vector<ReplicaRef>& replicas);
+int64_t busiest_shard_workers(const Scenario& scenario, int shards);
 
 // What the scenario asks for, as 16 hex digits (FNV-1a 64): its JSON parsed
 // and written back (so comments, whitespace and key order do not count) and

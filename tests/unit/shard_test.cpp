@@ -4,11 +4,11 @@
 #include "scenario/shard.hpp"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "../scratch_dir.hpp"
 #include "analysis/summary.hpp"
 #include "analysis/verdict.hpp"
 #include "record/record_json.hpp"
@@ -17,6 +17,7 @@
 #include "scenario/backend_tag.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
+#include "util/files.hpp"
 #include "util/gzip_file.hpp"
 #include "util/latency_histogram.hpp"
 #include "workload/pattern_registry.hpp"
@@ -82,6 +83,16 @@ TEST(SplitReplicas, DealsReplicasRoundTheShardsInFileOrder) {
   }
   EXPECT_EQ(seen.size(), 7u);  // every replica, once
   EXPECT_EQ(scenario::total_replicas(sc), 7);
+}
+
+TEST(RunIdFromName, EveryShardDrawsTheSameSixCharactersFromOneName) {
+  const auto id = run::run_id_from_name("1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+  EXPECT_EQ(id, run::run_id_from_name("1b4e28ba-2fa1-11d2-883f-0016d3cca427"));
+  EXPECT_NE(id, run::run_id_from_name("1b4e28ba-2fa1-11d2-883f-0016d3cca428"));
+  ASSERT_EQ(id.size(), scenario::kRunIdLength);
+  for (const char c : id) {
+    EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) << id;
+  }
 }
 
 TEST(ScenarioDigest, IgnoresLayoutButNotContentOrTimeScale) {
@@ -176,29 +187,33 @@ TEST(LatencyHistogram, BucketsReadBackGiveTheSameHistogram) {
   EXPECT_THROW(merged.add_buckets(bad), std::invalid_argument);
 }
 
+// `text` as util::GzipFile (the timeline's writer) leaves it: flushed only,
+// as a killed run's file is, or closed.
+std::string gzipped(const std::string& text, bool closed) {
+  testing::ScratchDir dir;
+  const auto path = (dir / "t.gz").string();
+  util::GzipFile file{path};
+  file.write(text);
+  file.flush();
+  if (closed) {
+    file.close();
+  }
+  return util::read_regular_file(path, size_t{1} << 24);
+}
+
 TEST(Gunzip, ReadsWhatWasFlushedOfAStreamCutShort) {
   std::string text;
   for (int i = 0; i < 2000; ++i) {
     text += "line " + std::to_string(i) + "\n";
   }
-  std::string packed(compressBound(static_cast<uLong>(text.size())) + 64, '\0');
-  z_stream z{};
-  ASSERT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  z.next_in = reinterpret_cast<Bytef*>(text.data());
-  z.avail_in = static_cast<uInt>(text.size());
-  z.next_out = reinterpret_cast<Bytef*>(packed.data());
-  z.avail_out = static_cast<uInt>(packed.size());
-  ASSERT_EQ(deflate(&z, Z_SYNC_FLUSH), Z_OK);
-  const auto flushed = packed.size() - z.avail_out;
-  ASSERT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
-  const auto whole = packed.size() - z.avail_out;
-  deflateEnd(&z);
+  const auto whole = gzipped(text, true);
+  const auto flushed = gzipped(text, false);
   bool cut = true;
-  EXPECT_EQ(util::gunzip(std::string_view{packed.data(), whole}, 1 << 20, &cut), text);
+  EXPECT_EQ(util::gunzip(whole, 1 << 20, &cut), text);
   EXPECT_FALSE(cut);
-  EXPECT_EQ(util::gunzip(std::string_view{packed.data(), flushed}, 1 << 20, &cut), text);
+  EXPECT_EQ(util::gunzip(flushed, 1 << 20, &cut), text);
   EXPECT_TRUE(cut);
-  EXPECT_THROW(util::gunzip(std::string_view{packed.data(), whole}, 100), util::UsageError);
+  EXPECT_THROW(util::gunzip(whole, 100), util::UsageError);
   EXPECT_THROW(util::gunzip("not gzip at all", 1 << 20), util::UsageError);
 }
 
@@ -389,18 +404,7 @@ std::string timeline_of_killed_shard(const ShardSpec& spec, const std::string& d
   s.t_s = 2.0;
   s.pools.push_back({"api", 1, 3, 0, 1, 2, 3});
   lines += record::json_line(record::sample_json(s), "sample");
-  // gzip it, without an end line: the writer was killed.
-  std::string packed(compressBound(static_cast<uLong>(lines.size())) + 64, '\0');
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  z.next_in = reinterpret_cast<Bytef*>(lines.data());
-  z.avail_in = static_cast<uInt>(lines.size());
-  z.next_out = reinterpret_cast<Bytef*>(packed.data());
-  z.avail_out = static_cast<uInt>(packed.size());
-  deflate(&z, Z_SYNC_FLUSH);
-  packed.resize(packed.size() - z.avail_out);
-  deflateEnd(&z);
-  return packed;
+  return gzipped(lines, false);  // no end line, and no gzip trailer: the writer was killed
 }
 
 TEST(Merge, AKilledShardIsTakenFromItsTimelineAndSaidToHaveEndedEarly) {
