@@ -369,11 +369,7 @@ void add_report(const Shard& s, run::RunResult& r, std::vector<record::Sample>& 
 void add_timeline(const Shard& s, run::RunResult& r, std::vector<record::Sample>& samples) {
   record::Recorder counter{std::chrono::steady_clock::now(), s.events.size() + 1};
   for (const auto& e : s.events) {
-    auto copy = e;
-    if (copy.t_s == 0) {
-      copy.t_s = 1e-9;  // the recorder stamps a zero time with its own clock
-    }
-    counter.add_event(std::move(copy));
+    counter.add_event(e);  // counted only: its time (restamped if 0) is not read back
     r.events.push_back(e);
   }
   for (const auto& [kind, n] : counter.events_by_kind()) {
