@@ -70,6 +70,20 @@ json security_context() {
           {"capabilities", {{"drop", json::array({"ALL"})}}}};
 }
 
+// A Job <name>-<component>: `spec` with its pod template, whose pods run
+// `pod` as pgleak's user, once, and which is kept a day after it finishes.
+json job(const ManifestOptions& o, const std::string& component, json spec, json pod) {
+  pod["restartPolicy"] = "Never";
+  pod["securityContext"] = pod_security_context();
+  spec["ttlSecondsAfterFinished"] = 86400;
+  spec["template"] = {{"metadata", {{"labels", metadata(o, "", component).at("labels")}}},
+                      {"spec", std::move(pod)}};
+  return {{"apiVersion", "batch/v1"},
+          {"kind", "Job"},
+          {"metadata", metadata(o, o.name + "-" + component, component)},
+          {"spec", std::move(spec)}};
+}
+
 json shards_job(const scenario::Scenario& sc, const ManifestOptions& o) {
   const auto n = std::to_string(o.shards);
   const auto memory = shard_memory(scenario::busiest_shard_workers(sc, o.shards));
@@ -119,38 +133,29 @@ json shards_job(const scenario::Scenario& sc, const ManifestOptions& o) {
        }()}};
   auto vols = volumes(o);
   vols.push_back({{"name", "tmp"}, {"emptyDir", json::object()}});
-  return {{"apiVersion", "batch/v1"},
-          {"kind", "Job"},
-          {"metadata", metadata(o, o.name + "-shards", "shards")},
-          {"spec",
-           {{"completionMode", "Indexed"},
-            {"completions", o.shards},
-            {"parallelism", o.shards},
-            // A failed or killed shard is not run again (a second shard I would
-            // find the others gone); the merge says it ended early.
-            {"backoffLimitPerIndex", 0},
-            {"maxFailedIndexes", o.shards},
-            {"activeDeadlineSeconds", deadline_s},
-            {"ttlSecondsAfterFinished", 86400},
-            {"template",
-             {{"metadata", {{"labels", metadata(o, "", "shards").at("labels")}}},
-              {"spec",
-               {{"restartPolicy", "Never"},
-                {"securityContext", pod_security_context()},
-                // Give the server connections from many hosts, as a fleet's are.
-                {"topologySpreadConstraints",
-                 json::array({{{"maxSkew", 1},
-                               {"topologyKey", "kubernetes.io/hostname"},
-                               {"whenUnsatisfiable", "ScheduleAnyway"},
-                               {"labelSelector",
-                                {{"matchLabels",
-                                  {{"app.kubernetes.io/instance", o.name},
-                                   {"app.kubernetes.io/component", "shards"}}}}}}})},
-                // SIGTERM reaches pgleak, which stops, cleans up and writes its
-                // report: give it the time its clean-up may take.
-                {"terminationGracePeriodSeconds", 60},
-                {"containers", json::array({container})},
-                {"volumes", vols}}}}}}}};
+  return job(o, "shards",
+             {{"completionMode", "Indexed"},
+              {"completions", o.shards},
+              {"parallelism", o.shards},
+              // A failed or killed shard is not run again (a second shard I would
+              // find the others gone); the merge says it ended early.
+              {"backoffLimitPerIndex", 0},
+              {"maxFailedIndexes", o.shards},
+              {"activeDeadlineSeconds", deadline_s}},
+             {// Give the server connections from many hosts, as a fleet's are.
+              {"topologySpreadConstraints",
+               json::array({{{"maxSkew", 1},
+                             {"topologyKey", "kubernetes.io/hostname"},
+                             {"whenUnsatisfiable", "ScheduleAnyway"},
+                             {"labelSelector",
+                              {{"matchLabels",
+                                {{"app.kubernetes.io/instance", o.name},
+                                 {"app.kubernetes.io/component", "shards"}}}}}}})},
+              // SIGTERM reaches pgleak, which stops, cleans up and writes its
+              // report: give it the time its clean-up may take.
+              {"terminationGracePeriodSeconds", 60},
+              {"containers", json::array({container})},
+              {"volumes", vols}});
 }
 
 json merge_job(const ManifestOptions& o) {
@@ -172,19 +177,8 @@ json merge_job(const ManifestOptions& o) {
                     {"resources", {{"requests", {{"cpu", "100m"}, {"memory", "128Mi"}}}}},
                     {"securityContext", security_context()},
                     {"volumeMounts", mounts()}};
-  return {{"apiVersion", "batch/v1"},
-          {"kind", "Job"},
-          {"metadata", metadata(o, o.name + "-merge", "merge")},
-          {"spec",
-           {{"backoffLimit", 0},
-            {"ttlSecondsAfterFinished", 86400},
-            {"template",
-             {{"metadata", {{"labels", metadata(o, "", "merge").at("labels")}}},
-              {"spec",
-               {{"restartPolicy", "Never"},
-                {"securityContext", pod_security_context()},
-                {"containers", json::array({container})},
-                {"volumes", volumes(o)}}}}}}}};
+  return job(o, "merge", {{"backoffLimit", 0}},
+             {{"containers", json::array({container})}, {"volumes", volumes(o)}});
 }
 
 }  // namespace
