@@ -131,9 +131,17 @@ std::optional<record::PgBouncerSample> ActivitySampler::pgbouncer_now() {
   }
 }
 
-void ActivitySampler::sample_now() {
-  std::lock_guard lock{conn_mutex_};
-  take(0);
+void ActivitySampler::finish() {
+  {
+    // The stop is requested before the lock is let go, so the loop, which
+    // takes its ticks under the same lock, starts none after this sample.
+    std::lock_guard lock{conn_mutex_};
+    if (!stop_.stop_requested()) {
+      take(0);
+    }
+    stop_.request_stop();
+  }
+  stop();
 }
 
 void ActivitySampler::loop(std::stop_token stop) {
@@ -158,6 +166,9 @@ void ActivitySampler::loop(std::stop_token stop) {
     bool ok = false;
     {
       std::lock_guard lock{conn_mutex_};
+      if (stop.stop_requested()) {
+        break;  // finish() took the last sample
+      }
       ok = take(std::chrono::duration<double, std::milli>(lag).count());
     }
     if (ok) {

@@ -36,8 +36,11 @@ class ActivitySampler {
 
   // Connects (throws util::InfrastructureError) and starts the thread.
   void start();
-  // Takes one sample now, outside the schedule (the final state of a run).
-  void sample_now();
+  // Takes the run's last sample now, outside the schedule, and stops: no
+  // tick starts after it, and none is cut short by the stop.
+  void finish();
+  // Stops at once; a tick under way is interrupted (its sample may lack what
+  // it could not read).
   void stop();
 
   // Also reads PgBouncer's admin console at every tick (SHOW POOLS, SHOW
@@ -78,7 +81,7 @@ class ActivitySampler {
   std::unique_ptr<db::OwnSession> console_;
   bool console_failing_ = false;
   bool pools_only_ = false;
-  std::mutex conn_mutex_;  // sample_now() runs on the caller's thread
+  std::mutex conn_mutex_;  // finish() samples on the caller's thread
   std::stop_source stop_;
   std::thread thread_;
   uint64_t missed_ = 0;

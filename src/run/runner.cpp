@@ -829,8 +829,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   // --- phase 4: stop and collect ---------------------------------------------
   // The state at the end of the scenario (or at the interruption), before
   // anything is released; then the sampler stops so shutdown is not sampled.
-  sampler.sample_now();
-  sampler.stop();
+  sampler.finish();
   // Shard 0's last sample sees the whole fleet: the other shards let go of
   // nothing until it is taken (or 2 s have passed: shard 0 may be dead).
   if (link && samples_server(*shard)) {
