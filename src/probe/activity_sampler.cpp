@@ -52,6 +52,9 @@ void ActivitySampler::start() {
   if (!pools_only_ && !reconnect()) {
     throw util::InfrastructureError("the sampler cannot connect to " + target_.redacted());
   }
+  if (!pools_only_ && !await_names_.empty()) {
+    await_exits();
+  }
   thread_ = std::thread{[this] { loop(stop_.get_token()); }};
 }
 
@@ -59,6 +62,32 @@ void ActivitySampler::stop() {
   stop_.request_stop();  // also ends a query or connect under way
   if (thread_.joinable()) {
     thread_.join();
+  }
+}
+
+void ActivitySampler::await_exits() {
+  std::string names;
+  for (const auto& n : await_names_) {
+    names += (names.empty() ? "" : ", ") + conn_->quote(n);
+  }
+  const std::string sql =
+      "SELECT count(*)::int FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+      "AND application_name IN (" +
+      names + ")";
+  // A backend's exit cannot be waited on from another session, only seen:
+  // polled every 5 ms, for at most the bound. A failed query ends the wait
+  // (the loop reconnects as it would for any tick).
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + await_bound_;
+  try {
+    while (conn_->scalar(sql, stop_.get_token()) > 0 && Clock::now() < deadline) {
+      if (!util::sleep_until(std::min(deadline, Clock::now() + std::chrono::milliseconds{5}),
+                             stop_.get_token())) {
+        return;
+      }
+    }
+  } catch (const std::exception&) {
+    conn_.reset();
   }
 }
 

@@ -47,6 +47,17 @@ class ActivitySampler {
   // STATS) into Sample::pgbouncer. Call before start().
   void read_pgbouncer(db::ConnInfo console) { console_target_ = std::move(console); }
 
+  // start() returns only once no other backend named one of
+  // `application_names` is left (or `bound` has passed): sessions pgleak has
+  // just closed leave the server asynchronously, and until they have, they
+  // hold slots that a tight connection limit would refuse the workload for.
+  // Only for a server whose every such session is this run's (the embedded
+  // one). Call before start().
+  void await_exit_of(std::vector<std::string> application_names, std::chrono::milliseconds bound) {
+    await_names_ = std::move(application_names);
+    await_bound_ = bound;
+  }
+
   // Samples its own pools only, never the server: a shard of a sharded run
   // that is not the one that samples pg_stat_activity (its samples' total and
   // own stay 0). Call before start().
@@ -67,6 +78,7 @@ class ActivitySampler {
   // pg_stat_activity into `sample`; false when the server cannot be read.
   bool read_activity(record::Sample& sample);
   bool reconnect();
+  void await_exits();
   // PgBouncer's console at this instant, or nothing (recorded once) when unreadable.
   std::optional<record::PgBouncerSample> pgbouncer_now();
 
@@ -81,6 +93,8 @@ class ActivitySampler {
   std::unique_ptr<db::OwnSession> console_;
   bool console_failing_ = false;
   bool pools_only_ = false;
+  std::vector<std::string> await_names_;
+  std::chrono::milliseconds await_bound_{0};
   std::mutex conn_mutex_;  // finish() samples on the caller's thread
   std::stop_source stop_;
   std::thread thread_;

@@ -802,6 +802,11 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   }
   sampler.on_target_lost(
       [&control](const std::string& why) { control.stop(RunStatus::kTargetLost, why); });
+  if (target.embedded) {
+    // The server's set-up and settings sessions must be gone before the
+    // workload meets a tight connection limit.
+    sampler.await_exit_of({"pgleak-setup", "pgleak-probe"}, 5s);
+  }
   sampler.start();
   FollowedLogs logs = follow_logs(target, options, fleet_marker, recorder, fleet, result);
 
