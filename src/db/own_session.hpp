@@ -14,6 +14,17 @@ struct pg_conn;
 
 namespace pgleak::db {
 
+// The application_name of each of pgleak's own sessions, in one place: the
+// run waits for some to leave, and the settings probe counts others out.
+namespace own_name {
+inline constexpr const char* kSetup = "pgleak-setup";      // the embedded server's set-up
+inline constexpr const char* kProbe = "pgleak-probe";      // the server's settings
+inline constexpr const char* kSampler = "pgleak-sampler";  // pg_stat_activity, PgBouncer's console
+inline constexpr const char* kAdmin = "pgleak-admin";      // faults and clean-up
+inline constexpr const char* kMonitor = "pgleak-monitor";  // pgleak monitor
+inline constexpr const char* kShard = "pgleak-shard";      // a shard's barrier, held for the run
+}  // namespace own_name
+
 // A session for pgleak's own queries (the sampler, faults and clean-up,
 // monitor, server settings, embedded-server setup), never for the workload:
 // tagged with its own application_name so it is told apart from the run's

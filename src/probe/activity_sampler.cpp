@@ -37,7 +37,7 @@ bool ActivitySampler::reconnect() {
     // Bounded: a server that stops answering costs at most a second per try,
     // and the sampler's stop ends the wait at once.
     conn_ = std::make_unique<db::OwnSession>(
-        target_, "pgleak-sampler",
+        target_, db::own_name::kSampler,
         db::OwnSession::Options{.connect_timeout = std::chrono::seconds{2},
                                 .query_timeout = std::chrono::seconds{2},
                                 .interrupt = stop_.get_token()});
@@ -138,7 +138,7 @@ std::optional<record::PgBouncerSample> ActivitySampler::pgbouncer_now() {
   try {
     if (!console_) {
       console_ = std::make_unique<db::OwnSession>(
-          *console_target_, "pgleak-sampler",
+          *console_target_, db::own_name::kSampler,
           db::OwnSession::Options{.connect_timeout = std::chrono::seconds{2},
                                   .query_timeout = std::chrono::seconds{2},
                                   .interrupt = stop_.get_token()});

@@ -21,7 +21,7 @@ namespace pgleak::probe {
 // the pools' stats. It is the instrument: a tick it could not take in time is
 // counted as missed, never silently shifted.
 //
-// Thread-safety: start()/stop() from the owning thread; the sampling runs on
+// Thread-safety: start(), finish() and stop() from the owning thread; the sampling runs on
 // a thread of its own; counters are read after stop().
 class ActivitySampler {
  public:

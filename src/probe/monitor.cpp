@@ -29,7 +29,7 @@ ConnectionSnapshot take_snapshot(const db::ConnInfo& target, const std::stop_tok
   ConnectionSnapshot s;
   try {
     db::OwnSession session{target,
-                           "pgleak-monitor",
+                           db::own_name::kMonitor,
                            {.connect_timeout = std::chrono::seconds{10},
                             .query_timeout = std::chrono::seconds{10},
                             .interrupt = interrupt}};

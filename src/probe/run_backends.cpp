@@ -21,7 +21,7 @@ int RunBackends::scalar(const std::string& select_list, const std::string& proce
     try {
       if (!conn_ || conn_->broken()) {
         conn_ = std::make_unique<db::OwnSession>(
-            admin_, "pgleak-admin",
+            admin_, db::own_name::kAdmin,
             db::OwnSession::Options{.connect_timeout = std::chrono::seconds{5},
                                     .query_timeout = std::chrono::seconds{5},
                                     .interrupt = interrupt_});

@@ -39,7 +39,7 @@ ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& i
                             const std::string& role) {
   try {
     db::OwnSession session{target,
-                           "pgleak-probe",
+                           db::own_name::kProbe,
                            {.connect_timeout = std::chrono::seconds{10},
                             .query_timeout = std::chrono::seconds{10},
                             .interrupt = interrupt}};
@@ -54,7 +54,9 @@ ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& i
         // barrier, leave before any starts.
         "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
         "AND pid <> pg_backend_pid() "
-        "AND application_name NOT IN ('pgleak-shard', 'pgleak-probe')), "
+        "AND application_name NOT IN (" +
+        session.quote(db::own_name::kShard) + ", " + session.quote(db::own_name::kProbe) +
+        ")), "
         "(SELECT rolconnlimit FROM pg_roles WHERE rolname = " +
         who +
         "), "

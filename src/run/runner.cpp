@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "db/own_session.hpp"
 #include "db/pg_connection.hpp"
 #include "db/socket_registry.hpp"
 #include "probe/activity_sampler.hpp"
@@ -805,7 +806,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   if (target.embedded) {
     // The server's set-up and settings sessions must be gone before the
     // workload meets a tight connection limit.
-    sampler.await_exit_of({"pgleak-setup", "pgleak-probe"}, 5s);
+    sampler.await_exit_of({db::own_name::kSetup, db::own_name::kProbe}, 5s);
   }
   sampler.start();
   FollowedLogs logs = follow_logs(target, options, fleet_marker, recorder, fleet, result);

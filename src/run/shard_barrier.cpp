@@ -73,7 +73,7 @@ void ShardLink::wait_at_start() {
   const auto who = fmt::format("shard {} of run {}", o.shard.str(), o.run_id);
   try {
     session_ = std::make_unique<db::OwnSession>(
-        o.target, "pgleak-shard",
+        o.target, db::own_name::kShard,
         db::OwnSession::Options{.connect_timeout = std::chrono::seconds{10},
                                 .query_timeout = std::chrono::seconds{10},
                                 .interrupt = o.interrupt});

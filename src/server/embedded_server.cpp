@@ -229,7 +229,7 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
   }
 
   try {
-    db::OwnSession admin{server->superuser_conninfo(), "pgleak-setup"};
+    db::OwnSession admin{server->superuser_conninfo(), db::own_name::kSetup};
     admin.query(fmt::format("CREATE ROLE pgleak_app LOGIN {} CONNECTION LIMIT {}",
                             options.app_role_superuser ? "SUPERUSER" : "NOSUPERUSER",
                             options.role_connection_limit.value_or(-1)));
