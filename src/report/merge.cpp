@@ -11,6 +11,7 @@
 #include "record/record_json.hpp"
 #include "record/recorder.hpp"
 #include "report/json_report.hpp"
+#include "scenario/shard.hpp"
 #include "util/errors.hpp"
 #include "util/gzip_file.hpp"
 #include "util/text.hpp"
@@ -109,18 +110,19 @@ Shard read_timeline_shard(const std::string& path, const std::string& bytes) {
   s.path = path;
   s.timeline_cut = true;
   size_t start = 0;
+  size_t line_number = 0;
   bool header = false;
   while (start < text.size()) {
     const auto end = text.find('\n', start);
     if (end == std::string::npos) {
       break;  // a line cut short by the kill
     }
+    ++line_number;
     json line;
     try {
       line = json::parse(text.substr(start, end - start));
     } catch (const json::exception& e) {
-      refuse(path,
-             fmt::format("line {} of the timeline is not JSON: {}", s.events.size() + 1, e.what()));
+      refuse(path, fmt::format("line {} of the timeline is not JSON: {}", line_number, e.what()));
     }
     start = end + 1;
     refuse_hostile_values(path, line);
@@ -187,6 +189,10 @@ std::vector<Shard> pick_shards(std::vector<Shard> given) {
       refuse(s.path, fmt::format("ran scenario digest {}, but {} ran {}: shards of different "
                                  "scenarios (or --time-scale)",
                                  s.digest, first.path, first.digest));
+    }
+    if (s.count < 1 || s.count > scenario::kMaxShards) {
+      refuse(s.path, fmt::format("shard {}/{}: N must be from 1 to {}", s.index, s.count,
+                                 scenario::kMaxShards));
     }
     if (s.index < 0 || s.index >= s.count) {
       refuse(s.path, fmt::format("shard index {} is not from 0 to {}", s.index, s.count - 1));

@@ -350,6 +350,10 @@ TEST(Merge, RefusesEveryKindOfMismatchedInput) {
   expect({{"s0.json", s0}, {"x.json", shard_report(sc, {.index = 1, .run_name = "other"})}},
          "different runs");
   expect({{"s0.json", s0}, {"x.json", shard_report(sc, {.index = 1, .count = 3})}}, "the same N");
+  // N is bounded as --shard's is: a report may claim any, and merge sizes its table by it.
+  auto vast = json::parse(s0);
+  vast["shard"]["count"] = 2'000'000'000;
+  expect({{"vast.json", vast.dump()}}, "vast.json: shard 0/2000000000: N must be from 1 to 999");
   expect({{"s0.json", s0}, {"x.json", shard_report(fleet(2, 6), {.index = 1})}},
          "different scenarios");
   expect({{"s0.json", s0}, {"x.json", "{not json"}}, "x.json: not JSON");
@@ -443,6 +447,21 @@ TEST(Merge, AKilledShardIsTakenFromItsTimelineAndSaidToHaveEndedEarly) {
                    {"s1.json", no_target.dump()}})
           .find("lacks a field"),
       std::string::npos);
+  // A line that is not JSON is named by its number in the file: the header
+  // is line 1, so a broken third line comes after one event.
+  const std::string header =
+      record::json_line({{"run_id", "abc123"},
+                         {"scenario_digest", sc.digest},
+                         {"shard", {{"index", 1}, {"count", 2}, {"run_name", "nightly"}}}},
+                        "header");
+  record::Event event;
+  event.kind = record::kConnectError;
+  const auto garbled = merge_error(
+      {{"s0.json", shard_report(sc, {.index = 0})},
+       {"s1.gz", gzipped(header + record::json_line(record::event_json(event), "event") + "{oops\n",
+                         true)}});
+  EXPECT_NE(garbled.find("s1.gz: line 3 of the timeline is not JSON"), std::string::npos)
+      << garbled;
   // A timeline of another scenario is refused like a report would be.
   EXPECT_NE(merge_error({{"s0.json", shard_report(sc, {.index = 0})},
                          {"s1.gz", timeline_of_killed_shard({.index = 1}, "0000000000000000")}})
