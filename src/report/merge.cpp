@@ -443,6 +443,109 @@ std::vector<record::Sample> merge_samples(std::vector<std::vector<record::Sample
   return merged;
 }
 
+// What the shards say of themselves, in the merged report's "merge" block,
+// and the run's start as the barrier released each.
+struct Listing {
+  json shards = json::array();
+  std::vector<std::string> ended_early;
+  std::optional<int64_t> first_start;
+  std::optional<int64_t> last_start;
+
+  // A shard that did not complete: named, and the run did not either.
+  void ended(run::RunResult& r, run::RunStatus status, std::string what) {
+    ended_early.push_back(std::move(what));
+    if (r.status == run::RunStatus::kCompleted) {
+      r.status = status;
+    }
+  }
+};
+
+// The server's view, from the shard that sampled it.
+void take_server_view(const Shard& s, run::RunResult& r) {
+  r.target = target_of(s);
+  const auto& log = s.report->at("server_log");
+  r.server_log_available = log.at("available").get<bool>();
+  r.server_log_note = log.value("note", json()).is_string() ? log.at("note") : "";
+  const auto& sampler = s.report->at("sampler");
+  r.sampler_missed_intervals = sampler.at("missed_intervals").get<uint64_t>();
+  r.sampler_max_lag_ms = sampler.at("max_lag_ms").get<double>();
+  r.series.taken = sampler.at("samples").get<uint64_t>();
+  const auto& summary = s.report->at("summary");
+  r.series.peak_own = summary.at("peak_connections").get<int>();
+  r.series.peak_own_at_s = summary.at("peak_at_s").get<double>();
+  r.series.peak_total = summary.at("peak_total_connections").get<int>();
+}
+
+// A shard that wrote its report.
+void take_report(const Shard& s, const scenario::Scenario& sc, run::RunResult& r,
+                 std::vector<record::Sample>& samples, Listing& listing) {
+  check_replicas(s, sc);
+  add_report(s, r, samples);
+  const auto& run = s.report->at("run");
+  const auto& sh = s.report->at("shard");
+  const auto status = status_of(s.path, run.at("status").get<std::string>());
+  const double wall = run.at("wall_s").get<double>();
+  r.wall_s = std::max(r.wall_s, wall);
+  const auto started = sh.at("started_at_unix_ms").get<int64_t>();
+  listing.first_start = std::min(listing.first_start.value_or(started), started);
+  listing.last_start = std::max(listing.last_start.value_or(started), started);
+  listing.shards.push_back({{"index", s.index},
+                            {"file", s.path},
+                            {"status", run.at("status")},
+                            {"status_detail", run.at("status_detail")},
+                            {"wall_s", wall},
+                            {"samples_server", sh.at("samples_server")},
+                            {"barrier_wait_s", sh.at("barrier_wait_s")},
+                            {"started_at_unix_ms", started},
+                            {"replicas", sh.at("replicas").size()},
+                            {"ended_early", status != run::RunStatus::kCompleted}});
+  if (status != run::RunStatus::kCompleted) {
+    const auto& detail = run.at("status_detail");
+    const auto said = detail.is_string() ? detail.get<std::string>() : std::string{};
+    listing.ended(r, status,
+                  fmt::format("shard {}/{} {}{}", s.index, s.count, run::to_string(status),
+                              said.empty() ? "" : ": " + said));
+  }
+  if (r.started_at_utc.empty()) {
+    r.started_at_utc = run.at("started_at").get<std::string>();
+  }
+  if (sh.at("samples_server").get<bool>()) {
+    take_server_view(s, r);
+  }
+  const auto& note = s.report->at("cleanup").at("note");
+  if (note.is_string() && r.cleanup_note.find(note.get<std::string>()) == std::string::npos) {
+    r.cleanup_note += (r.cleanup_note.empty() ? "" : "; ") + note.get<std::string>();
+  }
+}
+
+// A shard killed before it wrote its report, from its timeline.
+void take_timeline(const Shard& s, run::RunResult& r, std::vector<record::Sample>& samples,
+                   Listing& listing) {
+  add_timeline(s, r, samples);
+  const auto how = fmt::format("killed before it wrote its report; its timeline {} at {:.1f}s",
+                               s.timeline_cut ? "was cut off" : "ends", s.last_t_s);
+  listing.shards.push_back({{"index", s.index},
+                            {"file", s.path},
+                            {"status", "killed"},
+                            {"status_detail", how},
+                            {"wall_s", nullptr},
+                            {"samples_server", s.index == 0},
+                            {"ended_early", true}});
+  listing.ended(r, run::RunStatus::kInterrupted,
+                fmt::format("shard {}/{} {}", s.index, s.count, how));
+  if (s.index == 0) {
+    r.series.taken = s.samples.size();
+    for (const auto& sample : s.samples) {
+      if (sample.own > r.series.peak_own) {
+        r.series.peak_own = sample.own;
+        r.series.peak_own_at_s = sample.t_s;
+      }
+      r.series.peak_total = std::max(r.series.peak_total, sample.total);
+    }
+    r.server_log_note = "shard 0 was killed: the target and the server log are unknown";
+  }
+}
+
 }  // namespace
 
 MergedRun merge_shards(const std::vector<ShardFile>& files,
@@ -459,103 +562,20 @@ MergedRun merge_shards(const std::vector<ShardFile>& files,
   r.timeout_lateness = std::make_shared<util::LatencyHistogram>();
 
   std::vector<std::vector<record::Sample>> samples(shards.size());
-  json listing = json::array();
-  std::optional<int64_t> first_start;
-  std::optional<int64_t> last_start;
-  std::vector<std::string> ended_early;
+  Listing listing;
   try {
     for (size_t i = 0; i < shards.size(); ++i) {
-      const auto& s = shards[i];
-      json entry = {{"index", s.index}, {"file", s.path}};
-      if (s.report) {
-        check_replicas(s, m.scenario);
-        add_report(s, r, samples[i]);
-        const auto& run = s.report->at("run");
-        const auto& sh = s.report->at("shard");
-        const auto status = status_of(s.path, run.at("status").get<std::string>());
-        const auto detail = run.value("status_detail", json()).is_string()
-                                ? run.at("status_detail").get<std::string>()
-                                : std::string{};
-        const double wall = run.at("wall_s").get<double>();
-        r.wall_s = std::max(r.wall_s, wall);
-        const auto started = sh.at("started_at_unix_ms").get<int64_t>();
-        first_start = std::min(first_start.value_or(started), started);
-        last_start = std::max(last_start.value_or(started), started);
-        entry.update({{"status", run.at("status")},
-                      {"status_detail", run.at("status_detail")},
-                      {"wall_s", wall},
-                      {"samples_server", sh.at("samples_server")},
-                      {"barrier_wait_s", sh.at("barrier_wait_s")},
-                      {"started_at_unix_ms", started},
-                      {"replicas", sh.at("replicas").size()},
-                      {"ended_early", status != run::RunStatus::kCompleted}});
-        if (status != run::RunStatus::kCompleted) {
-          ended_early.push_back(fmt::format("shard {}/{} {}{}", s.index, s.count,
-                                            run::to_string(status),
-                                            detail.empty() ? "" : ": " + detail));
-          if (r.status == run::RunStatus::kCompleted) {
-            r.status = status;
-          }
-        }
-        if (i == 0 || r.started_at_utc.empty()) {
-          r.started_at_utc = run.at("started_at").get<std::string>();
-        }
-        if (s.report->at("shard").at("samples_server").get<bool>()) {
-          r.target = target_of(s);
-          const auto& log = s.report->at("server_log");
-          r.server_log_available = log.at("available").get<bool>();
-          r.server_log_note = log.value("note", json()).is_string() ? log.at("note") : "";
-          const auto& sampler = s.report->at("sampler");
-          r.sampler_missed_intervals = sampler.at("missed_intervals").get<uint64_t>();
-          r.sampler_max_lag_ms = sampler.at("max_lag_ms").get<double>();
-          r.series.taken = sampler.at("samples").get<uint64_t>();
-          const auto& summary = s.report->at("summary");
-          r.series.peak_own = summary.at("peak_connections").get<int>();
-          r.series.peak_own_at_s = summary.at("peak_at_s").get<double>();
-          r.series.peak_total = summary.at("peak_total_connections").get<int>();
-        }
-        const auto& cleanup = s.report->at("cleanup");
-        if (cleanup.at("note").is_string() &&
-            r.cleanup_note.find(cleanup.at("note").get<std::string>()) == std::string::npos) {
-          r.cleanup_note +=
-              (r.cleanup_note.empty() ? "" : "; ") + cleanup.at("note").get<std::string>();
-        }
+      if (shards[i].report) {
+        take_report(shards[i], m.scenario, r, samples[i], listing);
       } else {
-        add_timeline(s, r, samples[i]);
-        const auto how =
-            fmt::format("killed before it wrote its report; its timeline {} at {:.1f}s",
-                        s.timeline_cut ? "was cut off" : "ends", s.last_t_s);
-        entry.update({{"status", "killed"},
-                      {"status_detail", how},
-                      {"wall_s", nullptr},
-                      {"samples_server", s.index == 0},
-                      {"ended_early", true}});
-        ended_early.push_back(fmt::format("shard {}/{} {}", s.index, s.count, how));
-        if (r.status == run::RunStatus::kCompleted) {
-          r.status = run::RunStatus::kInterrupted;
-        }
-        if (s.index == 0) {
-          r.series.taken = s.samples.size();
-          for (const auto& sample : s.samples) {
-            if (sample.own > r.series.peak_own) {
-              r.series.peak_own = sample.own;
-              r.series.peak_own_at_s = sample.t_s;
-            }
-            r.series.peak_total = std::max(r.series.peak_total, sample.total);
-          }
-          r.server_log_note = "shard 0 was killed: the target and the server log are unknown";
-        }
+        take_timeline(shards[i], r, samples[i], listing);
       }
-      listing.push_back(std::move(entry));
     }
     if (r.target.server.server_version.empty()) {
       // Shard 0 was killed: the target as another shard saw it before the run.
-      for (const auto& s : shards) {
-        if (s.report) {
-          r.target = target_of(s);
-          break;
-        }
-      }
+      const auto reported = std::find_if(shards.begin(), shards.end(),
+                                         [](const Shard& s) { return s.report.has_value(); });
+      r.target = target_of(*reported);  // recover_scenario found one
     }
   } catch (const json::exception& e) {
     throw util::UsageError(std::string{"a shard report lacks a field or has one of the wrong "
@@ -564,6 +584,7 @@ MergedRun merge_shards(const std::vector<ShardFile>& files,
   } catch (const std::invalid_argument& e) {
     throw util::UsageError(std::string{"a shard report holds a malformed histogram: "} + e.what());
   }
+  const auto& ended_early = listing.ended_early;
   if (!ended_early.empty()) {
     r.status_detail = fmt::format("{}", fmt::join(ended_early, "; "));
   }
@@ -582,10 +603,12 @@ MergedRun merge_shards(const std::vector<ShardFile>& files,
   if (!r.samples.empty()) {
     r.series.last = r.samples.back();
   }
-  m.merge = {{"run_name", shards[0].run_name},
-             {"shards", listing},
-             {"ended_early", ended_early},
-             {"start_skew_ms", first_start ? json(*last_start - *first_start) : json(nullptr)}};
+  m.merge = {
+      {"run_name", shards[0].run_name},
+      {"shards", listing.shards},
+      {"ended_early", ended_early},
+      {"start_skew_ms",
+       listing.first_start ? json(*listing.last_start - *listing.first_start) : json(nullptr)}};
   return m;
 }
 
