@@ -201,11 +201,11 @@ json shard_json(const run::ShardOutcome& shard, const scenario::Scenario& sc,
   for (const auto& ref : shard.replicas) {
     replicas.push_back({{"process", sc.processes[ref.process].name}, {"replica", ref.replica}});
   }
+  const auto histogram = [](const auto& h) { return h ? histogram_json(*h) : json(nullptr); };
   json start_delays = json::array();
   for (const auto& l : r.loads) {
-    start_delays.push_back(l.start_delays ? histogram_json(*l.start_delays) : json(nullptr));
+    start_delays.push_back(histogram(l.start_delays));
   }
-  const auto histogram = [](const auto& h) { return h ? histogram_json(*h) : json(nullptr); };
   return {{"index", shard.shard.index},
           {"count", shard.shard.count},
           {"run_name", shard.run_name},
