@@ -29,11 +29,7 @@ start_server $((n + 100))
 pgbench_connect "$n" scale
 
 # pgleak: n replicas of one process that holds one connection each, sampled at 20 Hz.
-cat >"$dir/scale.json" <<EOF
-{"name": "scale-$n", "duration": "${seconds}s", "sample_interval": "50ms",
- "processes": [{"name": "holder", "replicas": $n, "pool": {"pool_size": 1, "max_overflow": 0},
-   "workers": [{"pattern": "held_by_object", "count": 1, "think_time": "10s"}]}]}
-EOF
+write_held_fleet "$dir/scale.json" "$n" "$seconds"
 /usr/bin/time -f '%M' -o "$dir/pgleak.rss" "$pgleak" run "$dir/scale.json" --dsn "$dsn" \
   --report "$dir/report.json" --timeline "$dir/timeline.jsonl.gz" --quiet --allow-exhaust \
   >/dev/null 2>&1 || true
@@ -62,14 +58,14 @@ echo "5,000 waiting workers: pgleak used $idle_cores of a core while they waited
 
 python3 - "$dir/report.json" "$dir/timeline.jsonl.gz" "$n" "$pgbench_ms" "$pgleak_rss" \
   "$pgbench_rss" "$report_bytes" <<'PY'
-import gzip, json, os, statistics, sys
+import json, os, statistics, sys
+sys.path.insert(0, "bench/lib")
+import timeline as tl
 report, timeline, n, pgbench_ms, pgleak_rss, pgbench_rss, size = sys.argv[1:]
 r = json.load(open(report))
 n = int(n)
-# Every sample, from the timeline (the report keeps at most 1,500).
-samples = [l for l in map(json.loads, gzip.open(timeline, "rt")) if l["type"] == "sample"]
-full = [s["t_s"] for s in samples if s["own"] >= n]
-ramp_ms = full[0] * 1000 if full else float("nan")
+samples = tl.samples(timeline)
+ramp_ms = tl.ramp_ms(samples, n)
 lags = [s["lag_ms"] for s in samples]
 sampler = r["sampler"]
 ratio_ramp = ramp_ms / float(pgbench_ms)

@@ -28,11 +28,7 @@ start_server $((n + 100))
 
 pgbench_connect "$n" shard_cost
 
-cat >"$dir/fleet.json" <<EOF
-{"name": "fleet-$n", "duration": "${seconds}s", "sample_interval": "50ms",
- "processes": [{"name": "holder", "replicas": $n, "pool": {"pool_size": 1, "max_overflow": 0},
-   "workers": [{"pattern": "held_by_object", "count": 1, "think_time": "10s"}]}]}
-EOF
+write_held_fleet "$dir/fleet.json" "$n" "$seconds"
 
 # One process.
 /usr/bin/time -f '%U %S' -o "$dir/one.cpu" "$pgleak" run "$dir/fleet.json" --dsn "$dsn" \
@@ -53,19 +49,15 @@ for ((i = 0; i < shards; i++)); do shard_reports+=("$dir/shard-$i.json"); done
 "$pgleak" merge "${shard_reports[@]}" --report "$dir/merged.json" >/dev/null 2>&1 || true
 
 python3 - "$dir" "$n" "$shards" "$pgbench_ms" <<'PY'
-import gzip, json, sys
+import json, sys
+sys.path.insert(0, "bench/lib")
+import timeline as tl
 d, n, shards, pgbench_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 def cpu(path):
     u, s = open(path).read().split()[-2:]
     return float(u) + float(s)
-def ramp_ms(timeline):
-    for line in gzip.open(timeline, "rt"):
-        l = json.loads(line)
-        if l["type"] == "sample" and l["own"] >= n:
-            return l["t_s"] * 1000
-    return float("nan")
-one_ramp = ramp_ms(f"{d}/one.timeline.jsonl.gz")
-sharded_ramp = ramp_ms(f"{d}/shard-0.timeline.jsonl.gz")
+one_ramp = tl.ramp_ms(tl.samples(f"{d}/one.timeline.jsonl.gz"), n)
+sharded_ramp = tl.ramp_ms(tl.samples(f"{d}/shard-0.timeline.jsonl.gz"), n)
 one_cpu = cpu(f"{d}/one.cpu")
 sharded_cpu = sum(cpu(f"{d}/shard-{i}.cpu") for i in range(shards))
 merged = json.load(open(f"{d}/merged.json"))

@@ -12,3 +12,13 @@ make_scratch() {
   work=$(mktemp -d /tmp/pgleak-bench-XXXXXX)
   trap 'rm -rf "$work"' EXIT INT TERM
 }
+
+# The fleet scale.sh and shard_cost.sh both measure: N replicas of one process
+# whose one worker holds one pooled connection for the run, sampled at 20 Hz.
+write_held_fleet() {  # FILE N SECONDS
+  cat >"$1" <<EOF
+{"name": "held-$2", "duration": "${3}s", "sample_interval": "50ms",
+ "processes": [{"name": "holder", "replicas": $2, "pool": {"pool_size": 1, "max_overflow": 0},
+   "workers": [{"pattern": "held_by_object", "count": 1, "think_time": "10s"}]}]}
+EOF
+}
