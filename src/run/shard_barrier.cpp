@@ -14,6 +14,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kPoll = std::chrono::milliseconds{20};
+// The granted two-key advisory locks in the target database: the barrier's
+// (classid and objid hold the two int4 keys, which are non-negative here).
+constexpr const char* kGrantedLocks =
+    "FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 
 int32_t key_of(const std::string& text) {
   return static_cast<int32_t>(scenario::fnv1a64(text) & 0x7fffffffU);
@@ -26,14 +31,11 @@ struct Seen {
 };
 
 Seen look(db::OwnSession& session, const BarrierKeys& keys, int shards, int32_t digest) {
-  // classid/objid hold the two int4 keys (objsubid 2); they are non-negative here.
   const auto rows = session.query(
       fmt::format("SELECT count(*) FILTER (WHERE classid = {0} AND objid < {3}), "
                   "count(*) FILTER (WHERE classid = {1}), "
-                  "count(*) FILTER (WHERE classid = {2} AND objid <> {4}) "
-                  "FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted "
-                  "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-                  keys.arrived, keys.passed, keys.digest, shards, digest));
+                  "count(*) FILTER (WHERE classid = {2} AND objid <> {4}) {5}",
+                  keys.arrived, keys.passed, keys.digest, shards, digest, kGrantedLocks));
   if (rows.size() != 1 || rows[0].size() != 3) {
     throw util::InfrastructureError("the shard barrier: unexpected answer from pg_locks");
   }
@@ -61,14 +63,14 @@ std::unique_ptr<ShardLink> ShardLink::join(const BarrierOptions& options) {
   return link;
 }
 
-ShardLink::ShardLink(const BarrierOptions& options) : options_(options) {}
+ShardLink::ShardLink(const BarrierOptions& options)
+    : options_(options), keys_(barrier_keys(options.run_id)) {}
 ShardLink::~ShardLink() = default;
 
 void ShardLink::wait_at_start() {
   const auto& o = options_;
   const auto arrived_at = Clock::now();
   const auto deadline = arrived_at + o.timeout;
-  const auto keys = barrier_keys(o.run_id);
   const auto digest = barrier_digest(o.scenario_digest, o.shard.count);
   const auto who = fmt::format("shard {} of run {}", o.shard.str(), o.run_id);
   try {
@@ -79,7 +81,7 @@ void ShardLink::wait_at_start() {
                                 .interrupt = o.interrupt});
     auto& session = *session_;
     const auto first = session.query(fmt::format(
-        "SELECT pg_try_advisory_lock({}, {}), pg_backend_pid()", keys.arrived, o.shard.index));
+        "SELECT pg_try_advisory_lock({}, {}), pg_backend_pid()", keys_.arrived, o.shard.index));
     if (first.size() != 1 || first[0][0].value_or("f") != "t") {
       throw util::InfrastructureError(fmt::format(
           "{}: another pgleak already holds this shard's place at the barrier (two pods with one "
@@ -94,12 +96,12 @@ void ShardLink::wait_at_start() {
           "transaction-pooling PgBouncer, where session advisory locks do not hold. Point --dsn "
           "at the server, or at a session-pooling PgBouncer, for a sharded run");
     }
-    session.query(fmt::format("SELECT pg_advisory_lock_shared({}, {})", keys.digest, digest));
+    session.query(fmt::format("SELECT pg_advisory_lock_shared({}, {})", keys_.digest, digest));
 
     // Waits until `done` holds, refusing a foreign scenario and the deadline.
     const auto wait = [&](auto done, bool arriving) {
       while (true) {
-        const auto seen = look(session, keys, o.shard.count, digest);
+        const auto seen = look(session, keys_, o.shard.count, digest);
         if (seen.foreign > 0) {
           keep_place_until_mismatch_seen();
           throw util::InfrastructureError(fmt::format(
@@ -127,7 +129,7 @@ void ShardLink::wait_at_start() {
       interrupted_ = true;
       return;
     }
-    session.query(fmt::format("SELECT pg_advisory_lock({}, {})", keys.passed, o.shard.index));
+    session.query(fmt::format("SELECT pg_advisory_lock({}, {})", keys_.passed, o.shard.index));
     if (!wait([n](const Seen& s) { return s.passed >= n || s.arrived < n; }, false)) {
       interrupted_ = true;
       return;
@@ -160,22 +162,18 @@ bool ShardLink::take(int32_t key) {
 
 long long ShardLink::count(const std::string& where) {
   return session_->scalar(
-      "SELECT count(DISTINCT objid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
-      "AND granted AND database = (SELECT oid FROM pg_database WHERE datname = "
-      "current_database()) AND " +
-      where);
+      fmt::format("SELECT count(DISTINCT objid) {} AND {}", kGrantedLocks, where));
 }
 
 void ShardLink::keep_place_until_mismatch_seen() {
   // Every shard at the barrier marks the mismatch (M, I) once it sees it;
   // this one leaves (and its locks with it) when all have, so none waits out
   // its timeout for a shard that left first. Bounded: a shard may be stuck.
-  const auto keys = barrier_keys(options_.run_id);
-  take(keys.mismatch);
+  take(keys_.mismatch);
   const auto until = Clock::now() + std::chrono::seconds{2};
   try {
-    while (count(fmt::format("classid = {}", keys.mismatch)) <
-               count(fmt::format("classid = {}", keys.arrived)) &&
+    while (count(fmt::format("classid = {}", keys_.mismatch)) <
+               count(fmt::format("classid = {}", keys_.arrived)) &&
            Clock::now() < until && util::sleep_for(kPoll, options_.interrupt)) {
     }
   } catch (const std::exception&) {
@@ -185,7 +183,7 @@ void ShardLink::keep_place_until_mismatch_seen() {
 
 void ShardLink::announce_abort() {
   if (!announced_abort_) {
-    announced_abort_ = take(barrier_keys(options_.run_id).aborted);
+    announced_abort_ = take(keys_.aborted);
   }
 }
 
@@ -193,20 +191,19 @@ void ShardLink::settle(std::chrono::milliseconds timeout, const std::stop_token&
   if ((!announced_abort_ && !announced_final_) || !session_ || session_->broken()) {
     return;
   }
-  const auto keys = barrier_keys(options_.run_id);
   const auto me = options_.shard.index;
   const auto deadline = Clock::now() + timeout;
   while (true) {
     try {
       // The other shards still running (they hold A), against those that saw
       // what this one announced (a shard that aborted itself knows the run ended).
-      const auto running = count(fmt::format("classid = {} AND objid <> {}", keys.arrived, me));
+      const auto running = count(fmt::format("classid = {} AND objid <> {}", keys_.arrived, me));
       const bool abort_seen =
           !announced_abort_ || count(fmt::format("classid IN ({}, {}) AND objid <> {}",
-                                                 keys.aborted, keys.saw_abort, me)) >= running;
+                                                 keys_.aborted, keys_.saw_abort, me)) >= running;
       const bool final_seen =
           !announced_final_ ||
-          count(fmt::format("classid = {} AND objid <> {}", keys.saw_final, me)) >= running;
+          count(fmt::format("classid = {} AND objid <> {}", keys_.saw_final, me)) >= running;
       if (abort_seen && final_seen) {
         return;
       }
@@ -221,7 +218,7 @@ void ShardLink::settle(std::chrono::milliseconds timeout, const std::stop_token&
 
 void ShardLink::announce_final_sample() {
   if (!announced_final_) {
-    announced_final_ = take(barrier_keys(options_.run_id).final_sample);
+    announced_final_ = take(keys_.final_sample);
   }
 }
 
@@ -229,12 +226,8 @@ bool ShardLink::wait_final_sample(std::chrono::milliseconds timeout, const std::
   const auto deadline = Clock::now() + timeout;
   while (session_ && !session_->broken()) {
     try {
-      if (session_->scalar(fmt::format(
-              "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND "
-              "granted AND classid = {} AND database = (SELECT oid FROM pg_database WHERE "
-              "datname = current_database())",
-              barrier_keys(options_.run_id).final_sample)) > 0) {
-        take(barrier_keys(options_.run_id).saw_final);
+      if (count(fmt::format("classid = {}", keys_.final_sample)) > 0) {
+        take(keys_.saw_final);
         return true;
       }
     } catch (const std::exception&) {
@@ -252,15 +245,13 @@ int ShardLink::aborted_by() {
     return -1;
   }
   try {
-    const auto rows = session_->query(fmt::format(
-        "SELECT min(objid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND "
-        "granted AND classid = {} AND objid <> {} AND database = (SELECT oid FROM pg_database "
-        "WHERE datname = current_database())",
-        barrier_keys(options_.run_id).aborted, options_.shard.index));
+    const auto rows =
+        session_->query(fmt::format("SELECT min(objid) {} AND classid = {} AND objid <> {}",
+                                    kGrantedLocks, keys_.aborted, options_.shard.index));
     if (rows.size() != 1 || !rows[0][0]) {
       return -1;
     }
-    take(barrier_keys(options_.run_id).saw_abort);
+    take(keys_.saw_abort);
     return db::OwnSession::number<int>(rows[0][0]);
   } catch (const std::exception&) {
     return -1;

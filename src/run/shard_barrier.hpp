@@ -56,6 +56,19 @@ struct BarrierOptions {
   std::stop_token interrupt;
 };
 
+// The lock keys of a run.
+struct BarrierKeys {
+  int32_t arrived;
+  int32_t passed;
+  int32_t digest;
+  int32_t aborted;
+  int32_t final_sample;
+  int32_t saw_abort;
+  int32_t saw_final;
+  int32_t mismatch;
+};
+BarrierKeys barrier_keys(const std::string& run_id);
+
 // Not thread-safe: one thread (the runner's) uses it.
 class ShardLink {
  public:
@@ -96,7 +109,8 @@ class ShardLink {
   // every shard at the barrier has marked it too, at most 2 s.
   void keep_place_until_mismatch_seen();
 
-  BarrierOptions options_;
+  const BarrierOptions options_;
+  const BarrierKeys keys_;
   std::unique_ptr<db::OwnSession> session_;
   bool interrupted_ = false;
   bool announced_abort_ = false;
@@ -105,18 +119,6 @@ class ShardLink {
   int64_t passed_at_unix_ms_ = 0;
 };
 
-// The lock keys of a run (for tests).
-struct BarrierKeys {
-  int32_t arrived;
-  int32_t passed;
-  int32_t digest;
-  int32_t aborted;
-  int32_t final_sample;
-  int32_t saw_abort;
-  int32_t saw_final;
-  int32_t mismatch;
-};
-BarrierKeys barrier_keys(const std::string& run_id);
 // The int4 the barrier publishes for a scenario digest and shard count.
 int32_t barrier_digest(const std::string& scenario_digest, int shards);
 
