@@ -19,6 +19,7 @@
 #include "run/shard_barrier.hpp"
 #include "run/thread_budget.hpp"
 #include "scenario/backend_tag.hpp"
+#include "scenario/shard.hpp"
 #include "server/embedded_server.hpp"
 #include "server/pgbouncer.hpp"
 #include "util/errors.hpp"
@@ -207,15 +208,6 @@ class Fleet {
   }
 
   std::vector<std::unique_ptr<workload::ProcessReplica>>& replicas() { return replicas_; }
-  int64_t workers() const {
-    int64_t n = 0;
-    for (const auto& rep : replicas_) {
-      for (const auto& w : rep->spec().workers) {
-        n += w.count;
-      }
-    }
-    return n;
-  }
   // shutdown(2) on every socket of every process; returns how many.
   int cut_sockets() {
     int cut = 0;
@@ -812,11 +804,13 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   FollowedLogs logs = follow_logs(target, options, fleet_marker, recorder, fleet, result);
 
   log(options,
-      fmt::format("running {} for {} ({} nominal, time_scale {}), {} workers in {} process "
-                  "replicas{}, run id {}",
-                  sc.name, util::format_duration(sc.duration.applied),
-                  util::format_duration(sc.duration.nominal), sc.time_scale, fleet.workers(),
-                  fleet.replicas().size(), shard ? " (this shard's)" : "", result.run_id));
+      fmt::format(
+          "running {} for {} ({} nominal, time_scale {}), {} workers in {} process "
+          "replicas{}, run id {}",
+          sc.name, util::format_duration(sc.duration.applied),
+          util::format_duration(sc.duration.nominal), sc.time_scale,
+          result.shard ? scenario::workers_of(sc, result.shard->replicas) : sc.total_workers(),
+          fleet.replicas().size(), shard ? " (this shard's)" : "", result.run_id));
   const auto run_start = recorder.start();
   Workload workload{
       sc,    fleet,    recorder, control, backends, target.embedded.get(), result.run_id,
