@@ -156,6 +156,15 @@ void check_outputs(const std::vector<std::pair<std::string, std::string>>& outpu
   }
 }
 
+// Where --html writes: its value, or beside the report when it has none;
+// empty without --html.
+std::string html_output(const std::optional<std::string>& html, const std::string& report) {
+  if (!html) {
+    return {};
+  }
+  return !html->empty() ? *html : std::filesystem::path{report}.replace_extension(".html").string();
+}
+
 // The shard a `run --shard I/N` runs, after checking what it needs.
 run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
                          const scenario::ShardRef& shard) {
@@ -312,12 +321,7 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
                               fmt::format("{}-{}.json", sc.name, util::utc_now("%Y%m%dT%H%M%SZ")))
                                  .string();
   const bool report_is_file = util::check_output_path(path) == util::OutputKind::kFile;
-  std::string html_path;
-  if (args.html) {
-    html_path = !args.html->empty()
-                    ? *args.html
-                    : std::filesystem::path{path}.replace_extension(".html").string();
-  }
+  const auto html_path = html_output(args.html, path);
   std::string timeline_path;
   if (args.timeline.empty() && report_is_file) {
     timeline_path = std::filesystem::path{path}.replace_extension(".timeline.jsonl.gz").string();
@@ -387,12 +391,7 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
 }
 
 int do_merge(const MergeArgs& args, std::ostream& out, std::ostream& err) {
-  std::string html_path;
-  if (args.html) {
-    html_path = !args.html->empty()
-                    ? *args.html
-                    : std::filesystem::path{args.report}.replace_extension(".html").string();
-  }
+  const auto html_path = html_output(args.html, args.report);
   check_outputs({{"--report", args.report}, {"--junit", args.junit}, {"--html", html_path}},
                 args.inputs);
   std::vector<report::ShardFile> files;
