@@ -192,18 +192,13 @@ class Fleet {
   // A shard's fleet is its slice of the replicas (scenario::split_replicas).
   Fleet(const scenario::Scenario& sc, const db::ConnInfo& app, const std::stop_token& stop,
         const std::optional<scenario::ShardRef>& shard) {
-    for (size_t p = 0; p < sc.processes.size(); ++p) {
-      const auto& spec = sc.processes[p];
-      for (int r = 0; r < spec.replicas; ++r) {
-        if (shard && !scenario::runs_on(sc, p, r, *shard)) {
-          continue;
-        }
-        replicas_.push_back(
-            std::make_unique<workload::ProcessReplica>(spec, r, [&](db::SocketRegistry& sockets) {
-              return std::make_unique<db::PgConnectionFactory>(
-                  app, session_settings(spec.pool.connect), &sockets, stop);
-            }));
-      }
+    for (const auto& ref : scenario::replicas_of(sc, shard)) {
+      const auto& spec = sc.processes[ref.process];
+      replicas_.push_back(std::make_unique<workload::ProcessReplica>(
+          spec, ref.replica, [&](db::SocketRegistry& sockets) {
+            return std::make_unique<db::PgConnectionFactory>(
+                app, session_settings(spec.pool.connect), &sockets, stop);
+          }));
     }
   }
 
@@ -804,13 +799,12 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   FollowedLogs logs = follow_logs(target, options, fleet_marker, recorder, fleet, result);
 
   log(options,
-      fmt::format(
-          "running {} for {} ({} nominal, time_scale {}), {} workers in {} process "
-          "replicas{}, run id {}",
-          sc.name, util::format_duration(sc.duration.applied),
-          util::format_duration(sc.duration.nominal), sc.time_scale,
-          result.shard ? scenario::workers_of(sc, result.shard->replicas) : sc.total_workers(),
-          fleet.replicas().size(), shard ? " (this shard's)" : "", result.run_id));
+      fmt::format("running {} for {} ({} nominal, time_scale {}), {} workers in {} process "
+                  "replicas{}, run id {}",
+                  sc.name, util::format_duration(sc.duration.applied),
+                  util::format_duration(sc.duration.nominal), sc.time_scale,
+                  scenario::workers_of(sc, scenario::replicas_of(sc, shard)),
+                  fleet.replicas().size(), shard ? " (this shard's)" : "", result.run_id));
   const auto run_start = recorder.start();
   Workload workload{
       sc,    fleet,    recorder, control, backends, target.embedded.get(), result.run_id,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <vector>
 
 #include "util/errors.hpp"
 
@@ -61,13 +62,14 @@ int64_t own_threads() {
 
 int64_t threads_needed(const scenario::Scenario& sc,
                        const std::optional<scenario::ShardRef>& shard) {
+  std::vector<int64_t> replicas_by_process(sc.processes.size());
+  for (const auto& ref : scenario::replicas_of(sc, shard)) {
+    ++replicas_by_process[ref.process];
+  }
   int64_t n = kRunThreads;
   for (size_t p = 0; p < sc.processes.size(); ++p) {
     const auto& spec = sc.processes[p];
-    int64_t replicas = 0;
-    for (int r = 0; r < spec.replicas; ++r) {
-      replicas += !shard || scenario::runs_on(sc, p, r, *shard) ? 1 : 0;
-    }
+    const int64_t replicas = replicas_by_process[p];
     for (const auto& w : spec.workers) {
       n += replicas * w.count;
       n += w.arrival_rate ? replicas : 0;

@@ -59,13 +59,9 @@ std::vector<std::vector<ReplicaRef>> split_replicas(const Scenario& sc, int shar
   return out;
 }
 
-bool runs_on(const Scenario& sc, size_t process, int replica, ShardRef shard) {
-  size_t g = 0;
-  for (size_t p = 0; p < process && p < sc.processes.size(); ++p) {
-    g += static_cast<size_t>(sc.processes[p].replicas);
-  }
-  g += static_cast<size_t>(replica);
-  return g % static_cast<size_t>(shard.count) == static_cast<size_t>(shard.index);
+std::vector<ReplicaRef> replicas_of(const Scenario& sc, const std::optional<ShardRef>& shard) {
+  auto split = split_replicas(sc, shard ? shard->count : 1);
+  return std::move(split[static_cast<size_t>(shard ? shard->index : 0)]);
 }
 
 int total_replicas(const Scenario& sc) {

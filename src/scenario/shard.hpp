@@ -37,8 +37,8 @@ struct ReplicaRef {
 // like cards, so every shard gets a slice of every large process, and the
 // same scenario and N always give the same split.
 std::vector<std::vector<ReplicaRef>> split_replicas(const Scenario& scenario, int shards);
-// Whether `shard` runs replica `replica` of processes[process].
-bool runs_on(const Scenario& scenario, size_t process, int replica, ShardRef shard);
+// The replicas one process runs, in file order: every one, or a shard's slice of the split.
+std::vector<ReplicaRef> replicas_of(const Scenario& scenario, const std::optional<ShardRef>& shard);
 int total_replicas(const Scenario& scenario);
 // Workers (one thread each) of these replicas, and of the busiest of N shards.
 int64_t workers_of(const Scenario& scenario, const std::vector<ReplicaRef>& replicas);

@@ -74,14 +74,25 @@ TEST(SplitReplicas, DealsReplicasRoundTheShardsInFileOrder) {
     for (size_t j = 0; j < split[i].size(); ++j) {
       EXPECT_EQ(split[i][j].process, expected[i][j].first);
       EXPECT_EQ(split[i][j].replica, expected[i][j].second);
-      EXPECT_TRUE(scenario::runs_on(sc, split[i][j].process, split[i][j].replica,
-                                    {static_cast<int>(i), 3}));
-      EXPECT_FALSE(scenario::runs_on(sc, split[i][j].process, split[i][j].replica,
-                                     {static_cast<int>((i + 1) % 3), 3}));
       seen.insert({split[i][j].process, split[i][j].replica});
     }
   }
   EXPECT_EQ(seen.size(), 7u);  // every replica, once
+  // What one process runs: its shard's slice, or (unsharded) every replica in file order.
+  for (int i = 0; i < 3; ++i) {
+    const auto mine = scenario::replicas_of(sc, scenario::ShardRef{i, 3});
+    ASSERT_EQ(mine.size(), expected[static_cast<size_t>(i)].size());
+    for (size_t j = 0; j < mine.size(); ++j) {
+      EXPECT_EQ(mine[j].process, expected[static_cast<size_t>(i)][j].first);
+      EXPECT_EQ(mine[j].replica, expected[static_cast<size_t>(i)][j].second);
+    }
+  }
+  const auto all = scenario::replicas_of(sc, std::nullopt);
+  ASSERT_EQ(all.size(), 7u);
+  EXPECT_EQ(all[4].process, 0u);
+  EXPECT_EQ(all[4].replica, 4);
+  EXPECT_EQ(all[5].process, 1u);
+  EXPECT_EQ(all[5].replica, 0);
   EXPECT_EQ(scenario::total_replicas(sc), 7);
 }
 
