@@ -179,12 +179,7 @@ run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
                     "shards (each shard runs whole replicas)",
                     shard.str(), args.scenario, replicas, replicas));
   }
-  std::string why;
-  const auto timeout = util::parse_duration(args.barrier_timeout, &why);
-  if (!timeout || timeout->count() <= 0) {
-    throw util::UsageError("--barrier-timeout " + args.barrier_timeout + ": " +
-                           (why.empty() ? "must be more than zero" : why));
-  }
+  const auto timeout = scenario::parse_barrier_timeout(args.barrier_timeout);
   const bool name_ok = args.run_name.size() <= 128 &&
                        std::all_of(args.run_name.begin(), args.run_name.end(), [](char c) {
                          return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' ||
@@ -200,7 +195,7 @@ run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
                      ? args.run_name
                      : fmt::format("{}-{}-{}", sc.name, sc.digest.substr(0, 8), shard.count);
   out.run_id = run::run_id_from_name(out.run_name);
-  out.barrier_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
+  out.barrier_timeout = timeout;
   if (!args.barrier_dsn.empty()) {
     db::ConnInfo::parse(args.barrier_dsn);  // a usage error, before anything starts
     out.barrier_dsn = args.barrier_dsn;

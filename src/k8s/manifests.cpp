@@ -87,12 +87,12 @@ json job(const ManifestOptions& o, const std::string& component, json spec, json
 json shards_job(const scenario::Scenario& sc, const ManifestOptions& o) {
   const auto n = std::to_string(o.shards);
   const auto memory = shard_memory(scenario::busiest_shard_workers(sc, o.shards));
-  std::string why;
-  const auto barrier = util::parse_duration(o.barrier_timeout, &why).value_or(util::Micros{0});
   // The barrier, the scenario, and two minutes to stop and write the report.
-  const auto deadline_s = static_cast<int64_t>(std::ceil(util::to_seconds(barrier) +
-                                                         util::to_seconds(sc.duration.applied))) +
-                          120;
+  const auto barrier = scenario::parse_barrier_timeout(o.barrier_timeout);
+  const auto deadline_s =
+      static_cast<int64_t>(std::ceil(std::chrono::duration<double>(barrier).count() +
+                                     util::to_seconds(sc.duration.applied))) +
+      120;
   json container = {
       {"name", "pgleak"},
       {"image", o.image},
@@ -211,11 +211,7 @@ void check_options(const scenario::Scenario& sc, const ManifestOptions& o) {
   if (!o.storage_class.empty() && !is_label(o.storage_class, 63)) {
     throw util::UsageError("--storage-class: not a StorageClass name");
   }
-  std::string why;
-  if (const auto t = util::parse_duration(o.barrier_timeout, &why); !t || t->count() <= 0) {
-    throw util::UsageError("--barrier-timeout " + o.barrier_timeout + ": " +
-                           (why.empty() ? "must be more than zero" : why));
-  }
+  scenario::parse_barrier_timeout(o.barrier_timeout);
   if (o.shards < 1 || o.shards > scenario::total_replicas(sc)) {
     throw util::UsageError(fmt::format("--shards {}: {} has {} process replicas, so 1 to {} shards",
                                        o.shards, sc.name, scenario::total_replicas(sc),

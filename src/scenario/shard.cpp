@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <charconv>
 
+#include "util/duration.hpp"
+#include "util/errors.hpp"
+
 namespace pgleak::scenario {
 namespace {
 
@@ -46,6 +49,16 @@ std::optional<ShardRef> parse_shard(std::string_view text, std::string* why) {
     return fail(fmt::format("I must be from 0 to N-1 ({}): shards count from 0", *count - 1));
   }
   return ShardRef{*index, *count};
+}
+
+std::chrono::milliseconds parse_barrier_timeout(const std::string& text) {
+  std::string why;
+  const auto timeout = util::parse_duration(text, &why);
+  if (!timeout || timeout->count() <= 0) {
+    throw util::UsageError("--barrier-timeout " + text + ": " +
+                           (why.empty() ? "must be more than zero" : why));
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
 }
 
 std::vector<std::vector<ReplicaRef>> split_replicas(const Scenario& sc, int shards) {

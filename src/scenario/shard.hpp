@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -30,6 +31,10 @@ struct ReplicaRef {
   size_t process = 0;
   int replica = 0;
 };
+
+// --barrier-timeout's value: a duration of more than zero. Throws
+// util::UsageError naming the flag.
+std::chrono::milliseconds parse_barrier_timeout(const std::string& text);
 
 // The split. Number every replica of the scenario in file order (the first
 // process's replicas 0, 1, ..., then the next process's): replica number g

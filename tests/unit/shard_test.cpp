@@ -61,6 +61,19 @@ TEST(ParseShard, TakesIOfNCountingFromZero) {
   }
 }
 
+TEST(ParseBarrierTimeout, TakesADurationOfMoreThanZero) {
+  EXPECT_EQ(scenario::parse_barrier_timeout("90s"), std::chrono::milliseconds{90'000});
+  EXPECT_EQ(scenario::parse_barrier_timeout("10m"), std::chrono::milliseconds{600'000});
+  for (const char* bad : {"0s", "abc", "-1s", ""}) {
+    try {
+      scenario::parse_barrier_timeout(bad);
+      ADD_FAILURE() << bad << " was taken";
+    } catch (const util::UsageError& e) {
+      EXPECT_NE(std::string{e.what()}.find("--barrier-timeout"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(SplitReplicas, DealsReplicasRoundTheShardsInFileOrder) {
   const auto sc = fleet();
   const auto split = scenario::split_replicas(sc, 3);
