@@ -72,11 +72,11 @@ void GzipFile::close() {
   }
 }
 
-std::string gunzip(std::string_view compressed, size_t max_bytes, bool* truncated) {
+std::string gunzip(std::string_view compressed, size_t max_bytes) {
   z_stream z{};
   // 15 + 16: a gzip header and trailer around the deflate stream.
   if (inflateInit2(&z, 15 + 16) != Z_OK) {
-    throw UsageError("cannot start zlib");
+    throw InfrastructureError("cannot start zlib's inflate");
   }
   std::string out;
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
@@ -99,9 +99,6 @@ std::string gunzip(std::string_view compressed, size_t max_bytes, bool* truncate
   inflateEnd(&z);
   if (rc != Z_STREAM_END && rc != Z_BUF_ERROR && rc != Z_OK) {
     throw UsageError("is not gzip data, or is corrupt");
-  }
-  if (truncated != nullptr) {
-    *truncated = rc != Z_STREAM_END;
   }
   return out;
 }

@@ -39,8 +39,8 @@ class GzipFile {
 
 // Decompresses a gzip stream held in memory, up to `max_bytes` of output
 // (more is an error). A stream cut short (a killed writer's file) gives what
-// was flushed, and sets *truncated. Throws UsageError for data that is not
-// gzip or is corrupt, and for output past `max_bytes`.
-std::string gunzip(std::string_view compressed, size_t max_bytes, bool* truncated = nullptr);
+// was flushed. Throws UsageError for data that is not gzip or is corrupt,
+// and for output past `max_bytes`.
+std::string gunzip(std::string_view compressed, size_t max_bytes);
 
 }  // namespace pgleak::util

@@ -232,11 +232,9 @@ TEST(Gunzip, ReadsWhatWasFlushedOfAStreamCutShort) {
   }
   const auto whole = gzipped(text, true);
   const auto flushed = gzipped(text, false);
-  bool cut = true;
-  EXPECT_EQ(util::gunzip(whole, 1 << 20, &cut), text);
-  EXPECT_FALSE(cut);
-  EXPECT_EQ(util::gunzip(flushed, 1 << 20, &cut), text);
-  EXPECT_TRUE(cut);
+  ASSERT_NE(whole, flushed);  // the cut one lacks the gzip trailer
+  EXPECT_EQ(util::gunzip(whole, 1 << 20), text);
+  EXPECT_EQ(util::gunzip(flushed, 1 << 20), text);
   EXPECT_THROW(util::gunzip(whole, 100), util::UsageError);
   EXPECT_THROW(util::gunzip("not gzip at all", 1 << 20), util::UsageError);
 }
