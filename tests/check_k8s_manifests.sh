@@ -82,6 +82,6 @@ refuse "--name" --shards 2 --image pgleak --name Bad_Name
 refuse "--namespace" --shards 2 --image pgleak --namespace "x y"
 refuse "--image" --shards 2 --image "pgleak; rm -rf /"
 refuse "--storage" --shards 2 --image pgleak --storage 1TB
-refuse "so 1 to 5 shards" --shards 6 --image pgleak
+refuse "so at most 5 shards" --shards 6 --image pgleak
 refuse "--barrier-timeout" --shards 2 --image pgleak --barrier-timeout soon
 echo "k8s manifests: ok"

@@ -49,12 +49,7 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
   load_options.shards = std::max(1, args.shards);
   auto sc =
       scenario::load(args.scenario, workload::PatternRegistry::builtin().catalog(), load_options);
-  if (args.shards > scenario::total_replicas(sc)) {
-    throw util::UsageError(fmt::format(
-        "--shards {}: {} has {} process replicas, so at most {} "
-        "shards",
-        args.shards, args.scenario, scenario::total_replicas(sc), scenario::total_replicas(sc)));
-  }
+  scenario::check_shard_count(sc, args.shards, "--shards", std::to_string(args.shards));
   // What-if: the same processes with other pool settings.
   for (auto& p : sc.processes) {
     p.pool.pool_size = args.pool_size.value_or(p.pool.pool_size);

@@ -173,12 +173,7 @@ run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
         "--shard: every shard must run against one server: give --dsn (or "
         "--dsn-file, $PGLEAK_DSN)");
   }
-  if (const int replicas = scenario::total_replicas(sc); shard.count > replicas) {
-    throw util::UsageError(
-        fmt::format("--shard {}: {} has {} process replicas, so at most {} "
-                    "shards (each shard runs whole replicas)",
-                    shard.str(), args.scenario, replicas, replicas));
-  }
+  scenario::check_shard_count(sc, shard.count, "--shard", shard.str());
   const auto timeout = scenario::parse_barrier_timeout(args.barrier_timeout);
   const bool name_ok = args.run_name.size() <= 128 &&
                        std::all_of(args.run_name.begin(), args.run_name.end(), [](char c) {

@@ -61,6 +61,15 @@ std::chrono::milliseconds parse_barrier_timeout(const std::string& text) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
 }
 
+void check_shard_count(const Scenario& sc, int shards, const std::string& flag,
+                       const std::string& given) {
+  if (const int replicas = total_replicas(sc); shards > replicas) {
+    throw util::UsageError(fmt::format(
+        "{} {}: {} has {} process replicas, so at most {} shards (each shard runs whole replicas)",
+        flag, given, sc.name, replicas, replicas));
+  }
+}
+
 std::vector<std::vector<ReplicaRef>> split_replicas(const Scenario& sc, int shards) {
   std::vector<std::vector<ReplicaRef>> out(static_cast<size_t>(std::max(shards, 1)));
   size_t g = 0;

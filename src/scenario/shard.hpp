@@ -36,6 +36,12 @@ struct ReplicaRef {
 // util::UsageError naming the flag.
 std::chrono::milliseconds parse_barrier_timeout(const std::string& text);
 
+// N shards of `scenario` (named `flag` on the command line, as `given`): at
+// most one per process replica, since each shard runs whole replicas.
+// Throws util::UsageError.
+void check_shard_count(const Scenario& scenario, int shards, const std::string& flag,
+                       const std::string& given);
+
 // The split. Number every replica of the scenario in file order (the first
 // process's replicas 0, 1, ..., then the next process's): replica number g
 // runs on shard g mod N. Each process's replicas are dealt round the shards
