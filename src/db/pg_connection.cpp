@@ -17,12 +17,49 @@
 namespace pgleak::db {
 namespace {
 
-// libpq's report of a session the server closed (fe-misc.c), as psycopg2 shows it.
-constexpr const char* kLibpqLostConnection = "server closed the connection unexpectedly";
+// libpq's report of a session the server closed (fe-misc.c,
+// pqReadData), which psycopg2 shows whole as the OperationalError's text.
+constexpr std::string_view kLibpqLostConnection = "server closed the connection unexpectedly";
+constexpr std::string_view kLibpqLostConnectionText =
+    "server closed the connection unexpectedly\n"
+    "\tThis probably means the server terminated abnormally\n"
+    "\tbefore or while processing the request.";
+
+// What psycopg2 shows for a session found gone: libpq's own words. libpqxx
+// can notice first and say it in words of its own ("Could not obtain client
+// encoding: not connected.", "Lost connection to the database server."),
+// which no Python application ever sees: those become libpq's text for a
+// server that closed the session. libpq's other reports of a lost session
+// (a reset, a failed send) are kept as libpq wrote them.
+std::string as_libpq_lost_text(const std::string& what) {
+  if (const auto at = what.find(kLibpqLostConnection); at != std::string::npos) {
+    return at == 0 ? what : what.substr(at);
+  }
+  for (const std::string_view libpq :
+       {"could not receive data from server", "could not send data to server",
+        "no connection to the server", "SSL SYSCALL error", "SSL error"}) {
+    if (what.find(libpq) != std::string::npos) {
+      return what;
+    }
+  }
+  return std::string{kLibpqLostConnectionText};
+}
 
 std::string trim(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
     text.pop_back();
+  }
+  return text;
+}
+
+// psycopg2's text of a server error: libpq's result message without its
+// severity word ("ERROR:  division by zero" is shown as "division by zero"),
+// the detail and LINE lines kept.
+std::string without_severity(std::string text) {
+  for (const std::string_view severity : {"ERROR:  ", "FATAL:  ", "PANIC:  "}) {
+    if (text.size() > severity.size() && text.starts_with(severity)) {
+      return text.substr(severity.size());
+    }
   }
   return text;
 }
@@ -41,7 +78,8 @@ std::string trim(std::string text) {
     throw;
   } catch (const pqxx::sql_error& e) {
     if (!e.sqlstate().empty()) {
-      throw DbError(trim(e.what()), e.sqlstate(), ends_session(e.sqlstate()), CodeSource::kServer);
+      throw DbError(without_severity(trim(e.what())), e.sqlstate(), ends_session(e.sqlstate()),
+                    CodeSource::kServer);
     }
     if (is_lost_connection(e.what())) {
       throw DbError(trim(e.what()), "", true, CodeSource::kNone);
@@ -170,13 +208,8 @@ void PgConnection::run(std::string_view sql, bool transactional) {
         tx_state_ = TxState::kUnknown;
         // The server closed the session (after a FATAL such as 57P01 or
         // 25P03, or without a word): psycopg2 shows libpq's words for it and
-        // no SQLSTATE, whatever the server sent before closing. libpqxx can
-        // notice first, in words of its own ("... not connected").
-        const std::string what = e.what();
-        throw DbError(what.find(kLibpqLostConnection) != std::string::npos
-                          ? what
-                          : std::string{kLibpqLostConnection} + " (" + what + ")",
-                      "", true, CodeSource::kNone);
+        // no SQLSTATE, whatever the server sent before closing.
+        throw DbError(as_libpq_lost_text(e.what()), "", true, CodeSource::kNone);
       } else if (tx_state_ == TxState::kInTransaction) {
         tx_state_ = TxState::kFailed;
       }

@@ -19,12 +19,12 @@ Session::Session(Session&& other) noexcept
 }
 
 Session::~Session() {
-  close();
+  discard();
 }
 
 Session& Session::operator=(Session&& other) noexcept {
   if (this != &other) {
-    close();
+    discard();
     pool_ = other.pool_;
     request_ = std::move(other.request_);
     stop_ = std::move(other.stop_);
@@ -99,21 +99,29 @@ void Session::rollback() {
     (*conn_)->rollback();
   } catch (const db::DbError& e) {
     if (e.disconnected()) {
-      lose_connection();
-      return;
+      lose_connection();  // invalidated: the pool discards it
     }
-    throw;
+    throw;  // SQLAlchemy re-raises the DBAPI error (OperationalError)
   }
   conn_.reset();
 }
 
-void Session::close() noexcept {
+void Session::close() {
   try {
     rollback();
   } catch (...) {
     lose_connection();  // SQLAlchemy invalidates a connection whose reset fails
+    needs_rollback_ = false;
+    throw;
   }
-  needs_rollback_ = false;
+}
+
+void Session::discard() noexcept {
+  try {
+    close();
+  } catch (...) {
+    // Collected, or closed by no application code: nobody sees the error.
+  }
 }
 
 }  // namespace pgleak::session

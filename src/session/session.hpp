@@ -44,8 +44,18 @@ class ConnectFailed : public db::DbError {
 //    is_disconnect: the pool replaces it) and gives it back at once; every
 //    statement and commit() then fails with PendingRollbackError until
 //    rollback() or close(), after which the next statement checks out anew;
-//  - destroying a Session that was never closed is its garbage collection:
-//    the connection goes back to the pool, rolled back.
+//  - rollback() and close() on a connection the server ended while the
+//    session did not know (idle in transaction past
+//    idle_in_transaction_session_timeout, a terminated backend) raise what
+//    psycopg2 raises for the ROLLBACK (OperationalError, libpq's lost
+//    connection text), after invalidating the connection: the pool discards
+//    it, and the session is closed and can be used again, as SQLAlchemy
+//    1.4's Session.close() does;
+//  - destroying a Session that was never closed is its garbage collection
+//    (discard()): the connection goes back to the pool, rolled back, and a
+//    failure is swallowed, as SQLAlchemy's pool does for a collected
+//    connection. When that collection happens is the caller's model
+//    (workload::ProcessReplica's collector).
 //
 // Several Sessions may exist at once (a = SessionLocal(); b = SessionLocal()),
 // each with its own connection. Move-only; one thread at a time.
@@ -65,10 +75,14 @@ class Session {
   // COMMIT and give the connection back; nothing to do when none is held.
   void commit();
   // ROLLBACK (when a transaction is open) and give the connection back;
-  // clears the pending-rollback state. Never throws for a lost connection.
+  // clears the pending-rollback state. A connection found lost by the
+  // ROLLBACK is invalidated and given back, then its db::DbError is thrown.
   void rollback();
-  // As rollback(): the session can be used again afterwards.
-  void close() noexcept;
+  // As rollback(): the session can be used again afterwards, even when it threw.
+  void close();
+  // close() that swallows every failure: a destructor's, a collector's, or
+  // a late release's close, which no application code sees.
+  void discard() noexcept;
 
   // Who uses the session now: a process-wide session is shared by workers,
   // each attributed the checkouts it makes.

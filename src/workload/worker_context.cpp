@@ -52,6 +52,9 @@ bool WorkerContext::think() {
 }
 
 bool WorkerContext::back_off() {
+  if (group_.connect_retry == scenario::WorkerGroup::ConnectRetry::kImmediate) {
+    return sleep_for(group_.think_time.applied);  // the application's own loop, as written
+  }
   const auto base =
       std::max<util::Micros>(group_.think_time.applied, std::chrono::milliseconds{10});
   if (connect_failures_in_a_row_ <= 1) {
@@ -164,9 +167,20 @@ session::Session& WorkerContext::shared_session(const std::string& name) {
 }
 
 WorkerContext::Outcome WorkerContext::attempt(const std::function<void()>& work) {
+  return attempt_counting(work, true);
+}
+
+WorkerContext::Outcome WorkerContext::attempt_release(const std::function<void()>& work) {
+  return attempt_counting(work, false);
+}
+
+WorkerContext::Outcome WorkerContext::attempt_counting(const std::function<void()>& work,
+                                                       bool success_resets_backoff) {
   try {
     work();
-    connect_failures_in_a_row_ = 0;
+    if (success_resets_backoff) {
+      connect_failures_in_a_row_ = 0;
+    }
     return Outcome::kOk;
   } catch (const pool::PoolTimeoutError& e) {
     record(record::kPoolTimeout, "", e.what(), util::to_millis(e.waited()),
@@ -182,7 +196,9 @@ WorkerContext::Outcome WorkerContext::attempt(const std::function<void()>& work)
     record(record::kQueryError, "", e.what());
     return Outcome::kFailed;
   } catch (const db::DbError& e) {
-    connect_failures_in_a_row_ = 0;
+    if (success_resets_backoff) {
+      connect_failures_in_a_row_ = 0;  // the statement had a connection
+    }
     record_db_error(record::kQueryError, e);
     return e.disconnected() ? Outcome::kDisconnected : Outcome::kFailed;
   }

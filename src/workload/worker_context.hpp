@@ -44,7 +44,8 @@ class WorkerContext {
   // After a failed checkout or connect: think_time, but at least 10 ms so a
   // refused worker cannot spin; after consecutive connect failures the pause
   // doubles (with jitter) up to 1 s, as a retrying application's backoff does,
-  // so a dead or full server is not hammered with connection attempts.
+  // so a dead or full server is not hammered with connection attempts. With
+  // the group's "connect_retry": "immediate", think_time only.
   bool back_off();
   // After a checkout that failed: back_off() when the server refused or could
   // not be reached (a retry loop must not hammer it), nothing more after a
@@ -83,6 +84,10 @@ class WorkerContext {
   // attributed to this worker, as the application would have seen it; a
   // failed checkout counts towards back_off(). Returns what happened.
   Outcome attempt(const std::function<void()>& work);
+  // As attempt(), for a rollback() or close(): its failure is recorded the
+  // same way, but it neither opens nor needs a connection, so its success
+  // leaves back_off()'s count of connect failures as it was.
+  Outcome attempt_release(const std::function<void()>& work);
   // As attempt(), on a connection outside any pool (NullPool).
   Outcome attempt_on(db::Connection& conn, const std::function<void(db::Connection&)>& work);
   // Opens a connection without the pool (NullPool); a failure is recorded and gives nullptr.
@@ -90,6 +95,7 @@ class WorkerContext {
 
  private:
   bool sleep_for(util::Micros d);
+  Outcome attempt_counting(const std::function<void()>& work, bool success_resets_backoff);
   void record(const char* kind, const std::string& sqlstate, const std::string& message,
               std::optional<double> waited_ms = std::nullopt,
               std::optional<double> timeout_ms = std::nullopt);

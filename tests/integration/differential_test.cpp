@@ -3,8 +3,9 @@
 // (tests/differential/session_patterns.py) and once as a pgleak scenario, on
 // the same server with the same pool settings, and the two server pictures
 // must agree: backends by state (every state but plain "idle", whose count is
-// how many connections a pool happens to keep) and connections still checked
-// out once every worker has done its units of work.
+// how many connections a pool happens to keep), connections still checked
+// out once every worker has done its units of work, and the texts of the
+// errors the application caught (psycopg2's, one per error).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -78,15 +79,18 @@ class Differential : public ::testing::Test {
     return json::parse(p.out());
   }
 
-  json pgleak_picture(const std::string& worker) {
+  // `connect`: the pool's connect settings; `process`: more keys of the process.
+  json pgleak_picture(const std::string& worker, const std::string& connect = "{}",
+                      const std::string& process = "") {
     wait_quiet();
     const ScratchDir scratch;  // removed however the case ends
     const auto& dir = scratch.path();
     {
       std::ofstream{dir / "case.json"}
           << R"({"name": "diff", "duration": "1500ms", "sample_interval": "100ms",
-                 "pool": {"pool_size": 5, "max_overflow": 10, "pool_timeout": "5s"},
-                 "processes": [{"name": "app", "workers": [)"
+                 "pool": {"pool_size": 5, "max_overflow": 10, "pool_timeout": "5s",
+                          "connect": )"
+          << connect << R"(}, "processes": [{"name": "app", )" << process << R"("workers": [)"
           << worker << "]}]}";
     }
     Subprocess p{{kBinary, "run", (dir / "case.json").string(), "--dsn",
@@ -99,18 +103,28 @@ class Differential : public ::testing::Test {
     json picture;
     picture["by_state"] = report["samples"].back()["by_state"];
     picture["checked_out"] = report["summary"]["held_at_end"];
+    std::vector<std::string> errors;
+    for (const auto& e : report["events"]) {
+      if (e["kind"] == "query_error" || e["kind"] == "connection_lost") {
+        errors.push_back(e["message"].get<std::string>());
+      }
+    }
+    std::sort(errors.begin(), errors.end());
+    picture["errors"] = errors;
     return picture;
   }
 
-  void compare(const std::string& name, const std::string& worker) {
+  void compare(const std::string& name, const std::string& worker,
+               const std::string& connect = "{}", const std::string& process = "") {
     const auto real = sqlalchemy_picture(name);
-    const auto ours = pgleak_picture(worker);
+    const auto ours = pgleak_picture(worker, connect, process);
     for (const char* state : {"idle in transaction", "idle in transaction (aborted)", "active"}) {
       EXPECT_EQ(real["by_state"].value(state, 0), ours["by_state"].value(state, 0))
           << name << ": \"" << state << "\"\n SQLAlchemy: " << real.dump()
           << "\n pgleak:     " << ours.dump();
     }
     EXPECT_EQ(real["checked_out"], ours["checked_out"]) << name;
+    EXPECT_EQ(real["errors"], ours["errors"]) << name;
   }
 
   static inline server::EmbeddedServer* server_ = nullptr;
@@ -162,6 +176,47 @@ TEST_F(Differential, EngineDisposeLeavesTheOldPoolsCheckoutsOpen) {
               "steps": [{"dispose": true}]},
              {"name": "second", "count": 3, "iterations": 1, "start_after": "600ms",
               "steps": [{"open": "db"}, {"execute": "db"}, {"sleep": "process_end"}]})");
+}
+
+// Session.close() on a connection the server ended (25P03 while idle in
+// transaction) raises OperationalError with libpq's text, for every one of
+// the twelve; the session then works on a new connection.
+TEST_F(Differential, CloseRaisesOnAConnectionTheServerEnded) {
+  compare("close_after_idle_timeout",
+          R"({"count": 12, "iterations": 1, "steps": [{"open": "db"}, {"execute": "db"},
+              {"sleep": "600ms"}, {"try": [{"close": "db"}], "except": []},
+              {"try": [{"execute": "db"}, {"commit": "db"}], "except": [],
+               "finally": [{"close": "db"}]}, {"sleep": "process_end"}]})",
+          R"({"idle_in_transaction_session_timeout": "200ms"})");
+}
+
+// del db, and db bound anew, with the collector off: each Session whose
+// transaction is open stays in its reference cycle, holding its connection.
+const std::string kDrops =
+    R"({"count": 3, "iterations": 1, "steps": [{"open": "db"}, {"execute": "db"}, %COMMIT%
+        {"drop": "db"}, {"open": "db"}, {"execute": "db"}, %COMMIT% {"open": "db"},
+        {"sleep": "process_end"}]})";
+
+std::string drops(bool commit) {
+  std::string text = kDrops;
+  const std::string mark = "%COMMIT%";
+  for (auto at = text.find(mark); at != std::string::npos; at = text.find(mark)) {
+    text.replace(at, mark.size(), commit ? R"({"commit": "db"},)" : "");
+  }
+  return text;
+}
+
+TEST_F(Differential, ADroppedTransactionWaitsForTheCollector) {
+  compare("drop_in_transaction", drops(false), "{}", R"("gc": "never", )");
+}
+TEST_F(Differential, ADroppedSessionWithoutATransactionIsFreedAtOnce) {
+  compare("drop_after_commit", drops(true), "{}", R"("gc": "never", )");
+}
+TEST_F(Differential, GcCollectFreesTheDroppedTransactions) {
+  compare("drop_then_collect",
+          drops(false) + R"(, {"name": "collector", "count": 1, "iterations": 1,
+                              "start_after": "700ms", "steps": [{"collect": true}]})",
+          "{}", R"("gc": "never", )");
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ class GlobalSession final : public SessionPattern {
           }
         });
         if (outcome == WorkerContext::Outcome::kDisconnected) {
-          db.rollback();  // the module's error handler, so later calls can work
+          ctx.attempt_release(
+              [&] { db.rollback(); });  // the module's error handler, so later calls work
         }
       }
       if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {

@@ -28,7 +28,7 @@ class IdleInTransaction final : public SessionPattern {
       // And never commit.
       const auto outcome = ctx.attempt([&] { db.execute(ctx.query()); });
       if (outcome == WorkerContext::Outcome::kDisconnected && !keep_failing_) {
-        db.rollback();
+        ctx.attempt_release([&] { db.rollback(); });
       } else if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {
         break;
       }

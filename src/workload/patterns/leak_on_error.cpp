@@ -36,7 +36,7 @@ class LeakOnError final : public SessionPattern {
         db.commit();
       });
       if (outcome == WorkerContext::Outcome::kOk) {
-        db.close();
+        ctx.attempt_release([&] { db.close(); });
       } else if (db.holds_connection()) {
         leaked.push_back(std::move(db));  // the exception skipped close()
       }

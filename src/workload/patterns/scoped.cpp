@@ -20,9 +20,10 @@ class Scoped final : public SessionPattern {
         db.commit();
       });
       if (outcome != WorkerContext::Outcome::kOk) {
-        db.rollback();
+        ctx.attempt_release(
+            [&] { db.rollback(); });  // an error here replaces the first, as in Python
       }
-      db.close();  // finally
+      ctx.attempt_release([&] { db.close(); });  // finally
       if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {
         break;
       }

@@ -34,8 +34,10 @@ class SlowStatement final : public SessionPattern {
         // What an app that ignores the error does next: 25P02.
         ctx.attempt([&] { db.execute("SELECT 1"); });
       }
-      db.rollback();
-      db.close();
+      ctx.attempt_release([&] {  // finally
+        db.rollback();
+        db.close();
+      });
       if (outcome == WorkerContext::Outcome::kNoConnection && !ctx.after_failed_checkout()) {
         break;
       }
