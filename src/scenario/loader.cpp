@@ -108,6 +108,16 @@ void read_pool(ObjectReader& r, PoolSettings& pool) {
       pool.null_pool = false;
     } else if (*s == "NullPool") {
       pool.null_pool = true;
+      // create_engine(poolclass=NullPool, pool_size=5) raises TypeError
+      // ("Invalid argument(s) 'pool_size' sent to create_engine()"): NullPool
+      // keeps nothing, so these say nothing.
+      for (const char* key : {"pool_size", "max_overflow", "pool_timeout", "use_lifo"}) {
+        if (r.has(key)) {
+          r.problem(key, fmt::format("NullPool takes no {} (SQLAlchemy's create_engine raises "
+                                     "TypeError: it keeps no connections and never waits)",
+                                     key));
+        }
+      }
     } else {
       r.problem("poolclass", "must be \"QueuePool\" or \"NullPool\"");
     }
@@ -138,6 +148,10 @@ void read_lifecycle(ObjectReader& r, Lifecycle& l) {
     r.problem("after_units", "give at or after_units, not both");
   }
   l.restart_after = r.duration("restart_after");
+  l.startup = r.duration("startup").value_or(ScaledDuration{});
+  if (r.has("startup") && !r.has("restart_after")) {
+    r.problem("startup", "is the start-up of a restarted process: give restart_after too");
+  }
 }
 
 }  // namespace
@@ -247,6 +261,15 @@ void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog)
     r.problem("duration", "give iterations or duration, not both");
   }
   w.think_time = r.duration("think_time").value_or(ScaledDuration{});
+  if (auto retry = r.string("connect_retry")) {
+    if (*retry == "backoff") {
+      w.connect_retry = WorkerGroup::ConnectRetry::kBackoff;
+    } else if (*retry == "immediate") {
+      w.connect_retry = WorkerGroup::ConnectRetry::kImmediate;
+    } else {
+      r.problem("connect_retry", "must be \"backoff\" (the default) or \"immediate\"");
+    }
+  }
   w.start_after = r.duration("start_after").value_or(ScaledDuration{});
   if (auto rate = r.string("arrival_rate")) {
     if (auto parsed = parse_rate(*rate)) {
@@ -287,6 +310,22 @@ void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog)
   }
 }
 
+// "gc": "never", or the interval of the collector's automatic runs.
+void read_gc(ObjectReader& r, GarbageCollector& gc) {
+  gc.interval = ScaledDuration::scale(GarbageCollector::kDefaultInterval, r.time_scale());
+  const json* v = r.find("gc");
+  if (v == nullptr) {
+    return;
+  }
+  if (!v->is_string()) {
+    r.problem("gc", "must be \"never\" or a duration such as \"2s\"");
+  } else if (*v == "never") {
+    gc.interval.reset();
+  } else {
+    gc.interval = r.duration("gc", /*positive=*/true);  // or the reader's problem
+  }
+}
+
 void read_process(ObjectReader& r, ProcessSpec& p, const PoolSettings& defaults,
                   const PatternCatalog& catalog) {
   r.string("description");
@@ -306,6 +345,7 @@ void read_process(ObjectReader& r, ProcessSpec& p, const PoolSettings& defaults,
     p.lifecycle.emplace();
     read_lifecycle(lr, *p.lifecycle);
   }
+  read_gc(r, p.gc);
   const json* workers = r.find("workers");
   if (workers == nullptr || !workers->is_array() || workers->empty()) {
     r.problem("workers", "must be a non-empty array of worker groups");
@@ -475,14 +515,32 @@ PgBouncerSettings read_pgbouncer(ObjectReader& r, std::vector<Problem>& problems
     }
   }
   // PgBouncer's defaults are production values: scaled like written ones.
+  // PgBouncer reads its timeouts in seconds to the millisecond, and 0 means
+  // "disabled": a timeout that scales below 1 ms would silently switch off.
   const auto with_default = [&](const char* key, util::Micros nominal) {
-    if (auto d = r.duration(key)) {
-      return *d;
-    }
-    if (auto why = util::check_scaling(nominal, r.time_scale()); why && nominal.count() > 0) {
+    const bool written = r.has(key);
+    ScaledDuration d;
+    if (auto given = r.duration(key)) {
+      d = *given;
+    } else if (written) {
+      return ScaledDuration{};  // the reader reported it
+    } else if (auto why = util::check_scaling(nominal, r.time_scale());
+               why && nominal.count() > 0) {
       problems.push_back({r.at(key), "PgBouncer's default " + *why});
+      return ScaledDuration{};
+    } else {
+      d = ScaledDuration::scale(nominal, r.time_scale());
     }
-    return ScaledDuration::scale(nominal, r.time_scale());
+    if (d.nominal.count() > 0 && d.applied < std::chrono::milliseconds{1}) {
+      problems.push_back(
+          {r.at(key),
+           fmt::format("{}{} at time_scale {} applies as {}us, below PgBouncer's resolution of 1 "
+                       "ms: PgBouncer would read 0, which disables it; {}",
+                       written ? "" : "PgBouncer's default ", util::format_duration(d.nominal),
+                       r.time_scale(), d.applied.count(),
+                       written ? "raise the value or time_scale" : "set it, or raise time_scale")});
+    }
+    return d;
   };
   using std::chrono::seconds;
   b.reserve_pool_timeout = with_default("reserve_pool_timeout", seconds{5});

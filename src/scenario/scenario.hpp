@@ -68,6 +68,12 @@ struct WorkerGroup {
   std::vector<Stage> stages;                // ramp the count (closed) or the rate (open)
   std::optional<std::string> query;         // the unit of work's statement; patterns default it
   nlohmann::json options = nlohmann::json::object();  // validated by the pattern
+  // After a connect the server refused or could not take: "backoff" (the
+  // default) waits think_time, at least 10 ms, doubling with jitter up to 1 s
+  // over consecutive failures; "immediate" waits think_time only, as a loop
+  // that retries at once does (a real one made 8 refusals in 0.02 s).
+  enum class ConnectRetry { kBackoff, kImmediate };
+  ConnectRetry connect_retry = ConnectRetry::kBackoff;
 };
 
 // How each copy of a process ends before the run does, and whether it comes
@@ -82,6 +88,23 @@ struct Lifecycle {
   std::optional<ScaledDuration> at;
   std::optional<int> after_units;
   std::optional<ScaledDuration> restart_after;
+  // A restarted process's start-up (the interpreter and its imports: 0.18 to
+  // 0.27 s for a Python process that imports SQLAlchemy): its life, and its
+  // workers, begin this long after the restart.
+  ScaledDuration startup;
+};
+
+// CPython's cyclic garbage collector, as it bears on sessions: a Session let
+// go with its transaction open sits in a reference cycle and keeps its
+// connection until a collection. CPython collects when allocations pass a
+// threshold, so how often depends on what the process does; the scenario
+// says it as an interval of its time, or never (a process that allocates
+// nothing while it waits). The default, 2 s, is what SQLAlchemy 1.4 on
+// CPython 3.11 showed: dropped sessions freed 1.2-2.4 s in at 90-200 units
+// of work a second (docs/SESSIONS.md).
+struct GarbageCollector {
+  static constexpr util::Micros kDefaultInterval = std::chrono::seconds{2};
+  std::optional<ScaledDuration> interval;  // none: only gc.collect() collects
 };
 
 // A program that runs `replicas` times at once (the 25 duplicate launchers:
@@ -94,6 +117,7 @@ struct ProcessSpec {
   PoolSettings pool;
   std::vector<WorkerGroup> workers;
   std::optional<Lifecycle> lifecycle;
+  GarbageCollector gc;
 };
 
 // Something done to the run's backends or server at a scheduled time, to

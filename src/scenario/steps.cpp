@@ -18,7 +18,7 @@ constexpr std::array<StepKind, 13> kKinds{{
      "a new Session; it checks a connection out at its first statement. With \"shared\": true "
      "the name is the process's one module-level session, made by the first worker that opens "
      "it and shared by all (each step on it holds the process's lock). Opening a name that "
-     "holds a session lets the old one go: it is garbage-collected at once, as CPython does"},
+     "holds a session lets the old one go, as \"drop\" does"},
     {Op::kExecute, "execute", "a session name", "db.execute(text(sql))",
      "runs \"sql\" (default: the group's query, or SELECT 1) in the session's transaction, "
      "beginning one (and checking out) when none is open"},
@@ -28,12 +28,17 @@ constexpr std::array<StepKind, 13> kKinds{{
      "rolls back and gives the connection back; after a lost connection, this is what lets "
      "the session work again"},
     {Op::kClose, "close", "a session name", "db.close()",
-     "rolls back, gives the connection back; the session can be used again. With \"after\": "
-     "the name is let go now and the session is closed that much later (a late close)"},
+     "rolls back and gives the connection back; the session can be used again. A connection "
+     "the server ended unseen (idle_in_transaction_session_timeout, a terminated backend) makes "
+     "close() raise OperationalError, as SQLAlchemy 1.4 does: the connection is invalidated, "
+     "the session is closed all the same, and \"except\" can catch it. With \"after\": the "
+     "name is let go now and the session closed that much later by someone else"},
     {Op::kDrop, "drop", "a session name", "del db  (or it goes out of scope)",
-     "forgets the session without closing it: collected at once (its connection goes back, "
-     "rolled back), or with \"after\" that much later, as a session in a reference cycle "
-     "waits for the garbage collector"},
+     "forgets the session without closing it. With no transaction open it is freed at once "
+     "(reference counting); with one open, SQLAlchemy 1.4's Session sits in a reference cycle "
+     "and keeps its connection, idle in transaction, until the process's garbage collector "
+     "runs (the process's \"gc\", default every 2 s, or a \"collect\" step), which gives it "
+     "back rolled back. With \"after\": freed that much later, whatever it holds"},
     {Op::kKeep, "keep", "a session name", "leaked.append(db)",
      "something outlives the name (a list, a traceback, a cache): the session is never "
      "collected and holds what it holds until the process ends"},
@@ -47,13 +52,15 @@ constexpr std::array<StepKind, 13> kKinds{{
      "the process's engine drops its pool for a new one: idle connections close, checked-out "
      "ones stay with the old pool, and the new pool has a fresh overflow budget"},
     {Op::kCollect, "collect", "true", "gc.collect()",
-     "the garbage collector runs: connections kept by pools that dispose replaced close"},
+     "the garbage collector runs now: dropped sessions still holding a transaction give their "
+     "connections back (rolled back), and pools that dispose replaced close what they keep"},
     {Op::kLoop, "loop", "an array of steps", "while ...:  (the unit of work)",
      "the unit of work, repeated as the group's iterations, duration, think_time, "
      "arrival_rate and stages admit; at most one, at the top level"},
     {Op::kTry, "try", "an array of steps", "try: ... except Exception: ... finally: ...",
      "runs its steps; on an error the rest are skipped and \"except\" runs (the error is "
-     "handled), then \"finally\" in every case. Without \"except\" the error goes on: out of "
+     "handled; \"except\": [] is except: pass), then \"finally\" in every case. Without \"except\" "
+     "the error goes on: out of "
      "an enclosing try, or out of the unit of work (the next unit starts), or out of the "
      "worker (it ends)"},
 }};
@@ -62,10 +69,14 @@ class StepsReader {
  public:
   explicit StepsReader(detail::ObjectReader& group) : group_(group) {}
 
-  std::vector<Step> read_list(const nlohmann::json& steps, const std::string& pointer, int depth) {
+  // `may_be_empty`: an except clause, where [] is Python's `except: pass`.
+  std::vector<Step> read_list(const nlohmann::json& steps, const std::string& pointer, int depth,
+                              bool may_be_empty = false) {
     std::vector<Step> out;
-    if (!steps.is_array() || steps.empty()) {
-      group_.problems().push_back({pointer, "must be a non-empty array of steps"});
+    if (!steps.is_array() || (steps.empty() && !may_be_empty)) {
+      group_.problems().push_back({pointer, may_be_empty ? "must be an array of steps ([] is "
+                                                           "\"except: pass\")"
+                                                         : "must be a non-empty array of steps"});
       return out;
     }
     for (size_t i = 0; i < steps.size(); ++i) {
@@ -161,7 +172,8 @@ class StepsReader {
       case Op::kTry:
         step.body = read_list(*r.find(key), r.at(key), depth + 1);
         if (const auto* h = r.find("except"); h != nullptr) {
-          step.handler = read_list(*h, r.at("except"), depth + 1);
+          step.handler = read_list(*h, r.at("except"), depth + 1, /*may_be_empty=*/true);
+          step.catches = true;
         }
         if (const auto* f = r.find("finally"); f != nullptr) {
           step.cleanup = read_list(*f, r.at("finally"), depth + 1);

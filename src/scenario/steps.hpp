@@ -39,6 +39,7 @@ struct Step {
   double probability = 1.0;                   // the step runs with this probability
   std::vector<Step> body;                     // kLoop, kTry
   std::vector<Step> handler;                  // kTry: except
+  bool catches = false;                       // kTry has an except, [] (except: pass) too
   std::vector<Step> cleanup;                  // kTry: finally
 };
 

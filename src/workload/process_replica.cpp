@@ -38,6 +38,7 @@ void ProcessReplica::begin_life(std::chrono::steady_clock::time_point started,
     life_source_ = std::stop_source{};
     life_ = Life{life_.number + 1, life_source_.get_token(), started};
     life_ended_ = false;
+    pool_->cleaning_up(false);
     workers_in_life_ = 0;
     units_in_life_ = 0;
     crashed_.store(false, std::memory_order_release);
@@ -62,11 +63,13 @@ std::chrono::steady_clock::time_point ProcessReplica::life_started() const {
 
 void ProcessReplica::crash() {
   crashed_.store(true, std::memory_order_release);
+  pool_->cleaning_up(true);  // a killed process checks nothing in
   sockets_.shutdown_all();
   end_life();
 }
 
 void ProcessReplica::end_life() {
+  pool_->cleaning_up(true);  // what the ended process held comes back as clean-up
   std::stop_source source;
   {
     std::lock_guard lock{life_mutex_};
@@ -121,41 +124,94 @@ void ProcessReplica::end() {
     releaser_.join();
   }
   std::multimap<std::chrono::steady_clock::time_point, session::Session> late;
+  std::vector<session::Session> garbage;
   {
     std::lock_guard lock{late_mutex_};
     late.swap(late_);
+    garbage.swap(garbage_);
+    collection_due_.reset();
     ending_ = false;  // a restarted process may let sessions go again
   }
   late.clear();
+  garbage.clear();
   std::lock_guard lock{shared_mutex_};
   shared_.clear();
 }
 
-void ProcessReplica::release_later(session::Session session, util::Micros delay) {
-  std::lock_guard lock{late_mutex_};
-  late_.emplace(std::chrono::steady_clock::now() + delay, std::move(session));
+void ProcessReplica::start_releaser() {
   if (!releaser_.joinable()) {
     releaser_ = std::thread{[this] { release_due(); }};
   }
   late_cv_.notify_all();
 }
 
+void ProcessReplica::release_later(session::Session session, util::Micros delay) {
+  std::lock_guard lock{late_mutex_};
+  late_.emplace(std::chrono::steady_clock::now() + delay, std::move(session));
+  start_releaser();
+}
+
+std::chrono::steady_clock::time_point ProcessReplica::next_collection(
+    std::chrono::steady_clock::time_point now) const {
+  const auto every = spec_.gc.interval->applied;
+  const auto origin = life_started();
+  return now < origin ? origin + every : origin + every * ((now - origin) / every + 1);
+}
+
+void ProcessReplica::let_go(session::Session session) {
+  if (!session.holds_connection()) {
+    return;  // no cycle: reference counting frees it here
+  }
+  std::lock_guard lock{late_mutex_};
+  garbage_.push_back(std::move(session));
+  if (spec_.gc.interval && !collection_due_) {
+    collection_due_ = next_collection(std::chrono::steady_clock::now());
+    start_releaser();
+  }
+}
+
+int ProcessReplica::collect() {
+  std::vector<session::Session> freed;
+  {
+    std::lock_guard lock{late_mutex_};
+    freed.swap(garbage_);
+    collection_due_.reset();
+  }
+  const int n = static_cast<int>(freed.size());
+  freed.clear();  // each discarded: rolled back and given back
+  pool_->collect_garbage();
+  return n;
+}
+
+size_t ProcessReplica::garbage() const {
+  std::lock_guard lock{late_mutex_};
+  return garbage_.size();
+}
+
 void ProcessReplica::release_due() {
+  using Clock = std::chrono::steady_clock;
   std::unique_lock lock{late_mutex_};
   while (!ending_) {
-    if (late_.empty()) {
+    auto due = late_.empty() ? Clock::time_point::max() : late_.begin()->first;
+    due = std::min(due, collection_due_.value_or(Clock::time_point::max()));
+    if (due == Clock::time_point::max()) {
       late_cv_.wait(lock);
       continue;
     }
-    const auto due = late_.begin()->first;
-    if (std::chrono::steady_clock::now() < due) {
+    if (Clock::now() < due) {
       late_cv_.wait_until(lock, due);
       continue;
     }
-    auto session = std::move(late_.begin()->second);
-    late_.erase(late_.begin());
+    std::vector<session::Session> freed;
+    if (!late_.empty() && late_.begin()->first <= due) {
+      freed.push_back(std::move(late_.begin()->second));
+      late_.erase(late_.begin());
+    } else {  // the collector's automatic run
+      freed.swap(garbage_);
+      collection_due_.reset();
+    }
     lock.unlock();
-    session.close();  // rolled back and given back, as close() and collection both do
+    freed.clear();  // rolled back and given back; a collection's failure is nobody's
     lock.lock();
   }
 }

@@ -11,6 +11,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "db/pg_connection.hpp"
 #include "db/socket_registry.hpp"
@@ -54,6 +55,19 @@ class ProcessReplica {
   // late by someone else, or garbage-collected when its reference cycle is.
   // A process that ends first releases it then. Thread-safe.
   void release_later(session::Session session, util::Micros delay);
+  // The last reference to a session went (del, a name bound anew, a function
+  // returning). SQLAlchemy 1.4: a Session with an open transaction sits in a
+  // reference cycle and keeps its connection, idle in transaction, until the
+  // garbage collector runs (the spec's gc: its next automatic run, or a
+  // collect()); one without is freed at once by reference counting.
+  // Thread-safe.
+  void let_go(session::Session session);
+  // gc.collect(): frees every session waiting for the collector, and the
+  // connections that pools replaced by engine.dispose() still keep. Returns
+  // how many sessions it freed. Thread-safe.
+  int collect();
+  // Sessions waiting for the collector.
+  size_t garbage() const;
 
   // Connections opened (or attempted) outside the pool (NullPool patterns).
   void count_unpooled_connect() { unpooled_connects_.fetch_add(1, std::memory_order_relaxed); }
@@ -105,12 +119,20 @@ class ProcessReplica {
   std::map<std::string, std::optional<session::Session>> shared_;
   std::atomic<uint64_t> unpooled_connects_{0};
 
-  // Late releases, due in time order, and the thread that makes them (started
-  // with the first one).
+  // Late releases, due in time order, and the sessions waiting for the
+  // collector, and the thread that frees both (started with the first).
   void release_due();
-  std::mutex late_mutex_;
+  void start_releaser();  // late_mutex_ held
+  // The collector's next automatic run after `now`: on a fixed schedule of
+  // spec_.gc.interval from the start of the process's current life.
+  std::chrono::steady_clock::time_point next_collection(
+      std::chrono::steady_clock::time_point now) const;
+  mutable std::mutex late_mutex_;
   std::condition_variable late_cv_;
   std::multimap<std::chrono::steady_clock::time_point, session::Session> late_;
+  std::vector<session::Session> garbage_;
+  std::optional<std::chrono::steady_clock::time_point>
+      collection_due_;  // with garbage_ and an interval
   bool ending_ = false;
   std::thread releaser_;
 

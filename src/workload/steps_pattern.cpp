@@ -35,7 +35,10 @@ class StepsPattern final : public SessionPattern {
       // The worker's thread died with its exception, already recorded.
     } catch (const Ending&) {
     }
-    names_.clear();  // the worker's variables are collected
+    for (auto& [name, b] : names_) {  // the worker's variables go out of scope
+      let_go(b);
+    }
+    names_.clear();
     if (!kept_.empty()) {
       ctx.hold_until_process_ends();
     }
@@ -74,17 +77,24 @@ class StepsPattern final : public SessionPattern {
         on_session(step.session, [](session::Session& s) { s.commit(); });
         return;
       case Op::kRollback:
-        on_session(step.session, [](session::Session& s) { s.rollback(); });
+        on_session(
+            step.session, [](session::Session& s) { s.rollback(); }, /*release=*/true);
         return;
       case Op::kClose:
         if (step.after) {
           let_go(step, step.after->applied);
         } else {
-          on_session(step.session, [](session::Session& s) { s.close(); });
+          on_session(
+              step.session, [](session::Session& s) { s.close(); }, /*release=*/true);
         }
         return;
       case Op::kDrop:
-        let_go(step, step.after ? step.after->applied : util::Micros{0});
+        if (step.after) {
+          let_go(step, step.after->applied);
+        } else {
+          let_go(bound(step.session));
+          names_.erase(step.session);
+        }
         return;
       case Op::kKeep: {
         auto& b = bound(step.session);
@@ -106,7 +116,7 @@ class StepsPattern final : public SessionPattern {
         ctx_->dispose_engine();
         return;
       case Op::kCollect:
-        ctx_->pool().collect_garbage();
+        ctx_->process().collect();
         return;
       case Op::kLoop:
         loop(step.body);
@@ -124,7 +134,19 @@ class StepsPattern final : public SessionPattern {
     } else {
       b.own.emplace(ctx_->new_session());
     }
-    names_[step.session] = std::move(b);  // a session the name held is collected here
+    if (const auto it = names_.find(step.session); it != names_.end()) {
+      let_go(it->second);  // the name's old session loses its last reference
+    }
+    names_[step.session] = std::move(b);
+  }
+
+  // The last reference to a worker's own session went: freed now, or by the
+  // process's garbage collector when its open transaction keeps it in a cycle.
+  void let_go(Binding& b) {
+    if (b.own) {
+      ctx_->process().let_go(std::move(*b.own));
+      b.own.reset();
+    }
   }
 
   // The worker's variable, or a NameError.
@@ -137,16 +159,21 @@ class StepsPattern final : public SessionPattern {
     return it->second;
   }
 
+  // `release`: a rollback() or close(), which opens no connection
+  // (WorkerContext::attempt_release).
   template <typename Work>
-  void on_session(const std::string& name, Work work) {
+  void on_session(const std::string& name, Work work, bool release = false) {
     auto& b = bound(name);
+    const auto attempt = [&](const std::function<void()>& f) {
+      return release ? ctx_->attempt_release(f) : ctx_->attempt(f);
+    };
     Outcome outcome = Outcome::kOk;
     if (!b.shared.empty()) {
       std::lock_guard lock{ctx_->process().shared_sessions_mutex()};
       auto& s = ctx_->shared_session(b.shared);
-      outcome = ctx_->attempt([&] { work(s); });
+      outcome = attempt([&] { work(s); });
     } else {
-      outcome = ctx_->attempt([&] { work(*b.own); });
+      outcome = attempt([&] { work(*b.own); });
     }
     if (outcome != Outcome::kOk) {
       no_connection_ = no_connection_ || outcome == Outcome::kNoConnection;
@@ -154,10 +181,10 @@ class StepsPattern final : public SessionPattern {
     }
   }
 
-  // drop / close with "after": the name goes now, the session later.
+  // drop / close with "after": the name goes now, the session that much later.
   void let_go(const Step& step, util::Micros delay) {
     auto& b = bound(step.session);
-    if (b.own && delay.count() > 0) {
+    if (b.own) {
       ctx_->process().release_later(std::move(*b.own), delay);
     }
     names_.erase(step.session);
@@ -186,7 +213,7 @@ class StepsPattern final : public SessionPattern {
       run_list(step.body);
     } catch (const StepError& e) {
       pending = e;
-      if (!step.handler.empty()) {
+      if (step.catches) {
         pending.reset();
         try {
           run_list(step.handler);

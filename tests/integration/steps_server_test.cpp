@@ -146,7 +146,7 @@ TEST(Steps, HoldIdleInTransactionThenCommit) {
   EXPECT_EQ(final_state(r, "idle in transaction"), 0);
   EXPECT_EQ(r.pools[0].outstanding, 0);
   EXPECT_EQ(r.pools[0].stats.checkins, 2u);
-  EXPECT_EQ(r.pools[0].checkins_by_cleanup, 0u);
+  EXPECT_EQ(r.pools[0].stats.checkins_by_cleanup, 0u);
   expect_nothing_left(r);
 }
 
@@ -194,22 +194,83 @@ TEST(LateRelease, ALateCloseGivesTheConnectionBackThen) {
   EXPECT_EQ(final_state(r, "idle in transaction"), 0);
   EXPECT_EQ(final_state(r, "idle"), 2);  // back in the pool
   EXPECT_EQ(r.pools[0].outstanding, 0);
-  EXPECT_EQ(r.pools[0].checkins_by_cleanup, 0u);
+  EXPECT_EQ(r.pools[0].stats.checkins_by_cleanup, 0u);
   expect_nothing_left(r);
 }
 
 // A session in a reference cycle, collected 600 ms after it was dropped,
-// gives its connection back then, rolled back; dropped outright, at once.
+// gives its connection back then, rolled back; dropped with no transaction
+// open, at once (reference counting). Sessions.close_all_sessions's cousin:
+// sqlalchemy.orm.session.Session has no __del__, its pool's
+// _ConnectionFairy._checkin is what the collector runs.
 TEST(LateRelease, ACollectedSessionGivesItsConnectionBack) {
   const auto r = run_json(scenario_with(
       R"({"name": "cycle", "count": 2, "iterations": 1, "steps": [{"open": "db"},
           {"execute": "db"}, {"drop": "db", "after": "600ms"}, {"sleep": "process_end"}]},
          {"name": "refcount", "count": 1, "iterations": 1, "steps": [{"open": "db"},
-          {"execute": "db"}, {"drop": "db"}, {"sleep": "process_end"}]})"));
+          {"execute": "db"}, {"commit": "db"}, {"drop": "db"}, {"sleep": "process_end"}]})"));
   EXPECT_EQ(final_state(r, "idle in transaction"), 0);
   EXPECT_EQ(r.pools[0].outstanding, 0);
   EXPECT_EQ(r.pools[0].stats.checkins, 3u);
-  EXPECT_EQ(r.pools[0].checkins_by_cleanup, 0u);
+  EXPECT_EQ(r.pools[0].stats.checkins_by_cleanup, 0u);
+  expect_nothing_left(r);
+}
+
+// SQLAlchemy 1.4 on CPython: `del db` (or `db = SessionLocal()` again) with a
+// transaction open leaves the Session in a reference cycle, so its connection
+// stays checked out, idle in transaction, until the collector runs: never on
+// its own with "gc": "never", until gc.collect() ({"collect": true}).
+TEST(GarbageCollector, ADroppedTransactionWaitsForACollection) {
+  const auto r = run_json(scenario_with(
+      R"({"name": "dropper", "count": 2, "iterations": 1, "steps": [{"open": "db"},
+          {"execute": "db"}, {"drop": "db"}, {"open": "db"}, {"execute": "db"},
+          {"open": "db"}, {"sleep": "process_end"}]},
+         {"name": "collector", "count": 1, "iterations": 1, "start_after": "900ms",
+          "steps": [{"collect": true}]})",
+      "{}", "1500ms", R"("gc": "never", )"));
+  int held_before = 0;
+  int held_after = 99;
+  for (const auto& s : r.samples) {
+    const int n =
+        s.by_state.contains("idle in transaction") ? s.by_state.at("idle in transaction") : 0;
+    if (s.t_s > 0.3 && s.t_s < 0.8) {
+      held_before = std::max(held_before, n);
+    }
+    if (s.t_s > 1.2) {
+      held_after = std::min(held_after, n);
+    }
+  }
+  EXPECT_EQ(held_before, 4);  // two dropped, two rebound, each with its transaction
+  EXPECT_EQ(held_after, 0);   // gc.collect() freed all four
+  EXPECT_EQ(r.pools[0].stats.checkins, 4u);
+  EXPECT_EQ(r.pools[0].stats.checkins_by_cleanup, 0u);
+  expect_nothing_left(r);
+}
+
+// The automatic collector, every 600 ms from the process's start: the
+// transactions dropped at once are held until the first run, then freed.
+TEST(GarbageCollector, AutomaticCollectionsFreeDroppedTransactions) {
+  const auto r = run_json(scenario_with(
+      R"({"count": 2, "iterations": 1, "steps": [{"open": "db"}, {"execute": "db"},
+          {"drop": "db"}, {"sleep": "process_end"}]})",
+      "{}", "1500ms", R"("gc": "600ms", )"));
+  int held_early = 0;
+  int held_late = 99;
+  for (const auto& s : r.samples) {
+    const int n =
+        s.by_state.contains("idle in transaction") ? s.by_state.at("idle in transaction") : 0;
+    if (s.t_s > 0.2 && s.t_s < 0.5) {
+      held_early = std::max(held_early, n);
+    }
+    if (s.t_s > 0.9) {
+      held_late = std::min(held_late, n);
+    }
+  }
+  EXPECT_EQ(held_early, 2);  // before the first automatic run
+  EXPECT_EQ(held_late, 0);
+  EXPECT_EQ(final_state(r, "idle in transaction"), 0);
+  EXPECT_EQ(r.pools[0].stats.checkins, 2u);
+  EXPECT_EQ(r.pools[0].stats.checkins_by_cleanup, 0u);
   expect_nothing_left(r);
 }
 
@@ -220,7 +281,7 @@ TEST(LateRelease, AKeptSessionHoldsUntilTheProcessEnds) {
           {"keep": "db"}, {"open": "db"}]})"));
   EXPECT_EQ(final_state(r, "idle in transaction"), 2);
   EXPECT_EQ(r.pools[0].outstanding, 2);
-  EXPECT_EQ(r.pools[0].checkins_by_cleanup, 2u);
+  EXPECT_EQ(r.pools[0].stats.checkins_by_cleanup, 2u);
   expect_nothing_left(r);
 }
 

@@ -173,5 +173,51 @@ TEST(ScenarioLoader, PoolRecycleAcceptsMinusOneForNone) {
   EXPECT_FALSE(s.pool.pool_recycle);
 }
 
+// The fidelity settings of a process and a group: the garbage collector's
+// schedule, the retry after a refused connect, a restarted process's start-up.
+TEST(ScenarioLoader, ReadsTheCollectorTheRetryAndTheStartUp) {
+  const auto s = parse_ok(R"({
+    "name": "x", "duration": "1m", "time_scale": 0.1,
+    "processes": [
+      { "name": "a", "gc": "500ms", "workers": [ { "pattern": "scoped", "connect_retry": "immediate" } ],
+        "lifecycle": { "end": "crash", "at": "10s", "restart_after": "1s", "startup": "250ms" } },
+      { "name": "b", "gc": "never", "workers": [ { "pattern": "scoped" } ] },
+      { "name": "c", "workers": [ { "pattern": "scoped" } ] } ]
+  })");
+  ASSERT_TRUE(s.processes[0].gc.interval);
+  EXPECT_EQ(s.processes[0].gc.interval->nominal, 500ms);
+  EXPECT_EQ(s.processes[0].gc.interval->applied, 50ms);
+  EXPECT_FALSE(s.processes[1].gc.interval);
+  ASSERT_TRUE(s.processes[2].gc.interval);  // CPython's collector runs unless told otherwise
+  EXPECT_EQ(s.processes[2].gc.interval->nominal, GarbageCollector::kDefaultInterval);
+  EXPECT_EQ(s.processes[0].workers[0].connect_retry, WorkerGroup::ConnectRetry::kImmediate);
+  EXPECT_EQ(s.processes[1].workers[0].connect_retry, WorkerGroup::ConnectRetry::kBackoff);
+  EXPECT_EQ(s.processes[0].lifecycle->startup.applied, 25ms);
+}
+
+TEST(ScenarioLoader, RefusesBadFidelitySettingsWithTheirPointers) {
+  const auto problems = problems_of(R"({
+    "name": "x", "duration": "1m",
+    "processes": [
+      { "name": "a", "gc": 5, "workers": [ { "pattern": "scoped", "connect_retry": "sometimes" } ],
+        "lifecycle": { "at": "10s", "startup": "1s" } },
+      { "name": "b", "gc": "0s", "pool": { "poolclass": "NullPool", "pool_size": 3,
+                                           "max_overflow": 1 },
+        "workers": [ { "pattern": "scoped" } ] } ]
+  })");
+  EXPECT_TRUE(has_problem(problems, "/processes/0/gc", "\"never\" or a duration"))
+      << dump(problems);
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/0/connect_retry", "immediate"))
+      << dump(problems);
+  EXPECT_TRUE(has_problem(problems, "/processes/0/lifecycle/startup", "restart_after"))
+      << dump(problems);
+  EXPECT_TRUE(has_problem(problems, "/processes/1/gc", "greater than zero")) << dump(problems);
+  // SQLAlchemy: create_engine(poolclass=NullPool, pool_size=3) raises TypeError.
+  EXPECT_TRUE(has_problem(problems, "/processes/1/pool/pool_size", "NullPool takes no pool_size"))
+      << dump(problems);
+  EXPECT_TRUE(has_problem(problems, "/processes/1/pool/max_overflow", "NullPool"))
+      << dump(problems);
+}
+
 }  // namespace
 }  // namespace pgleak::scenario

@@ -96,6 +96,23 @@ TEST(Steps, APatternOrStepsNotBothNorNeither) {
       << dump(problems);
 }
 
+// Python's `except: pass` is "except": [] (handled, nothing done); an
+// empty try body or finally is still refused, as Python refuses them.
+TEST(Steps, AnEmptyExceptIsExceptPass) {
+  const auto sc = parse_ok(
+      with_group(R"({"steps": [{"open": "db"}, {"try": [{"close": "db"}], "except": []}]})"));
+  const auto& t = sc.processes[0].workers[0].steps[1];
+  EXPECT_TRUE(t.catches);
+  EXPECT_TRUE(t.handler.empty());
+  const auto problems = problems_of(with_group(
+      R"({"steps": [{"open": "db"}, {"try": [], "except": []},
+                    {"try": [{"close": "db"}], "finally": []}]})"));
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/0/steps/1/try", "non-empty"))
+      << dump(problems);
+  EXPECT_TRUE(has_problem(problems, "/processes/0/workers/0/steps/2/finally", "non-empty"))
+      << dump(problems);
+}
+
 TEST(Steps, AGroupHasABoundedNumberOfSteps) {
   std::string many;
   for (size_t i = 0; i <= kMaxSteps; ++i) {
