@@ -29,7 +29,10 @@ Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) 
     pb.max_overflow = p.pool.max_overflow;
     // NullPool has no cap, and each engine.dispose() gives the process a new
     // pool's worth beside what the old one still has out.
-    pb.unbounded = p.pool.pool_size == 0 || p.pool.max_overflow < 0 || p.pool.null_pool;
+    pb.unbounded_by = p.pool.null_pool          ? "NullPool"
+                      : p.pool.max_overflow < 0 ? "max_overflow -1"
+                      : p.pool.pool_size == 0   ? "pool_size 0"
+                                                : "";
     bool uses_pool = false;
     for (const auto& w : p.workers) {
       if (w.pattern == "connection_per_task") {
@@ -37,12 +40,18 @@ Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) 
       } else {
         uses_pool = true;
       }
-      pb.unbounded = pb.unbounded || scenario::any_step(w.steps, [](const scenario::Step& s) {
-                       return s.op == scenario::Step::Op::kDispose;
-                     });
+      if (pb.unbounded_by.empty() && scenario::any_step(w.steps, [](const scenario::Step& s) {
+            return s.op == scenario::Step::Op::kDispose;
+          })) {
+        pb.unbounded_by = "engine.dispose()";
+      }
     }
+    pb.unbounded = !pb.unbounded_by.empty();
     const int pool_cap = uses_pool && !pb.unbounded ? pb.pool_size + pb.max_overflow : 0;
     pb.unbounded = pb.unbounded && uses_pool;
+    if (!pb.unbounded) {
+      pb.unbounded_by.clear();
+    }
     pb.per_replica = pool_cap + pb.pool_less;
     pb.worst_case = pb.replicas * pb.per_replica;
     b.worst_case += pb.worst_case;
@@ -69,14 +78,25 @@ Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) 
   return b;
 }
 
+std::string worst_case_text(const Budget& b) {
+  if (!b.unbounded) {
+    return std::to_string(b.worst_case);
+  }
+  std::string why;
+  for (const auto& p : b.processes) {
+    if (p.unbounded) {
+      why += fmt::format("{}{}: {}", why.empty() ? "" : "; ", p.name, p.unbounded_by);
+    }
+  }
+  return fmt::format("unbounded ({}), {} from the bounded pools", why, b.worst_case);
+}
+
 std::string format_budget(const scenario::Scenario& sc, const Budget& b) {
   std::string out = fmt::format(
-      "{}: worst case {}{} connections vs {} available ({} max_connections - {} "
-      "superuser_reserved - {} reserved{}): {}\n",
-      sc.name, b.worst_case, b.unbounded ? "+ (unbounded pools)" : "", b.available,
-      b.limits.max_connections, b.limits.superuser_reserved_connections,
-      b.limits.reserved_connections,
-      b.limits.other_clients > 0 ? fmt::format(" - {} other clients", b.limits.other_clients) : "",
+      "{}: worst case {} connections vs {} available ({}{}): {}\n", sc.name, worst_case_text(b),
+      b.available, explain_limit(b.limits),
+      b.limits.other_clients > 0 ? fmt::format(", less {} other clients", b.limits.other_clients)
+                                 : "",
       b.fits        ? fmt::format("FITS ({} to spare)", b.headroom)
       : b.unbounded ? "CANNOT BE BOUNDED"
                     : fmt::format("DOES NOT FIT (over by {})", -b.headroom));

@@ -12,6 +12,7 @@ namespace pgleak::analysis {
 
 // The server's limits, and what they leave to the workers' role, are the
 // probe's (probe/server_info.hpp): one definition for the run and the budget.
+using probe::explain_limit;
 using probe::limits_for;
 using probe::ServerLimits;
 using probe::workers_limit;
@@ -22,9 +23,11 @@ struct ProcessBudget {
   int pool_size = 0;
   int max_overflow = 0;
   bool unbounded = false;  // max_overflow -1 or pool_size 0: no cap at all
-  int per_replica = 0;     // pool_size + max_overflow + pool-less workers
-  int pool_less = 0;       // connection_per_task workers: one connection each, outside the pool
-  int worst_case = 0;      // replicas x per_replica
+  std::string
+      unbounded_by;     // why: "NullPool", "max_overflow -1", "pool_size 0", "engine.dispose()"
+  int per_replica = 0;  // pool_size + max_overflow + pool-less workers
+  int pool_less = 0;    // connection_per_task workers: one connection each, outside the pool
+  int worst_case = 0;   // replicas x per_replica
 };
 
 // With PgBouncer in the path, the workers' connections are its clients, and
@@ -70,6 +73,10 @@ std::string format_shard_budgets(const std::vector<ShardBudget>& shards);
 nlohmann::json shard_budgets_json(const std::vector<ShardBudget>& shards);
 
 std::string format_budget(const scenario::Scenario& scenario, const Budget& budget);
+// The worst case in words, the same for validate, budget, a run's summary and
+// its refusal: "23", or "unbounded (p: NullPool; q: max_overflow -1), 8 from
+// the bounded pools".
+std::string worst_case_text(const Budget& budget);
 nlohmann::json budget_json(const Budget& budget);
 
 }  // namespace pgleak::analysis

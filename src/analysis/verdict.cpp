@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "probe/server_info.hpp"
 #include "scenario/metrics.hpp"
 
 namespace pgleak::analysis {
@@ -69,12 +70,12 @@ std::vector<Finding> diagnose(const Summary& s, const run::RunResult& r,
     }
     findings.push_back(
         {Diagnosis::kServerLimit,
-         fmt::format("the server refused {} connection attempts with 53300, the first at {:.1f}s "
-                     "(limit {} for ordinary roles: max_connections {} - "
-                     "superuser_reserved_connections {}); peak {} connections at {:.1f}s",
-                     refused, first, s.connection_limit, r.target.server.max_connections,
-                     r.target.server.superuser_reserved_connections, s.peak_connections,
-                     s.peak_at_s)});
+         fmt::format(
+             "the server refused {} connection attempts with 53300, the first at {:.1f}s "
+             "(limit {}: {}); peak {} connections at {:.1f}s",
+             refused, first, s.connection_limit,
+             probe::explain_limit(probe::limits_for(r.target.server, r.target.connections_before)),
+             s.peak_connections, s.peak_at_s)});
   }
   if (s.holders > 0) {
     const auto oldest = std::max_element(
@@ -178,6 +179,11 @@ Verdict judge(const Summary& s, const run::RunResult& r, const scenario::Scenari
   }
   for (const auto& f : v.findings) {
     v.reasons.push_back(fmt::format("{}: {}", to_string(f.diagnosis), f.evidence));
+  }
+  if (!r.cleanup_checked) {
+    // A check that could not be made is not a check that passed.
+    v.pass = false;
+    v.reasons.insert(v.reasons.begin(), r.cleanup_note);
   }
   if (r.status != run::RunStatus::kCompleted) {
     // What was seen may be fine, but a run that did not finish cannot vouch for the scenario.

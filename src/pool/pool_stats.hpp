@@ -25,7 +25,11 @@ struct PoolStats {
   int retired_idle = 0;
 
   uint64_t checkouts = 0;
-  uint64_t checkins = 0;
+  uint64_t checkins = 0;  // made by the application (and its garbage collector)
+  // Returns made while the process was ending or ended (QueuePool::cleaning_up):
+  // a killed or exiting Python process checks nothing in; pgleak's clean-up
+  // does, and counts those here, not in `checkins`.
+  uint64_t checkins_by_cleanup = 0;
   uint64_t timeouts = 0;
   uint64_t connects = 0;
   uint64_t connect_failures = 0;

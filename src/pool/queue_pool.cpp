@@ -241,7 +241,7 @@ void QueuePool::checkin(std::unique_ptr<Record> record) {
   }
   std::unique_lock lock{mutex_};
   counters_.reset_failures += reset_failed ? 1 : 0;
-  ++counters_.checkins;
+  ++(cleaning_up_ ? counters_.checkins_by_cleanup : counters_.checkins);
   std::erase_if(out_, [&](const auto& entry) { return entry.first == record->id; });
   if (record->generation != generation_) {
     if (auto to_close = retire(std::move(record))) {
@@ -313,6 +313,11 @@ void QueuePool::engine_dispose() {
   // What is still checked out now belongs to the old pool; the new one starts empty.
   retired_out_ += config_.pool_size + overflow_;
   overflow_ = -config_.pool_size;
+}
+
+void QueuePool::cleaning_up(bool on) {
+  std::lock_guard lock{mutex_};
+  cleaning_up_ = on;
 }
 
 int QueuePool::collect_garbage() {

@@ -82,6 +82,11 @@ class QueuePool {
   // connections they kept. Returns how many closed.
   int collect_garbage();
 
+  // The process is ending (exit, crash, the run's end): returns from now on
+  // are pgleak's clean-up, counted in checkins_by_cleanup, until a new life
+  // begins (false).
+  void cleaning_up(bool on);
+
   PoolStats stats() const;
   std::vector<Outstanding> outstanding() const;
   // The holder that last checked out the connection with this backend pid, or "".
@@ -148,6 +153,7 @@ class QueuePool {
   std::vector<std::pair<uint64_t, Outstanding>> out_;
   std::map<int, std::string> holder_by_pid_;  // for server-log attribution after the fact
   PoolStats counters_;
+  bool cleaning_up_ = false;
   util::LatencyHistogram waits_;
 };
 

@@ -48,12 +48,15 @@ bool ActivitySampler::reconnect() {
   }
 }
 
-void ActivitySampler::start() {
+void ActivitySampler::start(const std::function<void()>& ready) {
   if (!pools_only_ && !reconnect()) {
     throw util::InfrastructureError("the sampler cannot connect to " + target_.redacted());
   }
   if (!pools_only_ && !await_names_.empty()) {
     await_exits();
+  }
+  if (ready) {
+    ready();
   }
   thread_ = std::thread{[this] { loop(stop_.get_token()); }};
 }

@@ -34,8 +34,10 @@ class ActivitySampler {
   ActivitySampler(const ActivitySampler&) = delete;
   ActivitySampler& operator=(const ActivitySampler&) = delete;
 
-  // Connects (throws util::InfrastructureError) and starts the thread.
-  void start();
+  // Connects (throws util::InfrastructureError), waits for the sessions of
+  // await_exit_of(), runs `ready` (where the run starts its clock, so no
+  // wait here eats into the scenario's time), then starts the thread.
+  void start(const std::function<void()>& ready = {});
   // Takes the run's last sample now, outside the schedule, and stops: no
   // tick starts after it, and none is cut short by the stop.
   void finish();

@@ -32,11 +32,20 @@ int RunBackends::scalar(const std::string& select_list, const std::string& proce
           "SELECT {} FROM pg_stat_activity WHERE strpos(application_name, {}) "
           "> 0 AND pid <> pg_backend_pid(){}",
           select_list, conn_->quote(marker), active_only ? " AND state = 'active'" : "")));
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
+      last_error_ = e.what();
       conn_.reset();  // a restarted server: one fresh try
     }
   }
+  if (interrupt_.stop_requested()) {
+    last_error_ = "interrupted";
+  }
   return -1;
+}
+
+std::string RunBackends::last_error() const {
+  std::lock_guard lock{mutex_};
+  return last_error_;
 }
 
 int RunBackends::cancel(const std::string& process, bool active_only) {

@@ -36,6 +36,8 @@ class RunBackends {
   // Backends exit asynchronously after their client disconnects: polls until
   // none of the run's remain or `timeout` passes; returns how many remain.
   int wait_gone(std::chrono::milliseconds timeout);
+  // Why the last call that returned -1 could not reach the server.
+  std::string last_error() const;
 
  private:
   int scalar(const std::string& select_list, const std::string& process, bool active_only);
@@ -43,8 +45,9 @@ class RunBackends {
   const db::ConnInfo admin_;
   const std::string marker_;
   const std::stop_token interrupt_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unique_ptr<db::OwnSession> conn_;
+  std::string last_error_;
 };
 
 }  // namespace pgleak::probe

@@ -1,5 +1,7 @@
 #include "probe/server_info.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "db/own_session.hpp"
@@ -16,6 +18,7 @@ ServerLimits limits_for(int max_connections, int superuser_reserved, bool app_ro
   limits.other_clients = connections_before + 1;  // + the sampler
   limits.role_connection_limit = app_role_superuser ? -1 : role_connection_limit;
   limits.database_connection_limit = app_role_superuser ? -1 : database_connection_limit;
+  limits.superuser = app_role_superuser;
   return limits;
 }
 
@@ -33,6 +36,36 @@ int workers_limit(const ServerLimits& limits) {
     }
   }
   return limit;
+}
+
+std::string explain_limit(const ServerLimits& limits) {
+  if (limits.superuser) {
+    return fmt::format(
+        "max_connections {}{}: the workers' role is a superuser, which may take the "
+        "superuser_reserved_connections slots and no CONNECTION LIMIT binds",
+        limits.max_connections,
+        limits.reserved_connections > 0
+            ? fmt::format(" - reserved_connections {}", limits.reserved_connections)
+            : "");
+  }
+  const int slots =
+      limits.max_connections - limits.superuser_reserved_connections - limits.reserved_connections;
+  const auto arithmetic =
+      fmt::format("max_connections {} - superuser_reserved_connections {}{}",
+                  limits.max_connections, limits.superuser_reserved_connections,
+                  limits.reserved_connections > 0
+                      ? fmt::format(" - reserved_connections {}", limits.reserved_connections)
+                      : "");
+  const int role = limits.role_connection_limit;
+  const int database = limits.database_connection_limit;
+  const bool role_binds = role >= 0 && role < slots && (database < 0 || role <= database);
+  const bool database_binds = !role_binds && database >= 0 && database < slots;
+  if (role_binds || database_binds) {
+    return fmt::format("the {}'s CONNECTION LIMIT {}, below the {} slots of an ordinary role ({})",
+                       role_binds ? "role" : "database", role_binds ? role : database, slots,
+                       arithmetic);
+  }
+  return fmt::format("{} for an ordinary role", arithmetic);
 }
 
 ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& interrupt,

@@ -30,6 +30,9 @@ struct ServerLimits {
   // bind ordinary roles only.
   int role_connection_limit = -1;
   int database_connection_limit = -1;
+  // The workers' role is a superuser (superuser_reserved_connections is then
+  // 0 above: it may take those slots, and no CONNECTION LIMIT binds it).
+  bool superuser = false;
 };
 
 // The limits a run faces: a superuser role may use the reserved slots and
@@ -43,6 +46,10 @@ ServerLimits limits_for(const ServerInfo& info, int connections_before);
 // The most connections the workers' role may hold at once: the slots for its
 // kind of role, capped by the role's and the database's CONNECTION LIMIT.
 int workers_limit(const ServerLimits& limits);
+// workers_limit() in words: which limit applies and why, e.g. "the role's
+// CONNECTION LIMIT 5, below the 17 slots of an ordinary role (max_connections
+// 20 - superuser_reserved_connections 3)".
+std::string explain_limit(const ServerLimits& limits);
 
 // Reads the settings over a bounded own session (db::OwnSession): a target
 // that does not answer fails within the connect timeout, and `interrupt`

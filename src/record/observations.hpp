@@ -90,6 +90,11 @@ inline constexpr const char* kEngineDispose = "engine_dispose";
 inline constexpr const char* kProcessExit = "process_exit";
 inline constexpr const char* kProcessCrash = "process_crash";
 inline constexpr const char* kProcessStart = "process_start";
+// A step of the shards' barrier that failed (a lock not taken, a poll not
+// answered): the shards it concerns waited out their bounds instead.
+inline constexpr const char* kShardBarrier = "shard_barrier";
+// A check pgleak could not make (the end-of-run count of leftover backends).
+inline constexpr const char* kCheckFailed = "check_failed";
 
 struct Event {
   double t_s = 0;

@@ -27,8 +27,9 @@ class Recorder {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr size_t kKeptSamples = 1500;
+  static constexpr size_t kMaxEvents = 20000;
 
-  explicit Recorder(Clock::time_point start, size_t max_events = 20000,
+  explicit Recorder(Clock::time_point start, size_t max_events = kMaxEvents,
                     size_t kept_samples = kKeptSamples)
       : start_(start),
         system_start_(std::chrono::system_clock::now() - (Clock::now() - start)),
@@ -38,6 +39,13 @@ class Recorder {
   // Streams every sample and event from now on to `file` as well (owned by
   // the caller, and outliving every add). Call before any thread adds.
   void stream_to(SideFile* file) { side_file_ = file; }
+
+  // The run's t = 0 is `start` instead: the moment its instruments are ready,
+  // which is when the workload's clock starts. Call before anything is added.
+  void restart_clock(Clock::time_point start) {
+    start_ = start;
+    system_start_ = std::chrono::system_clock::now() - (Clock::now() - start);
+  }
 
   // Seconds into the run of a wall-clock instant (a server's log timestamp).
   double seconds_at(std::chrono::system_clock::time_point when) const {
@@ -77,8 +85,8 @@ class Recorder {
   uint64_t dropped_events() const;
 
  private:
-  const Clock::time_point start_;
-  const std::chrono::system_clock::time_point system_start_;
+  Clock::time_point start_;
+  std::chrono::system_clock::time_point system_start_;
   const size_t max_events_;
   SideFile* side_file_ = nullptr;
   util::LatencyHistogram timeout_lateness_;

@@ -142,7 +142,7 @@ json steps_json(const std::vector<scenario::Step>& steps) {
     if (st.probability < 1.0) {
       j["probability"] = st.probability;
     }
-    if (!st.handler.empty()) {
+    if (st.catches) {
       j["except"] = steps_json(st.handler);
     }
     if (!st.cleanup.empty()) {
@@ -179,7 +179,8 @@ json lifecycle_json(const std::optional<scenario::Lifecycle>& l) {
   return {{"end", l->end == scenario::Lifecycle::End::kCrash ? "crash" : "exit"},
           {"at", optional_duration(l->at)},
           {"after_units", l->after_units ? json(*l->after_units) : json(nullptr)},
-          {"restart_after", optional_duration(l->restart_after)}};
+          {"restart_after", optional_duration(l->restart_after)},
+          {"startup", duration_json(l->startup)}};
 }
 
 // Where the run's full record went, or null without one.
@@ -246,7 +247,7 @@ void add_histogram_json(util::LatencyHistogram& into, const json& j) {
   util::LatencyHistogram::Buckets b;
   b.max = util::Micros{j.at("max_us").get<int64_t>()};
   for (const auto& pair : j.at("buckets")) {
-    b.counts.emplace_back(pair.at(0).get<int>(), pair.at(1).get<uint64_t>());
+    b.counts.emplace_back(record::checked_int(pair.at(0)), pair.at(1).get<uint64_t>());
   }
   into.add_buckets(b);
 }
@@ -255,7 +256,7 @@ pool::PoolStats stats_from_json(const json& j) {
   pool::PoolStats s;
   for (const auto& f : kStatsFields) {
     if (f.count != nullptr) {
-      s.*f.count = j.at(f.name).get<int>();
+      s.*f.count = record::checked_int(j.at(f.name));
     } else {
       s.*f.total = j.at(f.name).get<uint64_t>();
     }
@@ -275,6 +276,9 @@ json scenario_json(const scenario::Scenario& s) {
            {"iterations", w.iterations ? json(*w.iterations) : json(nullptr)},
            {"duration", optional_duration(w.duration)},
            {"think_time", duration_json(w.think_time)},
+           {"connect_retry", w.connect_retry == scenario::WorkerGroup::ConnectRetry::kImmediate
+                                 ? "immediate"
+                                 : "backoff"},
            {"start_after", duration_json(w.start_after)},
            {"arrival_rate_per_s", w.arrival_rate
                                       ? json{{"nominal", w.arrival_rate->per_second},
@@ -290,6 +294,7 @@ json scenario_json(const scenario::Scenario& s) {
                          {"start_interval", duration_json(p.start_interval)},
                          {"pool", pool_json(p.pool)},
                          {"lifecycle", lifecycle_json(p.lifecycle)},
+                         {"gc", p.gc.interval ? duration_json(*p.gc.interval) : json("never")},
                          {"workers", workers}});
   }
   json faults = json::array();
@@ -334,9 +339,10 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
     pools.push_back({{"process", p.process},
                      {"replica", p.replica},
                      {"held_at_end", p.outstanding},
-                     // Check-ins by pgleak's own clean-up after the scenario
-                     // ended (the held sessions), apart from the workload's.
-                     {"checkins_by_cleanup", p.checkins_by_cleanup},
+                     // Returns by pgleak's own clean-up once a process ended
+                     // or the scenario did (the held sessions), not counted
+                     // in stats.checkins, which are the application's.
+                     {"checkins_by_cleanup", p.stats.checkins_by_cleanup},
                      {"stats", stats_json(p.stats)}});
   }
   json loads = json::array();
@@ -409,6 +415,7 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
       {"checkout_wait_histogram", wait_histogram(r.checkout_waits.get())},
       {"cleanup",
        {{"leftover_backends_terminated", r.leftover_backends_terminated},
+        {"checked", r.cleanup_checked},
         {"note", r.cleanup_note.empty() ? json(nullptr) : json(r.cleanup_note)}}},
       {"verdict", analysis::verdict_json(v)},
       {"shard", r.shard ? shard_json(*r.shard, sc, r) : json(nullptr)},

@@ -478,10 +478,17 @@ class Workload {
       if (!l.restart_after || !util::sleep_for(l.restart_after->applied, stop)) {
         return;
       }
+      if (!util::sleep_for(l.startup.applied, stop)) {
+        return;
+      }
       rep.begin_life(Clock::now(), stop);
-      record_process_event(rep, kProcessStart,
-                           fmt::format("restarted {} after it ended",
-                                       util::format_duration(l.restart_after->applied)));
+      record_process_event(
+          rep, kProcessStart,
+          fmt::format(
+              "restarted {} after it ended{}", util::format_duration(l.restart_after->applied),
+              l.startup.applied.count() > 0
+                  ? fmt::format(", running {} later", util::format_duration(l.startup.applied))
+                  : ""));
     }
   }
 
@@ -609,9 +616,15 @@ void close_timeline(record::SideFile& file, RunResult& r) {
 struct FollowedLogs {
   std::unique_ptr<probe::ServerLogTailer> server;
   std::unique_ptr<probe::PgBouncerLogTailer> pgbouncer;
-  void stop() {
+  // Stops both; the report says when the server's log could not be read whole.
+  void stop(RunResult& result) {
     if (server) {
       server->stop();
+      if (const auto gaps = server->gaps(); gaps.any()) {
+        result.server_log_note +=
+            fmt::format("{}the server's log was {}", result.server_log_note.empty() ? "" : "; ",
+                        gaps.describe());
+      }
     }
     if (pgbouncer) {
       pgbouncer->stop();
@@ -748,6 +761,27 @@ std::unique_ptr<ShardLink> join_shards(const scenario::Scenario& sc, const RunOp
   return link;
 }
 
+// The safety net and its check: none of the run's backends may outlive it.
+// Those still there after 5 s are terminated and counted; a count or a
+// termination that fails is said, with its reason, and never read as none.
+void check_nothing_left(probe::RunBackends& backends, record::Recorder& recorder,
+                        RunResult& result) {
+  int left = backends.wait_gone(5s);
+  if (left > 0) {
+    left = backends.terminate();
+    result.leftover_backends_terminated = std::max(left, 0);
+  }
+  if (left < 0) {
+    result.cleanup_checked = false;
+    result.cleanup_note = fmt::format("could not check that no backend of the run was left: {}",
+                                      backends.last_error());
+    Event ev;
+    ev.kind = record::kCheckFailed;
+    ev.message = result.cleanup_note;
+    recorder.add_event(std::move(ev));
+  }
+}
+
 RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) {
   RunResult result;
   result.run_id = options.shard ? options.shard->run_id : make_run_id();
@@ -795,7 +829,9 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     // workload meets a tight connection limit.
     sampler.await_exit_of({db::own_name::kSetup, db::own_name::kProbe}, 5s);
   }
-  sampler.start();
+  // The scenario's clock starts once the instruments are ready: a wait for
+  // the server's set-up sessions is not the workload's time.
+  sampler.start([&recorder] { recorder.restart_clock(Clock::now()); });
   FollowedLogs logs = follow_logs(target, options, fleet_marker, recorder, fleet, result);
 
   log(options,
@@ -832,21 +868,19 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     link->wait_final_sample(2s, options.force);
   }
   std::vector<int> held_at_end;
-  std::vector<uint64_t> checkins_at_end;
   for (const auto& rep : fleet.replicas()) {
     held_at_end.push_back(static_cast<int>(rep->pool().outstanding().size()));
-    checkins_at_end.push_back(rep->pool().stats().checkins);
+    rep->pool().cleaning_up(true);  // what comes back from here on is the run's clean-up
   }
   result.holders = watch.holders();
-  logs.stop();  // what was logged up to the end of the scenario
+  logs.stop(result);  // what was logged up to the end of the scenario
   workload.stop(options.force);
   for (size_t i = 0; i < fleet.replicas().size(); ++i) {
     auto& rep = fleet.replicas()[i];
     rep->end();
     const auto stats = rep->pool().stats();
     result.connect_attempts += stats.connects + stats.connect_failures + rep->unpooled_connects();
-    result.pools.push_back({rep->spec().name, rep->replica(), stats, held_at_end[i],
-                            stats.checkins - checkins_at_end[i]});
+    result.pools.push_back({rep->spec().name, rep->replica(), stats, held_at_end[i]});
   }
   result.loads = workload.loads();
   result.checkout_waits = std::make_shared<util::LatencyHistogram>();
@@ -870,9 +904,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     result.cleanup_note =
         "through your PgBouncer: its server connections are its own, and were left to it";
   } else if (!options.force.stop_requested()) {
-    if (const int left = backends.wait_gone(5s); left > 0) {
-      result.leftover_backends_terminated = backends.terminate();
-    }
+    check_nothing_left(backends, recorder, result);
   }
   if (target.embedded) {
     target.embedded->stop(options.force.stop_requested());
@@ -882,6 +914,14 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   // signal leaves at once (the others wait out their own bounds).
   if (link && !options.interrupt.stop_requested()) {
     link->settle(5s, options.force);
+  }
+  if (link) {
+    for (const auto& failure : link->failures()) {
+      Event ev;
+      ev.kind = record::kShardBarrier;
+      ev.message = failure;
+      recorder.add_event(std::move(ev));
+    }
   }
   control.describe(result);
   collect_recorded(recorder, sampler, result);

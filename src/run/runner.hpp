@@ -87,8 +87,7 @@ struct PoolOutcome {
   std::string process;
   int replica = 0;
   pool::PoolStats stats;
-  int outstanding = 0;               // checkouts still out when the run ended (held sessions)
-  uint64_t checkins_by_cleanup = 0;  // of stats.checkins, made after the scenario ended
+  int outstanding = 0;  // checkouts still out when the run ended (held sessions)
 };
 
 // How one worker group of one replica was paced.
@@ -148,6 +147,9 @@ struct RunResult {
   uint64_t sampler_missed_intervals = 0;
   double sampler_max_lag_ms = 0;
   int leftover_backends_terminated = 0;
+  // False when the check for leftover backends was due and could not be made
+  // (the admin session failed): never read as "none left".
+  bool cleanup_checked = true;
   std::string cleanup_note;  // why the check for leftover backends was not made
   std::optional<ShardOutcome> shard;
 };

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "db/db_error.hpp"
@@ -80,6 +81,22 @@ void ShardLink::wait_at_start() {
                                 .query_timeout = std::chrono::seconds{10},
                                 .interrupt = o.interrupt});
     auto& session = *session_;
+    // The digest first: a shard of another N (the same file, so the same run
+    // id) shares this one's indexes, and must be told it runs another N, not
+    // that its place is taken.
+    const auto pid = session.scalar("SELECT pg_backend_pid()");
+    session.query(fmt::format("SELECT pg_advisory_lock_shared({}, {})", keys_.digest, digest));
+    const auto refuse_foreign = [&](const Seen& seen) {
+      if (seen.foreign > 0) {
+        keep_place_until_mismatch_seen();
+        throw util::InfrastructureError(fmt::format(
+            "{}: {} shard(s) at the barrier run a different scenario or shard count (scenario "
+            "digest {} for {} shards here); every shard must run the same file with the same "
+            "N and --time-scale",
+            who, seen.foreign, o.scenario_digest, o.shard.count));
+      }
+    };
+    refuse_foreign(look(session, keys_, o.shard.count, digest));
     const auto first = session.query(fmt::format(
         "SELECT pg_try_advisory_lock({}, {}), pg_backend_pid()", keys_.arrived, o.shard.index));
     if (first.size() != 1 || first[0][0].value_or("f") != "t") {
@@ -88,28 +105,19 @@ void ShardLink::wait_at_start() {
           "index, or a second run with the same --run-id)",
           who));
     }
-    if (session.scalar("SELECT pg_backend_pid()") !=
-        db::OwnSession::number<long long>(first[0][1])) {
+    if (pid != db::OwnSession::number<long long>(first[0][1])) {
       throw util::InfrastructureError(
           who +
           ": the barrier's statements reached two different backends: the DSN goes through a "
           "transaction-pooling PgBouncer, where session advisory locks do not hold. Point --dsn "
           "at the server, or at a session-pooling PgBouncer, for a sharded run");
     }
-    session.query(fmt::format("SELECT pg_advisory_lock_shared({}, {})", keys_.digest, digest));
 
     // Waits until `done` holds, refusing a foreign scenario and the deadline.
     const auto wait = [&](auto done, bool arriving) {
       while (true) {
         const auto seen = look(session, keys_, o.shard.count, digest);
-        if (seen.foreign > 0) {
-          keep_place_until_mismatch_seen();
-          throw util::InfrastructureError(fmt::format(
-              "{}: {} shard(s) at the barrier run a different scenario or shard count (scenario "
-              "digest {} for {} shards here); every shard must run the same file with the same "
-              "N and --time-scale",
-              who, seen.foreign, o.scenario_digest, o.shard.count));
-        }
+        refuse_foreign(seen);
         if (done(seen)) {
           return true;
         }
@@ -148,6 +156,14 @@ void ShardLink::wait_at_start() {
                            .count();
 }
 
+void ShardLink::failed(std::string_view what, const std::exception& e) {
+  auto text =
+      fmt::format("shard {}: the barrier could not {}: {}", options_.shard.str(), what, e.what());
+  if (std::find(failures_.begin(), failures_.end(), text) == failures_.end()) {
+    failures_.push_back(std::move(text));
+  }
+}
+
 bool ShardLink::take(int32_t key) {
   if (!session_ || session_->broken()) {
     return false;
@@ -155,7 +171,8 @@ bool ShardLink::take(int32_t key) {
   try {
     session_->query(fmt::format("SELECT pg_advisory_lock({}, {})", key, options_.shard.index));
     return true;
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    failed(fmt::format("take its lock ({}, {})", key, options_.shard.index), e);
     return false;  // the others wait out their bounds
   }
 }
@@ -166,18 +183,29 @@ long long ShardLink::count(const std::string& where) {
 }
 
 void ShardLink::keep_place_until_mismatch_seen() {
-  // Every shard at the barrier marks the mismatch (M, I) once it sees it;
-  // this one leaves (and its locks with it) when all have, so none waits out
-  // its timeout for a shard that left first. Bounded: a shard may be stuck.
-  take(keys_.mismatch);
+  // Every shard at the barrier holds the digest lock D, shared; each marks
+  // the mismatch (M, I), shared too (two shards of different N may share an
+  // index), once it sees it. This one leaves (and its locks with it) when
+  // every holder of D has, so none waits out its timeout for a shard that
+  // left first. Bounded: a shard may be stuck.
+  if (session_ && !session_->broken()) {
+    try {
+      session_->query(fmt::format("SELECT pg_advisory_lock_shared({}, {})", keys_.mismatch,
+                                  options_.shard.index));
+    } catch (const std::exception& e) {
+      failed("mark the mismatch", e);
+    }
+  }
+  const auto holders = [this](int32_t key) {
+    return session_->scalar(fmt::format("SELECT count(*) {} AND classid = {}", kGrantedLocks, key));
+  };
   const auto until = Clock::now() + std::chrono::seconds{2};
   try {
-    while (count(fmt::format("classid = {}", keys_.mismatch)) <
-               count(fmt::format("classid = {}", keys_.arrived)) &&
-           Clock::now() < until && util::sleep_for(kPoll, options_.interrupt)) {
+    while (holders(keys_.mismatch) < holders(keys_.digest) && Clock::now() < until &&
+           util::sleep_for(kPoll, options_.interrupt)) {
     }
-  } catch (const std::exception&) {
-    // The server went: so do the others' sessions.
+  } catch (const std::exception& e) {
+    failed("wait for the other shards to see the mismatch", e);  // the others' sessions went too
   }
 }
 
@@ -207,7 +235,8 @@ void ShardLink::settle(std::chrono::milliseconds timeout, const std::stop_token&
       if (abort_seen && final_seen) {
         return;
       }
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
+      failed("see that the other shards saw its announcement", e);
       return;
     }
     if (Clock::now() >= deadline || !util::sleep_for(kPoll, stop)) {
@@ -230,7 +259,8 @@ bool ShardLink::wait_final_sample(std::chrono::milliseconds timeout, const std::
         take(keys_.saw_final);
         return true;
       }
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
+      failed("see shard 0's last sample", e);
       return false;
     }
     if (Clock::now() >= deadline || !util::sleep_for(kPoll, stop)) {
@@ -253,7 +283,8 @@ int ShardLink::aborted_by() {
     }
     take(keys_.saw_abort);
     return db::OwnSession::number<int>(rows[0][0]);
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    failed("look for another shard's abort", e);
     return -1;
   }
 }

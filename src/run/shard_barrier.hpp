@@ -5,6 +5,8 @@
 #include <memory>
 #include <stop_token>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "db/conninfo.hpp"
 #include "scenario/shard.hpp"
@@ -98,11 +100,19 @@ class ShardLink {
   // until every other shard still running has seen it, up to `timeout`.
   void settle(std::chrono::milliseconds timeout, const std::stop_token& stop);
 
+  // What failed after the start line (a lock not taken, a poll not
+  // answered), each once, in order: the run records each as an event, since
+  // the shards it concerns then wait out their bounds instead.
+  const std::vector<std::string>& failures() const { return failures_; }
+
  private:
   ShardLink(const BarrierOptions& options);
   void wait_at_start();
   // Takes (key, this shard's index); false when the server cannot be asked.
   bool take(int32_t key);
+  // Notes that `what` failed, with the reason.
+  void failed(std::string_view what, const std::exception& e);
+  std::vector<std::string> failures_;
   // Distinct objids of the run's granted advisory locks matching `where`.
   long long count(const std::string& where);
   // Having seen a shard of another scenario: marks it (M, I) and stays until

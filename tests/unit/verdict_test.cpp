@@ -106,6 +106,21 @@ TEST(Verdict, RefusalsAreServerLimitFirstWithOtherFindingsKept) {
   EXPECT_NE(v.findings[0].evidence.find("first at 1.5s"), std::string::npos);
 }
 
+// A check that could not be made is never read as a pass: the leftover
+// count failed, and the verdict says so first.
+TEST(Verdict, ACleanupCheckThatCouldNotRunFailsTheVerdict) {
+  const auto sc = scenario_with();
+  auto r = with_series([](int) { return 5; });
+  r.status = run::RunStatus::kCompleted;
+  ASSERT_TRUE(judged(r, sc).pass);
+  r.cleanup_checked = false;
+  r.cleanup_note = "could not check that no backend of the run was left: connection refused";
+  const auto v = judged(r, sc);
+  EXPECT_FALSE(v.pass);
+  ASSERT_FALSE(v.reasons.empty());
+  EXPECT_EQ(v.reasons.front(), r.cleanup_note);
+}
+
 TEST(Verdict, ThresholdsAddressSummaryMetrics) {
   const auto sc = scenario_with(
       R"("expect": {"peak_connections": "<= 20", "errors.53300": "== 0",
@@ -253,6 +268,41 @@ TEST(Budget, PoolLessAndUnboundedPools) {
   EXPECT_TRUE(b.processes[1].unbounded);
   EXPECT_FALSE(b.fits);
   EXPECT_EQ(b.available, 96);  // one slot for the sampler
+  EXPECT_EQ(b.processes[1].unbounded_by, "max_overflow -1");
+  EXPECT_EQ(worst_case_text(b), "unbounded (api: max_overflow -1), 6 from the bounded pools");
+}
+
+// One worst case for validate, budget, the run and its refusal: a NullPool
+// process is unbounded, and says why.
+TEST(Budget, NullPoolIsUnboundedAndSaysWhy) {
+  const auto sc = scenario::parse(R"({"name": "b", "duration": "1m", "processes": [
+      {"name": "cron", "pool": {"poolclass": "NullPool"}, "workers": [{"pattern": "scoped"}]},
+      {"name": "api", "workers": [{"pattern": "scoped"}]}]})",
+                                  "b.json", workload::PatternRegistry::builtin().catalog());
+  const auto b = compute_budget(sc, {100, 3, 0, 0});
+  EXPECT_TRUE(b.unbounded);
+  EXPECT_FALSE(b.fits);
+  EXPECT_EQ(b.worst_case, 15);
+  EXPECT_EQ(worst_case_text(b), "unbounded (cron: NullPool), 15 from the bounded pools");
+  EXPECT_NE(format_budget(sc, b).find("worst case unbounded (cron: NullPool)"), std::string::npos)
+      << format_budget(sc, b);
+}
+
+// Which limit binds, in words: the superuser's, a CONNECTION LIMIT's, or the
+// ordinary role's slots.
+TEST(Budget, TheLimitIsExplainedByTheOneThatApplies) {
+  EXPECT_EQ(explain_limit(limits_for(20, 3, false, 0)),
+            "max_connections 20 - superuser_reserved_connections 3 for an ordinary role");
+  EXPECT_EQ(explain_limit(limits_for(20, 3, true, 0, 6, 10)),
+            "max_connections 20: the workers' role is a superuser, which may take the "
+            "superuser_reserved_connections slots and no CONNECTION LIMIT binds");
+  EXPECT_EQ(explain_limit(limits_for(20, 3, false, 0, 6, 10)),
+            "the role's CONNECTION LIMIT 6, below the 17 slots of an ordinary role "
+            "(max_connections 20 - superuser_reserved_connections 3)");
+  EXPECT_EQ(explain_limit(limits_for(20, 3, false, 0, 12, 10)).substr(0, 37),
+            "the database's CONNECTION LIMIT 10, b");
+  EXPECT_EQ(explain_limit(limits_for(20, 3, false, 0, 30, -1)),
+            "max_connections 20 - superuser_reserved_connections 3 for an ordinary role");
 }
 
 }  // namespace
