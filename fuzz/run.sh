@@ -3,12 +3,18 @@
 #   fuzz/run.sh scenario 1800    # the scenario loader, 30 minutes
 #   fuzz/run.sh dsn 600          # DSN parsing and redaction, 10 minutes
 #   fuzz/run.sh merge 600        # pgleak merge on a hostile shard report
-# Seeds come from scenarios/ (and a few DSNs); the corpus grows under
-# build-fuzz/corpus/<target>/ and crashes land in build-fuzz/crashes/.
+#   fuzz/run.sh timeline 600     # merge's reader of a killed shard's timeline
+#   fuzz/run.sh report 600       # pgleak report / compare on a hostile report
+#   fuzz/run.sh lines 600        # the line splitter of the log follower and merge
+# Seeds come from scenarios/ (and a few DSNs, reports, timelines and log
+# lines), and from the corpus kept in the tree (fuzz/corpus/<target>/); the
+# corpus grows under build-fuzz/corpus/<target>/ and crashes land in
+# build-fuzz/crashes/. PGLEAK_FUZZ_KEEP=1 merges what it found back into
+# fuzz/corpus/<target>/ (smallest inputs that keep the coverage).
 # Prints libFuzzer's final statistics; exits non-zero on a crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${1:?usage: fuzz/run.sh scenario|dsn|merge SECONDS}"
+target="${1:?usage: fuzz/run.sh scenario|dsn|merge|timeline|report|lines SECONDS}"
 seconds="${2:-60}"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)" --target "${target}_fuzzer" >/dev/null
@@ -24,8 +30,23 @@ case "$target" in
     printf '%s' 'dbname=postgresql://u:pw@h/db connect_timeout=10' >"$corpus/expand" ;;
   merge)
     PGLEAK_FUZZ_SEED="$corpus/shard-1.json" "build-fuzz/fuzz/merge_fuzzer" ;;
+  timeline)
+    PGLEAK_FUZZ_SEED="$corpus/killed-shard.jsonl" "build-fuzz/fuzz/timeline_fuzzer" ;;
+  report)
+    PGLEAK_FUZZ_SEED="$corpus/report.json" "build-fuzz/fuzz/report_fuzzer" ;;
+  lines)
+    printf '{"timestamp":"2026-11-30 15:19:07.812 UTC","error_severity":"FATAL"}\npartial' \
+      >"$corpus/jsonlog"
+    printf '\x85a\n\nb' >"$corpus/repeated" ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
-exec "build-fuzz/fuzz/${target}_fuzzer" "$corpus" -max_total_time="$seconds" \
-  -timeout=1 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+kept="fuzz/corpus/$target"
+[ -d "$kept" ] && cp "$kept"/* "$corpus/" 2>/dev/null || true
+# -rss_limit_mb=1024: the readers' bounds must hold under 1 GB.
+"build-fuzz/fuzz/${target}_fuzzer" "$corpus" -max_total_time="$seconds" \
+  -timeout=5 -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1 \
   -artifact_prefix="$crashes/"
+if [ "${PGLEAK_FUZZ_KEEP:-0}" = 1 ]; then
+  mkdir -p "$kept"
+  "build-fuzz/fuzz/${target}_fuzzer" -merge=1 "$kept" "$corpus" >/dev/null 2>&1
+fi

@@ -84,4 +84,17 @@ refuse "--image" --shards 2 --image "pgleak; rm -rf /"
 refuse "--storage" --shards 2 --image pgleak --storage 1TB
 refuse "so at most 5 shards" --shards 6 --image pgleak
 refuse "--barrier-timeout" --shards 2 --image pgleak --barrier-timeout soon
+# A scenario past what one ConfigMap holds (1 MiB) is refused, not printed.
+python3 - "$src/scenarios/incident-after.json" "$work/big.json" <<'PY'
+import sys
+text = open(sys.argv[1], encoding="utf-8").read()
+open(sys.argv[2], "w", encoding="utf-8").write(text + " " * (1 << 20))
+PY
+code=0
+"$pgleak" k8s "$work/big.json" --shards 2 --image pgleak > "$work/out" 2> "$work/err" || code=$?
+if [ "$code" -ne 2 ] || ! grep -q "ConfigMap holds at most 1 MiB" "$work/err" || [ -s "$work/out" ]; then
+  echo "FAIL: a scenario over 1 MiB gave exit $code:" >&2
+  cat "$work/err" >&2
+  exit 1
+fi
 echo "k8s manifests: ok"

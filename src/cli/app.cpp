@@ -21,6 +21,7 @@
 #include "probe/monitor.hpp"
 #include "report/compare.hpp"
 #include "report/html_report.hpp"
+#include "report/json_report.hpp"
 #include "scenario/loader.hpp"
 #include "scenario/metrics.hpp"
 #include "scenario/shard.hpp"
@@ -44,6 +45,16 @@ struct BudgetArgs {
   bool json = false;
 };
 
+// The scenario's server: its workers' role (a superuser may use the reserved
+// slots) and its CONNECTION LIMITs; no other clients before a run.
+analysis::ServerLimits scenario_limits(const scenario::Scenario& sc, int max_connections,
+                                       int superuser_reserved) {
+  return analysis::limits_for(max_connections, superuser_reserved, sc.server.app_role_superuser,
+                              /*connections_before=*/-1,
+                              sc.server.role_connection_limit.value_or(-1),
+                              sc.server.database_connection_limit.value_or(-1));
+}
+
 int do_budget(const BudgetArgs& args, std::ostream& out) {
   scenario::LoadOptions load_options;
   load_options.shards = std::max(1, args.shards);
@@ -55,14 +66,9 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
     p.pool.pool_size = args.pool_size.value_or(p.pool.pool_size);
     p.pool.max_overflow = args.max_overflow.value_or(p.pool.max_overflow);
   }
-  // The scenario's server: its workers' role (a superuser may use the reserved
-  // slots) and its CONNECTION LIMITs; no other clients before a run.
-  auto limits = analysis::limits_for(
-      args.max_connections.value_or(sc.server.max_connections),
-      args.superuser_reserved.value_or(sc.server.superuser_reserved_connections),
-      sc.server.app_role_superuser, /*connections_before=*/-1,
-      sc.server.role_connection_limit.value_or(-1),
-      sc.server.database_connection_limit.value_or(-1));
+  auto limits =
+      scenario_limits(sc, args.max_connections.value_or(sc.server.max_connections),
+                      args.superuser_reserved.value_or(sc.server.superuser_reserved_connections));
   limits.reserved_connections = args.reserved;
   const auto budget = analysis::compute_budget(sc, limits);
   const auto shards = args.shards > 0 ? analysis::shard_budgets(sc, budget, args.shards)
@@ -85,10 +91,9 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
 // A JSON report written by `pgleak run`: a usage error (exit 2) names the
 // file when it cannot be read or is not JSON.
 nlohmann::json read_report(const std::string& path) {
-  constexpr size_t kMaxReportBytes = size_t{1} << 30;
   std::string text;
   try {
-    text = util::read_regular_file(path, kMaxReportBytes);
+    text = util::read_regular_file(path, report::kMaxReportBytes);
   } catch (const util::UsageError& e) {
     throw util::UsageError(path + ": " + e.what());
   }
@@ -114,13 +119,7 @@ int do_compare(const std::string& base_path, const std::string& new_path, double
 // `pgleak report A.json [B.json ...] --html OUT.html`: the reports side by side.
 int do_report(const std::vector<std::string>& paths, const std::string& html_path,
               std::ostream& out) {
-  const auto target = std::filesystem::path{html_path}.lexically_normal();
-  for (const auto& p : paths) {
-    if (std::filesystem::path{p}.lexically_normal() == target) {
-      throw util::UsageError("--html would overwrite its own input " + p);
-    }
-  }
-  util::check_output_path(html_path);
+  util::check_outputs({{"--html", html_path}}, paths);
   std::vector<report::HtmlInput> inputs;
   for (const auto& p : paths) {
     inputs.push_back({std::filesystem::path{p}.filename().string(), read_report(p)});
@@ -186,22 +185,17 @@ int do_validate(const std::vector<std::string>& files, std::ostream& out, std::o
   for (const auto& file : files) {
     try {
       const auto sc = scenario::load(file, registry.catalog());
-      int64_t connections_cap = 0;
-      bool unbounded = false;
-      for (const auto& p : sc.processes) {
-        pool::PoolConfig config;
-        config.pool_size = p.pool.pool_size;
-        config.max_overflow = p.pool.max_overflow;
-        const int cap = config.capacity();
-        unbounded = unbounded || cap < 0;
-        connections_cap += int64_t{p.replicas} * std::max(cap, 0);
-      }
+      // The budget's worst case (pool-less workers, NullPool, dispose and
+      // PgBouncer included), against the scenario's own server.
+      const auto budget = analysis::compute_budget(
+          sc,
+          scenario_limits(sc, sc.server.max_connections, sc.server.superuser_reserved_connections));
       out << fmt::format(
-          "{}: ok ({}: {} processes, {} workers, pools allow {}{} connections, "
+          "{}: ok ({}: {} processes, {} workers, worst case {} connections, "
           "{} at time_scale {})\n",
-          file, sc.name, sc.processes.size(), sc.total_workers(), connections_cap,
-          unbounded ? "+ (unbounded)" : "", util::format_duration(sc.duration.applied),
-          sc.time_scale);
+          file, sc.name, sc.processes.size(), sc.total_workers(),
+          util::printable(analysis::worst_case_text(budget)),
+          util::format_duration(sc.duration.applied), sc.time_scale);
     } catch (const scenario::ScenarioError& e) {
       ++invalid;
       err << util::printable_lines(e.what()) << "\n";
@@ -274,6 +268,8 @@ void do_list(std::ostream& out, const std::string& scenarios_dir) {
 
 int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
             const SignalWatcher& signals) {
+  // An output on a FIFO whose reader stalls must not outlive a signal.
+  util::interrupt_writes_on(signals.token());
   CLI::App app{
       "pgleak: reproduce PostgreSQL connection leaks and validate pool settings.\n"
       "Scenario files describe simulated processes, each with a SQLAlchemy-style QueuePool,\n"
@@ -358,8 +354,8 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       ->type_name("I/N");
   run->add_option("--run-id", run_args.run_name,
                   "With --shard: the name every shard of one run shares (e.g. a Kubernetes\n"
-                  "Job's uid). Default: derived from the scenario and N, so two sharded runs of\n"
-                  "one scenario against one database at once need names of their own")
+                  "Job's uid). Default: derived from the scenario, so two sharded runs of one\n"
+                  "scenario against one database at once need names of their own")
       ->type_name("NAME");
   run->add_option("--barrier-dsn", run_args.barrier_dsn,
                   "With --shard: where the shards meet, each on a session of its own (default:\n"
@@ -543,13 +539,16 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
     if (e.get_exit_code() == 0) {
       return app.exit(e, out, err);
     }
-    err << "pgleak: " << e.what() << "\nRun 'pgleak --help' for usage.\n";
+    // CLI11 echoes what it did not expect: a DSN given without --dsn, say.
+    err << "pgleak: " << util::printable_lines(without_secrets(e.what(), argc, argv))
+        << "\nRun 'pgleak --help' for usage.\n";
     return kUsage;
   }
 
   try {
     if (*run) {
       run_dsn.dsn_given = run->count("--dsn") > 0;
+      run_args.shard_given = run->count("--shard") > 0;
       run_args.dsn = resolve_dsn(run_dsn);
       scrub_dsn_from_argv(argc, argv, run_args.dsn);
       if (!run_args.pgbouncer_admin.empty()) {

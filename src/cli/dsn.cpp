@@ -1,5 +1,7 @@
 #include "cli/dsn.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
@@ -23,7 +25,45 @@ std::string trim(std::string text) {
   return text.substr(start);
 }
 
+// A --dsn-file argument as it may be printed: a path, or, when it looks like
+// the DSN itself given by mistake, not at all.
+std::string shown_path(const std::string& path) {
+  return may_hold_password(path) ? std::string{"(a path that looks like a DSN, not shown: give "
+                                               "the DSN in a file, or with --dsn)"}
+                                 : util::printable(path);
+}
+
 }  // namespace
+
+bool may_hold_password(std::string_view text) {
+  std::string lower{text};
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower.find("password") != std::string::npos ||
+      (lower.find("://") != std::string::npos && lower.find('@') != std::string::npos)) {
+    return true;
+  }
+  try {
+    return db::ConnInfo::parse(text).has_password();
+  } catch (const util::UsageError&) {
+    return false;
+  }
+}
+
+std::string without_secrets(std::string message, int argc, const char* const* argv) {
+  static constexpr std::string_view kHidden = "<an argument that may hold a password, not shown>";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg{argv[i]};
+    if (arg.size() < 3 || !may_hold_password(arg)) {
+      continue;
+    }
+    for (auto at = message.find(arg); at != std::string::npos;
+         at = message.find(arg, at + kHidden.size())) {
+      message.replace(at, arg.size(), kHidden);
+    }
+  }
+  return message;
+}
 
 std::string resolve_dsn(const DsnFlags& flags) {
   if (flags.dsn_given && !flags.dsn_file.empty()) {
@@ -41,10 +81,14 @@ std::string resolve_dsn(const DsnFlags& flags) {
     try {
       text = trim(util::read_regular_file(flags.dsn_file, db::kMaxDsnLength + 64));
     } catch (const util::UsageError& e) {
-      throw util::UsageError("--dsn-file " + util::printable(flags.dsn_file) + ": " + e.what());
+      throw util::UsageError("--dsn-file " + shown_path(flags.dsn_file) + ": " + e.what());
     }
     if (text.empty()) {
-      throw util::UsageError("--dsn-file " + util::printable(flags.dsn_file) + " is empty");
+      throw util::UsageError("--dsn-file " + shown_path(flags.dsn_file) + " is empty");
+    }
+    if (text.find_first_of("\r\n") != std::string::npos) {
+      throw util::UsageError("--dsn-file " + shown_path(flags.dsn_file) +
+                             " holds more than one line: a DSN is one line");
     }
     return text;
   }

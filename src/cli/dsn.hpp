@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace pgleak::cli {
 
@@ -18,6 +19,13 @@ struct DsnFlags {
 // --dsn together with --dsn-file, an unreadable or empty --dsn-file, and an
 // empty PGLEAK_DSN. $PGLEAK_DSN applies only when neither flag is given.
 std::string resolve_dsn(const DsnFlags& flags);
+
+// Text that may carry a password: "password" anywhere, a URL with user
+// information, or a DSN that parses with one.
+bool may_hold_password(std::string_view text);
+// `message` (an argument parser's, which echoes what it did not expect) with
+// every argument of argv that may hold a password replaced by a mark.
+std::string without_secrets(std::string message, int argc, const char* const* argv);
 
 // Overwrites, in place, every argv entry that carries `dsn` when it holds a
 // password, so /proc/<pid>/cmdline no longer shows it for the rest of the run.

@@ -14,6 +14,7 @@
 #include "analysis/verdict.hpp"
 #include "cli/exit_code.hpp"
 #include "db/conninfo.hpp"
+#include "probe/server_info.hpp"
 #include "report/html_report.hpp"
 #include "report/json_report.hpp"
 #include "report/junit_report.hpp"
@@ -39,10 +40,10 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
                      run::to_string(r.status), r.wall_s, util::format_duration(sc.duration.nominal),
                      sc.time_scale);
   out << fmt::format(
-      "  connections: peak {} at {:.1f}s, final {}, limit {} ({} max_connections - "
-      "{} reserved; pgleak's sampler holds 1 of them), server {}\n",
+      "  connections: peak {} at {:.1f}s, final {}, limit {} ({}; pgleak's sampler holds 1 "
+      "slot), server {}\n",
       s.peak_connections, s.peak_at_s, s.final_connections, s.connection_limit,
-      r.target.server.max_connections, r.target.server.superuser_reserved_connections,
+      probe::explain_limit(probe::limits_for(r.target.server, r.target.connections_before)),
       util::printable(r.target.server.server_version));
   std::vector<double> own;
   own.reserve(r.samples.size());
@@ -82,9 +83,11 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
     out << "  PgBouncer's errors to clients (its log): " << counts(s.pgbouncer_errors) << "\n";
   }
   const auto& budget = s.budget;
-  out << fmt::format("  budget: worst case {}{} of {} available: {}\n", budget.worst_case,
-                     budget.unbounded ? "+" : "", budget.available,
-                     budget.fits ? "fits" : "does not fit");
+  out << fmt::format("  budget: worst case {} of {} available: {}\n",
+                     analysis::worst_case_text(budget), budget.available,
+                     budget.fits        ? "fits"
+                     : budget.unbounded ? "cannot be bounded"
+                                        : "does not fit");
   if (!r.holders.empty()) {
     out << fmt::format("  holders past leak_threshold {}: {}\n",
                        util::format_duration(sc.leak_threshold->nominal), r.holders.size());
@@ -118,51 +121,29 @@ void refuse_if_exhausting(const scenario::Scenario& sc, const probe::ServerInfo&
     return;
   }
   throw util::UsageError(fmt::format(
-      "refusing to run: the target already has {} client connections, and this scenario may "
-      "open {}{} more (plus pgleak's sampler) against the {} its role may use, which would "
+      "refusing to run: the target already has {} client connections, and this scenario's worst "
+      "case is {} more (plus pgleak's sampler) against the {} its role may use, which would "
       "leave other clients {} (see pgleak budget). Add --allow-exhaust to run anyway.",
-      info.connections_in_use, budget.unbounded ? "an unbounded number of" : "up to ",
-      budget.unbounded ? "" : std::to_string(budget.worst_case), analysis::workers_limit(limits),
+      info.connections_in_use, analysis::worst_case_text(budget), analysis::workers_limit(limits),
       budget.unbounded || budget.headroom < 0 ? std::string{"nothing"}
                                               : fmt::format("{} slots", budget.headroom)));
 }
 
-// No two outputs may be one file (nor one of `inputs`), and each must be
-// writable: checked before anything runs, so no results are lost to a path
-// that could never be written. An empty path is no output.
-void check_outputs(const std::vector<std::pair<std::string, std::string>>& outputs,
-                   const std::vector<std::string>& inputs = {}) {
-  const auto same = [](const std::string& a, const std::string& b) {
-    return std::filesystem::path{a}.lexically_normal() ==
-           std::filesystem::path{b}.lexically_normal();
-  };
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const auto& [flag, output] = outputs[i];
-    if (output.empty()) {
-      continue;
-    }
-    for (size_t j = 0; j < i; ++j) {
-      if (!outputs[j].second.empty() && same(output, outputs[j].second)) {
-        throw util::UsageError(
-            fmt::format("{} and {} are the same file: {}", flag, outputs[j].first, output));
-      }
-    }
-    for (const auto& input : inputs) {
-      if (same(output, input)) {
-        throw util::UsageError(fmt::format("{} would overwrite its own input {}", flag, input));
-      }
-    }
-    util::check_output_path(output);
-  }
-}
-
 // Where --html writes: its value, or beside the report when it has none;
-// empty without --html.
+// empty without --html. A report written to a device or FIFO has no beside.
 std::string html_output(const std::optional<std::string>& html, const std::string& report) {
   if (!html) {
     return {};
   }
-  return !html->empty() ? *html : std::filesystem::path{report}.replace_extension(".html").string();
+  if (!html->empty()) {
+    return *html;
+  }
+  if (util::check_output_path(report) != util::OutputKind::kFile) {
+    throw util::UsageError("--html without a path goes beside the report, and the report " +
+                           util::printable(report) +
+                           " is a device or FIFO, not a file: give --html a path");
+  }
+  return std::filesystem::path{report}.replace_extension(".html").string();
 }
 
 // The shard a `run --shard I/N` runs, after checking what it needs.
@@ -185,10 +166,10 @@ run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
   }
   run::ShardRun out;
   out.shard = shard;
-  // Without a name, shards of one scenario and N agree on one by themselves.
-  out.run_name = !args.run_name.empty()
-                     ? args.run_name
-                     : fmt::format("{}-{}-{}", sc.name, sc.digest.substr(0, 8), shard.count);
+  // Without a name, shards of one scenario agree on one by themselves; N is
+  // left out so that shards started with different N meet, and are told so.
+  out.run_name = !args.run_name.empty() ? args.run_name
+                                        : fmt::format("{}-{}", sc.name, sc.digest.substr(0, 8));
   out.run_id = run::run_id_from_name(out.run_name);
   out.barrier_timeout = timeout;
   if (!args.barrier_dsn.empty()) {
@@ -268,7 +249,7 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
     load_options.time_scale = args.time_scale;
   }
   std::optional<scenario::ShardRef> shard;
-  if (!args.shard.empty()) {
+  if (args.shard_given) {  // --shard "" too: it is not "unsharded"
     std::string why;
     shard = scenario::parse_shard(args.shard, &why);
     if (!shard) {
@@ -318,10 +299,11 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   } else if (args.timeline != "none") {
     timeline_path = args.timeline;
   }
-  check_outputs({{"the report", path},
-                 {"--junit", args.junit},
-                 {"--html", html_path},
-                 {"--timeline", timeline_path}});
+  util::check_outputs({{"the report", path},
+                       {"--junit", args.junit},
+                       {"--html", html_path},
+                       {"--timeline", timeline_path}},
+                      {args.scenario, args.server_log});
   const Outputs outputs{path, args.junit, html_path};
 
   run::RunOptions options;
@@ -347,7 +329,8 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
 
   int written = judge_and_write(sc, result, nullptr, outputs, out, err);
   if (written == kInfrastructure) {
-    return written;
+    // An output a signal cut short (a FIFO's stalled reader): the signal is the reason.
+    return signals.signal() != 0 ? 128 + signals.signal() : written;
   }
   if (shard_run && written == kFailed) {
     // A shard sees a slice of the fleet: its verdict is not the run's, and a
@@ -382,13 +365,13 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
 
 int do_merge(const MergeArgs& args, std::ostream& out, std::ostream& err) {
   const auto html_path = html_output(args.html, args.report);
-  check_outputs({{"--report", args.report}, {"--junit", args.junit}, {"--html", html_path}},
-                args.inputs);
+  util::check_outputs({{"--report", args.report}, {"--junit", args.junit}, {"--html", html_path}},
+                      args.inputs);
   std::vector<report::ShardFile> files;
   for (const auto& path : args.inputs) {
-    constexpr size_t kMaxInputBytes = size_t{1} << 30;
     try {
-      files.push_back({path, util::read_regular_file(path, kMaxInputBytes)});
+      // A report is held to its own bound when read (report::kMaxReportBytes).
+      files.push_back({path, util::read_regular_file(path, report::kMaxTimelineBytes)});
     } catch (const util::UsageError& e) {
       throw util::UsageError(path + ": " + e.what());
     }

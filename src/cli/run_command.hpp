@@ -31,6 +31,7 @@ struct RunArgs {
   // A sharded run: "I/N" (empty: not sharded), the run's name shared by every
   // shard (empty: derived from the scenario), how long to wait for the others.
   std::string shard;
+  bool shard_given = false;  // --shard appeared, even as --shard ""
   std::string run_name;
   std::string barrier_timeout = "10m";
   std::string barrier_dsn;  // empty: the DSN

@@ -134,6 +134,13 @@ ConnInfo ConnInfo::parse(std::string_view dsn) {
     }
   }
   for (const auto& [key, value] : info.params_) {
+    // A value with a line break is a second line taken in (a DSN file of two
+    // lines): the server would echo it back, raw, in its reply.
+    if (std::any_of(value.begin(), value.end(),
+                    [](char c) { return std::iscntrl(static_cast<unsigned char>(c)) != 0; })) {
+      throw util::UsageError(fmt::format(
+          "invalid DSN: {} holds a control character (a line break?); a DSN is one line", key));
+    }
     if (auto why = check_value(key, value)) {
       throw util::UsageError("invalid DSN: " + *why);
     }

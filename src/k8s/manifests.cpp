@@ -171,17 +171,25 @@ json merge_job(const ManifestOptions& o) {
       "exec pgleak merge \"$@\" --report {1}/merged.json --html {1}/merged.html --junit "
       "{1}/merged.xml\n",
       o.shards, kReports);
-  json container = {{"name", "merge"},
-                    {"image", o.image},
-                    {"command", json::array({"/bin/sh", "-c", script})},
-                    {"resources", {{"requests", {{"cpu", "100m"}, {"memory", "128Mi"}}}}},
-                    {"securityContext", security_context()},
-                    {"volumeMounts", mounts()}};
+  const auto memory = merge_memory(o.shards);
+  json container = {
+      {"name", "merge"},
+      {"image", o.image},
+      {"command", json::array({"/bin/sh", "-c", script})},
+      {"resources",
+       {{"requests", {{"cpu", "100m"}, {"memory", fmt::format("{}Mi", memory.request_mib)}}},
+        {"limits", {{"memory", fmt::format("{}Mi", memory.limit_mib)}}}}},
+      {"securityContext", security_context()},
+      {"volumeMounts", mounts()}};
   return job(o, "merge", {{"backoffLimit", 0}},
              {{"containers", json::array({container})}, {"volumes", volumes(o)}});
 }
 
 }  // namespace
+
+ShardMemory merge_memory(int shards) {
+  return {128 + 16 * shards, 512 + 256 * shards};
+}
 
 ShardMemory shard_memory(int64_t workers) {
   const auto request = 32 + static_cast<int>((workers * 48 + 1023) / 1024);
@@ -216,6 +224,17 @@ void check_options(const scenario::Scenario& sc, const ManifestOptions& o) {
     throw util::UsageError(fmt::format("--shards {}: at least 1", o.shards));
   }
   scenario::check_shard_count(sc, o.shards, "--shards", std::to_string(o.shards));
+  // Kubernetes refuses a ConfigMap over 1 MiB (its whole object); the
+  // scenario is most of it, and the rest is well under the margin kept here.
+  constexpr size_t kConfigMapLimit = size_t{1} << 20;
+  constexpr size_t kMargin = 16 * 1024;
+  if (sc.source_text.size() > kConfigMapLimit - kMargin) {
+    throw util::UsageError(fmt::format(
+        "the scenario is {} bytes: a Kubernetes ConfigMap holds at most 1 MiB ({} bytes of "
+        "scenario, leaving room for the rest of the object); shorten it (descriptions, "
+        "formatting) or mount it another way",
+        sc.source_text.size(), kConfigMapLimit - kMargin));
+  }
 }
 
 std::vector<json> manifests(const scenario::Scenario& sc, const ManifestOptions& o) {

@@ -49,5 +49,11 @@ struct ShardMemory {
   int limit_mib = 0;
 };
 ShardMemory shard_memory(int64_t workers);
+// Memory the merge Job asks for and may use: it holds every shard's report
+// parsed at once (about 27 times a report's size). A shard's report of the
+// incident is 0.1-0.25 MB and a merge of three peaks at 16 MB; one of
+// pgleak's at its most (1,500 samples, 20,000 events) is under 10 MB, about
+// 256 MiB parsed, which the limit allows each shard.
+ShardMemory merge_memory(int shards);
 
 }  // namespace pgleak::k8s

@@ -1,6 +1,7 @@
 #include "probe/log_follower.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,17 +12,36 @@
 
 namespace pgleak::probe {
 
+std::string LogGaps::describe() const {
+  std::string out;
+  const auto add = [&out](uint64_t n, std::string_view what, std::string_view why) {
+    if (n > 0) {
+      out += fmt::format("{}{} {} time{} ({})", out.empty() ? "" : "; ", what, n, n == 1 ? "" : "s",
+                         why);
+    }
+  };
+  add(rotations, "rotated", "read across");
+  add(truncations, "truncated in place", "lines written just before may be missing");
+  if (overlong_lines > 0) {
+    out +=
+        fmt::format("{}given {} line{} over {} bytes (skipped)", out.empty() ? "" : "; ",
+                    overlong_lines, overlong_lines == 1 ? "" : "s", util::LineSplitter::kMaxLine);
+  }
+  return out;
+}
+
 LogFollower::LogFollower(std::string path, std::function<void(std::string_view)> on_line)
     : path_(std::move(path)), on_line_(std::move(on_line)) {}
 
 LogFollower::~LogFollower() {
   stop();
+  close_file();
 }
 
 void LogFollower::start(bool from_end) {
-  if (from_end) {
+  if (from_end && open_current()) {
     struct stat st {};
-    if (::stat(path_.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    if (::fstat(fd_, &st) == 0) {
       offset_ = static_cast<uint64_t>(st.st_size);
     }
   }
@@ -41,27 +61,77 @@ void LogFollower::stop() {
   }
 }
 
-void LogFollower::drain() {
+LogGaps LogFollower::gaps() const {
+  auto g = gaps_;
+  g.overlong_lines = lines_.overlong();
+  return g;
+}
+
+bool LogFollower::open_current() {
   const int fd = ::open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    return;  // not created yet
+    return false;  // not created yet, or renamed away and not yet replaced
   }
-  std::string chunk;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return false;  // only a regular file is read: never a FIFO or a device
+  }
+  fd_ = fd;
+  dev_ = static_cast<uint64_t>(st.st_dev);
+  ino_ = static_cast<uint64_t>(st.st_ino);
+  offset_ = 0;
+  return true;
+}
+
+void LogFollower::close_file() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+bool LogFollower::read_open_file() {
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0 && static_cast<uint64_t>(st.st_size) < offset_) {
+    ++gaps_.truncations;  // copytruncate: start again from the top
+    offset_ = 0;
+    lines_.reset();
+  }
   char buf[65536];
-  ssize_t n = 0;
-  while (chunk.size() < (size_t{16} << 20) &&
-         (n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(offset_ + chunk.size()))) > 0) {
-    chunk.append(buf, static_cast<size_t>(n));
+  size_t read = 0;
+  while (read < (size_t{16} << 20)) {
+    const ssize_t n = ::pread(fd_, buf, sizeof buf, static_cast<off_t>(offset_));
+    if (n <= 0) {
+      return true;
+    }
+    offset_ += static_cast<uint64_t>(n);
+    read += static_cast<size_t>(n);
+    lines_.feed(std::string_view{buf, static_cast<size_t>(n)}, on_line_);
   }
-  ::close(fd);
-  offset_ += chunk.size();
-  partial_ += chunk;
-  size_t start = 0;
-  for (size_t nl = partial_.find('\n'); nl != std::string::npos; nl = partial_.find('\n', start)) {
-    on_line_(std::string_view{partial_}.substr(start, nl - start));
-    start = nl + 1;
+  return false;  // more next tick
+}
+
+void LogFollower::drain() {
+  if (fd_ < 0 && !open_current()) {
+    return;
   }
-  partial_.erase(0, start);
+  if (!read_open_file()) {
+    return;
+  }
+  // At the end of the open file: is the path still this file? A rename
+  // rotation put a new one there; the old one is read to its end by now.
+  struct stat now {};
+  if (::lstat(path_.c_str(), &now) != 0 ||
+      (static_cast<uint64_t>(now.st_dev) == dev_ && static_cast<uint64_t>(now.st_ino) == ino_)) {
+    return;
+  }
+  close_file();
+  if (open_current()) {
+    ++gaps_.rotations;
+    lines_.reset();  // a line the old file never finished is not continued here
+    read_open_file();
+  }
 }
 
 std::optional<std::chrono::system_clock::time_point> parse_utc_timestamp(std::string_view text) {

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "scenario/backend_tag.hpp"
+#include "util/text.hpp"
 
 namespace pgleak::probe {
 
@@ -14,16 +16,29 @@ std::optional<ServerLogEntry> parse_jsonlog_line(std::string_view line) {
   if (!doc.is_object() || !doc.contains("error_severity")) {
     return std::nullopt;
   }
+  // Any line may be anyone's: a field of another type is read as absent,
+  // never thrown (json::value would), and a SQLSTATE is five of 0-9 A-Z or none.
+  const auto text = [&](const char* key) {
+    const auto it = doc.find(key);
+    return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string{};
+  };
   ServerLogEntry e;
-  e.severity = doc.value("error_severity", "");
-  e.sqlstate = doc.value("state_code", "");
-  e.message = doc.value("message", "");
-  e.application_name = doc.value("application_name", "");
-  e.user = doc.value("user", "");
-  e.backend_type = doc.value("backend_type", "");
-  e.pid = doc.value("pid", 0);
+  e.severity = text("error_severity");
+  e.sqlstate = text("state_code");
+  if (!util::is_sqlstate(e.sqlstate)) {
+    e.sqlstate.clear();
+  }
+  e.message = text("message");
+  e.application_name = text("application_name");
+  e.user = text("user");
+  e.backend_type = text("backend_type");
+  const auto pid = doc.find("pid");
+  e.pid = pid != doc.end() && pid->is_number_integer() && pid->get<int64_t>() > 0 &&
+                  pid->get<int64_t>() <= std::numeric_limits<int>::max()
+              ? static_cast<int>(pid->get<int64_t>())
+              : 0;
   // log_timezone is UTC on the embedded server.
-  e.timestamp = parse_utc_timestamp(doc.value("timestamp", ""));
+  e.timestamp = parse_utc_timestamp(text("timestamp"));
   return e;
 }
 

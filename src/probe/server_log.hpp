@@ -64,6 +64,8 @@ class ServerLogTailer {
   void start() { follower_.start(/*from_end=*/shared_); }
   // Reads what is left, then stops.
   void stop() { follower_.stop(); }
+  // What of the log could not be read whole (rotations, truncations, long lines).
+  LogGaps gaps() const { return follower_.gaps(); }
 
  private:
   void on_line(std::string_view line);

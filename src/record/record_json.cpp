@@ -1,5 +1,8 @@
 #include "record/record_json.hpp"
 
+#include <cstdint>
+#include <limits>
+
 namespace pgleak::record {
 
 using nlohmann::json;
@@ -80,11 +83,20 @@ std::optional<double> number_or_none(const json& j, const char* key) {
 
 }  // namespace
 
+int checked_int(const json& j) {
+  const auto v = j.get<int64_t>();  // throws for what is not a number
+  if (!j.is_number_integer() || v < std::numeric_limits<int>::min() ||
+      v > std::numeric_limits<int>::max()) {
+    throw json::out_of_range::create(406, j.dump() + " is not an int", &j);
+  }
+  return static_cast<int>(v);
+}
+
 Sample sample_from_json(const json& j) {
   Sample s;
   s.t_s = j.at("t_s").get<double>();
-  s.total = j.at("total").get<int>();
-  s.own = j.at("own").get<int>();
+  s.total = checked_int(j.at("total"));
+  s.own = checked_int(j.at("own"));
   s.by_state = j.at("by_state").get<std::map<std::string, int>>();
   s.by_application = j.at("by_application").get<std::map<std::string, int>>();
   s.by_process = j.at("by_process").get<std::map<std::string, int>>();
@@ -95,25 +107,25 @@ Sample sample_from_json(const json& j) {
     pool.process = p.at("process").get<std::string>();
     if (p.contains("replicas")) {
       pool.replica = -1;
-      pool.replicas = p.at("replicas").get<int>();
+      pool.replicas = checked_int(p.at("replicas"));
     } else {
-      pool.replica = p.at("replica").get<int>();
+      pool.replica = checked_int(p.at("replica"));
     }
-    pool.checked_out = p.at("checked_out").get<int>();
-    pool.idle = p.at("idle").get<int>();
-    pool.overflow = p.at("overflow").get<int>();
-    pool.waiting = p.at("waiting").get<int>();
-    pool.open = p.at("open").get<int>();
+    pool.checked_out = checked_int(p.at("checked_out"));
+    pool.idle = checked_int(p.at("idle"));
+    pool.overflow = checked_int(p.at("overflow"));
+    pool.waiting = checked_int(p.at("waiting"));
+    pool.open = checked_int(p.at("open"));
     s.pools.push_back(std::move(pool));
   }
   if (const auto it = j.find("pgbouncer"); it != j.end() && !it->is_null()) {
     PgBouncerSample b;
-    b.cl_active = it->at("cl_active").get<int>();
-    b.cl_waiting = it->at("cl_waiting").get<int>();
-    b.sv_active = it->at("sv_active").get<int>();
-    b.sv_idle = it->at("sv_idle").get<int>();
-    b.sv_used = it->at("sv_used").get<int>();
-    b.sv_login = it->at("sv_login").get<int>();
+    b.cl_active = checked_int(it->at("cl_active"));
+    b.cl_waiting = checked_int(it->at("cl_waiting"));
+    b.sv_active = checked_int(it->at("sv_active"));
+    b.sv_idle = checked_int(it->at("sv_idle"));
+    b.sv_used = checked_int(it->at("sv_used"));
+    b.sv_login = checked_int(it->at("sv_login"));
     b.maxwait_ms = it->at("maxwait_ms").get<double>();
     b.xact_count = it->at("xact_count").get<uint64_t>();
     b.query_count = it->at("query_count").get<uint64_t>();
@@ -131,7 +143,7 @@ Event event_from_json(const json& j) {
   e.message = j.at("message").get<std::string>();
   e.process = text_or_empty(j, "process");
   const auto replica = j.find("replica");
-  e.replica = replica == j.end() || replica->is_null() ? -1 : replica->get<int>();
+  e.replica = replica == j.end() || replica->is_null() ? -1 : checked_int(*replica);
   e.worker = text_or_empty(j, "worker");
   e.pattern = text_or_empty(j, "pattern");
   e.code_source = text_or_empty(j, "code_source");

@@ -14,6 +14,11 @@ namespace pgleak::record {
 // of "replica"; "pgbouncer" (SHOW POOLS and SHOW STATS) when it was read.
 nlohmann::json sample_json(const Sample& sample);
 
+// An int field of a file pgleak reads back (a report, a timeline): a number
+// past int's range, or not a whole number, throws json::out_of_range (or
+// type_error), never wraps (a shard count of 2^32 + 2 is not 2).
+int checked_int(const nlohmann::json& j);
+
 // {"t_s","kind","sqlstate","message","process","replica","worker","pattern"}
 // (null where none applies), and "code_source", "waited_ms", "timeout_ms",
 // "pgbouncer_error" where they do.

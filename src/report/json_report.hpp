@@ -11,6 +11,14 @@
 namespace pgleak::report {
 
 inline constexpr const char* kReportSchema = "pgleak.report/1";
+// The largest report pgleak reads back (report, compare, merge). What it
+// writes is far smaller: at most record::Recorder::kKeptSamples samples and
+// kMaxEvents events. A report is parsed whole, at about 27 times its size.
+inline constexpr size_t kMaxReportBytes = size_t{64} << 20;
+// The largest timeline (gzip) merge reads, and what it may decompress to. It
+// is read a line at a time into a bounded recorder, never kept whole.
+inline constexpr size_t kMaxTimelineBytes = size_t{256} << 20;
+inline constexpr size_t kMaxTimelineDecompressed = size_t{4} << 30;
 
 // The resolved scenario: every duration with its nominal and applied value.
 nlohmann::json scenario_json(const scenario::Scenario& scenario);

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -14,6 +16,7 @@
 #include "scenario/shard.hpp"
 #include "util/errors.hpp"
 #include "util/gzip_file.hpp"
+#include "util/line_splitter.hpp"
 #include "util/text.hpp"
 
 namespace pgleak::report {
@@ -21,7 +24,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxTimelineBytes = size_t{1} << 30;
+// Distinct event kinds and SQLSTATEs one timeline may name (PostgreSQL has
+// about 260 SQLSTATEs; pgleak about 20 kinds): the counts stay bounded.
+constexpr size_t kMaxDistinctCodes = 1024;
 
 // One shard as given: its report, or (killed before it wrote one) its timeline.
 struct Shard {
@@ -32,9 +37,10 @@ struct Shard {
   std::string run_name;
   std::string digest;
   std::optional<json> report;
-  // From a timeline only.
-  std::vector<record::Sample> samples;
-  std::vector<record::Event> events;
+  // From a timeline only: its samples and events as a run's recorder keeps
+  // them (bounded: the peaks of at most kKeptSamples samples, kMaxEvents
+  // events, counts of everything).
+  std::shared_ptr<record::Recorder> timeline;
   bool timeline_cut = false;  // no "end" line: the writer was killed
   double last_t_s = 0;
 };
@@ -65,6 +71,11 @@ void refuse_hostile_values(const std::string& path, const json& j, int depth = 0
 }
 
 Shard read_report_shard(const std::string& path, const std::string& bytes) {
+  if (bytes.size() > kMaxReportBytes) {
+    refuse(path, fmt::format("a report of {} bytes is larger than {} MiB, the most merge reads "
+                             "of one (pgleak writes far less)",
+                             bytes.size(), kMaxReportBytes >> 20));
+  }
   json doc;
   try {
     doc = json::parse(bytes);
@@ -73,6 +84,12 @@ Shard read_report_shard(const std::string& path, const std::string& bytes) {
   }
   if (!doc.is_object() || doc.value("schema", json()) != kReportSchema) {
     refuse(path, std::string{"not a pgleak report (no \"schema\": \""} + kReportSchema + "\")");
+  }
+  for (const auto& [key, most] : {std::pair{"events", record::Recorder::kMaxEvents},
+                                  std::pair{"samples", record::Recorder::kKeptSamples}}) {
+    if (const auto it = doc.find(key); it != doc.end() && it->is_array() && it->size() > most) {
+      refuse(path, fmt::format("holds {} {}: pgleak writes at most {}", it->size(), key, most));
+    }
   }
   if (doc.contains("merge")) {
     refuse(path, "a merged report, not a shard's: give the shards' own reports");
@@ -87,8 +104,8 @@ Shard read_report_shard(const std::string& path, const std::string& bytes) {
   Shard s;
   s.path = path;
   try {
-    s.index = it->at("index").get<int>();
-    s.count = it->at("count").get<int>();
+    s.index = record::checked_int(it->at("index"));
+    s.count = record::checked_int(it->at("count"));
     s.run_name = it->at("run_name").get<std::string>();
     s.digest = it->at("scenario_digest").get<std::string>();
     s.run_id = doc.at("run").at("id").get<std::string>();
@@ -99,32 +116,24 @@ Shard read_report_shard(const std::string& path, const std::string& bytes) {
   return s;
 }
 
+// A killed shard's timeline, a line at a time (util::gunzip_each): what it
+// holds is its recorder's, bounded whatever the file's length.
 Shard read_timeline_shard(const std::string& path, const std::string& bytes) {
-  std::string text;
-  try {
-    text = util::gunzip(bytes, kMaxTimelineBytes);
-  } catch (const util::UsageError& e) {
-    refuse(path, e.what());
-  }
   Shard s;
   s.path = path;
   s.timeline_cut = true;
-  size_t start = 0;
+  s.timeline = std::make_shared<record::Recorder>(std::chrono::steady_clock::now());
   size_t line_number = 0;
   bool header = false;
-  while (start < text.size()) {
-    const auto end = text.find('\n', start);
-    if (end == std::string::npos) {
-      break;  // a line cut short by the kill
-    }
+  std::set<std::string> codes;  // distinct SQLSTATEs and kinds: PostgreSQL has about 260
+  const auto on_line = [&](std::string_view text) {
     ++line_number;
     json line;
     try {
-      line = json::parse(text.substr(start, end - start));
+      line = json::parse(text);
     } catch (const json::exception& e) {
       refuse(path, fmt::format("line {} of the timeline is not JSON: {}", line_number, e.what()));
     }
-    start = end + 1;
     refuse_hostile_values(path, line);
     const auto type = line.is_object() ? line.value("type", std::string{}) : std::string{};
     try {
@@ -137,28 +146,48 @@ Shard read_timeline_shard(const std::string& path, const std::string& bytes) {
         if (sh == line.end() || !sh->is_object()) {
           refuse(path, "the timeline of a run that was not sharded");
         }
-        s.index = sh->at("index").get<int>();
-        s.count = sh->at("count").get<int>();
+        s.index = record::checked_int(sh->at("index"));
+        s.count = record::checked_int(sh->at("count"));
         s.run_name = sh->at("run_name").get<std::string>();
         s.run_id = line.at("run_id").get<std::string>();
         s.digest = line.at("scenario_digest").get<std::string>();
       } else if (type == "sample") {
-        s.samples.push_back(record::sample_from_json(line));
-        s.last_t_s = std::max(s.last_t_s, s.samples.back().t_s);
+        auto sample = record::sample_from_json(line);
+        s.last_t_s = std::max(s.last_t_s, sample.t_s);
+        s.timeline->add_sample(std::move(sample));
       } else if (type == "event") {
-        s.events.push_back(record::event_from_json(line));
-        s.last_t_s = std::max(s.last_t_s, s.events.back().t_s);
+        auto event = record::event_from_json(line);
+        codes.insert(event.kind);
+        codes.insert(event.sqlstate);
+        if (codes.size() > kMaxDistinctCodes) {
+          refuse(path, fmt::format("more than {} distinct event kinds and SQLSTATEs: not a "
+                                   "timeline pgleak wrote",
+                                   kMaxDistinctCodes));
+        }
+        s.last_t_s = std::max(s.last_t_s, event.t_s);
+        s.timeline->add_event(std::move(event));
       } else if (type == "end") {
         s.timeline_cut = false;
       }
     } catch (const json::exception& e) {
       refuse(path, std::string{"a timeline line of the wrong shape: "} + e.what());
     }
+  };
+  util::LineSplitter lines;
+  try {
+    util::gunzip_each(bytes, kMaxTimelineDecompressed,
+                      [&](std::string_view chunk) { lines.feed(chunk, on_line); });
+  } catch (const util::UsageError& e) {
+    refuse(path, e.what());
+  }
+  if (lines.overlong() > 0) {
+    refuse(path, fmt::format("holds a line longer than {} bytes: not a timeline pgleak wrote",
+                             util::LineSplitter::kMaxLine));
   }
   if (!header) {
     refuse(path, "an empty timeline");
   }
-  return s;
+  return s;  // a line cut short by the kill is left in `lines`
 }
 
 Shard read_shard(const ShardFile& f) {
@@ -299,7 +328,7 @@ void check_replicas(const Shard& s, const scenario::Scenario& sc) {
   for (const char* list : {"pools", "holders"}) {
     for (const auto& p : s.report->at(list)) {
       const auto process = p.at("process").get<std::string>();
-      const auto replica = p.at("replica").get<int>();
+      const auto replica = record::checked_int(p.at("replica"));
       if (!mine.contains({process, replica})) {
         refuse(s.path, fmt::format("its {} name replica {} of process \"{}\", which is not shard "
                                    "{}/{}'s under the scenario's split",
@@ -337,16 +366,17 @@ void add_report(const Shard& s, run::RunResult& r, std::vector<record::Sample>& 
     add_histogram_json(*lateness, h.at("timeout_lateness"));
   }
   for (const auto& p : doc.at("pools")) {
-    r.pools.push_back({p.at("process").get<std::string>(), p.at("replica").get<int>(),
-                       stats_from_json(p.at("stats")), p.at("held_at_end").get<int>(),
-                       p.at("checkins_by_cleanup").get<uint64_t>()});
+    auto stats = stats_from_json(p.at("stats"));
+    stats.checkins_by_cleanup = p.at("checkins_by_cleanup").get<uint64_t>();
+    r.pools.push_back({p.at("process").get<std::string>(), record::checked_int(p.at("replica")),
+                       stats, record::checked_int(p.at("held_at_end"))});
   }
   const auto& delays = h.at("load_start_delays");
   size_t i = 0;
   for (const auto& l : doc.at("loads")) {
     run::LoadOutcome load;
     load.process = l.at("process").get<std::string>();
-    load.replica = l.at("replica").get<int>();
+    load.replica = record::checked_int(l.at("replica"));
     load.group = l.at("group").get<std::string>();
     load.open_model = l.at("model").get<std::string>() == "open";
     load.arrivals = l.value("arrivals", uint64_t{0});
@@ -359,42 +389,46 @@ void add_report(const Shard& s, run::RunResult& r, std::vector<record::Sample>& 
     r.loads.push_back(std::move(load));
   }
   for (const auto& hj : doc.at("holders")) {
-    r.holders.push_back({hj.at("process").get<std::string>(), hj.at("replica").get<int>(),
+    r.holders.push_back({hj.at("process").get<std::string>(), record::checked_int(hj.at("replica")),
                          hj.at("worker").get<std::string>(), hj.at("pattern").get<std::string>(),
-                         hj.at("backend_pid").get<int>(), hj.at("since_s").get<double>(),
+                         record::checked_int(hj.at("backend_pid")), hj.at("since_s").get<double>(),
                          hj.at("age_s").get<double>(), hj.at("age_nominal_s").get<double>()});
   }
-  r.leftover_backends_terminated += doc.at("cleanup").at("leftover_backends_terminated").get<int>();
+  r.leftover_backends_terminated +=
+      record::checked_int(doc.at("cleanup").at("leftover_backends_terminated"));
+  // Reports before "checked" was written made the check or said why not in the note.
+  r.cleanup_checked = r.cleanup_checked && doc.at("cleanup").value("checked", true);
   for (const auto& sj : doc.at("samples")) {
     samples.push_back(record::sample_from_json(sj));
   }
 }
 
-// What a killed shard's timeline adds: its events (counted as the recorder
-// counts them) and its samples.
+// What a killed shard's timeline adds: its events (kept and counted as its
+// recorder kept and counted them) and its samples.
 void add_timeline(const Shard& s, run::RunResult& r, std::vector<record::Sample>& samples) {
-  record::Recorder counter{std::chrono::steady_clock::now(), s.events.size() + 1};
-  for (const auto& e : s.events) {
-    counter.add_event(e);  // counted only: its time (restamped if 0) is not read back
-    r.events.push_back(e);
+  const auto& t = *s.timeline;
+  for (auto& e : t.events()) {
+    r.events.push_back(std::move(e));
   }
-  for (const auto& [kind, n] : counter.events_by_kind()) {
+  r.events_dropped += t.dropped_events();
+  for (const auto& [kind, n] : t.events_by_kind()) {
     r.events_by_kind[kind] += n;
   }
-  for (const auto& [code, n] : counter.errors_by_sqlstate()) {
+  for (const auto& [code, n] : t.errors_by_sqlstate()) {
     r.errors_by_sqlstate[code] += n;
   }
-  for (const auto& [code, n] : counter.server_errors_by_sqlstate()) {
+  for (const auto& [code, n] : t.server_errors_by_sqlstate()) {
     r.server_errors_by_sqlstate[code] += n;
   }
-  for (const auto& [reason, n] : counter.pgbouncer_errors()) {
+  for (const auto& [reason, n] : t.pgbouncer_errors()) {
     r.pgbouncer_errors[reason] += n;
   }
-  r.pool_timeouts += counter.pool_timeouts();
-  r.connections_lost += counter.connections_lost();
+  r.pool_timeouts += t.pool_timeouts();
+  r.connections_lost += t.connections_lost();
   std::const_pointer_cast<util::LatencyHistogram>(r.timeout_lateness)
-      ->merge_from(counter.timeout_lateness());
-  samples.insert(samples.end(), s.samples.begin(), s.samples.end());
+      ->merge_from(t.timeout_lateness());
+  auto kept = t.samples();
+  samples.insert(samples.end(), kept.begin(), kept.end());
 }
 
 // The target as the sampling shard saw it before the run.
@@ -406,13 +440,14 @@ run::TargetDescription target_of(const Shard& s) {
   t.embedded = tj.at("kind").get<std::string>() == "embedded";
   t.dsn_redacted = tj.value("dsn", json("")).is_string() ? tj.at("dsn").get<std::string>() : "";
   t.server.server_version = tj.at("server_version").get<std::string>();
-  t.server.max_connections = tj.at("max_connections").get<int>();
-  t.server.superuser_reserved_connections = tj.at("superuser_reserved_connections").get<int>();
+  t.server.max_connections = record::checked_int(tj.at("max_connections"));
+  t.server.superuser_reserved_connections =
+      record::checked_int(tj.at("superuser_reserved_connections"));
   t.server.superuser = info.at("superuser").get<bool>();
-  t.server.role_connection_limit = info.at("role_connection_limit").get<int>();
-  t.server.database_connection_limit = info.at("database_connection_limit").get<int>();
-  t.server.connections_in_use = info.at("connections_in_use").get<int>();
-  t.connections_before = info.at("connections_before").get<int>();
+  t.server.role_connection_limit = record::checked_int(info.at("role_connection_limit"));
+  t.server.database_connection_limit = record::checked_int(info.at("database_connection_limit"));
+  t.server.connections_in_use = record::checked_int(info.at("connections_in_use"));
+  t.connections_before = record::checked_int(info.at("connections_before"));
   t.app_role_superuser = info.at("app_role_superuser").get<bool>();
   if (const auto& b = tj.at("pgbouncer"); b.is_object()) {
     t.pgbouncer = true;
@@ -471,9 +506,9 @@ void take_server_view(const Shard& s, run::RunResult& r) {
   r.sampler_max_lag_ms = sampler.at("max_lag_ms").get<double>();
   r.series.taken = sampler.at("samples").get<uint64_t>();
   const auto& summary = s.report->at("summary");
-  r.series.peak_own = summary.at("peak_connections").get<int>();
+  r.series.peak_own = record::checked_int(summary.at("peak_connections"));
   r.series.peak_own_at_s = summary.at("peak_at_s").get<double>();
-  r.series.peak_total = summary.at("peak_total_connections").get<int>();
+  r.series.peak_total = record::checked_int(summary.at("peak_total_connections"));
 }
 
 // A shard that wrote its report.
@@ -534,14 +569,13 @@ void take_timeline(const Shard& s, run::RunResult& r, std::vector<record::Sample
   listing.ended(r, run::RunStatus::kInterrupted,
                 fmt::format("shard {}/{} {}", s.index, s.count, how));
   if (s.index == 0) {
-    r.series.taken = s.samples.size();
-    for (const auto& sample : s.samples) {
-      if (sample.own > r.series.peak_own) {
-        r.series.peak_own = sample.own;
-        r.series.peak_own_at_s = sample.t_s;
-      }
-      r.series.peak_total = std::max(r.series.peak_total, sample.total);
+    const auto series = s.timeline->series_stats();
+    r.series.taken = series.taken;
+    if (series.peak_own > r.series.peak_own) {
+      r.series.peak_own = series.peak_own;
+      r.series.peak_own_at_s = series.peak_own_at_s;
     }
+    r.series.peak_total = std::max(r.series.peak_total, series.peak_total);
     r.server_log_note = "shard 0 was killed: the target and the server log are unknown";
   }
 }
@@ -590,6 +624,11 @@ MergedRun merge_shards(const std::vector<ShardFile>& files,
   }
   std::stable_sort(r.events.begin(), r.events.end(),
                    [](const auto& a, const auto& b) { return a.t_s < b.t_s; });
+  if (r.events.size() > record::Recorder::kMaxEvents) {
+    // As one run's recorder keeps them: the first kMaxEvents, the rest counted.
+    r.events_dropped += r.events.size() - record::Recorder::kMaxEvents;
+    r.events.resize(record::Recorder::kMaxEvents);
+  }
   std::stable_sort(r.holders.begin(), r.holders.end(),
                    [](const auto& a, const auto& b) { return a.since_s < b.since_s; });
   r.samples = merge_samples(std::move(samples));

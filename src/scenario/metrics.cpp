@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "util/text.hpp"
+
 namespace pgleak::scenario {
 namespace {
 
@@ -119,9 +121,7 @@ const CountFamily* count_family_of(std::string_view name) {
                               [](char c) {
                                 return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
                               })
-            : key.size() == 5 && std::all_of(key.begin(), key.end(), [](char c) {
-                return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
-              });
+            : util::is_sqlstate(key);
     return ok ? &family : nullptr;
   }
   return nullptr;

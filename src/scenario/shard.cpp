@@ -7,6 +7,7 @@
 
 #include "util/duration.hpp"
 #include "util/errors.hpp"
+#include "util/text.hpp"
 
 namespace pgleak::scenario {
 namespace {
@@ -54,11 +55,11 @@ std::optional<ShardRef> parse_shard(std::string_view text, std::string* why) {
 std::chrono::milliseconds parse_barrier_timeout(const std::string& text) {
   std::string why;
   const auto timeout = util::parse_duration(text, &why);
-  if (!timeout || timeout->count() <= 0) {
-    throw util::UsageError("--barrier-timeout " + text + ": " +
-                           (why.empty() ? "must be more than zero" : why));
+  if (!timeout || *timeout < std::chrono::milliseconds{1}) {
+    throw util::UsageError("--barrier-timeout " + util::printable(text) + ": " +
+                           (why.empty() ? "must be at least 1ms" : why));
   }
-  return std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
+  return std::chrono::ceil<std::chrono::milliseconds>(*timeout);
 }
 
 void check_shard_count(const Scenario& sc, int shards, const std::string& flag,

@@ -176,11 +176,7 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
         "the temp dir path holds a quote, backslash or line break, which PostgreSQL's settings "
         "cannot carry safely: set TMPDIR to a plain path");
   }
-  const auto socket_path = server->pg_dir() / ".s.PGSQL.65535";
-  if (socket_path.string().size() >= 107) {
-    throw util::InfrastructureError("temp dir path too long for a unix socket: " +
-                                    server->dir_.string() + " (set TMPDIR to a shorter path)");
-  }
+  check_socket_dir(server->pg_dir());
 
   const std::vector<std::string> initdb_options{"-A",     "trust", "-N",   "-U",
                                                 "pgleak", "-E",    "UTF8", "--locale=C"};

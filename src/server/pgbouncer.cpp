@@ -81,6 +81,7 @@ std::unique_ptr<EmbeddedPgBouncer> EmbeddedPgBouncer::start(
     throw util::InfrastructureError("cannot prepare " + b->dir_.string() + ": " +
                                     std::strerror(errno));
   }
+  check_socket_dir(b->dir_);  // PgBouncer would cut the path and never answer
   // Users log in without a password, as they do on the embedded server.
   const auto users = b->dir_ / "users.txt";
   write_new_file(users, "\"pgleak_app\" \"\"\n\"pgleak\" \"\"\n", 0600);

@@ -25,6 +25,13 @@ db::ConnInfo local_conninfo(const std::string& host, int port, const std::string
   return info;
 }
 
+void check_socket_dir(const std::filesystem::path& dir) {
+  if ((dir / ".s.PGSQL.65535").string().size() >= 107) {
+    throw util::InfrastructureError("temp dir path too long for a unix socket: " + dir.string() +
+                                    " (set TMPDIR to a shorter path)");
+  }
+}
+
 int free_loopback_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {

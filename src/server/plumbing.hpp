@@ -20,6 +20,11 @@ db::ConnInfo local_conninfo(const std::string& host, int port, const std::string
 // Throws util::InfrastructureError.
 int free_loopback_port();
 
+// A unix socket's path has room for 107 bytes (sun_path): refuses, at once, a
+// directory whose ".s.PGSQL.<port>" would not fit, naming TMPDIR. Throws
+// util::InfrastructureError.
+void check_socket_dir(const std::filesystem::path& dir);
+
 // A file of a private directory, read without following a link; at most
 // 1 MiB; empty when it cannot be read.
 std::string read_file(const std::filesystem::path& path);

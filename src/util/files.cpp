@@ -1,6 +1,8 @@
 #include "util/files.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <utility>
 
 #include "util/errors.hpp"
+#include "util/text.hpp"
 #include "util/unique_fd.hpp"
 
 namespace pgleak::util {
@@ -37,18 +40,9 @@ std::string kind_of(mode_t mode) {
   return "is not a regular file";
 }
 
-bool write_all(int fd, std::string_view text) {
-  while (!text.empty()) {
-    const ssize_t n = ::write(fd, text.data(), text.size());
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return false;
-    }
-    text.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
+std::stop_token& write_interrupt() {
+  static std::stop_token token;
+  return token;
 }
 
 fs::path parent_of(const fs::path& path) {
@@ -158,12 +152,10 @@ OutputKind output_kind(const std::string& path) {
 // A character device or FIFO opened for writing in place, blocking once
 // open. O_NONBLOCK while opening, so a FIFO nobody reads fails (ENXIO)
 // instead of hanging. Returns -1 with errno on failure.
+// Non-blocking, and left so: opening a FIFO without a reader fails at once
+// (ENXIO), and every write waits through write_fully(), bounded.
 int open_in_place(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  }
-  return fd;
+  return ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 }
 
 }  // namespace
@@ -188,6 +180,91 @@ OutputKind check_output_path(const std::string& path) {
   ::close(fd);
   ::unlink(probe.c_str());
   return OutputKind::kFile;
+}
+
+void interrupt_writes_on(std::stop_token token) {
+  write_interrupt() = std::move(token);
+}
+
+bool write_fully(int fd, std::string_view text) {
+  using Clock = std::chrono::steady_clock;
+  auto stalled_at = Clock::now() + kStalledWrite;
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    if (n > 0) {
+      text.remove_prefix(static_cast<size_t>(n));
+      stalled_at = Clock::now() + kStalledWrite;
+      continue;
+    }
+    if (n < 0 && errno != EINTR && errno != EAGAIN) {
+      return false;
+    }
+    // A reader that is slow, or gone quiet: wait for room, a tenth of a
+    // second at a time, so a signal or the stall bound ends the wait.
+    if (write_interrupt().stop_requested()) {
+      errno = EINTR;
+      return false;
+    }
+    if (Clock::now() >= stalled_at) {
+      errno = ETIMEDOUT;
+      return false;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    ::poll(&p, 1, 100);
+  }
+  return true;
+}
+
+std::string write_failure(int error) {
+  switch (error) {
+    case EINTR:
+      return "interrupted by a signal while its reader took nothing";
+    case ETIMEDOUT:
+      return fmt::format("its reader took nothing for {}s", kStalledWrite.count());
+    default:
+      return std::strerror(error);
+  }
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa {};
+  struct stat sb {};
+  const bool a_exists = ::lstat(a.c_str(), &sa) == 0;
+  const bool b_exists = ::lstat(b.c_str(), &sb) == 0;
+  if (a_exists && b_exists) {
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  }
+  if (a_exists != b_exists) {
+    return false;  // one is there and the other is not: two names
+  }
+  std::error_code ea;
+  std::error_code eb;
+  const auto ca = fs::weakly_canonical(fs::path{a}, ea);
+  const auto cb = fs::weakly_canonical(fs::path{b}, eb);
+  return !ea && !eb ? ca == cb : fs::path{a}.lexically_normal() == fs::path{b}.lexically_normal();
+}
+
+void check_outputs(const std::vector<std::pair<std::string, std::string>>& outputs,
+                   const std::vector<std::string>& inputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [flag, output] = outputs[i];
+    if (output.empty()) {
+      continue;
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (!outputs[j].second.empty() && same_file(output, outputs[j].second)) {
+        throw UsageError(fmt::format("{} and {} are the same file: {}", flag, outputs[j].first,
+                                     printable(output)));
+      }
+    }
+    for (const auto& input : inputs) {
+      if (!input.empty() && same_file(output, input)) {
+        throw UsageError(
+            fmt::format("{} would overwrite its own input {}", flag, printable(input)));
+      }
+    }
+    check_output_path(output);
+  }
 }
 
 namespace {
@@ -244,13 +321,14 @@ void write_output_file(const std::string& path, std::string_view text) {
   std::string temp;
   UniqueFd fd = open_output(path, temp);
   if (temp.empty()) {
-    if (!write_all(fd.get(), text)) {
-      throw cannot_write(path, std::strerror(errno));
+    if (!write_fully(fd.get(), text)) {
+      throw cannot_write(path, write_failure(errno));
     }
     return;
   }
   // Readers never see half a report: written, synced, then renamed.
-  const bool ok = write_all(fd.get(), text) && ::fsync(fd.get()) == 0 && ::close(fd.release()) == 0;
+  const bool ok =
+      write_fully(fd.get(), text) && ::fsync(fd.get()) == 0 && ::close(fd.release()) == 0;
   rename_into_place(temp, path, ok, errno);
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace pgleak::util {
@@ -102,6 +103,12 @@ std::string valid_utf8(std::string_view text) {
       text, [&](uint32_t, std::string_view bytes) { out.append(bytes); },
       [&](unsigned char) { out += "\xEF\xBF\xBD"; });
   return out;
+}
+
+bool is_sqlstate(std::string_view text) {
+  return text.size() == 5 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+         });
 }
 
 }  // namespace pgleak::util

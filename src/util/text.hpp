@@ -20,4 +20,8 @@ std::string printable_lines(std::string_view text);
 // JSON writer escapes control characters itself.
 std::string valid_utf8(std::string_view text);
 
+// A SQLSTATE's shape: five characters of 0-9 and A-Z. What a file or a
+// server calls one is taken only if it is one ("__proto__" is not).
+bool is_sqlstate(std::string_view text);
+
 }  // namespace pgleak::util

@@ -2,6 +2,7 @@
 // only what it made (planted directories, pids and links), output paths
 // checked before a run, signals that end a run cleanly, waits that are
 // bounded, and a target that is not ours left room.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -21,9 +22,11 @@
 #include "../scratch_dir.hpp"
 #include "../timeline_lines.hpp"
 #include "binary_suite.hpp"
+#include "record/record_json.hpp"
 #include "server/embedded_server.hpp"
 #include "silent_listener.hpp"
 #include "subprocess.hpp"
+#include "util/gzip_file.hpp"
 
 namespace pgleak::testing {
 namespace {
@@ -41,6 +44,11 @@ class Scratch : public ScratchDir {
 
 void write(const fs::path& path, const std::string& text) {
   std::ofstream{path} << text;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in{path};
+  return std::string(std::istreambuf_iterator<char>{in}, {});
 }
 
 bool alive(pid_t pid) {
@@ -347,6 +355,8 @@ TEST(RootSafety, OutputPathsAreCheckedBeforeAnythingStarts) {
       {{"--dsn", "host=h", "--dsn-file", (tmp / "file").string()}, "not both"},
       {{"--dsn-file", (tmp / "adir").string()}, "is a directory"},
       {{"--time-scale", "nan"}, "time_scale"},
+      // An empty --shard is not "unsharded".
+      {{"--shard", ""}, "must be I/N"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args{"run", scenario};
@@ -358,6 +368,71 @@ TEST(RootSafety, OutputPathsAreCheckedBeforeAnythingStarts) {
     EXPECT_LT(r.seconds, 5.0);
   }
   EXPECT_EQ(std::string{fs::read_symlink(tmp / "planted.json")}, "/etc/passwd");
+}
+
+// The same file under two spellings is one file: outputs are compared with
+// each other and with the command's inputs by device and inode when they
+// exist, by canonical path when they do not, before anything starts.
+TEST(RootSafety, OneFileUnderTwoSpellingsIsRefusedBeforeAnythingStarts) {
+  Scratch tmp;
+  write(tmp / "short.json", kShort);
+  write(tmp / "r.json", "{}");
+  fs::create_directory(tmp / "sub");
+  fs::create_hard_link(tmp / "r.json", tmp / "hard.json");
+  const auto scenario = (tmp / "short.json").string();
+  const auto dotted = (tmp / "sub" / ".." / "r.json").string();
+  const auto fresh = (tmp / "new.json").string();
+  const auto fresh_dotted = (tmp / "sub" / ".." / "new.json").string();
+  const struct {
+    std::vector<std::string> args;
+    std::string reason;
+  } cases[] = {
+      {{"run", scenario, "--report", fresh, "--timeline", fresh_dotted}, "same file"},
+      {{"run", scenario, "--report", (tmp / "r.json").string(), "--junit", dotted}, "same file"},
+      {{"run", scenario, "--report", (tmp / "hard.json").string(), "--html",
+        (tmp / "r.json").string()},
+       "same file"},
+      {{"run", scenario, "--report", (tmp / "sub" / ".." / "short.json").string()},
+       "overwrite its own input"},
+      {{"report", (tmp / "r.json").string(), "--html", dotted}, "overwrite its own input"},
+      {{"merge", (tmp / "r.json").string(), "--report", (tmp / "hard.json").string()},
+       "overwrite its own input"},
+      // A report written to a device has no "beside" for a bare --html.
+      {{"run", scenario, "--report", "/dev/null", "--html"}, "give --html a path"},
+  };
+  for (const auto& c : cases) {
+    const auto r = pgleak(c.args);
+    EXPECT_EQ(r.code, 2) << c.args[0] << " " << c.args[2] << ": " << r.err;
+    EXPECT_NE(r.err.find(c.reason), std::string::npos) << c.args[2] << ": " << r.err;
+    EXPECT_EQ(r.err.find("embedded PostgreSQL"), std::string::npos) << "a server was started";
+  }
+  EXPECT_EQ(read_file(tmp / "r.json"), "{}");
+  EXPECT_FALSE(fs::exists("/dev/null.html"));
+}
+
+// An output on a FIFO whose reader holds it open and never reads: the write
+// waits, but a signal ends it (it used to sit in write() until SIGKILL). The
+// HTML page is larger than a pipe's buffer, so its write must wait.
+TEST(RootSafety, AStalledFifoReaderCannotHoldPgleakPastASignal) {
+  Scratch tmp;
+  write(tmp / "short.json", kShort);
+  const auto fifo = tmp / "page.html";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  Subprocess p{{kBinary, "run", (tmp / "short.json").string(), "--report",
+                (tmp / "r.json").string(), "--html", fifo.string(), "--quiet"}};
+  // The JSON report is written before the HTML: then the write to the FIFO waits.
+  ASSERT_TRUE(wait_until([&] { return fs::exists(tmp / "r.json"); }, 60s)) << p.err();
+  p.signal(SIGTERM);
+  const auto signalled = Clock::now();
+  const int code = p.wait_for(30s);
+  const double seconds = std::chrono::duration<double>(Clock::now() - signalled).count();
+  ::close(reader);
+  EXPECT_EQ(code, 128 + SIGTERM) << p.err();  // the HTML failed; the JSON report stands
+  EXPECT_LT(seconds, 5.0);                    // a tenth of a second's poll, and the exit
+  EXPECT_NE(p.err().find("interrupted by a signal"), std::string::npos) << p.err();
+  EXPECT_EQ(read_json(tmp / "r.json")["run"]["status"], "completed");
 }
 
 TEST(RootSafety, DevicesAreWrittenInPlaceAndAFailedJunitLosesNoReport) {
@@ -505,6 +580,69 @@ TEST(RootSafety, ASecondSignalForcesAFastExitFromAHungServer) {
 
 // --- 6. a server that is not ours --------------------------------------------------
 
+// Every file pgleak reads is bounded near what pgleak itself writes, counted
+// or streamed rather than kept: under a 1 GiB address-space limit, input a
+// few hundred KiB long that would once have taken gigabytes is refused with
+// exit 2 (the file and the bound named), never killed nor exit 3.
+TEST(RootSafety, EveryReaderIsBoundedUnderAMemoryLimit) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "an address-space limit and a sanitizer's shadow memory do not mix";
+#endif
+  Scratch tmp;
+  const auto limited = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/prlimit", "--as=1073741824", "--", kBinary});
+    return run_to_end(args, {}, 120s);
+  };
+  // A killed shard's timeline of 2,000,000 events: read a line at a time
+  // into a recorder that keeps 20,000 (then refused: no shard reported the scenario).
+  {
+    util::GzipFile gz{(tmp / "shard-0.timeline.jsonl.gz").string()};
+    gz.write(record::json_line({{"run_id", "memory"},
+                                {"scenario_digest", "0"},
+                                {"shard", {{"index", 0}, {"count", 1}, {"run_name", "m"}}}},
+                               "header"));
+    record::Event e;
+    e.t_s = 1;
+    e.kind = record::kQueryError;
+    const auto line = record::json_line(record::event_json(e), "event");
+    std::string block;
+    for (int i = 0; i < 10000; ++i) {
+      block += line;
+    }
+    for (int i = 0; i < 200; ++i) {
+      gz.write(block);
+    }
+    gz.close();
+  }
+  EXPECT_LT(fs::file_size(tmp / "shard-0.timeline.jsonl.gz"), 4u << 20);
+  const auto merged = limited({"merge", (tmp / "shard-0.timeline.jsonl.gz").string(), "--report",
+                               (tmp / "merged.json").string()});
+  EXPECT_EQ(merged.code, 2) << merged.err;
+  EXPECT_EQ(merged.err.find("bad_alloc"), std::string::npos) << merged.err;
+  // A report past what pgleak writes is refused before it is parsed.
+  {
+    std::ofstream big{tmp / "big.json"};
+    const std::string mib(1 << 20, ' ');
+    big << "{";
+    for (int i = 0; i < 65; ++i) {
+      big << mib;
+    }
+    big << "}";
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"report", (tmp / "big.json").string(), "--html",
+                                 (tmp / "big.html").string()},
+        std::vector<std::string>{"compare", (tmp / "big.json").string(),
+                                 (tmp / "big.json").string()},
+        std::vector<std::string>{"merge", (tmp / "big.json").string(), "--report",
+                                 (tmp / "m2.json").string()}}) {
+    const auto r = limited(args);
+    EXPECT_EQ(r.code, 2) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("big.json"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("larger than"), std::string::npos) << r.err;
+  }
+}
+
 TEST(RootSafety, ATargetTheScenarioWouldExhaustIsRefusedUnlessAllowed) {
   server::EmbeddedServerOptions options;
   options.max_connections = 12;  // 9 for ordinary roles
@@ -625,6 +763,33 @@ TEST(Secrets, NoPasswordOnTheCommandLineOrInAnyOutput) {
                              "postgresql://pgleak_app:Wr0ng-Pass@127.0.0.1:" + port + "/postgres"});
   EXPECT_EQ(wrong.code, 0) << "trust auth: the embedded server accepts any password";
   EXPECT_EQ(wrong.err.find("Wr0ng-Pass"), std::string::npos);
+}
+
+// A DSN where pgleak did not expect one is never echoed: as a stray
+// argument (a forgotten --dsn, which the argument parser would name), as a
+// --dsn-file name, or as a second line of a DSN file.
+TEST(Secrets, AMisplacedDsnIsNeverEchoed) {
+  Scratch tmp;
+  write(tmp / "short.json", kShort);
+  const std::string secret = "Zx9-stray-Qw";
+  const auto url = "postgresql://app:" + secret + "@127.0.0.1:1/postgres";
+  write(tmp / "two-lines",
+        "host=127.0.0.1 port=1 user=app dbname=postgres\npassword=" + secret + "\n");
+  const std::vector<std::vector<std::string>> cases = {
+      {"run", (tmp / "short.json").string(), url},
+      {"run", (tmp / "short.json").string(), "--dsn-file", url},
+      {"run", (tmp / "short.json").string(), "--dsn-file", (tmp / "two-lines").string()},
+      {"monitor", "host=127.0.0.1 password=" + secret},
+      {"run", (tmp / "short.json").string(), "--dsn",
+       "host=127.0.0.1 dbname='a\nb' password=" + secret},
+  };
+  for (const auto& args : cases) {
+    const auto r = pgleak(args);
+    EXPECT_EQ(r.code, 2) << args.back() << ": " << r.err;
+    EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find(secret), std::string::npos) << r.out;
+    EXPECT_EQ(r.err.find("embedded PostgreSQL"), std::string::npos) << "a server was started";
+  }
 }
 
 TEST(Secrets, MonitorEscapesWhatOtherSessionsWrite) {

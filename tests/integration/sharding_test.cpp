@@ -237,6 +237,27 @@ TEST_F(ShardServer, ShardsOfDifferentScenariosRefuseEachOther) {
   EXPECT_EQ(backends_left(), 0);
 }
 
+// Shards of one file started with different N (one pod template edited, the
+// other not) meet, since N is not part of the default run id, and each names
+// the mismatch at once instead of waiting out the barrier for shards that
+// never come; a shared index (0/2 and 0/3) is not mistaken for a duplicate.
+TEST_F(ShardServer, ShardsOfOneFileWithDifferentNRefuseEachOther) {
+  ScratchDir dir;
+  const auto scenario = kSource + "/scenarios/incident-after.json";
+  auto a = start({"run", scenario, "--shard", "0/2", "--dsn", dsn(), "--barrier-timeout", "60s",
+                  "--report", (dir / "a.json").string()});
+  ASSERT_TRUE(a->wait_for_stderr("waiting for all 2 shards", 30s)) << a->err();
+  auto b = start({"run", scenario, "--shard", "0/3", "--dsn", dsn(), "--barrier-timeout", "60s",
+                  "--report", (dir / "b.json").string()});
+  EXPECT_EQ(b->wait_for(30s), 3) << b->err();
+  EXPECT_EQ(a->wait_for(30s), 3) << a->err();
+  for (auto* p : {a.get(), b.get()}) {
+    EXPECT_NE(p->err().find("different scenario or shard count"), std::string::npos) << p->err();
+    EXPECT_EQ(p->err().find("already holds this shard's place"), std::string::npos) << p->err();
+  }
+  EXPECT_EQ(backends_left(), 0);
+}
+
 TEST_F(ShardServer, ASecondShardWithTheSameIndexIsRefusedAndASignalEndsTheWait) {
   ScratchDir dir;
   const auto scenario = kSource + "/scenarios/incident-after.json";

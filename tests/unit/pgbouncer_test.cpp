@@ -72,6 +72,28 @@ TEST(PgBouncerScenario, EveryProblemHasItsPointer) {
   EXPECT_TRUE(has_problem(small, "/pgbouncer/min_pool_size", "default_pool_size")) << dump(small);
 }
 
+// PgBouncer reads 0 as "disabled": a timeout that scales below its 1 ms
+// resolution would be written as 0.000 and switch off silently (clients
+// would wait the whole run, and the verdict pass). Refused, written or default.
+TEST(PgBouncerScenario, ATimeoutBelowPgBouncersResolutionIsRefused) {
+  const auto text = [](const std::string& ts, const std::string& block) {
+    return R"({"name": "s", "duration": "10s", "time_scale": )" + ts + R"(, "pgbouncer": )" +
+           block + R"(, "processes": [{"name": "api", "workers": [{"pattern": "scoped"}]}]})";
+  };
+  const auto written = problems_of(text("0.0001", R"({"query_wait_timeout": "5s"})"));
+  EXPECT_TRUE(has_problem(written, "/pgbouncer/query_wait_timeout", "below PgBouncer's resolution"))
+      << dump(written);
+  // 5 s at 0.0001 is 500 us; the default reserve_pool_timeout (5 s) too.
+  EXPECT_TRUE(has_problem(written, "/pgbouncer/reserve_pool_timeout", "PgBouncer's default"))
+      << dump(written);
+  // Exactly 1 ms is PgBouncer's "0.001", and kept; idle_transaction_timeout 0 is off, as written.
+  const auto ok =
+      parse_ok(text("0.001", R"({"query_wait_timeout": "1s", "reserve_pool_timeout": "1s",
+                                             "server_idle_timeout": "1s", "server_lifetime": "1s"})"));
+  EXPECT_NE(server::pgbouncer_pool_settings(*ok.pgbouncer).find("query_wait_timeout = 0.001\n"),
+            std::string::npos);
+}
+
 TEST(PgBouncerBudget, TheServerSeesPgBouncersConnectionsAndTheClientsMustFit) {
   const auto s = parse_ok(with_pgbouncer(
       R"({"pool_mode": "transaction", "default_pool_size": 15, "max_client_conn": 50})"));

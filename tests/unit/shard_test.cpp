@@ -61,10 +61,13 @@ TEST(ParseShard, TakesIOfNCountingFromZero) {
   }
 }
 
+// The barrier counts milliseconds: a shorter timeout is refused, not cut to
+// 0 ms (which waited not at all), and a fraction of one rounds up.
 TEST(ParseBarrierTimeout, TakesADurationOfMoreThanZero) {
   EXPECT_EQ(scenario::parse_barrier_timeout("90s"), std::chrono::milliseconds{90'000});
   EXPECT_EQ(scenario::parse_barrier_timeout("10m"), std::chrono::milliseconds{600'000});
-  for (const char* bad : {"0s", "abc", "-1s", ""}) {
+  EXPECT_EQ(scenario::parse_barrier_timeout("1500us"), std::chrono::milliseconds{2});
+  for (const char* bad : {"0s", "abc", "-1s", "", "500us"}) {
     try {
       scenario::parse_barrier_timeout(bad);
       ADD_FAILURE() << bad << " was taken";

@@ -276,15 +276,20 @@
   function errorsTable(page) {
     const client = page.summary.errors_by_sqlstate || {};
     const server = page.summary.server_errors_by_sqlstate || {};
-    const sources = {};
+    // Maps, not objects: a code is a key from a file ("__proto__" included).
+    const count = (counts) => new Map(Object.entries(counts));
+    const clientCounts = count(client);
+    const serverCounts = count(server);
+    const sources = new Map();
     for (const e of page.events.drawn) {
       if (!e.sqlstate) continue;
-      sources[e.sqlstate] = sources[e.sqlstate] || new Set();
-      sources[e.sqlstate].add(e.source || 'unknown');
+      if (!sources.has(e.sqlstate)) sources.set(e.sqlstate, new Set());
+      sources.get(e.sqlstate).add(e.source || 'unknown');
     }
-    const codes = [...new Set([...Object.keys(client), ...Object.keys(server)])].sort();
+    const codes = [...new Set([...clientCounts.keys(), ...serverCounts.keys()])].sort();
     return table('Errors by SQLSTATE', ['SQLSTATE', 'clients saw', 'server logged', 'code from'],
-      codes.map((c) => [c, client[c] || 0, server[c] || 0, sources[c] ? [...sources[c]].join(', ') : '-']),
+      codes.map((c) => [c, clientCounts.get(c) || 0, serverCounts.get(c) || 0,
+        sources.has(c) ? [...sources.get(c)].join(', ') : '-']),
       `no SQLSTATE (${page.summary.connections_lost || 0} connections lost, reported without one)`);
   }
 
@@ -345,7 +350,16 @@
     return s;
   }
 
-  pages.forEach((page, i) => main.append(section(page, i)));
+  // A report of a shape this page does not know costs its own section, not the page.
+  pages.forEach((page, i) => {
+    try {
+      main.append(section(page, i));
+    } catch (e) {
+      main.append(el('section', { class: 'unreadable' },
+        el('h2', {}, String(page.name || page.label || `report ${i + 1}`)),
+        el('p', {}, `This report could not be drawn: ${e && e.message ? e.message : e}`)));
+    }
+  });
 
   // The self-check: what each chart drew, and whether its canvas has paint.
   const painted = (canvas) => {
