@@ -206,6 +206,12 @@ void PgConnection::run(std::string_view sql, bool transactional) {
     } catch (const DbError& e) {
       if (e.disconnected() || !conn_->is_open()) {
         tx_state_ = TxState::kUnknown;
+        // libpq closes a lost connection's socket: its number may be reused
+        // by any file, which a crash's shutdown_all() must never touch.
+        if (sockets_ != nullptr && socket_ >= 0) {
+          sockets_->remove(socket_);
+          socket_ = -1;
+        }
         // The server closed the session (after a FATAL such as 57P01 or
         // 25P03, or without a word): psycopg2 shows libpq's words for it and
         // no SQLSTATE, whatever the server sent before closing.

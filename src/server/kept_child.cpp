@@ -10,43 +10,44 @@
 
 namespace pgleak::server {
 
-KeptChild::KeptChild() : thread_([this] { loop(); }) {}
+KeptChild::KeptChild() : thread_([state = state_] { loop(state); }) {}
 
 KeptChild::~KeptChild() {
   const bool down = signal_and_wait(SIGKILL, std::chrono::seconds{5});
   {
-    std::lock_guard lock{mutex_};
-    quit_ = true;
-    changed_.notify_all();
+    std::lock_guard lock{state_->mutex};
+    state_->quit = true;
+    state_->changed.notify_all();
   }
   if (down) {
     thread_.join();
   } else {
-    thread_.detach();  // cannot happen short of a kernel bug; never hang on it
+    thread_.detach();  // a kernel bug short of this; it keeps the state it shares alive
   }
 }
 
-void KeptChild::loop() {
-  std::unique_lock lock{mutex_};
+void KeptChild::loop(const std::shared_ptr<State>& state) {
+  auto& s = *state;
+  std::unique_lock lock{s.mutex};
   while (true) {
-    changed_.wait(lock, [&] { return spawn_requested_ || quit_; });
-    if (!spawn_requested_) {
+    s.changed.wait(lock, [&] { return s.spawn_requested || s.quit; });
+    if (!s.spawn_requested) {
       return;
     }
-    spawn_requested_ = false;
+    s.spawn_requested = false;
     pid_t pid = 0;
     try {
-      pid = server::spawn(argv_, setup_);
+      pid = server::spawn(s.argv, s.setup);
     } catch (const std::exception& e) {
-      spawn_error_ = e.what();
-      ++spawned_;
-      ++exited_;
-      changed_.notify_all();
+      s.spawn_error = e.what();
+      ++s.spawned;
+      ++s.exited;
+      s.changed.notify_all();
       continue;
     }
-    pid_ = pid;
-    ++spawned_;
-    changed_.notify_all();
+    s.pid = pid;
+    ++s.spawned;
+    s.changed.notify_all();
     lock.unlock();
     // Wait for the exit without reaping it (WNOWAIT): until reaped below,
     // under the lock, the pid cannot be reused.
@@ -57,22 +58,22 @@ void KeptChild::loop() {
     lock.lock();
     int status = 0;
     ::waitpid(pid, &status, 0);
-    pid_ = 0;
-    ++exited_;
-    changed_.notify_all();
+    s.pid = 0;
+    ++s.exited;
+    s.changed.notify_all();
   }
 }
 
 uint64_t KeptChild::spawn(std::vector<std::string> argv, ChildSetup setup) {
-  std::unique_lock lock{mutex_};
-  const uint64_t generation = spawned_ + 1;
-  argv_ = std::move(argv);
-  setup_ = std::move(setup);
-  spawn_requested_ = true;
-  changed_.notify_all();
-  changed_.wait(lock, [&] { return spawned_ >= generation; });
-  if (!spawn_error_.empty()) {
-    throw util::InfrastructureError(std::exchange(spawn_error_, {}));
+  std::unique_lock lock{state_->mutex};
+  const uint64_t generation = state_->spawned + 1;
+  state_->argv = std::move(argv);
+  state_->setup = std::move(setup);
+  state_->spawn_requested = true;
+  state_->changed.notify_all();
+  state_->changed.wait(lock, [&] { return state_->spawned >= generation; });
+  if (!state_->spawn_error.empty()) {
+    throw util::InfrastructureError(std::exchange(state_->spawn_error, {}));
   }
   return generation;
 }
@@ -80,40 +81,40 @@ uint64_t KeptChild::spawn(std::vector<std::string> argv, ChildSetup setup) {
 bool KeptChild::wait_ready(uint64_t generation, const std::function<bool()>& ready,
                            std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::unique_lock lock{mutex_};
+  std::unique_lock lock{state_->mutex};
   while (std::chrono::steady_clock::now() < deadline) {
-    if (exited_ >= generation) {
+    if (state_->exited >= generation) {
       return false;
     }
     lock.unlock();
     const bool is_ready = ready();
     lock.lock();
-    if (is_ready && exited_ < generation) {
+    if (is_ready && state_->exited < generation) {
       return true;
     }
-    changed_.wait_for(lock, std::chrono::milliseconds{10});
+    state_->changed.wait_for(lock, std::chrono::milliseconds{10});
   }
   return false;
 }
 
 bool KeptChild::exited(uint64_t generation) const {
-  std::lock_guard lock{mutex_};
-  return exited_ >= generation;
+  std::lock_guard lock{state_->mutex};
+  return state_->exited >= generation;
 }
 
 bool KeptChild::signal_and_wait(int sig, std::chrono::milliseconds timeout) {
-  std::unique_lock lock{mutex_};
-  if (pid_ == 0) {
+  std::unique_lock lock{state_->mutex};
+  if (state_->pid == 0) {
     return true;
   }
-  const uint64_t target = exited_ + 1;
-  ::kill(pid_, sig);  // our own child, not yet reaped (see loop)
-  return changed_.wait_for(lock, timeout, [&] { return exited_ >= target; });
+  const uint64_t target = state_->exited + 1;
+  ::kill(state_->pid, sig);  // our own child, not yet reaped (see loop)
+  return state_->changed.wait_for(lock, timeout, [&] { return state_->exited >= target; });
 }
 
 pid_t KeptChild::pid() const {
-  std::lock_guard lock{mutex_};
-  return pid_;
+  std::lock_guard lock{state_->mutex};
+  return state_->pid;
 }
 
 }  // namespace pgleak::server

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -50,18 +51,24 @@ class KeptChild {
   pid_t pid() const;
 
  private:
-  void loop();
+  // What the keeper thread shares with the callers. Owned jointly, so that a
+  // keeper that must be let go (a child that outlives SIGKILL: a kernel bug)
+  // never touches a destroyed object.
+  struct State {
+    mutable std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::string> argv;
+    ChildSetup setup;
+    bool spawn_requested = false;
+    bool quit = false;
+    pid_t pid = 0;         // nonzero until reaped, so signals never miss
+    uint64_t spawned = 0;  // children started so far
+    uint64_t exited = 0;   // children that have exited
+    std::string spawn_error;
+  };
+  static void loop(const std::shared_ptr<State>& state);
 
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<std::string> argv_;
-  ChildSetup setup_;
-  bool spawn_requested_ = false;
-  bool quit_ = false;
-  pid_t pid_ = 0;         // nonzero until reaped, so signals never miss
-  uint64_t spawned_ = 0;  // children started so far
-  uint64_t exited_ = 0;   // children that have exited
-  std::string spawn_error_;
+  std::shared_ptr<State> state_ = std::make_shared<State>();
   std::thread thread_;
 };
 

@@ -115,13 +115,17 @@ bool ProcessReplica::wait_units(int64_t n, const std::stop_token& run) {
 }
 
 void ProcessReplica::end() {
+  // The releaser is taken out under the lock: a worker a lifecycle gave up on
+  // may still let a session go, and start one, while this runs.
+  std::thread releaser;
   {
     std::lock_guard lock{late_mutex_};
     ending_ = true;
+    releaser = std::move(releaser_);
   }
   late_cv_.notify_all();
-  if (releaser_.joinable()) {
-    releaser_.join();
+  if (releaser.joinable()) {
+    releaser.join();
   }
   std::multimap<std::chrono::steady_clock::time_point, session::Session> late;
   std::vector<session::Session> garbage;
