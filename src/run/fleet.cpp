@@ -1,0 +1,71 @@
+#include "run/fleet.hpp"
+
+#include <algorithm>
+
+namespace pgleak::run {
+namespace {
+
+std::chrono::milliseconds to_ms(const util::ScaledDuration& d) {
+  // PostgreSQL's timeouts are whole milliseconds, and 0 would mean "off".
+  return std::max(std::chrono::milliseconds{1},
+                  std::chrono::duration_cast<std::chrono::milliseconds>(d.applied));
+}
+
+}  // namespace
+
+db::SessionSettings session_settings(const scenario::ConnectArgs& args) {
+  db::SessionSettings s;
+  if (args.connect_timeout) {
+    s.connect_timeout = to_ms(*args.connect_timeout);
+  }
+  if (args.statement_timeout) {
+    s.statement_timeout = to_ms(*args.statement_timeout);
+  }
+  if (args.idle_in_transaction_session_timeout) {
+    s.idle_in_transaction_session_timeout = to_ms(*args.idle_in_transaction_session_timeout);
+  }
+  return s;
+}
+
+Fleet::Fleet(const scenario::Scenario& sc, const db::ConnInfo& app, const std::stop_token& stop,
+             const std::optional<scenario::ShardRef>& shard) {
+  for (const auto& ref : scenario::replicas_of(sc, shard)) {
+    const auto& spec = sc.processes[ref.process];
+    replicas_.push_back(std::make_unique<workload::ProcessReplica>(
+        spec, ref.replica, [&](db::SocketRegistry& sockets) {
+          return std::make_unique<db::PgConnectionFactory>(app, session_settings(spec.pool.connect),
+                                                           &sockets, stop);
+        }));
+  }
+}
+
+int Fleet::cut_sockets() {
+  int cut = 0;
+  for (auto& rep : replicas_) {
+    cut += rep->sockets().shutdown_all();
+  }
+  return cut;
+}
+
+std::vector<PoolSample> Fleet::pool_samples() const {
+  std::vector<PoolSample> pools;
+  pools.reserve(replicas_.size());
+  for (const auto& rep : replicas_) {
+    const auto s = rep->pool().stats();
+    // What the process holds, the pools engine.dispose() replaced included.
+    pools.push_back({rep->spec().name, rep->replica(), s.checked_out + s.retired_out,
+                     s.idle + s.retired_idle, s.overflow, s.waiting, s.open});
+  }
+  return pools;
+}
+
+std::string Fleet::last_holder(const std::string& process, int replica, int pid) const {
+  for (const auto& rep : replicas_) {
+    if (rep->spec().name == process && rep->replica() == replica) {
+      return rep->pool().last_holder(pid);
+    }
+  }
+  return {};
+}
+
+}  // namespace pgleak::run
