@@ -128,6 +128,8 @@ nlohmann::json budget_json(const Budget& b) {
                          {"pool_size", p.pool_size},
                          {"max_overflow", p.max_overflow},
                          {"unbounded", p.unbounded},
+                         {"unbounded_by", p.unbounded ? nlohmann::json(p.unbounded_by)
+                                                      : nlohmann::json(nullptr)},
                          {"per_replica", p.per_replica},
                          {"pool_less", p.pool_less},
                          {"worst_case", p.worst_case}});
@@ -141,6 +143,8 @@ nlohmann::json budget_json(const Budget& b) {
           {"available", b.available},
           {"worst_case", b.worst_case},
           {"unbounded", b.unbounded},
+          {"worst_case_text", worst_case_text(b)},
+          {"limit_explained", explain_limit(b.limits)},
           {"fits", b.fits},
           {"headroom", b.headroom},
           {"processes", processes},

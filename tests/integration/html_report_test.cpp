@@ -222,6 +222,51 @@ TEST_F(HtmlReport, AMergedRunShowsItsShards) {
   EXPECT_NE(r.dom.find("its timeline was cut off at 2.5s"), std::string::npos);
 }
 
+// A SQLSTATE is a key from a file: "__proto__" (from a hostile server log
+// or report) must not blank the page, and a real code beside it still shows.
+TEST_F(HtmlReport, ACodeNamedLikeAnObjectsPrototypeDoesNotBlankThePage) {
+  ScratchDir dir;
+  json samples = json::array();
+  for (int i = 0; i < 10; ++i) {
+    samples.push_back({{"t_s", 0.1 * i},
+                       {"own", 3},
+                       {"total", 3},
+                       {"by_state", {{"idle", 3}}},
+                       {"pools", json::array()}});
+  }
+  const json report{
+      {"schema", "pgleak.report/1"},
+      {"samples", samples},
+      {"scenario",
+       {{"name", "proto"},
+        {"time_scale", 1.0},
+        {"duration", {{"nominal_s", 1.0}, {"applied_s", 1.0}}},
+        {"processes", json::array()}}},
+      {"summary",
+       {{"peak_connections", 3},
+        {"connection_limit", 97},
+        {"errors_by_sqlstate", {{"__proto__", 2}, {"53300", 1}}},
+        {"server_errors_by_sqlstate", {{"constructor", 1}}},
+        {"checkout_wait_ms", {{"count", 0}, {"p95", 0}, {"max", 0}}}}},
+      {"target", {{"max_connections", 100}}},
+      {"verdict", {{"pass", false}, {"diagnosis", "server_limit"}}},
+      {"events", json::array({{{"t_s", 0.5},
+                               {"kind", "connect_error"},
+                               {"sqlstate", "__proto__"},
+                               {"message", "x"}}})}};
+  std::ofstream{dir.path() / "proto.json"} << report.dump();
+  const auto html = dir.path() / "proto.html";
+  const auto made = run_to_end(
+      {kBinary, "report", (dir.path() / "proto.json").string(), "--html", html.string()});
+  ASSERT_EQ(made.code, 0) << made.err;
+  const auto r = render(dir.path(), html, "proto");
+  const auto check = self_check(r.dom);
+  EXPECT_TRUE(check["errors"].empty()) << check["errors"].dump();
+  EXPECT_NE(r.dom.find("Errors by SQLSTATE"), std::string::npos);
+  EXPECT_NE(r.dom.find("<td>53300</td>"), std::string::npos);
+  EXPECT_EQ(r.dom.find("could not be drawn"), std::string::npos);
+}
+
 TEST_F(HtmlReport, TheIncidentBeforeAndAfterDrawnSideBySide) {
   ScratchDir dir;
   const auto before = dir.path() / "incident-before.json";

@@ -11,7 +11,9 @@
 #include <fstream>
 #include <string>
 
+#include "../scratch_dir.hpp"
 #include "run_helpers.hpp"
+#include "util/errors.hpp"
 
 namespace pgleak::run {
 namespace {
@@ -73,6 +75,40 @@ int pgbouncer_children() {
 // Transaction pooling: a client holds a server connection only while it has
 // a transaction. The pools' idle connections and sessions kept after commit
 // are PgBouncer clients, and the server never sees them.
+// A TMPDIR whose length leaves room for PostgreSQL's socket path but not for
+// PgBouncer's (its directory is 7 characters deeper) is refused at once,
+// naming TMPDIR, rather than PgBouncer cutting the path and never answering.
+TEST(PgBouncer, ATmpdirTooLongForItsSocketIsRefusedAtOnce) {
+  SKIP_WITHOUT_PGBOUNCER();
+  const testing::ScratchDir scratch{0755};
+  auto tmpdir = scratch.path().string() + "/";
+  tmpdir += std::string(72 - tmpdir.size(), 'a');
+  ASSERT_TRUE(std::filesystem::create_directory(tmpdir));
+  std::filesystem::permissions(tmpdir, std::filesystem::perms{0755});
+  const char* before = std::getenv("TMPDIR");
+  const std::string saved = before != nullptr ? before : "";
+  ::setenv("TMPDIR", tmpdir.c_str(), 1);
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    run_embedded(R"({"name": "t", "duration": "1s", "pgbouncer": {},
+                     "processes": [{"name": "p", "workers": [{"pattern": "scoped"}]}]})");
+    ADD_FAILURE() << "a run was started";
+  } catch (const util::InfrastructureError& e) {
+    EXPECT_NE(std::string{e.what()}.find("too long for a unix socket"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string{e.what()}.find("TMPDIR"), std::string::npos) << e.what();
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (saved.empty()) {
+    ::unsetenv("TMPDIR");
+  } else {
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  }
+  EXPECT_LT(seconds, 20.0);  // PgBouncer's start wait is 30 s
+  EXPECT_EQ(pgbouncer_children(), 0);
+}
+
 TEST(PgBouncer, TransactionPoolingHidesConnectionsThatHoldNoTransaction) {
   SKIP_WITHOUT_PGBOUNCER();
   const auto r = run_embedded(R"({"name": "t", "duration": "2s", "sample_interval": "50ms",

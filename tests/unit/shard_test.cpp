@@ -12,8 +12,11 @@
 #include "analysis/summary.hpp"
 #include "analysis/verdict.hpp"
 #include "record/record_json.hpp"
+#include "record/recorder.hpp"
 #include "report/json_report.hpp"
 #include "report/merge.hpp"
+#include "report/html_report.hpp"
+#include "report/compare.hpp"
 #include "scenario/backend_tag.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
@@ -347,6 +350,37 @@ TEST(Merge, SumsTheShardsAndTakesTheServersViewFromShardZero) {
   EXPECT_EQ(summary.held_at_end, 7);
 }
 
+// Reports written before this round's fields (cleanup.checked, a process's
+// gc, a group's connect_retry, a lifecycle's startup, the budget's words)
+// still merge, compare and draw: each new field is read with its old meaning
+// when absent.
+TEST(Merge, ReportsWithoutThisRoundsFieldsStillLoad) {
+  const auto sc = fleet(2);
+  const auto old = [&](int index) {
+    auto doc = nlohmann::json::parse(shard_report(sc, {.index = index}));
+    doc["cleanup"].erase("checked");
+    for (auto& p : doc["scenario"]["processes"]) {
+      p.erase("gc");
+      for (auto& w : p["workers"]) {
+        w.erase("connect_retry");
+      }
+    }
+    for (auto& p : doc["budget"]["processes"]) {
+      p.erase("unbounded_by");
+    }
+    doc["budget"].erase("worst_case_text");
+    doc["budget"].erase("limit_explained");
+    return doc;
+  };
+  const auto m = report::merge_shards(
+      {{"s0.json", old(0).dump()}, {"s1.json", old(1).dump()}}, catalog());
+  EXPECT_TRUE(m.result.cleanup_checked);
+  EXPECT_EQ(m.result.pools.size(), 7u);
+  const auto cmp = report::compare_reports(old(0), old(1), 0.1);
+  EXPECT_FALSE(report::format_comparison(cmp).empty());
+  EXPECT_FALSE(report::render_html({{"old.json", old(0)}}).empty());
+}
+
 TEST(Merge, AShardThatEndedEarlyIsNamedAndTheRunDidNotComplete) {
   const auto sc = fleet(2);
   const auto m = report::merge_shards(
@@ -379,6 +413,17 @@ TEST(Merge, RefusesEveryKindOfMismatchedInput) {
   auto vast = json::parse(s0);
   vast["shard"]["count"] = 2'000'000'000;
   expect({{"vast.json", vast.dump()}}, "vast.json: shard 0/2000000000: N must be from 1 to 999");
+  // Past int's range, a count is refused, never wrapped (2^32 + 2 is not 2).
+  auto wrapped = json::parse(s1);
+  wrapped["shard"]["count"] = (int64_t{1} << 32) + 2;
+  expect({{"s0.json", s0}, {"wrapped.json", wrapped.dump()}}, "4294967298 is not an int");
+  // So is a report holding more events than pgleak writes.
+  auto crowded = json::parse(s1);
+  crowded["events"] = json::array();
+  for (size_t i = 0; i <= record::Recorder::kMaxEvents; ++i) {
+    crowded["events"].push_back(0);
+  }
+  expect({{"s0.json", s0}, {"crowded.json", crowded.dump()}}, "holds 20001 events");
   expect({{"s0.json", s0}, {"x.json", shard_report(fleet(2, 6), {.index = 1})}},
          "different scenarios");
   expect({{"s0.json", s0}, {"x.json", "{not json"}}, "x.json: not JSON");

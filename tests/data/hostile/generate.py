@@ -193,6 +193,19 @@ case("fault-target", scenario({"faults": [{"at": "1s", "action": "cancel_backend
 case("fault-restart-one", scenario({"faults": [{"at": "1s", "action": "restart_server", "target": "p"}]}), "/faults/0/target: restart_server restarts the whole server")
 case("fault-at-overflow", scenario({"time_scale": 1000, "faults": [{"at": "300d", "action": "cancel_backends"}]}), "/faults/0/at: 7200h at time_scale 1000")
 
+# --- this round: PgBouncer's 1 ms floor, the collector, retries, NullPool, steps --------------
+case("pgbouncer-timeout-below-1ms", scenario({"time_scale": 0.0001, "pgbouncer": {"query_wait_timeout": "5s"}}),
+     "/pgbouncer/query_wait_timeout: 5s at time_scale 0.0001 applies as 500us, below PgBouncer's resolution")
+case("pgbouncer-default-below-1ms", scenario({"time_scale": 0.0001, "pgbouncer": {"query_wait_timeout": "1m"}}),
+     "/pgbouncer/reserve_pool_timeout: PgBouncer's default 5s")
+case("gc-number", scenario(process={"gc": 2}), P + "/gc: must be \"never\" or a duration")
+case("gc-zero", scenario(process={"gc": "0s"}), P + "/gc: must be greater than zero")
+case("connect-retry", scenario(worker={"connect_retry": "forever"}), W + "/connect_retry: must be \"backoff\"")
+case("startup-without-restart", scenario(process={"lifecycle": {"at": "5s", "startup": "1s"}}),
+     P + "/lifecycle/startup: is the start-up of a restarted process")
+case("nullpool-pool-size", scenario({"pool": {"poolclass": "NullPool", "pool_size": 5}}),
+     "/pool/pool_size: NullPool takes no pool_size")
+
 for name in os.listdir(HERE):
     if name.endswith(".json") and name != "expected.json":
         os.remove(os.path.join(HERE, name))
