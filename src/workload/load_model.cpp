@@ -86,7 +86,9 @@ GroupLoad::GroupLoad(const scenario::WorkerGroup& group, double time_scale, Cloc
     : open_(group.arrival_rate.has_value()),
       start_(start),
       end_(end),
-      schedule_(start_value(group, time_scale), applied_stages(group, time_scale)) {}
+      schedule_(start_value(group, time_scale), applied_stages(group, time_scale)),
+      asked_(static_cast<size_t>(std::max(group.count, 0)), false),
+      not_yet_asked_(std::max(group.count, 0)) {}
 
 GroupLoad::~GroupLoad() {
   own_stop_.request_stop();
@@ -114,7 +116,7 @@ void GroupLoad::arrive_loop(std::stop_token stop) {
     {
       std::lock_guard lock{mutex_};
       ++arrivals_;
-      if (idle_workers_ > static_cast<int>(pending_.size())) {
+      if (idle_workers_ + not_yet_asked_ > static_cast<int>(pending_.size())) {
         pending_.push_back(next);
         changed_.notify_one();
       } else {
@@ -144,6 +146,10 @@ bool GroupLoad::admit(int index, std::stop_token stop) {
       changed_.wait_until(lock, stop, until, [] { return false; });
     }
     return false;
+  }
+  if (index >= 0 && static_cast<size_t>(index) < asked_.size() && !asked_[index]) {
+    asked_[index] = true;
+    --not_yet_asked_;
   }
   ++idle_workers_;
   const bool got = changed_.wait(lock, stop, [&] { return !pending_.empty(); });

@@ -83,6 +83,11 @@ class GroupLoad {
   mutable std::mutex mutex_;
   std::condition_variable_any changed_;
   int idle_workers_ = 0;
+  // Workers that have not yet asked for their first unit: idle, as an
+  // application's pool of workers is before its first request, not busy
+  // (their threads may start a moment after the first arrival).
+  std::vector<bool> asked_;
+  int not_yet_asked_ = 0;
   std::vector<std::chrono::steady_clock::time_point> pending_;  // arrival times handed out
   uint64_t arrivals_ = 0;
   uint64_t dropped_ = 0;

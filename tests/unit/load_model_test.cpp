@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace pgleak::workload {
 namespace {
 
@@ -63,6 +65,29 @@ TEST(GroupLoad, ParkedWorkerLeavesOnStop) {
   std::thread t{[&] { EXPECT_FALSE(load.wait_to_start(0, stop.get_token())); }};
   stop.request_stop();
   t.join();
+}
+
+// Open model: a worker whose thread has not yet asked for its first unit is
+// idle, not busy (an application's workers exist before its first request):
+// the first arrivals wait for them, and only arrivals past every worker are
+// dropped. On a loaded machine the first arrival used to beat the threads.
+TEST(GroupLoad, ArrivalsBeforeTheWorkersAskWaitForThemAndOnlyTheRestDrop) {
+  scenario::WorkerGroup g;
+  g.count = 2;
+  g.arrival_rate = scenario::ArrivalRate{1000};
+  const auto start = std::chrono::steady_clock::now();
+  GroupLoad load{g, 1.0, start, start + 5ms};  // arrivals at 0, 1, 2, 3 and 4 ms, then none
+  std::stop_source stop;
+  load.start(stop.get_token());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (load.arrivals() < 5 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(load.arrivals(), 5u);
+  EXPECT_EQ(load.dropped(), 3u);  // two workers, neither asked yet: two arrivals wait for them
+  std::stop_source worker;
+  EXPECT_TRUE(load.admit(0, worker.get_token()));  // an arrival was kept for each
+  EXPECT_TRUE(load.admit(1, worker.get_token()));
 }
 
 }  // namespace
