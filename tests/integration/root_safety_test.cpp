@@ -643,6 +643,40 @@ TEST(RootSafety, EveryReaderIsBoundedUnderAMemoryLimit) {
   }
 }
 
+// --server-log given a line that never ends (300 MiB appended during the
+// run, without a newline): the follower keeps at most 1 MiB of a line, so
+// the run, under a 1 GiB address-space limit, completes; the report says a
+// line was skipped. (It kept the whole line: 574 MiB of RSS.)
+TEST(RootSafety, AServerLogLineWithoutEndCannotGrowTheRun) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "an address-space limit and a sanitizer's shadow memory do not mix";
+#endif
+  server::EmbeddedServerOptions options;
+  options.max_connections = 20;
+  auto server = server::EmbeddedServer::start(options);
+  Scratch tmp;
+  write(tmp / "two.json", R"({"name": "two", "duration": "3s", "sample_interval": "100ms",
+    "processes": [{"name": "p", "workers": [{"pattern": "scoped", "think_time": "50ms"}]}]})");
+  const auto log = tmp / "server.json";
+  write(log, "");
+  Subprocess p{{"/usr/bin/prlimit", "--as=1073741824", "--", kBinary, "run",
+                (tmp / "two.json").string(), "--dsn", server->app_conninfo().to_libpq(),
+                "--server-log", log.string(), "--report", (tmp / "r.json").string()}};
+  ASSERT_TRUE(p.wait_for_stderr("run id", 60s)) << p.err();
+  {
+    std::ofstream out{log, std::ios::app};
+    const std::string mib(1 << 20, 'x');
+    for (int i = 0; i < 300; ++i) {
+      out << mib;
+    }
+  }
+  EXPECT_EQ(p.wait_for(120s), 0) << p.err();
+  const auto note = read_json(tmp / "r.json")["server_log"]["note"];
+  ASSERT_TRUE(note.is_string()) << note.dump();
+  EXPECT_NE(note.get<std::string>().find("1 line over 1048576 bytes (skipped)"), std::string::npos)
+      << note.dump();
+}
+
 TEST(RootSafety, ATargetTheScenarioWouldExhaustIsRefusedUnlessAllowed) {
   server::EmbeddedServerOptions options;
   options.max_connections = 12;  // 9 for ordinary roles
