@@ -27,6 +27,18 @@ using nlohmann::json;
 // Distinct event kinds and SQLSTATEs one timeline may name (PostgreSQL has
 // about 260 SQLSTATEs; pgleak about 20 kinds): the counts stay bounded.
 constexpr size_t kMaxDistinctCodes = 1024;
+// How much of an event's text merge keeps from a timeline, and the most
+// entries a sample may hold once folded as the recorder folds it (states,
+// processes, pool lines): so a killed shard's recorder (1,500 samples, 20,000
+// events) stays well under 1 GB whatever the file holds.
+constexpr size_t kMaxEventText = 4096;
+constexpr size_t kMaxSampleEntries = 1024;
+
+void clip(std::string& text, size_t most) {
+  if (text.size() > most) {
+    text.resize(most);
+  }
+}
 
 // One shard as given: its report, or (killed before it wrote one) its timeline.
 struct Shard {
@@ -153,10 +165,22 @@ Shard read_timeline_shard(const std::string& path, const std::string& bytes) {
         s.digest = line.at("scenario_digest").get<std::string>();
       } else if (type == "sample") {
         auto sample = record::sample_from_json(line);
+        record::fold_sample(sample);  // as the recorder keeps it
+        if (sample.by_state.size() + sample.by_process.size() + sample.pools.size() >
+            kMaxSampleEntries) {
+          refuse(path, fmt::format("line {}: a sample of more than {} states, processes and "
+                                   "pools: not a timeline pgleak wrote",
+                                   line_number, kMaxSampleEntries));
+        }
         s.last_t_s = std::max(s.last_t_s, sample.t_s);
         s.timeline->add_sample(std::move(sample));
       } else if (type == "event") {
         auto event = record::event_from_json(line);
+        clip(event.message, kMaxEventText);
+        for (auto* field : {&event.kind, &event.sqlstate, &event.process, &event.worker,
+                            &event.pattern, &event.code_source, &event.pgbouncer_error}) {
+          clip(*field, 256);
+        }
         codes.insert(event.kind);
         codes.insert(event.sqlstate);
         if (codes.size() > kMaxDistinctCodes) {

@@ -15,7 +15,7 @@ void LineSplitter::feed(std::string_view chunk,
       continue;
     }
     if (nl == std::string_view::npos) {
-      if (partial_.size() + chunk.size() > kMaxLine) {
+      if (partial_.size() + chunk.size() > max_line_) {
         partial_.clear();
         skipping_ = true;
         ++overlong_;
@@ -24,7 +24,7 @@ void LineSplitter::feed(std::string_view chunk,
       }
       return;
     }
-    if (partial_.size() + nl > kMaxLine) {
+    if (partial_.size() + nl > max_line_) {
       ++overlong_;
       partial_.clear();
     } else if (partial_.empty()) {

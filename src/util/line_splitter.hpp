@@ -8,12 +8,16 @@
 
 namespace pgleak::util {
 
-// Splits a stream of bytes into lines, keeping at most kMaxLine bytes of a
-// line still being written: a longer line is skipped up to its newline and
-// counted, so no input makes it hold more. Used by one thread.
+// Splits a stream of bytes into lines, keeping at most max_line() bytes of
+// a line still being written (kMaxLine unless told): a longer line is skipped
+// up to its newline and counted, so no input makes it hold more. Used by one
+// thread.
 class LineSplitter {
  public:
   static constexpr size_t kMaxLine = size_t{1} << 20;
+
+  explicit LineSplitter(size_t max_line = kMaxLine) : max_line_(max_line) {}
+  size_t max_line() const { return max_line_; }
 
   // Hands each whole line completed by `chunk` to `on_line`, without its newline.
   void feed(std::string_view chunk, const std::function<void(std::string_view)>& on_line);
@@ -25,6 +29,7 @@ class LineSplitter {
   size_t held() const { return partial_.size(); }
 
  private:
+  size_t max_line_;
   std::string partial_;
   bool skipping_ = false;
   uint64_t overlong_ = 0;

@@ -156,9 +156,8 @@ void ProcessReplica::release_later(session::Session session, util::Micros delay)
 }
 
 std::chrono::steady_clock::time_point ProcessReplica::next_collection(
-    std::chrono::steady_clock::time_point now) const {
+    std::chrono::steady_clock::time_point now, std::chrono::steady_clock::time_point origin) const {
   const auto every = spec_.gc.interval->applied;
-  const auto origin = life_started();
   return now < origin ? origin + every : origin + every * ((now - origin) / every + 1);
 }
 
@@ -166,30 +165,25 @@ void ProcessReplica::let_go(session::Session session) {
   if (!session.holds_connection()) {
     return;  // no cycle: reference counting frees it here
   }
+  const auto now = std::chrono::steady_clock::now();
+  const auto origin = life_started();  // before late_mutex_: no lock is held while another is taken
   std::lock_guard lock{late_mutex_};
   garbage_.push_back(std::move(session));
   if (spec_.gc.interval && !collection_due_) {
-    collection_due_ = next_collection(std::chrono::steady_clock::now());
+    collection_due_ = next_collection(now, origin);
     start_releaser();
   }
 }
 
-int ProcessReplica::collect() {
+void ProcessReplica::collect() {
   std::vector<session::Session> freed;
   {
     std::lock_guard lock{late_mutex_};
     freed.swap(garbage_);
     collection_due_.reset();
   }
-  const int n = static_cast<int>(freed.size());
   freed.clear();  // each discarded: rolled back and given back
   pool_->collect_garbage();
-  return n;
-}
-
-size_t ProcessReplica::garbage() const {
-  std::lock_guard lock{late_mutex_};
-  return garbage_.size();
 }
 
 void ProcessReplica::release_due() {

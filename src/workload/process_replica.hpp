@@ -63,11 +63,9 @@ class ProcessReplica {
   // Thread-safe.
   void let_go(session::Session session);
   // gc.collect(): frees every session waiting for the collector, and the
-  // connections that pools replaced by engine.dispose() still keep. Returns
-  // how many sessions it freed. Thread-safe.
-  int collect();
-  // Sessions waiting for the collector.
-  size_t garbage() const;
+  // connections that pools replaced by engine.dispose() still keep.
+  // Thread-safe.
+  void collect();
 
   // Connections opened (or attempted) outside the pool (NullPool patterns).
   void count_unpooled_connect() { unpooled_connects_.fetch_add(1, std::memory_order_relaxed); }
@@ -124,10 +122,11 @@ class ProcessReplica {
   void release_due();
   void start_releaser();  // late_mutex_ held
   // The collector's next automatic run after `now`: on a fixed schedule of
-  // spec_.gc.interval from the start of the process's current life.
+  // spec_.gc.interval from `origin`, the start of the process's current life.
   std::chrono::steady_clock::time_point next_collection(
-      std::chrono::steady_clock::time_point now) const;
-  mutable std::mutex late_mutex_;
+      std::chrono::steady_clock::time_point now,
+      std::chrono::steady_clock::time_point origin) const;
+  std::mutex late_mutex_;
   std::condition_variable late_cv_;
   std::multimap<std::chrono::steady_clock::time_point, session::Session> late_;
   std::vector<session::Session> garbage_;

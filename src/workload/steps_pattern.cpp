@@ -35,8 +35,8 @@ class StepsPattern final : public SessionPattern {
       // The worker's thread died with its exception, already recorded.
     } catch (const Ending&) {
     }
-    for (auto& [name, b] : names_) {  // the worker's variables go out of scope
-      let_go(b);
+    for (auto& entry : names_) {  // the worker's variables go out of scope
+      let_go(entry.second);
     }
     names_.clear();
     if (!kept_.empty()) {
@@ -82,7 +82,7 @@ class StepsPattern final : public SessionPattern {
         return;
       case Op::kClose:
         if (step.after) {
-          let_go(step, step.after->applied);
+          release_later(step, step.after->applied);
         } else {
           on_session(
               step.session, [](session::Session& s) { s.close(); }, /*release=*/true);
@@ -90,7 +90,7 @@ class StepsPattern final : public SessionPattern {
         return;
       case Op::kDrop:
         if (step.after) {
-          let_go(step, step.after->applied);
+          release_later(step, step.after->applied);
         } else {
           let_go(bound(step.session));
           names_.erase(step.session);
@@ -182,7 +182,7 @@ class StepsPattern final : public SessionPattern {
   }
 
   // drop / close with "after": the name goes now, the session that much later.
-  void let_go(const Step& step, util::Micros delay) {
+  void release_later(const Step& step, util::Micros delay) {
     auto& b = bound(step.session);
     if (b.own) {
       ctx_->process().release_later(std::move(*b.own), delay);

@@ -216,6 +216,25 @@ TEST(LateRelease, ACollectedSessionGivesItsConnectionBack) {
   expect_nothing_left(r);
 }
 
+// The most and the fewest backends idle in transaction that the samples
+// taken between `from` and `to` seconds saw (least is 999 when none was).
+struct Held {
+  int most = 0;
+  int least = 999;
+};
+Held idle_in_transaction(const RunResult& r, double from, double to) {
+  Held h;
+  for (const auto& s : r.samples) {
+    if (s.t_s > from && s.t_s < to) {
+      const auto it = s.by_state.find("idle in transaction");
+      const int n = it == s.by_state.end() ? 0 : it->second;
+      h.most = std::max(h.most, n);
+      h.least = std::min(h.least, n);
+    }
+  }
+  return h;
+}
+
 // SQLAlchemy 1.4 on CPython: `del db` (or `db = SessionLocal()` again) with a
 // transaction open leaves the Session in a reference cycle, so its connection
 // stays checked out, idle in transaction, until the collector runs: never on
@@ -228,20 +247,9 @@ TEST(GarbageCollector, ADroppedTransactionWaitsForACollection) {
          {"name": "collector", "count": 1, "iterations": 1, "start_after": "900ms",
           "steps": [{"collect": true}]})",
       "{}", "1500ms", R"("gc": "never", )"));
-  int held_before = 0;
-  int held_after = 99;
-  for (const auto& s : r.samples) {
-    const int n =
-        s.by_state.contains("idle in transaction") ? s.by_state.at("idle in transaction") : 0;
-    if (s.t_s > 0.3 && s.t_s < 0.8) {
-      held_before = std::max(held_before, n);
-    }
-    if (s.t_s > 1.2) {
-      held_after = std::min(held_after, n);
-    }
-  }
-  EXPECT_EQ(held_before, 4);  // two dropped, two rebound, each with its transaction
-  EXPECT_EQ(held_after, 0);   // gc.collect() freed all four
+  // Two dropped, two rebound, each with its transaction; gc.collect() frees all four.
+  EXPECT_EQ(idle_in_transaction(r, 0.3, 0.8).most, 4);
+  EXPECT_EQ(idle_in_transaction(r, 1.2, 99).least, 0);
   EXPECT_EQ(r.pools[0].stats.checkins, 4u);
   EXPECT_EQ(r.pools[0].stats.checkins_by_cleanup, 0u);
   expect_nothing_left(r);
@@ -254,20 +262,8 @@ TEST(GarbageCollector, AutomaticCollectionsFreeDroppedTransactions) {
       R"({"count": 2, "iterations": 1, "steps": [{"open": "db"}, {"execute": "db"},
           {"drop": "db"}, {"sleep": "process_end"}]})",
       "{}", "1500ms", R"("gc": "600ms", )"));
-  int held_early = 0;
-  int held_late = 99;
-  for (const auto& s : r.samples) {
-    const int n =
-        s.by_state.contains("idle in transaction") ? s.by_state.at("idle in transaction") : 0;
-    if (s.t_s > 0.2 && s.t_s < 0.5) {
-      held_early = std::max(held_early, n);
-    }
-    if (s.t_s > 0.9) {
-      held_late = std::min(held_late, n);
-    }
-  }
-  EXPECT_EQ(held_early, 2);  // before the first automatic run
-  EXPECT_EQ(held_late, 0);
+  EXPECT_EQ(idle_in_transaction(r, 0.2, 0.5).most, 2);  // before the first automatic run
+  EXPECT_EQ(idle_in_transaction(r, 0.9, 99).least, 0);
   EXPECT_EQ(final_state(r, "idle in transaction"), 0);
   EXPECT_EQ(r.pools[0].stats.checkins, 2u);
   EXPECT_EQ(r.pools[0].stats.checkins_by_cleanup, 0u);
