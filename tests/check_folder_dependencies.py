@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Fails when the folders of src/ depend on each other in a circle.
+"""Fails when a folder of src/ depends on one the documented order does not
+allow it (and so, on a circle).
 
 A folder depends on another when one of its files includes "other/...".
-docs/ARCHITECTURE.md draws the graph this keeps one-way."""
+LAYERS is docs/ARCHITECTURE.md's order: a folder may use only the folders
+before it, and the leaves (scenario, record) util alone. A new folder must
+be placed in it."""
 import os
 import re
 import sys
@@ -21,6 +24,26 @@ for root, _, files in os.walk(src):
                     deps.setdefault(folder, set()).add(m.group(1))
 
 
+LAYERS = ["util", "scenario", "record", "db", "server", "pool", "session", "probe", "workload",
+          "run", "analysis", "report", "k8s", "cli"]
+LEAVES = {"scenario", "record"}
+
+bad = []
+for folder, used in sorted(deps.items()):
+    if folder not in LAYERS:
+        bad.append("%s is not in LAYERS: place it in the order" % folder)
+        continue
+    for other in sorted(used):
+        if other not in LAYERS:
+            bad.append("%s uses %s, which is not in LAYERS" % (folder, other))
+        elif folder in LEAVES and other != "util":
+            bad.append("%s is a leaf: it may use util alone, not %s" % (folder, other))
+        elif LAYERS.index(other) > LAYERS.index(folder):
+            bad.append("%s uses %s, which comes after it in the order" % (folder, other))
+for b in bad:
+    print("folder order: " + b)
+
+
 def path(start, goal, seen):
     for nxt in sorted(deps.get(start, ())):
         if nxt == goal:
@@ -37,5 +60,6 @@ cycles = [path(a, a, set()) for a in sorted(deps)]
 cycles = [c for c in cycles if c]
 for c in cycles:
     print("folder cycle: " + " -> ".join(c))
-print("%d folders, %d edges, %d in cycles" % (len(deps), sum(map(len, deps.values())), len(cycles)))
-sys.exit(1 if cycles else 0)
+print("%d folders, %d edges, %d in cycles, %d against the order" %
+      (len(deps), sum(map(len, deps.values())), len(cycles), len(bad)))
+sys.exit(1 if cycles or bad else 0)
