@@ -123,16 +123,16 @@ std::string format_budget(const scenario::Scenario& sc, const Budget& b) {
 nlohmann::json budget_json(const Budget& b) {
   nlohmann::json processes = nlohmann::json::array();
   for (const auto& p : b.processes) {
-    processes.push_back({{"name", p.name},
-                         {"replicas", p.replicas},
-                         {"pool_size", p.pool_size},
-                         {"max_overflow", p.max_overflow},
-                         {"unbounded", p.unbounded},
-                         {"unbounded_by", p.unbounded ? nlohmann::json(p.unbounded_by)
-                                                      : nlohmann::json(nullptr)},
-                         {"per_replica", p.per_replica},
-                         {"pool_less", p.pool_less},
-                         {"worst_case", p.worst_case}});
+    processes.push_back(
+        {{"name", p.name},
+         {"replicas", p.replicas},
+         {"pool_size", p.pool_size},
+         {"max_overflow", p.max_overflow},
+         {"unbounded", p.unbounded},
+         {"unbounded_by", p.unbounded ? nlohmann::json(p.unbounded_by) : nlohmann::json(nullptr)},
+         {"per_replica", p.per_replica},
+         {"pool_less", p.pool_less},
+         {"worst_case", p.worst_case}});
   }
   return {{"max_connections", b.limits.max_connections},
           {"superuser_reserved_connections", b.limits.superuser_reserved_connections},

@@ -13,10 +13,10 @@
 #include "analysis/verdict.hpp"
 #include "record/record_json.hpp"
 #include "record/recorder.hpp"
+#include "report/compare.hpp"
+#include "report/html_report.hpp"
 #include "report/json_report.hpp"
 #include "report/merge.hpp"
-#include "report/html_report.hpp"
-#include "report/compare.hpp"
 #include "scenario/backend_tag.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
@@ -372,8 +372,8 @@ TEST(Merge, ReportsWithoutThisRoundsFieldsStillLoad) {
     doc["budget"].erase("limit_explained");
     return doc;
   };
-  const auto m = report::merge_shards(
-      {{"s0.json", old(0).dump()}, {"s1.json", old(1).dump()}}, catalog());
+  const auto m =
+      report::merge_shards({{"s0.json", old(0).dump()}, {"s1.json", old(1).dump()}}, catalog());
   EXPECT_TRUE(m.result.cleanup_checked);
   EXPECT_EQ(m.result.pools.size(), 7u);
   const auto cmp = report::compare_reports(old(0), old(1), 0.1);
