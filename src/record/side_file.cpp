@@ -69,7 +69,12 @@ void SideFile::writer(std::stop_token stop) {
       (ok ? lines_ : dropped_) += lines;
     }
     if (stop.stop_requested()) {
-      return;
+      // Lines appended while the last chunk was being written go out too
+      // (the wait above returns at once once a stop was asked for).
+      std::lock_guard lock{mutex_};
+      if (pending_.empty()) {
+        return;
+      }
     }
   }
 }
