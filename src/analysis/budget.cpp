@@ -80,7 +80,7 @@ Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) 
 
 std::string worst_case_text(const Budget& b) {
   if (!b.unbounded) {
-    return std::to_string(b.worst_case);
+    return fmt::format("{} connections", b.worst_case);
   }
   std::string why;
   for (const auto& p : b.processes) {
@@ -88,13 +88,13 @@ std::string worst_case_text(const Budget& b) {
       why += fmt::format("{}{}: {}", why.empty() ? "" : "; ", p.name, p.unbounded_by);
     }
   }
-  return fmt::format("unbounded ({}), {} from the bounded pools", why, b.worst_case);
+  return fmt::format("unbounded ({}; {} connections from the bounded pools)", why, b.worst_case);
 }
 
 std::string format_budget(const scenario::Scenario& sc, const Budget& b) {
   std::string out = fmt::format(
-      "{}: worst case {} connections vs {} available ({}{}): {}\n", sc.name, worst_case_text(b),
-      b.available, explain_limit(b.limits),
+      "{}: worst case {} vs {} available ({}{}): {}\n", sc.name, worst_case_text(b), b.available,
+      explain_limit(b.limits),
       b.limits.other_clients > 0 ? fmt::format(", less {} other clients", b.limits.other_clients)
                                  : "",
       b.fits        ? fmt::format("FITS ({} to spare)", b.headroom)

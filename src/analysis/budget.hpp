@@ -74,8 +74,8 @@ nlohmann::json shard_budgets_json(const std::vector<ShardBudget>& shards);
 
 std::string format_budget(const scenario::Scenario& scenario, const Budget& budget);
 // The worst case in words, the same for validate, budget, a run's summary and
-// its refusal: "23", or "unbounded (p: NullPool; q: max_overflow -1), 8 from
-// the bounded pools".
+// its refusal: "23 connections", or "unbounded (p: NullPool; q: max_overflow
+// -1; 8 connections from the bounded pools)".
 std::string worst_case_text(const Budget& budget);
 nlohmann::json budget_json(const Budget& budget);
 

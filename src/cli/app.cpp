@@ -191,7 +191,7 @@ int do_validate(const std::vector<std::string>& files, std::ostream& out, std::o
           sc,
           scenario_limits(sc, sc.server.max_connections, sc.server.superuser_reserved_connections));
       out << fmt::format(
-          "{}: ok ({}: {} processes, {} workers, worst case {} connections, "
+          "{}: ok ({}: {} processes, {} workers, worst case {}, "
           "{} at time_scale {})\n",
           file, sc.name, sc.processes.size(), sc.total_workers(),
           util::printable(analysis::worst_case_text(budget)),

@@ -269,7 +269,8 @@ TEST(Budget, PoolLessAndUnboundedPools) {
   EXPECT_FALSE(b.fits);
   EXPECT_EQ(b.available, 96);  // one slot for the sampler
   EXPECT_EQ(b.processes[1].unbounded_by, "max_overflow -1");
-  EXPECT_EQ(worst_case_text(b), "unbounded (api: max_overflow -1), 6 from the bounded pools");
+  EXPECT_EQ(worst_case_text(b),
+            "unbounded (api: max_overflow -1; 6 connections from the bounded pools)");
 }
 
 // One worst case for validate, budget, the run and its refusal: a NullPool
@@ -283,8 +284,9 @@ TEST(Budget, NullPoolIsUnboundedAndSaysWhy) {
   EXPECT_TRUE(b.unbounded);
   EXPECT_FALSE(b.fits);
   EXPECT_EQ(b.worst_case, 15);
-  EXPECT_EQ(worst_case_text(b), "unbounded (cron: NullPool), 15 from the bounded pools");
-  EXPECT_NE(format_budget(sc, b).find("worst case unbounded (cron: NullPool)"), std::string::npos)
+  EXPECT_EQ(worst_case_text(b),
+            "unbounded (cron: NullPool; 15 connections from the bounded pools)");
+  EXPECT_NE(format_budget(sc, b).find("worst case unbounded (cron: NullPool;"), std::string::npos)
       << format_budget(sc, b);
 }
 
