@@ -1,0 +1,60 @@
+// pgleak budget: the worst case of a scenario's pools against a server's slots, before anything
+// runs.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iostream>
+#include <optional>
+
+#include "cli/commands.hpp"
+#include "cli/exit_code.hpp"
+#include "scenario/loader.hpp"
+#include "scenario/shard.hpp"
+#include "workload/pattern_registry.hpp"
+
+namespace pgleak::cli {
+
+// The scenario's server: its workers' role (a superuser may use the reserved
+// slots) and its CONNECTION LIMITs; no other clients before a run.
+analysis::ServerLimits scenario_limits(const scenario::Scenario& sc, int max_connections,
+                                       int superuser_reserved) {
+  return analysis::limits_for(max_connections, superuser_reserved, sc.server.app_role_superuser,
+                              /*connections_before=*/-1,
+                              sc.server.role_connection_limit.value_or(-1),
+                              sc.server.database_connection_limit.value_or(-1));
+}
+
+int do_budget(const BudgetArgs& args, std::ostream& out) {
+  scenario::LoadOptions load_options;
+  load_options.shards = std::max(1, args.shards);
+  auto sc =
+      scenario::load(args.scenario, workload::PatternRegistry::builtin().catalog(), load_options);
+  scenario::check_shard_count(sc, args.shards, "--shards", std::to_string(args.shards));
+  // What-if: the same processes with other pool settings.
+  for (auto& p : sc.processes) {
+    p.pool.pool_size = args.pool_size.value_or(p.pool.pool_size);
+    p.pool.max_overflow = args.max_overflow.value_or(p.pool.max_overflow);
+  }
+  auto limits =
+      scenario_limits(sc, args.max_connections.value_or(sc.server.max_connections),
+                      args.superuser_reserved.value_or(sc.server.superuser_reserved_connections));
+  limits.reserved_connections = args.reserved;
+  const auto budget = analysis::compute_budget(sc, limits);
+  const auto shards = args.shards > 0 ? analysis::shard_budgets(sc, budget, args.shards)
+                                      : std::vector<analysis::ShardBudget>{};
+  if (args.json) {
+    auto doc = analysis::budget_json(budget);
+    if (!shards.empty()) {
+      doc["shards"] = analysis::shard_budgets_json(shards);
+    }
+    out << doc.dump(2) << "\n";
+  } else {
+    out << analysis::format_budget(sc, budget);
+    if (!shards.empty()) {
+      out << analysis::format_shard_budgets(shards);
+    }
+  }
+  return budget.fits ? kPassed : kFailed;
+}
+
+}  // namespace pgleak::cli
