@@ -128,6 +128,19 @@ Shard read_report_shard(const std::string& path, const std::string& bytes) {
   return s;
 }
 
+// Which shard of which run a timeline's header says it is.
+void read_timeline_header(Shard& s, const json& line) {
+  const auto sh = line.find("shard");
+  if (sh == line.end() || !sh->is_object()) {
+    refuse(s.path, "the timeline of a run that was not sharded");
+  }
+  s.index = record::checked_int(sh->at("index"));
+  s.count = record::checked_int(sh->at("count"));
+  s.run_name = sh->at("run_name").get<std::string>();
+  s.run_id = line.at("run_id").get<std::string>();
+  s.digest = line.at("scenario_digest").get<std::string>();
+}
+
 // A killed shard's timeline, a line at a time (util::gunzip_each): what it
 // holds is its recorder's, bounded whatever the file's length.
 Shard read_timeline_shard(const std::string& path, const std::string& bytes) {
@@ -154,15 +167,7 @@ Shard read_timeline_shard(const std::string& path, const std::string& bytes) {
           refuse(path, "not a pgleak timeline (its first line is not a header)");
         }
         header = true;
-        const auto sh = line.find("shard");
-        if (sh == line.end() || !sh->is_object()) {
-          refuse(path, "the timeline of a run that was not sharded");
-        }
-        s.index = record::checked_int(sh->at("index"));
-        s.count = record::checked_int(sh->at("count"));
-        s.run_name = sh->at("run_name").get<std::string>();
-        s.run_id = line.at("run_id").get<std::string>();
-        s.digest = line.at("scenario_digest").get<std::string>();
+        read_timeline_header(s, line);
       } else if (type == "sample") {
         auto sample = record::sample_from_json(line);
         record::fold_sample(sample);  // as the recorder keeps it
