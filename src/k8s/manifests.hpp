@@ -51,9 +51,10 @@ struct ShardMemory {
 ShardMemory shard_memory(int64_t workers);
 // Memory the merge Job asks for and may use: it holds every shard's report
 // parsed at once (about 27 times a report's size). A shard's report of the
-// incident is 0.1-0.25 MB and a merge of three peaks at 16 MB; one of
-// pgleak's at its most (1,500 samples, 20,000 events) is under 10 MB, about
-// 256 MiB parsed, which the limit allows each shard.
+// incident is 0.1-0.25 MB and a merge of three peaks at 16 MB; a report at
+// pgleak's event cap (20,000 events, from a run whose workers retried a dead
+// server) measured 7.9 MB, about 210 MB parsed: the limit allows each shard
+// 256 MiB.
 ShardMemory merge_memory(int shards);
 
 }  // namespace pgleak::k8s

@@ -200,9 +200,9 @@ TEST(LateRelease, ALateCloseGivesTheConnectionBackThen) {
 
 // A session in a reference cycle, collected 600 ms after it was dropped,
 // gives its connection back then, rolled back; dropped with no transaction
-// open, at once (reference counting). Sessions.close_all_sessions's cousin:
-// sqlalchemy.orm.session.Session has no __del__, its pool's
-// _ConnectionFairy._checkin is what the collector runs.
+// open, at once (reference counting). In SQLAlchemy 1.4 it is the pool's
+// weakref callback on the connection (_finalize_fairy) that checks it in
+// when the collector frees the session.
 TEST(LateRelease, ACollectedSessionGivesItsConnectionBack) {
   const auto r = run_json(scenario_with(
       R"({"name": "cycle", "count": 2, "iterations": 1, "steps": [{"open": "db"},
