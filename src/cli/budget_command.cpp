@@ -57,4 +57,48 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
   return budget.fits ? kPassed : kFailed;
 }
 
+Command add_budget(CLI::App& app, const CommandIo& io) {
+  struct State {
+    BudgetArgs budget_args;
+  };
+  auto st = std::make_shared<State>();
+  auto* budget = app.add_subcommand(
+      "budget",
+      "Worst-case connections of a scenario against the server's limit, before anything runs:\n"
+      "sum of replicas x (pool_size + max_overflow) plus pool-less connections, against\n"
+      "max_connections - superuser_reserved_connections - reserved_connections. Exit 1 when it\n"
+      "cannot fit. What-if:\n"
+      "  pgleak budget scenarios/incident-before.json --pool-size 3 --max-overflow 5");
+  budget->add_option("scenario", st->budget_args.scenario, "Scenario file (JSON)")->required();
+  budget
+      ->add_option("--max-connections", st->budget_args.max_connections,
+                   "Server max_connections (default: the scenario's)")
+      ->check(CLI::Range(1, 1000000));
+  budget
+      ->add_option("--superuser-reserved", st->budget_args.superuser_reserved,
+                   "superuser_reserved_connections (default: the scenario's)")
+      ->check(CLI::Range(0, 1000000));
+  budget
+      ->add_option("--reserved", st->budget_args.reserved,
+                   "reserved_connections (PostgreSQL 16+; default 0)")
+      ->check(CLI::Range(0, 1000000));
+  budget
+      ->add_option("--pool-size", st->budget_args.pool_size, "What-if pool_size for every process")
+      ->check(CLI::Range(0, 100000));
+  budget
+      ->add_option("--max-overflow", st->budget_args.max_overflow,
+                   "What-if max_overflow for every process (-1: unlimited)")
+      ->check(CLI::Range(-1, 100000));
+  budget
+      ->add_option("--shards", st->budget_args.shards,
+                   "Also show how `pgleak run --shard I/N` splits the replicas over N shards")
+      ->check(CLI::Range(1, scenario::kMaxShards));
+  budget->add_flag("--json", st->budget_args.json, "JSON instead of a table");
+  return {budget, [=, &io]() -> int {
+            auto& budget_args = st->budget_args;
+            auto& out = io.out;
+            return do_budget(budget_args, out);
+          }};
+}
+
 }  // namespace pgleak::cli

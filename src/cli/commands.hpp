@@ -1,11 +1,14 @@
 #pragma once
 
+#include <CLI/CLI.hpp>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "analysis/budget.hpp"
+#include "cli/dsn.hpp"
 #include "cli/signal_watcher.hpp"
 #include "scenario/scenario.hpp"
 
@@ -15,6 +18,37 @@
 // scenario::ScenarioError and util::UsageError (exit 2),
 // util::InfrastructureError (exit 3); run_cli maps them.
 namespace pgleak::cli {
+
+// What a command's run needs besides its own options.
+struct CommandIo {
+  std::ostream& out;
+  std::ostream& err;
+  const SignalWatcher& signals;
+  int argc;
+  char** argv;  // a DSN given on it is overwritten once read (scrub_dsn_from_argv)
+};
+
+// A command as run_cli holds it: the subcommand its options were parsed into,
+// and what runs it once they were (its exit code; errors are thrown).
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+// Each command registers its options on `app`, in its own file, and says
+// how it runs. run_cli adds them in this order, which --help shows.
+Command add_run(CLI::App& app, const CommandIo& io);       // run_command.cpp
+Command add_budget(CLI::App& app, const CommandIo& io);    // budget_command.cpp
+Command add_compare(CLI::App& app, const CommandIo& io);   // report_commands.cpp
+Command add_merge(CLI::App& app, const CommandIo& io);     // run_command.cpp
+Command add_k8s(CLI::App& app, const CommandIo& io);       // k8s_command.cpp
+Command add_report(CLI::App& app, const CommandIo& io);    // report_commands.cpp
+Command add_monitor(CLI::App& app, const CommandIo& io);   // monitor_command.cpp
+Command add_validate(CLI::App& app, const CommandIo& io);  // validate_command.cpp
+Command add_list(CLI::App& app, const CommandIo& io);      // list_command.cpp
+
+// --dsn and --dsn-file, as run and monitor take them.
+void add_dsn_options(CLI::App* cmd, DsnFlags& flags, const std::string& what);
 
 // pgleak budget (budget_command.cpp)
 struct BudgetArgs {

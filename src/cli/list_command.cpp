@@ -80,4 +80,23 @@ void do_list(std::ostream& out, const std::string& scenarios_dir) {
   }
 }
 
+Command add_list(CLI::App& app, const CommandIo& io) {
+  struct State {
+    std::string scenarios_dir = "scenarios";
+  };
+  auto st = std::make_shared<State>();
+  auto* list =
+      app.add_subcommand("list",
+                         "List the session patterns (with their steps), the steps a group can\n"
+                         "write itself, the metrics thresholds can name, and the scenarios");
+  list->add_option("--scenarios", st->scenarios_dir, "Directory of scenario files to list")
+      ->capture_default_str();
+  return {list, [=, &io]() -> int {
+            auto& scenarios_dir = st->scenarios_dir;
+            auto& out = io.out;
+            do_list(out, scenarios_dir);
+            return kPassed;
+          }};
+}
+
 }  // namespace pgleak::cli

@@ -69,4 +69,57 @@ int do_report(const std::vector<std::string>& paths, const std::string& html_pat
   return kPassed;
 }
 
+Command add_compare(CLI::App& app, const CommandIo& io) {
+  struct State {
+    std::string compare_base;
+    std::string compare_new;
+    double tolerance_pct = 10;
+    bool compare_json = false;
+  };
+  auto st = std::make_shared<State>();
+  auto* compare = app.add_subcommand(
+      "compare",
+      "Compare two reports metric by metric (peak, waits, timeouts, errors, holders, growth,\n"
+      "verdict); exit 1 when NEW is worse than BASE beyond the tolerance. Example:\n"
+      "  pgleak compare results/baselines/incident-after.json results/incident-after-*.json");
+  compare->add_option("base", st->compare_base, "Baseline report (JSON)")->required();
+  compare->add_option("new", st->compare_new, "New report (JSON)")->required();
+  compare
+      ->add_option("--tolerance", st->tolerance_pct,
+                   "Relative rise tolerated before it counts, in percent")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10000.0));
+  compare->add_flag("--json", st->compare_json, "JSON instead of a table");
+  return {compare, [=, &io]() -> int {
+            auto& compare_base = st->compare_base;
+            auto& compare_new = st->compare_new;
+            auto& tolerance_pct = st->tolerance_pct;
+            auto& compare_json = st->compare_json;
+            auto& out = io.out;
+            return do_compare(compare_base, compare_new, tolerance_pct, compare_json, out);
+          }};
+}
+
+Command add_report(CLI::App& app, const CommandIo& io) {
+  struct State {
+    std::vector<std::string> report_inputs;
+    std::string report_html;
+  };
+  auto st = std::make_shared<State>();
+  auto* report_cmd = app.add_subcommand(
+      "report",
+      "Render reports already written as one self-contained HTML page (charts and tables,\n"
+      "several reports side by side on shared axes; the page fetches nothing). Example:\n"
+      "  pgleak report before.json after.json --html incident.html");
+  report_cmd->add_option("reports", st->report_inputs, "JSON reports written by pgleak run")
+      ->required();
+  report_cmd->add_option("--html", st->report_html, "Where to write the HTML page")->required();
+  return {report_cmd, [=, &io]() -> int {
+            auto& report_inputs = st->report_inputs;
+            auto& report_html = st->report_html;
+            auto& out = io.out;
+            return do_report(report_inputs, report_html, out);
+          }};
+}
+
 }  // namespace pgleak::cli

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -12,6 +13,8 @@
 #include "analysis/budget.hpp"
 #include "analysis/summary.hpp"
 #include "analysis/verdict.hpp"
+#include "cli/commands.hpp"
+#include "cli/dsn.hpp"
 #include "cli/exit_code.hpp"
 #include "db/conninfo.hpp"
 #include "probe/server_info.hpp"
@@ -129,6 +132,8 @@ void refuse_if_exhausting(const scenario::Scenario& sc, const probe::ServerInfo&
                                               : fmt::format("{} slots", budget.headroom)));
 }
 
+}  // namespace
+
 // Where --html writes: its value, or beside the report when it has none;
 // empty without --html. A report written to a device or FIFO has no beside.
 std::string html_output(const std::optional<std::string>& html, const std::string& report) {
@@ -178,13 +183,6 @@ run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
   }
   return out;
 }
-
-// Where a run's (or a merge's) outputs go; empty: not written.
-struct Outputs {
-  std::string report;
-  std::string junit;
-  std::string html;
-};
 
 // Judges the run, writes the JSON report first (with `merge` as its "merge"
 // block when given), then JUnit and HTML, and prints the summary. Returns
@@ -238,8 +236,6 @@ int judge_and_write(const scenario::Scenario& sc, const run::RunResult& result,
 
   return verdict.pass ? kPassed : kFailed;
 }
-
-}  // namespace
 
 int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
            const SignalWatcher& signals) {
@@ -363,32 +359,122 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   return written;
 }
 
-int do_merge(const MergeArgs& args, std::ostream& out, std::ostream& err) {
-  const auto html_path = html_output(args.html, args.report);
-  util::check_outputs({{"--report", args.report}, {"--junit", args.junit}, {"--html", html_path}},
-                      args.inputs);
-  std::vector<report::ShardFile> files;
-  for (const auto& path : args.inputs) {
-    try {
-      // A report is held to its own bound when read (report::kMaxReportBytes).
-      files.push_back({path, util::read_regular_file(path, report::kMaxTimelineBytes)});
-    } catch (const util::UsageError& e) {
-      throw util::UsageError(path + ": " + e.what());
-    }
-  }
-  const auto merged = report::merge_shards(files, workload::PatternRegistry::builtin().catalog());
-  const auto& shards = merged.merge.at("shards");
-  out << fmt::format("merged {} shards of run {} ({}){}\n", shards.size(), merged.result.run_id,
-                     util::printable(merged.merge.at("run_name").get<std::string>()),
-                     merged.merge.at("start_skew_ms").is_null()
-                         ? std::string{}
-                         : fmt::format(", started within {} ms of each other",
-                                       merged.merge.at("start_skew_ms").get<int64_t>()));
-  for (const auto& line : merged.merge.at("ended_early")) {
-    out << "  ended early: " << util::printable(line.get<std::string>()) << "\n";
-  }
-  return judge_and_write(merged.scenario, merged.result, &merged.merge,
-                         {args.report, args.junit, html_path}, out, err);
+namespace {
+
+// --shard and what goes with it: a shard of a run too large for one machine.
+void add_shard_options(CLI::App* run, RunArgs& args) {
+  run->add_option("--shard", args.shard,
+                  "Run shard I of N (counting from 0) of a run too large for one machine: this\n"
+                  "process runs every replica g (counted in file order) with g mod N == I\n"
+                  "(pgleak budget --shards N shows the split). Needs --dsn. The shards wait for\n"
+                  "each other at a barrier of advisory locks in the target database, so they\n"
+                  "start together; shard 0 samples pg_stat_activity. A shard exits 0 once its\n"
+                  "report is written, whatever its slice's verdict: combine the reports with\n"
+                  "pgleak merge, whose exit code is the run's. See docs/SHARDING.md")
+      ->type_name("I/N");
+  run->add_option("--run-id", args.run_name,
+                  "With --shard: the name every shard of one run shares (e.g. a Kubernetes\n"
+                  "Job's uid). Default: derived from the scenario, so two sharded runs of one\n"
+                  "scenario against one database at once need names of their own")
+      ->type_name("NAME");
+  run->add_option("--barrier-dsn", args.barrier_dsn,
+                  "With --shard: where the shards meet, each on a session of its own (default:\n"
+                  "the --dsn). Give the server itself when --dsn goes through a\n"
+                  "transaction-pooling PgBouncer. Also: $PGLEAK_BARRIER_DSN")
+      ->type_name("URL");
+  run->add_option("--barrier-timeout", args.barrier_timeout,
+                  "With --shard: how long to wait for every shard to arrive before giving up\n"
+                  "(exit 3)")
+      ->capture_default_str()
+      ->type_name("DURATION");
+}
+
+}  // namespace
+
+Command add_run(CLI::App& app, const CommandIo& io) {
+  struct State {
+    RunArgs run_args;
+    DsnFlags run_dsn;
+    std::string run_html;
+  };
+  auto st = std::make_shared<State>();
+  auto* run = app.add_subcommand(
+      "run",
+      "Run one scenario and write its report.\n"
+      "By default pgleak starts a throwaway PostgreSQL (initdb in a temp dir, 127.0.0.1, the\n"
+      "scenario's max_connections) and deletes it afterwards. Example:\n"
+      "  pgleak run scenarios/incident-before.json\n"
+      "  pgleak run scenarios/incident-after.json --time-scale 0.02 --report out.json");
+  run->add_option("scenario", st->run_args.scenario, "Scenario file (JSON)")->required();
+  auto* report_opt = run->add_option(
+      "--report", st->run_args.report,
+      "Write the JSON report to exactly this path (a regular file, replaced atomically;\n"
+      "a character device or FIFO such as /dev/stdout is written in place)");
+  run->add_option("--out", st->run_args.out_dir,
+                  "Directory for <scenario>-<UTC timestamp>.json when --report is not given")
+      ->capture_default_str()
+      ->excludes(report_opt);
+  add_dsn_options(run, st->run_dsn,
+                  "Target an existing server instead of the embedded one; its settings are\n"
+                  "read, never changed");
+  run->add_flag("--allow-exhaust", st->run_args.allow_exhaust,
+                "With a DSN: run even when the scenario's worst case would take every slot the\n"
+                "server has left for other clients (refused otherwise, exit 2)");
+  run->add_option("--time-scale", st->run_args.time_scale,
+                  "Override the scenario's time_scale: every duration is multiplied by it")
+      ->check(CLI::Range(0.000001, 1000.0));
+  run->add_option("--junit", st->run_args.junit,
+                  "Also write JUnit XML: one test case per threshold (and the verdict)");
+  auto* run_html_opt =
+      run->add_option("--html", st->run_html,
+                      "Also write the HTML report (charts, tables; self-contained): to PATH, or\n"
+                      "without one next to the JSON report with the same base name")
+          ->expected(0, 1)
+          ->type_name("[PATH]");
+  run->add_option("--pgbouncer-admin", st->run_args.pgbouncer_admin,
+                  "With --dsn pointing at your PgBouncer: its admin console (libpq URL or\n"
+                  "keywords, database \"pgbouncer\"), read at every sample (SHOW POOLS, SHOW\n"
+                  "STATS), never changed. Its password is never printed")
+      ->type_name("URL");
+  run->add_option("--server-log", st->run_args.server_log,
+                  "With --dsn: the server's jsonlog (log_destination = 'jsonlog'), e.g. a volume\n"
+                  "in docker/compose.yaml, read during the run to tie server-side errors to\n"
+                  "the run's backends, as on the embedded server")
+      ->type_name("PATH");
+  run->add_option("--timeline", st->run_args.timeline,
+                  "Stream every sample and event, in full, to this gzip JSON Lines file while\n"
+                  "the run goes (kept up to a kill; the JSON report keeps at most 1,500\n"
+                  "samples, peaks included). Default: beside the JSON report as\n"
+                  "<name>.timeline.jsonl.gz; 'none' for none")
+      ->type_name("PATH|none");
+  run->add_flag("-q,--quiet", st->run_args.quiet, "No status lines or progress on stderr");
+  add_shard_options(run, st->run_args);
+  return {run, [=, &io]() -> int {
+            auto& run_args = st->run_args;
+            auto& run_dsn = st->run_dsn;
+            auto& run_html = st->run_html;
+            auto& out = io.out;
+            auto& err = io.err;
+            const auto& signals = io.signals;
+            const int argc = io.argc;
+            char** argv = io.argv;
+            run_dsn.dsn_given = run->count("--dsn") > 0;
+            run_args.shard_given = run->count("--shard") > 0;
+            run_args.dsn = resolve_dsn(run_dsn);
+            scrub_dsn_from_argv(argc, argv, run_args.dsn);
+            if (!run_args.pgbouncer_admin.empty()) {
+              scrub_dsn_from_argv(argc, argv, run_args.pgbouncer_admin);
+            }
+            if (!run_args.barrier_dsn.empty()) {
+              scrub_dsn_from_argv(argc, argv, run_args.barrier_dsn);
+            } else if (const char* env = std::getenv("PGLEAK_BARRIER_DSN"); env != nullptr) {
+              run_args.barrier_dsn = env;
+            }
+            if (run_html_opt->count() > 0) {
+              run_args.html = run_html;  // empty: next to the JSON report
+            }
+            return do_run(run_args, out, err, signals);
+          }};
 }
 
 }  // namespace pgleak::cli

@@ -1,11 +1,14 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "cli/signal_watcher.hpp"
+#include "run/runner.hpp"
+#include "scenario/scenario.hpp"
 
 namespace pgleak::cli {
 
@@ -57,5 +60,22 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err, const Sign
 // the report (with its "merge" block), JUnit and HTML, prints the summary,
 // and returns the verdict's exit code as `run` does.
 int do_merge(const MergeArgs& args, std::ostream& out, std::ostream& err);
+
+// What run and merge share (run_command.cpp): where --html writes (its value,
+// or beside the report; empty without --html; a report on a device has no
+// beside), where a run's outputs go, and judging a run and writing them.
+std::string html_output(const std::optional<std::string>& html, const std::string& report);
+struct Outputs {
+  std::string report;
+  std::string junit;
+  std::string html;
+};
+// Judges the run, writes the JSON report first (with `merge` as its "merge"
+// block when given), then JUnit and HTML, and prints the summary. Returns
+// kInfrastructure when an output other than the report failed, else the
+// verdict's exit code.
+int judge_and_write(const scenario::Scenario& sc, const run::RunResult& result,
+                    const nlohmann::json* merge, const Outputs& o, std::ostream& out,
+                    std::ostream& err);
 
 }  // namespace pgleak::cli

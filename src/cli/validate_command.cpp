@@ -39,4 +39,21 @@ int do_validate(const std::vector<std::string>& files, std::ostream& out, std::o
   return invalid == 0 ? kPassed : kUsage;
 }
 
+Command add_validate(CLI::App& app, const CommandIo& io) {
+  struct State {
+    std::vector<std::string> validate_files;
+  };
+  auto st = std::make_shared<State>();
+  auto* validate = app.add_subcommand(
+      "validate",
+      "Check scenario files without running them (every problem, with its JSON pointer)");
+  validate->add_option("scenarios", st->validate_files, "Scenario files")->required();
+  return {validate, [=, &io]() -> int {
+            auto& validate_files = st->validate_files;
+            auto& out = io.out;
+            auto& err = io.err;
+            return do_validate(validate_files, out, err);
+          }};
+}
+
 }  // namespace pgleak::cli
