@@ -17,7 +17,7 @@
 namespace pgleak::cli {
 
 int do_merge(const MergeArgs& args, std::ostream& out, std::ostream& err) {
-  const auto html_path = html_output(args.html, args.report);
+  const auto html_path = html_output(args.html, args.report, util::check_output_path(args.report));
   util::check_outputs({{"--report", args.report}, {"--junit", args.junit}, {"--html", html_path}},
                       args.inputs);
   std::vector<report::ShardFile> files;

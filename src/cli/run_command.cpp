@@ -136,14 +136,15 @@ void refuse_if_exhausting(const scenario::Scenario& sc, const probe::ServerInfo&
 
 // Where --html writes: its value, or beside the report when it has none;
 // empty without --html. A report written to a device or FIFO has no beside.
-std::string html_output(const std::optional<std::string>& html, const std::string& report) {
+std::string html_output(const std::optional<std::string>& html, const std::string& report,
+                        util::OutputKind report_kind) {
   if (!html) {
     return {};
   }
   if (!html->empty()) {
     return *html;
   }
-  if (util::check_output_path(report) != util::OutputKind::kFile) {
+  if (report_kind != util::OutputKind::kFile) {
     throw util::UsageError("--html without a path goes beside the report, and the report " +
                            util::printable(report) +
                            " is a device or FIFO, not a file: give --html a path");
@@ -287,8 +288,9 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
                            : (std::filesystem::path{args.out_dir} /
                               fmt::format("{}-{}.json", sc.name, util::utc_now("%Y%m%dT%H%M%SZ")))
                                  .string();
-  const bool report_is_file = util::check_output_path(path) == util::OutputKind::kFile;
-  const auto html_path = html_output(args.html, path);
+  const auto report_kind = util::check_output_path(path);
+  const bool report_is_file = report_kind == util::OutputKind::kFile;
+  const auto html_path = html_output(args.html, path, report_kind);
   std::string timeline_path;
   if (args.timeline.empty() && report_is_file) {
     timeline_path = std::filesystem::path{path}.replace_extension(".timeline.jsonl.gz").string();

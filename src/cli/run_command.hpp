@@ -9,6 +9,7 @@
 #include "cli/signal_watcher.hpp"
 #include "run/runner.hpp"
 #include "scenario/scenario.hpp"
+#include "util/files.hpp"
 
 namespace pgleak::cli {
 
@@ -64,7 +65,9 @@ int do_merge(const MergeArgs& args, std::ostream& out, std::ostream& err);
 // What run and merge share (run_command.cpp): where --html writes (its value,
 // or beside the report; empty without --html; a report on a device has no
 // beside), where a run's outputs go, and judging a run and writing them.
-std::string html_output(const std::optional<std::string>& html, const std::string& report);
+// `report_kind`: the report's util::check_output_path, which the caller made.
+std::string html_output(const std::optional<std::string>& html, const std::string& report,
+                        util::OutputKind report_kind);
 struct Outputs {
   std::string report;
   std::string junit;

@@ -8,7 +8,7 @@
 
 namespace pgleak::util {
 
-// Splits a stream of bytes into lines, keeping at most max_line() bytes of
+// Splits a stream of bytes into lines, keeping at most `max_line` bytes of
 // a line still being written (kMaxLine unless told): a longer line is skipped
 // up to its newline and counted, so no input makes it hold more. Used by one
 // thread.
@@ -17,7 +17,6 @@ class LineSplitter {
   static constexpr size_t kMaxLine = size_t{1} << 20;
 
   explicit LineSplitter(size_t max_line = kMaxLine) : max_line_(max_line) {}
-  size_t max_line() const { return max_line_; }
 
   // Hands each whole line completed by `chunk` to `on_line`, without its newline.
   void feed(std::string_view chunk, const std::function<void(std::string_view)>& on_line);
