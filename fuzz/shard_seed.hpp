@@ -31,7 +31,7 @@ inline const scenario::Scenario& fleet() {
 // Shard `index` of 2 as `pgleak run --shard` would report it.
 inline std::string shard_report(int index) {
   const auto& sc = fleet();
-  run::RunResult r;
+  record::RunResult r;
   r.run_id = "fuzz01";
   r.started_at_utc = "2026-11-30T00:00:00Z";
   r.wall_s = 60;
@@ -48,7 +48,7 @@ inline std::string shard_report(int index) {
   r.checkout_waits->record(util::Micros{1234});
   r.timeout_lateness = std::make_shared<util::LatencyHistogram>();
   for (const auto& ref : sh.replicas) {
-    run::PoolOutcome p;
+    record::PoolOutcome p;
     p.process = sc.processes[ref.process].name;
     p.replica = ref.replica;
     p.stats.checkouts = 10;

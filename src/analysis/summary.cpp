@@ -10,7 +10,7 @@ WaitPercentiles percentiles(const util::LatencyHistogram& h) {
 
 }  // namespace
 
-Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
+Summary summarize(const record::RunResult& r, const scenario::Scenario& sc) {
   Summary s;
   s.peak_connections = r.series.peak_own;
   s.peak_at_s = r.series.peak_own_at_s;
@@ -36,9 +36,9 @@ Summary summarize(const run::RunResult& r, const scenario::Scenario& sc) {
     const auto it = r.events_by_kind.find(kind);
     return it == r.events_by_kind.end() ? uint64_t{0} : it->second;
   };
-  s.process_exits = count(run::kProcessExit);
-  s.process_crashes = count(run::kProcessCrash);
-  s.process_restarts = count(run::kProcessStart);
+  s.process_exits = count(record::kProcessExit);
+  s.process_crashes = count(record::kProcessCrash);
+  s.process_restarts = count(record::kProcessStart);
   for (const auto& l : r.loads) {
     s.arrivals += l.arrivals;
     s.dropped_arrivals += l.dropped;

@@ -8,7 +8,7 @@
 
 #include "analysis/budget.hpp"
 #include "analysis/growth.hpp"
-#include "run/runner.hpp"
+#include "record/run_result.hpp"
 #include "scenario/metrics.hpp"
 
 namespace pgleak::analysis {
@@ -60,7 +60,7 @@ struct Summary {
   int pool_capacity = 0;
 };
 
-Summary summarize(const run::RunResult& result, const scenario::Scenario& scenario);
+Summary summarize(const record::RunResult& result, const scenario::Scenario& scenario);
 
 // One metric's value (scenario/metrics.hpp has the table of them).
 nlohmann::json metric_json(const Summary& summary, scenario::Metric metric);

@@ -55,7 +55,7 @@ std::optional<double> metric_value(const nlohmann::json& summary, const std::str
 
 namespace {
 
-std::vector<Finding> diagnose(const Summary& s, const run::RunResult& r,
+std::vector<Finding> diagnose(const Summary& s, const record::RunResult& r,
                               const scenario::Scenario& sc) {
   std::vector<Finding> findings;
   const uint64_t refused =
@@ -80,7 +80,7 @@ std::vector<Finding> diagnose(const Summary& s, const run::RunResult& r,
   if (s.holders > 0) {
     const auto oldest = std::max_element(
         r.holders.begin(), r.holders.end(),
-        [](const run::Holder& a, const run::Holder& b) { return a.age_s < b.age_s; });
+        [](const record::Holder& a, const record::Holder& b) { return a.age_s < b.age_s; });
     findings.push_back(
         {Diagnosis::kLeak,
          fmt::format("{} checkouts were held longer than leak_threshold {} (nominal); the oldest, "
@@ -136,7 +136,7 @@ std::vector<Finding> diagnose(const Summary& s, const run::RunResult& r,
 
 }  // namespace
 
-Verdict judge(const Summary& s, const run::RunResult& r, const scenario::Scenario& sc) {
+Verdict judge(const Summary& s, const record::RunResult& r, const scenario::Scenario& sc) {
   Verdict v;
   v.findings = diagnose(s, r, sc);
   v.diagnosis = v.findings.empty() ? Diagnosis::kHealthy : v.findings.front().diagnosis;
@@ -185,11 +185,11 @@ Verdict judge(const Summary& s, const run::RunResult& r, const scenario::Scenari
     v.pass = false;
     v.reasons.insert(v.reasons.begin(), r.cleanup_note);
   }
-  if (r.status != run::RunStatus::kCompleted) {
+  if (r.status != record::RunStatus::kCompleted) {
     // What was seen may be fine, but a run that did not finish cannot vouch for the scenario.
     v.pass = false;
     v.reasons.insert(v.reasons.begin(),
-                     fmt::format("the run did not complete ({}{}{})", run::to_string(r.status),
+                     fmt::format("the run did not complete ({}{}{})", record::to_string(r.status),
                                  r.status_detail.empty() ? "" : ": ", r.status_detail));
   }
   if (v.reasons.empty()) {

@@ -44,7 +44,7 @@ struct Verdict {
 // Diagnoses the run, then checks the scenario's thresholds (plus an implicit
 // verdict == healthy when the scenario names no verdict). A run that did not
 // complete never passes.
-Verdict judge(const Summary& summary, const run::RunResult& result,
+Verdict judge(const Summary& summary, const record::RunResult& result,
               const scenario::Scenario& scenario);
 
 // A metric's value from a summary_json(): "checkout_wait_ms.p95",

@@ -36,12 +36,12 @@
 namespace pgleak::cli {
 namespace {
 
-void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::RunResult& r,
+void print_summary(std::ostream& out, const scenario::Scenario& sc, const record::RunResult& r,
                    const analysis::Summary& s, const analysis::Verdict& v) {
   out << fmt::format("{}: {} ({}; {}, {:.1f}s wall; {} nominal at time_scale {})\n", sc.name,
                      v.pass ? "PASS" : "FAIL", analysis::to_string(v.diagnosis),
-                     run::to_string(r.status), r.wall_s, util::format_duration(sc.duration.nominal),
-                     sc.time_scale);
+                     record::to_string(r.status), r.wall_s,
+                     util::format_duration(sc.duration.nominal), sc.time_scale);
   out << fmt::format(
       "  connections: peak {} at {:.1f}s, final {}, limit {} ({}; pgleak's sampler holds 1 "
       "slot), server {}\n",
@@ -117,7 +117,7 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const run::R
 // A target that is not ours: refuse (usage error) when the scenario's worst
 // case, with the connections already there and pgleak's sampler, would leave
 // the server's other clients nothing.
-void refuse_if_exhausting(const scenario::Scenario& sc, const probe::ServerInfo& info) {
+void refuse_if_exhausting(const scenario::Scenario& sc, const record::ServerInfo& info) {
   const auto limits = analysis::limits_for(info, info.connections_in_use);
   const auto budget = analysis::compute_budget(sc, limits);
   if (budget.fits) {
@@ -189,7 +189,7 @@ run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
 // block when given), then JUnit and HTML, and prints the summary. Returns
 // kInfrastructure when an output other than the report failed, else the
 // verdict's exit code.
-int judge_and_write(const scenario::Scenario& sc, const run::RunResult& result,
+int judge_and_write(const scenario::Scenario& sc, const record::RunResult& result,
                     const nlohmann::json* merge, const Outputs& o, std::ostream& out,
                     std::ostream& err) {
   const auto summary = analysis::summarize(result, sc);
@@ -307,7 +307,7 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   run::RunOptions options;
   if (!args.dsn.empty()) {
     options.dsn = args.dsn;
-    options.preflight = [&sc, allow = args.allow_exhaust](const probe::ServerInfo& info) {
+    options.preflight = [&sc, allow = args.allow_exhaust](const record::ServerInfo& info) {
       if (!allow) {
         refuse_if_exhausting(sc, info);
       }
@@ -340,22 +340,22 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   if (signals.signal() != 0) {
     // Interrupted, possibly after the scenario itself had finished: the
     // report says which (run.status); the exit code says a signal came.
-    err << (result.status == run::RunStatus::kInterrupted
+    err << (result.status == record::RunStatus::kInterrupted
                 ? "pgleak: interrupted; cleaned up and wrote the partial report\n"
                 : "pgleak: interrupted after the run completed; the report is complete\n");
     return 128 + signals.signal();
   }
   switch (result.status) {
-    case run::RunStatus::kInterrupted:
+    case record::RunStatus::kInterrupted:
       err << "pgleak: interrupted; cleaned up and wrote the partial report\n";
       return 128 + SIGINT;
-    case run::RunStatus::kTargetLost:
+    case record::RunStatus::kTargetLost:
       err << "pgleak: " << util::printable(result.status_detail) << "\n";
       return kInfrastructure;
-    case run::RunStatus::kAborted:
+    case record::RunStatus::kAborted:
       err << "pgleak: aborted early: " << util::printable(result.status_detail) << "\n";
       break;
-    case run::RunStatus::kCompleted:
+    case record::RunStatus::kCompleted:
       break;
   }
   return written;

@@ -77,7 +77,7 @@ struct Outputs {
 // block when given), then JUnit and HTML, and prints the summary. Returns
 // kInfrastructure when an output other than the report failed, else the
 // verdict's exit code.
-int judge_and_write(const scenario::Scenario& sc, const run::RunResult& result,
+int judge_and_write(const scenario::Scenario& sc, const record::RunResult& result,
                     const nlohmann::json* merge, const Outputs& o, std::ostream& out,
                     std::ostream& err);
 

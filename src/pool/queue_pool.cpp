@@ -332,9 +332,9 @@ int QueuePool::collect_garbage() {
   return static_cast<int>(freed.size());
 }
 
-PoolStats QueuePool::stats() const {
+record::PoolStats QueuePool::stats() const {
   std::lock_guard lock{mutex_};
-  PoolStats s = counters_;
+  record::PoolStats s = counters_;
   s.idle = static_cast<int>(idle_.size());
   // SQLAlchemy's checkedout(): maxsize - qsize + overflow (counts checkouts being prepared).
   s.checked_out = config_.pool_size - s.idle + overflow_;

@@ -13,8 +13,8 @@
 
 #include "db/connection.hpp"
 #include "pool/pool_config.hpp"
-#include "pool/pool_stats.hpp"
 #include "pool/pool_timeout.hpp"
+#include "record/pool_stats.hpp"
 #include "util/latency_histogram.hpp"
 
 namespace pgleak::pool {
@@ -87,7 +87,7 @@ class QueuePool {
   // begins (false).
   void cleaning_up(bool on);
 
-  PoolStats stats() const;
+  record::PoolStats stats() const;
   std::vector<Outstanding> outstanding() const;
   // The holder that last checked out the connection with this backend pid, or "".
   std::string last_holder(int backend_pid) const;
@@ -152,7 +152,7 @@ class QueuePool {
   std::deque<std::unique_ptr<Record>> retired_idle_;
   std::vector<std::pair<uint64_t, Outstanding>> out_;
   std::map<int, std::string> holder_by_pid_;  // for server-log attribution after the fact
-  PoolStats counters_;
+  record::PoolStats counters_;
   bool cleaning_up_ = false;
   util::LatencyHistogram waits_;
 };

@@ -22,7 +22,7 @@ ServerLimits limits_for(int max_connections, int superuser_reserved, bool app_ro
   return limits;
 }
 
-ServerLimits limits_for(const ServerInfo& info, int connections_before) {
+ServerLimits limits_for(const record::ServerInfo& info, int connections_before) {
   return limits_for(info.max_connections, info.superuser_reserved_connections, info.superuser,
                     connections_before, info.role_connection_limit, info.database_connection_limit);
 }
@@ -68,8 +68,8 @@ std::string explain_limit(const ServerLimits& limits) {
   return fmt::format("{} for an ordinary role", arithmetic);
 }
 
-ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& interrupt,
-                            const std::string& role) {
+record::ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& interrupt,
+                                    const std::string& role) {
   try {
     db::OwnSession session{target,
                            db::own_name::kProbe,
@@ -97,7 +97,7 @@ ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& i
     if (rows.size() != 1 || rows[0].size() != 7) {
       throw std::runtime_error("unexpected answer to the settings query");
     }
-    ServerInfo info;
+    record::ServerInfo info;
     info.server_version = rows[0][0].value_or("");
     info.max_connections = db::OwnSession::number<int>(rows[0][1]);
     info.superuser_reserved_connections = db::OwnSession::number<int>(rows[0][2]);

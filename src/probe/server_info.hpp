@@ -4,21 +4,9 @@
 #include <string>
 
 #include "db/conninfo.hpp"
+#include "record/server_info.hpp"
 
 namespace pgleak::probe {
-
-// What the target server says about itself; read, never changed.
-struct ServerInfo {
-  std::string server_version;
-  int max_connections = 0;
-  int superuser_reserved_connections = 0;
-  // The workers' role (the DSN's, or the one named to read_server_info):
-  // superusers may use the reserved slots and pass every CONNECTION LIMIT.
-  bool superuser = false;
-  int role_connection_limit = -1;      // its CONNECTION LIMIT; -1 for none
-  int database_connection_limit = -1;  // its database's; -1 for none
-  int connections_in_use = 0;          // client backends already there, but the probe's own
-};
 
 // What the server leaves to the workers' role, and who else takes a slot.
 struct ServerLimits {
@@ -41,7 +29,7 @@ struct ServerLimits {
 ServerLimits limits_for(int max_connections, int superuser_reserved, bool app_role_superuser,
                         int connections_before, int role_connection_limit = -1,
                         int database_connection_limit = -1);
-ServerLimits limits_for(const ServerInfo& info, int connections_before);
+ServerLimits limits_for(const record::ServerInfo& info, int connections_before);
 
 // The most connections the workers' role may hold at once: the slots for its
 // kind of role, capped by the role's and the database's CONNECTION LIMIT.
@@ -56,7 +44,8 @@ std::string explain_limit(const ServerLimits& limits);
 // ends the wait at once. Throws util::InfrastructureError (target
 // unreachable or interrupted, with a redacted DSN).
 // `role`: whose superuser status and limits to read (the DSN's own by default).
-ServerInfo read_server_info(const db::ConnInfo& target, const std::stop_token& interrupt = {},
-                            const std::string& role = {});
+record::ServerInfo read_server_info(const db::ConnInfo& target,
+                                    const std::stop_token& interrupt = {},
+                                    const std::string& role = {});
 
 }  // namespace pgleak::probe

@@ -5,6 +5,7 @@
 
 #include "analysis/budget.hpp"
 #include "record/record_json.hpp"
+#include "record/run_result_json.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::report {
@@ -43,42 +44,6 @@ json stages_json(const std::vector<scenario::Stage>& stages) {
   json out = json::array();
   for (const auto& st : stages) {
     out.push_back({{"duration", duration_json(st.duration)}, {"target", st.target}});
-  }
-  return out;
-}
-
-// Every field of PoolStats the report writes, once: stats_json and its inverse read it.
-struct StatsField {
-  const char* name;
-  int pool::PoolStats::*count;       // a current count, or
-  uint64_t pool::PoolStats::*total;  // a running total
-};
-constexpr StatsField kStatsFields[] = {
-    {"checked_out", &pool::PoolStats::checked_out, nullptr},
-    {"idle", &pool::PoolStats::idle, nullptr},
-    {"overflow", &pool::PoolStats::overflow, nullptr},
-    {"open", &pool::PoolStats::open, nullptr},
-    {"checkouts", nullptr, &pool::PoolStats::checkouts},
-    {"checkins", nullptr, &pool::PoolStats::checkins},
-    {"timeouts", nullptr, &pool::PoolStats::timeouts},
-    {"connects", nullptr, &pool::PoolStats::connects},
-    {"connect_failures", nullptr, &pool::PoolStats::connect_failures},
-    {"closes", nullptr, &pool::PoolStats::closes},
-    {"overflow_closed", nullptr, &pool::PoolStats::overflow_closed},
-    {"recycled", nullptr, &pool::PoolStats::recycled},
-    {"invalidated", nullptr, &pool::PoolStats::invalidated},
-    {"pre_pings", nullptr, &pool::PoolStats::pre_pings},
-    {"pre_ping_failures", nullptr, &pool::PoolStats::pre_ping_failures},
-    {"reset_failures", nullptr, &pool::PoolStats::reset_failures},
-    {"disposals", nullptr, &pool::PoolStats::disposals},
-    {"retired_out", &pool::PoolStats::retired_out, nullptr},
-    {"retired_idle", &pool::PoolStats::retired_idle, nullptr},
-};
-
-json stats_json(const pool::PoolStats& s) {
-  json out = json::object();
-  for (const auto& f : kStatsFields) {
-    out[f.name] = f.count != nullptr ? json(s.*f.count) : json(s.*f.total);
   }
   return out;
 }
@@ -196,13 +161,15 @@ json side_file_json(const record::SideFile::Status& f) {
           {"error", f.error.empty() ? json(nullptr) : json(f.error)}};
 }
 
-json shard_json(const run::ShardOutcome& shard, const scenario::Scenario& sc,
-                const run::RunResult& r) {
+json shard_json(const record::ShardOutcome& shard, const scenario::Scenario& sc,
+                const record::RunResult& r) {
   json replicas = json::array();
   for (const auto& ref : shard.replicas) {
     replicas.push_back({{"process", sc.processes[ref.process].name}, {"replica", ref.replica}});
   }
-  const auto histogram = [](const auto& h) { return h ? histogram_json(*h) : json(nullptr); };
+  const auto histogram = [](const auto& h) {
+    return h ? record::histogram_json(*h) : json(nullptr);
+  };
   json start_delays = json::array();
   for (const auto& l : r.loads) {
     start_delays.push_back(histogram(l.start_delays));
@@ -219,13 +186,7 @@ json shard_json(const run::ShardOutcome& shard, const scenario::Scenario& sc,
           {"replicas", replicas},
           {"events_by_kind", r.events_by_kind},
           {"connect_attempts", r.connect_attempts},
-          {"target_info",
-           {{"superuser", r.target.server.superuser},
-            {"role_connection_limit", r.target.server.role_connection_limit},
-            {"database_connection_limit", r.target.server.database_connection_limit},
-            {"connections_in_use", r.target.server.connections_in_use},
-            {"connections_before", r.target.connections_before},
-            {"app_role_superuser", r.target.app_role_superuser}}},
+          {"target_info", record::target_info_json(r.target)},
           {"histograms",
            {{"checkout_waits", histogram(r.checkout_waits)},
             {"timeout_lateness", histogram(r.timeout_lateness)},
@@ -233,36 +194,6 @@ json shard_json(const run::ShardOutcome& shard, const scenario::Scenario& sc,
 }
 
 }  // namespace
-
-json histogram_json(const util::LatencyHistogram& h) {
-  const auto b = h.buckets();
-  json buckets = json::array();
-  for (const auto& [bucket, n] : b.counts) {
-    buckets.push_back({bucket, n});
-  }
-  return {{"max_us", b.max.count()}, {"buckets", std::move(buckets)}};
-}
-
-void add_histogram_json(util::LatencyHistogram& into, const json& j) {
-  util::LatencyHistogram::Buckets b;
-  b.max = util::Micros{j.at("max_us").get<int64_t>()};
-  for (const auto& pair : j.at("buckets")) {
-    b.counts.emplace_back(record::checked_int(pair.at(0)), pair.at(1).get<uint64_t>());
-  }
-  into.add_buckets(b);
-}
-
-pool::PoolStats stats_from_json(const json& j) {
-  pool::PoolStats s;
-  for (const auto& f : kStatsFields) {
-    if (f.count != nullptr) {
-      s.*f.count = record::checked_int(j.at(f.name));
-    } else {
-      s.*f.total = j.at(f.name).get<uint64_t>();
-    }
-  }
-  return s;
-}
 
 json scenario_json(const scenario::Scenario& s) {
   json processes = json::array();
@@ -324,8 +255,8 @@ json scenario_json(const scenario::Scenario& s) {
           {"faults", faults}};
 }
 
-json build_report(const scenario::Scenario& sc, const run::RunResult& r, const analysis::Summary& s,
-                  const analysis::Verdict& v) {
+json build_report(const scenario::Scenario& sc, const record::RunResult& r,
+                  const analysis::Summary& s, const analysis::Verdict& v) {
   json samples = json::array();
   for (const auto& sample : r.samples) {
     samples.push_back(record::sample_json(sample));
@@ -336,43 +267,15 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
   }
   json pools = json::array();
   for (const auto& p : r.pools) {
-    pools.push_back({{"process", p.process},
-                     {"replica", p.replica},
-                     {"held_at_end", p.outstanding},
-                     // Returns by pgleak's own clean-up once a process ended
-                     // or the scenario did (the held sessions), not counted
-                     // in stats.checkins, which are the application's.
-                     {"checkins_by_cleanup", p.stats.checkins_by_cleanup},
-                     {"stats", stats_json(p.stats)}});
+    pools.push_back(record::pool_outcome_json(p));
   }
   json loads = json::array();
   for (const auto& l : r.loads) {
-    json entry = {{"process", l.process},
-                  {"replica", l.replica},
-                  {"group", l.group},
-                  {"model", l.open_model ? "open" : "closed"}};
-    if (l.open_model) {
-      const auto& h = *l.start_delays;
-      entry["arrivals"] = l.arrivals;
-      entry["dropped"] = l.dropped;
-      entry["start_delay_ms"] = {{"count", h.count()},
-                                 {"p50", util::to_millis(h.quantile(0.5))},
-                                 {"p95", util::to_millis(h.quantile(0.95))},
-                                 {"p99", util::to_millis(h.quantile(0.99))},
-                                 {"max", util::to_millis(h.max())}};
-    }
-    loads.push_back(std::move(entry));
+    loads.push_back(record::load_outcome_json(l));
   }
   json holders = json::array();
   for (const auto& h : r.holders) {
-    holders.push_back({{"process", h.process},
-                       {"replica", h.replica},
-                       {"worker", h.worker},
-                       {"pattern", h.pattern},
-                       {"backend_pid", h.backend_pid},
-                       {"since_s", h.since_s},
-                       {"age_s", h.age_s},
-                       {"age_nominal_s", h.age_nominal_s}});
+    holders.push_back(record::holder_json(h));
   }
   return {
       {"schema", kReportSchema},
@@ -380,19 +283,10 @@ json build_report(const scenario::Scenario& sc, const run::RunResult& r, const a
        {{"id", r.run_id},
         {"started_at", r.started_at_utc},
         {"wall_s", r.wall_s},
-        {"status", run::to_string(r.status)},
+        {"status", record::to_string(r.status)},
         {"status_detail", r.status_detail.empty() ? json(nullptr) : json(r.status_detail)}}},
       {"scenario", scenario_json(sc)},
-      {"target",
-       {{"kind", r.target.embedded ? "embedded" : "external"},
-        {"dsn", r.target.embedded ? json(nullptr) : json(r.target.dsn_redacted)},
-        {"server_version", r.target.server.server_version},
-        {"max_connections", r.target.server.max_connections},
-        {"superuser_reserved_connections", r.target.server.superuser_reserved_connections},
-        {"pgbouncer", r.target.pgbouncer
-                          ? json{{"kind", r.target.pgbouncer_embedded ? "embedded" : "external"},
-                                 {"console", r.target.pgbouncer_console}}
-                          : json(nullptr)}}},
+      {"target", record::target_json(r.target)},
       {"server_log",
        {{"available", r.server_log_available},
         {"note", r.server_log_note.empty() ? json(nullptr) : json(r.server_log_note)}}},

@@ -5,7 +5,7 @@
 
 #include "analysis/summary.hpp"
 #include "analysis/verdict.hpp"
-#include "run/runner.hpp"
+#include "record/run_result.hpp"
 #include "scenario/scenario.hpp"
 
 namespace pgleak::report {
@@ -25,18 +25,8 @@ nlohmann::json scenario_json(const scenario::Scenario& scenario);
 
 // The whole report (schema pgleak.report/1). Keys are snake_case with units
 // in their names; no DSN in it carries a password.
-nlohmann::json build_report(const scenario::Scenario& scenario, const run::RunResult& result,
+nlohmann::json build_report(const scenario::Scenario& scenario, const record::RunResult& result,
                             const analysis::Summary& summary, const analysis::Verdict& verdict);
-
-// A histogram as a shard's report keeps it ({"max_us", "buckets": [[bucket,
-// count], ...]}), exactly, so `pgleak merge` can add the shards' up; and the
-// inverse, adding one into `into` (throws nlohmann::json::exception or
-// std::invalid_argument for a malformed one).
-nlohmann::json histogram_json(const util::LatencyHistogram& histogram);
-void add_histogram_json(util::LatencyHistogram& into, const nlohmann::json& histogram);
-
-// A pool's counters as the report writes them ("stats"), and back.
-pool::PoolStats stats_from_json(const nlohmann::json& stats);
 
 // The report as written to disk: indented, and valid UTF-8 whatever the
 // server sent (bytes that are not UTF-8 become U+FFFD instead of an error).

@@ -36,13 +36,13 @@ std::string xml_escape(const std::string& text) {
   return out;
 }
 
-std::string junit_xml(const scenario::Scenario& sc, const run::RunResult& r,
+std::string junit_xml(const scenario::Scenario& sc, const record::RunResult& r,
                       const analysis::Verdict& v) {
   int failures = 0;
   for (const auto& t : v.thresholds) {
     failures += t.pass ? 0 : 1;
   }
-  const bool incomplete = r.status != run::RunStatus::kCompleted;
+  const bool incomplete = r.status != record::RunStatus::kCompleted;
   const int tests = static_cast<int>(v.thresholds.size()) + (incomplete ? 1 : 0);
   failures += incomplete ? 1 : 0;
 
@@ -65,7 +65,7 @@ std::string junit_xml(const scenario::Scenario& sc, const run::RunResult& r,
         "    <testcase classname=\"{}\" name=\"run completes\" time=\"{:.3f}\">\n"
         "      <failure type=\"incomplete\" message=\"{}\">{}</failure>\n"
         "    </testcase>\n",
-        classname, r.wall_s, xml_escape(std::string{run::to_string(r.status)}),
+        classname, r.wall_s, xml_escape(std::string{record::to_string(r.status)}),
         xml_escape(r.status_detail));
   }
   for (const auto& t : v.thresholds) {

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "analysis/verdict.hpp"
-#include "run/runner.hpp"
+#include "record/run_result.hpp"
 #include "scenario/scenario.hpp"
 
 namespace pgleak::report {
@@ -12,7 +12,7 @@ namespace pgleak::report {
 // <testsuite> per scenario, one <testcase> per threshold (the verdict among
 // them), a <failure> carrying the evidence for each that failed. The shape is
 // the common subset those reporters read; tests/data/junit.xsd pins it.
-std::string junit_xml(const scenario::Scenario& scenario, const run::RunResult& result,
+std::string junit_xml(const scenario::Scenario& scenario, const record::RunResult& result,
                       const analysis::Verdict& verdict);
 
 // XML text escaping for attribute values and character data.

@@ -12,313 +12,23 @@
 
 #include "record/record_json.hpp"
 #include "record/recorder.hpp"
+#include "record/run_result_json.hpp"
 #include "report/json_report.hpp"
+#include "report/merge_input.hpp"
 #include "scenario/shard.hpp"
 #include "util/errors.hpp"
-#include "util/gzip_file.hpp"
-#include "util/line_splitter.hpp"
 #include "util/text.hpp"
 
 namespace pgleak::report {
 namespace {
 
+using merge_input::refuse;
+using merge_input::Shard;
 using nlohmann::json;
 
-// Distinct event kinds and SQLSTATEs one timeline may name (PostgreSQL has
-// about 260 SQLSTATEs; pgleak about 20 kinds): the counts stay bounded.
-constexpr size_t kMaxDistinctCodes = 1024;
-// How much of an event's text merge keeps from a timeline, and the most
-// entries a sample may hold once folded as the recorder folds it (states,
-// processes, pool lines): so a killed shard's recorder (1,500 samples, 20,000
-// events) stays well under 1 GB whatever the file holds.
-constexpr size_t kMaxEventText = 4096;
-constexpr size_t kMaxSampleEntries = 1024;
-
-void clip(std::string& text, size_t most) {
-  if (text.size() > most) {
-    text.resize(most);
-  }
-}
-
-// One shard as given: its report, or (killed before it wrote one) its timeline.
-struct Shard {
-  std::string path;
-  int index = 0;
-  int count = 0;
-  std::string run_id;
-  std::string run_name;
-  std::string digest;
-  std::optional<json> report;
-  // From a timeline only: its samples and events as a run's recorder keeps
-  // them (bounded: the peaks of at most kKeptSamples samples, kMaxEvents
-  // events, counts of everything).
-  std::shared_ptr<record::Recorder> timeline;
-  bool timeline_cut = false;  // no "end" line: the writer was killed
-  double last_t_s = 0;
-};
-
-[[noreturn]] void refuse(const std::string& path, const std::string& why) {
-  throw util::UsageError(path + ": " + why);
-}
-
-// A report is a file anyone may have written: nothing in it may be nested
-// past what pgleak writes, nor be a number pgleak's counters could not hold
-// (a conversion of such a number to an integer would be undefined).
-void refuse_hostile_values(const std::string& path, const json& j, int depth = 0) {
-  if (depth > 32) {
-    refuse(path, "nested deeper than a pgleak report is");
-  }
-  if (j.is_number_float() &&
-      !(std::isfinite(j.get<double>()) && std::fabs(j.get<double>()) <= 9.007199254740992e15)) {
-    refuse(path, "holds a number out of range: " + j.dump());
-  }
-  if (j.is_number_unsigned() && j.get<uint64_t>() > (uint64_t{1} << 62)) {
-    refuse(path, "holds a number out of range: " + j.dump());
-  }
-  if (j.is_structured()) {
-    for (const auto& item : j) {
-      refuse_hostile_values(path, item, depth + 1);
-    }
-  }
-}
-
-Shard read_report_shard(const std::string& path, const std::string& bytes) {
-  if (bytes.size() > kMaxReportBytes) {
-    refuse(path, fmt::format("a report of {} bytes is larger than {} MiB, the most merge reads "
-                             "of one (pgleak writes far less)",
-                             bytes.size(), kMaxReportBytes >> 20));
-  }
-  json doc;
-  try {
-    doc = json::parse(bytes);
-  } catch (const json::exception& e) {
-    refuse(path, std::string{"not JSON, nor a gzip timeline: "} + e.what());
-  }
-  if (!doc.is_object() || doc.value("schema", json()) != kReportSchema) {
-    refuse(path, std::string{"not a pgleak report (no \"schema\": \""} + kReportSchema + "\")");
-  }
-  for (const auto& [key, most] : {std::pair{"events", record::Recorder::kMaxEvents},
-                                  std::pair{"samples", record::Recorder::kKeptSamples}}) {
-    if (const auto it = doc.find(key); it != doc.end() && it->is_array() && it->size() > most) {
-      refuse(path, fmt::format("holds {} {}: pgleak writes at most {}", it->size(), key, most));
-    }
-  }
-  if (doc.contains("merge")) {
-    refuse(path, "a merged report, not a shard's: give the shards' own reports");
-  }
-  refuse_hostile_values(path, doc);
-  const auto it = doc.find("shard");
-  if (it == doc.end() || !it->is_object()) {
-    refuse(path,
-           "the report of a run that was not sharded; merge takes the reports of "
-           "pgleak run --shard I/N");
-  }
-  Shard s;
-  s.path = path;
-  try {
-    s.index = record::checked_int(it->at("index"));
-    s.count = record::checked_int(it->at("count"));
-    s.run_name = it->at("run_name").get<std::string>();
-    s.digest = it->at("scenario_digest").get<std::string>();
-    s.run_id = doc.at("run").at("id").get<std::string>();
-  } catch (const json::exception& e) {
-    refuse(path, std::string{"a shard report without its shard fields: "} + e.what());
-  }
-  s.report = std::move(doc);
-  return s;
-}
-
-// Which shard of which run a timeline's header says it is.
-void read_timeline_header(Shard& s, const json& line) {
-  const auto sh = line.find("shard");
-  if (sh == line.end() || !sh->is_object()) {
-    refuse(s.path, "the timeline of a run that was not sharded");
-  }
-  s.index = record::checked_int(sh->at("index"));
-  s.count = record::checked_int(sh->at("count"));
-  s.run_name = sh->at("run_name").get<std::string>();
-  s.run_id = line.at("run_id").get<std::string>();
-  s.digest = line.at("scenario_digest").get<std::string>();
-}
-
-// A killed shard's timeline, a line at a time (util::gunzip_each): what it
-// holds is its recorder's, bounded whatever the file's length.
-Shard read_timeline_shard(const std::string& path, const std::string& bytes) {
-  Shard s;
-  s.path = path;
-  s.timeline_cut = true;
-  s.timeline = std::make_shared<record::Recorder>(std::chrono::steady_clock::now());
-  size_t line_number = 0;
-  bool header = false;
-  std::set<std::string> codes;  // distinct SQLSTATEs and kinds: PostgreSQL has about 260
-  const auto on_line = [&](std::string_view text) {
-    ++line_number;
-    json line;
-    try {
-      line = json::parse(text);
-    } catch (const json::exception& e) {
-      refuse(path, fmt::format("line {} of the timeline is not JSON: {}", line_number, e.what()));
-    }
-    refuse_hostile_values(path, line);
-    const auto type = line.is_object() ? line.value("type", std::string{}) : std::string{};
-    try {
-      if (!header) {
-        if (type != "header") {
-          refuse(path, "not a pgleak timeline (its first line is not a header)");
-        }
-        header = true;
-        read_timeline_header(s, line);
-      } else if (type == "sample") {
-        auto sample = record::sample_from_json(line);
-        record::fold_sample(sample);  // as the recorder keeps it
-        if (sample.by_state.size() + sample.by_process.size() + sample.pools.size() >
-            kMaxSampleEntries) {
-          refuse(path, fmt::format("line {}: a sample of more than {} states, processes and "
-                                   "pools: not a timeline pgleak wrote",
-                                   line_number, kMaxSampleEntries));
-        }
-        s.last_t_s = std::max(s.last_t_s, sample.t_s);
-        s.timeline->add_sample(std::move(sample));
-      } else if (type == "event") {
-        auto event = record::event_from_json(line);
-        clip(event.message, kMaxEventText);
-        for (auto* field : {&event.kind, &event.sqlstate, &event.process, &event.worker,
-                            &event.pattern, &event.code_source, &event.pgbouncer_error}) {
-          clip(*field, 256);
-        }
-        codes.insert(event.kind);
-        codes.insert(event.sqlstate);
-        if (codes.size() > kMaxDistinctCodes) {
-          refuse(path, fmt::format("more than {} distinct event kinds and SQLSTATEs: not a "
-                                   "timeline pgleak wrote",
-                                   kMaxDistinctCodes));
-        }
-        s.last_t_s = std::max(s.last_t_s, event.t_s);
-        s.timeline->add_event(std::move(event));
-      } else if (type == "end") {
-        s.timeline_cut = false;
-      }
-    } catch (const json::exception& e) {
-      refuse(path, std::string{"a timeline line of the wrong shape: "} + e.what());
-    }
-  };
-  util::LineSplitter lines;
-  try {
-    util::gunzip_each(bytes, kMaxTimelineDecompressed,
-                      [&](std::string_view chunk) { lines.feed(chunk, on_line); });
-  } catch (const util::UsageError& e) {
-    refuse(path, e.what());
-  }
-  if (lines.overlong() > 0) {
-    refuse(path, fmt::format("holds a line longer than {} bytes: not a timeline pgleak wrote",
-                             util::LineSplitter::kMaxLine));
-  }
-  if (!header) {
-    refuse(path, "an empty timeline");
-  }
-  return s;  // a line cut short by the kill is left in `lines`
-}
-
-Shard read_shard(const ShardFile& f) {
-  const bool gzip = f.bytes.size() >= 2 && static_cast<unsigned char>(f.bytes[0]) == 0x1f &&
-                    static_cast<unsigned char>(f.bytes[1]) == 0x8b;
-  return gzip ? read_timeline_shard(f.path, f.bytes) : read_report_shard(f.path, f.bytes);
-}
-
-// One shard per index: two reports of one index are refused, a report wins
-// over a timeline of the same shard; every index from 0 to N-1 must be there.
-std::vector<Shard> pick_shards(std::vector<Shard> given) {
-  if (given.empty()) {
-    throw util::UsageError("no shard reports given");
-  }
-  const auto& first = given.front();
-  for (const auto& s : given) {
-    if (s.run_id != first.run_id || s.run_name != first.run_name) {
-      refuse(s.path, fmt::format("shard of run {} ({}), but {} is of run {} ({}): shards of "
-                                 "different runs",
-                                 s.run_id, s.run_name, first.path, first.run_id, first.run_name));
-    }
-    if (s.count != first.count) {
-      refuse(s.path, fmt::format("shard {}/{}, but {} is shard {}/{}: every shard of a run has "
-                                 "the same N",
-                                 s.index, s.count, first.path, first.index, first.count));
-    }
-    if (s.digest != first.digest) {
-      refuse(s.path, fmt::format("ran scenario digest {}, but {} ran {}: shards of different "
-                                 "scenarios (or --time-scale)",
-                                 s.digest, first.path, first.digest));
-    }
-    if (s.count < 1 || s.count > scenario::kMaxShards) {
-      refuse(s.path, fmt::format("shard {}/{}: N must be from 1 to {}", s.index, s.count,
-                                 scenario::kMaxShards));
-    }
-    if (s.index < 0 || s.index >= s.count) {
-      refuse(s.path, fmt::format("shard index {} is not from 0 to {}", s.index, s.count - 1));
-    }
-  }
-  std::vector<std::optional<Shard>> by_index(static_cast<size_t>(first.count));
-  for (auto& s : given) {
-    auto& slot = by_index[static_cast<size_t>(s.index)];
-    if (slot && slot->report.has_value() == s.report.has_value()) {
-      refuse(s.path, fmt::format("shard {}/{} is given twice: {} and {}", s.index, s.count,
-                                 slot->path, s.path));
-    }
-    if (!slot || s.report) {
-      slot = std::move(s);
-    }
-  }
-  std::vector<std::string> missing;
-  for (size_t i = 0; i < by_index.size(); ++i) {
-    if (!by_index[i]) {
-      missing.push_back(std::to_string(i));
-    }
-  }
-  if (!missing.empty()) {
-    throw util::UsageError(fmt::format(
-        "missing shard(s) {} of {} (give each shard's report, or the timeline of a shard killed "
-        "before it wrote one)",
-        fmt::join(missing, ", "), by_index.size()));
-  }
-  std::vector<Shard> out;
-  for (auto& s : by_index) {
-    out.push_back(std::move(*s));
-  }
-  return out;
-}
-
-scenario::Scenario recover_scenario(const std::vector<Shard>& shards,
-                                    const scenario::PatternCatalog& catalog) {
-  for (const auto& s : shards) {
-    if (!s.report) {
-      continue;
-    }
-    const auto& sh = s.report->at("shard");
-    scenario::LoadOptions options;
-    options.time_scale = sh.at("time_scale").get<double>();
-    options.shards = s.count;
-    scenario::Scenario sc;
-    try {
-      sc = scenario::parse(sh.at("scenario_text").get<std::string>(),
-                           s.report->at("scenario").value("source", std::string{}), catalog,
-                           options);
-    } catch (const scenario::ScenarioError& e) {
-      refuse(s.path, std::string{"its scenario_text is not a valid scenario: "} + e.what());
-    }
-    if (sc.digest != s.digest) {
-      refuse(s.path, "its scenario_text does not match its scenario_digest (was it edited?)");
-    }
-    return sc;
-  }
-  throw util::UsageError(
-      "no shard's report, only timelines: the scenario cannot be recovered from them");
-}
-
-run::RunStatus status_of(const std::string& path, const std::string& text) {
-  for (const auto st : {run::RunStatus::kCompleted, run::RunStatus::kInterrupted,
-                        run::RunStatus::kTargetLost, run::RunStatus::kAborted}) {
-    if (run::to_string(st) == text) {
-      return st;
-    }
+record::RunStatus status_of(const std::string& path, const std::string& text) {
+  if (const auto status = record::run_status_from_string(text)) {
+    return *status;
   }
   refuse(path, "run.status \"" + text + "\" is not one pgleak writes");
 }
@@ -368,7 +78,7 @@ void check_replicas(const Shard& s, const scenario::Scenario& sc) {
 }
 
 // What one shard's report adds to the fleet's record.
-void add_report(const Shard& s, run::RunResult& r, std::vector<record::Sample>& samples) {
+void add_report(const Shard& s, record::RunResult& r, std::vector<record::Sample>& samples) {
   const auto& doc = *s.report;
   const auto& sh = doc.at("shard");
   const auto& summary = doc.at("summary");
@@ -388,40 +98,24 @@ void add_report(const Shard& s, run::RunResult& r, std::vector<record::Sample>& 
   r.series.with_waiters =
       std::max(r.series.with_waiters, summary.at("samples_with_waiters").get<uint64_t>());
   if (!h.at("checkout_waits").is_null()) {
-    add_histogram_json(*r.checkout_waits, h.at("checkout_waits"));
+    record::add_histogram_json(*r.checkout_waits, h.at("checkout_waits"));
   }
   auto lateness = std::const_pointer_cast<util::LatencyHistogram>(r.timeout_lateness);
   if (!h.at("timeout_lateness").is_null()) {
-    add_histogram_json(*lateness, h.at("timeout_lateness"));
+    record::add_histogram_json(*lateness, h.at("timeout_lateness"));
   }
   for (const auto& p : doc.at("pools")) {
-    auto stats = stats_from_json(p.at("stats"));
-    stats.checkins_by_cleanup = p.at("checkins_by_cleanup").get<uint64_t>();
-    r.pools.push_back({p.at("process").get<std::string>(), record::checked_int(p.at("replica")),
-                       stats, record::checked_int(p.at("held_at_end"))});
+    r.pools.push_back(record::pool_outcome_from_json(p));
   }
   const auto& delays = h.at("load_start_delays");
   size_t i = 0;
   for (const auto& l : doc.at("loads")) {
-    run::LoadOutcome load;
-    load.process = l.at("process").get<std::string>();
-    load.replica = record::checked_int(l.at("replica"));
-    load.group = l.at("group").get<std::string>();
-    load.open_model = l.at("model").get<std::string>() == "open";
-    load.arrivals = l.value("arrivals", uint64_t{0});
-    load.dropped = l.value("dropped", uint64_t{0});
-    load.start_delays = std::make_shared<util::LatencyHistogram>();
-    if (i < delays.size() && !delays.at(i).is_null()) {
-      add_histogram_json(*load.start_delays, delays.at(i));
-    }
+    r.loads.push_back(
+        record::load_outcome_from_json(l, i < delays.size() ? delays.at(i) : json(nullptr)));
     ++i;
-    r.loads.push_back(std::move(load));
   }
   for (const auto& hj : doc.at("holders")) {
-    r.holders.push_back({hj.at("process").get<std::string>(), record::checked_int(hj.at("replica")),
-                         hj.at("worker").get<std::string>(), hj.at("pattern").get<std::string>(),
-                         record::checked_int(hj.at("backend_pid")), hj.at("since_s").get<double>(),
-                         hj.at("age_s").get<double>(), hj.at("age_nominal_s").get<double>()});
+    r.holders.push_back(record::holder_from_json(hj));
   }
   r.leftover_backends_terminated +=
       record::checked_int(doc.at("cleanup").at("leftover_backends_terminated"));
@@ -434,7 +128,7 @@ void add_report(const Shard& s, run::RunResult& r, std::vector<record::Sample>& 
 
 // What a killed shard's timeline adds: its events (kept and counted as its
 // recorder kept and counted them) and its samples.
-void add_timeline(const Shard& s, run::RunResult& r, std::vector<record::Sample>& samples) {
+void add_timeline(const Shard& s, record::RunResult& r, std::vector<record::Sample>& samples) {
   const auto& t = *s.timeline;
   for (auto& e : t.events()) {
     r.events.push_back(std::move(e));
@@ -461,29 +155,8 @@ void add_timeline(const Shard& s, run::RunResult& r, std::vector<record::Sample>
 }
 
 // The target as the sampling shard saw it before the run.
-run::TargetDescription target_of(const Shard& s) {
-  run::TargetDescription t;
-  const auto& doc = *s.report;
-  const auto& tj = doc.at("target");
-  const auto& info = doc.at("shard").at("target_info");
-  t.embedded = tj.at("kind").get<std::string>() == "embedded";
-  t.dsn_redacted = tj.value("dsn", json("")).is_string() ? tj.at("dsn").get<std::string>() : "";
-  t.server.server_version = tj.at("server_version").get<std::string>();
-  t.server.max_connections = record::checked_int(tj.at("max_connections"));
-  t.server.superuser_reserved_connections =
-      record::checked_int(tj.at("superuser_reserved_connections"));
-  t.server.superuser = info.at("superuser").get<bool>();
-  t.server.role_connection_limit = record::checked_int(info.at("role_connection_limit"));
-  t.server.database_connection_limit = record::checked_int(info.at("database_connection_limit"));
-  t.server.connections_in_use = record::checked_int(info.at("connections_in_use"));
-  t.connections_before = record::checked_int(info.at("connections_before"));
-  t.app_role_superuser = info.at("app_role_superuser").get<bool>();
-  if (const auto& b = tj.at("pgbouncer"); b.is_object()) {
-    t.pgbouncer = true;
-    t.pgbouncer_embedded = b.at("kind").get<std::string>() == "embedded";
-    t.pgbouncer_console = b.at("console").get<std::string>();
-  }
-  return t;
+record::TargetDescription target_of(const Shard& s) {
+  return record::target_from_json(s.report->at("target"), s.report->at("shard").at("target_info"));
 }
 
 // The fleet's samples: the sampling shard's, each with every other shard's
@@ -516,16 +189,16 @@ struct Listing {
   std::optional<int64_t> last_start;
 
   // A shard that did not complete: named, and the run did not either.
-  void ended(run::RunResult& r, run::RunStatus status, std::string what) {
+  void ended(record::RunResult& r, record::RunStatus status, std::string what) {
     ended_early.push_back(std::move(what));
-    if (r.status == run::RunStatus::kCompleted) {
+    if (r.status == record::RunStatus::kCompleted) {
       r.status = status;
     }
   }
 };
 
 // The server's view, from the shard that sampled it.
-void take_server_view(const Shard& s, run::RunResult& r) {
+void take_server_view(const Shard& s, record::RunResult& r) {
   r.target = target_of(s);
   const auto& log = s.report->at("server_log");
   r.server_log_available = log.at("available").get<bool>();
@@ -541,7 +214,7 @@ void take_server_view(const Shard& s, run::RunResult& r) {
 }
 
 // A shard that wrote its report.
-void take_report(const Shard& s, const scenario::Scenario& sc, run::RunResult& r,
+void take_report(const Shard& s, const scenario::Scenario& sc, record::RunResult& r,
                  std::vector<record::Sample>& samples, Listing& listing) {
   check_replicas(s, sc);
   add_report(s, r, samples);
@@ -562,12 +235,12 @@ void take_report(const Shard& s, const scenario::Scenario& sc, run::RunResult& r
                             {"barrier_wait_s", sh.at("barrier_wait_s")},
                             {"started_at_unix_ms", started},
                             {"replicas", sh.at("replicas").size()},
-                            {"ended_early", status != run::RunStatus::kCompleted}});
-  if (status != run::RunStatus::kCompleted) {
+                            {"ended_early", status != record::RunStatus::kCompleted}});
+  if (status != record::RunStatus::kCompleted) {
     const auto& detail = run.at("status_detail");
     const auto said = detail.is_string() ? detail.get<std::string>() : std::string{};
     listing.ended(r, status,
-                  fmt::format("shard {}/{} {}{}", s.index, s.count, run::to_string(status),
+                  fmt::format("shard {}/{} {}{}", s.index, s.count, record::to_string(status),
                               said.empty() ? "" : ": " + said));
   }
   if (r.started_at_utc.empty()) {
@@ -583,7 +256,7 @@ void take_report(const Shard& s, const scenario::Scenario& sc, run::RunResult& r
 }
 
 // A shard killed before it wrote its report, from its timeline.
-void take_timeline(const Shard& s, run::RunResult& r, std::vector<record::Sample>& samples,
+void take_timeline(const Shard& s, record::RunResult& r, std::vector<record::Sample>& samples,
                    Listing& listing) {
   add_timeline(s, r, samples);
   const auto how = fmt::format("killed before it wrote its report; its timeline {} at {:.1f}s",
@@ -595,7 +268,7 @@ void take_timeline(const Shard& s, run::RunResult& r, std::vector<record::Sample
                             {"wall_s", nullptr},
                             {"samples_server", s.index == 0},
                             {"ended_early", true}});
-  listing.ended(r, run::RunStatus::kInterrupted,
+  listing.ended(r, record::RunStatus::kInterrupted,
                 fmt::format("shard {}/{} {}", s.index, s.count, how));
   if (s.index == 0) {
     const auto series = s.timeline->series_stats();
@@ -615,10 +288,10 @@ MergedRun merge_shards(const std::vector<ShardFile>& files,
                        const scenario::PatternCatalog& catalog) {
   std::vector<Shard> given;
   for (const auto& f : files) {
-    given.push_back(read_shard(f));
+    given.push_back(merge_input::read_shard(f));
   }
-  auto shards = pick_shards(std::move(given));
-  MergedRun m{recover_scenario(shards, catalog), {}, json::object()};
+  auto shards = merge_input::pick_shards(std::move(given));
+  MergedRun m{merge_input::recover_scenario(shards, catalog), {}, json::object()};
   auto& r = m.result;
   r.run_id = shards[0].run_id;
   r.checkout_waits = std::make_shared<util::LatencyHistogram>();

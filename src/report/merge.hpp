@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "run/runner.hpp"
+#include "record/run_result.hpp"
 #include "scenario/loader.hpp"
 #include "scenario/scenario.hpp"
 
@@ -22,7 +22,7 @@ struct ShardFile {
 
 struct MergedRun {
   scenario::Scenario scenario;  // from the shards' reports, checked against their digest
-  run::RunResult result;
+  record::RunResult result;
   // The report's "merge" block: every shard, where it came from and how it ended.
   nlohmann::json merge;
 };

@@ -47,8 +47,8 @@ int Fleet::cut_sockets() {
   return cut;
 }
 
-std::vector<PoolSample> Fleet::pool_samples() const {
-  std::vector<PoolSample> pools;
+std::vector<record::PoolSample> Fleet::pool_samples() const {
+  std::vector<record::PoolSample> pools;
   pools.reserve(replicas_.size());
   for (const auto& rep : replicas_) {
     const auto s = rep->pool().stats();

@@ -32,7 +32,7 @@ class Fleet {
   // shutdown(2) on every socket of every process; returns how many.
   int cut_sockets();
 
-  std::vector<PoolSample> pool_samples() const;
+  std::vector<record::PoolSample> pool_samples() const;
 
   std::string last_holder(const std::string& process, int replica, int pid) const;
 

@@ -8,7 +8,7 @@ namespace pgleak::run {
 
 using Clock = std::chrono::steady_clock;
 
-LiveWatch::LiveWatch(const scenario::Scenario& scenario, Recorder& recorder,
+LiveWatch::LiveWatch(const scenario::Scenario& scenario, record::Recorder& recorder,
                      const std::vector<std::unique_ptr<workload::ProcessReplica>>& replicas,
                      std::ostream* log, bool in_place, int connection_limit)
     : scenario_(scenario),
@@ -18,8 +18,8 @@ LiveWatch::LiveWatch(const scenario::Scenario& scenario, Recorder& recorder,
       in_place_(in_place),
       connection_limit_(connection_limit) {}
 
-std::vector<Holder> LiveWatch::holders() const {
-  std::vector<Holder> found;
+std::vector<record::Holder> LiveWatch::holders() const {
+  std::vector<record::Holder> found;
   if (!scenario_.leak_threshold) {
     return found;
   }
@@ -30,7 +30,7 @@ std::vector<Holder> LiveWatch::holders() const {
       if (age <= util::to_seconds(scenario_.leak_threshold->applied)) {
         continue;
       }
-      Holder h;
+      record::Holder h;
       h.process = rep->spec().name;
       h.replica = rep->replica();
       h.worker = out.holder;
@@ -116,7 +116,7 @@ void LiveWatch::progress() {
     return;
   }
   last_progress_ = now;
-  const Sample s = recorder_.latest_sample().value_or(Sample{});
+  const record::Sample s = recorder_.latest_sample().value_or(record::Sample{});
   int waiting = 0;
   for (const auto& p : s.pools) {
     waiting += p.waiting;

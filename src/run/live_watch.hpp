@@ -9,7 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "run/recorded.hpp"
+#include "record/observations.hpp"
+#include "record/recorder.hpp"
 #include "scenario/scenario.hpp"
 #include "workload/process_replica.hpp"
 
@@ -24,7 +25,7 @@ namespace pgleak::run {
 class LiveWatch {
  public:
   // `connection_limit` < 0: the run does not sample the server (a shard but 0).
-  LiveWatch(const scenario::Scenario& scenario, Recorder& recorder,
+  LiveWatch(const scenario::Scenario& scenario, record::Recorder& recorder,
             const std::vector<std::unique_ptr<workload::ProcessReplica>>& replicas,
             std::ostream* log, bool in_place, int connection_limit);
 
@@ -33,7 +34,7 @@ class LiveWatch {
   // Ends the progress line (a newline after an in-place line).
   void finish();
   // Checkouts older than leak_threshold right now (empty without one).
-  std::vector<Holder> holders() const;
+  std::vector<record::Holder> holders() const;
   // A metric's value so far, for the metrics a run watches while it runs
   // (scenario::MetricInfo::live, and the SQLSTATE counts); nullopt for others.
   std::optional<double> value_so_far(const std::string& metric) const;
@@ -42,7 +43,7 @@ class LiveWatch {
   void progress();
 
   const scenario::Scenario& scenario_;
-  Recorder& recorder_;
+  record::Recorder& recorder_;
   const std::vector<std::unique_ptr<workload::ProcessReplica>>& replicas_;
   std::ostream* log_;
   const bool in_place_;

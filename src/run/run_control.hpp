@@ -17,13 +17,14 @@ namespace pgleak::run {
 class RunControl {
  public:
   explicit RunControl(const std::stop_token& interrupt)
-      : on_interrupt_(interrupt, [this] { stop(RunStatus::kInterrupted, "interrupted"); }) {}
+      : on_interrupt_(interrupt, [this] { stop(record::RunStatus::kInterrupted, "interrupted"); }) {
+  }
 
   // Ends the run early, for `why`.
-  void stop(RunStatus why, const std::string& detail) {
+  void stop(record::RunStatus why, const std::string& detail) {
     {
       std::lock_guard lock{mutex_};
-      if (status_ == RunStatus::kCompleted) {
+      if (status_ == record::RunStatus::kCompleted) {
         status_ = why;
         detail_ = detail;
       }
@@ -39,7 +40,7 @@ class RunControl {
   std::stop_token token() const { return workers_.get_token(); }
   // What the watch waits on: the run's end, early or not.
   std::stop_token end_token() const { return end_.get_token(); }
-  void describe(RunResult& result) const {
+  void describe(record::RunResult& result) const {
     std::lock_guard lock{mutex_};
     result.status = status_;
     result.status_detail = detail_;
@@ -47,7 +48,7 @@ class RunControl {
 
  private:
   mutable std::mutex mutex_;
-  RunStatus status_ = RunStatus::kCompleted;
+  record::RunStatus status_ = record::RunStatus::kCompleted;
   std::string detail_;
   std::stop_source end_;
   std::stop_source workers_;

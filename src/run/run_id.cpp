@@ -1,5 +1,5 @@
-// A run's words for itself: its status, and its id (drawn at random, or, for
-// the shards of one run, from the name they share). Declared in runner.hpp.
+// A run's id: drawn at random, or, for the shards of one run, from the name
+// they share. Declared in runner.hpp.
 #include <random>
 
 #include "run/runner.hpp"
@@ -7,20 +7,6 @@
 #include "scenario/shard.hpp"
 
 namespace pgleak::run {
-
-std::string_view to_string(RunStatus status) {
-  switch (status) {
-    case RunStatus::kCompleted:
-      return "completed";
-    case RunStatus::kInterrupted:
-      return "interrupted";
-    case RunStatus::kTargetLost:
-      return "target_lost";
-    case RunStatus::kAborted:
-      return "aborted";
-  }
-  return "completed";
-}
 
 namespace {
 constexpr std::string_view kRunIdAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";

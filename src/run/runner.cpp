@@ -16,7 +16,6 @@
 #include "probe/server_log.hpp"
 #include "run/fleet.hpp"
 #include "run/live_watch.hpp"
-#include "run/recorded.hpp"
 #include "run/run_control.hpp"
 #include "run/shard_barrier.hpp"
 #include "run/thread_budget.hpp"
@@ -53,7 +52,7 @@ struct Target {
   db::ConnInfo app;    // the workers' role (through PgBouncer when it is in the path)
   db::ConnInfo admin;  // the sampler's and faults' role, on the server itself
   std::optional<db::ConnInfo> pgbouncer_console;
-  TargetDescription description;
+  record::TargetDescription description;
 };
 
 Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
@@ -132,13 +131,13 @@ void watch_until_end(const scenario::Scenario& sc, const RunOptions& options, Li
   while (!stop.stop_requested() && Clock::now() < deadline) {
     util::sleep_until(std::min(deadline, Clock::now() + 250ms), stop);
     if (auto why = watch.tick()) {
-      control.stop(RunStatus::kAborted, *why);
+      control.stop(record::RunStatus::kAborted, *why);
       if (link != nullptr) {
         link->announce_abort();
       }
     } else if (link != nullptr) {
       if (const int other = link->aborted_by(); other >= 0) {
-        control.stop(RunStatus::kAborted,
+        control.stop(record::RunStatus::kAborted,
                      fmt::format("shard {}/{} ended the run early (abort_on_fail; its report says "
                                  "why), and this shard stopped with it",
                                  other, options.shard->shard.count));
@@ -155,7 +154,8 @@ void watch_until_end(const scenario::Scenario& sc, const RunOptions& options, Li
 // none. Opened before the target, so that a path that cannot be written
 // fails the run before anything starts.
 std::unique_ptr<record::SideFile> open_timeline(const scenario::Scenario& sc,
-                                                const RunOptions& options, const RunResult& r) {
+                                                const RunOptions& options,
+                                                const record::RunResult& r) {
   if (options.side_file.empty()) {
     return nullptr;
   }
@@ -173,7 +173,7 @@ std::unique_ptr<record::SideFile> open_timeline(const scenario::Scenario& sc,
 }
 
 // Its last line, with the run's outcome, and where the file stands.
-void close_timeline(record::SideFile& file, RunResult& r) {
+void close_timeline(record::SideFile& file, record::RunResult& r) {
   uint64_t events = 0;
   for (const auto& [kind, n] : r.events_by_kind) {
     events += n;
@@ -190,7 +190,7 @@ struct FollowedLogs {
   std::unique_ptr<probe::ServerLogTailer> server;
   std::unique_ptr<probe::PgBouncerLogTailer> pgbouncer;
   // Stops both; the report says when the server's log could not be read whole.
-  void stop(RunResult& result) {
+  void stop(record::RunResult& result) {
     if (server) {
       server->stop();
       if (const auto gaps = server->gaps(); gaps.any()) {
@@ -207,7 +207,7 @@ struct FollowedLogs {
 
 FollowedLogs follow_logs(const Target& target, const RunOptions& options,
                          const std::string& run_marker, record::Recorder& recorder,
-                         const Fleet& fleet, RunResult& result) {
+                         const Fleet& fleet, record::RunResult& result) {
   FollowedLogs logs;
   const std::string server_log =
       target.embedded ? target.embedded->json_log_path().string() : options.server_log;
@@ -241,7 +241,7 @@ FollowedLogs follow_logs(const Target& target, const RunOptions& options,
 
 // What the recorder and the sampler hold, into the result.
 void collect_recorded(const record::Recorder& recorder, const probe::ActivitySampler& sampler,
-                      RunResult& result) {
+                      record::RunResult& result) {
   result.samples = recorder.samples();
   result.series = recorder.series_stats();
   result.events = recorder.events();
@@ -265,7 +265,7 @@ void collect_recorded(const record::Recorder& recorder, const probe::ActivitySam
 // before anything of its own starts; a signal while it waits stops the run.
 std::unique_ptr<ShardLink> join_shards(const scenario::Scenario& sc, const RunOptions& options,
                                        const Target& target, RunControl& control,
-                                       RunResult& result) {
+                                       record::RunResult& result) {
   const auto& shard = *options.shard;
   log(options,
       fmt::format("shard {}: waiting for all {} shards of run {} at the barrier (up "
@@ -288,7 +288,7 @@ std::unique_ptr<ShardLink> join_shards(const scenario::Scenario& sc, const RunOp
   out.replicas =
       scenario::split_replicas(sc, shard.shard.count)[static_cast<size_t>(shard.shard.index)];
   if (link->interrupted()) {
-    control.stop(RunStatus::kInterrupted, "interrupted at the shard barrier");
+    control.stop(record::RunStatus::kInterrupted, "interrupted at the shard barrier");
   } else {
     log(options, fmt::format("shard {}: every shard arrived; starting (waited {:.2f}s)",
                              shard.shard.str(), link->waited_s()));
@@ -300,7 +300,7 @@ std::unique_ptr<ShardLink> join_shards(const scenario::Scenario& sc, const RunOp
 // Those still there after 5 s are terminated and counted; a count or a
 // termination that fails is said, with its reason, and never read as none.
 void check_nothing_left(probe::RunBackends& backends, record::Recorder& recorder,
-                        RunResult& result) {
+                        record::RunResult& result) {
   int left = backends.wait_gone(5s);
   if (left > 0) {
     left = backends.terminate();
@@ -310,15 +310,15 @@ void check_nothing_left(probe::RunBackends& backends, record::Recorder& recorder
     result.cleanup_checked = false;
     result.cleanup_note = fmt::format("could not check that no backend of the run was left: {}",
                                       backends.last_error());
-    Event ev;
+    record::Event ev;
     ev.kind = record::kCheckFailed;
     ev.message = result.cleanup_note;
     recorder.add_event(std::move(ev));
   }
 }
 
-RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) {
-  RunResult result;
+record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) {
+  record::RunResult result;
   result.run_id = options.shard ? options.shard->run_id : make_run_id();
   result.started_at_utc = util::utc_now("%Y-%m-%dT%H:%M:%SZ");
   const auto wall_start = Clock::now();
@@ -344,7 +344,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   RunControl control{options.interrupt};
   const auto link = shard ? join_shards(sc, options, target, control, result) : nullptr;
   Fleet fleet{sc, target.app, control.token(), shard};
-  Recorder recorder{Clock::now()};
+  record::Recorder recorder{Clock::now()};
   recorder.stream_to(side_file.get());
 
   // Forced, the clean-up stops asking a server that may not answer. A shard
@@ -358,7 +358,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
     sampler.read_pgbouncer(*target.pgbouncer_console);
   }
   sampler.on_target_lost(
-      [&control](const std::string& why) { control.stop(RunStatus::kTargetLost, why); });
+      [&control](const std::string& why) { control.stop(record::RunStatus::kTargetLost, why); });
   if (target.embedded) {
     // The server's set-up and settings sessions must be gone before the
     // workload meets a tight connection limit.
@@ -452,7 +452,7 @@ RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) 
   }
   if (link) {
     for (const auto& failure : link->failures()) {
-      Event ev;
+      record::Event ev;
       ev.kind = record::kShardBarrier;
       ev.message = failure;
       recorder.add_event(std::move(ev));

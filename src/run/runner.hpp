@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "pool/pool_stats.hpp"
 #include "probe/server_info.hpp"
+#include "record/observations.hpp"
+#include "record/pool_stats.hpp"
+#include "record/recorder.hpp"
+#include "record/run_result.hpp"
 #include "record/side_file.hpp"
-#include "run/recorded.hpp"
 #include "scenario/scenario.hpp"
 #include "scenario/shard.hpp"
 #include "util/latency_histogram.hpp"
@@ -42,7 +44,7 @@ struct RunOptions {
   // With a DSN: called with what the target says about itself before anything
   // is started; it throws (util::UsageError) to refuse the run, e.g. when the
   // scenario would take the slots other clients of that server need.
-  std::function<void(const probe::ServerInfo&)> preflight;
+  std::function<void(const record::ServerInfo&)> preflight;
   // Ctrl-C / SIGTERM / SIGHUP: the run stops early, cleans up, and says so.
   std::stop_token interrupt;
   // A second signal: the same clean-up without its grace periods.
@@ -65,97 +67,6 @@ struct RunOptions {
   std::optional<ShardRun> shard;
 };
 
-enum class RunStatus { kCompleted, kInterrupted, kTargetLost, kAborted };
-
-struct TargetDescription {
-  bool embedded = true;
-  std::string dsn_redacted;  // external targets only
-  probe::ServerInfo server;
-  // The workers' role may use the superuser-reserved slots (an external
-  // target whose DSN logs in as a superuser); the embedded one never does.
-  bool app_role_superuser = false;
-  // Client connections already on the server before the run (external).
-  int connections_before = 0;
-  // PgBouncer in the path: pgleak's own (embedded) or the user's (--dsn with
-  // --pgbouncer-admin); `console` is its admin console, redacted.
-  bool pgbouncer = false;
-  bool pgbouncer_embedded = false;
-  std::string pgbouncer_console;
-};
-
-struct PoolOutcome {
-  std::string process;
-  int replica = 0;
-  pool::PoolStats stats;
-  int outstanding = 0;  // checkouts still out when the run ended (held sessions)
-};
-
-// How one worker group of one replica was paced.
-struct LoadOutcome {
-  std::string process;
-  int replica = 0;
-  std::string group;
-  bool open_model = false;
-  uint64_t arrivals = 0;  // open model: units that arrived
-  uint64_t dropped = 0;   // open model: arrivals that found every worker busy
-  std::shared_ptr<util::LatencyHistogram> start_delays;  // arrival to pickup
-};
-
-// What a shard of a sharded run was, for its report and `pgleak merge`.
-struct ShardOutcome {
-  scenario::ShardRef shard;
-  std::string run_name;
-  bool samples_server = false;
-  double barrier_wait_s = 0;
-  int64_t started_at_unix_ms = 0;  // when it passed the barrier: its t = 0
-  std::vector<scenario::ReplicaRef> replicas;
-};
-
-// Everything a run observed, for analysis and the report.
-struct RunResult {
-  std::string run_id;
-  std::string started_at_utc;  // ISO 8601
-  double wall_s = 0;
-  RunStatus status = RunStatus::kCompleted;
-  std::string status_detail;
-  TargetDescription target;
-  // The kept samples: all of a short run's, a peak-keeping selection of a
-  // long one's (record::BoundedSeries); `series` covers every sample taken.
-  std::vector<Sample> samples;
-  record::SeriesStats series;
-  std::vector<Event> events;
-  uint64_t events_dropped = 0;
-  std::map<std::string, uint64_t> events_by_kind;  // every event, dropped ones included
-  std::shared_ptr<const util::LatencyHistogram> timeout_lateness;
-  // The side file, when one was asked for (empty path otherwise).
-  record::SideFile::Status side_file;
-  std::map<std::string, uint64_t> errors_by_sqlstate;
-  std::map<std::string, uint64_t> server_errors_by_sqlstate;
-  // What PgBouncer logged sending clients errors, by reason (pgbouncer_log events).
-  std::map<std::string, uint64_t> pgbouncer_errors;
-  // Server-log attribution: only where pgleak can read the log (embedded).
-  bool server_log_available = false;
-  std::string server_log_note;
-  uint64_t pool_timeouts = 0;
-  uint64_t connections_lost = 0;
-  std::vector<PoolOutcome> pools;
-  std::vector<LoadOutcome> loads;
-  // Checkouts older than leak_threshold at the end of the scenario.
-  std::vector<Holder> holders;
-  std::shared_ptr<util::LatencyHistogram> checkout_waits;  // all pools merged
-  uint64_t connect_attempts = 0;  // every connection the workers tried to open
-  uint64_t sampler_missed_intervals = 0;
-  double sampler_max_lag_ms = 0;
-  int leftover_backends_terminated = 0;
-  // False when the check for leftover backends was due and could not be made
-  // (the admin session failed): never read as "none left".
-  bool cleanup_checked = true;
-  std::string cleanup_note;  // why the check for leftover backends was not made
-  std::optional<ShardOutcome> shard;
-};
-
-std::string_view to_string(RunStatus status);
-
 // Runs a validated scenario against its target and returns what it saw, in
 // four phases: open the target, start the workload and its instruments, watch
 // until the scenario ends (or is stopped), then stop everything and collect.
@@ -164,7 +75,7 @@ std::string_view to_string(RunStatus status);
 // in the stop phase is bounded. Throws util::InfrastructureError when the
 // target cannot be reached or the embedded server cannot start, and what
 // `preflight` throws.
-RunResult run_scenario(const scenario::Scenario& scenario, const RunOptions& options);
+record::RunResult run_scenario(const scenario::Scenario& scenario, const RunOptions& options);
 
 // Six characters of [a-z0-9]: marks every backend of one run.
 std::string make_run_id();

@@ -14,7 +14,7 @@ namespace pgleak::run {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, Recorder& recorder,
+Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
                    RunControl& control, probe::RunBackends& backends,
                    server::EmbeddedServer* embedded, const std::string& run_id,
                    std::optional<scenario::ShardRef> shard, Clock::time_point run_start)
@@ -73,8 +73,8 @@ void Workload::stop(const std::stop_token& force) {
   }
 }
 
-std::vector<LoadOutcome> Workload::loads() const {
-  std::vector<LoadOutcome> out;
+std::vector<record::LoadOutcome> Workload::loads() const {
+  std::vector<record::LoadOutcome> out;
   for (const auto& g : groups_) {
     auto delays = std::make_shared<util::LatencyHistogram>();
     delays->merge_from(g.load->start_delays());
@@ -154,7 +154,7 @@ void Workload::run_worker(GroupRun& g, const std::string& tag, int index) {
       workload::WorkerContext ctx{rep, *g.group, *g.load, index, tag, recorder_, life->stop};
       workload::PatternRegistry::builtin().make(*g.group, sc_.time_scale)->run(ctx);
     } catch (const std::exception& e) {
-      Event ev;
+      record::Event ev;
       ev.kind = "worker_error";
       ev.message = e.what();
       ev.process = rep.spec().name;
@@ -196,7 +196,7 @@ void Workload::run_lifecycle(workload::ProcessReplica& rep) {
     rep.pool().dispose();
     rep.pool().collect_garbage();
     record_process_event(
-        rep, crash ? kProcessCrash : kProcessExit,
+        rep, crash ? record::kProcessCrash : record::kProcessExit,
         fmt::format("{} with {} connections open, {} checked out{}", crash ? "crashed" : "exited",
                     before.open, before.checked_out + before.retired_out,
                     crash ? ": its sockets closed without a goodbye" : ": its connections closed"));
@@ -208,7 +208,7 @@ void Workload::run_lifecycle(workload::ProcessReplica& rep) {
     }
     rep.begin_life(Clock::now(), stop);
     record_process_event(
-        rep, kProcessStart,
+        rep, record::kProcessStart,
         fmt::format(
             "restarted {} after it ended{}", util::format_duration(l.restart_after->applied),
             l.startup.applied.count() > 0
@@ -219,7 +219,7 @@ void Workload::run_lifecycle(workload::ProcessReplica& rep) {
 
 void Workload::record_process_event(const workload::ProcessReplica& rep, const char* kind,
                                     std::string message) {
-  Event ev;
+  record::Event ev;
   ev.kind = kind;
   ev.process = rep.spec().name;
   ev.replica = rep.replica();
@@ -233,8 +233,8 @@ void Workload::run_faults(server::EmbeddedServer* embedded, Clock::time_point ru
     if (!util::sleep_until(run_start + fault.at.applied, stop)) {
       return;
     }
-    Event ev;
-    ev.kind = kFault;
+    record::Event ev;
+    ev.kind = record::kFault;
     const auto process = fault.target == "all" ? std::string{} : fault.target;
     ev.process = process;
     try {

@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "probe/run_backends.hpp"
+#include "record/observations.hpp"
+#include "record/recorder.hpp"
 #include "run/fleet.hpp"
-#include "run/recorded.hpp"
 #include "run/run_control.hpp"
 #include "run/runner.hpp"
 #include "scenario/scenario.hpp"
@@ -53,8 +54,8 @@ class WorkerCount {
 class Workload {
  public:
   // `shard`: the shard of a sharded run (its tags carry it), if it is one.
-  Workload(const scenario::Scenario& sc, Fleet& fleet, Recorder& recorder, RunControl& control,
-           probe::RunBackends& backends, server::EmbeddedServer* embedded,
+  Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
+           RunControl& control, probe::RunBackends& backends, server::EmbeddedServer* embedded,
            const std::string& run_id, std::optional<scenario::ShardRef> shard,
            std::chrono::steady_clock::time_point run_start);
 
@@ -67,7 +68,7 @@ class Workload {
   // backends are terminated and their sockets cut; `force` skips the waits.
   void stop(const std::stop_token& force);
 
-  std::vector<LoadOutcome> loads() const;
+  std::vector<record::LoadOutcome> loads() const;
 
  private:
   // Each worker group of each replica: when it starts and how it is paced.
@@ -101,7 +102,7 @@ class Workload {
 
   const scenario::Scenario& sc_;
   Fleet& fleet_;
-  Recorder& recorder_;
+  record::Recorder& recorder_;
   RunControl& control_;
   probe::RunBackends& backends_;
   const std::optional<scenario::ShardRef> shard_;

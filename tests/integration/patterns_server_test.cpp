@@ -25,7 +25,7 @@ std::string one_process(const std::string& workers, const std::string& pool = "{
          R"(, "processes": [{"name": "p", "workers": [)" + workers + "]}]}";
 }
 
-void expect_nothing_left(const RunResult& r) {
+void expect_nothing_left(const record::RunResult& r) {
   EXPECT_EQ(PgEnvironment::get().admin_int(
                 "SELECT count(*)::int FROM pg_stat_activity WHERE strpos(application_name, '/" +
                 r.run_id + "/') > 0"),
@@ -143,7 +143,7 @@ TEST(PatternsOnServer, PoolTimeoutsAreRecordedWithTheMessage) {
   ASSERT_GT(r.pool_timeouts, 0u);
   bool found = false;
   for (const auto& e : r.events) {
-    if (e.kind == kPoolTimeout) {
+    if (e.kind == record::kPoolTimeout) {
       found = true;
       EXPECT_EQ(e.message,
                 "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.05");
@@ -169,7 +169,7 @@ TEST(PatternsOnServer, PoolTimeoutsAreRecordedWithTheMessage) {
 namespace pgleak::run {
 namespace {
 
-uint64_t errors(const RunResult& r, const std::string& sqlstate) {
+uint64_t errors(const record::RunResult& r, const std::string& sqlstate) {
   return r.errors_by_sqlstate.contains(sqlstate) ? r.errors_by_sqlstate.at(sqlstate) : 0;
 }
 
@@ -208,7 +208,7 @@ TEST(PatternsOnServer, IdleInTransactionIsEndedByTheServerAndReconnects) {
   EXPECT_GE(r.connections_lost, 2u);
   EXPECT_EQ(errors(r, "25P03"), 0u) << "no SQLSTATE is invented for a lost connection";
   for (const auto& e : r.events) {
-    if (e.kind == kConnectionLost) {
+    if (e.kind == record::kConnectionLost) {
       EXPECT_TRUE(e.sqlstate.empty());
       EXPECT_NE(e.message.find("server closed the connection unexpectedly"), std::string::npos)
           << e.message;
@@ -225,8 +225,8 @@ TEST(PatternsOnServer, IdleInTransactionKeepFailingStaysBroken) {
       R"({"connect": {"idle_in_transaction_session_timeout": "100ms"}})"));
   EXPECT_EQ(r.pools[0].stats.connects, 1u);  // never replaced
   // Every later use fails as SQLAlchemy refuses it, with no SQLSTATE.
-  const auto pending = std::count_if(r.events.begin(), r.events.end(), [](const Event& e) {
-    return e.kind == kQueryError && e.sqlstate.empty() &&
+  const auto pending = std::count_if(r.events.begin(), r.events.end(), [](const record::Event& e) {
+    return e.kind == record::kQueryError && e.sqlstate.empty() &&
            e.message == "Can't reconnect until invalid transaction is rolled back.";
   });
   EXPECT_GE(pending, 1);
@@ -284,13 +284,15 @@ std::string fault_scenario(bool pre_ping) {
     "faults": [{"at": "700ms", "action": "terminate_backends", "target": "api"}]})";
 }
 
-int fault_events(const RunResult& r) {
-  return static_cast<int>(std::count_if(r.events.begin(), r.events.end(), [](const Event& e) {
-    return e.kind == kFault && e.message.find("terminate_backends on api") != std::string::npos;
-  }));
+int fault_events(const record::RunResult& r) {
+  return static_cast<int>(
+      std::count_if(r.events.begin(), r.events.end(), [](const record::Event& e) {
+        return e.kind == record::kFault &&
+               e.message.find("terminate_backends on api") != std::string::npos;
+      }));
 }
 
-uint64_t sum(const RunResult& r, uint64_t pool::PoolStats::*field) {
+uint64_t sum(const record::RunResult& r, uint64_t record::PoolStats::*field) {
   uint64_t total = 0;
   for (const auto& p : r.pools) {
     total += p.stats.*field;
@@ -309,10 +311,10 @@ TEST(FaultsOnServer, PrePingHidesTerminatedBackendsFromTheApp) {
     seen += n;
   }
   EXPECT_LE(seen, 2u) << "the app saw errors despite pre_ping";
-  EXPECT_GE(sum(r, &pool::PoolStats::pre_ping_failures), 1u);
+  EXPECT_GE(sum(r, &record::PoolStats::pre_ping_failures), 1u);
   // Every checkout of a pooled connection pinged it; most pings found it alive.
-  EXPECT_GT(sum(r, &pool::PoolStats::pre_pings), sum(r, &pool::PoolStats::pre_ping_failures));
-  EXPECT_GE(sum(r, &pool::PoolStats::connects), 3u);  // replaced after the fault
+  EXPECT_GT(sum(r, &record::PoolStats::pre_pings), sum(r, &record::PoolStats::pre_ping_failures));
+  EXPECT_GE(sum(r, &record::PoolStats::connects), 3u);  // replaced after the fault
   expect_nothing_left(r);
 }
 
@@ -320,10 +322,10 @@ TEST(FaultsOnServer, WithoutPrePingTheFirstUseFailsThenThePoolRecovers) {
   const auto r = run_json(fault_scenario(false));
   EXPECT_EQ(fault_events(r), 1);
   EXPECT_GE(r.connections_lost, 1u);  // as psycopg2 reports a terminated backend: no SQLSTATE
-  EXPECT_EQ(sum(r, &pool::PoolStats::pre_ping_failures), 0u);
-  EXPECT_GE(sum(r, &pool::PoolStats::connects), 3u);
+  EXPECT_EQ(sum(r, &record::PoolStats::pre_ping_failures), 0u);
+  EXPECT_GE(sum(r, &record::PoolStats::connects), 3u);
   // After the failures, units of work succeed again on new connections.
-  EXPECT_GE(sum(r, &pool::PoolStats::checkouts), 6u);
+  EXPECT_GE(sum(r, &record::PoolStats::checkouts), 6u);
   expect_nothing_left(r);
 }
 
@@ -336,14 +338,14 @@ TEST(FaultsOnServer, RestartServerIsSurvivedWithPrePing) {
     "faults": [{"at": "500ms", "action": "restart_server"}]})",
                       "inline.json", workload::PatternRegistry::builtin().catalog());
   const auto r = run_scenario(sc, {});
-  EXPECT_EQ(r.status, RunStatus::kCompleted) << r.status_detail;
+  EXPECT_EQ(r.status, record::RunStatus::kCompleted) << r.status_detail;
   bool restarted = false;
   for (const auto& e : r.events) {
-    restarted =
-        restarted || (e.kind == kFault && e.message.find("restart done") != std::string::npos);
+    restarted = restarted ||
+                (e.kind == record::kFault && e.message.find("restart done") != std::string::npos);
   }
   EXPECT_TRUE(restarted);
-  EXPECT_GE(sum(r, &pool::PoolStats::pre_ping_failures), 1u);
+  EXPECT_GE(sum(r, &record::PoolStats::pre_ping_failures), 1u);
   // The last samples show the workers back on the restarted server.
   EXPECT_GT(r.samples.back().own, 0);
 }
@@ -364,7 +366,7 @@ TEST(FaultsOnServer, RestartServerIsRefusedWithAnExternalTarget) {
 namespace pgleak::run {
 namespace {
 
-int own_of(const Sample& s, const std::string& process) {
+int own_of(const record::Sample& s, const std::string& process) {
   int n = 0;
   for (const auto& [app, count] : s.by_application) {
     if (app.find("/" + process + ".") != std::string::npos) {
@@ -447,7 +449,7 @@ TEST(TimeoutsOnEmbeddedServer, StatementTimeoutBothSidesAndRecycleOnlyAtCheckout
       {"name": "holder", "workers": [{"pattern": "held_by_object", "think_time": "100s"}]}]})",
                                   "inline.json", workload::PatternRegistry::builtin().catalog());
   const auto r = run_scenario(sc, {});
-  ASSERT_EQ(r.status, RunStatus::kCompleted);
+  ASSERT_EQ(r.status, record::RunStatus::kCompleted);
   EXPECT_TRUE(r.server_log_available);
   // 30 s x 0.001 = 30 ms against 60 ms statements: cancelled, seen by both sides.
   EXPECT_EQ(errors(r, "57014"), 2u);
@@ -482,7 +484,7 @@ namespace {
 // (seen here under ASan: 1 of 2 slots taken). So the refused retry, as the
 // incident's services did, with pgleak's jittered backoff, and the peak is
 // the limit's.
-RunResult run_embedded(const std::string& server, int holders) {
+record::RunResult run_embedded(const std::string& server, int holders) {
   const auto sc = scenario::parse(
       R"({"name": "roles", "duration": "2s", "sample_interval": "100ms", "server": )" + server +
           R"(, "processes": [{"name": "app", "workers": [{"pattern": "held_by_object", "count": )" +
@@ -491,9 +493,9 @@ RunResult run_embedded(const std::string& server, int holders) {
   return run_scenario(sc, {});
 }
 
-bool refused_with(const RunResult& r, const std::string& text) {
-  return std::any_of(r.events.begin(), r.events.end(), [&](const Event& e) {
-    return e.kind == kConnectError && e.sqlstate == "53300" && e.code_source == "pgleak" &&
+bool refused_with(const record::RunResult& r, const std::string& text) {
+  return std::any_of(r.events.begin(), r.events.end(), [&](const record::Event& e) {
+    return e.kind == record::kConnectError && e.sqlstate == "53300" && e.code_source == "pgleak" &&
            e.message.find(text) != std::string::npos;
   });
 }

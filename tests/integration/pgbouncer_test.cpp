@@ -28,7 +28,7 @@ namespace {
   } while (false)
 
 // On the embedded target, where pgleak starts (and stops) its own PgBouncer.
-RunResult run_embedded(const std::string& text) {
+record::RunResult run_embedded(const std::string& text) {
   return run_scenario(parse_inline(text), RunOptions{});
 }
 
@@ -40,7 +40,7 @@ struct Layers {
 };
 
 // The most of each layer any sample saw.
-Layers peaks(const RunResult& r) {
+Layers peaks(const record::RunResult& r) {
   Layers most;
   for (const auto& s : r.samples) {
     EXPECT_TRUE(s.pgbouncer.has_value()) << "a sample without PgBouncer's console at " << s.t_s;
@@ -160,7 +160,7 @@ TEST(PgBouncer, AnOpenTransactionPinsAServerConnectionAndStarvesThePool) {
   EXPECT_GE(logged, 1u);
   uint64_t lost = 0;
   for (const auto& e : r.events) {
-    if (e.kind == kConnectionLost) {
+    if (e.kind == record::kConnectionLost) {
       ++lost;
       EXPECT_TRUE(e.sqlstate.empty()) << e.message;
     }
@@ -183,7 +183,7 @@ TEST(PgBouncer, RefusalsPastMaxClientConnAreCountedByReason) {
       "workers": [{"pattern": "held_by_object", "count": 6, "think_time": "50ms"}]}]})");
   uint64_t refused = 0;
   for (const auto& e : r.events) {
-    if (e.kind == kConnectError) {
+    if (e.kind == record::kConnectError) {
       EXPECT_EQ(e.pgbouncer_error, "max_client_conn") << e.message;
       refused += e.pgbouncer_error == "max_client_conn" ? 1 : 0;
     }

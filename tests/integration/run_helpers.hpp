@@ -17,20 +17,20 @@ inline scenario::Scenario parse_inline(const std::string& text) {
 }
 
 // Against the test server (the external --dsn path).
-inline RunResult run_json(const std::string& text) {
+inline record::RunResult run_json(const std::string& text) {
   RunOptions options;
   options.dsn = testing::PgEnvironment::get().app().to_libpq();
   return run_scenario(parse_inline(text), options);
 }
 
 // The run's backends in `state` at the final sample.
-inline int final_state(const RunResult& r, const std::string& state) {
+inline int final_state(const record::RunResult& r, const std::string& state) {
   const auto& last = r.samples.back().by_state;
   return last.contains(state) ? last.at(state) : 0;
 }
 
 // The most of the run's backends any sample saw.
-inline int peak_own(const RunResult& r) {
+inline int peak_own(const record::RunResult& r) {
   int peak = 0;
   for (const auto& s : r.samples) {
     peak = std::max(peak, s.own);

@@ -28,7 +28,7 @@ TEST(ShardedRun, TwoShardsStartTogetherSplitTheFleetAndMergeIntoOneRun) {
   load.shards = 2;
   const auto sc =
       scenario::parse(kFleet, "two.json", workload::PatternRegistry::builtin().catalog(), load);
-  std::vector<RunResult> results(2);
+  std::vector<record::RunResult> results(2);
   std::vector<std::string> errors(2);
   std::vector<std::thread> shards;
   for (int i = 0; i < 2; ++i) {
@@ -51,7 +51,7 @@ TEST(ShardedRun, TwoShardsStartTogetherSplitTheFleetAndMergeIntoOneRun) {
   std::vector<report::ShardFile> files;
   for (int i = 0; i < 2; ++i) {
     const auto& r = results[static_cast<size_t>(i)];
-    EXPECT_EQ(r.status, RunStatus::kCompleted) << r.status_detail;
+    EXPECT_EQ(r.status, record::RunStatus::kCompleted) << r.status_detail;
     ASSERT_TRUE(r.shard);
     EXPECT_EQ(r.shard->shard.index, i);
     // g = 0..3 (api.0, api.1, api.2, held.0): shard 0 runs api.0 and api.2.
@@ -82,7 +82,7 @@ TEST(ShardedRun, TwoShardsStartTogetherSplitTheFleetAndMergeIntoOneRun) {
             1000);
   const auto merged = report::merge_shards(files, workload::PatternRegistry::builtin().catalog());
   EXPECT_EQ(merged.result.pools.size(), 4u);
-  EXPECT_EQ(merged.result.status, RunStatus::kCompleted);
+  EXPECT_EQ(merged.result.status, record::RunStatus::kCompleted);
   EXPECT_EQ(merged.result.checkout_waits->count(),
             results[0].checkout_waits->count() + results[1].checkout_waits->count());
   EXPECT_EQ(merged.result.series.peak_own, results[0].series.peak_own);

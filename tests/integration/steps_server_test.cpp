@@ -17,7 +17,7 @@ namespace {
 using testing::PgEnvironment;
 
 // On pgleak's own embedded server, whose log it reads.
-RunResult run_embedded(const std::string& text) {
+record::RunResult run_embedded(const std::string& text) {
   return run_scenario(parse_inline(text), RunOptions{});
 }
 
@@ -29,12 +29,12 @@ std::string scenario_with(const std::string& workers, const std::string& pool = 
          process_extra + R"("workers": [)" + workers + "]}]}";
 }
 
-size_t count_events(const RunResult& r, const std::string& kind) {
+size_t count_events(const record::RunResult& r, const std::string& kind) {
   return static_cast<size_t>(std::count_if(r.events.begin(), r.events.end(),
-                                           [&](const Event& e) { return e.kind == kind; }));
+                                           [&](const record::Event& e) { return e.kind == kind; }));
 }
 
-void expect_nothing_left(const RunResult& r) {
+void expect_nothing_left(const record::RunResult& r) {
   EXPECT_EQ(r.leftover_backends_terminated, 0);
 }
 
@@ -80,7 +80,7 @@ TEST_P(StepsTwins, GiveTheServerPictureOfTheirBuiltIn) {
   ASSERT_FALSE(steps.samples.empty());
   // Every state but plain idle, whose count is how many connections a pool
   // happened to open at once and keeps.
-  auto held = [](const RunResult& r) {
+  auto held = [](const record::RunResult& r) {
     auto states = r.samples.back().by_state;
     states.erase("idle");
     return states;
@@ -222,7 +222,7 @@ struct Held {
   int most = 0;
   int least = 999;
 };
-Held idle_in_transaction(const RunResult& r, double from, double to) {
+Held idle_in_transaction(const record::RunResult& r, double from, double to) {
   Held h;
   for (const auto& s : r.samples) {
     if (s.t_s > from && s.t_s < to) {
@@ -325,8 +325,8 @@ TEST(Lifecycle, ACrashIsSeenByTheServerAndTheRestartReconnects) {
       scenario_with(R"({"pattern": "held_by_object", "count": 2, "think_time": "50ms"})",
                     R"({"pool_size": 2, "max_overflow": 0})", "2500ms",
                     R"("lifecycle": {"end": "crash", "at": "1s", "restart_after": "600ms"}, )"));
-  EXPECT_EQ(count_events(r, kProcessCrash), 1u);
-  EXPECT_EQ(count_events(r, kProcessStart), 1u);
+  EXPECT_EQ(count_events(r, record::kProcessCrash), 1u);
+  EXPECT_EQ(count_events(r, record::kProcessStart), 1u);
   ASSERT_TRUE(r.server_errors_by_sqlstate.contains("08006"));
   EXPECT_EQ(r.server_errors_by_sqlstate.at("08006"), 2u);
   EXPECT_EQ(r.connections_lost, 0u);  // a killed process reports nothing
@@ -347,10 +347,10 @@ TEST(Lifecycle, AnExitAfterUnitsThenARestartRepeats) {
   const auto r = run_json(scenario_with(
       R"({"pattern": "scoped", "count": 1, "think_time": "50ms"})", "{}", "1500ms",
       R"("lifecycle": {"end": "exit", "after_units": 4, "restart_after": "100ms"}, )"));
-  const auto exits = count_events(r, kProcessExit);
+  const auto exits = count_events(r, record::kProcessExit);
   EXPECT_GE(exits, 2u);
   EXPECT_LE(exits, 6u);
-  const auto starts = count_events(r, kProcessStart);
+  const auto starts = count_events(r, record::kProcessStart);
   EXPECT_TRUE(starts == exits || starts + 1 == exits) << starts << " " << exits;
   // 4 units per life; the life ends as its 4th unit starts, which may be cut
   // short before its checkout.
@@ -365,8 +365,8 @@ TEST(Lifecycle, ACleanExitAfterUnitsOfWork) {
   const auto r = run_embedded(
       scenario_with(R"({"pattern": "held_by_object", "count": 2, "think_time": "20ms"})", "{}",
                     "2s", R"("lifecycle": {"end": "exit", "after_units": 10}, )"));
-  EXPECT_EQ(count_events(r, kProcessExit), 1u);
-  EXPECT_EQ(count_events(r, kProcessStart), 0u);
+  EXPECT_EQ(count_events(r, record::kProcessExit), 1u);
+  EXPECT_EQ(count_events(r, record::kProcessStart), 0u);
   EXPECT_FALSE(r.server_errors_by_sqlstate.contains("08006"));
   EXPECT_EQ(r.samples.back().own, 0);
   EXPECT_EQ(r.pools[0].stats.checkouts, 2u);  // one session each, held across units

@@ -52,7 +52,7 @@ TEST(JunitReport, OneCasePerThresholdAndFailuresCarryEvidence) {
     "expect": {"peak_connections": "<= 20", "pool_timeouts": "== 0"},
     "processes": [{"name": "p", "workers": [{"pattern": "scoped"}]}]})",
                                   "j.json", workload::PatternRegistry::builtin().catalog());
-  run::RunResult r;
+  record::RunResult r;
   r.started_at_utc = "2026-11-26T15:00:00Z";
   r.wall_s = 12.5;
   analysis::Verdict v;
@@ -78,9 +78,9 @@ TEST(JunitReport, AnIncompleteRunIsAFailingCase) {
   const auto sc = scenario::parse(R"({"name": "g", "duration": "1m",
     "processes": [{"name": "p", "workers": [{"pattern": "scoped"}]}]})",
                                   "j.json", workload::PatternRegistry::builtin().catalog());
-  run::RunResult r;
+  record::RunResult r;
   r.started_at_utc = "2026-11-26T15:00:00Z";
-  r.status = run::RunStatus::kTargetLost;
+  r.status = record::RunStatus::kTargetLost;
   r.status_detail = "the server went away";
   analysis::Verdict v;
   const auto doc = parse_and_validate(junit_xml(sc, r, v));

@@ -13,10 +13,12 @@
 #include "analysis/verdict.hpp"
 #include "record/record_json.hpp"
 #include "record/recorder.hpp"
+#include "record/run_result_json.hpp"
 #include "report/compare.hpp"
 #include "report/html_report.hpp"
 #include "report/json_report.hpp"
 #include "report/merge.hpp"
+#include "run/runner.hpp"
 #include "scenario/backend_tag.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
@@ -192,7 +194,7 @@ TEST(LatencyHistogram, BucketsReadBackGiveTheSameHistogram) {
     h.record(util::Micros{i * 37 % 100000});
   }
   util::LatencyHistogram copy;
-  report::add_histogram_json(copy, json::parse(report::histogram_json(h).dump()));
+  record::add_histogram_json(copy, json::parse(record::histogram_json(h).dump()));
   EXPECT_EQ(copy.count(), h.count());
   EXPECT_EQ(copy.max(), h.max());
   for (const double q : {0.0, 0.5, 0.9, 0.99, 1.0}) {
@@ -252,18 +254,18 @@ struct ShardSpec {
   int count = 2;
   std::string run_id = "abc123";
   std::string run_name = "nightly";
-  run::RunStatus status = run::RunStatus::kCompleted;
+  record::RunStatus status = record::RunStatus::kCompleted;
   int timeouts = 0;
 };
 
 // A shard's report as `pgleak run --shard` writes it, from a result built here.
 std::string shard_report(const scenario::Scenario& sc, const ShardSpec& spec) {
-  run::RunResult r;
+  record::RunResult r;
   r.run_id = spec.run_id;
   r.started_at_utc = "2026-11-30T00:00:00Z";
   r.wall_s = 6 + spec.index;
   r.status = spec.status;
-  r.status_detail = spec.status == run::RunStatus::kCompleted ? "" : "interrupted";
+  r.status_detail = spec.status == record::RunStatus::kCompleted ? "" : "interrupted";
   r.target.embedded = false;
   r.target.dsn_redacted = "postgresql://app@db/app";
   r.target.server.server_version = "15.18";
@@ -283,7 +285,7 @@ std::string shard_report(const scenario::Scenario& sc, const ShardSpec& spec) {
     r.checkout_waits->record(util::Micros{100 * (spec.index + 1) + i});
   }
   for (const auto& ref : sh.replicas) {
-    run::PoolOutcome p;
+    record::PoolOutcome p;
     p.process = sc.processes[ref.process].name;
     p.replica = ref.replica;
     p.stats.checkouts = 100;
@@ -342,7 +344,7 @@ TEST(Merge, SumsTheShardsAndTakesTheServersViewFromShardZero) {
   EXPECT_EQ(m.result.target.connections_before, 4);
   ASSERT_EQ(m.result.samples.size(), 1u);
   EXPECT_EQ(m.result.samples[0].pools.size(), 2u);  // shard 0's pool line and shard 1's
-  EXPECT_EQ(m.result.status, run::RunStatus::kCompleted);
+  EXPECT_EQ(m.result.status, record::RunStatus::kCompleted);
   EXPECT_EQ(m.merge.at("start_skew_ms"), 7);
   EXPECT_EQ(m.scenario.digest, sc.digest);
   const auto summary = analysis::summarize(m.result, m.scenario);
@@ -385,9 +387,9 @@ TEST(Merge, AShardThatEndedEarlyIsNamedAndTheRunDidNotComplete) {
   const auto sc = fleet(2);
   const auto m = report::merge_shards(
       {{"s0.json", shard_report(sc, {.index = 0})},
-       {"s1.json", shard_report(sc, {.index = 1, .status = run::RunStatus::kInterrupted})}},
+       {"s1.json", shard_report(sc, {.index = 1, .status = record::RunStatus::kInterrupted})}},
       catalog());
-  EXPECT_EQ(m.result.status, run::RunStatus::kInterrupted);
+  EXPECT_EQ(m.result.status, record::RunStatus::kInterrupted);
   EXPECT_NE(m.result.status_detail.find("shard 1/2"), std::string::npos) << m.result.status_detail;
   ASSERT_EQ(m.merge.at("ended_early").size(), 1u);
   EXPECT_FALSE(m.merge.at("shards").at(0).at("ended_early").get<bool>());
@@ -488,7 +490,7 @@ TEST(Merge, AKilledShardIsTakenFromItsTimelineAndSaidToHaveEndedEarly) {
        {"s1.timeline.jsonl.gz", timeline_of_killed_shard({.index = 1}, sc.digest)}},
       catalog());
   EXPECT_EQ(m.result.errors_by_sqlstate.at("53300"), 1u);
-  EXPECT_EQ(m.result.status, run::RunStatus::kInterrupted);
+  EXPECT_EQ(m.result.status, record::RunStatus::kInterrupted);
   const auto& entry = m.merge.at("shards").at(1);
   EXPECT_EQ(entry.at("status"), "killed");
   EXPECT_NE(entry.at("status_detail").get<std::string>().find("cut off at 2.5s"), std::string::npos)
@@ -501,7 +503,7 @@ TEST(Merge, AKilledShardIsTakenFromItsTimelineAndSaidToHaveEndedEarly) {
        {"s1.timeline.jsonl.gz", timeline_of_killed_shard({.index = 1}, sc.digest)},
        {"s1.json", shard_report(sc, {.index = 1})}},
       catalog());
-  EXPECT_EQ(both.result.status, run::RunStatus::kCompleted);
+  EXPECT_EQ(both.result.status, record::RunStatus::kCompleted);
   EXPECT_EQ(both.result.errors_by_sqlstate.count("53300"), 0u);
   // Shard 0 killed: the target as shard 1 saw it, and no server view.
   const auto no_zero = report::merge_shards(

@@ -22,13 +22,13 @@ scenario::Scenario scenario_with(const std::string& extra = "") {
                          "synthetic.json", workload::PatternRegistry::builtin().catalog());
 }
 
-run::RunResult with_series(const std::function<int(int)>& own_at, int n = 60) {
-  run::RunResult r;
+record::RunResult with_series(const std::function<int(int)>& own_at, int n = 60) {
+  record::RunResult r;
   r.target.server.max_connections = 100;
   r.target.server.superuser_reserved_connections = 3;
   record::BoundedSeries series{record::Recorder::kKeptSamples};  // as the recorder keeps them
   for (int i = 0; i < n; ++i) {
-    run::Sample s;
+    record::Sample s;
     s.t_s = i * 0.1;
     s.own = s.total = own_at(i);
     s.by_state["idle"] = s.own;
@@ -39,7 +39,7 @@ run::RunResult with_series(const std::function<int(int)>& own_at, int n = 60) {
   return r;
 }
 
-Verdict judged(const run::RunResult& r, const scenario::Scenario& sc) {
+Verdict judged(const record::RunResult& r, const scenario::Scenario& sc) {
   return judge(summarize(r, sc), r, sc);
 }
 
@@ -96,8 +96,8 @@ TEST(Verdict, RefusalsAreServerLimitFirstWithOtherFindingsKept) {
   const auto sc = scenario_with(R"("leak_threshold": "60s", )");
   auto r = with_series([](int i) { return std::min(i * 2, 96); });
   r.errors_by_sqlstate["53300"] = 40;
-  r.events.push_back({1.5, run::kConnectError, "53300", "too many", "p", 0, "w.0", "held_by_object",
-                      std::nullopt, std::nullopt, "pgleak", ""});
+  r.events.push_back({1.5, record::kConnectError, "53300", "too many", "p", 0, "w.0",
+                      "held_by_object", std::nullopt, std::nullopt, "pgleak", ""});
   r.holders.push_back({"p", 0, "w.0", "held_by_object", 1, 0, 5.0, 500.0});
   const auto v = judged(r, sc);
   EXPECT_EQ(v.diagnosis, Diagnosis::kServerLimit);
@@ -111,7 +111,7 @@ TEST(Verdict, RefusalsAreServerLimitFirstWithOtherFindingsKept) {
 TEST(Verdict, ACleanupCheckThatCouldNotRunFailsTheVerdict) {
   const auto sc = scenario_with();
   auto r = with_series([](int) { return 5; });
-  r.status = run::RunStatus::kCompleted;
+  r.status = record::RunStatus::kCompleted;
   ASSERT_TRUE(judged(r, sc).pass);
   r.cleanup_checked = false;
   r.cleanup_note = "could not check that no backend of the run was left: connection refused";
@@ -182,7 +182,7 @@ TEST(Metrics, EveryRowHasAValueAndTheLiveOnesAreWatched) {
     EXPECT_EQ(scenario::check_metric(std::string{m.name}), std::nullopt) << m.name;
   }
   scenario::Scenario sc;
-  run::Recorder recorder{std::chrono::steady_clock::now()};
+  record::Recorder recorder{std::chrono::steady_clock::now()};
   std::vector<std::unique_ptr<workload::ProcessReplica>> none;
   run::LiveWatch watch{sc, recorder, none, nullptr, false, 0};
   for (const auto& m : scenario::metrics()) {
@@ -195,7 +195,7 @@ TEST(Metrics, EveryRowHasAValueAndTheLiveOnesAreWatched) {
 TEST(Verdict, AnIncompleteRunNeverPasses) {
   const auto sc = scenario_with();
   auto r = with_series([](int) { return 5; });
-  r.status = run::RunStatus::kInterrupted;
+  r.status = record::RunStatus::kInterrupted;
   EXPECT_FALSE(judged(r, sc).pass);
 }
 

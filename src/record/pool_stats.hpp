@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-namespace pgleak::pool {
+namespace pgleak::record {
 
 // A consistent snapshot of one pool, taken under its lock.
 //
@@ -43,4 +43,4 @@ struct PoolStats {
   uint64_t disposals = 0;       // engine.dispose() calls
 };
 
-}  // namespace pgleak::pool
+}  // namespace pgleak::record
