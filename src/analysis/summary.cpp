@@ -1,5 +1,8 @@
 #include "analysis/summary.hpp"
 
+#include <iterator>
+#include <stdexcept>
+
 namespace pgleak::analysis {
 namespace {
 
@@ -7,6 +10,21 @@ WaitPercentiles percentiles(const util::LatencyHistogram& h) {
   return {h.count(), util::to_millis(h.quantile(0.50)), util::to_millis(h.quantile(0.95)),
           util::to_millis(h.quantile(0.99)), util::to_millis(h.max())};
 }
+
+// The summary's totals that are the pools' counters added up.
+struct PoolTotal {
+  uint64_t Summary::*total;
+  uint64_t record::PoolStats::*counter;
+};
+constexpr PoolTotal kPoolTotals[] = {
+    {&Summary::checkouts, &record::PoolStats::checkouts},
+    {&Summary::connects, &record::PoolStats::connects},
+    {&Summary::recycled, &record::PoolStats::recycled},
+    {&Summary::invalidated, &record::PoolStats::invalidated},
+    {&Summary::pre_pings, &record::PoolStats::pre_pings},
+    {&Summary::pre_ping_failures, &record::PoolStats::pre_ping_failures},
+    {&Summary::overflow_closed, &record::PoolStats::overflow_closed},
+};
 
 }  // namespace
 
@@ -44,13 +62,9 @@ Summary summarize(const record::RunResult& r, const scenario::Scenario& sc) {
     s.dropped_arrivals += l.dropped;
   }
   for (const auto& p : r.pools) {
-    s.checkouts += p.stats.checkouts;
-    s.connects += p.stats.connects;
-    s.recycled += p.stats.recycled;
-    s.invalidated += p.stats.invalidated;
-    s.pre_pings += p.stats.pre_pings;
-    s.pre_ping_failures += p.stats.pre_ping_failures;
-    s.overflow_closed += p.stats.overflow_closed;
+    for (const auto& t : kPoolTotals) {
+      s.*t.total += p.stats.*t.counter;
+    }
     s.held_at_end += p.outstanding;
   }
   s.connect_attempts = r.connect_attempts;
@@ -62,97 +76,26 @@ Summary summarize(const record::RunResult& r, const scenario::Scenario& sc) {
   return s;
 }
 
-nlohmann::json metric_json(const Summary& s, scenario::Metric metric) {
-  using M = scenario::Metric;
-  switch (metric) {
-    case M::kPeakConnections:
-      return s.peak_connections;
-    case M::kPeakAtS:
-      return s.peak_at_s;
-    case M::kFinalConnections:
-      return s.final_connections;
-    case M::kPeakTotalConnections:
-      return s.peak_total_connections;
-    case M::kConnectionLimit:
-      return s.connection_limit;
-    case M::kPoolTimeouts:
-      return s.pool_timeouts;
-    case M::kCheckouts:
-      return s.checkouts;
-    case M::kConnects:
-      return s.connects;
-    case M::kConnectAttempts:
-      return s.connect_attempts;
-    case M::kConnectionsLost:
-      return s.connections_lost;
-    case M::kRecycled:
-      return s.recycled;
-    case M::kInvalidated:
-      return s.invalidated;
-    case M::kPrePings:
-      return s.pre_pings;
-    case M::kPrePingFailures:
-      return s.pre_ping_failures;
-    case M::kOverflowClosed:
-      return s.overflow_closed;
-    case M::kHeldAtEnd:
-      return s.held_at_end;
-    case M::kHolders:
-      return s.holders;
-    case M::kArrivals:
-      return s.arrivals;
-    case M::kDroppedArrivals:
-      return s.dropped_arrivals;
-    case M::kSamplesWithWaiters:
-      return s.samples_with_waiters;
-    case M::kPoolCapacity:
-      return s.pool_capacity;
-    case M::kCheckoutWaitCount:
-      return s.checkout_wait_ms.count;
-    case M::kCheckoutWaitP50:
-      return s.checkout_wait_ms.p50;
-    case M::kCheckoutWaitP95:
-      return s.checkout_wait_ms.p95;
-    case M::kCheckoutWaitP99:
-      return s.checkout_wait_ms.p99;
-    case M::kCheckoutWaitMax:
-      return s.checkout_wait_ms.max;
-    case M::kTimeoutLateCount:
-      return s.pool_timeout_late_ms.count;
-    case M::kTimeoutLateP50:
-      return s.pool_timeout_late_ms.p50;
-    case M::kTimeoutLateP95:
-      return s.pool_timeout_late_ms.p95;
-    case M::kTimeoutLateP99:
-      return s.pool_timeout_late_ms.p99;
-    case M::kTimeoutLateMax:
-      return s.pool_timeout_late_ms.max;
-    case M::kGrowthComputed:
-      return s.growth.computed;
-    case M::kGrowthSlopePerMin:
-      return s.growth.slope_per_min;
-    case M::kGrowthR2:
-      return s.growth.r2;
-    case M::kGrowthFromS:
-      return s.growth.from_s;
-    case M::kGrowthToS:
-      return s.growth.to_s;
-    case M::kGrowthSamples:
-      return s.growth.samples;
-    case M::kGrowthRise:
-      return s.growth.rise;
-    case M::kGrowthTailSlopePerMin:
-      return s.growth.tail_slope_per_min;
-    case M::kGrowthPlateaued:
-      return s.growth.plateaued;
-    case M::kProcessExits:
-      return s.process_exits;
-    case M::kProcessCrashes:
-      return s.process_crashes;
-    case M::kProcessRestarts:
-      return s.process_restarts;
+namespace {
+
+// Each metric's value, in scenario/metrics.def's order (its last column).
+using Projection = nlohmann::json (*)(const Summary&);
+constexpr Projection kValues[] = {
+#define PGLEAK_METRIC(name, help, live, compare_noise, value) \
+  [](const Summary& s) -> nlohmann::json { return value; },
+#include "scenario/metrics.def"
+#undef PGLEAK_METRIC
+};
+
+}  // namespace
+
+nlohmann::json metric_json(const Summary& s, const scenario::MetricInfo& metric) {
+  const auto all = scenario::metrics();
+  const auto index = static_cast<size_t>(&metric - all.data());
+  if (index >= all.size() || index >= std::size(kValues)) {
+    throw std::invalid_argument("metric_json: not a row of scenario::metrics()");
   }
-  return nullptr;
+  return kValues[index](s);
 }
 
 nlohmann::json summary_json(const Summary& s) {
@@ -162,7 +105,7 @@ nlohmann::json summary_json(const Summary& s) {
     for (const char c : m.name) {
       pointer.push_back(c == '.' ? '/' : c);
     }
-    out[nlohmann::json::json_pointer{pointer}] = metric_json(s, m.id);
+    out[nlohmann::json::json_pointer{pointer}] = metric_json(s, m);
   }
   out["errors_by_sqlstate"] = s.errors_by_sqlstate;
   out["server_errors_by_sqlstate"] = s.server_errors_by_sqlstate;

@@ -62,8 +62,9 @@ struct Summary {
 
 Summary summarize(const record::RunResult& result, const scenario::Scenario& scenario);
 
-// One metric's value (scenario/metrics.hpp has the table of them).
-nlohmann::json metric_json(const Summary& summary, scenario::Metric metric);
+// One metric's value: `metric` is a row of scenario::metrics() (throws
+// std::invalid_argument for anything else).
+nlohmann::json metric_json(const Summary& summary, const scenario::MetricInfo& metric);
 // The summary as the report writes it: every metric of the table (a dotted
 // name nested), and the SQLSTATE counts; thresholds address the same names.
 nlohmann::json summary_json(const Summary& summary);

@@ -56,7 +56,7 @@ Comparison compare_reports(const json& base, const json& current, double toleran
   Comparison cmp;
   cmp.base_scenario = base.at("/scenario/name"_json_pointer).get<std::string>();
   cmp.current_scenario = current.at("/scenario/name"_json_pointer).get<std::string>();
-  // The metrics where more is worse (scenario/metrics.hpp), each with the
+  // The metrics where more is worse (scenario/metrics.def), each with the
   // change below which it is noise.
   for (const auto& m : scenario::metrics()) {
     if (!m.compare_noise) {

@@ -98,16 +98,16 @@ std::optional<double> LiveWatch::value_so_far(const std::string& metric) const {
   if (m == nullptr || !m->live) {
     return std::nullopt;
   }
-  switch (m->id) {
-    case scenario::Metric::kPeakConnections:
-      return recorder_.peak_own();
-    case scenario::Metric::kPoolTimeouts:
-      return static_cast<double>(recorder_.pool_timeouts());
-    case scenario::Metric::kHolders:
-      return static_cast<double>(holders().size());
-    default:
-      return std::nullopt;  // a metric marked live without a live value: never aborts
+  if (m->name == "peak_connections") {
+    return recorder_.peak_own();
   }
+  if (m->name == "pool_timeouts") {
+    return static_cast<double>(recorder_.pool_timeouts());
+  }
+  if (m->name == "holders") {
+    return static_cast<double>(holders().size());
+  }
+  return std::nullopt;  // a metric marked live without a live value: never aborts
 }
 
 void LiveWatch::progress() {

@@ -4,63 +4,16 @@
 #include <span>
 #include <string_view>
 
-// The summary metrics of a run, one row each: the names a scenario's
-// `expect` may use, the keys the report's "summary" writes (a dotted name is
-// a nested object), and what `pgleak compare` watches. analysis/summary.cpp
-// gives each its value with a switch over Metric, so the compiler finds a
-// row without a value. Beside these, "errors.XXXXX" and
+// The summary metrics of a run, one row each (scenario/metrics.def: name,
+// help, whether it is watched live or by `pgleak compare`, and its value in
+// analysis::Summary): the names a scenario's `expect` may use, the keys the
+// report's "summary" writes (a dotted name is a nested object), and what
+// `pgleak compare` watches. Beside these, "errors.XXXXX" and
 // "server_errors.XXXXX" name the SQLSTATE counts (and "pgbouncer_errors.REASON"
 // PgBouncer's; see count_families()).
 namespace pgleak::scenario {
 
-enum class Metric {
-  kPeakConnections,
-  kPeakAtS,
-  kFinalConnections,
-  kPeakTotalConnections,
-  kConnectionLimit,
-  kPoolTimeouts,
-  kCheckouts,
-  kConnects,
-  kConnectAttempts,
-  kConnectionsLost,
-  kRecycled,
-  kInvalidated,
-  kPrePings,
-  kPrePingFailures,
-  kOverflowClosed,
-  kHeldAtEnd,
-  kHolders,
-  kArrivals,
-  kDroppedArrivals,
-  kSamplesWithWaiters,
-  kPoolCapacity,
-  kCheckoutWaitCount,
-  kCheckoutWaitP50,
-  kCheckoutWaitP95,
-  kCheckoutWaitP99,
-  kCheckoutWaitMax,
-  kTimeoutLateCount,
-  kTimeoutLateP50,
-  kTimeoutLateP95,
-  kTimeoutLateP99,
-  kTimeoutLateMax,
-  kGrowthComputed,
-  kGrowthSlopePerMin,
-  kGrowthR2,
-  kGrowthFromS,
-  kGrowthToS,
-  kGrowthSamples,
-  kGrowthRise,
-  kGrowthTailSlopePerMin,
-  kGrowthPlateaued,
-  kProcessExits,
-  kProcessCrashes,
-  kProcessRestarts,
-};
-
 struct MetricInfo {
-  Metric id;
   std::string_view name;  // "checkout_wait_ms.p95"
   std::string_view help;
   // Never decreases during a run and is watched while it runs
@@ -70,6 +23,7 @@ struct MetricInfo {
   std::optional<double> compare_noise;
 };
 
+// The rows of metrics.def, in its order.
 std::span<const MetricInfo> metrics();
 const MetricInfo* find_metric(std::string_view name);
 

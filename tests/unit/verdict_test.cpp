@@ -170,13 +170,13 @@ TEST(Verdict, EverySummaryMetricIsAddressable) {
   walk(summary_json(Summary{}), "");
 }
 
-// scenario/metrics.hpp is the one table: every row has a value in the
+// scenario/metrics.def is the one table: every row has a value in the
 // summary, and exactly the rows marked live have a value while a run runs.
 TEST(Metrics, EveryRowHasAValueAndTheLiveOnesAreWatched) {
   Summary s;
   const auto j = summary_json(s);
   for (const auto& m : scenario::metrics()) {
-    const auto v = metric_json(s, m.id);
+    const auto v = metric_json(s, m);
     EXPECT_TRUE(v.is_number() || v.is_boolean()) << m.name;
     EXPECT_TRUE(metric_value(j, std::string{m.name}).has_value()) << m.name;
     EXPECT_EQ(scenario::check_metric(std::string{m.name}), std::nullopt) << m.name;
