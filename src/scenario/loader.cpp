@@ -24,6 +24,8 @@ namespace {
 
 using detail::check_identifier;
 using detail::ObjectReader;
+using detail::read_pool;
+using detail::read_process;
 using nlohmann::json;
 
 std::string join_problems(const std::string& file, const std::vector<Problem>& problems) {
@@ -35,123 +37,6 @@ std::string join_problems(const std::string& file, const std::vector<Problem>& p
     out.pop_back();
   }
   return out;
-}
-
-// Arrival rates are per nominal second; the applied rate (divided by
-// time_scale) is what a group's arrival thread must keep up with.
-constexpr double kMaxAppliedRate = 10000;
-
-void check_rate(ObjectReader& r, const std::string& key, double per_second, double time_scale) {
-  const double applied = per_second / time_scale;
-  if (!std::isfinite(applied) || applied > kMaxAppliedRate) {
-    r.problem(key, fmt::format("{:g}/s at time_scale {} is {:g} arrivals per second applied; "
-                               "pgleak paces at most {:g}/s per worker group",
-                               per_second, time_scale, applied, kMaxAppliedRate));
-  }
-}
-
-void read_connect(ObjectReader& r, ConnectArgs& args) {
-  if (auto d = r.duration("connect_timeout", true)) {
-    args.connect_timeout = d;
-  }
-  if (auto d = r.duration("statement_timeout")) {
-    args.statement_timeout = d;
-  }
-  if (auto d = r.duration("idle_in_transaction_session_timeout")) {
-    args.idle_in_transaction_session_timeout = d;
-  }
-  if (auto s = r.string("application_name")) {
-    if (s->empty() || s->find('/') != std::string::npos) {
-      r.problem("application_name", "must be non-empty and must not contain '/'");
-    } else {
-      args.application_name = s;
-    }
-  }
-}
-
-// Reads a pool object over `pool`: only the keys present override it, which is
-// how a process's "pool" refines the scenario's.
-void read_pool(ObjectReader& r, PoolSettings& pool) {
-  if (auto n = r.integer("pool_size", 0, 10000)) {
-    pool.pool_size = *n;
-  }
-  if (auto n = r.integer("max_overflow", -1, 10000)) {
-    pool.max_overflow = *n;
-  }
-  if (auto d = r.duration("pool_timeout")) {
-    pool.pool_timeout = *d;
-  }
-  if (const json* v = r.find("pool_recycle"); v != nullptr) {
-    if (v->is_null() || (v->is_number_integer() && v->get<int64_t>() == -1)) {
-      pool.pool_recycle.reset();
-    } else if (auto d = r.duration("pool_recycle", true)) {
-      pool.pool_recycle = d;
-    }
-  }
-  if (auto b = r.boolean("pool_pre_ping")) {
-    pool.pool_pre_ping = *b;
-  }
-  if (auto b = r.boolean("use_lifo")) {
-    pool.use_lifo = *b;
-  }
-  if (auto s = r.string("reset_on_return")) {
-    if (*s == "rollback") {
-      pool.reset_on_return = true;
-    } else if (*s == "none") {
-      pool.reset_on_return = false;
-    } else {
-      r.problem("reset_on_return", "must be \"rollback\" or \"none\"");
-    }
-  }
-  if (auto s = r.string("poolclass")) {
-    if (*s == "QueuePool") {
-      pool.null_pool = false;
-    } else if (*s == "NullPool") {
-      pool.null_pool = true;
-      // create_engine(poolclass=NullPool, pool_size=5) raises TypeError
-      // ("Invalid argument(s) 'pool_size' sent to create_engine()"): NullPool
-      // keeps nothing, so these say nothing.
-      for (const char* key : {"pool_size", "max_overflow", "pool_timeout", "use_lifo"}) {
-        if (r.has(key)) {
-          r.problem(key, fmt::format("NullPool takes no {} (SQLAlchemy's create_engine raises "
-                                     "TypeError: it keeps no connections and never waits)",
-                                     key));
-        }
-      }
-    } else {
-      r.problem("poolclass", "must be \"QueuePool\" or \"NullPool\"");
-    }
-  }
-  if (const json* c = r.find("connect"); c != nullptr) {
-    auto cr = r.child(*c, r.at("connect"));
-    read_connect(cr, pool.connect);
-  }
-}
-
-void read_lifecycle(ObjectReader& r, Lifecycle& l) {
-  if (auto e = r.string("end", true)) {
-    if (*e == "exit") {
-      l.end = Lifecycle::End::kExit;
-    } else if (*e == "crash") {
-      l.end = Lifecycle::End::kCrash;
-    } else {
-      r.problem("end", "must be \"exit\" (a clean exit) or \"crash\" (kill -9, OOM)");
-    }
-  }
-  l.at = r.duration("at", true);
-  l.after_units = r.integer("after_units", 1, 1'000'000'000);
-  if (!r.has("at") && !r.has("after_units")) {
-    r.problem("",
-              "needs \"at\" (a time after each start) or \"after_units\" (units of work "
-              "done by its workers)");
-  } else if (r.has("at") && r.has("after_units")) {
-    r.problem("after_units", "give at or after_units, not both");
-  }
-  l.restart_after = r.duration("restart_after");
-  l.startup = r.duration("startup").value_or(ScaledDuration{});
-  if (r.has("startup") && !r.has("restart_after")) {
-    r.problem("startup", "is the start-up of a restarted process: give restart_after too");
-  }
 }
 
 }  // namespace
@@ -169,202 +54,6 @@ void detail::check_identifier(ObjectReader& r, const std::string& key, const std
 }
 
 namespace {
-
-// "20/s", "300/m", "1000/h" -> per second.
-std::optional<double> parse_rate(const std::string& text) {
-  const auto slash = text.find('/');
-  if (slash == std::string::npos) {
-    return std::nullopt;
-  }
-  double count = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + slash, count);
-  if (ec != std::errc{} || end != text.data() + slash || count < 0 || !std::isfinite(count)) {
-    return std::nullopt;
-  }
-  const std::string unit = text.substr(slash + 1);
-  const double seconds = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
-  if (seconds == 0) {
-    return std::nullopt;
-  }
-  return count / seconds;
-}
-
-void read_stages(ObjectReader& r, const json& stages, WorkerGroup& w) {
-  if (!stages.is_array() || stages.empty()) {
-    r.problem("stages",
-              "must be a non-empty array of {\"duration\", \"target\"} (closed model) "
-              "or {\"duration\", \"rate\"} (open model)");
-    return;
-  }
-  for (size_t i = 0; i < stages.size(); ++i) {
-    auto sr = r.child(stages[i], fmt::format("{}/{}", r.at("stages"), i));
-    Stage stage;
-    if (auto d = sr.duration("duration")) {
-      stage.duration = *d;
-    } else if (!sr.has("duration")) {
-      sr.problem("duration", "is required");
-    }
-    if (w.arrival_rate) {
-      if (auto rate = sr.string("rate", true)) {
-        if (auto parsed = parse_rate(*rate)) {
-          stage.target = *parsed;
-          check_rate(sr, "rate", *parsed, r.time_scale());
-        } else {
-          sr.problem("rate", "must be a rate like \"20/s\"");
-        }
-      }
-    } else if (auto target = sr.integer("target", 0, w.count)) {
-      stage.target = *target;
-    } else if (!sr.has("target")) {
-      sr.problem("target", "is required: how many of the group's workers run by the stage's end");
-    }
-    w.stages.push_back(stage);
-  }
-}
-
-// The group's pattern, or its own steps.
-void read_flow(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog) {
-  if (const json* steps = r.find("steps"); steps != nullptr) {
-    if (r.has("pattern")) {
-      r.problem("steps", "give a pattern or steps, not both");
-    }
-    w.pattern = kStepsPattern;
-    w.steps = detail::read_steps(r, *steps);
-    return;
-  }
-  const auto p = r.string("pattern");
-  if (!p) {
-    if (!r.has("pattern")) {
-      r.problem("pattern", "is required (or write the group's own \"steps\": [...])");
-    }
-  } else if (*p == kStepsPattern) {
-    r.problem("pattern", "a group's own flow is given as \"steps\": [...], not as a pattern");
-  } else if (!catalog.exists(*p)) {
-    r.problem("pattern",
-              fmt::format("unknown pattern \"{}\" (known: {})", excerpt(*p), catalog.names()));
-  } else {
-    w.pattern = *p;
-  }
-}
-
-void read_worker(ObjectReader& r, WorkerGroup& w, const PatternCatalog& catalog) {
-  r.string("description");
-  read_flow(r, w, catalog);
-  w.name = r.string("name").value_or(w.pattern);
-  if (r.has("name")) {
-    check_identifier(r, "name", w.name);
-  }
-  w.count = r.integer("count", 1, 10000).value_or(1);
-  w.iterations = r.integer("iterations", 1, 1'000'000'000);
-  w.duration = r.duration("duration", true);
-  if (w.iterations && w.duration) {
-    r.problem("duration", "give iterations or duration, not both");
-  }
-  w.think_time = r.duration("think_time").value_or(ScaledDuration{});
-  if (auto retry = r.string("connect_retry")) {
-    if (*retry == "backoff") {
-      w.connect_retry = WorkerGroup::ConnectRetry::kBackoff;
-    } else if (*retry == "immediate") {
-      w.connect_retry = WorkerGroup::ConnectRetry::kImmediate;
-    } else {
-      r.problem("connect_retry", "must be \"backoff\" (the default) or \"immediate\"");
-    }
-  }
-  w.start_after = r.duration("start_after").value_or(ScaledDuration{});
-  if (auto rate = r.string("arrival_rate")) {
-    if (auto parsed = parse_rate(*rate)) {
-      w.arrival_rate = ArrivalRate{*parsed};
-      check_rate(r, "arrival_rate", *parsed, r.time_scale());
-    } else {
-      r.problem("arrival_rate", "must be a rate like \"20/s\", \"300/m\" or \"1000/h\"");
-    }
-  }
-  if (w.arrival_rate && r.has("think_time")) {
-    r.problem("think_time", "an open model (arrival_rate) paces units by arrivals, not think time");
-  }
-  if (const json* stages = r.find("stages"); stages != nullptr) {
-    read_stages(r, *stages, w);
-  }
-  if (auto q = r.string("query")) {
-    if (q->find_first_not_of(" \t\n;") == std::string::npos) {
-      r.problem("query", "must not be empty");
-    }
-    w.query = q;
-  }
-  if (w.pattern == kStepsPattern) {
-    if (r.has("options")) {
-      r.find("options");
-      r.problem("options", "options belong to a built-in pattern; steps say it all themselves");
-    }
-  } else if (const json* o = r.find("options"); o != nullptr) {
-    if (!o->is_object()) {
-      r.problem("options", "must be an object");
-    } else {
-      w.options = *o;
-      if (!w.pattern.empty()) {
-        catalog.check_options(w.pattern, *o, r.at("options"), r.time_scale(), r.problems());
-      }
-    }
-  } else if (!w.pattern.empty()) {
-    catalog.check_options(w.pattern, w.options, r.at("options"), r.time_scale(), r.problems());
-  }
-}
-
-// "gc": "never", or the interval of the collector's automatic runs.
-void read_gc(ObjectReader& r, GarbageCollector& gc) {
-  gc.interval = ScaledDuration::scale(GarbageCollector::kDefaultInterval, r.time_scale());
-  const json* v = r.find("gc");
-  if (v == nullptr) {
-    return;
-  }
-  if (!v->is_string()) {
-    r.problem("gc", "must be \"never\" or a duration such as \"2s\"");
-  } else if (*v == "never") {
-    gc.interval.reset();
-  } else {
-    gc.interval = r.duration("gc", /*positive=*/true);  // or the reader's problem
-  }
-}
-
-void read_process(ObjectReader& r, ProcessSpec& p, const PoolSettings& defaults,
-                  const PatternCatalog& catalog) {
-  r.string("description");
-  if (auto n = r.string("name", true)) {
-    p.name = *n;
-    check_identifier(r, "name", p.name);
-  }
-  p.replicas = r.integer("replicas", 1, 10000).value_or(1);
-  p.start_interval = r.duration("start_interval").value_or(ScaledDuration{});
-  p.pool = defaults;
-  if (const json* pool = r.find("pool"); pool != nullptr) {
-    auto pr = r.child(*pool, r.at("pool"));
-    read_pool(pr, p.pool);
-  }
-  if (const json* lifecycle = r.find("lifecycle"); lifecycle != nullptr) {
-    auto lr = r.child(*lifecycle, r.at("lifecycle"));
-    p.lifecycle.emplace();
-    read_lifecycle(lr, *p.lifecycle);
-  }
-  read_gc(r, p.gc);
-  const json* workers = r.find("workers");
-  if (workers == nullptr || !workers->is_array() || workers->empty()) {
-    r.problem("workers", "must be a non-empty array of worker groups");
-    return;
-  }
-  std::set<std::string> names;
-  for (size_t i = 0; i < workers->size(); ++i) {
-    const auto pointer = fmt::format("{}/{}", r.at("workers"), i);
-    auto wr = r.child((*workers)[i], pointer);
-    WorkerGroup w;
-    read_worker(wr, w, catalog);
-    if (!w.name.empty() && !names.insert(w.name).second) {
-      wr.problem("name", fmt::format("duplicate worker group name \"{}\" in this process; name the "
-                                     "groups apart",
-                                     excerpt(w.name)));
-    }
-    p.workers.push_back(std::move(w));
-  }
-}
 
 // A shard's tags carry "@<shard>" after the run id (BackendTag::shard).
 void check_tags_fit(const Scenario& s, int shards, std::vector<Problem>& problems) {
@@ -562,56 +251,25 @@ std::string_view to_string(PgBouncerSettings::Mode mode) {
   return "session";
 }
 
-int PgBouncerSettings::server_connections() const {
-  const int pool = default_pool_size + reserve_pool_size;
-  return max_db_connections > 0 ? std::min(pool, max_db_connections) : pool;
-}
-
-std::string_view to_string(Fault::Action action) {
-  switch (action) {
-    case Fault::Action::kTerminateBackends:
-      return "terminate_backends";
-    case Fault::Action::kCancelBackends:
-      return "cancel_backends";
-    case Fault::Action::kRestartServer:
-      return "restart_server";
-  }
-  return "terminate_backends";
-}
-
-bool Scenario::needs_embedded_server() const {
-  return std::any_of(faults.begin(), faults.end(),
-                     [](const Fault& f) { return f.action == Fault::Action::kRestartServer; });
-}
-
-int64_t Scenario::total_workers() const {
-  // Each factor is bounded by validation (replicas and count <= 10,000), the
-  // number of groups by the file size: a 64-bit sum cannot overflow.
-  int64_t total = 0;
-  for (const auto& p : processes) {
-    for (const auto& w : p.workers) {
-      total += int64_t{p.replicas} * w.count;
-    }
-  }
-  return total;
-}
-
 ScenarioError::ScenarioError(std::string file, std::vector<Problem> problems)
     : std::runtime_error(join_problems(file, problems)),
       file_(std::move(file)),
       problems_(std::move(problems)) {}
 
-Scenario parse(const std::string& text, const std::string& source, const PatternCatalog& catalog,
-               const LoadOptions& options) {
-  std::vector<Problem> problems = detail::shape_problems(text);
+namespace {
+
+// The text as JSON, or a ScenarioError: a syntax error at its line and
+// column, a value nlohmann cannot hold, nesting past the shape check's bound.
+json parse_document(const std::string& text, const std::string& source,
+                    std::vector<Problem>& problems) {
+  problems = detail::shape_problems(text);
   for (const auto& p : problems) {
     if (p.message.rfind("nested deeper", 0) == 0) {
       throw ScenarioError(source, {p});  // not worth building a tree for
     }
   }
-  json doc;
   try {
-    doc = json::parse(text, nullptr, true, /*ignore_comments=*/true);
+    return json::parse(text, nullptr, true, /*ignore_comments=*/true);
   } catch (const json::parse_error& e) {
     // Turn nlohmann's byte offset into line:column, which editors understand.
     size_t line = 1;
@@ -637,16 +295,12 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
         source, {{"", "invalid JSON: " +
                           (bracket == std::string::npos ? what : what.substr(bracket + 2))}});
   }
+}
 
-  Scenario s;
-  s.source_path = source;
-  s.source_text = text;
+// The time scale every duration is read at: --time-scale, or the file's
+// (whose own problems the full reader reports), or 1.
+double time_scale_of(const json& doc, const LoadOptions& options, std::vector<Problem>& problems) {
   double time_scale = 1.0;
-  if (!doc.is_object()) {
-    throw ScenarioError(source, {{"", "must be a JSON object (a scenario)"}});
-  }
-  // time_scale first: every other duration is scaled by it as it is read. Its
-  // own problems are reported by the full reader below.
   if (const auto it = doc.find("time_scale"); it != doc.end() && it->is_number()) {
     const double ts = it->get<double>();
     if (std::isfinite(ts) && ts > 0 && ts <= 1000) {
@@ -661,9 +315,67 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
       time_scale = *options.time_scale;
     }
   }
-  s.time_scale = time_scale;
+  return time_scale;
+}
 
-  ObjectReader r{doc, "", problems, time_scale};
+void read_server(ObjectReader& sr, ServerSettings& server) {
+  server.max_connections = sr.integer("max_connections", 1, 10000).value_or(100);
+  server.superuser_reserved_connections =
+      sr.integer("superuser_reserved_connections", 0, 10000).value_or(3);
+  if (server.superuser_reserved_connections >= server.max_connections) {
+    sr.problem("superuser_reserved_connections", "must be less than max_connections");
+  }
+  if (const json* role = sr.find("role"); role != nullptr) {
+    auto rr = sr.child(*role, "/server/role");
+    server.app_role_superuser = rr.boolean("superuser").value_or(false);
+    server.role_connection_limit = rr.integer("connection_limit", 0, 10000);
+  }
+  if (const json* db = sr.find("database"); db != nullptr) {
+    auto dr = sr.child(*db, "/server/database");
+    server.database_connection_limit = dr.integer("connection_limit", 0, 10000);
+  }
+}
+
+void read_processes(ObjectReader& r, Scenario& s, const PatternCatalog& catalog) {
+  const json* processes = r.find("processes");
+  if (processes == nullptr || !processes->is_array() || processes->empty()) {
+    r.problem("processes", "must be a non-empty array of processes");
+    return;
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < processes->size(); ++i) {
+    auto pr = r.child((*processes)[i], fmt::format("/processes/{}", i));
+    ProcessSpec p;
+    read_process(pr, p, s.pool, catalog);
+    if (!p.name.empty() && !names.insert(p.name).second) {
+      pr.problem("name", fmt::format("duplicate process name \"{}\"", excerpt(p.name)));
+    }
+    s.processes.push_back(std::move(p));
+  }
+}
+
+// Checks that need the whole scenario, once its parts are valid: the
+// backend tags fit, and no pgleak process (or shard) runs too many workers.
+void check_whole(const Scenario& s, int shards, std::vector<Problem>& problems) {
+  check_tags_fit(s, shards, problems);
+  // One pgleak process runs at most this many; a sharded run, this many per shard.
+  constexpr int64_t kMaxWorkers = 5000;
+  const int64_t busiest = busiest_shard_workers(s, shards);
+  if (busiest > kMaxWorkers) {
+    problems.push_back(
+        {"/processes",
+         shards > 1 ? fmt::format("{} workers on the busiest of {} shards; a shard runs at most {} "
+                                  "(one thread each): use more shards",
+                                  busiest, shards, kMaxWorkers)
+                    : fmt::format("{} workers in all; pgleak runs at most {} (one thread each); "
+                                  "more need shards (pgleak run --shard I/N)",
+                                  busiest, kMaxWorkers)});
+  }
+}
+
+// The scenario's own fields, each checked as it is read.
+void read_scenario(ObjectReader& r, Scenario& s, const PatternCatalog& catalog,
+                   std::vector<Problem>& problems) {
   if (auto ts = r.number("time_scale"); ts && (!std::isfinite(*ts) || *ts <= 0 || *ts > 1000)) {
     r.problem("time_scale", "must be > 0 and <= 1000");
   }
@@ -687,21 +399,7 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
   }
   if (const json* server = r.find("server"); server != nullptr) {
     auto sr = r.child(*server, "/server");
-    s.server.max_connections = sr.integer("max_connections", 1, 10000).value_or(100);
-    s.server.superuser_reserved_connections =
-        sr.integer("superuser_reserved_connections", 0, 10000).value_or(3);
-    if (s.server.superuser_reserved_connections >= s.server.max_connections) {
-      sr.problem("superuser_reserved_connections", "must be less than max_connections");
-    }
-    if (const json* role = sr.find("role"); role != nullptr) {
-      auto rr = sr.child(*role, "/server/role");
-      s.server.app_role_superuser = rr.boolean("superuser").value_or(false);
-      s.server.role_connection_limit = rr.integer("connection_limit", 0, 10000);
-    }
-    if (const json* db = sr.find("database"); db != nullptr) {
-      auto dr = sr.child(*db, "/server/database");
-      s.server.database_connection_limit = dr.integer("connection_limit", 0, 10000);
-    }
+    read_server(sr, s.server);
   }
   if (const json* pgbouncer = r.find("pgbouncer"); pgbouncer != nullptr) {
     auto br = r.child(*pgbouncer, "/pgbouncer");
@@ -710,29 +408,15 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
   }
   // SQLAlchemy's default pool_timeout, scaled like a written one.
   constexpr util::Micros kDefaultPoolTimeout = std::chrono::seconds{30};
-  if (auto why = util::check_scaling(kDefaultPoolTimeout, time_scale)) {
+  if (auto why = util::check_scaling(kDefaultPoolTimeout, s.time_scale)) {
     problems.push_back({"/time_scale", "the default pool_timeout " + *why});
   }
-  s.pool.pool_timeout = ScaledDuration::scale(kDefaultPoolTimeout, time_scale);
+  s.pool.pool_timeout = ScaledDuration::scale(kDefaultPoolTimeout, s.time_scale);
   if (const json* pool = r.find("pool"); pool != nullptr) {
     auto pr = r.child(*pool, "/pool");
     read_pool(pr, s.pool);
   }
-  const json* processes = r.find("processes");
-  if (processes == nullptr || !processes->is_array() || processes->empty()) {
-    r.problem("processes", "must be a non-empty array of processes");
-  } else {
-    std::set<std::string> names;
-    for (size_t i = 0; i < processes->size(); ++i) {
-      auto pr = r.child((*processes)[i], fmt::format("/processes/{}", i));
-      ProcessSpec p;
-      read_process(pr, p, s.pool, catalog);
-      if (!p.name.empty() && !names.insert(p.name).second) {
-        pr.problem("name", fmt::format("duplicate process name \"{}\"", excerpt(p.name)));
-      }
-      s.processes.push_back(std::move(p));
-    }
-  }
+  read_processes(r, s, catalog);
   s.leak_threshold = r.duration("leak_threshold", true);
   if (const json* expect = r.find("expect"); expect != nullptr) {
     read_expect(r, *expect, s);
@@ -740,23 +424,29 @@ Scenario parse(const std::string& text, const std::string& source, const Pattern
   if (const json* faults = r.find("faults"); faults != nullptr) {
     read_faults(r, *faults, s);
   }
-  r.finish();
+}
+
+}  // namespace
+
+Scenario parse(const std::string& text, const std::string& source, const PatternCatalog& catalog,
+               const LoadOptions& options) {
+  std::vector<Problem> problems;
+  const json doc = parse_document(text, source, problems);
+  if (!doc.is_object()) {
+    throw ScenarioError(source, {{"", "must be a JSON object (a scenario)"}});
+  }
+  Scenario s;
+  s.source_path = source;
+  s.source_text = text;
+  // time_scale first: every other duration is scaled by it as it is read.
+  s.time_scale = time_scale_of(doc, options, problems);
+  {
+    ObjectReader r{doc, "", problems, s.time_scale};
+    read_scenario(r, s, catalog, problems);
+    r.finish();
+  }
   if (problems.empty()) {
-    check_tags_fit(s, options.shards, problems);
-    // One pgleak process runs at most this many; a sharded run, this many per shard.
-    constexpr int64_t kMaxWorkers = 5000;
-    const int64_t busiest = busiest_shard_workers(s, options.shards);
-    if (busiest > kMaxWorkers) {
-      problems.push_back(
-          {"/processes",
-           options.shards > 1
-               ? fmt::format("{} workers on the busiest of {} shards; a shard runs at most {} "
-                             "(one thread each): use more shards",
-                             busiest, options.shards, kMaxWorkers)
-               : fmt::format("{} workers in all; pgleak runs at most {} (one thread each); "
-                             "more need shards (pgleak run --shard I/N)",
-                             busiest, kMaxWorkers)});
-    }
+    check_whole(s, options.shards, problems);
   }
   if (!problems.empty()) {
     throw ScenarioError(source, std::move(problems));

@@ -187,4 +187,11 @@ void check_identifier(ObjectReader& r, const std::string& key, const std::string
 // A worker group's "steps" (steps.cpp): every problem with its pointer.
 std::vector<Step> read_steps(ObjectReader& group, const json& steps);
 
+// The readers of scenario/process_reader.cpp: a "pool" object (over the
+// settings it starts from), and one of "processes" (its pool starting from
+// the scenario's `defaults`). Problems go to the reader's list.
+void read_pool(ObjectReader& r, PoolSettings& pool);
+void read_process(ObjectReader& r, ProcessSpec& p, const PoolSettings& defaults,
+                  const PatternCatalog& catalog);
+
 }  // namespace pgleak::scenario::detail
