@@ -36,84 +36,6 @@
 namespace pgleak::cli {
 namespace {
 
-void print_summary(std::ostream& out, const scenario::Scenario& sc, const record::RunResult& r,
-                   const analysis::Summary& s, const analysis::Verdict& v) {
-  out << fmt::format("{}: {} ({}; {}, {:.1f}s wall; {} nominal at time_scale {})\n", sc.name,
-                     v.pass ? "PASS" : "FAIL", analysis::to_string(v.diagnosis),
-                     record::to_string(r.status), r.wall_s,
-                     util::format_duration(sc.duration.nominal), sc.time_scale);
-  out << fmt::format(
-      "  connections: peak {} at {:.1f}s, final {}, limit {} ({}; pgleak's sampler holds 1 "
-      "slot), server {}\n",
-      s.peak_connections, s.peak_at_s, s.final_connections, s.connection_limit,
-      probe::explain_limit(probe::limits_for(r.target.server, r.target.connections_before)),
-      util::printable(r.target.server.server_version));
-  std::vector<double> own;
-  own.reserve(r.samples.size());
-  for (const auto& sample : r.samples) {
-    own.push_back(sample.own);
-  }
-  if (!own.empty()) {
-    out << fmt::format("  over time:   {}| limit {}\n",
-                       report::sparkline(own, std::max(1, s.connection_limit)), s.connection_limit);
-  }
-  const auto& w = s.checkout_wait_ms;
-  out << fmt::format(
-      "  pool: {} checkouts, {} timeouts, wait p50 {:.3f}ms p95 {:.3f}ms p99 "
-      "{:.3f}ms max {:.3f}ms; {} held at end\n",
-      s.checkouts, s.pool_timeouts, w.p50, w.p95, w.p99, w.max, s.held_at_end);
-  if (s.growth.computed) {
-    out << fmt::format("  growth after warm-up: {:+.2f} connections/min nominal (R² {:.2f}){}\n",
-                       s.growth.slope_per_min, s.growth.r2,
-                       s.growth.plateaued ? ", levelled off" : "");
-  }
-  if (s.arrivals > 0) {
-    out << fmt::format("  open model: {} arrivals, {} dropped (every worker busy)\n", s.arrivals,
-                       s.dropped_arrivals);
-  }
-  auto counts = [](const std::map<std::string, uint64_t>& by_state) {
-    std::string text;
-    for (const auto& [state, n] : by_state) {
-      text += fmt::format("{}{} x{}", text.empty() ? "" : ", ", state, n);
-    }
-    return text.empty() ? std::string{"none"} : text;
-  };
-  out << "  errors by SQLSTATE (clients): " << counts(s.errors_by_sqlstate) << "\n";
-  if (r.server_log_available) {
-    out << "  errors by SQLSTATE (server log): " << counts(s.server_errors_by_sqlstate) << "\n";
-  }
-  if (r.target.pgbouncer) {
-    out << "  PgBouncer's errors to clients (its log): " << counts(s.pgbouncer_errors) << "\n";
-  }
-  const auto& budget = s.budget;
-  out << fmt::format("  budget: worst case {} of {} available: {}\n",
-                     analysis::worst_case_text(budget), budget.available,
-                     budget.fits        ? "fits"
-                     : budget.unbounded ? "cannot be bounded"
-                                        : "does not fit");
-  if (!r.holders.empty()) {
-    out << fmt::format("  holders past leak_threshold {}: {}\n",
-                       util::format_duration(sc.leak_threshold->nominal), r.holders.size());
-    const size_t shown = std::min<size_t>(r.holders.size(), 5);
-    for (size_t i = 0; i < shown; ++i) {
-      const auto& h = r.holders[i];
-      out << fmt::format("    {}.{} {} ({}): backend {} since {:.1f}s, {:.0f}s nominal\n",
-                         util::printable(h.process), h.replica, util::printable(h.worker),
-                         util::printable(h.pattern), h.backend_pid, h.since_s, h.age_nominal_s);
-    }
-    if (r.holders.size() > shown) {
-      out << fmt::format("    ... and {} more in the report\n", r.holders.size() - shown);
-    }
-  }
-  for (const auto& t : v.thresholds) {
-    out << fmt::format("  {} {} {} (actual {}){}\n", t.pass ? "ok  " : "FAIL", t.expectation.metric,
-                       t.expectation.text, t.actual.dump(), t.implicit ? " [default]" : "");
-  }
-  for (const auto& reason : v.reasons) {
-    out << "  - " << util::printable(reason) << "\n";
-  }
-}
-
 // A target that is not ours: refuse (usage error) when the scenario's worst
 // case, with the connections already there and pgleak's sampler, would leave
 // the server's other clients nothing.
@@ -185,83 +107,14 @@ run::ShardRun plan_shard(const RunArgs& args, const scenario::Scenario& sc,
   return out;
 }
 
-// Judges the run, writes the JSON report first (with `merge` as its "merge"
-// block when given), then JUnit and HTML, and prints the summary. Returns
-// kInfrastructure when an output other than the report failed, else the
-// verdict's exit code.
-int judge_and_write(const scenario::Scenario& sc, const record::RunResult& result,
-                    const nlohmann::json* merge, const Outputs& o, std::ostream& out,
-                    std::ostream& err) {
-  const auto summary = analysis::summarize(result, sc);
-  const auto verdict = analysis::judge(summary, result, sc);
-  auto report_json = report::build_report(sc, result, summary, verdict);
-  if (merge != nullptr) {
-    report_json["merge"] = *merge;
-  }
-  util::write_output_file(o.report, report::report_text(report_json));
-  // The JSON report is written first: a JUnit or HTML file that fails cannot lose it.
-  std::optional<std::string> side_failure;
-  if (!o.junit.empty()) {
-    try {
-      util::write_output_file(o.junit, report::junit_xml(sc, result, verdict));
-    } catch (const util::InfrastructureError& e) {
-      side_failure = e.what();
-    }
-  }
-  if (!o.html.empty()) {
-    try {
-      util::write_output_file(
-          o.html, report::render_html(
-                      {{std::filesystem::path{o.report}.filename().string(), report_json}}));
-    } catch (const util::InfrastructureError& e) {
-      side_failure = e.what();
-    }
-  }
-  print_summary(out, sc, result, summary, verdict);
-  out << "report: " << util::printable(o.report) << "\n";
-  if (!o.html.empty() && !side_failure) {
-    out << "html: " << util::printable(o.html) << "\n";
-  }
-  if (!result.side_file.path.empty()) {
-    if (result.side_file.error.empty()) {
-      out << "timeline: " << util::printable(result.side_file.path) << "\n";
-    } else if (!side_failure) {
-      side_failure = result.side_file.error;
-    }
-  }
-  out << std::flush;
-  if (side_failure) {
-    err << "pgleak: " << util::printable(*side_failure) << " (the JSON report was written)\n";
-    return kInfrastructure;
-  }
+namespace {
 
-  return verdict.pass ? kPassed : kFailed;
-}
-
-int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
-           const SignalWatcher& signals) {
-  const auto& registry = workload::PatternRegistry::builtin();
-  scenario::LoadOptions load_options;
-  if (args.time_scale != 0) {
-    load_options.time_scale = args.time_scale;
-  }
-  std::optional<scenario::ShardRef> shard;
-  if (args.shard_given) {  // --shard "" too: it is not "unsharded"
-    std::string why;
-    shard = scenario::parse_shard(args.shard, &why);
-    if (!shard) {
-      throw util::UsageError("--shard " + args.shard + ": " + why);
-    }
-    load_options.shards = shard->count;
-  }
-  const auto sc = scenario::load(args.scenario, registry.catalog(), load_options);
-  if (!shard && (!args.run_name.empty() || !args.barrier_dsn.empty())) {
-    throw util::UsageError(
-        "--run-id and --barrier-dsn are for a sharded run: give --shard I/N too");
-  }
-  const auto shard_run = shard ? std::optional{plan_shard(args, sc, *shard)} : std::nullopt;
+// The flags that name a target of the user's own, each checked before
+// anything starts: a malformed DSN, or a flag without the --dsn it needs, is
+// a usage error.
+void check_target_flags(const RunArgs& args) {
   if (!args.dsn.empty()) {
-    db::ConnInfo::parse(args.dsn);  // a malformed DSN is a usage error, before anything starts
+    db::ConnInfo::parse(args.dsn);
   }
   for (const auto& [flag, value] : {std::pair{"--pgbouncer-admin", &args.pgbouncer_admin},
                                     std::pair{"--server-log", &args.server_log}}) {
@@ -281,18 +134,24 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
       throw util::UsageError("--server-log " + args.server_log + ": " + e.what());
     }
   }
-  // Every output is checked before the run, so no run's results are lost to a
-  // path that could never be written.
+}
+
+// Every output the run will write, checked before the run, so no run's
+// results are lost to a path that could never be written.
+struct PlannedOutputs {
+  Outputs outputs;
+  std::string timeline;  // empty: none
+};
+PlannedOutputs plan_outputs(const RunArgs& args, const scenario::Scenario& sc) {
   const std::string path =
       !args.report.empty() ? args.report
                            : (std::filesystem::path{args.out_dir} /
                               fmt::format("{}-{}.json", sc.name, util::utc_now("%Y%m%dT%H%M%SZ")))
                                  .string();
   const auto report_kind = util::check_output_path(path);
-  const bool report_is_file = report_kind == util::OutputKind::kFile;
   const auto html_path = html_output(args.html, path, report_kind);
   std::string timeline_path;
-  if (args.timeline.empty() && report_is_file) {
+  if (args.timeline.empty() && report_kind == util::OutputKind::kFile) {
     timeline_path = std::filesystem::path{path}.replace_extension(".timeline.jsonl.gz").string();
   } else if (args.timeline != "none") {
     timeline_path = args.timeline;
@@ -302,8 +161,11 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
                        {"--html", html_path},
                        {"--timeline", timeline_path}},
                       {args.scenario, args.server_log});
-  const Outputs outputs{path, args.junit, html_path};
+  return {{path, args.junit, html_path}, timeline_path};
+}
 
+run::RunOptions run_options(const RunArgs& args, const scenario::Scenario& sc,
+                            const SignalWatcher& signals, std::ostream& err) {
   run::RunOptions options;
   if (!args.dsn.empty()) {
     options.dsn = args.dsn;
@@ -317,23 +179,27 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   options.force = signals.force_token();
   options.log = args.quiet ? nullptr : &err;
   options.progress_in_place = &err == &std::cerr && ::isatty(STDERR_FILENO) != 0;
-  options.side_file = timeline_path;
   if (!args.pgbouncer_admin.empty()) {
     options.pgbouncer_admin = args.pgbouncer_admin;
   }
   options.server_log = args.server_log;
-  options.shard = shard_run;
-  const auto result = run::run_scenario(sc, options);
+  return options;
+}
 
-  int written = judge_and_write(sc, result, nullptr, outputs, out, err);
+// The exit code of a run whose outputs were written with `written`: a
+// signal's (128 + its number) over everything, then a lost target's, then
+// the verdict's; a shard's failed verdict is not the run's.
+int run_exit_code(const record::RunResult& result, int written,
+                  const std::optional<scenario::ShardRef>& shard, const SignalWatcher& signals,
+                  std::ostream& out, std::ostream& err) {
   if (written == kInfrastructure) {
     // An output a signal cut short (a FIFO's stalled reader): the signal is the reason.
     return signals.signal() != 0 ? 128 + signals.signal() : written;
   }
-  if (shard_run && written == kFailed) {
+  if (shard && written == kFailed) {
     // A shard sees a slice of the fleet: its verdict is not the run's, and a
     // scheduler must not retry it for failing one. pgleak merge judges the run.
-    out << "shard " << shard_run->shard.str()
+    out << "shard " << shard->str()
         << ": this verdict covers this shard's slice only; pgleak merge judges the run\n";
     written = kPassed;
   }
@@ -359,6 +225,40 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
       break;
   }
   return written;
+}
+
+}  // namespace
+
+int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
+           const SignalWatcher& signals) {
+  const auto& registry = workload::PatternRegistry::builtin();
+  scenario::LoadOptions load_options;
+  if (args.time_scale != 0) {
+    load_options.time_scale = args.time_scale;
+  }
+  std::optional<scenario::ShardRef> shard;
+  if (args.shard_given) {  // --shard "" too: it is not "unsharded"
+    std::string why;
+    shard = scenario::parse_shard(args.shard, &why);
+    if (!shard) {
+      throw util::UsageError("--shard " + args.shard + ": " + why);
+    }
+    load_options.shards = shard->count;
+  }
+  const auto sc = scenario::load(args.scenario, registry.catalog(), load_options);
+  if (!shard && (!args.run_name.empty() || !args.barrier_dsn.empty())) {
+    throw util::UsageError(
+        "--run-id and --barrier-dsn are for a sharded run: give --shard I/N too");
+  }
+  const auto shard_run = shard ? std::optional{plan_shard(args, sc, *shard)} : std::nullopt;
+  check_target_flags(args);
+  const auto planned = plan_outputs(args, sc);
+  auto options = run_options(args, sc, signals, err);
+  options.side_file = planned.timeline;
+  options.shard = shard_run;
+  const auto result = run::run_scenario(sc, options);
+  const int written = judge_and_write(sc, result, nullptr, planned.outputs, out, err);
+  return run_exit_code(result, written, shard, signals, out, err);
 }
 
 namespace {
@@ -393,13 +293,39 @@ void add_shard_options(CLI::App* run, RunArgs& args) {
 
 }  // namespace
 
+namespace {
+
+// What `pgleak run` parses into.
+struct RunState {
+  RunArgs run_args;
+  DsnFlags run_dsn;
+  std::string run_html;
+};
+
+// The options that name a target of the user's own.
+void add_target_options(CLI::App* run, RunState& st) {
+  add_dsn_options(run, st.run_dsn,
+                  "Target an existing server instead of the embedded one; its settings are\n"
+                  "read, never changed");
+  run->add_flag("--allow-exhaust", st.run_args.allow_exhaust,
+                "With a DSN: run even when the scenario's worst case would take every slot the\n"
+                "server has left for other clients (refused otherwise, exit 2)");
+  run->add_option("--pgbouncer-admin", st.run_args.pgbouncer_admin,
+                  "With --dsn pointing at your PgBouncer: its admin console (libpq URL or\n"
+                  "keywords, database \"pgbouncer\"), read at every sample (SHOW POOLS, SHOW\n"
+                  "STATS), never changed. Its password is never printed")
+      ->type_name("URL");
+  run->add_option("--server-log", st.run_args.server_log,
+                  "With --dsn: the server's jsonlog (log_destination = 'jsonlog'), e.g. a volume\n"
+                  "in docker/compose.yaml, read during the run to tie server-side errors to\n"
+                  "the run's backends, as on the embedded server")
+      ->type_name("PATH");
+}
+
+}  // namespace
+
 Command add_run(CLI::App& app, const CommandIo& io) {
-  struct State {
-    RunArgs run_args;
-    DsnFlags run_dsn;
-    std::string run_html;
-  };
-  auto st = std::make_shared<State>();
+  auto st = std::make_shared<RunState>();
   auto* run = app.add_subcommand(
       "run",
       "Run one scenario and write its report.\n"
@@ -416,12 +342,7 @@ Command add_run(CLI::App& app, const CommandIo& io) {
                   "Directory for <scenario>-<UTC timestamp>.json when --report is not given")
       ->capture_default_str()
       ->excludes(report_opt);
-  add_dsn_options(run, st->run_dsn,
-                  "Target an existing server instead of the embedded one; its settings are\n"
-                  "read, never changed");
-  run->add_flag("--allow-exhaust", st->run_args.allow_exhaust,
-                "With a DSN: run even when the scenario's worst case would take every slot the\n"
-                "server has left for other clients (refused otherwise, exit 2)");
+  add_target_options(run, *st);
   run->add_option("--time-scale", st->run_args.time_scale,
                   "Override the scenario's time_scale: every duration is multiplied by it")
       ->check(CLI::Range(0.000001, 1000.0));
@@ -433,16 +354,6 @@ Command add_run(CLI::App& app, const CommandIo& io) {
                       "without one next to the JSON report with the same base name")
           ->expected(0, 1)
           ->type_name("[PATH]");
-  run->add_option("--pgbouncer-admin", st->run_args.pgbouncer_admin,
-                  "With --dsn pointing at your PgBouncer: its admin console (libpq URL or\n"
-                  "keywords, database \"pgbouncer\"), read at every sample (SHOW POOLS, SHOW\n"
-                  "STATS), never changed. Its password is never printed")
-      ->type_name("URL");
-  run->add_option("--server-log", st->run_args.server_log,
-                  "With --dsn: the server's jsonlog (log_destination = 'jsonlog'), e.g. a volume\n"
-                  "in docker/compose.yaml, read during the run to tie server-side errors to\n"
-                  "the run's backends, as on the embedded server")
-      ->type_name("PATH");
   run->add_option("--timeline", st->run_args.timeline,
                   "Stream every sample and event, in full, to this gzip JSON Lines file while\n"
                   "the run goes (kept up to a kill; the JSON report keeps at most 1,500\n"

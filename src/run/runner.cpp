@@ -18,6 +18,7 @@
 #include "run/live_watch.hpp"
 #include "run/run_control.hpp"
 #include "run/shard_barrier.hpp"
+#include "run/target.hpp"
 #include "run/thread_budget.hpp"
 #include "run/workload.hpp"
 #include "scenario/backend_tag.hpp"
@@ -36,88 +37,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-void log(const RunOptions& options, const std::string& line) {
-  if (options.log != nullptr) {
-    *options.log << "pgleak: " << line << std::endl;
-  }
-}
-
-// --- phase 1: the target ------------------------------------------------------
-
-struct Target {
-  std::unique_ptr<server::EmbeddedServer> embedded;  // stopped and deleted when destroyed
-  // Declared after the server, so it stops first.
-  std::unique_ptr<server::EmbeddedPgBouncer> pgbouncer;
-  db::ConnInfo app;    // the workers' role (through PgBouncer when it is in the path)
-  db::ConnInfo admin;  // the sampler's and faults' role, on the server itself
-  std::optional<db::ConnInfo> pgbouncer_console;
-  record::TargetDescription description;
-};
-
-Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
-  Target t;
-  if (options.dsn) {
-    if (sc.needs_embedded_server()) {
-      throw util::UsageError(
-          "restart_server faults need the embedded server; drop --dsn or the fault");
-    }
-    t.app = db::ConnInfo::parse(*options.dsn);
-    t.admin = t.app;
-    t.description.embedded = false;
-    t.description.dsn_redacted = t.app.redacted();
-    t.description.server = probe::read_server_info(t.admin, options.interrupt);
-    t.description.app_role_superuser = t.description.server.superuser;
-    t.description.connections_before = t.description.server.connections_in_use;
-    if (options.preflight) {
-      options.preflight(t.description.server);
-    }
-    if (options.pgbouncer_admin) {
-      t.pgbouncer_console = db::ConnInfo::parse(*options.pgbouncer_admin);
-      t.description.pgbouncer = true;
-      t.description.pgbouncer_console = t.pgbouncer_console->redacted();
-    }
-    log(options,
-        fmt::format("target {} (PostgreSQL {}, max_connections {}, {} connections in use "
-                    "already); settings are read, never changed",
-                    t.description.dsn_redacted,
-                    util::printable(t.description.server.server_version),
-                    t.description.server.max_connections, t.description.connections_before));
-    return t;
-  }
-  if (const int reaped = server::EmbeddedServer::reap_orphans(); reaped > 0) {
-    log(options, fmt::format("removed {} cluster(s) left behind by killed pgleak runs", reaped));
-  }
-  server::EmbeddedServerOptions so;
-  so.max_connections = sc.server.max_connections;
-  so.superuser_reserved_connections = sc.server.superuser_reserved_connections;
-  so.app_role_superuser = sc.server.app_role_superuser;
-  so.role_connection_limit = sc.server.role_connection_limit;
-  so.database_connection_limit = sc.server.database_connection_limit;
-  t.embedded = server::EmbeddedServer::start(so);
-  t.app = t.embedded->app_conninfo();
-  t.admin = t.embedded->superuser_conninfo();
-  // As the superuser, about the workers' role: what the server says of it,
-  // not what the scenario asked for (and its limit may leave no slot to ask).
-  t.description.server = probe::read_server_info(t.admin, options.interrupt, "pgleak_app");
-  t.description.app_role_superuser = t.description.server.superuser;
-  log(options, fmt::format("embedded PostgreSQL {} on 127.0.0.1:{} ({})",
-                           t.description.server.server_version, t.embedded->port(),
-                           util::printable(t.embedded->dir().string())));
-  if (sc.pgbouncer) {
-    t.pgbouncer = server::EmbeddedPgBouncer::start(*t.embedded, *sc.pgbouncer);
-    t.app = t.pgbouncer->app_conninfo();
-    t.pgbouncer_console = t.pgbouncer->admin_conninfo();
-    t.description.pgbouncer = true;
-    t.description.pgbouncer_embedded = true;
-    t.description.pgbouncer_console = t.pgbouncer_console->redacted();
-    log(options, fmt::format("embedded PgBouncer on 127.0.0.1:{} ({} pooling, {} server "
-                             "connections at most)",
-                             t.pgbouncer->port(), scenario::to_string(sc.pgbouncer->pool_mode),
-                             sc.pgbouncer->server_connections()));
-  }
-  return t;
-}
 
 // --- phase 2: the simulated processes and what runs them ---------------------
 
@@ -259,8 +178,6 @@ void collect_recorded(const record::Recorder& recorder, const probe::ActivitySam
   result.sampler_max_lag_ms = sampler.max_lag_ms();
 }
 
-}  // namespace
-
 // A shard waits at the barrier for the others, after its target is open and
 // before anything of its own starts; a signal while it waits stops the run.
 std::unique_ptr<ShardLink> join_shards(const scenario::Scenario& sc, const RunOptions& options,
@@ -296,26 +213,106 @@ std::unique_ptr<ShardLink> join_shards(const scenario::Scenario& sc, const RunOp
   return link;
 }
 
-// The safety net and its check: none of the run's backends may outlive it.
-// Those still there after 5 s are terminated and counted; a count or a
-// termination that fails is said, with its reason, and never read as none.
-void check_nothing_left(probe::RunBackends& backends, record::Recorder& recorder,
-                        record::RunResult& result) {
-  int left = backends.wait_gone(5s);
-  if (left > 0) {
-    left = backends.terminate();
-    result.leftover_backends_terminated = std::max(left, 0);
+// What the run's backends' tags hold: every shard's (the sampler and the
+// server log count them all), and this process's (what it may act on).
+struct Markers {
+  std::string fleet;
+  std::string own;
+};
+Markers markers_of(const std::string& run_id, const std::optional<scenario::ShardRef>& shard) {
+  if (!shard) {
+    const auto marker = scenario::BackendTag::run_marker(run_id);
+    return {marker, marker};
   }
-  if (left < 0) {
-    result.cleanup_checked = false;
-    result.cleanup_note = fmt::format("could not check that no backend of the run was left: {}",
-                                      backends.last_error());
+  return {scenario::BackendTag::fleet_marker(run_id),
+          scenario::BackendTag::shard_marker(run_id, shard->index)};
+}
+
+// What the sampler reads besides pg_stat_activity, and what ends the run
+// when the target is lost.
+void set_up_sampler(probe::ActivitySampler& sampler, const Target& target,
+                    const std::optional<scenario::ShardRef>& shard, RunControl& control) {
+  if (shard && !samples_server(*shard)) {
+    sampler.pools_only();
+  } else if (target.pgbouncer_console) {
+    sampler.read_pgbouncer(*target.pgbouncer_console);
+  }
+  sampler.on_target_lost(
+      [&control](const std::string& why) { control.stop(record::RunStatus::kTargetLost, why); });
+  if (target.embedded) {
+    // The server's set-up and settings sessions must be gone before the
+    // workload meets a tight connection limit.
+    sampler.await_exit_of({db::own_name::kSetup, db::own_name::kProbe}, 5s);
+  }
+}
+
+// The line that says what runs.
+void announce(const RunOptions& options, const scenario::Scenario& sc,
+              const std::optional<scenario::ShardRef>& shard, Fleet& fleet,
+              const std::string& run_id) {
+  log(options,
+      fmt::format("running {} for {} ({} nominal, time_scale {}), {} workers in {} process "
+                  "replicas{}, run id {}",
+                  sc.name, util::format_duration(sc.duration.applied),
+                  util::format_duration(sc.duration.nominal), sc.time_scale,
+                  scenario::workers_of(sc, scenario::replicas_of(sc, shard)),
+                  fleet.replicas().size(), shard ? " (this shard's)" : "", run_id));
+}
+
+// Shard 0's last sample sees the whole fleet: the other shards let go of
+// nothing until it is taken (or 2 s have passed: shard 0 may be dead).
+void meet_at_final_sample(ShardLink& link, bool sees_server, const RunOptions& options) {
+  if (sees_server) {
+    link.announce_final_sample();
+  } else if (!options.interrupt.stop_requested()) {
+    link.wait_final_sample(2s, options.force);
+  }
+}
+
+// Each replica's checkouts still out at the end of the scenario; from here
+// on, what comes back is the run's clean-up, not the application's.
+std::vector<int> freeze_pools(Fleet& fleet) {
+  std::vector<int> held_at_end;
+  for (const auto& rep : fleet.replicas()) {
+    held_at_end.push_back(static_cast<int>(rep->pool().outstanding().size()));
+    rep->pool().cleaning_up(true);
+  }
+  return held_at_end;
+}
+
+// Ends every replica, takes its pool's counters and waits, and closes the
+// pools' connections.
+void collect_pools(Fleet& fleet, const std::vector<int>& held_at_end, record::RunResult& result) {
+  result.checkout_waits = std::make_shared<util::LatencyHistogram>();
+  for (size_t i = 0; i < fleet.replicas().size(); ++i) {
+    auto& rep = fleet.replicas()[i];
+    rep->end();
+    const auto stats = rep->pool().stats();
+    result.connect_attempts += stats.connects + stats.connect_failures + rep->unpooled_connects();
+    result.pools.push_back({rep->spec().name, rep->replica(), stats, held_at_end[i]});
+    result.checkout_waits->merge_from(rep->pool().checkout_waits());
+  }
+  for (auto& rep : fleet.replicas()) {
+    rep.reset();  // pools close their connections
+  }
+}
+
+// No shard misses this one's abort or last sample; a shard stopped by a
+// signal leaves at once (the others wait out their own bounds). What failed
+// on the way is recorded.
+void leave_shards(ShardLink& link, const RunOptions& options, record::Recorder& recorder) {
+  if (!options.interrupt.stop_requested()) {
+    link.settle(5s, options.force);
+  }
+  for (const auto& failure : link.failures()) {
     record::Event ev;
-    ev.kind = record::kCheckFailed;
-    ev.message = result.cleanup_note;
+    ev.kind = record::kShardBarrier;
+    ev.message = failure;
     recorder.add_event(std::move(ev));
   }
 }
+
+}  // namespace
 
 record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& options) {
   record::RunResult result;
@@ -328,12 +325,7 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
     throw util::UsageError("a sharded run needs a target every shard shares: give --dsn");
   }
   check_thread_budget(sc, shard);  // before anything starts
-  // What the run's backends' tags hold: every shard's (the sampler and the
-  // server log count them all), and this process's (what it may act on).
-  const auto fleet_marker = shard ? scenario::BackendTag::fleet_marker(result.run_id)
-                                  : scenario::BackendTag::run_marker(result.run_id);
-  const auto own_marker =
-      shard ? scenario::BackendTag::shard_marker(result.run_id, shard->index) : fleet_marker;
+  const auto markers = markers_of(result.run_id, shard);
 
   // Declaration order is the order of release, in reverse: the workload stops
   // before the instruments, the instruments before the pools close, and the
@@ -349,114 +341,46 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
 
   // Forced, the clean-up stops asking a server that may not answer. A shard
   // acts on its own backends only.
-  probe::RunBackends backends{target.admin, own_marker, options.force};
-  probe::ActivitySampler sampler{target.admin, fleet_marker, sc.sample_interval, recorder,
+  probe::RunBackends backends{target.admin, markers.own, options.force};
+  probe::ActivitySampler sampler{target.admin, markers.fleet, sc.sample_interval, recorder,
                                  [&fleet] { return fleet.pool_samples(); }};
-  if (shard && !samples_server(*shard)) {
-    sampler.pools_only();
-  } else if (target.pgbouncer_console) {
-    sampler.read_pgbouncer(*target.pgbouncer_console);
-  }
-  sampler.on_target_lost(
-      [&control](const std::string& why) { control.stop(record::RunStatus::kTargetLost, why); });
-  if (target.embedded) {
-    // The server's set-up and settings sessions must be gone before the
-    // workload meets a tight connection limit.
-    sampler.await_exit_of({db::own_name::kSetup, db::own_name::kProbe}, 5s);
-  }
+  set_up_sampler(sampler, target, shard, control);
   // The scenario's clock starts once the instruments are ready: a wait for
   // the server's set-up sessions is not the workload's time.
   sampler.start([&recorder] { recorder.restart_clock(Clock::now()); });
-  FollowedLogs logs = follow_logs(target, options, fleet_marker, recorder, fleet, result);
+  FollowedLogs logs = follow_logs(target, options, markers.fleet, recorder, fleet, result);
 
-  log(options,
-      fmt::format("running {} for {} ({} nominal, time_scale {}), {} workers in {} process "
-                  "replicas{}, run id {}",
-                  sc.name, util::format_duration(sc.duration.applied),
-                  util::format_duration(sc.duration.nominal), sc.time_scale,
-                  scenario::workers_of(sc, scenario::replicas_of(sc, shard)),
-                  fleet.replicas().size(), shard ? " (this shard's)" : "", result.run_id));
+  announce(options, sc, shard, fleet, result.run_id);
   const auto run_start = recorder.start();
   Workload workload{
       sc,    fleet,    recorder, control, backends, target.embedded.get(), result.run_id,
       shard, run_start};
-
-  LiveWatch watch{sc,
-                  recorder,
-                  fleet.replicas(),
-                  options.log,
-                  options.progress_in_place,
-                  shard && !samples_server(*shard)
-                      ? -1
-                      : probe::workers_limit(probe::limits_for(result.target.server, 0))};
+  const bool sees_server = !shard || samples_server(*shard);
+  LiveWatch watch{
+      sc,
+      recorder,
+      fleet.replicas(),
+      options.log,
+      options.progress_in_place,
+      sees_server ? probe::workers_limit(probe::limits_for(result.target.server, 0)) : -1};
   watch_until_end(sc, options, watch, control, link.get(), run_start);
 
   // --- phase 4: stop and collect ---------------------------------------------
   // The state at the end of the scenario (or at the interruption), before
   // anything is released; then the sampler stops so shutdown is not sampled.
   sampler.finish();
-  // Shard 0's last sample sees the whole fleet: the other shards let go of
-  // nothing until it is taken (or 2 s have passed: shard 0 may be dead).
-  if (link && samples_server(*shard)) {
-    link->announce_final_sample();
-  } else if (link && !options.interrupt.stop_requested()) {
-    link->wait_final_sample(2s, options.force);
+  if (link) {
+    meet_at_final_sample(*link, sees_server, options);
   }
-  std::vector<int> held_at_end;
-  for (const auto& rep : fleet.replicas()) {
-    held_at_end.push_back(static_cast<int>(rep->pool().outstanding().size()));
-    rep->pool().cleaning_up(true);  // what comes back from here on is the run's clean-up
-  }
+  const auto held_at_end = freeze_pools(fleet);
   result.holders = watch.holders();
   logs.stop(result);  // what was logged up to the end of the scenario
   workload.stop(options.force);
-  for (size_t i = 0; i < fleet.replicas().size(); ++i) {
-    auto& rep = fleet.replicas()[i];
-    rep->end();
-    const auto stats = rep->pool().stats();
-    result.connect_attempts += stats.connects + stats.connect_failures + rep->unpooled_connects();
-    result.pools.push_back({rep->spec().name, rep->replica(), stats, held_at_end[i]});
-  }
+  collect_pools(fleet, held_at_end, result);
   result.loads = workload.loads();
-  result.checkout_waits = std::make_shared<util::LatencyHistogram>();
-  for (const auto& rep : fleet.replicas()) {
-    result.checkout_waits->merge_from(rep->pool().checkout_waits());
-  }
-  for (auto& rep : fleet.replicas()) {
-    rep.reset();  // pools close their connections
-  }
-  // PgBouncer keeps its server connections after its clients leave: it goes
-  // before the check below, which would otherwise count them as left behind.
-  if (target.pgbouncer) {
-    target.pgbouncer->stop();
-  }
-  // A safety net, and a check: no backend of this run may outlive it. Behind
-  // a PgBouncer of the user's own, the backends are PgBouncer's server
-  // connections (they keep the last client's application_name): its pool to
-  // keep, never pgleak's to end.
-  const bool behind_their_pgbouncer = target.pgbouncer_console && !target.pgbouncer;
-  if (behind_their_pgbouncer) {
-    result.cleanup_note =
-        "through your PgBouncer: its server connections are its own, and were left to it";
-  } else if (!options.force.stop_requested()) {
-    check_nothing_left(backends, recorder, result);
-  }
-  if (target.embedded) {
-    target.embedded->stop(options.force.stop_requested());
-  }
-
-  // No shard misses this one's abort or last sample; a shard stopped by a
-  // signal leaves at once (the others wait out their own bounds).
-  if (link && !options.interrupt.stop_requested()) {
-    link->settle(5s, options.force);
-  }
+  release_target(target, backends, recorder, options, result);
   if (link) {
-    for (const auto& failure : link->failures()) {
-      record::Event ev;
-      ev.kind = record::kShardBarrier;
-      ev.message = failure;
-      recorder.add_event(std::move(ev));
-    }
+    leave_shards(*link, options, recorder);
   }
   control.describe(result);
   collect_recorded(recorder, sampler, result);
