@@ -280,8 +280,9 @@ std::vector<int> freeze_pools(Fleet& fleet) {
   return held_at_end;
 }
 
-// Ends every replica, takes its pool's counters and waits, and closes the
-// pools' connections.
+// Ends every replica, takes its pool's counters and waits, and releases the
+// replicas (their pools close their connections): nothing may read a
+// replica after this.
 void collect_pools(Fleet& fleet, const std::vector<int>& held_at_end, record::RunResult& result) {
   result.checkout_waits = std::make_shared<util::LatencyHistogram>();
   for (size_t i = 0; i < fleet.replicas().size(); ++i) {
@@ -376,8 +377,8 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
   result.holders = watch.holders();
   logs.stop(result);  // what was logged up to the end of the scenario
   workload.stop(options.force);
+  result.loads = workload.loads();  // before the replicas it names are released
   collect_pools(fleet, held_at_end, result);
-  result.loads = workload.loads();
   release_target(target, backends, recorder, options, result);
   if (link) {
     leave_shards(*link, options, recorder);
