@@ -61,21 +61,11 @@ std::vector<size_t> drawn_samples(const json& samples) {
   return keep;
 }
 
-json series(const json& report, double time_scale) {
-  const auto& samples = report.at("samples");
-  const auto keep = drawn_samples(samples);
-  json t = json::array();
-  json applied = json::array();
-  json own = json::array();
-  json total = json::array();
-  json waiting = json::array();
-  std::map<std::string, json> states;
-  for (const char* s : kStates) {
-    states[s] = json::array();
-  }
-  states["other"] = json::array();
-  // Connections held per replica, or per process when there are many: a
-  // line each, zero where a sample did not list it (not started yet).
+// Connections held per replica, or per process when there are many (or the
+// kept samples were folded): a line each, zero where a sample did not list
+// it (not started yet); and whether they are per process.
+std::pair<std::map<std::string, std::vector<double>>, bool> held_lines(
+    const json& samples, const std::vector<size_t>& keep) {
   const auto replica_key = [](const json& p) {
     return fmt::format("{}.{}", p.value("process", ""), p.value("replica", 0));
   };
@@ -91,17 +81,35 @@ json series(const json& report, double time_scale) {
   const auto line_key = [&](const json& p) {
     return fold ? p.value("process", "") : replica_key(p);
   };
+  std::map<std::string, std::vector<double>> held;
+  for (size_t j = 0; j < keep.size(); ++j) {
+    for (const auto& p : samples[keep[j]].value("pools", json::array())) {
+      auto& line = held.try_emplace(line_key(p), keep.size(), 0.0).first->second;
+      line[j] += number_or(p, "checked_out", 0);
+    }
+  }
+  return {held, fold};
+}
+
+json series(const json& report, double time_scale) {
+  const auto& samples = report.at("samples");
+  const auto keep = drawn_samples(samples);
+  json t = json::array();
+  json applied = json::array();
+  json own = json::array();
+  json total = json::array();
+  json waiting = json::array();
+  std::map<std::string, json> states;
+  for (const char* s : kStates) {
+    states[s] = json::array();
+  }
+  states["other"] = json::array();
   // PgBouncer's clients and server connections, where it was in the path.
   static constexpr const char* kPgBouncerKeys[] = {"cl_active", "cl_waiting", "sv_active",
                                                    "sv_idle", "sv_used"};
   std::map<std::string, json> pgbouncer;
   bool has_pgbouncer = false;
-  std::map<std::string, std::vector<double>> held;
-  for (const size_t i : keep) {
-    for (const auto& p : samples[i].value("pools", json::array())) {
-      held.try_emplace(line_key(p), keep.size(), 0.0);
-    }
-  }
+  const auto [held, fold] = held_lines(samples, keep);
   for (const size_t i : keep) {
     const auto& s = samples[i];
     const double at = number_or(s, "t_s", 0);
@@ -120,7 +128,6 @@ json series(const json& report, double time_scale) {
     double waiters = 0;
     for (const auto& p : s.value("pools", json::array())) {
       waiters += number_or(p, "waiting", 0);
-      held[line_key(p)][t.size() - 1] += number_or(p, "checked_out", 0);
     }
     waiting.push_back(waiters);
     if (const auto b = s.find("pgbouncer"); b != s.end() && b->is_object()) {

@@ -68,6 +68,42 @@ ShardLink::ShardLink(const BarrierOptions& options)
     : options_(options), keys_(barrier_keys(options.run_id)) {}
 ShardLink::~ShardLink() = default;
 
+void ShardLink::refuse_foreign(int foreign, const std::string& who) {
+  if (foreign > 0) {
+    keep_place_until_mismatch_seen();
+    throw util::InfrastructureError(fmt::format(
+        "{}: {} shard(s) at the barrier run a different scenario or shard count (scenario "
+        "digest {} for {} shards here); every shard must run the same file with the same "
+        "N and --time-scale",
+        who, foreign, options_.scenario_digest, options_.shard.count));
+  }
+}
+
+void ShardLink::take_place(db::OwnSession& session, int32_t digest, const std::string& who) {
+  const auto& o = options_;
+  // The digest first: a shard of another N (the same file, so the same run
+  // id) shares this one's indexes, and must be told it runs another N, not
+  // that its place is taken.
+  const auto pid = session.scalar("SELECT pg_backend_pid()");
+  session.query(fmt::format("SELECT pg_advisory_lock_shared({}, {})", keys_.digest, digest));
+  refuse_foreign(look(session, keys_, o.shard.count, digest).foreign, who);
+  const auto first = session.query(fmt::format(
+      "SELECT pg_try_advisory_lock({}, {}), pg_backend_pid()", keys_.arrived, o.shard.index));
+  if (first.size() != 1 || first[0][0].value_or("f") != "t") {
+    throw util::InfrastructureError(fmt::format(
+        "{}: another pgleak already holds this shard's place at the barrier (two pods with one "
+        "index, or a second run with the same --run-id)",
+        who));
+  }
+  if (pid != db::OwnSession::number<long long>(first[0][1])) {
+    throw util::InfrastructureError(
+        who +
+        ": the barrier's statements reached two different backends: the DSN goes through a "
+        "transaction-pooling PgBouncer, where session advisory locks do not hold. Point --dsn "
+        "at the server, or at a session-pooling PgBouncer, for a sharded run");
+  }
+}
+
 void ShardLink::wait_at_start() {
   const auto& o = options_;
   const auto arrived_at = Clock::now();
@@ -81,43 +117,13 @@ void ShardLink::wait_at_start() {
                                 .query_timeout = std::chrono::seconds{10},
                                 .interrupt = o.interrupt});
     auto& session = *session_;
-    // The digest first: a shard of another N (the same file, so the same run
-    // id) shares this one's indexes, and must be told it runs another N, not
-    // that its place is taken.
-    const auto pid = session.scalar("SELECT pg_backend_pid()");
-    session.query(fmt::format("SELECT pg_advisory_lock_shared({}, {})", keys_.digest, digest));
-    const auto refuse_foreign = [&](const Seen& seen) {
-      if (seen.foreign > 0) {
-        keep_place_until_mismatch_seen();
-        throw util::InfrastructureError(fmt::format(
-            "{}: {} shard(s) at the barrier run a different scenario or shard count (scenario "
-            "digest {} for {} shards here); every shard must run the same file with the same "
-            "N and --time-scale",
-            who, seen.foreign, o.scenario_digest, o.shard.count));
-      }
-    };
-    refuse_foreign(look(session, keys_, o.shard.count, digest));
-    const auto first = session.query(fmt::format(
-        "SELECT pg_try_advisory_lock({}, {}), pg_backend_pid()", keys_.arrived, o.shard.index));
-    if (first.size() != 1 || first[0][0].value_or("f") != "t") {
-      throw util::InfrastructureError(fmt::format(
-          "{}: another pgleak already holds this shard's place at the barrier (two pods with one "
-          "index, or a second run with the same --run-id)",
-          who));
-    }
-    if (pid != db::OwnSession::number<long long>(first[0][1])) {
-      throw util::InfrastructureError(
-          who +
-          ": the barrier's statements reached two different backends: the DSN goes through a "
-          "transaction-pooling PgBouncer, where session advisory locks do not hold. Point --dsn "
-          "at the server, or at a session-pooling PgBouncer, for a sharded run");
-    }
+    take_place(session, digest, who);
 
     // Waits until `done` holds, refusing a foreign scenario and the deadline.
     const auto wait = [&](auto done, bool arriving) {
       while (true) {
         const auto seen = look(session, keys_, o.shard.count, digest);
-        refuse_foreign(seen);
+        refuse_foreign(seen.foreign, who);
         if (done(seen)) {
           return true;
         }

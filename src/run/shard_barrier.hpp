@@ -108,6 +108,12 @@ class ShardLink {
  private:
   ShardLink(const BarrierOptions& options);
   void wait_at_start();
+  // wait_at_start()'s first step: this shard's scenario digest and place
+  // taken (refused when another shard holds the place, or a shard of another
+  // scenario or N is there, or the statements reach two backends).
+  void take_place(db::OwnSession& session, int32_t digest, const std::string& who);
+  // Throws, naming them, when `foreign` shards of another scenario are there.
+  void refuse_foreign(int foreign, const std::string& who);
   // Takes (key, this shard's index); false when the server cannot be asked.
   bool take(int32_t key);
   // Notes that `what` failed, with the reason.

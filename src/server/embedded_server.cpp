@@ -146,75 +146,82 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
   std::unique_ptr<EmbeddedServer> server{new EmbeddedServer};
   server->bin_dir_ = find_pg_bin_dir(options.bin_dir);
   server->run_as_ = server_account();
+  server->make_private_dir();  // from here on the destructor removes it whatever fails
+  server->init_cluster();
+  server->launch_on_a_free_port(options);
+  server->create_app_role(options);
+  return server;
+}
 
+void EmbeddedServer::make_private_dir() {
   std::string pattern = (temp_base() / "pgleak-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
     throw util::InfrastructureError("cannot create a temp dir under " + temp_base().string() +
                                     ": " + std::strerror(errno));
   }
-  server->dir_ = pattern;
-  // From here on the destructor removes the directory whatever fails.
-  server->lock_fd_ = ::open((server->dir_ / "lock").c_str(),
-                            O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (server->lock_fd_ < 0 || ::flock(server->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    throw util::InfrastructureError("cannot lock " + server->dir_.string() + ": " +
+  dir_ = pattern;
+  lock_fd_ =
+      ::open((dir_ / "lock").c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    throw util::InfrastructureError("cannot lock " + dir_.string() + ": " + std::strerror(errno));
+  }
+  const mode_t mode = run_dir_mode(run_as_);
+  if (::chmod(dir_.c_str(), mode) != 0 || ::mkdir(pg_dir().c_str(), 0700) != 0) {
+    throw util::InfrastructureError("cannot prepare " + dir_.string() + ": " +
                                     std::strerror(errno));
   }
-  const mode_t mode = run_dir_mode(server->run_as_);
-  if (::chmod(server->dir_.c_str(), mode) != 0 || ::mkdir(server->pg_dir().c_str(), 0700) != 0) {
-    throw util::InfrastructureError("cannot prepare " + server->dir_.string() + ": " +
-                                    std::strerror(errno));
-  }
-  if (server->run_as_ &&
-      ::lchown(server->pg_dir().c_str(), server->run_as_->uid, server->run_as_->gid) != 0) {
-    throw util::InfrastructureError("cannot give " + server->pg_dir().string() +
+  if (run_as_ && ::lchown(pg_dir().c_str(), run_as_->uid, run_as_->gid) != 0) {
+    throw util::InfrastructureError("cannot give " + pg_dir().string() +
                                     " to postgres: " + std::strerror(errno));
   }
   // The path goes into postgresql.auto.conf between single quotes.
-  if (server->dir_.string().find_first_of("'\\\n\r") != std::string::npos) {
+  if (dir_.string().find_first_of("'\\\n\r") != std::string::npos) {
     throw util::InfrastructureError(
         "the temp dir path holds a quote, backslash or line break, which PostgreSQL's settings "
         "cannot carry safely: set TMPDIR to a plain path");
   }
-  check_socket_dir(server->pg_dir());
+  check_socket_dir(pg_dir());
+}
 
+void EmbeddedServer::init_cluster() {
   const std::vector<std::string> initdb_options{"-A",     "trust", "-N",   "-U",
                                                 "pgleak", "-E",    "UTF8", "--locale=C"};
-  const auto initdb_log = (server->pg_dir() / "initdb.log").string();
+  const auto initdb_log = (pg_dir() / "initdb.log").string();
   int init = 1;
   std::string note;
-  if (const auto from =
-          initdb_template(server->bin_dir_, initdb_options, server->run_as_, initdb_log, note)) {
+  if (const auto from = initdb_template(bin_dir_, initdb_options, run_as_, initdb_log, note)) {
     // A copy of the cached initdb output, made by the server's own account.
-    init = run_program({"/bin/cp", "-a", "--", from->string(), server->data_dir().string()},
-                       initdb_log, server->run_as_, server->pg_dir().string());
-    server->from_template_ = init == 0;
+    init = run_program({"/bin/cp", "-a", "--", from->string(), data_dir().string()}, initdb_log,
+                       run_as_, pg_dir().string());
+    from_template_ = init == 0;
   }
   if (init != 0) {
     std::error_code ignored;
-    fs::remove_all(server->data_dir(), ignored);  // a failed copy: initdb from scratch
-    std::vector<std::string> argv{server->tool("initdb"), "-D", server->data_dir().string()};
+    fs::remove_all(data_dir(), ignored);  // a failed copy: initdb from scratch
+    std::vector<std::string> argv{tool("initdb"), "-D", data_dir().string()};
     argv.insert(argv.end(), initdb_options.begin(), initdb_options.end());
-    init = run_program(argv, initdb_log, server->run_as_, server->pg_dir().string());
+    init = run_program(argv, initdb_log, run_as_, pg_dir().string());
   }
   if (init != 0) {
-    const bool unreachable = init == 126 && server->run_as_;  // the child could not chdir
+    const bool unreachable = init == 126 && run_as_;  // the child could not chdir
     throw util::InfrastructureError(fmt::format(
         "initdb failed (exit {}){}:\n{}", init,
         unreachable ? fmt::format("; the {} account cannot reach {} (every directory above it "
                                   "must be searchable by others: set TMPDIR to one that is)",
-                                  server->run_as_->name, server->pg_dir().string())
+                                  run_as_->name, pg_dir().string())
                     : "",
-        read_file(server->pg_dir() / "initdb.log")));
+        read_file(pg_dir() / "initdb.log")));
   }
+}
 
-  server->child_ = std::make_unique<KeptChild>();
+void EmbeddedServer::launch_on_a_free_port(const EmbeddedServerOptions& options) {
+  child_ = std::make_unique<KeptChild>();
   std::string why;
   bool up = false;
   for (int attempt = 0; attempt < 5 && !up; ++attempt) {
-    server->port_ = free_loopback_port();
-    server->write_settings(options);
-    up = server->launch(why);
+    port_ = free_loopback_port();
+    write_settings(options);
+    up = launch(why);
     if (!up && why.find("could not bind") == std::string::npos &&
         why.find("Address already in use") == std::string::npos) {
       throw util::InfrastructureError("PostgreSQL did not start:\n" + why);
@@ -223,9 +230,11 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
   if (!up) {
     throw util::InfrastructureError("PostgreSQL did not start: no free port after 5 attempts");
   }
+}
 
+void EmbeddedServer::create_app_role(const EmbeddedServerOptions& options) const {
   try {
-    db::OwnSession admin{server->superuser_conninfo(), db::own_name::kSetup};
+    db::OwnSession admin{superuser_conninfo(), db::own_name::kSetup};
     admin.query(fmt::format("CREATE ROLE pgleak_app LOGIN {} CONNECTION LIMIT {}",
                             options.app_role_superuser ? "SUPERUSER" : "NOSUPERUSER",
                             options.role_connection_limit.value_or(-1)));
@@ -236,7 +245,6 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
   } catch (const std::exception& e) {
     throw util::InfrastructureError(std::string{"cannot prepare the embedded server: "} + e.what());
   }
-  return server;
 }
 
 db::ConnInfo EmbeddedServer::superuser_conninfo() const {

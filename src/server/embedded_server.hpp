@@ -91,6 +91,14 @@ class EmbeddedServer {
 
  private:
   EmbeddedServer() = default;
+  // start()'s steps, in order: a locked directory of its own, mode and owner
+  // set for the server's account; the cluster in it (a copy of the cached
+  // initdb template, or initdb); a postmaster on a free loopback port (five
+  // tries); the workers' role with the scenario's limits.
+  void make_private_dir();
+  void init_cluster();
+  void launch_on_a_free_port(const EmbeddedServerOptions& options);
+  void create_app_role(const EmbeddedServerOptions& options) const;
   std::string tool(const char* name) const;
   std::string log_tail() const;
   void write_settings(const EmbeddedServerOptions& options) const;

@@ -117,6 +117,47 @@ fs::path initdb_cache_dir() {
   return {};
 }
 
+namespace {
+
+// The cache directory, made if missing (traversable by the server's account:
+// root runs it as postgres) and opened without following a symlink; -1,
+// with `note` saying why, when it cannot be used.
+util::UniqueFd open_cache_dir(const fs::path& cache, const std::optional<RunAs>& as,
+                              std::string& note) {
+  std::error_code ec;
+  if (!fs::exists(cache, ec)) {
+    fs::create_directories(cache.parent_path(), ec);
+    if (::mkdir(cache.c_str(), as ? 0755 : 0700) != 0 && errno != EEXIST) {
+      note = fmt::format("cannot create {}: {}", cache.string(), std::strerror(errno));
+      return util::UniqueFd{-1};
+    }
+  }
+  util::UniqueFd cache_dir{::open(cache.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+  if (cache_dir.get() < 0) {
+    note = fmt::format("cannot open {} as a directory (a symlink is refused): {}", cache.string(),
+                       std::strerror(errno));
+    return util::UniqueFd{-1};
+  }
+  if (note = untrusted_dir(cache_dir.get(), cache); !note.empty()) {
+    return util::UniqueFd{-1};
+  }
+  return cache_dir;
+}
+
+// A template's name: its binaries (by identity), initdb's options and its
+// owner, hashed; a change of any makes another template.
+std::string template_name(const fs::path& bin, const std::vector<std::string>& initdb_options,
+                          uid_t owner) {
+  std::string key = identity_of(bin / "initdb") + "|" + identity_of(bin / "postgres");
+  for (const auto& option : initdb_options) {
+    key += "|" + option;
+  }
+  key += fmt::format("|uid {}", owner);
+  return fmt::format("pg-{:016x}", fnv1a(key));
+}
+
+}  // namespace
+
 std::optional<fs::path> initdb_template(const std::string& bin_dir,
                                         const std::vector<std::string>& initdb_options,
                                         const std::optional<RunAs>& as, const std::string& log_path,
@@ -126,33 +167,14 @@ std::optional<fs::path> initdb_template(const std::string& bin_dir,
     note = "the initdb cache is off";
     return std::nullopt;
   }
-  std::error_code ec;
-  if (!fs::exists(cache, ec)) {
-    fs::create_directories(cache.parent_path(), ec);
-    // Traversable by the server's account (root runs it as postgres).
-    if (::mkdir(cache.c_str(), as ? 0755 : 0700) != 0 && errno != EEXIST) {
-      note = fmt::format("cannot create {}: {}", cache.string(), std::strerror(errno));
-      return std::nullopt;
-    }
-  }
-  util::UniqueFd cache_dir{::open(cache.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+  const auto cache_dir = open_cache_dir(cache, as, note);
   if (cache_dir.get() < 0) {
-    note = fmt::format("cannot open {} as a directory (a symlink is refused): {}", cache.string(),
-                       std::strerror(errno));
-    return std::nullopt;
-  }
-  if (note = untrusted_dir(cache_dir.get(), cache); !note.empty()) {
     return std::nullopt;
   }
 
   const fs::path bin{bin_dir};
-  std::string key = identity_of(bin / "initdb") + "|" + identity_of(bin / "postgres");
-  for (const auto& option : initdb_options) {
-    key += "|" + option;
-  }
   const uid_t owner = as ? as->uid : ::geteuid();
-  key += fmt::format("|uid {}", owner);
-  const std::string name = fmt::format("pg-{:016x}", fnv1a(key));
+  const std::string name = template_name(bin, initdb_options, owner);
 
   bool missing = false;
   if (note = check_template(cache_dir.get(), name, owner, missing); !note.empty()) {
