@@ -19,6 +19,7 @@ struct PoolTotal {
 constexpr PoolTotal kPoolTotals[] = {
     {&Summary::checkouts, &record::PoolStats::checkouts},
     {&Summary::connects, &record::PoolStats::connects},
+    {&Summary::connect_failures, &record::PoolStats::connect_failures},
     {&Summary::recycled, &record::PoolStats::recycled},
     {&Summary::invalidated, &record::PoolStats::invalidated},
     {&Summary::pre_pings, &record::PoolStats::pre_pings},

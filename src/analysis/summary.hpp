@@ -40,6 +40,7 @@ struct Summary {
   uint64_t checkouts = 0;
   uint64_t connect_attempts = 0;  // every connection a worker tried to open, pooled or not
   uint64_t connects = 0;
+  uint64_t connect_failures = 0;  // opens a pool tried that failed (53300, a timeout, ...)
   uint64_t recycled = 0;
   uint64_t invalidated = 0;
   uint64_t pre_pings = 0;

@@ -84,6 +84,7 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
       }
     }
   } catch (const scenario::ScenarioError& e) {
+    // A usage error that names its file and every problem itself.
     err << util::printable_lines(e.what()) << "\n";
     return kUsage;
   } catch (const util::InfrastructureError& e) {

@@ -15,7 +15,7 @@
 // The commands other than run and merge (cli/run_command.hpp), one file each:
 // what each takes (filled by run_cli's options) and its entry point, which
 // returns the exit code (cli/exit_code.hpp). Errors are thrown:
-// scenario::ScenarioError and util::UsageError (exit 2),
+// util::UsageError (exit 2; scenario::ScenarioError is one),
 // util::InfrastructureError (exit 3); run_cli maps them.
 namespace pgleak::cli {
 

@@ -252,7 +252,7 @@ std::string_view to_string(PgBouncerSettings::Mode mode) {
 }
 
 ScenarioError::ScenarioError(std::string file, std::vector<Problem> problems)
-    : std::runtime_error(join_problems(file, problems)),
+    : util::UsageError(join_problems(file, problems)),
       file_(std::move(file)),
       problems_(std::move(problems)) {}
 

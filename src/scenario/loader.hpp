@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "scenario/scenario.hpp"
+#include "util/errors.hpp"
 
 namespace pgleak::scenario {
 
@@ -19,7 +20,8 @@ struct Problem {
 
 // A scenario file that cannot be run. what() lists every problem as
 // "FILE: POINTER: MESSAGE", one per line.
-class ScenarioError : public std::runtime_error {
+// A usage error (exit 2) by type: a scenario the user gave is not valid.
+class ScenarioError : public util::UsageError {
  public:
   ScenarioError(std::string file, std::vector<Problem> problems);
   const std::string& file() const noexcept { return file_; }

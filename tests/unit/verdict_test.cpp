@@ -138,6 +138,32 @@ TEST(Verdict, ThresholdsAddressSummaryMetrics) {
   EXPECT_TRUE(by_metric.at("verdict"));  // a leak, as expected
 }
 
+// A metric added as docs/ARCHITECTURE.md says: a row of metrics.def (its
+// value: the pools' connect_failures added up) and a threshold on it.
+TEST(Metrics, ConnectFailuresAreThePoolsFailedOpensAddedUp) {
+  auto r = with_series([](int) { return 10; });
+  for (const uint64_t failed : {2u, 0u, 5u}) {
+    record::PoolOutcome p;
+    p.stats.connect_failures = failed;
+    p.stats.connects = 3;
+    r.pools.push_back(p);
+  }
+  const auto sc = scenario_with(R"("expect": {"connect_failures": "== 0"}, )");
+  const auto s = summarize(r, sc);
+  EXPECT_EQ(s.connect_failures, 7u);
+  EXPECT_EQ(s.connects, 9u);
+  EXPECT_EQ(summary_json(s).at("connect_failures"), 7);
+  const auto v = judge(s, r, sc);
+  const auto t = std::find_if(v.thresholds.begin(), v.thresholds.end(), [](const auto& th) {
+    return th.expectation.metric == "connect_failures";
+  });
+  ASSERT_NE(t, v.thresholds.end());
+  EXPECT_FALSE(t->pass);  // 7 is not 0
+  EXPECT_FALSE(v.pass);
+  ASSERT_NE(scenario::find_metric("connect_failures"), nullptr);
+  EXPECT_EQ(scenario::find_metric("connect_failures")->compare_noise, 0.0);
+}
+
 TEST(Verdict, MetricValuesResolveDottedNamesAndAliases) {
   Summary s;
   s.errors_by_sqlstate["57014"] = 3;
