@@ -46,6 +46,7 @@ Command add_report(CLI::App& app, const CommandIo& io);    // report_commands.cp
 Command add_monitor(CLI::App& app, const CommandIo& io);   // monitor_command.cpp
 Command add_validate(CLI::App& app, const CommandIo& io);  // validate_command.cpp
 Command add_list(CLI::App& app, const CommandIo& io);      // list_command.cpp
+Command add_diagnose(CLI::App& app, const CommandIo& io);  // diagnose_command.cpp
 
 // --dsn and --dsn-file, as run and monitor take them.
 void add_dsn_options(CLI::App* cmd, DsnFlags& flags, const std::string& what);
@@ -84,8 +85,23 @@ struct MonitorArgs {
   int count = 0;      // refreshes with --watch; 0 = until Ctrl-C
   double warn_at = 80;
   bool json = false;
+  // --record: a capture of every backend for `pgleak diagnose`.
+  std::string record;
+  std::string interval = "1s";
+  std::string for_duration;  // empty: until a signal
+  bool with_query_text = false;
 };
-int do_monitor(const MonitorArgs& args, std::ostream& out, const SignalWatcher& signals);
+int do_monitor(const MonitorArgs& args, std::ostream& out, std::ostream& err,
+               const SignalWatcher& signals);
+
+// pgleak diagnose (diagnose_command.cpp)
+struct DiagnoseArgs {
+  std::string capture;
+  std::string scenario_out;  // --scenario; empty for none
+  std::string name = "diagnosed";
+  bool json = false;
+};
+int do_diagnose(const DiagnoseArgs& args, std::ostream& out);
 
 // pgleak list (list_command.cpp)
 void do_list(std::ostream& out, const std::string& scenarios_dir);

@@ -7,7 +7,9 @@ namespace pgleak::record {
 
 SideFile::SideFile(const std::string& path, const nlohmann::json& header) : file_(path) {
   nlohmann::json first = header;
-  first["schema"] = "pgleak.timeline/1";
+  if (!first.contains("schema")) {
+    first["schema"] = "pgleak.timeline/1";
+  }
   if (!write_out(json_line(first, "header"))) {
     throw util::InfrastructureError(error_);
   }

@@ -36,8 +36,9 @@ class SideFile {
     std::string error;  // the first write error; empty when none
   };
 
-  // Opens `path` (as util::open_output_stream) and writes the header line.
-  // Throws util::InfrastructureError.
+  // Opens `path` (as util::open_output_stream) and writes the header line
+  // (its "schema" is pgleak.timeline/1 unless `header` names another, as a
+  // capture's does). Throws util::InfrastructureError.
   SideFile(const std::string& path, const nlohmann::json& header);
   ~SideFile();
   SideFile(const SideFile&) = delete;
