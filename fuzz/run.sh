@@ -4,6 +4,7 @@
 #   fuzz/run.sh dsn 600          # DSN parsing and redaction, 10 minutes
 #   fuzz/run.sh merge 600        # pgleak merge on a hostile shard report
 #   fuzz/run.sh timeline 600     # merge's reader of a killed shard's timeline
+#   fuzz/run.sh capture 600      # diagnose's reader of a capture, and its starter scenario
 #   fuzz/run.sh report 600       # pgleak report / compare on a hostile report
 #   fuzz/run.sh lines 600        # the line splitter of the log follower and merge
 # Seeds come from scenarios/ (and a few DSNs, reports, timelines and log
@@ -14,7 +15,7 @@
 # Prints libFuzzer's final statistics; exits non-zero on a crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${1:?usage: fuzz/run.sh scenario|dsn|merge|timeline|report|lines SECONDS}"
+target="${1:?usage: fuzz/run.sh scenario|dsn|merge|timeline|report|lines|capture SECONDS}"
 seconds="${2:-60}"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)" --target "${target}_fuzzer" >/dev/null
@@ -34,6 +35,8 @@ case "$target" in
     PGLEAK_FUZZ_SEED="$corpus/killed-shard.jsonl" "build-fuzz/fuzz/timeline_fuzzer" ;;
   report)
     PGLEAK_FUZZ_SEED="$corpus/report.json" "build-fuzz/fuzz/report_fuzzer" ;;
+  capture)
+    PGLEAK_FUZZ_SEED="$corpus/capture.jsonl" "build-fuzz/fuzz/capture_fuzzer" ;;
   lines)
     printf '{"timestamp":"2026-11-30 15:19:07.812 UTC","error_severity":"FATAL"}\npartial' \
       >"$corpus/jsonlog"

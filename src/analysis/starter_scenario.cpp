@@ -16,8 +16,11 @@ constexpr double kReplaySeconds = 20;
 // Held sessions are started in at most this many groups, by when they began.
 constexpr size_t kMaxHeldGroups = 8;
 
+// A capture's times, as a scenario duration (clamped to a year: a capture
+// is a file anyone may have written).
 std::string seconds(double s) {
-  return fmt::format("{}ms", static_cast<int64_t>(std::llround(std::max(0.0, s) * 1000)));
+  const double ms = std::clamp(std::isfinite(s) ? s * 1000 : 0.0, 0.0, 3.2e10);
+  return fmt::format("{}ms", static_cast<int64_t>(std::llround(ms)));
 }
 
 // Connections opened together and then kept idle by the pool: each worker
