@@ -18,6 +18,7 @@ run() {
 }
 run bench/pool.sh 0.2
 run bench/capture.sh
+run bench/tune.sh
 run bench/vs_pgbench.sh 3 10
 run bench/scale.sh 1000 10
 run bench/shard_cost.sh 1000 4 10

@@ -26,7 +26,7 @@ for root, _, files in os.walk(src):
 
 
 LAYERS = ["util", "scenario", "record", "capture", "db", "server", "pool", "session", "probe", "workload",
-          "run", "analysis", "report", "k8s", "cli"]
+          "run", "analysis", "report", "tune", "k8s", "cli"]
 LOW_USES = {"scenario": {"util"}, "record": {"util", "scenario"}}
 
 bad = []

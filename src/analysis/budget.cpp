@@ -8,7 +8,7 @@
 
 namespace pgleak::analysis {
 
-Budget compute_budget(const scenario::Scenario& sc, const ServerLimits& limits) {
+Budget compute_budget(const scenario::Scenario& sc, const probe::ServerLimits& limits) {
   Budget b;
   b.limits = limits;
   b.available = limits.max_connections - limits.superuser_reserved_connections -
@@ -94,7 +94,7 @@ std::string worst_case_text(const Budget& b) {
 std::string format_budget(const scenario::Scenario& sc, const Budget& b) {
   std::string out = fmt::format(
       "{}: worst case {} vs {} available ({}{}): {}\n", sc.name, worst_case_text(b), b.available,
-      explain_limit(b.limits),
+      probe::explain_limit(b.limits),
       b.limits.other_clients > 0 ? fmt::format(", less {} other clients", b.limits.other_clients)
                                  : "",
       b.fits        ? fmt::format("FITS ({} to spare)", b.headroom)
@@ -144,7 +144,7 @@ nlohmann::json budget_json(const Budget& b) {
           {"worst_case", b.worst_case},
           {"unbounded", b.unbounded},
           {"worst_case_text", worst_case_text(b)},
-          {"limit_explained", explain_limit(b.limits)},
+          {"limit_explained", probe::explain_limit(b.limits)},
           {"fits", b.fits},
           {"headroom", b.headroom},
           {"processes", processes},

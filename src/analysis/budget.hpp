@@ -11,11 +11,8 @@
 namespace pgleak::analysis {
 
 // The server's limits, and what they leave to the workers' role, are the
-// probe's (probe/server_info.hpp): one definition for the run and the budget.
-using probe::explain_limit;
-using probe::limits_for;
-using probe::ServerLimits;
-using probe::workers_limit;
+// probe's (probe/server_info.hpp: ServerLimits, limits_for, workers_limit):
+// one definition for the run and the budget.
 
 struct ProcessBudget {
   std::string name;
@@ -48,7 +45,7 @@ struct PgBouncerBudget {
 // connections, and the workers' connections must fit in max_client_conn.
 struct Budget {
   std::vector<ProcessBudget> processes;
-  ServerLimits limits;
+  probe::ServerLimits limits;
   int available = 0;   // slots for ordinary roles, less other clients
   int worst_case = 0;  // sum over processes (bounded ones)
   bool unbounded = false;
@@ -57,7 +54,7 @@ struct Budget {
   std::optional<PgBouncerBudget> pgbouncer;
 };
 
-Budget compute_budget(const scenario::Scenario& scenario, const ServerLimits& limits);
+Budget compute_budget(const scenario::Scenario& scenario, const probe::ServerLimits& limits);
 
 // What each shard of a sharded run takes on (scenario::split_replicas).
 struct ShardBudget {

@@ -38,8 +38,8 @@ Summary summarize(const record::RunResult& r, const scenario::Scenario& sc) {
   if (r.series.last) {
     s.final_connections = r.series.last->own;
   }
-  const auto limits = limits_for(r.target.server, r.target.connections_before);
-  s.connection_limit = workers_limit(limits);
+  const auto limits = probe::limits_for(r.target.server, r.target.connections_before);
+  s.connection_limit = probe::workers_limit(limits);
   s.pool_timeouts = r.pool_timeouts;
   s.connections_lost = r.connections_lost;
   if (r.timeout_lateness) {

@@ -47,6 +47,7 @@ Command add_monitor(CLI::App& app, const CommandIo& io);   // monitor_command.cp
 Command add_validate(CLI::App& app, const CommandIo& io);  // validate_command.cpp
 Command add_list(CLI::App& app, const CommandIo& io);      // list_command.cpp
 Command add_diagnose(CLI::App& app, const CommandIo& io);  // diagnose_command.cpp
+Command add_tune(CLI::App& app, const CommandIo& io);      // tune_command.cpp
 
 // --dsn and --dsn-file, as run and monitor take them.
 void add_dsn_options(CLI::App* cmd, DsnFlags& flags, const std::string& what);
@@ -65,8 +66,8 @@ struct BudgetArgs {
 int do_budget(const BudgetArgs& args, std::ostream& out);
 // The scenario's server as budget and validate see it, with its role's
 // CONNECTION LIMITs and no other clients.
-analysis::ServerLimits scenario_limits(const scenario::Scenario& sc, int max_connections,
-                                       int superuser_reserved);
+probe::ServerLimits scenario_limits(const scenario::Scenario& sc, int max_connections,
+                                    int superuser_reserved);
 
 // pgleak validate (validate_command.cpp): every problem of every file; the
 // budget's worst case of each valid one.
@@ -102,6 +103,19 @@ struct DiagnoseArgs {
   bool json = false;
 };
 int do_diagnose(const DiagnoseArgs& args, std::ostream& out);
+
+// pgleak tune (tune_command.cpp)
+struct TuneArgs {
+  std::string scenario;
+  int max_capacity = 20;
+  double time_scale = 0;  // 0: the scenario's
+  std::string write;      // --write; empty for none
+  bool json = false;
+  std::string dsn;  // resolved from DsnFlags
+  bool allow_exhaust = false;
+};
+int do_tune(const TuneArgs& args, std::ostream& out, std::ostream& err,
+            const SignalWatcher& signals);
 
 // pgleak list (list_command.cpp)
 void do_list(std::ostream& out, const std::string& scenarios_dir);

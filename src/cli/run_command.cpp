@@ -34,13 +34,9 @@
 #include "workload/pattern_registry.hpp"
 
 namespace pgleak::cli {
-namespace {
 
-// A target that is not ours: refuse (usage error) when the scenario's worst
-// case, with the connections already there and pgleak's sampler, would leave
-// the server's other clients nothing.
 void refuse_if_exhausting(const scenario::Scenario& sc, const record::ServerInfo& info) {
-  const auto limits = analysis::limits_for(info, info.connections_in_use);
+  const auto limits = probe::limits_for(info, info.connections_in_use);
   const auto budget = analysis::compute_budget(sc, limits);
   if (budget.fits) {
     return;
@@ -49,12 +45,10 @@ void refuse_if_exhausting(const scenario::Scenario& sc, const record::ServerInfo
       "refusing to run: the target already has {} client connections, and this scenario's worst "
       "case is {} more (plus pgleak's sampler) against the {} its role may use, which would "
       "leave other clients {} (see pgleak budget). Add --allow-exhaust to run anyway.",
-      info.connections_in_use, analysis::worst_case_text(budget), analysis::workers_limit(limits),
+      info.connections_in_use, analysis::worst_case_text(budget), probe::workers_limit(limits),
       budget.unbounded || budget.headroom < 0 ? std::string{"nothing"}
                                               : fmt::format("{} slots", budget.headroom)));
 }
-
-}  // namespace
 
 // Where --html writes: its value, or beside the report when it has none;
 // empty without --html. A report written to a device or FIFO has no beside.

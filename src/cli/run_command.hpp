@@ -66,6 +66,11 @@ int do_merge(const MergeArgs& args, std::ostream& out, std::ostream& err);
 // or beside the report; empty without --html; a report on a device has no
 // beside), where a run's outputs go, and judging a run and writing them.
 // `report_kind`: the report's util::check_output_path, which the caller made.
+// A target that is not ours: refuse (util::UsageError) when the scenario's
+// worst case, with the connections already there and pgleak's sampler,
+// would leave the server's other clients nothing. Run's preflight, and tune's.
+void refuse_if_exhausting(const scenario::Scenario& sc, const record::ServerInfo& info);
+
 std::string html_output(const std::optional<std::string>& html, const std::string& report,
                         util::OutputKind report_kind);
 struct Outputs {

@@ -97,7 +97,7 @@ TEST(PgBouncerScenario, ATimeoutBelowPgBouncersResolutionIsRefused) {
 TEST(PgBouncerBudget, TheServerSeesPgBouncersConnectionsAndTheClientsMustFit) {
   const auto s = parse_ok(with_pgbouncer(
       R"({"pool_mode": "transaction", "default_pool_size": 15, "max_client_conn": 50})"));
-  analysis::ServerLimits limits;
+  probe::ServerLimits limits;
   limits.max_connections = 100;
   limits.superuser_reserved_connections = 3;
   const auto b = analysis::compute_budget(s, limits);

@@ -244,7 +244,7 @@ TEST(Expectation, KnowsWhenAGrowingValueCanNoLongerPass) {
 TEST(Budget, TheIncidentCouldNeverFitAndThreePlusFiveWouldNotHaveEither) {
   auto sc = scenario::load(std::string{PGLEAK_SOURCE_DIR} + "/scenarios/incident-before.json",
                            workload::PatternRegistry::builtin().catalog());
-  const ServerLimits limits{100, 3, 0, 0};
+  const probe::ServerLimits limits{100, 3, 0, 0};
   const auto before = compute_budget(sc, limits);
   EXPECT_EQ(before.available, 97);
   EXPECT_EQ(before.processes[0].worst_case, 25 * 15);
@@ -274,13 +274,14 @@ TEST(Budget, TheWorkersRoleAndConnectionLimits) {
   EXPECT_FALSE(sc.server.app_role_superuser);
   EXPECT_EQ(sc.server.role_connection_limit, 6);
   EXPECT_EQ(sc.server.database_connection_limit, 10);
-  const auto ordinary = compute_budget(sc, limits_for(20, 3, false, 0, 6, 10));
+  const auto ordinary = compute_budget(sc, probe::limits_for(20, 3, false, 0, 6, 10));
   EXPECT_EQ(ordinary.available, 6);  // the role's limit binds first
-  EXPECT_EQ(workers_limit(limits_for(20, 3, false, 0, -1, 10)), 10);
-  EXPECT_EQ(compute_budget(sc, limits_for(20, 3, false, 4, -1, 10)).available, 5);  // 10 - 5 others
-  const auto super = compute_budget(sc, limits_for(20, 3, true, 0, 6, 10));
+  EXPECT_EQ(probe::workers_limit(probe::limits_for(20, 3, false, 0, -1, 10)), 10);
+  EXPECT_EQ(compute_budget(sc, probe::limits_for(20, 3, false, 4, -1, 10)).available,
+            5);  // 10 - 5 others
+  const auto super = compute_budget(sc, probe::limits_for(20, 3, true, 0, 6, 10));
   EXPECT_EQ(super.available, 19);  // superusers pass every limit but max_connections
-  EXPECT_EQ(workers_limit(limits_for(20, 3, true, 0, 6, 10)), 20);
+  EXPECT_EQ(probe::workers_limit(probe::limits_for(20, 3, true, 0, 6, 10)), 20);
 }
 
 TEST(Budget, PoolLessAndUnboundedPools) {
@@ -319,17 +320,17 @@ TEST(Budget, NullPoolIsUnboundedAndSaysWhy) {
 // Which limit binds, in words: the superuser's, a CONNECTION LIMIT's, or the
 // ordinary role's slots.
 TEST(Budget, TheLimitIsExplainedByTheOneThatApplies) {
-  EXPECT_EQ(explain_limit(limits_for(20, 3, false, 0)),
+  EXPECT_EQ(probe::explain_limit(probe::limits_for(20, 3, false, 0)),
             "max_connections 20 - superuser_reserved_connections 3 for an ordinary role");
-  EXPECT_EQ(explain_limit(limits_for(20, 3, true, 0, 6, 10)),
+  EXPECT_EQ(probe::explain_limit(probe::limits_for(20, 3, true, 0, 6, 10)),
             "max_connections 20: the workers' role is a superuser, which may take the "
             "superuser_reserved_connections slots and no CONNECTION LIMIT binds");
-  EXPECT_EQ(explain_limit(limits_for(20, 3, false, 0, 6, 10)),
+  EXPECT_EQ(probe::explain_limit(probe::limits_for(20, 3, false, 0, 6, 10)),
             "the role's CONNECTION LIMIT 6, below the 17 slots of an ordinary role "
             "(max_connections 20 - superuser_reserved_connections 3)");
-  EXPECT_EQ(explain_limit(limits_for(20, 3, false, 0, 12, 10)).substr(0, 37),
+  EXPECT_EQ(probe::explain_limit(probe::limits_for(20, 3, false, 0, 12, 10)).substr(0, 37),
             "the database's CONNECTION LIMIT 10, b");
-  EXPECT_EQ(explain_limit(limits_for(20, 3, false, 0, 30, -1)),
+  EXPECT_EQ(probe::explain_limit(probe::limits_for(20, 3, false, 0, 30, -1)),
             "max_connections 20 - superuser_reserved_connections 3 for an ordinary role");
 }
 

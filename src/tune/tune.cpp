@@ -1,0 +1,186 @@
+#include "tune/tune.hpp"
+
+#include <fmt/format.h>
+
+#include "analysis/summary.hpp"
+#include "analysis/verdict.hpp"
+#include "scenario/expectation.hpp"
+
+namespace pgleak::tune {
+namespace {
+
+std::string threshold_text(const analysis::ThresholdResult& t) {
+  return fmt::format("{} {} (actual {})", t.expectation.metric, t.expectation.text,
+                     t.actual.dump());
+}
+
+Candidate run_candidate(const scenario::Scenario& base, int pool_size, int max_overflow,
+                        const TuneOptions& options) {
+  auto sc = with_pools(base, pool_size, max_overflow);
+  for (auto& e : sc.expect) {
+    e.abort_on_fail = e.abort_on_fail || scenario::can_abort_early(e.metric);
+  }
+  auto run_options = options.run;
+  run_options.log = nullptr;
+  run_options.side_file.clear();
+  const auto result = run::run_scenario(sc, run_options);
+  const auto summary = analysis::summarize(result, sc);
+  const auto verdict = analysis::judge(summary, result, sc);
+  Candidate c;
+  c.pool_size = pool_size;
+  c.max_overflow = max_overflow;
+  c.pass = verdict.pass;
+  c.status = std::string{record::to_string(result.status)};
+  c.peak_connections = summary.peak_connections;
+  c.peak_total = summary.peak_total_connections;
+  c.checkout_wait_p95_ms = summary.checkout_wait_ms.p95;
+  c.pool_timeouts = summary.pool_timeouts;
+  c.headroom = summary.connection_limit - summary.peak_total_connections;
+  c.too_small = c.pool_timeouts > 0 || verdict.diagnosis == analysis::Diagnosis::kUndersized;
+  for (const auto& t : verdict.thresholds) {
+    if (!t.pass) {
+      c.failed.push_back(threshold_text(t));
+      const auto& m = t.expectation.metric;
+      c.too_small = c.too_small || m.rfind("checkout_wait_ms", 0) == 0 || m == "pool_timeouts" ||
+                    m == "dropped_arrivals";
+    }
+  }
+  if (options.on_candidate) {
+    options.on_candidate(c);
+  }
+  return c;
+}
+
+// The process whose replicas take most of `budget`'s worst case, when it
+// has several: the incident's duplicate launchers.
+std::string duplicates_in(const analysis::Budget& budget) {
+  const analysis::ProcessBudget* most = nullptr;
+  for (const auto& p : budget.processes) {
+    if (most == nullptr || p.worst_case > most->worst_case) {
+      most = &p;
+    }
+  }
+  if (most == nullptr || most->replicas < 2 || 2 * most->worst_case < budget.worst_case) {
+    return {};
+  }
+  return fmt::format(
+      "{} runs {} replicas, each with its own pool: at {} + {} they alone can hold {} of the "
+      "{} connections the server has for them; duplicate processes, which no pool setting "
+      "fits: run one supervised process",
+      most->name, most->replicas, most->pool_size, most->max_overflow, most->worst_case,
+      budget.available);
+}
+
+// Why nothing passes, at `failing` (the smallest pools that are not too
+// small, or the widest when even those are): duplicate processes that take
+// the server, else the pools' worst case against it, else what failed.
+std::string why_none(const scenario::Scenario& sc, const Candidate& failing) {
+  const auto limits = probe::limits_for(
+      sc.server.max_connections, sc.server.superuser_reserved_connections,
+      sc.server.app_role_superuser, -1, sc.server.role_connection_limit.value_or(-1),
+      sc.server.database_connection_limit.value_or(-1));
+  const auto budget =
+      analysis::compute_budget(with_pools(sc, failing.pool_size, failing.max_overflow), limits);
+  const auto failed = failing.failed.empty() ? std::string{"the run did not complete"}
+                                             : fmt::format("{}", fmt::join(failing.failed, "; "));
+  if (auto dup = duplicates_in(budget); !dup.empty()) {
+    return fmt::format("{} (at {} + {}: {})", dup, failing.pool_size, failing.max_overflow, failed);
+  }
+  if (!budget.unbounded && !budget.fits) {
+    return fmt::format(
+        "at {} + {} the processes can hold {} connections, more than the {} the "
+        "server has for them: {}",
+        failing.pool_size, failing.max_overflow, budget.worst_case, budget.available, failed);
+  }
+  return fmt::format("at {} + {}, the smallest pools the load fits in, it fails: {}",
+                     failing.pool_size, failing.max_overflow, failed);
+}
+
+}  // namespace
+
+scenario::Scenario with_pools(scenario::Scenario sc, int pool_size, int max_overflow) {
+  sc.pool.pool_size = pool_size;
+  sc.pool.max_overflow = max_overflow;
+  for (auto& p : sc.processes) {
+    p.pool.pool_size = pool_size;
+    p.pool.max_overflow = max_overflow;
+  }
+  return sc;
+}
+
+TuneResult tune(const scenario::Scenario& sc, const TuneOptions& options) {
+  TuneResult out;
+  const auto stopped = [&options] { return options.run.interrupt.stop_requested(); };
+  const auto attempt = [&](int size, int overflow) {
+    out.tried.push_back(run_candidate(sc, size, overflow, options));
+    return out.tried.back();
+  };
+  // The widest first: if it is too small, nothing smaller does better.
+  const auto widest = attempt(options.max_capacity, 0);
+  if (widest.too_small) {
+    if (!stopped()) {
+      out.why_none = why_none(sc, widest) +
+                     "; the load needs more than --max-capacity connections per process";
+    }
+    return out;
+  }
+  // The smallest capacity that is not too small: that holds from some c up.
+  int lo = 0;
+  int hi = options.max_capacity;
+  Candidate at_hi = widest;
+  while (hi - lo > 1 && !stopped()) {
+    const int mid = lo + (hi - lo) / 2;
+    const auto c = attempt(mid, 0);
+    if (!c.too_small) {
+      hi = mid;
+      at_hi = c;
+    } else {
+      lo = mid;
+    }
+  }
+  if (stopped()) {
+    return out;
+  }
+  if (!at_hi.pass) {
+    out.why_none = why_none(sc, at_hi);
+    return out;
+  }
+  // Of that capacity, the fewest kept open between bursts (pool_size), the
+  // rest as overflow: fewer idle connections for the same peak.
+  Candidate best = at_hi;
+  int size_lo = 0;
+  int size_hi = hi;
+  while (size_hi - size_lo > 1 && !stopped()) {
+    const int mid = size_lo + (size_hi - size_lo) / 2;
+    const auto c = attempt(mid, hi - mid);
+    if (c.pass) {
+      size_hi = mid;
+      best = c;
+    } else {
+      size_lo = mid;
+    }
+  }
+  // A setting at the border may pass by luck: the recommendation is one
+  // that passes again. Failing that, a step wider, up to three.
+  for (const auto& [size, overflow] :
+       {std::pair{best.pool_size, best.max_overflow}, std::pair{hi, 0}, std::pair{hi + 1, 0}}) {
+    if (stopped() || size > options.max_capacity) {
+      break;
+    }
+    auto again = attempt(size, overflow);
+    if (again.pass) {
+      again.confirmed = true;
+      out.best = again;
+      return out;
+    }
+  }
+  if (!stopped()) {
+    out.why_none = fmt::format(
+        "{} + {} passed once but not again, nor did a step wider: the load sits at the border "
+        "of what these pools serve (raise --max-capacity or look at the load)",
+        best.pool_size, best.max_overflow);
+  }
+  return out;
+}
+
+}  // namespace pgleak::tune

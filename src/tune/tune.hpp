@@ -1,0 +1,62 @@
+#pragma once
+
+// `pgleak tune`: the smallest pool settings that pass a scenario's
+// thresholds under its own load, found by real compressed runs. Every
+// process gets the same settings (those of the candidate); a larger pool
+// never makes checkouts wait longer under the same load, so the capacity
+// (pool_size + max_overflow) is bisected, not searched on a grid, and then
+// how much of it pool_size keeps. Each run stops as soon as a failing
+// threshold can no longer recover (abort_on_fail wherever it can apply).
+// One thread.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analysis/budget.hpp"
+#include "run/runner.hpp"
+#include "scenario/scenario.hpp"
+
+namespace pgleak::tune {
+
+struct TuneOptions {
+  int max_capacity = 20;  // the widest pool_size + max_overflow tried
+  // The target (dsn, preflight), signals; log and side file are not used.
+  run::RunOptions run;
+  std::function<void(const struct Candidate&)> on_candidate;  // as each run ends
+};
+
+struct Candidate {
+  int pool_size = 0;
+  int max_overflow = 0;
+  bool pass = false;
+  std::string status;  // the run's: completed, aborted, ...
+  int peak_connections = 0;
+  int peak_total = 0;
+  double checkout_wait_p95_ms = 0;
+  uint64_t pool_timeouts = 0;
+  int headroom = 0;                 // the server's slots for ordinary roles left at the peak
+  std::vector<std::string> failed;  // thresholds that failed: "pool_timeouts == 0 (actual 3)"
+  // The pools were too small for the load: a pool timeout, or a failed
+  // threshold on checkout waits or pool timeouts, or an undersized verdict.
+  // (A peak over its bound is the other side: too much at once.)
+  bool too_small = false;
+  bool confirmed = false;  // the recommendation: passed a second run
+};
+
+struct TuneResult {
+  std::vector<Candidate> tried;  // in the order run
+  std::optional<Candidate> best;
+  // Without a best: why no setting passes, in words.
+  std::string why_none;
+};
+
+// Throws what run::run_scenario throws; a run interrupted by a signal ends
+// the search (the result holds what was tried).
+TuneResult tune(const scenario::Scenario& scenario, const TuneOptions& options);
+
+// `scenario` with every process's pool (and the scenario's) at these settings.
+scenario::Scenario with_pools(scenario::Scenario scenario, int pool_size, int max_overflow);
+
+}  // namespace pgleak::tune
