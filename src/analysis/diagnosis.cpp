@@ -149,6 +149,7 @@ void DiagnosisBuilder::add(const capture::CaptureHeader& header, const capture::
       app.d.at_peak_by_state = it != by_app.end() ? it->second : std::map<std::string, int>{};
     }
     app.d.final_count = count;
+    last_counts_[name] = count;
     if (full && d_.first_full_at_s == s.t_s) {
       app.d.held_when_full = count;
     }
@@ -156,6 +157,33 @@ void DiagnosisBuilder::add(const capture::CaptureHeader& header, const capture::
   last_t_ = s.t_s;
   ++d_.snapshots;
   thin_series();
+}
+
+void DiagnosisBuilder::add_log(const capture::LogLine& line) {
+  d_.server_log = true;
+  if (line.sqlstate == "53300" || line.sqlstate == "53400") {
+    if (d_.refusals++ == 0) {
+      d_.first_refusal_at_s = line.t_s;
+      for (const auto& [name, n] : last_counts_) {
+        if (n > 0) {
+          d_.held_at_first_refusal[name] = n;
+        }
+      }
+    }
+    return;  // logged before the server knew who asked
+  }
+  std::string name = line.application;
+  if (name.empty()) {
+    const auto it = backends_.find(line.pid);
+    if (it == backends_.end()) {
+      return;
+    }
+    name = it->second.app;
+  }
+  const auto app = apps_.find(name);
+  if (app != apps_.end() && app->second.d.server_errors.size() < 64) {
+    ++app->second.d.server_errors[line.sqlstate];
+  }
 }
 
 void DiagnosisBuilder::thin_series() {
@@ -173,6 +201,11 @@ void DiagnosisBuilder::thin_series() {
 
 namespace {
 
+uint64_t logged(const AppDiagnosis& a, const char* sqlstate) {
+  const auto it = a.server_errors.find(sqlstate);
+  return it == a.server_errors.end() ? 0 : it->second;
+}
+
 void find_held(AppDiagnosis& a) {
   if (a.held.empty()) {
     return;
@@ -181,11 +214,16 @@ void find_held(AppDiagnosis& a) {
   for (const auto& h : a.held) {
     longest = std::max(longest, h.age_s);
   }
+  const auto ended = logged(a, "25P03");
   a.findings.push_back(
       {FindingKind::kHeldWithoutCommit,
        fmt::format("{} session(s) sat idle in transaction while their transaction only aged "
-                   "(the longest {:.0f}s): connections held without a commit",
-                   a.held.size(), longest),
+                   "(the longest {:.0f}s): connections held without a commit{}",
+                   a.held.size(), longest,
+                   ended > 0 ? fmt::format("; the server ended {} such session(s) (25P03, "
+                                           "idle_in_transaction_session_timeout)",
+                                           ended)
+                             : ""),
        "a session made in a constructor, outside a loop or as a global, used and never "
        "committed or closed, holds its connection for as long as it lives: open a session per "
        "unit of work and close it in finally; set idle_in_transaction_session_timeout on the "
@@ -242,12 +280,18 @@ void find_growth(AppDiagnosis& a) {
 }
 
 void find_long_statements(AppDiagnosis& a) {
-  if (a.longest_active_s < DiagnosisBuilder::kLongActive) {
+  const auto cancelled = logged(a, "57014");
+  if (a.longest_active_s < DiagnosisBuilder::kLongActive && cancelled == 0) {
     return;
   }
   a.findings.push_back(
       {FindingKind::kLongStatements,
-       fmt::format("a statement stayed active for {:.0f}s", a.longest_active_s),
+       fmt::format("a statement stayed active for {:.0f}s{}", a.longest_active_s,
+                   cancelled > 0
+                       ? fmt::format("; the server cancelled {} of its statements (57014, "
+                                     "statement_timeout)",
+                                     cancelled)
+                       : ""),
        "a long statement holds its connection all the while: set statement_timeout (57014 "
        "ends it) and look at the query"});
 }

@@ -53,6 +53,10 @@ struct AppDiagnosis {
   Growth growth;
   double longest_active_s = 0;
   int held_when_full = 0;  // its connections when the server was first full
+  // What the server logged of its backends (the capture's --server-log), by
+  // SQLSTATE: 25P03 sessions ended idle in transaction, 57014 statements
+  // cancelled, 57P01 backends terminated, ...
+  std::map<std::string, uint64_t> server_errors;
   std::vector<Finding> findings;
 
   bool healthy() const;
@@ -70,6 +74,12 @@ struct Diagnosis {
   double peak_total_at_s = 0;
   uint64_t snapshots_full = 0;  // samples with every slot for ordinary roles taken
   double first_full_at_s = -1;
+  // Refusals the server logged (53300, 53400), and who held the slots at the
+  // sample before the first: application -> connections.
+  uint64_t refusals = 0;
+  double first_refusal_at_s = -1;
+  std::map<std::string, int> held_at_first_refusal;
+  bool server_log = false;         // the capture holds any line of the server's log
   std::vector<AppDiagnosis> apps;  // by peak, largest first
 };
 
@@ -77,6 +87,8 @@ class DiagnosisBuilder {
  public:
   // What a capture holds: feed every snapshot in order, then finish.
   void add(const capture::CaptureHeader& header, const capture::Snapshot& snapshot);
+  // A line of the server's log, in the order the capture holds it.
+  void add_log(const capture::LogLine& line);
   Diagnosis finish(const capture::CaptureRead& read);
 
   // How far apart two backends' starts may be and still be one group, and
@@ -111,6 +123,7 @@ class DiagnosisBuilder {
   bool have_header_ = false;
   std::map<int, Tracked> backends_;
   std::map<std::string, App> apps_;
+  std::map<std::string, int> last_counts_;  // application -> connections, last snapshot
   Diagnosis d_;
   double last_t_ = 0;
 };

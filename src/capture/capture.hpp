@@ -41,6 +41,19 @@ struct ServerLimits {
   std::map<std::string, int> database_connection_limits;  // databases with one
 };
 
+// An error the server logged (its jsonlog, where readable) while the capture
+// ran: a refusal (53300), a session ended for idling in transaction (25P03),
+// a statement cancelled (57014), a backend terminated (57P01), ...
+struct LogLine {
+  double t_s = 0;  // seconds into the capture, by the server's own clock
+  std::string severity;
+  std::string sqlstate;
+  std::string application;  // empty when the server did not know it yet (a refusal)
+  std::string user;
+  int pid = 0;
+  std::string message;  // as the server wrote it, cut at 512 bytes
+};
+
 struct Snapshot {
   double t_s = 0;      // seconds since the capture began
   double at_unix = 0;  // the server's now() when it was read

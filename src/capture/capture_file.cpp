@@ -132,8 +132,25 @@ void CaptureWriter::add(const Snapshot& snapshot) {
   ++snapshots_;
 }
 
+void CaptureWriter::add_log(const LogLine& l) {
+  if (log_lines_.fetch_add(1, std::memory_order_relaxed) >= kMaxLogLines) {
+    return;
+  }
+  file_.append(record::json_line({{"t_s", l.t_s},
+                                  {"severity", l.severity},
+                                  {"sqlstate", l.sqlstate},
+                                  {"application", l.application},
+                                  {"user", l.user},
+                                  {"pid", l.pid},
+                                  {"message", l.message.substr(0, 512)}},
+                                 "log"));
+}
+
 record::SideFile::Status CaptureWriter::close(const std::string& reason) {
-  return file_.close({{"snapshots", snapshots_}, {"reason", reason}});
+  const auto logged = log_lines_.load();
+  return file_.close({{"snapshots", snapshots_},
+                      {"reason", reason},
+                      {"log_lines_dropped", logged > kMaxLogLines ? logged - kMaxLogLines : 0}});
 }
 
 namespace {
@@ -190,10 +207,26 @@ Snapshot read_snapshot_line(ReadState& st, const json& line) {
   return s;
 }
 
+LogLine read_log_line(const json& line) {
+  LogLine l;
+  l.t_s = line.at("t_s").get<double>();
+  if (!std::isfinite(l.t_s)) {
+    throw util::UsageError("a log line's time is not a number");
+  }
+  l.severity = clipped(line.at("severity"), 16);
+  l.sqlstate = clipped(line.at("sqlstate"), 5);
+  l.application = clipped(line.at("application"), 256);
+  l.user = clipped(line.at("user"), 256);
+  l.pid = record::checked_int(line.at("pid"));
+  l.message = clipped(line.at("message"), 512);
+  return l;
+}
+
 }  // namespace
 
 CaptureRead read_capture(const std::string& path, const std::string& bytes,
-                         const std::function<void(const CaptureHeader&, const Snapshot&)>& each) {
+                         const std::function<void(const CaptureHeader&, const Snapshot&)>& each,
+                         const std::function<void(const LogLine&)>& on_log) {
   const auto refuse = [&path](const std::string& why) {
     throw util::UsageError(path + ": " + why);
   };
@@ -231,6 +264,11 @@ CaptureRead read_capture(const std::string& path, const std::string& bytes,
       } else if (type == "snapshot") {
         each(st.header, read_snapshot_line(st, line));
         ++st.result.snapshots;
+      } else if (type == "log") {
+        const auto l = read_log_line(line);
+        if (on_log) {
+          on_log(l);
+        }
       } else if (type == "end") {
         st.result.cut = false;
       }

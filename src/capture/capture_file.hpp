@@ -11,10 +11,14 @@
 //    state_change, wait_event, fingerprint(, query)], ...],"gone":[pid, ...]}
 //       a row for each backend new or changed since the last snapshot, and
 //       the pids gone (every 300th lists every backend: "full": true);
-//   {"type":"end","snapshots","reason"} when the recorder stopped normally.
+//   {"type":"log","t_s","severity","sqlstate","application","user","pid",
+//    "message"} for an error the server logged (with --server-log);
+//   {"type":"end","snapshots","reason","log_lines_dropped"} when the recorder
+//    stopped normally.
 // An idle backend costs nothing after its first row, so a capture's size
 // follows how much its server's connections change, not how many there are.
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -40,7 +44,8 @@ struct CaptureHeader {
   bool with_query_text = false;
 };
 
-// Writes a capture. Thread-safety: one thread calls add() and close().
+// Writes a capture. Thread-safety: one thread calls add() and close();
+// add_log() may be called from any thread, until close().
 class CaptureWriter {
  public:
   // Opens `path` (as util::open_output_stream) and writes the header.
@@ -49,6 +54,8 @@ class CaptureWriter {
 
   // Backends beyond kMaxBackends are left out and counted.
   void add(const Snapshot& snapshot);
+  // Past kMaxLogLines, log lines are counted, not written.
+  void add_log(const LogLine& line);
   // Writes the end line and closes; a write error is in the status.
   record::SideFile::Status close(const std::string& reason);
 
@@ -57,6 +64,7 @@ class CaptureWriter {
 
  private:
   static constexpr uint64_t kFullEvery = 300;
+  static constexpr uint64_t kMaxLogLines = 100000;
 
   bool with_query_text_;
   double started_at_ = 0;
@@ -65,6 +73,7 @@ class CaptureWriter {
   std::map<int, std::string> rows_;  // pid -> its row, as last written
   uint64_t snapshots_ = 0;
   uint64_t left_out_ = 0;
+  std::atomic<uint64_t> log_lines_{0};
 };
 
 struct CaptureRead {
@@ -74,11 +83,12 @@ struct CaptureRead {
 };
 
 // Reads a capture from its bytes, a snapshot at a time, each whole (the
-// backends it held). Throws util::UsageError naming `path` and the line for
-// anything pgleak did not write: not gzip, a line not JSON or of the wrong
-// shape, a number out of range, more than kMaxBackends backends, past the
-// size bounds. Memory is bounded by the backends of one snapshot.
+// backends it held), and each log line (`on_log`, which may be empty). Throws util::UsageError
+// naming `path` and the line for anything pgleak did not write: not gzip, a line not JSON or of the
+// wrong shape, a number out of range, more than kMaxBackends backends, past the size bounds. Memory
+// is bounded by the backends of one snapshot.
 CaptureRead read_capture(const std::string& path, const std::string& bytes,
-                         const std::function<void(const CaptureHeader&, const Snapshot&)>& each);
+                         const std::function<void(const CaptureHeader&, const Snapshot&)>& each,
+                         const std::function<void(const LogLine&)>& on_log = {});
 
 }  // namespace pgleak::capture

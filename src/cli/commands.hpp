@@ -91,6 +91,7 @@ struct MonitorArgs {
   std::string interval = "1s";
   std::string for_duration;  // empty: until a signal
   bool with_query_text = false;
+  std::string server_log;  // --server-log, with --record
 };
 int do_monitor(const MonitorArgs& args, std::ostream& out, std::ostream& err,
                const SignalWatcher& signals);

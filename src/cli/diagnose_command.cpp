@@ -46,20 +46,25 @@ json diagnosis_json(const analysis::Diagnosis& d,
          {"held_when_full", a.held_when_full},
          {"findings", findings}});
   }
-  return {{"schema", "pgleak.diagnosis/1"},
-          {"server",
-           {{"server_version", d.server.server_version},
-            {"max_connections", d.server.max_connections},
-            {"superuser_reserved_connections", d.server.superuser_reserved_connections},
-            {"limit", d.limit}}},
-          {"span_s", d.span_s},
-          {"snapshots", d.snapshots},
-          {"capture_cut", d.cut},
-          {"peak_total", d.peak_total},
-          {"peak_total_at_s", d.peak_total_at_s},
-          {"snapshots_full", d.snapshots_full},
-          {"first_full_at_s", d.first_full_at_s < 0 ? json(nullptr) : json(d.first_full_at_s)},
-          {"applications", apps}};
+  return {
+      {"schema", "pgleak.diagnosis/1"},
+      {"server",
+       {{"server_version", d.server.server_version},
+        {"max_connections", d.server.max_connections},
+        {"superuser_reserved_connections", d.server.superuser_reserved_connections},
+        {"limit", d.limit}}},
+      {"span_s", d.span_s},
+      {"snapshots", d.snapshots},
+      {"capture_cut", d.cut},
+      {"peak_total", d.peak_total},
+      {"peak_total_at_s", d.peak_total_at_s},
+      {"snapshots_full", d.snapshots_full},
+      {"first_full_at_s", d.first_full_at_s < 0 ? json(nullptr) : json(d.first_full_at_s)},
+      {"server_log", d.server_log},
+      {"refusals", d.refusals},
+      {"first_refusal_at_s", d.first_refusal_at_s < 0 ? json(nullptr) : json(d.first_refusal_at_s)},
+      {"held_at_first_refusal", d.held_at_first_refusal},
+      {"applications", apps}};
 }
 
 void print_diagnosis(std::ostream& out, const analysis::Diagnosis& d,
@@ -79,6 +84,16 @@ void print_diagnosis(std::ostream& out, const analysis::Diagnosis& d,
     }
   }
   out << "\n";
+  if (d.refusals > 0) {
+    out << fmt::format(
+        "the server refused {} connection(s) (53300), the first at {:.0f}s, when "
+        "these held the slots:",
+        d.refusals, d.first_refusal_at_s);
+    for (const auto& [app, n] : d.held_at_first_refusal) {
+      out << fmt::format(" {} {}", util::printable(app), n);
+    }
+    out << "\n";
+  }
   for (const auto& a : d.apps) {
     const auto process = process_of.find(a.application);
     out << fmt::format("\n{} ({}peak {} at {:.0f}s, {} at the end): {}\n",

@@ -46,7 +46,15 @@ int record(const MonitorArgs& args, const db::ConnInfo& target, std::ostream& ou
   }
   options.with_query_text = args.with_query_text;
   options.log = &err;
-  util::check_outputs({{"--record", args.record}}, {});
+  if (!args.server_log.empty()) {
+    try {
+      util::check_readable_file(args.server_log);
+    } catch (const util::UsageError& e) {
+      throw util::UsageError("--server-log " + args.server_log + ": " + e.what());
+    }
+    options.server_log = args.server_log;
+  }
+  util::check_outputs({{"--record", args.record}}, {args.server_log});
   const auto outcome = probe::record_capture(target, options, signals.token());
   out << fmt::format(
       "recorded {} snapshots into {} ({} bytes compressed){}{}\n", outcome.snapshots,
@@ -151,6 +159,13 @@ Command add_monitor(CLI::App& app, const CommandIo& io) {
       ->add_flag("--with-query-text", st->monitor_args.with_query_text,
                  "With --record: keep each query's normalised text (literals replaced by ?),\n"
                  "not only its fingerprint")
+      ->needs(record_opt);
+  monitor
+      ->add_option("--server-log", st->monitor_args.server_log,
+                   "With --record: the server's jsonlog (log_destination = 'jsonlog'); its\n"
+                   "errors while the capture runs (refusals 53300, 25P03, 57014, 57P01, ...)\n"
+                   "are kept beside the samples, for diagnose to tie to applications")
+      ->type_name("PATH")
       ->needs(record_opt);
   return {monitor, [=, &io]() -> int {
             auto& monitor_args = st->monitor_args;

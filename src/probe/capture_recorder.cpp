@@ -8,6 +8,8 @@
 
 #include "capture/capture_file.hpp"
 #include "db/db_error.hpp"
+#include "probe/log_follower.hpp"
+#include "probe/server_log.hpp"
 #include "util/errors.hpp"
 #include "util/stoppable_sleep.hpp"
 
@@ -92,6 +94,25 @@ capture::Snapshot read_backends(db::OwnSession& session, bool with_query_text,
   return s;
 }
 
+std::optional<capture::LogLine> capture_log_line(std::string_view text, double started_at_unix) {
+  const auto e = parse_jsonlog_line(text);
+  if (!e || e->sqlstate.empty() || e->sqlstate == "00000" || !e->timestamp ||
+      (e->severity != "ERROR" && e->severity != "FATAL" && e->severity != "PANIC") ||
+      (!e->backend_type.empty() && e->backend_type != "client backend") ||
+      e->application_name == db::own_name::kMonitor) {
+    return std::nullopt;
+  }
+  capture::LogLine l;
+  l.t_s = std::chrono::duration<double>(e->timestamp->time_since_epoch()).count() - started_at_unix;
+  l.severity = e->severity;
+  l.sqlstate = e->sqlstate;
+  l.application = e->application_name;
+  l.user = e->user;
+  l.pid = e->pid;
+  l.message = e->message.substr(0, 512);
+  return l;
+}
+
 RecordOutcome record_capture(const db::ConnInfo& target, const RecordOptions& options,
                              const std::stop_token& stop) {
   std::unique_ptr<db::OwnSession> session;
@@ -108,6 +129,17 @@ RecordOutcome record_capture(const db::ConnInfo& target, const RecordOptions& op
   header.interval_s = std::chrono::duration<double>(options.interval).count();
   header.with_query_text = options.with_query_text;
   capture::CaptureWriter writer{options.path, header};
+  // Declared after the writer, so that it stops (its thread joined) first.
+  std::unique_ptr<LogFollower> server_log;
+  if (!options.server_log.empty()) {
+    server_log = std::make_unique<LogFollower>(
+        options.server_log, [&writer, start = header.started_at_unix](std::string_view line) {
+          if (auto l = capture_log_line(line, start)) {
+            writer.add_log(*l);
+          }
+        });
+    server_log->start(/*from_end=*/true);  // what it held before the capture is not ours
+  }
   say(options, fmt::format("recording {} (PostgreSQL {}, max_connections {}) every {}s into {}",
                            target.redacted(), header.server.server_version,
                            header.server.max_connections, header.interval_s, options.path));
@@ -141,6 +173,9 @@ RecordOutcome record_capture(const db::ConnInfo& target, const RecordOptions& op
     if (!util::sleep_until(next, stop)) {
       break;
     }
+  }
+  if (server_log) {
+    server_log->stop();  // reads what is left first
   }
   out.snapshots = writer.snapshots();
   out.file = writer.close(out.reason);

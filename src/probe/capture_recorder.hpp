@@ -5,7 +5,9 @@
 // one bounded session of its own (db::OwnSession, application_name
 // "pgleak-monitor"), which it opens again when the server drops it. The
 // query text of other sessions is read only to fingerprint it; it is kept
-// (normalised, no literals) only with `with_query_text`.
+// (normalised, no literals) only with `with_query_text`. With a server log,
+// what it says of refusals, ended sessions and cancelled statements is kept
+// too (capture_log_line).
 
 #include <iosfwd>
 #include <optional>
@@ -25,6 +27,9 @@ struct RecordOptions {
   util::Micros interval = std::chrono::seconds{1};
   std::optional<util::Micros> duration;  // none: until `stop`
   bool with_query_text = false;
+  // The server's jsonlog (log_destination = 'jsonlog'): its errors from the
+  // capture's start on are recorded beside the samples. Empty for none.
+  std::string server_log;
   std::ostream* log = nullptr;  // status lines; nullptr for none
 };
 
@@ -46,5 +51,10 @@ RecordOutcome record_capture(const db::ConnInfo& target, const RecordOptions& op
 capture::ServerLimits read_capture_limits(db::OwnSession& session, const std::stop_token& stop);
 capture::Snapshot read_backends(db::OwnSession& session, bool with_query_text,
                                 const std::stop_token& stop);
+
+// A jsonlog line as a capture keeps it: an ERROR, FATAL or PANIC of a client
+// backend with a SQLSTATE, at seconds since `started_at_unix`; nullopt for
+// any other line (the log's own chatter, pgleak-monitor's own lines).
+std::optional<capture::LogLine> capture_log_line(std::string_view line, double started_at_unix);
 
 }  // namespace pgleak::probe

@@ -76,7 +76,8 @@ TEST(Diagnose, ARecordedLeakIsNamedAndItsScenarioReproducesIt) {
   ASSERT_TRUE(fleet.wait_for_stderr("ready", 120s)) << fleet.err();
   // Every application holds what it will hold: record 8 s of it.
   Subprocess record{{kBinary, "monitor", "--dsn", dsn, "--record", (dir / "cap.gz").string(),
-                     "--for", "8s", "--interval", "250ms"}};
+                     "--for", "8s", "--interval", "250ms", "--server-log",
+                     server->json_log_path().string()}};
   ASSERT_EQ(record.wait_for(120s), 0) << record.err();
   EXPECT_NE(record.out().find("recorded"), std::string::npos) << record.out();
   fleet.signal(SIGTERM);

@@ -10,6 +10,7 @@
 #include "analysis/diagnosis.hpp"
 #include "analysis/starter_scenario.hpp"
 #include "capture/capture_file.hpp"
+#include "probe/capture_recorder.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
@@ -234,6 +235,73 @@ TEST(Diagnosis, NamesEachApplicationsLeakAndTheHealthyOne) {
     }
   }
   EXPECT_EQ(sc.server.max_connections, 20);
+}
+
+TEST(Capture, TheServerLogsErrorsAreKeptAndToldApart) {
+  // 2026-12-04 10:00:05 UTC, five seconds after a capture began.
+  const double start = 1796378400;
+  const auto line = [](const std::string& severity, const std::string& state,
+                       const std::string& app, const std::string& type) {
+    return R"({"timestamp":"2026-12-04 10:00:05.250 UTC","error_severity":")" + severity +
+           R"(","state_code":")" + state + R"(","message":"m","application_name":")" + app +
+           R"(","user":"app","backend_type":")" + type + R"(","pid":4242})";
+  };
+  const auto kept =
+      probe::capture_log_line(line("FATAL", "25P03", "billing", "client backend"), start);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_NEAR(kept->t_s, 5.25, 1e-3);
+  EXPECT_EQ(kept->sqlstate, "25P03");
+  EXPECT_EQ(kept->application, "billing");
+  EXPECT_EQ(kept->pid, 4242);
+  // The log's own chatter, other processes, and pgleak's own session: not kept.
+  EXPECT_FALSE(probe::capture_log_line(line("LOG", "00000", "billing", "client backend"), start));
+  EXPECT_FALSE(probe::capture_log_line(line("FATAL", "57P01", "", "autovacuum worker"), start));
+  EXPECT_FALSE(
+      probe::capture_log_line(line("ERROR", "57014", "pgleak-monitor", "client backend"), start));
+  EXPECT_FALSE(probe::capture_log_line("not json", start));
+}
+
+TEST(Diagnosis, RefusalsNameWhoHeldTheSlotsAndEndedSessionsTheirApplication) {
+  const testing::ScratchDir dir;
+  const auto path = (dir.path() / "c.gz").string();
+  {
+    CaptureWriter w{path, header()};
+    for (int i = 0; i < 10; ++i) {
+      Snapshot s{static_cast<double>(i), kStart + i, {}};
+      for (int pid = 1; pid <= 4; ++pid) {
+        s.backends.push_back(backend(pid, "billing", "idle in transaction", -1, 0.5));
+      }
+      s.backends.push_back(backend(9, "api", "idle", -1));
+      w.add(s);
+      if (i == 6) {
+        w.add_log({6.5, "FATAL", "53300", "", "app", 77, "sorry, too many clients already"});
+        w.add_log({6.6, "FATAL", "25P03", "", "app", 2, "terminating connection"});
+      }
+    }
+    w.close("duration");
+  }
+  analysis::DiagnosisBuilder builder;
+  uint64_t lines = 0;
+  const auto read = read_capture(
+      path, util::read_regular_file(path, kMaxCaptureBytes),
+      [&](const CaptureHeader& h, const Snapshot& s) { builder.add(h, s); },
+      [&](const LogLine& l) {
+        ++lines;
+        builder.add_log(l);
+      });
+  EXPECT_EQ(lines, 2u);
+  const auto d = builder.finish(read);
+  EXPECT_TRUE(d.server_log);
+  EXPECT_EQ(d.refusals, 1u);
+  EXPECT_DOUBLE_EQ(d.first_refusal_at_s, 6.5);
+  EXPECT_EQ(d.held_at_first_refusal.at("billing"), 4);
+  EXPECT_EQ(d.held_at_first_refusal.at("api"), 1);
+  const auto& billing = d.apps.at(0);
+  ASSERT_EQ(billing.application, "billing");
+  EXPECT_EQ(billing.server_errors.at("25P03"), 1u);  // by its pid: the line had no name
+  ASSERT_FALSE(billing.findings.empty());
+  EXPECT_NE(billing.findings[0].evidence.find("the server ended 1"), std::string::npos)
+      << billing.findings[0].evidence;
 }
 
 TEST(Diagnosis, ApplicationNamesBecomeUniqueIdentifiers) {
