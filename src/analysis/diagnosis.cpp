@@ -46,29 +46,30 @@ std::vector<std::pair<double, int>> start_groups(std::vector<double> starts, dou
 
 }  // namespace
 
-std::string_view to_string(FindingKind kind) {
+std::string_view to_string(AppFindingKind kind) {
   switch (kind) {
-    case FindingKind::kHeldWithoutCommit:
+    case AppFindingKind::kHeldWithoutCommit:
       return "held_without_commit";
-    case FindingKind::kDuplicateProcesses:
+    case AppFindingKind::kDuplicateProcesses:
       return "duplicate_processes";
-    case FindingKind::kGrowing:
+    case AppFindingKind::kGrowing:
       return "growing";
-    case FindingKind::kLongStatements:
+    case AppFindingKind::kLongStatements:
       return "long_statements";
-    case FindingKind::kHealthy:
+    case AppFindingKind::kHealthy:
       return "healthy";
   }
   return "healthy";
 }
 
 bool AppDiagnosis::healthy() const {
-  return findings.size() == 1 && findings[0].kind == FindingKind::kHealthy;
+  return findings.size() == 1 && findings[0].kind == AppFindingKind::kHealthy;
 }
 
 bool AppDiagnosis::duplicates() const {
-  return std::any_of(findings.begin(), findings.end(),
-                     [](const Finding& f) { return f.kind == FindingKind::kDuplicateProcesses; });
+  return std::any_of(findings.begin(), findings.end(), [](const AppFinding& f) {
+    return f.kind == AppFindingKind::kDuplicateProcesses;
+  });
 }
 
 void DiagnosisBuilder::track(const capture::Backend& b, App& app, double now, double start) {
@@ -216,7 +217,7 @@ void find_held(AppDiagnosis& a) {
   }
   const auto ended = logged(a, "25P03");
   a.findings.push_back(
-      {FindingKind::kHeldWithoutCommit,
+      {AppFindingKind::kHeldWithoutCommit,
        fmt::format("{} session(s) sat idle in transaction while their transaction only aged "
                    "(the longest {:.0f}s): connections held without a commit{}",
                    a.held.size(), longest,
@@ -255,7 +256,7 @@ void find_duplicates(AppDiagnosis& a, const std::vector<double>& starts) {
     return;  // mostly busy, or never more than one group's worth at once
   }
   a.findings.push_back(
-      {FindingKind::kDuplicateProcesses,
+      {AppFindingKind::kDuplicateProcesses,
        fmt::format("{} groups of about {} connections each opened together, {:.1f}s apart, "
                    "mostly idle ({:.0f}% of the time), up to {} at once: {} processes of this "
                    "application, each keeping a pool of its own",
@@ -271,7 +272,7 @@ void find_growth(AppDiagnosis& a) {
     return;
   }
   a.findings.push_back(
-      {FindingKind::kGrowing,
+      {AppFindingKind::kGrowing,
        fmt::format("its connections grew by {:.0f} at {:.1f} per minute (r2 {:.2f}) and had not "
                    "levelled off when the capture ended",
                    g.rise, g.slope_per_min, g.r2),
@@ -285,7 +286,7 @@ void find_long_statements(AppDiagnosis& a) {
     return;
   }
   a.findings.push_back(
-      {FindingKind::kLongStatements,
+      {AppFindingKind::kLongStatements,
        fmt::format("a statement stayed active for {:.0f}s{}", a.longest_active_s,
                    cancelled > 0
                        ? fmt::format("; the server cancelled {} of its statements (57014, "
@@ -298,7 +299,7 @@ void find_long_statements(AppDiagnosis& a) {
 
 }  // namespace
 
-Diagnosis DiagnosisBuilder::finish(const capture::CaptureRead& read) {
+CaptureDiagnosis DiagnosisBuilder::finish(const capture::CaptureRead& read) {
   d_.server = read.header.server;
   d_.limit = d_.server.max_connections - d_.server.superuser_reserved_connections;
   d_.interval_s = read.header.interval_s;
@@ -321,7 +322,7 @@ Diagnosis DiagnosisBuilder::finish(const capture::CaptureRead& read) {
     find_long_statements(a);
     if (a.findings.empty()) {
       a.findings.push_back(
-          {FindingKind::kHealthy,
+          {AppFindingKind::kHealthy,
            fmt::format("peaked at {} connection(s), gave every transaction back and did not grow",
                        a.peak),
            "nothing to fix"});
@@ -333,7 +334,7 @@ Diagnosis DiagnosisBuilder::finish(const capture::CaptureRead& read) {
   return d_;
 }
 
-Diagnosis diagnose_capture(const std::string& path) {
+CaptureDiagnosis diagnose_capture(const std::string& path) {
   const auto bytes = util::read_regular_file(path, capture::kMaxCaptureBytes);
   DiagnosisBuilder builder;
   const auto read = capture::read_capture(

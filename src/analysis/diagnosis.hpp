@@ -15,17 +15,17 @@
 
 namespace pgleak::analysis {
 
-enum class FindingKind {
+enum class AppFindingKind {
   kHeldWithoutCommit,   // sessions idle in transaction whose transaction only aged
   kDuplicateProcesses,  // groups of connections that started together, each a pool
   kGrowing,             // connections that grew without levelling off
   kLongStatements,      // statements active for long
   kHealthy,
 };
-std::string_view to_string(FindingKind kind);
+std::string_view to_string(AppFindingKind kind);
 
-struct Finding {
-  FindingKind kind;
+struct AppFinding {
+  AppFindingKind kind;
   std::string evidence;  // what was seen, in numbers
   std::string advice;    // what to do about it
 };
@@ -57,13 +57,13 @@ struct AppDiagnosis {
   // SQLSTATE: 25P03 sessions ended idle in transaction, 57014 statements
   // cancelled, 57P01 backends terminated, ...
   std::map<std::string, uint64_t> server_errors;
-  std::vector<Finding> findings;
+  std::vector<AppFinding> findings;
 
   bool healthy() const;
   bool duplicates() const;
 };
 
-struct Diagnosis {
+struct CaptureDiagnosis {
   capture::ServerLimits server;
   int limit = 0;  // max_connections - superuser_reserved_connections
   double span_s = 0;
@@ -89,7 +89,7 @@ class DiagnosisBuilder {
   void add(const capture::CaptureHeader& header, const capture::Snapshot& snapshot);
   // A line of the server's log, in the order the capture holds it.
   void add_log(const capture::LogLine& line);
-  Diagnosis finish(const capture::CaptureRead& read);
+  CaptureDiagnosis finish(const capture::CaptureRead& read);
 
   // How far apart two backends' starts may be and still be one group, and
   // how long a statement is "long".
@@ -124,12 +124,12 @@ class DiagnosisBuilder {
   std::map<int, Tracked> backends_;
   std::map<std::string, App> apps_;
   std::map<std::string, int> last_counts_;  // application -> connections, last snapshot
-  Diagnosis d_;
+  CaptureDiagnosis d_;
   double last_t_ = 0;
 };
 
 // Reads the capture at `path` (util::read_regular_file, bounded) and builds
 // its diagnosis. Throws util::UsageError naming the file.
-Diagnosis diagnose_capture(const std::string& path);
+CaptureDiagnosis diagnose_capture(const std::string& path);
 
 }  // namespace pgleak::analysis

@@ -81,7 +81,7 @@ json process_for(const AppDiagnosis& a, const std::string& name, double span) {
           {"workers", workers}};
 }
 
-std::string description_of(const Diagnosis& d) {
+std::string description_of(const CaptureDiagnosis& d) {
   std::string text = fmt::format(
       "Diagnosed from a capture of {:.0f}s ({} snapshots) of PostgreSQL {} with "
       "max_connections {}. Inferred: one process per application (replicas where its "
@@ -110,7 +110,7 @@ std::string identifier_for(const std::string& text, std::map<std::string, int>& 
   return n == 0 ? id : fmt::format("{}-{}", id, n + 1);
 }
 
-StarterScenario starter_scenario(const Diagnosis& d, const std::string& name) {
+StarterScenario starter_scenario(const CaptureDiagnosis& d, const std::string& name) {
   StarterScenario out;
   const double span = std::max(10.0, std::ceil(d.span_s));
   const double time_scale = std::min(1.0, kReplaySeconds / span);

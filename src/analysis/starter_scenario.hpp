@@ -19,7 +19,7 @@ struct StarterScenario {
 };
 
 // `name` is the scenario's name (an identifier).
-StarterScenario starter_scenario(const Diagnosis& diagnosis, const std::string& name);
+StarterScenario starter_scenario(const CaptureDiagnosis& diagnosis, const std::string& name);
 
 // A scenario identifier (letters, digits, '_' and '-', a letter first, at
 // most 32) from any text; `taken` keeps them unique.

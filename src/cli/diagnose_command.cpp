@@ -19,7 +19,7 @@ namespace {
 
 using nlohmann::json;
 
-json diagnosis_json(const analysis::Diagnosis& d,
+json diagnosis_json(const analysis::CaptureDiagnosis& d,
                     const std::map<std::string, std::string>& process_of) {
   json apps = json::array();
   for (const auto& a : d.apps) {
@@ -67,7 +67,7 @@ json diagnosis_json(const analysis::Diagnosis& d,
       {"applications", apps}};
 }
 
-void print_diagnosis(std::ostream& out, const analysis::Diagnosis& d,
+void print_diagnosis(std::ostream& out, const analysis::CaptureDiagnosis& d,
                      const std::map<std::string, std::string>& process_of) {
   out << fmt::format(
       "{:.0f}s captured ({} snapshots{}); PostgreSQL {}: peak {} of {} "
@@ -102,7 +102,7 @@ void print_diagnosis(std::ostream& out, const analysis::Diagnosis& d,
                        a.peak, a.peak_at_s, a.final_count, a.healthy() ? "healthy" : "LEAKS");
     for (const auto& f : a.findings) {
       out << fmt::format("  - {}: {}\n", analysis::to_string(f.kind), util::printable(f.evidence));
-      if (f.kind != analysis::FindingKind::kHealthy) {
+      if (f.kind != analysis::AppFindingKind::kHealthy) {
         out << fmt::format("    fix: {}\n", f.advice);
       }
     }

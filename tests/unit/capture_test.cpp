@@ -189,7 +189,7 @@ std::vector<Snapshot> incident_like() {
   return out;
 }
 
-TEST(Diagnosis, NamesEachApplicationsLeakAndTheHealthyOne) {
+TEST(CaptureDiagnosis, NamesEachApplicationsLeakAndTheHealthyOne) {
   analysis::DiagnosisBuilder builder;
   for (const auto& s : incident_like()) {
     builder.add(header(), s);
@@ -205,12 +205,12 @@ TEST(Diagnosis, NamesEachApplicationsLeakAndTheHealthyOne) {
   }
   const auto& billing = *by_name.at("billing");
   ASSERT_EQ(billing.findings.size(), 1u);
-  EXPECT_EQ(billing.findings[0].kind, analysis::FindingKind::kHeldWithoutCommit);
+  EXPECT_EQ(billing.findings[0].kind, analysis::AppFindingKind::kHeldWithoutCommit);
   EXPECT_EQ(billing.held.size(), 3u);
   EXPECT_NEAR(billing.held[0].age_s, 18.5, 0.01);  // seen last at 19 s, begun at 0.5 s
   const auto& router = *by_name.at("router");
   ASSERT_EQ(router.findings.size(), 1u);
-  EXPECT_EQ(router.findings[0].kind, analysis::FindingKind::kDuplicateProcesses);
+  EXPECT_EQ(router.findings[0].kind, analysis::AppFindingKind::kDuplicateProcesses);
   EXPECT_EQ(router.start_groups, 3);
   EXPECT_EQ(router.group_size, 2);
   EXPECT_DOUBLE_EQ(router.group_gap_s, 2.0);
@@ -261,7 +261,7 @@ TEST(Capture, TheServerLogsErrorsAreKeptAndToldApart) {
   EXPECT_FALSE(probe::capture_log_line("not json", start));
 }
 
-TEST(Diagnosis, RefusalsNameWhoHeldTheSlotsAndEndedSessionsTheirApplication) {
+TEST(CaptureDiagnosis, RefusalsNameWhoHeldTheSlotsAndEndedSessionsTheirApplication) {
   const testing::ScratchDir dir;
   const auto path = (dir.path() / "c.gz").string();
   {
@@ -304,7 +304,7 @@ TEST(Diagnosis, RefusalsNameWhoHeldTheSlotsAndEndedSessionsTheirApplication) {
       << billing.findings[0].evidence;
 }
 
-TEST(Diagnosis, ApplicationNamesBecomeUniqueIdentifiers) {
+TEST(CaptureDiagnosis, ApplicationNamesBecomeUniqueIdentifiers) {
   std::map<std::string, int> taken;
   EXPECT_EQ(analysis::identifier_for("billing worker", taken), "billing-worker");
   EXPECT_EQ(analysis::identifier_for("billing/worker", taken), "billing-worker-2");
