@@ -20,13 +20,6 @@
 
 namespace pgleak::tune {
 
-struct TuneOptions {
-  int max_capacity = 20;  // the widest pool_size + max_overflow tried
-  // The target (dsn, preflight), signals; log and side file are not used.
-  run::RunOptions run;
-  std::function<void(const struct Candidate&)> on_candidate;  // as each run ends
-};
-
 struct Candidate {
   int pool_size = 0;
   int max_overflow = 0;
@@ -43,6 +36,13 @@ struct Candidate {
   // (A peak over its bound is the other side: too much at once.)
   bool too_small = false;
   bool confirmed = false;  // the recommendation: passed a second run
+};
+
+struct TuneOptions {
+  int max_capacity = 20;  // the widest pool_size + max_overflow tried
+  // The target (dsn, preflight), signals; log and side file are not used.
+  run::RunOptions run;
+  std::function<void(const Candidate&)> on_candidate;  // as each run ends
 };
 
 struct TuneResult {
