@@ -132,6 +132,20 @@ void DiagnosisBuilder::add(const capture::CaptureHeader& header, const capture::
   if (full && d_.first_full_at_s < 0) {
     d_.first_full_at_s = s.t_s;
   }
+  record::Sample all;
+  all.t_s = s.t_s;
+  all.own = all.total = total;
+  for (const auto& [name, states] : by_app) {
+    record::PoolSample line;
+    line.process = name;
+    for (const auto& [state, n] : states) {
+      all.by_state[state] += n;
+      line.checked_out += n;
+    }
+    line.open = line.checked_out;
+    all.pools.push_back(std::move(line));
+  }
+  d_.samples.push_back(std::move(all));
   for (auto& [name, app] : apps_) {
     const auto it = by_app.find(name);
     int count = 0;
@@ -162,6 +176,9 @@ void DiagnosisBuilder::add(const capture::CaptureHeader& header, const capture::
 
 void DiagnosisBuilder::add_log(const capture::LogLine& line) {
   d_.server_log = true;
+  if (d_.log_lines.size() < kDrawnLogLines) {
+    d_.log_lines.push_back(line);
+  }
   if (line.sqlstate == "53300" || line.sqlstate == "53400") {
     if (d_.refusals++ == 0) {
       d_.first_refusal_at_s = line.t_s;
@@ -188,6 +205,13 @@ void DiagnosisBuilder::add_log(const capture::LogLine& line) {
 }
 
 void DiagnosisBuilder::thin_series() {
+  if (d_.samples.size() > kDrawnSamples) {
+    std::vector<record::Sample> kept;
+    for (size_t i = 0; i < d_.samples.size(); i += 2) {
+      kept.push_back(std::move(d_.samples[i]));
+    }
+    d_.samples = std::move(kept);
+  }
   for (auto& [name, app] : apps_) {
     if (app.series.size() <= kMaxPoints) {
       continue;

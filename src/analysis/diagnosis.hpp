@@ -81,6 +81,11 @@ struct CaptureDiagnosis {
   std::map<std::string, int> held_at_first_refusal;
   bool server_log = false;         // the capture holds any line of the server's log
   std::vector<AppDiagnosis> apps;  // by peak, largest first
+  // For drawing: the whole server by state, with each application's
+  // connections as a "pool" (process = application), at most kDrawnSamples
+  // (every other one dropped as it grows); and the log's first kDrawnLogLines.
+  std::vector<record::Sample> samples;
+  std::vector<capture::LogLine> log_lines;
 };
 
 class DiagnosisBuilder {
@@ -99,6 +104,8 @@ class DiagnosisBuilder {
   // transaction, is held.
   static constexpr double kHeldAfter = 5;
   static constexpr int kHeldSamples = 3;
+  static constexpr size_t kDrawnSamples = 1500;
+  static constexpr size_t kDrawnLogLines = 4000;
 
  private:
   struct Tracked {  // a backend as last seen

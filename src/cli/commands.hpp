@@ -100,6 +100,7 @@ int do_monitor(const MonitorArgs& args, std::ostream& out, std::ostream& err,
 struct DiagnoseArgs {
   std::string capture;
   std::string scenario_out;  // --scenario; empty for none
+  std::string html;          // --html; empty for none
   std::string name = "diagnosed";
   bool json = false;
 };

@@ -10,6 +10,8 @@
 #include "analysis/starter_scenario.hpp"
 #include "cli/commands.hpp"
 #include "cli/exit_code.hpp"
+#include "report/capture_page.hpp"
+#include "report/html_report.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 #include "util/text.hpp"
@@ -112,8 +114,12 @@ void print_diagnosis(std::ostream& out, const analysis::CaptureDiagnosis& d,
 }  // namespace
 
 int do_diagnose(const DiagnoseArgs& args, std::ostream& out) {
-  util::check_outputs({{"--scenario", args.scenario_out}}, {args.capture});
+  util::check_outputs({{"--scenario", args.scenario_out}, {"--html", args.html}}, {args.capture});
   const auto d = analysis::diagnose_capture(args.capture);
+  if (!args.html.empty()) {
+    util::write_output_file(
+        args.html, report::render_html({{args.capture, report::capture_report(d, args.name)}}));
+  }
   std::map<std::string, std::string> process_of;
   if (!args.scenario_out.empty()) {
     const auto starter = analysis::starter_scenario(d, args.name);
@@ -157,6 +163,11 @@ Command add_diagnose(CLI::App& app, const CommandIo& io) {
       ->type_name("OUT.json");
   cmd->add_option("--name", args->name, "The starter scenario's name")->capture_default_str();
   cmd->add_flag("--json", args->json, "The diagnosis as JSON (pgleak.diagnosis/1)");
+  cmd->add_option("--html", args->html,
+                  "Also draw the capture as the HTML report draws a run: the server's\n"
+                  "connections by state over time, a line per application, the server log's\n"
+                  "errors, the findings")
+      ->type_name("OUT.html");
   return {cmd, [args, &io]() { return do_diagnose(*args, io.out); }};
 }
 

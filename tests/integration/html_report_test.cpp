@@ -13,6 +13,7 @@
 
 #include "../scratch_dir.hpp"
 #include "binary_suite.hpp"
+#include "capture/capture_file.hpp"
 #include "subprocess.hpp"
 
 namespace pgleak::testing {
@@ -167,6 +168,54 @@ TEST_F(HtmlReport, AnHourLongRunStaysLightAndKeepsItsPeak) {
       EXPECT_EQ(c["peak"], 97);
     }
   }
+}
+
+// pgleak diagnose --html: a capture drawn with a run's charts, a line per
+// application, the server log's errors on the timeline.
+TEST_F(HtmlReport, ACaptureIsDrawnAsARunIs) {
+  ScratchDir dir;
+  const auto cap = (dir.path() / "cap.gz").string();
+  {
+    capture::CaptureHeader h;
+    h.server.server_version = "15.5";
+    h.server.max_connections = 100;
+    h.server.superuser_reserved_connections = 3;
+    h.started_at_unix = 1.8e9;
+    h.interval_s = 1;
+    capture::CaptureWriter w{cap, h};
+    for (int i = 0; i < 60; ++i) {
+      capture::Snapshot s{static_cast<double>(i), h.started_at_unix + i, {}};
+      for (int pid = 1; pid <= 1 + i / 10; ++pid) {  // billing grows, one every 10 s
+        s.backends.push_back({pid, "billing", "app", "", h.started_at_unix, h.started_at_unix,
+                              "idle in transaction", h.started_at_unix, "", "", ""});
+      }
+      s.backends.push_back(
+          {99, "api", "app", "", h.started_at_unix, 0, "idle", h.started_at_unix + i, "", "", ""});
+      w.add(s);
+    }
+    w.add_log({30, "FATAL", "25P03", "billing", "app", 1, "terminating connection"});
+    w.close("duration");
+  }
+  const auto html = dir.path() / "cap.html";
+  const auto made = run_to_end({kBinary, "diagnose", cap, "--html", html.string()});
+  ASSERT_EQ(made.code, 1) << made.err;  // billing leaks
+  const auto r = render(dir.path(), html, "capture");
+  const auto check = self_check(r.dom);
+  EXPECT_TRUE(check["errors"].empty()) << check["errors"].dump();
+  ASSERT_EQ(check["reports"].size(), 1u);
+  EXPECT_EQ(check["reports"][0]["samples"], 60);
+  bool held = false;
+  for (const auto& c : check["charts"]) {
+    if (c["id"] == "connections") {
+      EXPECT_EQ(c["peak"], 7);  // billing's 6 and api's 1
+    }
+    held = held || c["id"] == "held";
+  }
+  EXPECT_TRUE(held) << check["charts"].dump();
+  EXPECT_NE(r.dom.find("billing"), std::string::npos);
+  EXPECT_NE(r.dom.find("held_without_commit"), std::string::npos);
+  EXPECT_EQ(r.console.find("CONSOLE"), std::string::npos) << r.console;
+  EXPECT_TRUE(r.page_requests.empty());
 }
 
 // A merged run (pgleak merge) lists its shards and how each ended.
