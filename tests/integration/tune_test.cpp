@@ -67,7 +67,25 @@ TEST(Tune, TheIncidentsDuplicateLaunchersAreWhyNoPoolFits) {
   EXPECT_NE(why.find("run one supervised process"), std::string::npos) << why;
 }
 
-TEST(Tune, BadInputIsAUsageError) {
+TEST(Tune, BadInputToRecordDiagnoseAndTuneIsAUsageError) {
+  const ScratchDir scratch;
+  const auto cap = (scratch.path() / "cap.gz").string();
+  const auto dsn = "host=/nonexistent port=1 user=x password=hunter2";
+  for (const auto& argv : std::vector<std::vector<std::string>>{
+           {kBinary, "monitor", "--dsn", dsn, "--record", cap, "--interval", "10ms"},
+           {kBinary, "monitor", "--dsn", dsn, "--record", cap, "--for", "-1s"},
+           {kBinary, "monitor", "--dsn", dsn, "--record", cap, "--watch", "2s"},
+           {kBinary, "monitor", "--dsn", dsn, "--for", "10s"},
+           {kBinary, "monitor", "--dsn", dsn, "--record", cap, "--server-log",
+            (scratch.path() / "none.json").string()},
+           {kBinary, "diagnose", (scratch.path() / "none.gz").string()},
+           {kBinary, "diagnose", kScenarios + "incident-after.json"}}) {
+    Subprocess p{argv};
+    EXPECT_EQ(p.wait_for(60s), 2) << argv[1] << " " << argv.back() << ": " << p.err();
+    EXPECT_EQ(p.err().find("hunter2"), std::string::npos) << p.err();
+  }
+  EXPECT_FALSE(std::filesystem::exists(cap));  // nothing was recorded
+
   Subprocess missing{{kBinary, "tune", kScenarios + "no-such.json"}};
   EXPECT_EQ(missing.wait_for(60s), 2);
   Subprocess zero{{kBinary, "tune", kScenarios + "incident-after.json", "--max-capacity", "0"}};
