@@ -77,26 +77,31 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
     return kUsage;
   }
 
+  // The one place an outcome becomes the exit code: a signal, whenever it
+  // came, is why the command ended (128 + its number); else the command's
+  // outcome, or what it threw.
+  const auto exit_code = [&signals](int outcome) {
+    return signals.signal() != 0 ? 128 + signals.signal() : outcome;
+  };
   try {
     for (const auto& command : commands) {
       if (*command.app) {
-        return command.run();
+        return exit_code(command.run());
       }
     }
   } catch (const scenario::ScenarioError& e) {
     // A usage error that names its file and every problem itself.
     err << util::printable_lines(e.what()) << "\n";
-    return kUsage;
+    return exit_code(kUsage);
   } catch (const util::InfrastructureError& e) {
     err << "pgleak: " << util::printable_lines(e.what()) << "\n";
-    // A wait cut short by a signal fails too: the signal is the reason.
-    return signals.signal() != 0 ? 128 + signals.signal() : kInfrastructure;
+    return exit_code(kInfrastructure);  // a wait cut short by a signal: the signal is why
   } catch (const util::UsageError& e) {
     err << "pgleak: " << util::printable_lines(e.what()) << "\n";
-    return kUsage;
+    return exit_code(kUsage);
   } catch (const std::exception& e) {
     err << "pgleak: internal error: " << util::printable_lines(e.what()) << "\n";
-    return kInfrastructure;
+    return exit_code(kInfrastructure);
   }
   return kUsage;
 }

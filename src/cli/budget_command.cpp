@@ -17,11 +17,10 @@ namespace pgleak::cli {
 // The scenario's server: its workers' role (a superuser may use the reserved
 // slots) and its CONNECTION LIMITs; no other clients before a run.
 probe::ServerLimits scenario_limits(const scenario::Scenario& sc, int max_connections,
-                                       int superuser_reserved) {
+                                    int superuser_reserved) {
   return probe::limits_for(max_connections, superuser_reserved, sc.server.app_role_superuser,
-                              /*connections_before=*/-1,
-                              sc.server.role_connection_limit.value_or(-1),
-                              sc.server.database_connection_limit.value_or(-1));
+                           /*connections_before=*/-1, sc.server.role_connection_limit.value_or(-1),
+                           sc.server.database_connection_limit.value_or(-1));
 }
 
 int do_budget(const BudgetArgs& args, std::ostream& out) {

@@ -8,8 +8,9 @@ enum ExitCode : int {
   kFailed = 1,          // run completed, verdict failed
   kUsage = 2,           // bad usage or invalid scenario: nothing was started
   kInfrastructure = 3,  // target unreachable, embedded server failed, target lost mid-run
-  // Interrupted runs exit 128 + signal (130 for Ctrl-C, 143 for SIGTERM), after
-  // cleaning up and writing the partial report.
+  // A signal N, whenever it came, makes any outcome 128 + N (130 for Ctrl-C,
+  // 143 for SIGTERM): run_cli alone applies it, after the command has
+  // cleaned up (and a run has written its partial report).
 };
 
 }  // namespace pgleak::cli

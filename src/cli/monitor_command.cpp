@@ -107,7 +107,7 @@ int do_monitor(const MonitorArgs& args, std::ostream& out, std::ostream& err,
     }
     util::sleep_for(*every, signals.token());
   }
-  return signals.signal() != 0 ? 128 + signals.signal() : rc;
+  return rc;  // a signal's 128 + N is run_cli's
 }
 
 Command add_monitor(CLI::App& app, const CommandIo& io) {

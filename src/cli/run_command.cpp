@@ -180,15 +180,15 @@ run::RunOptions run_options(const RunArgs& args, const scenario::Scenario& sc,
   return options;
 }
 
-// The exit code of a run whose outputs were written with `written`: a
-// signal's (128 + its number) over everything, then a lost target's, then
-// the verdict's; a shard's failed verdict is not the run's.
-int run_exit_code(const record::RunResult& result, int written,
-                  const std::optional<scenario::ShardRef>& shard, const SignalWatcher& signals,
-                  std::ostream& out, std::ostream& err) {
+// The outcome of a run whose outputs were written with `written`: a lost
+// target's over the verdict's, and a shard's failed verdict is not the
+// run's. What ended it is said on stderr. (A signal's 128 + N is run_cli's
+// to give, over any outcome.)
+int run_outcome(const record::RunResult& result, int written,
+                const std::optional<scenario::ShardRef>& shard, const SignalWatcher& signals,
+                std::ostream& out, std::ostream& err) {
   if (written == kInfrastructure) {
-    // An output a signal cut short (a FIFO's stalled reader): the signal is the reason.
-    return signals.signal() != 0 ? 128 + signals.signal() : written;
+    return written;  // an output that could not be written (or a FIFO a signal cut short)
   }
   if (shard && written == kFailed) {
     // A shard sees a slice of the fleet: its verdict is not the run's, and a
@@ -199,16 +199,16 @@ int run_exit_code(const record::RunResult& result, int written,
   }
   if (signals.signal() != 0) {
     // Interrupted, possibly after the scenario itself had finished: the
-    // report says which (run.status); the exit code says a signal came.
+    // report says which (run.status).
     err << (result.status == record::RunStatus::kInterrupted
                 ? "pgleak: interrupted; cleaned up and wrote the partial report\n"
                 : "pgleak: interrupted after the run completed; the report is complete\n");
-    return 128 + signals.signal();
+    return written;
   }
   switch (result.status) {
-    case record::RunStatus::kInterrupted:
+    case record::RunStatus::kInterrupted:  // only a signal interrupts: not reached
       err << "pgleak: interrupted; cleaned up and wrote the partial report\n";
-      return 128 + SIGINT;
+      return kFailed;
     case record::RunStatus::kTargetLost:
       err << "pgleak: " << util::printable(result.status_detail) << "\n";
       return kInfrastructure;
@@ -252,7 +252,7 @@ int do_run(const RunArgs& args, std::ostream& out, std::ostream& err,
   options.shard = shard_run;
   const auto result = run::run_scenario(sc, options);
   const int written = judge_and_write(sc, result, nullptr, planned.outputs, out, err);
-  return run_exit_code(result, written, shard, signals, out, err);
+  return run_outcome(result, written, shard, signals, out, err);
 }
 
 namespace {

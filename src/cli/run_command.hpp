@@ -51,8 +51,8 @@ struct MergeArgs {
 
 // `pgleak run`: loads the scenario and checks every input and output path
 // (usage errors, exit 2, before anything starts), runs it, writes the report
-// (and JUnit), prints the human summary, and returns the exit code
-// (cli/exit_code.hpp). A signal received at any point makes it 128 + signal.
+// (and JUnit), prints the human summary, and returns its outcome
+// (cli/exit_code.hpp), which run_cli makes 128 + N when a signal N came.
 int do_run(const RunArgs& args, std::ostream& out, std::ostream& err, const SignalWatcher& signals);
 
 // `pgleak merge`: reads every input (usage errors, exit 2, for a file that
