@@ -23,16 +23,18 @@ json offset_ms(double unix_s, double start) {
   return static_cast<int64_t>(std::llround((unix_s - start) * 1000));
 }
 
-// The inverse, refusing what no server time can be (a hostile file's).
+// The inverse, refusing what no server time can be (a hostile file's): any
+// number is read as a double first, so a huge one is refused, never
+// converted to an integer it does not fit.
 double unix_of(const json& j, double start) {
   if (j.is_null()) {
     return 0;
   }
-  const auto ms = j.get<int64_t>();
-  if (ms < -(int64_t{1} << 45) || ms > (int64_t{1} << 45)) {
+  const auto ms = j.get<double>();
+  if (!std::isfinite(ms) || std::fabs(ms) > 3.5e13) {  // about 2^45 ms: 1,100 years
     throw util::UsageError("a time out of range");
   }
-  return start + static_cast<double>(ms) / 1000;
+  return start + ms / 1000;
 }
 
 std::string clipped(const json& j, size_t most) {

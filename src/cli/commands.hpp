@@ -110,6 +110,7 @@ int do_diagnose(const DiagnoseArgs& args, std::ostream& out);
 struct TuneArgs {
   std::string scenario;
   int max_capacity = 20;
+  bool per_process = false;
   double time_scale = 0;  // 0: the scenario's
   std::string write;      // --write; empty for none
   bool json = false;

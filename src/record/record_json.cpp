@@ -84,7 +84,11 @@ std::optional<double> number_or_none(const json& j, const char* key) {
 }  // namespace
 
 int checked_int(const json& j) {
-  const auto v = j.get<int64_t>();  // throws for what is not a number
+  if (!j.is_number()) {
+    (void)j.get<int64_t>();  // throws type_error, naming what it is
+  }
+  // A float is refused before any conversion: 1.9e58 does not fit an integer.
+  const auto v = j.is_number_integer() ? j.get<int64_t>() : int64_t{0};
   if (!j.is_number_integer() || v < std::numeric_limits<int>::min() ||
       v > std::numeric_limits<int>::max()) {
     throw json::out_of_range::create(406, j.dump() + " is not an int", &j);

@@ -10,6 +10,7 @@
 // One thread.
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,9 +21,16 @@
 
 namespace pgleak::tune {
 
+// A process's own pool, where it differs from the candidate's.
+struct PoolSetting {
+  int pool_size = 0;
+  int max_overflow = 0;
+};
+
 struct Candidate {
   int pool_size = 0;
   int max_overflow = 0;
+  std::map<std::string, PoolSetting> processes;  // per process (--per-process); else none
   bool pass = false;
   std::string status;  // the run's: completed, aborted, ...
   int peak_connections = 0;
@@ -31,7 +39,10 @@ struct Candidate {
   uint64_t pool_timeouts = 0;
   int headroom = 0;                 // the server's slots for ordinary roles left at the peak
   std::vector<std::string> failed;  // thresholds that failed: "pool_timeouts == 0 (actual 3)"
-  // The pools were too small for the load: a pool timeout, or a failed
+  // The pools were too small for the load: a pool timeout, a checkout
+  // waiting in 2.5 % of the samples (half of what makes the verdict call a
+  // run undersized: the margin keeps a recommendation off the border; tune
+  // samples at least 200 times a run, so one sample is 0.5 %), a failed
   // threshold on checkout waits or pool timeouts, or an undersized verdict.
   // (A peak over its bound is the other side: too much at once.)
   bool too_small = false;
@@ -40,6 +51,10 @@ struct Candidate {
 
 struct TuneOptions {
   int max_capacity = 20;  // the widest pool_size + max_overflow tried
+  // After the setting every process shares, each process's own smallest
+  // capacity, the others held at the shared one (a few runs per process),
+  // then all of them together confirmed by one more run.
+  bool per_process = false;
   // The target (dsn, preflight), signals; log and side file are not used.
   run::RunOptions run;
   std::function<void(const Candidate&)> on_candidate;  // as each run ends
@@ -56,7 +71,9 @@ struct TuneResult {
 // the search (the result holds what was tried).
 TuneResult tune(const scenario::Scenario& scenario, const TuneOptions& options);
 
-// `scenario` with every process's pool (and the scenario's) at these settings.
-scenario::Scenario with_pools(scenario::Scenario scenario, int pool_size, int max_overflow);
+// `scenario` with every process's pool (and the scenario's) at these
+// settings, but those `per_process` names.
+scenario::Scenario with_pools(scenario::Scenario scenario, int pool_size, int max_overflow,
+                              const std::map<std::string, PoolSetting>& per_process = {});
 
 }  // namespace pgleak::tune

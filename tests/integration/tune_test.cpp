@@ -57,6 +57,37 @@ TEST(Tune, TheFixedIncidentPassesWithPoolsNoLargerThanItsOwn) {
   EXPECT_EQ(validate.wait_for(60s), 0) << validate.out() << validate.err();
 }
 
+TEST(Tune, PerProcessPoolsAreNoLargerThanTheSharedOneAndConfirmedTogether) {
+  const ScratchDir scratch;
+  const auto tuned = (scratch.path() / "tuned.json").string();
+  Subprocess tune{{kBinary, "tune", kScenarios + "incident-after.json", "--per-process",
+                   "--max-capacity", "8", "--time-scale", "0.005", "--json", "--write", tuned}};
+  ASSERT_EQ(tune.wait_for(300s), 0) << tune.err() << tune.out();
+  const auto result = json::parse(tune.out());
+  const auto& best = result.at("best");
+  ASSERT_TRUE(best.is_object()) << result.dump(2);
+  EXPECT_TRUE(best.at("confirmed").get<bool>());
+  const int shared = best.at("pool_size").get<int>() + best.at("max_overflow").get<int>();
+  EXPECT_LE(shared, 8);
+  std::ifstream in{tuned};
+  const auto written = json::parse(in);
+  for (const auto& [name, own] : best.at("processes").items()) {
+    EXPECT_LT(own.at("pool_size").get<int>() + own.at("max_overflow").get<int>(), shared) << name;
+    bool found = false;
+    for (const auto& p : written.at("processes")) {
+      if (p.at("name") == name) {
+        found = true;
+        EXPECT_EQ(p.at("pool").at("pool_size"), own.at("pool_size")) << name;
+      }
+    }
+    EXPECT_TRUE(found) << name;
+  }
+  // Every run of a process's own search held the others at the shared setting.
+  for (const auto& c : result.at("tried")) {
+    EXPECT_LE(c.at("processes").size(), 5u);
+  }
+}
+
 TEST(Tune, TheIncidentsDuplicateLaunchersAreWhyNoPoolFits) {
   Subprocess tune{{kBinary, "tune", kScenarios + "incident-before.json", "--json"}};
   ASSERT_EQ(tune.wait_for(300s), 1) << tune.err() << tune.out();

@@ -11,9 +11,11 @@
 #include "analysis/starter_scenario.hpp"
 #include "capture/capture_file.hpp"
 #include "probe/capture_recorder.hpp"
+#include "record/record_json.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
+#include "util/gzip_file.hpp"
 #include "workload/pattern_registry.hpp"
 
 namespace pgleak::capture {
@@ -165,6 +167,41 @@ TEST(Capture, WhatPgleakDidNotWriteIsRefusedNamingTheFile) {
     f.close({});
   }
   EXPECT_THROW(read_back(timeline), util::UsageError);
+}
+
+TEST(Capture, AHugeTimeIsRefusedNotConverted) {
+  // fuzz/run.sh capture sent 1.9e58 where pgleak writes whole milliseconds
+  // (and pids): refused, never converted to an integer it does not fit.
+  const testing::ScratchDir dir;
+  const auto path = (dir.path() / "c.gz").string();
+  {
+    util::GzipFile f{path};
+    f.write(record::json_line({{"schema", kCaptureSchema},
+                               {"started_at_unix", 1.8e9},
+                               {"interval_s", 1},
+                               {"with_query_text", false},
+                               {"server",
+                                {{"server_version", "15"},
+                                 {"max_connections", 100},
+                                 {"superuser_reserved_connections", 3},
+                                 {"role_connection_limits", nlohmann::json::object()},
+                                 {"database_connection_limits", nlohmann::json::object()}}}},
+                              "header"));
+    f.write(record::json_line({{"pid", 1},
+                               {"application", "a"},
+                               {"user", "u"},
+                               {"client", ""},
+                               {"backend_start", 1.88889e58}},
+                              "backend"));
+    f.close();
+  }
+  try {
+    read_back(path);
+    FAIL() << "a time of 1.9e58 ms was read";
+  } catch (const util::UsageError& e) {
+    EXPECT_NE(std::string{e.what()}.find("line 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string{e.what()}.find("out of range"), std::string::npos) << e.what();
+  }
 }
 
 // Three applications as the incident had them: one holding sessions idle in

@@ -98,6 +98,12 @@ TEST(RunResultJson, AFieldOfTheWrongShapeThrowsRatherThanWraps) {
   auto entry = pool_outcome_json(PoolOutcome{"p", 0, {}, 0});
   entry["replica"] = 4294967298.0;  // 2^32 + 2
   EXPECT_THROW(pool_outcome_from_json(entry), json::exception);
+  // Refused before any conversion (fuzz/run.sh capture found checked_int
+  // converting 1.9e58 to int64: undefined behaviour).
+  entry["replica"] = 1.88889e58;
+  EXPECT_THROW(pool_outcome_from_json(entry), json::out_of_range);
+  entry["replica"] = "3";
+  EXPECT_THROW(pool_outcome_from_json(entry), json::type_error);
   entry = pool_outcome_json(PoolOutcome{"p", 0, {}, 0});
   entry["stats"].erase("closes");
   EXPECT_THROW(pool_outcome_from_json(entry), json::exception);
