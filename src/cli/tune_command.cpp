@@ -23,6 +23,9 @@ using nlohmann::json;
 // "3+5", or with processes of their own "3+5, api 2+0".
 std::string settings(const tune::Candidate& c) {
   std::string text = fmt::format("{}+{}", c.pool_size, c.max_overflow);
+  if (c.pool_timeout_s) {
+    text += fmt::format(" timeout {}s", *c.pool_timeout_s);
+  }
   for (const auto& [name, own] : c.processes) {
     text += fmt::format(", {} {}+{}", util::printable(name), own.pool_size, own.max_overflow);
   }
@@ -45,6 +48,8 @@ json candidate_json(const tune::Candidate& c) {
   return {{"pool_size", c.pool_size},
           {"max_overflow", c.max_overflow},
           {"processes", processes},
+          {"pool_timeout_s", c.pool_timeout_s ? json(*c.pool_timeout_s) : json(nullptr)},
+          {"checkout_wait_max_nominal_s", c.checkout_wait_max_nominal_s},
           {"pass", c.pass},
           {"status", c.status},
           {"peak_connections", c.peak_connections},
@@ -62,11 +67,15 @@ std::string tuned_scenario(const scenario::Scenario& sc, const tune::Candidate& 
   const auto set = [&best](json& pool) {
     pool["pool_size"] = best.pool_size;
     pool["max_overflow"] = best.max_overflow;
+    if (best.pool_timeout_s) {
+      pool["pool_timeout"] = fmt::format("{}s", *best.pool_timeout_s);
+    }
   };
   set(doc["pool"]);
   for (auto& p : doc.at("processes")) {
     const auto own = best.processes.find(p.value("name", ""));
     if (own != best.processes.end()) {
+      set(p["pool"]);
       p["pool"]["pool_size"] = own->second.pool_size;
       p["pool"]["max_overflow"] = own->second.max_overflow;
     } else if (p.contains("pool")) {

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "analysis/summary.hpp"
 #include "analysis/verdict.hpp"
 #include "scenario/expectation.hpp"
@@ -23,8 +26,9 @@ bool good(const Candidate& c) {
 
 Candidate run_candidate(const scenario::Scenario& base, int pool_size, int max_overflow,
                         const TuneOptions& options,
-                        const std::map<std::string, PoolSetting>& per_process = {}) {
-  auto sc = with_pools(base, pool_size, max_overflow, per_process);
+                        const std::map<std::string, PoolSetting>& per_process = {},
+                        std::optional<double> pool_timeout_s = std::nullopt) {
+  auto sc = with_pools(base, pool_size, max_overflow, per_process, pool_timeout_s);
   for (auto& e : sc.expect) {
     e.abort_on_fail = e.abort_on_fail || scenario::can_abort_early(e.metric);
   }
@@ -44,6 +48,8 @@ Candidate run_candidate(const scenario::Scenario& base, int pool_size, int max_o
   c.pool_size = pool_size;
   c.max_overflow = max_overflow;
   c.processes = per_process;
+  c.pool_timeout_s = pool_timeout_s;
+  c.checkout_wait_max_nominal_s = summary.checkout_wait_ms.max / 1000 / sc.time_scale;
   c.pass = verdict.pass;
   c.status = std::string{record::to_string(result.status)};
   c.peak_connections = summary.peak_connections;
@@ -121,7 +127,17 @@ std::string why_none(const scenario::Scenario& sc, const Candidate& failing) {
 }  // namespace
 
 scenario::Scenario with_pools(scenario::Scenario sc, int pool_size, int max_overflow,
-                              const std::map<std::string, PoolSetting>& per_process) {
+                              const std::map<std::string, PoolSetting>& per_process,
+                              std::optional<double> pool_timeout_s) {
+  if (pool_timeout_s) {
+    const auto timeout = util::ScaledDuration::scale(
+        std::chrono::duration_cast<util::Micros>(std::chrono::duration<double>(*pool_timeout_s)),
+        sc.time_scale);
+    sc.pool.pool_timeout = timeout;
+    for (auto& p : sc.processes) {
+      p.pool.pool_timeout = timeout;
+    }
+  }
   sc.pool.pool_size = pool_size;
   sc.pool.max_overflow = max_overflow;
   for (auto& p : sc.processes) {
@@ -165,6 +181,25 @@ Candidate per_process(const scenario::Scenario& sc, const Candidate& shared,
   tried.push_back(run_candidate(sc, shared.pool_size, shared.max_overflow, options, own));
   if (!good(tried.back())) {
     return shared;
+  }
+  tried.back().confirmed = true;
+  return tried.back();
+}
+
+// pool_timeout: four times the longest checkout wait of `best` (at least
+// 1 s, whole seconds, never more than the scenario's own), kept when one
+// more run with it is good; `best` otherwise.
+Candidate with_shorter_timeout(const scenario::Scenario& sc, const Candidate& best,
+                               const TuneOptions& options, std::vector<Candidate>& tried) {
+  const double current = util::to_seconds(sc.pool.pool_timeout.nominal);
+  const double proposed = std::max(1.0, std::ceil(4 * best.checkout_wait_max_nominal_s));
+  if (proposed >= current || options.run.interrupt.stop_requested()) {
+    return best;
+  }
+  tried.push_back(run_candidate(sc, best.pool_size, best.max_overflow, options, best.processes,
+                                proposed));
+  if (!good(tried.back())) {
+    return best;
   }
   tried.back().confirmed = true;
   return tried.back();
@@ -234,7 +269,8 @@ TuneResult tune(const scenario::Scenario& sc, const TuneOptions& options) {
     auto again = attempt(size, overflow);
     if (good(again)) {
       again.confirmed = true;
-      out.best = options.per_process ? per_process(sc, again, options, out.tried) : again;
+      const auto pools = options.per_process ? per_process(sc, again, options, out.tried) : again;
+      out.best = with_shorter_timeout(sc, pools, options, out.tried);
       return out;
     }
   }

@@ -1,13 +1,21 @@
 #pragma once
 
 // `pgleak tune`: the smallest pool settings that pass a scenario's
-// thresholds under its own load, found by real compressed runs. Every
-// process gets the same settings (those of the candidate); a larger pool
-// never makes checkouts wait longer under the same load, so the capacity
-// (pool_size + max_overflow) is bisected, not searched on a grid, and then
-// how much of it pool_size keeps. Each run stops as soon as a failing
-// threshold can no longer recover (abort_on_fail wherever it can apply).
-// One thread.
+// thresholds under its own load, found by real compressed runs (each stopped
+// as soon as a failing threshold can no longer recover). A larger pool never
+// makes checkouts wait longer under the same load, so nothing is searched on
+// a grid; in order:
+//  1. the capacity (pool_size + max_overflow) every process shares: the
+//     smallest that is not too small (Candidate::too_small), by bisection,
+//     which must then pass everything else;
+//  2. how much of it pool_size keeps, by bisection;
+//  3. a second run of the result (a setting at the border may pass once by
+//     luck), or a step wider;
+//  4. with per_process, each process's own smallest capacity, the others at
+//     the shared one, confirmed together by one more run;
+//  5. pool_timeout: four times the longest checkout wait (at least 1 s, never
+//     more than the scenario's own), kept if one more run passes with it.
+// docs/DIAGNOSE.md says why each step is sound. One thread.
 
 #include <functional>
 #include <map>
@@ -31,11 +39,15 @@ struct Candidate {
   int pool_size = 0;
   int max_overflow = 0;
   std::map<std::string, PoolSetting> processes;  // per process (--per-process); else none
+  // pool_timeout in nominal seconds, when the candidate sets one (else the
+  // scenario's).
+  std::optional<double> pool_timeout_s;
   bool pass = false;
   std::string status;  // the run's: completed, aborted, ...
   int peak_connections = 0;
   int peak_total = 0;
   double checkout_wait_p95_ms = 0;
+  double checkout_wait_max_nominal_s = 0;  // the longest checkout wait, in the scenario's time
   uint64_t pool_timeouts = 0;
   int headroom = 0;                 // the server's slots for ordinary roles left at the peak
   std::vector<std::string> failed;  // thresholds that failed: "pool_timeouts == 0 (actual 3)"
@@ -72,8 +84,10 @@ struct TuneResult {
 TuneResult tune(const scenario::Scenario& scenario, const TuneOptions& options);
 
 // `scenario` with every process's pool (and the scenario's) at these
-// settings, but those `per_process` names.
+// settings, but those `per_process` names, and every pool_timeout at
+// `pool_timeout_s` nominal seconds when given.
 scenario::Scenario with_pools(scenario::Scenario scenario, int pool_size, int max_overflow,
-                              const std::map<std::string, PoolSetting>& per_process = {});
+                              const std::map<std::string, PoolSetting>& per_process = {},
+                              std::optional<double> pool_timeout_s = std::nullopt);
 
 }  // namespace pgleak::tune

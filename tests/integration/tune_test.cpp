@@ -2,6 +2,7 @@
 // an embedded server: the fixed one is tuned to pools no larger than its own
 // 3+5 that pass; the broken one is told that its duplicate launchers are why
 // no pool setting fits the server.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -53,6 +54,15 @@ TEST(Tune, TheFixedIncidentPassesWithPoolsNoLargerThanItsOwn) {
   EXPECT_EQ(written.at("pool").at("pool_size"), best.at("pool_size"));
   EXPECT_EQ(written.at("pool").at("max_overflow"), best.at("max_overflow"));
   EXPECT_EQ(written.at("name"), "incident-after");
+  // pool_timeout: shorter than the scenario's 10 s when the waits allow it,
+  // at least 1 s, and written where the pool is.
+  if (!best.at("pool_timeout_s").is_null()) {
+    const double timeout = best.at("pool_timeout_s").get<double>();
+    EXPECT_GE(timeout, 1.0);
+    EXPECT_LT(timeout, 10.0);
+    EXPECT_GE(timeout, 4 * best.at("checkout_wait_max_nominal_s").get<double>());
+    EXPECT_EQ(written.at("pool").at("pool_timeout"), fmt::format("{}s", timeout));
+  }
   Subprocess validate{{kBinary, "validate", tuned}};
   EXPECT_EQ(validate.wait_for(60s), 0) << validate.out() << validate.err();
 }
