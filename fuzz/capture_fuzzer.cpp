@@ -5,8 +5,6 @@
 // hold more than the reader's and builder's bounds (-rss_limit_mb).
 // Seeds (fuzz/run.sh): a capture as pgleak writes it, written by this binary
 // when PGLEAK_FUZZ_SEED names a file.
-#include <zlib.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -16,6 +14,7 @@
 #include "analysis/diagnosis.hpp"
 #include "analysis/starter_scenario.hpp"
 #include "capture/capture_file.hpp"
+#include "gzip_text.hpp"
 #include "record/record_json.hpp"
 #include "scenario/loader.hpp"
 #include "util/errors.hpp"
@@ -24,20 +23,6 @@
 using namespace pgleak;
 
 namespace {
-
-std::string gzip(const std::string& text) {
-  z_stream z{};
-  deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, text.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  z.avail_in = static_cast<uInt>(text.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(out.size() - z.avail_out);
-  deflateEnd(&z);
-  return out;
-}
 
 std::string seed_capture() {
   using nlohmann::json;
@@ -90,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     analysis::DiagnosisBuilder builder;
     const auto read = capture::read_capture(
-        "capture.gz", gzip(std::string(reinterpret_cast<const char*>(data), size)),
+        "capture.gz", fuzz::gzip_text(std::string(reinterpret_cast<const char*>(data), size)),
         [&](const capture::CaptureHeader& h, const capture::Snapshot& s) { builder.add(h, s); });
     const auto diagnosis = builder.finish(read);
     const auto starter = analysis::starter_scenario(diagnosis, "fuzzed");

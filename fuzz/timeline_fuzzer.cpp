@@ -6,14 +6,13 @@
 // hold more than the recorder's bounds (libFuzzer's -rss_limit_mb).
 // Seeds (fuzz/run.sh): a timeline as pgleak writes it, written by this
 // binary when PGLEAK_FUZZ_SEED names a file.
-#include <zlib.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <string>
 
+#include "gzip_text.hpp"
 #include "record/record_json.hpp"
 #include "report/merge.hpp"
 #include "shard_seed.hpp"
@@ -22,20 +21,6 @@
 using namespace pgleak;
 
 namespace {
-
-std::string gzip(const std::string& text) {
-  z_stream z{};
-  deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, text.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  z.avail_in = static_cast<uInt>(text.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(out.size() - z.avail_out);
-  deflateEnd(&z);
-  return out;
-}
 
 // Shard 1's timeline, cut short as a killed shard's is: no end line.
 std::string seed_timeline() {
@@ -77,11 +62,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const auto catalog = workload::PatternRegistry::builtin().catalog();
   static const auto zero = fuzz::shard_report(0);
   try {
-    const auto merged =
-        report::merge_shards({{"shard-0.json", zero},
-                              {"shard-1.timeline.jsonl.gz",
-                               gzip(std::string(reinterpret_cast<const char*>(data), size))}},
-                             catalog);
+    const auto merged = report::merge_shards(
+        {{"shard-0.json", zero},
+         {"shard-1.timeline.jsonl.gz",
+          fuzz::gzip_text(std::string(reinterpret_cast<const char*>(data), size))}},
+        catalog);
     const auto summary = analysis::summarize(merged.result, merged.scenario);
     const auto verdict = analysis::judge(summary, merged.result, merged.scenario);
     report::report_text(report::build_report(merged.scenario, merged.result, summary, verdict));
