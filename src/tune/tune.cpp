@@ -196,8 +196,8 @@ Candidate with_shorter_timeout(const scenario::Scenario& sc, const Candidate& be
   if (proposed >= current || options.run.interrupt.stop_requested()) {
     return best;
   }
-  tried.push_back(run_candidate(sc, best.pool_size, best.max_overflow, options, best.processes,
-                                proposed));
+  tried.push_back(
+      run_candidate(sc, best.pool_size, best.max_overflow, options, best.processes, proposed));
   if (!good(tried.back())) {
     return best;
   }
