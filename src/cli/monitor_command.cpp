@@ -31,8 +31,9 @@ util::Micros positive_duration(const std::string& flag, const std::string& text)
   return *d;
 }
 
-// monitor --record: samples into a capture until --for has passed or a
-// signal comes; either is how a recording ends, so both exit 0.
+// monitor --record: samples into a capture until --for has passed (exit 0)
+// or a signal comes (128 + N, as for every command); the capture is closed
+// whole either way.
 int record(const MonitorArgs& args, const db::ConnInfo& target, std::ostream& out,
            std::ostream& err, const SignalWatcher& signals) {
   probe::RecordOptions options;
@@ -141,8 +142,9 @@ Command add_monitor(CLI::App& app, const CommandIo& io) {
                        "Record every client backend (application, user, client, state, times,\n"
                        "wait event, query fingerprint) and the server's limits into a capture\n"
                        "(gzip JSON Lines, pgleak.capture/1) for pgleak diagnose, until --for has\n"
-                       "passed or Ctrl-C/SIGTERM (exit 0 either way; a kill keeps what was\n"
-                       "written). Read-only; no query text unless --with-query-text")
+                       "passed (exit 0) or Ctrl-C/SIGTERM (exit 130/143; the capture is closed\n"
+                       "whole, and a kill keeps what was written). Read-only; no query text\n"
+                       "unless --with-query-text")
           ->type_name("FILE")
           ->excludes(json_flag)
           ->excludes(watch_opt);
