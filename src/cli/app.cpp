@@ -33,6 +33,13 @@ void add_dsn_options(CLI::App* cmd, DsnFlags& flags, const std::string& what) {
                   "Read the DSN from this file instead of --dsn (also: $PGLEAK_DSN)");
 }
 
+std::string take_dsn(const CLI::App& cmd, DsnFlags& flags, const CommandIo& io) {
+  flags.dsn_given = cmd.count("--dsn") > 0;
+  auto dsn = resolve_dsn(flags);
+  scrub_dsn_from_argv(io.argc, io.argv, dsn);
+  return dsn;
+}
+
 int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
             const SignalWatcher& signals) {
   // An output on a FIFO whose reader stalls must not outlive a signal.

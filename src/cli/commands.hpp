@@ -49,8 +49,11 @@ Command add_list(CLI::App& app, const CommandIo& io);      // list_command.cpp
 Command add_diagnose(CLI::App& app, const CommandIo& io);  // diagnose_command.cpp
 Command add_tune(CLI::App& app, const CommandIo& io);      // tune_command.cpp
 
-// --dsn and --dsn-file, as run and monitor take them.
+// --dsn and --dsn-file, as run, monitor and tune take them.
 void add_dsn_options(CLI::App* cmd, DsnFlags& flags, const std::string& what);
+// Once `cmd` is parsed: the DSN those options (or $PGLEAK_DSN) give
+// (resolve_dsn), overwritten in argv once read (scrub_dsn_from_argv).
+std::string take_dsn(const CLI::App& cmd, DsnFlags& flags, const CommandIo& io);
 
 // pgleak budget (budget_command.cpp)
 struct BudgetArgs {

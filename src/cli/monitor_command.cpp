@@ -174,11 +174,7 @@ Command add_monitor(CLI::App& app, const CommandIo& io) {
             auto& monitor_dsn = st->monitor_dsn;
             auto& out = io.out;
             const auto& signals = io.signals;
-            const int argc = io.argc;
-            char** argv = io.argv;
-            monitor_dsn.dsn_given = monitor->count("--dsn") > 0;
-            monitor_args.dsn = resolve_dsn(monitor_dsn);
-            scrub_dsn_from_argv(argc, argv, monitor_args.dsn);
+            monitor_args.dsn = take_dsn(*monitor, monitor_dsn, io);
             if (monitor_args.dsn.empty()) {
               throw util::UsageError("monitor needs a server: --dsn, --dsn-file or $PGLEAK_DSN");
             }

@@ -365,10 +365,8 @@ Command add_run(CLI::App& app, const CommandIo& io) {
             const auto& signals = io.signals;
             const int argc = io.argc;
             char** argv = io.argv;
-            run_dsn.dsn_given = run->count("--dsn") > 0;
             run_args.shard_given = run->count("--shard") > 0;
-            run_args.dsn = resolve_dsn(run_dsn);
-            scrub_dsn_from_argv(argc, argv, run_args.dsn);
+            run_args.dsn = take_dsn(*run, run_dsn, io);
             if (!run_args.pgbouncer_admin.empty()) {
               scrub_dsn_from_argv(argc, argv, run_args.pgbouncer_admin);
             }

@@ -187,9 +187,7 @@ Command add_tune(CLI::App& app, const CommandIo& io) {
   cmd->add_flag("--allow-exhaust", st->args.allow_exhaust,
                 "With a DSN: run even when the widest setting would take every free slot");
   return {cmd, [st, cmd, &io]() -> int {
-            st->dsn.dsn_given = cmd->count("--dsn") > 0;
-            st->args.dsn = resolve_dsn(st->dsn);
-            scrub_dsn_from_argv(io.argc, io.argv, st->args.dsn);
+            st->args.dsn = take_dsn(*cmd, st->dsn, io);
             return do_tune(st->args, io.out, io.err, io.signals);
           }};
 }
