@@ -214,4 +214,15 @@ nlohmann::json shard_budgets_json(const std::vector<ShardBudget>& shards) {
   return out;
 }
 
+probe::ServerLimits scenario_limits(const scenario::Scenario& sc, int max_connections,
+                                    int superuser_reserved) {
+  return probe::limits_for(max_connections, superuser_reserved, sc.server.app_role_superuser,
+                           /*connections_before=*/-1, sc.server.role_connection_limit.value_or(-1),
+                           sc.server.database_connection_limit.value_or(-1));
+}
+
+probe::ServerLimits scenario_limits(const scenario::Scenario& sc) {
+  return scenario_limits(sc, sc.server.max_connections, sc.server.superuser_reserved_connections);
+}
+
 }  // namespace pgleak::analysis

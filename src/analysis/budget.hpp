@@ -56,6 +56,14 @@ struct Budget {
 
 Budget compute_budget(const scenario::Scenario& scenario, const probe::ServerLimits& limits);
 
+// The scenario's own server as budget, validate and tune see it: its
+// workers' role (a superuser may use the reserved slots) and CONNECTION
+// LIMITs, no other clients; max_connections and the reserved slots as
+// given (by default, the scenario's).
+probe::ServerLimits scenario_limits(const scenario::Scenario& scenario, int max_connections,
+                                    int superuser_reserved);
+probe::ServerLimits scenario_limits(const scenario::Scenario& scenario);
+
 // What each shard of a sharded run takes on (scenario::split_replicas).
 struct ShardBudget {
   int index = 0;

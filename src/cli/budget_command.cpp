@@ -14,15 +14,6 @@
 
 namespace pgleak::cli {
 
-// The scenario's server: its workers' role (a superuser may use the reserved
-// slots) and its CONNECTION LIMITs; no other clients before a run.
-probe::ServerLimits scenario_limits(const scenario::Scenario& sc, int max_connections,
-                                    int superuser_reserved) {
-  return probe::limits_for(max_connections, superuser_reserved, sc.server.app_role_superuser,
-                           /*connections_before=*/-1, sc.server.role_connection_limit.value_or(-1),
-                           sc.server.database_connection_limit.value_or(-1));
-}
-
 int do_budget(const BudgetArgs& args, std::ostream& out) {
   scenario::LoadOptions load_options;
   load_options.shards = std::max(1, args.shards);
@@ -34,9 +25,9 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
     p.pool.pool_size = args.pool_size.value_or(p.pool.pool_size);
     p.pool.max_overflow = args.max_overflow.value_or(p.pool.max_overflow);
   }
-  auto limits =
-      scenario_limits(sc, args.max_connections.value_or(sc.server.max_connections),
-                      args.superuser_reserved.value_or(sc.server.superuser_reserved_connections));
+  auto limits = analysis::scenario_limits(
+      sc, args.max_connections.value_or(sc.server.max_connections),
+      args.superuser_reserved.value_or(sc.server.superuser_reserved_connections));
   limits.reserved_connections = args.reserved;
   const auto budget = analysis::compute_budget(sc, limits);
   const auto shards = args.shards > 0 ? analysis::shard_budgets(sc, budget, args.shards)

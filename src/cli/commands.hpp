@@ -67,10 +67,6 @@ struct BudgetArgs {
   bool json = false;
 };
 int do_budget(const BudgetArgs& args, std::ostream& out);
-// The scenario's server as budget and validate see it, with its role's
-// CONNECTION LIMITs and no other clients.
-probe::ServerLimits scenario_limits(const scenario::Scenario& sc, int max_connections,
-                                    int superuser_reserved);
 
 // pgleak validate (validate_command.cpp): every problem of every file; the
 // budget's worst case of each valid one.

@@ -22,9 +22,7 @@ int do_validate(const std::vector<std::string>& files, std::ostream& out, std::o
       const auto sc = scenario::load(file, registry.catalog());
       // The budget's worst case (pool-less workers, NullPool, dispose and
       // PgBouncer included), against the scenario's own server.
-      const auto budget = analysis::compute_budget(
-          sc,
-          scenario_limits(sc, sc.server.max_connections, sc.server.superuser_reserved_connections));
+      const auto budget = analysis::compute_budget(sc, analysis::scenario_limits(sc));
       out << fmt::format(
           "{}: ok ({}: {} processes, {} workers, worst case {}, "
           "{} at time_scale {})\n",

@@ -103,12 +103,8 @@ std::string duplicates_in(const analysis::Budget& budget) {
 // small, or the widest when even those are): duplicate processes that take
 // the server, else the pools' worst case against it, else what failed.
 std::string why_none(const scenario::Scenario& sc, const Candidate& failing) {
-  const auto limits = probe::limits_for(
-      sc.server.max_connections, sc.server.superuser_reserved_connections,
-      sc.server.app_role_superuser, -1, sc.server.role_connection_limit.value_or(-1),
-      sc.server.database_connection_limit.value_or(-1));
-  const auto budget =
-      analysis::compute_budget(with_pools(sc, failing.pool_size, failing.max_overflow), limits);
+  const auto budget = analysis::compute_budget(
+      with_pools(sc, failing.pool_size, failing.max_overflow), analysis::scenario_limits(sc));
   const auto failed = failing.failed.empty() ? std::string{"the run did not complete"}
                                              : fmt::format("{}", fmt::join(failing.failed, "; "));
   if (auto dup = duplicates_in(budget); !dup.empty()) {
