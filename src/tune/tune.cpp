@@ -182,19 +182,28 @@ Candidate per_process(const scenario::Scenario& sc, const Candidate& shared,
   return tried.back();
 }
 
-// pool_timeout: four times the longest checkout wait of `best` (at least
-// 1 s, whole seconds, never more than the scenario's own), kept when one
-// more run with it is good; `best` otherwise.
+// pool_timeout: four times the longest checkout wait of every run at
+// `best`'s pools (at least 1 s, whole seconds, never more than the
+// scenario's own), kept when one more run with it is good and its own
+// longest wait is still at most half of it (waits vary from run to run: the
+// margin may shrink, never vanish); `best` otherwise.
 Candidate with_shorter_timeout(const scenario::Scenario& sc, const Candidate& best,
                                const TuneOptions& options, std::vector<Candidate>& tried) {
+  double longest = best.checkout_wait_max_nominal_s;
+  for (const auto& c : tried) {
+    if (c.pool_size == best.pool_size && c.max_overflow == best.max_overflow &&
+        c.processes == best.processes && !c.pool_timeout_s) {
+      longest = std::max(longest, c.checkout_wait_max_nominal_s);
+    }
+  }
   const double current = util::to_seconds(sc.pool.pool_timeout.nominal);
-  const double proposed = std::max(1.0, std::ceil(4 * best.checkout_wait_max_nominal_s));
+  const double proposed = std::max(1.0, std::ceil(4 * longest));
   if (proposed >= current || options.run.interrupt.stop_requested()) {
     return best;
   }
   tried.push_back(
       run_candidate(sc, best.pool_size, best.max_overflow, options, best.processes, proposed));
-  if (!good(tried.back())) {
+  if (!good(tried.back()) || 2 * tried.back().checkout_wait_max_nominal_s > proposed) {
     return best;
   }
   tried.back().confirmed = true;

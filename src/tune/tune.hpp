@@ -13,8 +13,9 @@
 //     luck), or a step wider;
 //  4. with per_process, each process's own smallest capacity, the others at
 //     the shared one, confirmed together by one more run;
-//  5. pool_timeout: four times the longest checkout wait (at least 1 s, never
-//     more than the scenario's own), kept if one more run passes with it.
+//  5. pool_timeout: four times the longest checkout wait of the runs at the
+//     result (at least 1 s, never more than the scenario's own), kept if one
+//     more run passes with it and waits at most half of it.
 // docs/DIAGNOSE.md says why each step is sound. One thread.
 
 #include <functional>
@@ -33,6 +34,7 @@ namespace pgleak::tune {
 struct PoolSetting {
   int pool_size = 0;
   int max_overflow = 0;
+  bool operator==(const PoolSetting&) const = default;
 };
 
 struct Candidate {

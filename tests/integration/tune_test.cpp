@@ -60,7 +60,16 @@ TEST(Tune, TheFixedIncidentPassesWithPoolsNoLargerThanItsOwn) {
     const double timeout = best.at("pool_timeout_s").get<double>();
     EXPECT_GE(timeout, 1.0);
     EXPECT_LT(timeout, 10.0);
-    EXPECT_GE(timeout, 4 * best.at("checkout_wait_max_nominal_s").get<double>());
+    // Four times the longest wait of the runs it was chosen from (those at
+    // the same pools without a timeout of their own), and the run with it
+    // kept at least half of it.
+    EXPECT_GE(timeout, 2 * best.at("checkout_wait_max_nominal_s").get<double>());
+    for (const auto& c : result.at("tried")) {
+      if (c.at("pool_size") == best.at("pool_size") &&
+          c.at("max_overflow") == best.at("max_overflow") && c.at("pool_timeout_s").is_null()) {
+        EXPECT_GE(timeout, 4 * c.at("checkout_wait_max_nominal_s").get<double>()) << c.dump();
+      }
+    }
     EXPECT_EQ(written.at("pool").at("pool_timeout"), fmt::format("{}s", timeout));
   }
   Subprocess validate{{kBinary, "validate", tuned}};
