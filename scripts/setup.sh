@@ -12,7 +12,9 @@ packages=(build-essential cmake pkg-config libpqxx-dev libpq-dev libcli11-dev nl
 if [ "${PGLEAK_SETUP:-all}" != binary ]; then
   packages+=(libgtest-dev libbenchmark-dev libxml2-dev postgresql-15 clang-format
              python3-sqlalchemy python3-psycopg2 chromium fonts-liberation pgbouncer
-             docker-compose python3-yaml)
+             docker-compose python3-yaml
+             python3-psycopg-pool default-jdk-headless libhikaricp-java libpostgresql-jdbc-java
+             libslf4j-java)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -52,7 +52,7 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(const CheckoutReque
           record->conn->application_name() == request.application_name) {
         if (replacement(*record, age_clock_()) == Replace::kNo) {
           record->fresh = false;
-          record_checkout(*record, request, requested, Clock::now());
+          ledger_.checked_out(*record, request, requested, Clock::now());
           ready = true;
         }
       }
@@ -73,9 +73,9 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(const CheckoutReque
     // as Queue.get() calls wait() again.
     Waiter me;
     waiters_.push_back(&me);
-    ++counters_.waiting;
+    ++ledger_.counters.waiting;
     me.cv.wait_until(lock, stop, deadline, [&] { return me.notified; });
-    --counters_.waiting;
+    --ledger_.counters.waiting;
     if (me.notified) {
       continue;
     }
@@ -86,7 +86,7 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(const CheckoutReque
     if (can_overflow()) {  // a connect failure freed a slot while we waited
       continue;
     }
-    ++counters_.timeouts;
+    ++ledger_.counters.timeouts;
     const int overflow = config_.pool_size == 0 ? 0 : overflow_;
     throw PoolTimeoutError(timeout_message(config_.pool_size, overflow, config_.timeout),
                            std::chrono::duration_cast<util::Micros>(Clock::now() - requested));
@@ -98,14 +98,14 @@ void QueuePool::connect(Record& record, const CheckoutRequest& request) {
     record.conn = factory_.open(db::ConnectRequest{request.application_name});
   } catch (...) {
     std::lock_guard lock{mutex_};
-    ++counters_.connect_failures;
+    ++ledger_.counters.connect_failures;
     throw;
   }
   record.started = age_clock_();
   record.fresh = true;
   record.never_opened = false;
   std::lock_guard lock{mutex_};
-  ++counters_.connects;
+  ++ledger_.counters.connects;
 }
 
 void QueuePool::close_connection(Record& record) {
@@ -115,7 +115,7 @@ void QueuePool::close_connection(Record& record) {
   record.conn->close();
   record.conn.reset();
   std::lock_guard lock{mutex_};
-  ++counters_.closes;
+  ++ledger_.counters.closes;
 }
 
 QueuePool::Replace QueuePool::replacement(const Record& record, Clock::time_point age_now) const {
@@ -135,8 +135,8 @@ void QueuePool::prepare(Record& record, const CheckoutRequest& request) {
     {
       std::lock_guard lock{mutex_};
       replace = replacement(record, now);
-      counters_.recycled += replace == Replace::kRecycle ? 1 : 0;
-      counters_.invalidated += replace == Replace::kStale ? 1 : 0;
+      ledger_.counters.recycled += replace == Replace::kRecycle ? 1 : 0;
+      ledger_.counters.invalidated += replace == Replace::kStale ? 1 : 0;
     }
     if (replace != Replace::kNo) {
       close_connection(record);
@@ -146,7 +146,7 @@ void QueuePool::prepare(Record& record, const CheckoutRequest& request) {
   if (config_.pre_ping && !record.fresh) {
     {
       std::lock_guard lock{mutex_};
-      ++counters_.pre_pings;
+      ++ledger_.counters.pre_pings;
     }
     try {
       record.conn->ping();
@@ -156,7 +156,7 @@ void QueuePool::prepare(Record& record, const CheckoutRequest& request) {
       }
       {
         std::lock_guard lock{mutex_};
-        ++counters_.pre_ping_failures;
+        ++ledger_.counters.pre_ping_failures;
         if (invalidated_at_ < record.started) {
           invalidated_at_ = age_clock_();
         }
@@ -171,25 +171,12 @@ void QueuePool::prepare(Record& record, const CheckoutRequest& request) {
   }
 }
 
-void QueuePool::record_checkout(const Record& record, const CheckoutRequest& request,
-                                Clock::time_point requested, Clock::time_point now) {
-  waits_.record(std::chrono::duration_cast<util::Micros>(now - requested));
-  ++counters_.checkouts;
-  // The checkout count doubles as the checkout's id: records are reused, checkouts are not.
-  const int pid = record.conn->backend_pid();
-  out_.emplace_back(record.id, Outstanding{counters_.checkouts, request.holder, pid, now});
-  auto& last = holder_by_pid_[pid];
-  if (last != request.holder) {
-    last = request.holder;
-  }
-}
-
 PooledConnection QueuePool::checkout(const CheckoutRequest& request, std::stop_token stop) {
   const auto requested = Clock::now();
   bool ready = false;
   auto record = acquire_record(request, stop, requested, ready);
   if (ready) {
-    return PooledConnection{this, std::move(record)};
+    return hand_out(std::move(record));
   }
   try {
     prepare(*record, request);
@@ -204,8 +191,8 @@ PooledConnection QueuePool::checkout(const CheckoutRequest& request, std::stop_t
     throw;
   }
   std::lock_guard lock{mutex_};
-  record_checkout(*record, request, requested, Clock::now());
-  return PooledConnection{this, std::move(record)};
+  ledger_.checked_out(*record, request, requested, Clock::now());
+  return hand_out(std::move(record));
 }
 
 void QueuePool::return_failed(std::unique_ptr<Record> record) {
@@ -227,7 +214,11 @@ void QueuePool::return_failed(std::unique_ptr<Record> record) {
   }
 }
 
-void QueuePool::checkin(std::unique_ptr<Record> record) {
+void QueuePool::checkin(std::unique_ptr<Slot> slot) noexcept {
+  return_record(std::unique_ptr<Record>{static_cast<Record*>(slot.release())});
+}
+
+void QueuePool::return_record(std::unique_ptr<Record> record) {
   bool reset_failed = false;
   if (record->conn && config_.reset_on_return) {
     try {
@@ -240,9 +231,8 @@ void QueuePool::checkin(std::unique_ptr<Record> record) {
     close_connection(*record);
   }
   std::unique_lock lock{mutex_};
-  counters_.reset_failures += reset_failed ? 1 : 0;
-  ++(cleaning_up_ ? counters_.checkins_by_cleanup : counters_.checkins);
-  std::erase_if(out_, [&](const auto& entry) { return entry.first == record->id; });
+  ledger_.counters.reset_failures += reset_failed ? 1 : 0;
+  ledger_.checked_in(*record);
   if (record->generation != generation_) {
     if (auto to_close = retire(std::move(record))) {
       lock.unlock();
@@ -263,7 +253,7 @@ void QueuePool::checkin(std::unique_ptr<Record> record) {
   }
   // The queue already keeps pool_size: this is an overflow connection, closed.
   --overflow_;
-  ++counters_.overflow_closed;
+  ++ledger_.counters.overflow_closed;
   lock.unlock();
   close_connection(*record);
 }
@@ -308,7 +298,7 @@ std::unique_ptr<QueuePool::Record> QueuePool::retire(std::unique_ptr<Record> rec
 void QueuePool::engine_dispose() {
   dispose();
   std::lock_guard lock{mutex_};
-  ++counters_.disposals;
+  ++ledger_.counters.disposals;
   ++generation_;
   // What is still checked out now belongs to the old pool; the new one starts empty.
   retired_out_ += config_.pool_size + overflow_;
@@ -317,7 +307,7 @@ void QueuePool::engine_dispose() {
 
 void QueuePool::cleaning_up(bool on) {
   std::lock_guard lock{mutex_};
-  cleaning_up_ = on;
+  ledger_.cleaning_up = on;
 }
 
 int QueuePool::collect_garbage() {
@@ -334,13 +324,13 @@ int QueuePool::collect_garbage() {
 
 record::PoolStats QueuePool::stats() const {
   std::lock_guard lock{mutex_};
-  record::PoolStats s = counters_;
+  record::PoolStats s = ledger_.counters;
   s.idle = static_cast<int>(idle_.size());
   // SQLAlchemy's checkedout(): maxsize - qsize + overflow (counts checkouts being prepared).
   s.checked_out = config_.pool_size - s.idle + overflow_;
   s.overflow_raw = config_.pool_size == 0 ? 0 : overflow_;
   s.overflow = std::max(0, s.overflow_raw);
-  s.open = static_cast<int>(counters_.connects - counters_.closes);
+  s.open = static_cast<int>(ledger_.counters.connects - ledger_.counters.closes);
   s.retired_out = retired_out_;
   s.retired_idle = static_cast<int>(retired_idle_.size());
   return s;
@@ -348,53 +338,23 @@ record::PoolStats QueuePool::stats() const {
 
 std::vector<Outstanding> QueuePool::outstanding() const {
   std::lock_guard lock{mutex_};
-  std::vector<Outstanding> result;
-  result.reserve(out_.size());
-  for (const auto& [id, entry] : out_) {
-    result.push_back(entry);
-  }
-  return result;
+  return ledger_.outstanding();
 }
 
 std::string QueuePool::last_holder(int backend_pid) const {
   std::lock_guard lock{mutex_};
-  const auto it = holder_by_pid_.find(backend_pid);
-  return it == holder_by_pid_.end() ? std::string{} : it->second;
+  return ledger_.last_holder(backend_pid);
 }
 
-PooledConnection::PooledConnection(PooledConnection&& other) noexcept
-    : pool_(std::exchange(other.pool_, nullptr)), record_(std::move(other.record_)) {}
-
-PooledConnection& PooledConnection::operator=(PooledConnection&& other) noexcept {
-  if (this != &other) {
-    release();
-    pool_ = std::exchange(other.pool_, nullptr);
-    record_ = std::move(other.record_);
-  }
-  return *this;
-}
-
-PooledConnection::~PooledConnection() {
-  release();
-}
-
-void PooledConnection::invalidate() {
-  if (!record_) {
-    return;
-  }
+void QueuePool::invalidate(Slot& slot) {
+  auto& record = static_cast<Record&>(slot);
   {
-    std::lock_guard lock{pool_->mutex_};
-    if (pool_->invalidated_at_ < record_->started) {
-      pool_->invalidated_at_ = pool_->age_clock_();
+    std::lock_guard lock{mutex_};
+    if (invalidated_at_ < record.started) {
+      invalidated_at_ = age_clock_();
     }
   }
-  pool_->close_connection(*record_);
-}
-
-void PooledConnection::release() noexcept {
-  if (record_) {
-    pool_->checkin(std::move(record_));
-  }
+  close_connection(record);
 }
 
 }  // namespace pgleak::pool

@@ -11,30 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "db/connection.hpp"
+#include "pool/ledger.hpp"
+#include "pool/pool.hpp"
 #include "pool/pool_config.hpp"
-#include "pool/pool_timeout.hpp"
-#include "record/pool_stats.hpp"
-#include "util/latency_histogram.hpp"
 
 namespace pgleak::pool {
-
-class PooledConnection;
-
-// Who asks for a connection: the tag it should carry on the server and the
-// worker it is attributed to while checked out.
-struct CheckoutRequest {
-  std::string application_name;
-  std::string holder;  // the worker, "group.index" (a pool belongs to one process replica)
-};
-
-// A connection currently checked out, for attribution of held backends.
-struct Outstanding {
-  uint64_t id = 0;  // the checkout, unique within its pool
-  std::string holder;
-  int backend_pid = 0;
-  std::chrono::steady_clock::time_point since;
-};
 
 // A model of SQLAlchemy's QueuePool (sqlalchemy/pool/impl.py and base.py):
 //  - connections are opened lazily; up to pool_size are kept, max_overflow more may exist;
@@ -56,55 +37,42 @@ struct Outstanding {
 //    pool (measured with SQLAlchemy 1.4.46: see tests/differential/).
 //
 // Thread-safety: every public member may be called from any thread.
-class QueuePool {
+class QueuePool final : public Pool {
  public:
-  using Clock = std::chrono::steady_clock;
   // Ages are measured with this clock (tests inject a manual one); waits use
   // the real steady clock.
   using AgeClock = std::function<Clock::time_point()>;
 
   QueuePool(PoolConfig config, db::ConnectionFactory& factory, AgeClock age_clock = Clock::now);
-  ~QueuePool();
-  QueuePool(const QueuePool&) = delete;
-  QueuePool& operator=(const QueuePool&) = delete;
+  ~QueuePool() override;
 
-  // Throws PoolTimeoutError, CheckoutCancelled (stop requested) or db::DbError.
-  PooledConnection checkout(const CheckoutRequest& request, std::stop_token stop = {});
-
-  // Marks every connection opened until now as stale: each is replaced at its
-  // next checkout (SQLAlchemy's Pool._invalidate after a disconnect).
-  void invalidate_all();
-  // Closes idle connections. Checked-out ones close when returned.
-  void dispose();
+  PooledConnection checkout(const CheckoutRequest& request, std::stop_token stop = {}) override;
+  // Every connection opened until now is replaced at its next checkout.
+  void invalidate_all() override;
+  void dispose() override;
   // Engine.dispose(): dispose(), then start over as a new pool (see above).
-  void engine_dispose();
+  void engine_dispose() override;
   // gc.collect(): the pools engine_dispose() replaced are freed, closing the
-  // connections they kept. Returns how many closed.
-  int collect_garbage();
+  // connections they kept.
+  int collect_garbage() override;
+  void cleaning_up(bool on) override;
 
-  // The process is ending (exit, crash, the run's end): returns from now on
-  // are pgleak's clean-up, counted in checkins_by_cleanup, until a new life
-  // begins (false).
-  void cleaning_up(bool on);
-
-  record::PoolStats stats() const;
-  std::vector<Outstanding> outstanding() const;
-  // The holder that last checked out the connection with this backend pid, or "".
-  std::string last_holder(int backend_pid) const;
+  record::PoolStats stats() const override;
+  std::vector<Outstanding> outstanding() const override;
+  std::string last_holder(int backend_pid) const override;
+  util::Micros checkout_timeout() const override { return config_.timeout; }
+  const util::LatencyHistogram& checkout_waits() const override { return ledger_.waits; }
   const PoolConfig& config() const { return config_; }
-  // Request-to-handover time of every successful checkout.
-  const util::LatencyHistogram& checkout_waits() const { return waits_; }
 
  private:
-  friend class PooledConnection;
-  struct Record {
-    std::unique_ptr<db::Connection> conn;
+  struct Record : Slot {
     Clock::time_point started{};
     bool fresh = false;        // opened by this checkout: pre-ping is skipped
     bool never_opened = true;  // a failed first connect gives the overflow slot back
-    uint64_t id = 0;
-    uint64_t generation = 0;  // the engine_dispose() count when it was handed out
+    uint64_t generation = 0;   // the engine_dispose() count when it was handed out
   };
+  void checkin(std::unique_ptr<Slot> slot) noexcept override;
+  void invalidate(Slot& slot) override;
   // A record of a pool engine_dispose() replaced came back: keep it in that
   // pool's queue or close it. Call with mutex_ held; returns it to close, if any.
   std::unique_ptr<Record> retire(std::unique_ptr<Record> record);
@@ -121,12 +89,9 @@ class QueuePool {
   // invalidation. The one statement of the rule. Call with mutex_ held.
   enum class Replace { kNo, kRecycle, kStale };
   Replace replacement(const Record& record, Clock::time_point age_now) const;
-  // Counts the checkout and notes who holds it. Call with mutex_ held.
-  void record_checkout(const Record& record, const CheckoutRequest& request,
-                       Clock::time_point requested, Clock::time_point now);
   void connect(Record& record, const CheckoutRequest& request);
   void close_connection(Record& record);
-  void checkin(std::unique_ptr<Record> record);
+  void return_record(std::unique_ptr<Record> record);
   void return_failed(std::unique_ptr<Record> record);
   bool can_overflow() const;
 
@@ -150,39 +115,7 @@ class QueuePool {
   uint64_t generation_ = 0;
   int retired_out_ = 0;
   std::deque<std::unique_ptr<Record>> retired_idle_;
-  std::vector<std::pair<uint64_t, Outstanding>> out_;
-  std::map<int, std::string> holder_by_pid_;  // for server-log attribution after the fact
-  record::PoolStats counters_;
-  bool cleaning_up_ = false;
-  util::LatencyHistogram waits_;
-};
-
-// A checked-out connection; returns it to the pool when destroyed (the
-// try/finally of a well-written app). Move-only; used by one thread at a time.
-class PooledConnection {
- public:
-  PooledConnection() = default;
-  PooledConnection(PooledConnection&& other) noexcept;
-  PooledConnection& operator=(PooledConnection&& other) noexcept;
-  ~PooledConnection();
-
-  db::Connection& operator*() const { return *record_->conn; }
-  db::Connection* operator->() const { return record_->conn.get(); }
-  // Checked out and its session still open (false after invalidate()).
-  bool valid() const { return record_ != nullptr && record_->conn != nullptr; }
-
-  // The session broke in use: close it and mark the pool's older connections
-  // stale, as SQLAlchemy does on a disconnect error. Returned on release.
-  void invalidate();
-  // Returns the connection now (rollback, keep or close).
-  void release() noexcept;
-
- private:
-  friend class QueuePool;
-  PooledConnection(QueuePool* pool, std::unique_ptr<QueuePool::Record> record)
-      : pool_(pool), record_(std::move(record)) {}
-  QueuePool* pool_ = nullptr;
-  std::unique_ptr<QueuePool::Record> record_;
+  Ledger ledger_;
 };
 
 }  // namespace pgleak::pool

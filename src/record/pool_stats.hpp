@@ -41,6 +41,7 @@ struct PoolStats {
   uint64_t pre_ping_failures = 0;
   uint64_t reset_failures = 0;  // rollback on return failed; connection discarded
   uint64_t disposals = 0;       // engine.dispose() calls
+  uint64_t leak_warnings = 0;   // HikariCP's leakDetectionThreshold warnings
 };
 
 }  // namespace pgleak::record

@@ -13,6 +13,7 @@ struct StatsField {
   const char* name;
   int PoolStats::*count;       // a current count, or
   uint64_t PoolStats::*total;  // a running total
+  bool added_later = false;    // reports written before it lack it: 0 then
 };
 constexpr StatsField kStatsFields[] = {
     {"checked_out", &PoolStats::checked_out, nullptr},
@@ -32,6 +33,7 @@ constexpr StatsField kStatsFields[] = {
     {"pre_ping_failures", nullptr, &PoolStats::pre_ping_failures},
     {"reset_failures", nullptr, &PoolStats::reset_failures},
     {"disposals", nullptr, &PoolStats::disposals},
+    {"leak_warnings", nullptr, &PoolStats::leak_warnings, true},
     {"retired_out", &PoolStats::retired_out, nullptr},
     {"retired_idle", &PoolStats::retired_idle, nullptr},
 };
@@ -91,6 +93,9 @@ json pool_stats_json(const PoolStats& s) {
 PoolStats pool_stats_from_json(const json& j) {
   PoolStats s;
   for (const auto& f : kStatsFields) {
+    if (f.added_later && !j.contains(f.name)) {
+      continue;
+    }
     if (f.count != nullptr) {
       s.*f.count = checked_int(j.at(f.name));
     } else {

@@ -32,7 +32,7 @@ Fleet::Fleet(const scenario::Scenario& sc, const db::ConnInfo& app, const std::s
   for (const auto& ref : scenario::replicas_of(sc, shard)) {
     const auto& spec = sc.processes[ref.process];
     replicas_.push_back(std::make_unique<workload::ProcessReplica>(
-        spec, ref.replica, [&](db::SocketRegistry& sockets) {
+        spec, ref.replica, sc.time_scale, [&](db::SocketRegistry& sockets) {
           return std::make_unique<db::PgConnectionFactory>(app, session_settings(spec.pool.connect),
                                                            &sockets, stop);
         }));

@@ -98,6 +98,9 @@ void Workload::start(server::EmbeddedServer* embedded, const std::string& run_id
     }
   }
   for (auto& rep : fleet_.replicas()) {
+    // What an eager pool opens unasked carries its first group's tag.
+    const auto& workers = rep->spec().workers;
+    rep->set_pool_tag(tag_of(*rep, workers.empty() ? "pool" : workers.front().pattern, run_id));
     rep->begin_life(run_start + rep->replica() * rep->spec().start_interval.applied,
                     control_.token());
   }
@@ -113,15 +116,19 @@ void Workload::start(server::EmbeddedServer* embedded, const std::string& run_id
   faults_ = std::thread{[this, embedded, run_start] { run_faults(embedded, run_start); }};
 }
 
+std::string Workload::tag_of(const workload::ProcessReplica& rep, const std::string& pattern,
+                             const std::string& run_id) const {
+  return scenario::BackendTag{rep.spec().pool.connect.application_name.value_or("pgleak"),
+                              run_id,
+                              rep.spec().name,
+                              rep.replica(),
+                              pattern,
+                              shard_ ? shard_->index : -1}
+      .str();
+}
+
 void Workload::start_group(GroupRun& g, const std::string& run_id) {
-  const auto& rep = *g.replica;
-  const auto tag = scenario::BackendTag{rep.spec().pool.connect.application_name.value_or("pgleak"),
-                                        run_id,
-                                        rep.spec().name,
-                                        rep.replica(),
-                                        g.group->pattern,
-                                        shard_ ? shard_->index : -1}
-                       .str();
+  const auto tag = tag_of(*g.replica, g.group->pattern, run_id);
   for (int i = 0; i < g.group->count; ++i) {
     live_.add();
     try {

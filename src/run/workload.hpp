@@ -83,6 +83,9 @@ class Workload {
              std::chrono::steady_clock::time_point run_start);
 
   void start_group(GroupRun& g, const std::string& run_id);
+  // The application_name of `rep`'s workers running `pattern`.
+  std::string tag_of(const workload::ProcessReplica& rep, const std::string& pattern,
+                     const std::string& run_id) const;
 
   // One worker through every life of its process: it starts with the process
   // (after its group's start_after), runs its pattern until the process ends,

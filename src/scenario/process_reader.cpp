@@ -8,6 +8,7 @@
 #include <set>
 
 #include "scenario/object_reader.hpp"
+#include "scenario/pool_kinds.hpp"
 
 namespace pgleak::scenario::detail {
 namespace {
@@ -48,7 +49,113 @@ void read_connect(ObjectReader& r, ConnectArgs& args) {
 // how a process's "pool" refines the scenario's.
 }  // namespace
 
+namespace {
+
+void read_sqlalchemy(ObjectReader& r, PoolSettings& pool);
+
+// A kind's own settings at their defaults, scaled like written ones.
+void fill_defaults(ObjectReader& r, const PoolKind& kind, PoolSettings& pool) {
+  pool.own.clear();
+  for (const auto& setting : kind.settings) {
+    KindValue v;
+    const std::string text{setting.default_value};
+    if (setting.type == KindSetting::Type::kInt) {
+      v.number = std::stoi(text);
+    } else if (setting.type == KindSetting::Type::kBool) {
+      v.flag = text == "true";
+    } else if (setting.type == KindSetting::Type::kDuration) {
+      const auto d = util::parse_duration(text, nullptr).value_or(util::Micros{0});
+      if (auto why = util::check_scaling(d, r.time_scale())) {
+        r.problem("kind", fmt::format("the default {} {}", setting.name, *why));
+      }
+      v.duration = ScaledDuration::scale(d, r.time_scale());
+    }
+    pool.own.emplace(std::string{setting.name}, v);
+  }
+}
+
+std::optional<ScaledDuration> own_duration(ObjectReader& r, const KindSetting& setting) {
+  const std::string name{setting.name};
+  const auto d = r.raw_duration(name);
+  if (!d) {
+    return std::nullopt;
+  }
+  const auto least = std::chrono::milliseconds{setting.min};
+  if (*d < least && !(setting.zero_off && d->count() == 0)) {
+    r.problem(name, fmt::format("must be at least {}ms{}", setting.min,
+                                setting.zero_off ? " (or 0: off)" : ""));
+    return std::nullopt;
+  }
+  if (auto why = util::check_scaling(*d, r.time_scale())) {
+    r.problem(name, *why);
+    return std::nullopt;
+  }
+  return ScaledDuration::scale(*d, r.time_scale());
+}
+
+// The settings of a kind other than SQLAlchemy's, by its library's names.
+void read_own(ObjectReader& r, const PoolKind& kind, PoolSettings& pool) {
+  for (const auto& setting : kind_of(PoolSettings{}).settings) {
+    const std::string name{setting.name};
+    if (r.has(name) && std::none_of(kind.settings.begin(), kind.settings.end(),
+                                    [&](const KindSetting& s) { return s.name == setting.name; })) {
+      r.find(name);
+      std::string names;
+      for (const auto& own : kind.settings) {
+        names += (names.empty() ? "" : ", ") + std::string{own.name};
+      }
+      r.problem(name, fmt::format("is a SQLAlchemy setting; a {} pool takes {}", kind.name, names));
+    }
+  }
+  for (const auto& setting : kind.settings) {
+    auto& value = pool.own[std::string{setting.name}];
+    const std::string name{setting.name};
+    if (setting.type == KindSetting::Type::kInt) {
+      value.number = r.integer(name, setting.min, setting.max).value_or(value.number);
+    } else if (setting.type == KindSetting::Type::kBool) {
+      value.flag = r.boolean(name).value_or(value.flag);
+    } else if (setting.type == KindSetting::Type::kDuration) {
+      value.duration = own_duration(r, setting).value_or(value.duration);
+    }
+  }
+  for (const auto& [name, why] : kind.check(pool)) {
+    r.problem(name, why);
+  }
+}
+
+}  // namespace
+
+// Reads a pool object over `pool`: only the keys present override it, which is
+// how a process's "pool" refines the scenario's. A "kind" other than the one
+// refined starts from that kind's defaults.
 void read_pool(ObjectReader& r, PoolSettings& pool) {
+  if (auto k = r.string("kind")) {
+    const auto* kind = find_pool_kind(*k);
+    if (kind == nullptr) {
+      std::string names;
+      for (const auto& known : pool_kinds()) {
+        names += (names.empty() ? "\"" : ", \"") + std::string{known.name} + "\"";
+      }
+      r.problem("kind", "must be one of " + names);
+    } else if (*k != pool.kind) {
+      pool.kind = *k;
+      fill_defaults(r, *kind, pool);
+    }
+  }
+  if (pool.kind != kSqlAlchemyKind) {
+    read_own(r, kind_of(pool), pool);
+  } else {
+    read_sqlalchemy(r, pool);
+  }
+  if (const json* c = r.find("connect"); c != nullptr) {
+    auto cr = r.child(*c, r.at("connect"));
+    read_connect(cr, pool.connect);
+  }
+}
+
+namespace {
+
+void read_sqlalchemy(ObjectReader& r, PoolSettings& pool) {
   if (auto n = r.integer("pool_size", 0, 10000)) {
     pool.pool_size = *n;
   }
@@ -99,11 +206,9 @@ void read_pool(ObjectReader& r, PoolSettings& pool) {
       r.problem("poolclass", "must be \"QueuePool\" or \"NullPool\"");
     }
   }
-  if (const json* c = r.find("connect"); c != nullptr) {
-    auto cr = r.child(*c, r.at("connect"));
-    read_connect(cr, pool.connect);
-  }
 }
+
+}  // namespace
 
 namespace {
 

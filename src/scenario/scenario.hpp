@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -24,8 +25,27 @@ struct ConnectArgs {
   std::optional<std::string> application_name;  // prefix of every backend tag
 };
 
-// One simulated process's engine: create_engine(pool_size=..., ...).
+// A setting of a pool kind other than SQLAlchemy's (pool_kinds.hpp), at the
+// scenario's value or the kind's default: the field its type names is set.
+struct KindValue {
+  int number = 0;
+  bool flag = false;
+  ScaledDuration duration;
+};
+
+// One simulated process's pool: create_engine(pool_size=..., ...), or another
+// library's pool (`kind`).
 struct PoolSettings {
+  std::string kind{"sqlalchemy"};  // a row of pool_kinds()
+  // The kind's own settings by the library's names (not SQLAlchemy's, whose
+  // are the fields below); every one of the kind's is present.
+  std::map<std::string, KindValue, std::less<>> own;
+  int own_number(std::string_view name) const { return own.find(name)->second.number; }
+  bool own_flag(std::string_view name) const { return own.find(name)->second.flag; }
+  const ScaledDuration& own_duration(std::string_view name) const {
+    return own.find(name)->second.duration;
+  }
+
   int pool_size = 5;
   int max_overflow = 10;
   ScaledDuration pool_timeout;                 // default 30s

@@ -6,7 +6,7 @@ namespace pgleak::session {
 
 PendingRollbackError::PendingRollbackError() : std::runtime_error(kMessage) {}
 
-Session::Session(pool::QueuePool& pool, pool::CheckoutRequest request, std::stop_token stop)
+Session::Session(pool::Pool& pool, pool::CheckoutRequest request, std::stop_token stop)
     : pool_(&pool), request_(std::move(request)), stop_(std::move(stop)) {}
 
 Session::Session(Session&& other) noexcept

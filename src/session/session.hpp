@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "db/db_error.hpp"
-#include "pool/queue_pool.hpp"
+#include "pool/pool.hpp"
 
 namespace pgleak::session {
 
@@ -61,7 +61,7 @@ class ConnectFailed : public db::DbError {
 // each with its own connection. Move-only; one thread at a time.
 class Session {
  public:
-  Session(pool::QueuePool& pool, pool::CheckoutRequest request, std::stop_token stop = {});
+  Session(pool::Pool& pool, pool::CheckoutRequest request, std::stop_token stop = {});
   ~Session();
   Session(Session&& other) noexcept;
   Session& operator=(Session&& other) noexcept;
@@ -101,7 +101,7 @@ class Session {
   template <typename Work>
   void on_connection(Work work);
 
-  pool::QueuePool* pool_;
+  pool::Pool* pool_;
   pool::CheckoutRequest request_;
   std::stop_token stop_;
   std::optional<pool::PooledConnection> conn_;

@@ -1,29 +1,16 @@
 #include "workload/process_replica.hpp"
 
+#include "pool/make_pool.hpp"
+
 namespace pgleak::workload {
 
-pool::PoolConfig ProcessReplica::pool_config(const scenario::PoolSettings& s) {
-  pool::PoolConfig c;
-  c.pool_size = s.pool_size;
-  c.max_overflow = s.max_overflow;
-  c.timeout = s.pool_timeout.applied;
-  if (s.pool_recycle) {
-    c.recycle = s.pool_recycle->applied;
-  }
-  c.pre_ping = s.pool_pre_ping;
-  c.use_lifo = s.use_lifo;
-  c.reset_on_return = s.reset_on_return;
-  c.null_pool = s.null_pool;
-  return c;
-}
-
 ProcessReplica::ProcessReplica(
-    const scenario::ProcessSpec& spec, int replica,
+    const scenario::ProcessSpec& spec, int replica, double time_scale,
     const std::function<std::unique_ptr<db::ConnectionFactory>(db::SocketRegistry&)>& make_factory)
     : spec_(spec),
       replica_(replica),
       factory_(make_factory(sockets_)),
-      pool_(std::make_unique<pool::QueuePool>(pool_config(spec.pool), *factory_)) {}
+      pool_(pool::make_pool(spec.pool, time_scale, *factory_)) {}
 
 ProcessReplica::~ProcessReplica() {
   end_life();
@@ -44,6 +31,7 @@ void ProcessReplica::begin_life(std::chrono::steady_clock::time_point started,
     crashed_.store(false, std::memory_order_release);
     life_on_run_stop_.emplace(run, [source = life_source_]() mutable { source.request_stop(); });
   }
+  pool_->begin_life(pool_tag_, started);
   life_cv_.notify_all();
 }
 

@@ -15,7 +15,7 @@
 
 #include "db/pg_connection.hpp"
 #include "db/socket_registry.hpp"
-#include "pool/queue_pool.hpp"
+#include "pool/pool.hpp"
 #include "scenario/scenario.hpp"
 #include "session/session.hpp"
 
@@ -31,7 +31,7 @@ class ProcessReplica {
   // `make_factory` builds the engine's connection factory; the connections it
   // opens register their sockets with the registry it is given (the
   // process's own, so that a crash cuts only its sockets).
-  ProcessReplica(const scenario::ProcessSpec& spec, int replica,
+  ProcessReplica(const scenario::ProcessSpec& spec, int replica, double time_scale,
                  const std::function<std::unique_ptr<db::ConnectionFactory>(db::SocketRegistry&)>&
                      make_factory);
   ~ProcessReplica();
@@ -40,10 +40,10 @@ class ProcessReplica {
 
   const scenario::ProcessSpec& spec() const { return spec_; }
   int replica() const { return replica_; }
-  pool::QueuePool& pool() { return *pool_; }
+  pool::Pool& pool() { return *pool_; }
   // The engine's connection factory, for patterns that bypass the pool (NullPool).
   db::ConnectionFactory& factory() { return *factory_; }
-  const pool::QueuePool& pool() const { return *pool_; }
+  const pool::Pool& pool() const { return *pool_; }
 
   // The process's module-level sessions, by name (the global_session pattern's,
   // and steps that open a name "shared"). Lock the mutex while using one:
@@ -75,15 +75,17 @@ class ProcessReplica {
   // late release; the pool's connections close when the replica is destroyed.
   void end();
 
-  static pool::PoolConfig pool_config(const scenario::PoolSettings& settings);
-
   // --- its life: started, ended (cleanly or by a crash), started again ---
   struct Life {
     uint64_t number = 0;   // 1 for the first start
     std::stop_token stop;  // requested when this life ends, or the run does
     std::chrono::steady_clock::time_point started;
   };
-  // Starts a new life at `started`; it also ends when `run` stops.
+  // The application_name an eager pool gives the connections it opens
+  // unasked (set before the first life begins).
+  void set_pool_tag(std::string tag) { pool_tag_ = std::move(tag); }
+  // Starts a new life at `started` (an eager pool starts filling then); it
+  // also ends when `run` stops.
   void begin_life(std::chrono::steady_clock::time_point started, const std::stop_token& run);
   // Blocks until a life later than `seen` has begun and not ended; nullopt
   // once `run` stops.
@@ -112,7 +114,8 @@ class ProcessReplica {
   const int replica_;
   db::SocketRegistry sockets_;  // outlives the factory and pool, whose connections use it
   std::unique_ptr<db::ConnectionFactory> factory_;
-  std::unique_ptr<pool::QueuePool> pool_;
+  std::unique_ptr<pool::Pool> pool_;
+  std::string pool_tag_{"pgleak"};
   std::mutex shared_mutex_;
   std::map<std::string, std::optional<session::Session>> shared_;
   std::atomic<uint64_t> unpooled_connects_{0};

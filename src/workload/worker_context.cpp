@@ -184,7 +184,7 @@ WorkerContext::Outcome WorkerContext::attempt_counting(const std::function<void(
     return Outcome::kOk;
   } catch (const pool::PoolTimeoutError& e) {
     record(record::kPoolTimeout, "", e.what(), util::to_millis(e.waited()),
-           util::to_millis(pool().config().timeout));
+           util::to_millis(pool().checkout_timeout()));
     return Outcome::kNoConnection;
   } catch (const pool::CheckoutCancelled&) {
     return Outcome::kNoConnection;

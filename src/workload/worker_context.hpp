@@ -7,7 +7,7 @@
 #include <string>
 
 #include "db/db_error.hpp"
-#include "pool/queue_pool.hpp"
+#include "pool/pool.hpp"
 #include "record/recorder.hpp"
 #include "scenario/scenario.hpp"
 #include "session/session.hpp"
@@ -28,7 +28,7 @@ class WorkerContext {
                 std::stop_token stop);
 
   ProcessReplica& process() { return process_; }
-  pool::QueuePool& pool() { return process_.pool(); }
+  pool::Pool& pool() { return process_.pool(); }
   const scenario::WorkerGroup& group() const { return group_; }
   // The group's query, or "SELECT 1".
   std::string query() const { return group_.query.value_or("SELECT 1"); }

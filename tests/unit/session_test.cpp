@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_connection.hpp"
+#include "pool/queue_pool.hpp"
 
 namespace pgleak::session {
 namespace {

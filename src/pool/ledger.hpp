@@ -1,0 +1,47 @@
+#pragma once
+
+// What every pool kind keeps about its checkouts, whatever its library: the
+// counters of record::PoolStats, who holds each connection now, who held
+// each backend last, and every checkout's wait.
+//
+// Thread-safety: none of its own. A pool calls it with its mutex held (the
+// histogram alone is lock-free).
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pool/pool.hpp"
+
+namespace pgleak::pool {
+
+class Ledger {
+ public:
+  // Counts the checkout of `slot` for `request` and notes who holds it.
+  void checked_out(const Slot& slot, const CheckoutRequest& request,
+                   Pool::Clock::time_point requested, Pool::Clock::time_point now);
+  // Counts the return of the checkout of `slot` (as clean-up while cleaning_up).
+  void checked_in(const Slot& slot);
+
+  std::vector<Outstanding> outstanding() const;
+  std::string last_holder(int backend_pid) const;
+  // The checkouts held longer than `threshold` at `now` not yet reported:
+  // each is returned once (HikariCP's leak detection).
+  std::vector<Outstanding> held_longer_than(util::Micros threshold, Pool::Clock::time_point now);
+
+  record::PoolStats counters;
+  bool cleaning_up = false;
+  util::LatencyHistogram waits;
+
+ private:
+  struct Out {
+    uint64_t slot_id = 0;
+    Outstanding what;
+    bool reported = false;
+  };
+  std::vector<Out> out_;
+  std::map<int, std::string> holder_by_pid_;  // for server-log attribution after the fact
+};
+
+}  // namespace pgleak::pool
