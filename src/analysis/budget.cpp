@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "scenario/pool_kinds.hpp"
 #include "scenario/shard.hpp"
 
 namespace pgleak::analysis {
@@ -25,11 +26,16 @@ Budget compute_budget(const scenario::Scenario& sc, const probe::ServerLimits& l
     ProcessBudget pb;
     pb.name = p.name;
     pb.replicas = p.replicas;
-    pb.pool_size = p.pool.pool_size;
-    pb.max_overflow = p.pool.max_overflow;
+    const auto& kind = scenario::kind_of(p.pool);
+    pb.kind = kind.name;
+    pb.eager = kind.eager(p.pool);
+    const bool sqlalchemy = kind.name == scenario::kSqlAlchemyKind;
+    pb.pool_size = sqlalchemy ? p.pool.pool_size : kind.capacity(p.pool);
+    pb.max_overflow = sqlalchemy ? p.pool.max_overflow : 0;
     // NullPool has no cap, and each engine.dispose() gives the process a new
     // pool's worth beside what the old one still has out.
-    pb.unbounded_by = p.pool.null_pool          ? "NullPool"
+    pb.unbounded_by = !sqlalchemy               ? ""
+                      : p.pool.null_pool        ? "NullPool"
                       : p.pool.max_overflow < 0 ? "max_overflow -1"
                       : p.pool.pool_size == 0   ? "pool_size 0"
                                                 : "";
@@ -47,7 +53,8 @@ Budget compute_budget(const scenario::Scenario& sc, const probe::ServerLimits& l
       }
     }
     pb.unbounded = !pb.unbounded_by.empty();
-    const int pool_cap = uses_pool && !pb.unbounded ? pb.pool_size + pb.max_overflow : 0;
+    // An eager pool holds its minimum even when no worker asks.
+    const int pool_cap = uses_pool && !pb.unbounded ? pb.pool_size + pb.max_overflow : pb.eager;
     pb.unbounded = pb.unbounded && uses_pool;
     if (!pb.unbounded) {
       pb.unbounded_by.clear();
@@ -100,11 +107,14 @@ std::string format_budget(const scenario::Scenario& sc, const Budget& b) {
       b.fits        ? fmt::format("FITS ({} to spare)", b.headroom)
       : b.unbounded ? "CANNOT BE BOUNDED"
                     : fmt::format("DOES NOT FIT (over by {})", -b.headroom));
-  out += fmt::format("  {:<24} {:>8} {:>9} {:>12} {:>11} {:>9} {:>10}\n", "process", "replicas",
-                     "pool_size", "max_overflow", "per replica", "pool-less", "worst case");
+  out += fmt::format("  {:<24} {:>8} {:>24} {:>11} {:>9} {:>10}\n", "process", "replicas",
+                     "pool (most+overflow)", "per replica", "pool-less", "worst case");
   for (const auto& p : b.processes) {
-    out += fmt::format("  {:<24} {:>8} {:>9} {:>12} {:>11} {:>9} {:>10}\n", p.name, p.replicas,
-                       p.pool_size, p.max_overflow,
+    const auto pool = p.kind == scenario::kSqlAlchemyKind
+                          ? fmt::format("{}+{}", p.pool_size, p.max_overflow)
+                          : fmt::format("{} {}{}", p.kind, p.pool_size,
+                                        p.eager > 0 ? fmt::format(" ({} at start)", p.eager) : "");
+    out += fmt::format("  {:<24} {:>8} {:>24} {:>11} {:>9} {:>10}\n", p.name, p.replicas, pool,
                        p.unbounded ? std::string{"unbounded"} : std::to_string(p.per_replica),
                        p.pool_less, p.unbounded ? std::string{"-"} : std::to_string(p.worst_case));
   }
@@ -126,8 +136,10 @@ nlohmann::json budget_json(const Budget& b) {
     processes.push_back(
         {{"name", p.name},
          {"replicas", p.replicas},
+         {"kind", p.kind},
          {"pool_size", p.pool_size},
          {"max_overflow", p.max_overflow},
+         {"eager", p.eager},
          {"unbounded", p.unbounded},
          {"unbounded_by", p.unbounded ? nlohmann::json(p.unbounded_by) : nlohmann::json(nullptr)},
          {"per_replica", p.per_replica},

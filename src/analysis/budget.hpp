@@ -17,8 +17,12 @@ namespace pgleak::analysis {
 struct ProcessBudget {
   std::string name;
   int replicas = 1;
-  int pool_size = 0;
-  int max_overflow = 0;
+  std::string kind{"sqlalchemy"};  // the pool's library (scenario/pool_kinds.hpp)
+  int pool_size = 0;               // SQLAlchemy's; another kind's most connections
+  int max_overflow = 0;            // SQLAlchemy's; 0 for another kind
+  // Connections the pool opens at start unasked (an eager kind's minimum):
+  // there even when every worker of the process is pool-less.
+  int eager = 0;
   bool unbounded = false;  // max_overflow -1 or pool_size 0: no cap at all
   std::string
       unbounded_by;     // why: "NullPool", "max_overflow -1", "pool_size 0", "engine.dispose()"

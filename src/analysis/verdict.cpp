@@ -7,6 +7,7 @@
 
 #include "probe/server_info.hpp"
 #include "scenario/metrics.hpp"
+#include "scenario/pool_kinds.hpp"
 
 namespace pgleak::analysis {
 
@@ -55,6 +56,31 @@ std::optional<double> metric_value(const nlohmann::json& summary, const std::str
 
 namespace {
 
+// HikariCP and psycopg_pool connect in the background and retry a refusal
+// on their own: their clients see only the wait.
+std::optional<Finding> background_refusals(const Summary& s, const scenario::Scenario& sc) {
+  std::string eager;
+  for (const auto& p : sc.processes) {
+    const auto& kind = scenario::kind_of(p.pool);
+    if (kind.threads > 0 && eager.find(kind.library) == std::string::npos) {
+      eager += (eager.empty() ? "" : ", ") + std::string{kind.library};
+    }
+  }
+  if (s.connect_failures == 0 || eager.empty()) {
+    return std::nullopt;
+  }
+  const auto logged =
+      s.server_errors_by_sqlstate.contains("53300") ? s.server_errors_by_sqlstate.at("53300") : 0;
+  return Finding{
+      Diagnosis::kServerLimit,
+      fmt::format("{} connects the pools made in the background failed ({} refused with 53300 in "
+                  "the server log): {} retry a refused connect on their own, so the pools kept "
+                  "knocking while their clients saw only pool timeouts ({}); peak {} connections "
+                  "at {:.1f}s",
+                  s.connect_failures, logged, eager, s.pool_timeouts, s.peak_connections,
+                  s.peak_at_s)};
+}
+
 std::vector<Finding> diagnose(const Summary& s, const record::RunResult& r,
                               const scenario::Scenario& sc) {
   std::vector<Finding> findings;
@@ -76,6 +102,8 @@ std::vector<Finding> diagnose(const Summary& s, const record::RunResult& r,
              refused, first, s.connection_limit,
              probe::explain_limit(probe::limits_for(r.target.server, r.target.connections_before)),
              s.peak_connections, s.peak_at_s)});
+  } else if (auto f = background_refusals(s, sc)) {
+    findings.push_back(std::move(*f));
   }
   if (s.holders > 0) {
     const auto oldest = std::max_element(

@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_code.hpp"
 #include "scenario/loader.hpp"
+#include "scenario/pool_kinds.hpp"
 #include "scenario/shard.hpp"
 #include "workload/pattern_registry.hpp"
 
@@ -21,6 +22,9 @@ int do_budget(const BudgetArgs& args, std::ostream& out) {
       scenario::load(args.scenario, workload::PatternRegistry::builtin().catalog(), load_options);
   scenario::check_shard_count(sc, args.shards, "--shards", std::to_string(args.shards));
   // What-if: the same processes with other pool settings.
+  if (args.pool_size || args.max_overflow) {
+    scenario::require_sqlalchemy_pools(sc, args.pool_size ? "--pool-size" : "--max-overflow");
+  }
   for (auto& p : sc.processes) {
     p.pool.pool_size = args.pool_size.value_or(p.pool.pool_size);
     p.pool.max_overflow = args.max_overflow.value_or(p.pool.max_overflow);

@@ -1,5 +1,5 @@
-// pgleak list: the patterns (and their steps twins), the steps, the metrics and the shipped
-// scenarios.
+// pgleak list: the patterns (and their steps twins), the pool kinds and their settings, the
+// steps, the metrics and the shipped scenarios.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include "cli/exit_code.hpp"
 #include "scenario/loader.hpp"
 #include "scenario/metrics.hpp"
+#include "scenario/pool_kinds.hpp"
 #include "scenario/steps.hpp"
 #include "util/text.hpp"
 #include "workload/pattern_registry.hpp"
@@ -38,6 +39,14 @@ void do_list(std::ostream& out, const std::string& scenarios_dir) {
     }
     out << fmt::format("  {:<20}   as steps{}: {}\n", "",
                        p.twin_null_pool ? " (with \"poolclass\": \"NullPool\")" : "", p.twin);
+  }
+  out << "\nPool kinds (a scenario's or a process's \"pool\": {\"kind\": K, ...}, with K's own\n"
+         "settings; durations are scaled by time_scale):\n";
+  for (const auto& k : scenario::pool_kinds()) {
+    out << fmt::format("  {:<20} {}: {}\n", k.name, k.library, k.about);
+    for (const auto& s : k.settings) {
+      out << fmt::format("  {:<20}   {} (default {}): {}\n", "", s.name, s.default_value, s.help);
+    }
   }
   out << "\nSteps (instead of \"pattern\", a group's own session flow: \"steps\": [...]; each\n"
          "step is an object naming one action; \"probability\": P makes any step but loop\n"
@@ -87,8 +96,9 @@ Command add_list(CLI::App& app, const CommandIo& io) {
   auto st = std::make_shared<State>();
   auto* list =
       app.add_subcommand("list",
-                         "List the session patterns (with their steps), the steps a group can\n"
-                         "write itself, the metrics thresholds can name, and the scenarios");
+                         "List the session patterns (with their steps), the pool kinds (with\n"
+                         "their settings), the steps a group can write itself, the metrics\n"
+                         "thresholds can name, and the scenarios");
   list->add_option("--scenarios", st->scenarios_dir, "Directory of scenario files to list")
       ->capture_default_str();
   return {list, [=, &io]() -> int {

@@ -9,6 +9,7 @@
 #include "cli/exit_code.hpp"
 #include "cli/run_command.hpp"
 #include "scenario/loader.hpp"
+#include "scenario/pool_kinds.hpp"
 #include "tune/tune.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
@@ -95,6 +96,7 @@ int do_tune(const TuneArgs& args, std::ostream& out, std::ostream& err,
   }
   const auto sc =
       scenario::load(args.scenario, workload::PatternRegistry::builtin().catalog(), load_options);
+  scenario::require_sqlalchemy_pools(sc, "tune");
   util::check_outputs({{"--write", args.write}}, {args.scenario});
   tune::TuneOptions options;
   options.max_capacity = args.max_capacity;

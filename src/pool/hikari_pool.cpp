@@ -43,6 +43,7 @@ HikariPool::~HikariPool() {
 
 void HikariPool::start_locked(Clock::time_point at) {
   adding_ = 0;
+  creating_ = false;
   evicted_out_.clear();
   // The constructor's checkFailFast opens one, then fillPool() the rest: on
   // one adder thread, one after the other, as here.
@@ -64,12 +65,23 @@ void HikariPool::fill_locked() {
   }
 }
 
+// HikariCP's adder is one thread: a creator sleeping between failed
+// attempts holds up the ones queued behind it.
 void HikariPool::submit_creator_locked() {
   ++adding_;
-  schedule(now(), [this] {
-    create_locked(milliseconds{250});
-    return Closing{};
-  });
+  if (!creating_) {
+    next_creator_locked();
+  }
+}
+
+void HikariPool::next_creator_locked() {
+  creating_ = adding_ > 0;
+  if (creating_) {
+    schedule(now(), [this] {
+      create_locked(milliseconds{250});
+      return Closing{};
+    });
+  }
 }
 
 // PoolEntryCreator.call(): add while one is wanted; after a failure sleep,
@@ -77,6 +89,7 @@ void HikariPool::submit_creator_locked() {
 void HikariPool::create_locked(util::Micros backoff) {
   if (!should_create_locked()) {
     --adding_;
+    next_creator_locked();
     return;
   }
   ++total_;
@@ -84,6 +97,7 @@ void HikariPool::create_locked(util::Micros backoff) {
     if (entry != nullptr) {
       --adding_;
       set_life_locked(*entry);
+      next_creator_locked();
       return;
     }
     --total_;

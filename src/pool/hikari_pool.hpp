@@ -49,6 +49,7 @@ class HikariPool final : public MaintainedPool {
   void fill_locked();
   void submit_creator_locked();
   void create_locked(util::Micros backoff);
+  void next_creator_locked();
   void set_life_locked(const Entry& entry);
   Closing housekeep_locked();
 
@@ -62,6 +63,7 @@ class HikariPool final : public MaintainedPool {
   const util::Micros housekeeping_;
   const util::Micros alive_bypass_;
   int adding_ = 0;                  // creators queued or running (addConnectionQueue)
+  bool creating_ = false;           // one is running (HikariCP's adder is one thread)
   std::set<uint64_t> evicted_out_;  // checked out past their life: closed on return
 };
 

@@ -6,6 +6,7 @@
 #include "analysis/budget.hpp"
 #include "record/record_json.hpp"
 #include "record/run_result_json.hpp"
+#include "scenario/pool_kinds.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::report {
@@ -22,8 +23,40 @@ json optional_duration(const std::optional<T>& d) {
   return d ? duration_json(*d) : json(nullptr);
 }
 
+json connect_json(const scenario::ConnectArgs& c) {
+  return {{"connect_timeout", optional_duration(c.connect_timeout)},
+          {"statement_timeout", optional_duration(c.statement_timeout)},
+          {"idle_in_transaction_session_timeout",
+           optional_duration(c.idle_in_transaction_session_timeout)},
+          {"application_name", c.application_name ? json(*c.application_name) : json(nullptr)}};
+}
+
+// Another library's pool: its settings by its own names.
+json own_pool_json(const scenario::PoolSettings& p) {
+  const auto& kind = scenario::kind_of(p);
+  json settings = json::object();
+  for (const auto& s : kind.settings) {
+    const auto& v = p.own.at(std::string{s.name});
+    settings[std::string{s.name}] = s.type == scenario::KindSetting::Type::kDuration
+                                        ? duration_json(v.duration)
+                                    : s.type == scenario::KindSetting::Type::kBool ? json(v.flag)
+                                                                                   : json(v.number);
+  }
+  return {{"kind", kind.name},
+          {"library", kind.library},
+          {"settings", std::move(settings)},
+          {"checkout_timeout", duration_json(p.own_duration(kind.timeout_setting))},
+          {"connect", connect_json(p.connect)}};
+}
+
 json pool_json(const scenario::PoolSettings& p) {
-  return {{"pool_size", p.pool_size},
+  if (p.kind != scenario::kSqlAlchemyKind) {
+    return own_pool_json(p);
+  }
+  return {{"kind", p.kind},
+          {"library", scenario::kind_of(p).library},
+          {"checkout_timeout", duration_json(p.pool_timeout)},
+          {"pool_size", p.pool_size},
           {"max_overflow", p.max_overflow},
           {"pool_timeout", duration_json(p.pool_timeout)},
           {"pool_recycle", optional_duration(p.pool_recycle)},
@@ -31,13 +64,7 @@ json pool_json(const scenario::PoolSettings& p) {
           {"use_lifo", p.use_lifo},
           {"reset_on_return", p.reset_on_return ? "rollback" : "none"},
           {"poolclass", p.null_pool ? "NullPool" : "QueuePool"},
-          {"connect",
-           {{"connect_timeout", optional_duration(p.connect.connect_timeout)},
-            {"statement_timeout", optional_duration(p.connect.statement_timeout)},
-            {"idle_in_transaction_session_timeout",
-             optional_duration(p.connect.idle_in_transaction_session_timeout)},
-            {"application_name",
-             p.connect.application_name ? json(*p.connect.application_name) : json(nullptr)}}}};
+          {"connect", connect_json(p.connect)}};
 }
 
 json stages_json(const std::vector<scenario::Stage>& stages) {

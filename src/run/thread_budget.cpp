@@ -8,6 +8,7 @@
 #include <fstream>
 #include <vector>
 
+#include "scenario/pool_kinds.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::run {
@@ -79,6 +80,7 @@ int64_t threads_needed(const scenario::Scenario& sc,
       }
     }
     n += spec.lifecycle ? replicas : 0;
+    n += replicas * scenario::kind_of(spec.pool).threads;  // an eager pool's maintenance
   }
   return n;
 }

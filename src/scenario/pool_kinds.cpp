@@ -1,10 +1,14 @@
 #include "scenario/pool_kinds.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 
 #include "scenario/scenario.hpp"
+#include "util/errors.hpp"
+#include "util/text.hpp"
 
 namespace pgleak::scenario {
 namespace {
@@ -36,13 +40,13 @@ constexpr std::array kHikari{
                 10000},
     KindSetting{"connectionTimeout", T::kDuration, "30s",
                 "how long getConnection() waits (at least 250ms)", 250},
-    KindSetting{"idleTimeout", T::kDuration, "10min",
+    KindSetting{"idleTimeout", T::kDuration, "10m",
                 "idle connections above minimumIdle close after this (at least 10s; 0: never)",
                 10'000, 0, true},
-    KindSetting{"maxLifetime", T::kDuration, "30min",
+    KindSetting{"maxLifetime", T::kDuration, "30m",
                 "a connection's life, less up to 2.5 % at random (at least 30s; 0: for ever)",
                 30'000, 0, true},
-    KindSetting{"leakDetectionThreshold", T::kDuration, "0",
+    KindSetting{"leakDetectionThreshold", T::kDuration, "0s",
                 "warn of a connection held this long (at least 2s; 0: off); never reclaimed", 2'000,
                 0, true},
     KindSetting{
@@ -58,13 +62,11 @@ constexpr std::array kPsycopg{
     KindSetting{"min_size", T::kInt, "4", "connections opened at start and kept", 0, 10000},
     KindSetting{"max_size", T::kInt, "-1", "the most connections; -1: min_size (None)", -1, 10000},
     KindSetting{"timeout", T::kDuration, "30s", "how long getconn() waits"},
-    KindSetting{"max_waiting", T::kInt, "0",
-                "clients that may wait at once before TooManyRequests; 0: any", 0, 1'000'000},
     KindSetting{"max_lifetime", T::kDuration, "1h",
                 "a connection's life, less up to 5 % at random; checked when returned", 1},
-    KindSetting{"max_idle", T::kDuration, "10min",
+    KindSetting{"max_idle", T::kDuration, "10m",
                 "every max_idle, one connection above min_size unused throughout closes", 1},
-    KindSetting{"reconnect_timeout", T::kDuration, "5min",
+    KindSetting{"reconnect_timeout", T::kDuration, "5m",
                 "how long a failed connect is retried in the background (1 s, doubling)"},
 };
 
@@ -142,14 +144,14 @@ int psycopg_capacity(const PoolSettings& p) {
 
 constexpr std::array kKinds{
     PoolKind{kSqlAlchemyKind, "SQLAlchemy 1.4 QueuePool",
-             "lazy; waits pool_timeout; overflow closes at check-in", kSqlAlchemy,
-             sqlalchemy_capacity, no_eager, no_problems},
+             "lazy; waits pool_timeout; overflow closes at check-in", kSqlAlchemy, "pool_timeout",
+             0, sqlalchemy_capacity, no_eager, no_problems},
     PoolKind{"hikaricp", "HikariCP 2.7",
              "eager to minimumIdle in the background; refused connects retried; leak warnings",
-             kHikari, hikari_capacity, hikari_eager, hikari_check},
+             kHikari, "connectionTimeout", 1, hikari_capacity, hikari_eager, hikari_check},
     PoolKind{"psycopg_pool", "psycopg_pool 3.1 ConnectionPool",
              "eager to min_size; grows one at a time while clients wait; shrinks every max_idle",
-             kPsycopg, psycopg_capacity, psycopg_eager, psycopg_check},
+             kPsycopg, "timeout", 1, psycopg_capacity, psycopg_eager, psycopg_check},
 };
 
 }  // namespace
@@ -162,6 +164,18 @@ const PoolKind* find_pool_kind(std::string_view name) {
   const auto it =
       std::find_if(kKinds.begin(), kKinds.end(), [&](const PoolKind& k) { return k.name == name; });
   return it == kKinds.end() ? nullptr : &*it;
+}
+
+void require_sqlalchemy_pools(const Scenario& scenario, std::string_view what) {
+  for (const auto& p : scenario.processes) {
+    if (p.pool.kind != kSqlAlchemyKind) {
+      const auto& kind = kind_of(p.pool);
+      throw util::UsageError(fmt::format(
+          "{} sets SQLAlchemy's pool_size and max_overflow, but process {} uses a {} pool ({}): "
+          "set its own settings in the scenario instead",
+          what, util::printable(p.name), kind.name, kind.library));
+    }
+  }
 }
 
 const PoolKind& kind_of(const PoolSettings& settings) {

@@ -41,6 +41,8 @@ struct PoolKind {
   std::string_view library;  // the library and version modelled
   std::string_view about;    // one line for `pgleak list`
   std::span<const KindSetting> settings;
+  std::string_view timeout_setting;  // the one that bounds a checkout's wait
+  int threads = 0;  // threads a pool of this kind runs beside the workers
   // The most connections one pool of this kind opens; -1 when unbounded.
   int (*capacity)(const PoolSettings&) = nullptr;
   // Connections it opens at start before anyone asks (an eager pool).
@@ -57,5 +59,11 @@ std::span<const PoolKind> pool_kinds();
 const PoolKind* find_pool_kind(std::string_view name);
 // The kind of these settings (the table's row; SQLAlchemy's when unset).
 const PoolKind& kind_of(const PoolSettings& settings);
+
+struct Scenario;
+// `what` (a command or option) changes SQLAlchemy's pool_size and
+// max_overflow: throws util::UsageError naming the first process whose pool
+// is of another kind.
+void require_sqlalchemy_pools(const Scenario& scenario, std::string_view what);
 
 }  // namespace pgleak::scenario

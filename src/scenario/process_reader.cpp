@@ -64,6 +64,7 @@ void fill_defaults(ObjectReader& r, const PoolKind& kind, PoolSettings& pool) {
     } else if (setting.type == KindSetting::Type::kBool) {
       v.flag = text == "true";
     } else if (setting.type == KindSetting::Type::kDuration) {
+      // The table's defaults parse (tests/unit/pool_kinds_test.cpp).
       const auto d = util::parse_duration(text, nullptr).value_or(util::Micros{0});
       if (auto why = util::check_scaling(d, r.time_scale())) {
         r.problem("kind", fmt::format("the default {} {}", setting.name, *why));

@@ -293,19 +293,31 @@
       `no SQLSTATE (${page.summary.connections_lost || 0} connections lost, reported without one)`);
   }
 
+  // SQLAlchemy's pool as pool_size+max_overflow; another library's by its
+  // own settings.
+  function poolText(pool) {
+    if (pool.kind && pool.kind !== 'sqlalchemy') {
+      const settings = Object.entries(pool.settings || {}).map(([k, v]) =>
+        `${k} ${v !== null && typeof v === 'object' ? duration(v.nominal_s) : v}`);
+      return `${pool.library || pool.kind}: ${settings.join(', ')}`;
+    }
+    return `${pool.pool_size}+${pool.max_overflow}${pool.poolclass === 'NullPool' ? ' NullPool' : ''}`;
+  }
+
   function scenarioTable(page) {
     const rows = [];
     for (const p of page.scenario.processes || []) {
       const pool = p.pool || {};
-      const timeout = pool.pool_timeout ? `${duration(pool.pool_timeout.nominal_s)} (${duration(pool.pool_timeout.applied_s)} applied)` : '-';
+      const wait = pool.checkout_timeout || pool.pool_timeout;
+      const timeout = wait ? `${duration(wait.nominal_s)} (${duration(wait.applied_s)} applied)` : '-';
       for (const w of p.workers || []) {
-        rows.push([p.name, p.replicas, `${pool.pool_size}+${pool.max_overflow}${pool.poolclass === 'NullPool' ? ' NullPool' : ''}`,
+        rows.push([p.name, p.replicas, poolText(pool),
           timeout, w.name, w.steps ? 'steps' : w.pattern, w.count,
           w.think_time ? `${duration(w.think_time.nominal_s)} (${duration(w.think_time.applied_s)})` : '-']);
       }
     }
     return table(`Scenario as run: ${duration(page.duration_nominal_s)} nominal at time_scale ${page.time_scale}`,
-      ['process', 'replicas', 'pool', 'pool_timeout', 'group', 'pattern', 'workers', 'think time (applied)'], rows);
+      ['process', 'replicas', 'pool', 'checkout timeout', 'group', 'pattern', 'workers', 'think time (applied)'], rows);
   }
 
   function section(page, index) {
@@ -338,8 +350,10 @@
     }
     const b = page.budget || {};
     s.append(table(`Budget: worst case ${b.unbounded ? 'unbounded' : b.worst_case} of ${b.available} available`,
-      ['process', 'replicas', 'pool_size', 'max_overflow', 'per replica', 'worst case'],
-      (b.processes || []).map((p) => [p.name, p.replicas, p.pool_size, p.max_overflow, p.unbounded ? 'unbounded' : p.per_replica, p.unbounded ? '-' : p.worst_case])));
+      ['process', 'replicas', 'pool (most+overflow)', 'per replica', 'worst case'],
+      (b.processes || []).map((p) => [p.name, p.replicas,
+        p.kind && p.kind !== 'sqlalchemy' ? `${p.kind} ${p.pool_size}${p.eager ? ` (${p.eager} at start)` : ''}` : `${p.pool_size}+${p.max_overflow}`,
+        p.unbounded ? 'unbounded' : p.per_replica, p.unbounded ? '-' : p.worst_case])));
     if (page.shards) {
       s.append(table(`Shards (${page.shards.length}${page.start_skew_ms === null ? '' : `, started within ${page.start_skew_ms} ms of each other`})`,
         ['shard', 'status', 'how it ended', 'replicas', 'wall', 'samples the server'],
