@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <pqxx/connection>
@@ -402,6 +403,32 @@ TEST_F(PoolKinds, HikariWarnsOnceOfAConnectionHeldPastTheLeakThreshold) {
   EXPECT_EQ(m.pool->stats().leak_warnings, 1u);
   EXPECT_EQ(m.pool->outstanding().size(), 1u);  // still the application's
   c->execute("SELECT 1");
+}
+
+// The incident written for each stack (scenarios/pools/): the duplicate
+// launchers' eager pools exhaust the server while the pools keep retrying in
+// the background; the fixed one passes.
+TEST_F(PoolKinds, TheIncidentOnEachStackFailsAndItsFixPasses) {
+  need(true, "PostgreSQL");
+  for (const std::string stack : {"hikaricp", "psycopg_pool"}) {
+    SCOPED_TRACE(stack);
+    const auto report = (scratch_->path() / (stack + ".json")).string();
+    Subprocess before{
+        {kBinary, "run",
+         std::string{PGLEAK_SOURCE_DIR} + "/scenarios/pools/" + stack + "-before.json", "--report",
+         report, "--quiet"}};
+    ASSERT_EQ(before.wait_for(120s), 1) << before.err();
+    std::ifstream in{report};
+    const auto r = json::parse(in);
+    EXPECT_EQ(r.at("verdict").at("diagnosis"), "server_limit") << r.at("verdict").dump();
+    EXPECT_GT(r.at("summary").at("connect_failures").get<int>(), 0);
+    EXPECT_GT(r.at("summary").at("pool_timeouts").get<int>(), 0);
+    EXPECT_EQ(r.at("scenario").at("pool").at("kind"), stack);
+    Subprocess after{{kBinary, "run",
+                      std::string{PGLEAK_SOURCE_DIR} + "/scenarios/pools/" + stack + "-after.json",
+                      "--report", report, "--quiet"}};
+    EXPECT_EQ(after.wait_for(120s), 0) << after.err() << after.out();
+  }
 }
 
 }  // namespace
