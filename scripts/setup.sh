@@ -14,7 +14,7 @@ if [ "${PGLEAK_SETUP:-all}" != binary ]; then
              python3-sqlalchemy python3-psycopg2 chromium fonts-liberation pgbouncer
              docker-compose python3-yaml
              python3-psycopg-pool default-jdk-headless libhikaricp-java libpostgresql-jdbc-java
-             libslf4j-java)
+             libslf4j-java golang-go golang-github-jackc-pgx-v4-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -41,12 +41,16 @@ if [ "${PGLEAK_SETUP:-all}" != binary ]; then
       echo "setup: no node/npm: the Kubernetes manifest check will be skipped" >&2
     fi
   fi
-  # Again only when the lock file changed since the last install.
-  if command -v npm >/dev/null &&
-     ! cmp -s tests/k8s/package-lock.json tests/k8s/node_modules/.installed-lock.json; then
-    npm ci --prefix tests/k8s --no-audit --no-fund --loglevel=error
-    cp tests/k8s/package-lock.json tests/k8s/node_modules/.installed-lock.json
-  fi
+  # Again only when a lock file changed since the last install: the
+  # manifests' validator, and the real node-postgres the pool kinds are
+  # checked against (tests/differential/pools/node).
+  for dir in tests/k8s tests/differential/pools/node; do
+    if command -v npm >/dev/null &&
+       ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json"; then
+      npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+      cp "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json"
+    fi
+  done
 fi
 
 default_preset=default

@@ -39,6 +39,10 @@ class Connection {
   virtual const std::string& application_name() const noexcept = 0;
   // Closes the session; safe to call twice.
   virtual void close() noexcept = 0;
+  // Without blocking: has the session ended while nobody used it (the
+  // server terminated it, or the socket closed)? An event loop such as
+  // node-postgres' sees this as the idle client's error event.
+  virtual bool broken_while_idle() noexcept { return false; }
 };
 
 // What a new connection is opened for: pgleak tags every backend so that

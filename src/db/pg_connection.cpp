@@ -1,6 +1,7 @@
 #include "db/pg_connection.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <chrono>
@@ -269,6 +270,33 @@ void PgConnection::set_application_name(const std::string& name) {
   }
   pending_tag_sql_ = "SET application_name = " + conn_->quote(name) + "; ";
   application_name_ = name;
+}
+
+bool PgConnection::broken_while_idle() noexcept {
+  if (!conn_) {
+    return true;
+  }
+  try {
+    // A terminated backend sends its FATAL (which libpq takes, between
+    // queries, as a notice) and then closes: reading the end of the stream
+    // is what ends the session. A few reads of what is already there.
+    for (int i = 0; i < 4; ++i) {
+      pollfd p{conn_->sock(), POLLIN, 0};
+      if (p.fd < 0) {
+        return true;
+      }
+      if (::poll(&p, 1, 0) <= 0) {
+        return false;  // nothing (more) came: still there
+      }
+      conn_->get_notifs();  // the end of the stream throws broken_connection
+      if (!conn_->is_open()) {
+        return true;
+      }
+    }
+    return false;
+  } catch (const std::exception&) {
+    return true;
+  }
 }
 
 void PgConnection::close() noexcept {

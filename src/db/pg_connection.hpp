@@ -55,6 +55,7 @@ class PgConnection final : public Connection {
   int backend_pid() const noexcept override { return backend_pid_; }
   const std::string& application_name() const noexcept override { return application_name_; }
   void close() noexcept override;
+  bool broken_while_idle() noexcept override;
 
   // The conninfo this connection would use (for tests of the settings); the
   // connect timeout is enforced apart from it, to the millisecond.

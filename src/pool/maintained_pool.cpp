@@ -159,21 +159,36 @@ void MaintainedPool::offer_locked(std::unique_ptr<Entry> entry) {
   idle_.push_back(std::move(entry));
 }
 
-std::unique_ptr<MaintainedPool::Entry> MaintainedPool::take(const CheckoutRequest& /*request*/,
-                                                            std::stop_token& stop,
-                                                            Clock::time_point requested) {
+std::unique_ptr<MaintainedPool::Entry> MaintainedPool::take(std::stop_token& stop,
+                                                            Clock::time_point requested,
+                                                            bool& open_here) {
   std::unique_lock lock{mutex_};
   if (!idle_.empty()) {
-    auto entry = std::move(idle_.front());
-    idle_.pop_front();
+    std::unique_ptr<Entry> entry;
+    if (lifo()) {
+      entry = std::move(idle_.back());
+      idle_.pop_back();
+    } else {
+      entry = std::move(idle_.front());
+      idle_.pop_front();
+    }
     on_idle_taken_locked();
     return entry;
+  }
+  if (!paused_ && open_in_caller_locked()) {
+    open_here = true;
+    return nullptr;
   }
   Waiter me;
   waiters_.push_back(&me);
   ++waiting_;
   on_wait_locked();
-  me.cv.wait_until(lock, stop, requested + timeout_, [&] { return me.handed != nullptr; });
+  const auto handed = [&] { return me.handed != nullptr; };
+  if (timeout_.count() == 0) {
+    me.cv.wait(lock, stop, handed);
+  } else {
+    me.cv.wait_until(lock, stop, requested + timeout_, handed);
+  }
   --waiting_;
   if (me.handed) {
     return std::move(me.handed);
@@ -185,10 +200,32 @@ std::unique_ptr<MaintainedPool::Entry> MaintainedPool::take(const CheckoutReques
   return nullptr;
 }
 
+std::unique_ptr<MaintainedPool::Entry> MaintainedPool::open_for(const CheckoutRequest& request) {
+  auto entry = std::make_unique<Entry>();
+  try {
+    entry->conn = factory_.open(db::ConnectRequest{request.application_name});
+  } catch (...) {
+    std::lock_guard lock{mutex_};
+    --total_;
+    ++ledger_.counters.connect_failures;
+    throw;
+  }
+  std::lock_guard lock{mutex_};
+  ++ledger_.counters.connects;
+  entry->created = entry->last_access = Clock::now();
+  entry->id = next_id_++;
+  on_opened_locked(*entry);
+  return entry;
+}
+
 PooledConnection MaintainedPool::checkout(const CheckoutRequest& request, std::stop_token stop) {
   const auto requested = Clock::now();
   while (true) {
-    auto entry = take(request, stop, requested);
+    bool open_here = false;
+    auto entry = take(stop, requested, open_here);
+    if (open_here) {
+      entry = open_for(request);
+    }
     if (!entry) {
       const auto waited = std::chrono::duration_cast<util::Micros>(Clock::now() - requested);
       std::lock_guard lock{mutex_};
@@ -206,6 +243,7 @@ PooledConnection MaintainedPool::checkout(const CheckoutRequest& request, std::s
       entry->conn->set_application_name(request.application_name);
     }
     std::lock_guard lock{mutex_};
+    ++entry->uses;
     ledger_.checked_out(*entry, request, requested, Clock::now());
     on_checked_out_locked(*entry, ledger_.counters.checkouts);
     return hand_out(std::move(entry));
@@ -214,7 +252,13 @@ PooledConnection MaintainedPool::checkout(const CheckoutRequest& request, std::s
 
 void MaintainedPool::checkin(std::unique_ptr<Slot> slot) noexcept {
   std::unique_ptr<Entry> entry{static_cast<Entry*>(slot.release())};
-  if (entry->conn && entry->conn->tx_state() != db::TxState::kIdle) {
+  const auto tx = entry->conn ? entry->conn->tx_state() : db::TxState::kIdle;
+  if (tx != db::TxState::kIdle && in_transaction() == InTransaction::kClose) {
+    entry->conn->close();
+    entry->conn.reset();
+    std::lock_guard lock{mutex_};
+    ++ledger_.counters.closes;
+  } else if (tx != db::TxState::kIdle && in_transaction() == InTransaction::kRollback) {
     try {
       entry->conn->rollback();
     } catch (const std::exception&) {

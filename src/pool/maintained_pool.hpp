@@ -74,11 +74,17 @@ class MaintainedPool : public Pool {
 
  protected:
   struct Entry : Slot {
+    int uses = 0;  // checkouts so far
     Clock::time_point created{};
     Clock::time_point last_access{};  // returned (or opened) last
     Clock::time_point expire_at = Clock::time_point::max();
     bool evicted = false;  // past its life while checked out: closed when it comes back
   };
+
+  // What a kind does with a connection returned inside a transaction:
+  // roll it back (HikariCP, psycopg_pool), close it (pgxpool) or keep it as
+  // it is, transaction and all (node-postgres).
+  enum class InTransaction { kRollback, kClose, kKeep };
 
   // --- hooks, called with mutex_ held unless said otherwise ---
   // The pool's life begins at `at`: schedule the start-up fill and the
@@ -97,6 +103,15 @@ class MaintainedPool : public Pool {
   virtual bool keep_on_return_locked(Entry& entry, Clock::time_point now) = 0;
   // A connection the pool counted was closed or failed to open.
   virtual void on_closed_locked() = 0;
+  // Idle connections are handed out newest first (a stack), not oldest first.
+  virtual bool lifo() const { return false; }
+  // None idle: may the client open one itself, now (pgxpool, node-postgres)?
+  // A kind that says yes has counted it in total_; a failure reaches the
+  // client as the connect's own error.
+  virtual bool open_in_caller_locked() { return false; }
+  // A connection the client opened itself (open_in_caller_locked).
+  virtual void on_opened_locked(Entry& /*entry*/) {}
+  virtual InTransaction in_transaction() const { return InTransaction::kRollback; }
   // An idle connection was just taken (psycopg_pool's low-water mark).
   virtual void on_idle_taken_locked() {}
   // Just checked out (mutex_ held): schedule per-checkout work.
@@ -140,11 +155,13 @@ class MaintainedPool : public Pool {
   void invalidate(Slot& slot) override;
   // Gives `entry` to the oldest waiter, or keeps it idle. mutex_ held.
   void offer_locked(std::unique_ptr<Entry> entry);
-  std::unique_ptr<Entry> take(const CheckoutRequest& request, std::stop_token& stop,
-                              Clock::time_point requested);
+  // An idle entry, one handed over while waiting, or nullptr: `open_here`
+  // when the client may open one itself, else the wait timed out.
+  std::unique_ptr<Entry> take(std::stop_token& stop, Clock::time_point requested, bool& open_here);
+  std::unique_ptr<Entry> open_for(const CheckoutRequest& request);
 
   db::ConnectionFactory& factory_;
-  const util::Micros timeout_;
+  const util::Micros timeout_;  // 0: no deadline
   const double time_scale_;
   std::string application_name_;
   std::deque<Waiter*> waiters_;

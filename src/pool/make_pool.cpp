@@ -1,6 +1,8 @@
 #include "pool/make_pool.hpp"
 
 #include "pool/hikari_pool.hpp"
+#include "pool/node_pg_pool.hpp"
+#include "pool/pgx_pool.hpp"
 #include "pool/psycopg_pool.hpp"
 #include "pool/queue_pool.hpp"
 
@@ -28,6 +30,12 @@ std::unique_ptr<Pool> make_pool(const scenario::PoolSettings& settings, double t
   }
   if (settings.kind == "psycopg_pool") {
     return std::make_unique<PsycopgPool>(settings, time_scale, factory);
+  }
+  if (settings.kind == "pgx") {
+    return std::make_unique<PgxPool>(settings, time_scale, factory);
+  }
+  if (settings.kind == "node_postgres") {
+    return std::make_unique<NodePgPool>(settings, time_scale, factory);
   }
   return std::make_unique<QueuePool>(sqlalchemy_config(settings), factory);
 }

@@ -117,6 +117,67 @@ Problems psycopg_check(const PoolSettings& p) {
   return out;
 }
 
+// pgxpool's connection-string settings (pgx v4.15), its Config.LazyConnect,
+// and the deadline the application gives Acquire.
+constexpr std::array kPgx{
+    KindSetting{"pool_max_conns", T::kInt, "4", "the most connections", 1, 10000},
+    KindSetting{"pool_min_conns", T::kInt, "0",
+                "opened at start and topped up at each health check", 0, 10000},
+    KindSetting{"pool_max_conn_lifetime", T::kDuration, "1h",
+                "closed at release or health check once this old", 1},
+    KindSetting{"pool_max_conn_idle_time", T::kDuration, "30m",
+                "idle connections close at the health check after this", 1},
+    KindSetting{"pool_health_check_period", T::kDuration, "1m", "how often the health check runs",
+                1},
+    KindSetting{"LazyConnect", T::kBool, "false",
+                "Config.LazyConnect: open nothing at start (else a refused start fails Connect)"},
+    KindSetting{"acquire_timeout", T::kDuration, "0s",
+                "the context deadline the application gives Acquire (0: none, waits for ever)"},
+};
+
+// new pg.Pool({...}) options, pg 8 (pg-pool 3).
+constexpr std::array kNodePg{
+    KindSetting{"max", T::kInt, "10", "the most clients", 1, 10000},
+    KindSetting{"min", T::kInt, "0", "idle clients never closed for idleness below this", 0, 10000},
+    KindSetting{"idleTimeoutMillis", T::kDuration, "10s",
+                "a released client idle this long closes (0: never)"},
+    KindSetting{"connectionTimeoutMillis", T::kDuration, "0s",
+                "how long connect() waits for a client (0: for ever)"},
+    KindSetting{"maxLifetimeSeconds", T::kDuration, "0s",
+                "a client this old closes, when idle or at release (0: for ever)"},
+    KindSetting{"maxUses", T::kInt, "0", "a client is closed after this many checkouts (0: never)",
+                0, 1'000'000'000},
+};
+
+int plain_capacity(const PoolSettings& p, std::string_view name) {
+  return p.own_number(name);
+}
+int pgx_capacity(const PoolSettings& p) {
+  return plain_capacity(p, "pool_max_conns");
+}
+int pgx_eager(const PoolSettings& p) {
+  return p.own_flag("LazyConnect") ? 0 : std::max(1, p.own_number("pool_min_conns"));
+}
+int node_capacity(const PoolSettings& p) {
+  return plain_capacity(p, "max");
+}
+
+Problems pgx_check(const PoolSettings& p) {
+  Problems out;
+  if (p.own_number("pool_min_conns") > p.own_number("pool_max_conns")) {
+    out.emplace_back("pool_min_conns", "must be at most pool_max_conns");
+  }
+  return out;
+}
+
+Problems node_check(const PoolSettings& p) {
+  Problems out;
+  if (p.own_number("min") > p.own_number("max")) {
+    out.emplace_back("min", "must be at most max");
+  }
+  return out;
+}
+
 int sqlalchemy_capacity(const PoolSettings& p) {
   return (p.null_pool || p.pool_size == 0 || p.max_overflow < 0) ? -1
                                                                  : p.pool_size + p.max_overflow;
@@ -152,6 +213,13 @@ constexpr std::array kKinds{
     PoolKind{"psycopg_pool", "psycopg_pool 3.1 ConnectionPool",
              "eager to min_size; grows one at a time while clients wait; shrinks every max_idle",
              kPsycopg, "timeout", 1, psycopg_capacity, psycopg_eager, psycopg_check},
+    PoolKind{"pgx", "pgx v4 pgxpool",
+             "one at start; callers connect themselves; no rollback: a connection returned in a "
+             "transaction is closed",
+             kPgx, "acquire_timeout", 1, pgx_capacity, pgx_eager, pgx_check},
+    PoolKind{"node_postgres", "node-postgres 8 Pool",
+             "lazy; callers connect themselves; a client released in a transaction stays in it",
+             kNodePg, "connectionTimeoutMillis", 1, node_capacity, no_eager, node_check},
 };
 
 }  // namespace

@@ -1,0 +1,228 @@
+// The pool kinds whose callers connect for themselves, against the libraries
+// they model: pgx v4's pgxpool (tests/differential/pools/pgx_cases.go, built
+// with Debian's Go and pgx) and node-postgres' Pool
+// (tests/differential/pools/node/, npm's pg), each case run once with the real
+// library and once with pgleak's model on one server (pool_kinds_fixture.hpp);
+// and the incident written for every stack. Skips, saying why, without them.
+#include "pool_kinds_fixture.hpp"
+
+namespace pgleak::testing {
+namespace {
+
+// Each sample of `model` equals the library's at the same moment or at the
+// sample before or after it (the libraries act on timers of their own).
+void agree_within_a_sample(const std::vector<int>& model, const std::vector<int>& real) {
+  ASSERT_EQ(model.size(), real.size());
+  for (size_t i = 0; i < model.size(); ++i) {
+    const bool near = model[i] == real[i] || (i > 0 && model[i] == real[i - 1]) ||
+                      (i + 1 < real.size() && model[i] == real[i + 1]);
+    EXPECT_TRUE(near) << "sample " << i << ": model " << ::testing::PrintToString(model)
+                      << ", library " << ::testing::PrintToString(real);
+  }
+}
+
+TEST_F(PoolKinds, PgxOpensMinConnsAtStartAndNodePostgresNothing) {
+  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  const auto pgx_real = pgx("fill", "px-fill-real");
+  const auto node_real = node("fill", "nd-fill-real");
+  auto px = model({{"kind", "pgx"}, {"pool_min_conns", 2}, {"pool_max_conns", 4}}, "px-fill-model");
+  auto nd = model({{"kind", "node_postgres"}, {"max", 4}}, "nd-fill-model");
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(pgx_real.at("backends"), 2);
+  EXPECT_EQ(backends("px-fill-model"), 2);
+  EXPECT_EQ(node_real.at("backends"), 0);
+  EXPECT_EQ(backends("nd-fill-model"), 0);
+}
+
+TEST_F(PoolKinds, PgxAndNodePostgresTimeOutInTheirOwnWords) {
+  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  const auto cases = {
+      std::tuple{json{{"kind", "pgx"}, {"pool_max_conns", 2}, {"acquire_timeout", "500ms"}},
+                 pgx("exhaust", "px-ex-real"), "px-ex-model"},
+      std::tuple{json{{"kind", "node_postgres"}, {"max", 2}, {"connectionTimeoutMillis", "500ms"}},
+                 node("exhaust", "nd-ex-real"), "nd-ex-model"}};
+  for (const auto& [settings, real, app] : cases) {
+    SCOPED_TRACE(settings.dump());
+    auto m = model(settings, app);
+    auto a = m.pool->checkout(as(app));
+    auto b = m.pool->checkout(as(app));
+    const auto t0 = Clock::now();
+    std::string message;
+    try {
+      m.pool->checkout(as(app));
+    } catch (const pool::PoolTimeoutError& e) {
+      message = e.what();
+    }
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    EXPECT_EQ(message, real.at("message").get<std::string>());
+    EXPECT_NEAR(static_cast<double>(waited.count()),
+                static_cast<double>(real.at("waited_ms").get<int64_t>()), 50.0);
+    EXPECT_GE(waited, 500ms);
+  }
+}
+
+// pgxpool hands the dead connection out and the caller's statement fails;
+// node-postgres removed it on its error event, so the caller never sees it.
+TEST_F(PoolKinds, AConnectionKilledWhileIdleInPgxAndNodePostgres) {
+  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  const auto cases = {std::tuple{json{{"kind", "pgx"}, {"pool_max_conns", 1}},
+                                 pgx("killed", "px-k-real"), "px-k-model"},
+                      std::tuple{json{{"kind", "node_postgres"}, {"max", 1}},
+                                 node("killed", "nd-k-real"), "nd-k-model"}};
+  for (const auto& [settings, real, app] : cases) {
+    SCOPED_TRACE(settings.dump());
+    auto m = model(settings, app);
+    int first = 0;
+    {
+      auto c = m.pool->checkout(as(app));
+      first = c->backend_pid();
+    }
+    terminate(first);
+    std::this_thread::sleep_for(700ms);
+    std::string seen = "ok";
+    {
+      auto c = m.pool->checkout(as(app));
+      try {
+        c->execute("SELECT 1");
+      } catch (const db::DbError&) {
+        seen = "error";
+        c.invalidate();
+      }
+    }
+    auto c = m.pool->checkout(as(app));
+    c->execute("SELECT 1");
+    EXPECT_EQ(seen, real.at("first_use").get<std::string>());
+    EXPECT_EQ(c->backend_pid() != first, real.at("then_replaced").get<bool>());
+  }
+}
+
+// Neither retries: the refusal (53300) is the caller's error, at once.
+TEST_F(PoolKinds, ARefusedConnectIsTheCallersErrorInPgxAndNodePostgres) {
+  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  const auto cases = {std::tuple{json{{"kind", "pgx"}, {"LazyConnect", true}},
+                                 pgx("refused", "px-r-real", true), "px-r-model"},
+                      std::tuple{json{{"kind", "node_postgres"}},
+                                 node("refused", "nd-r-real", true), "nd-r-model"}};
+  for (const auto& [settings, real, app] : cases) {
+    SCOPED_TRACE(settings.dump());
+    auto m = model(settings, app, true);
+    std::string sqlstate;
+    const auto t0 = Clock::now();
+    try {
+      m.pool->checkout(as(app));
+    } catch (const db::DbError& e) {
+      sqlstate = e.sqlstate();
+    }
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    EXPECT_EQ(sqlstate, "53300");
+    EXPECT_EQ(real.at("sqlstate"), sqlstate);
+    EXPECT_LT(waited, 500ms);
+    EXPECT_LT(real.at("waited_ms").get<int>(), 500);
+    EXPECT_EQ(m.pool->stats().connect_failures, 1u);
+  }
+}
+
+// Released inside a transaction: pgxpool closes the connection; node-postgres
+// keeps it, idle in transaction, for the next caller.
+TEST_F(PoolKinds, AConnectionReleasedInATransactionIsClosedByPgxAndKeptByNodePostgres) {
+  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  const auto pgx_real = pgx("in_transaction", "px-t-real");
+  const auto node_real = node("in_transaction", "nd-t-real");
+  for (const auto& [settings, app] :
+       {std::pair{json{{"kind", "pgx"}, {"pool_max_conns", 1}}, std::string{"px-t-model"}},
+        std::pair{json{{"kind", "node_postgres"}, {"max", 1}}, std::string{"nd-t-model"}}}) {
+    SCOPED_TRACE(settings.dump());
+    auto m = model(settings, app);
+    int first = 0;
+    {
+      auto c = m.pool->checkout(as(app));
+      first = c->backend_pid();
+      c->begin();
+      c->execute("SELECT 1");
+    }
+    const bool node_kind = settings.at("kind") == "node_postgres";
+    if (node_kind) {
+      EXPECT_EQ(node_real.at("idle_in_transaction"), 1);
+      EXPECT_EQ(backends(app, "idle in transaction"), 1);
+    }
+    auto c = m.pool->checkout(as(app));
+    const bool same = c->backend_pid() == first;
+    EXPECT_EQ(same, (node_kind ? node_real : pgx_real).at("same_connection").get<bool>());
+    EXPECT_EQ(same, node_kind);
+  }
+}
+
+// Idle connections close: pgxpool's at its health check (here every 250 ms,
+// after 1 s idle) down to pool_min_conns; node-postgres' each after
+// idleTimeoutMillis (1 s).
+TEST_F(PoolKinds, IdleConnectionsCloseOnEachLibrarysSchedule) {
+  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  struct Case {
+    json settings;
+    std::future<json> real;  // run beside the model: both take 2.5 s
+    std::string app;
+    int floor;  // what stays: pool_min_conns, or node-postgres' min 0
+  };
+  std::vector<Case> cases;
+  cases.push_back({{{"kind", "pgx"},
+                    {"pool_max_conns", 3},
+                    {"pool_min_conns", 1},
+                    {"pool_max_conn_idle_time", "1s"},
+                    {"pool_health_check_period", "250ms"}},
+                   std::async(std::launch::async, [this] { return pgx("idle", "px-i-real"); }),
+                   "px-i-model",
+                   1});
+  cases.push_back({{{"kind", "node_postgres"}, {"max", 3}, {"idleTimeoutMillis", "1s"}},
+                   std::async(std::launch::async, [this] { return node("idle", "nd-i-real"); }),
+                   "nd-i-model",
+                   0});
+  for (auto& c : cases) {
+    SCOPED_TRACE(c.settings.dump());
+    auto m = model(c.settings, c.app);
+    {
+      std::vector<pool::PooledConnection> held;
+      for (int i = 0; i < 3; ++i) {
+        held.push_back(m.pool->checkout(as(c.app)));
+      }
+    }
+    std::vector<int> counts;
+    for (int i = 0; i < 10; ++i) {
+      std::this_thread::sleep_for(250ms);
+      counts.push_back(backends(c.app));
+    }
+    const auto real_counts = c.real.get().at("counts").get<std::vector<int>>();
+    EXPECT_EQ(counts.front(), 3);
+    EXPECT_EQ(counts.back(), c.floor);
+    EXPECT_EQ(real_counts.back(), c.floor);
+    agree_within_a_sample(counts, real_counts);
+  }
+}
+
+// The incident written for each stack (scenarios/pools/): the duplicate
+// launchers' eager pools exhaust the server while the pools keep retrying in
+// the background; the fixed one passes.
+TEST_F(PoolKinds, TheIncidentOnEachStackFailsAndItsFixPasses) {
+  need(true, "PostgreSQL");
+  for (const std::string stack : {"hikaricp", "psycopg_pool"}) {
+    SCOPED_TRACE(stack);
+    const auto report = (scratch_->path() / (stack + ".json")).string();
+    Subprocess before{
+        {kBinary, "run",
+         std::string{PGLEAK_SOURCE_DIR} + "/scenarios/pools/" + stack + "-before.json", "--report",
+         report, "--quiet"}};
+    ASSERT_EQ(before.wait_for(120s), 1) << before.err();
+    std::ifstream in{report};
+    const auto r = json::parse(in);
+    EXPECT_EQ(r.at("verdict").at("diagnosis"), "server_limit") << r.at("verdict").dump();
+    EXPECT_GT(r.at("summary").at("connect_failures").get<int>(), 0);
+    EXPECT_GT(r.at("summary").at("pool_timeouts").get<int>(), 0);
+    EXPECT_EQ(r.at("scenario").at("pool").at("kind"), stack);
+    Subprocess after{{kBinary, "run",
+                      std::string{PGLEAK_SOURCE_DIR} + "/scenarios/pools/" + stack + "-after.json",
+                      "--report", report, "--quiet"}};
+    EXPECT_EQ(after.wait_for(120s), 0) << after.err() << after.out();
+  }
+}
+
+}  // namespace
+}  // namespace pgleak::testing

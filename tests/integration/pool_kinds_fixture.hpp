@@ -1,0 +1,188 @@
+#pragma once
+
+// The fixture of the pool kinds' differential suite (pool_kinds_test.cpp,
+// pool_kinds_caller_test.cpp): one server, the real libraries' case
+// programs built or found once, and pgleak's model of a kind on demand.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <regex>
+#include <thread>
+
+#include "../scratch_dir.hpp"
+#include "binary_suite.hpp"
+#include "db/db_error.hpp"
+#include "db/pg_connection.hpp"
+#include "pool/make_pool.hpp"
+#include "scenario/loader.hpp"
+#include "server/embedded_server.hpp"
+#include "subprocess.hpp"
+#include "workload/pattern_registry.hpp"
+
+namespace pgleak::testing {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+const std::string kCases = std::string{PGLEAK_SOURCE_DIR} + "/tests/differential/pools/";
+const std::string kPython = "/usr/bin/python3";
+const std::string kJars =
+    "/usr/share/java/HikariCP.jar:/usr/share/java/postgresql.jar:/usr/share/java/slf4j-api.jar";
+
+inline bool succeeds(std::vector<std::string> argv) {
+  Subprocess p{std::move(argv)};
+  return p.wait_for(120s) == 0;
+}
+
+class PoolKinds : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    scratch_ = new ScratchDir;
+    have_psycopg_ = succeeds({kPython, "-c", "import psycopg, psycopg_pool"});
+    have_hikari_ = fs::exists("/usr/share/java/HikariCP.jar") &&
+                   fs::exists("/usr/share/java/postgresql.jar") &&
+                   succeeds({"/usr/bin/javac", "-cp", kJars, "-d", scratch_->path().string(),
+                             kCases + "HikariCases.java"});
+    const auto scratch = scratch_->path().string();
+    have_pgx_ = fs::exists("/usr/bin/go") &&
+                succeeds({"/usr/bin/env", "GO111MODULE=off", "GOPATH=/usr/share/gocode",
+                          "GOCACHE=" + scratch + "/gocache", "GOFLAGS=", "/usr/bin/go", "build",
+                          "-o", scratch + "/pgx_cases", kCases + "pgx_cases.go"});
+    have_node_ = fs::exists(kCases + "node/node_modules/pg/package.json") &&
+                 succeeds({"/usr/bin/env", "node", "--version"});
+    if (!have_psycopg_ && !have_hikari_ && !have_pgx_ && !have_node_) {
+      return;
+    }
+    server::EmbeddedServerOptions options;
+    options.max_connections = 40;
+    server_ = server::EmbeddedServer::start(options).release();
+    pqxx::connection admin{server_->superuser_conninfo().to_libpq()};
+    pqxx::nontransaction tx{admin};
+    tx.exec0("CREATE ROLE pgleak_refused LOGIN CONNECTION LIMIT 0");
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    delete scratch_;
+    scratch_ = nullptr;
+  }
+
+  void need(bool have, const char* what) {
+    if (server_ == nullptr || !have) {
+      GTEST_SKIP() << what << " is not installed (scripts/setup.sh installs it)";
+    }
+  }
+
+  static db::ConnInfo refused_conninfo() {
+    auto info = server_->app_conninfo();
+    info.set("user", "pgleak_refused");
+    return info;
+  }
+
+  // `app`'s backends (in `state`, when given).
+  int backends(const std::string& app, const std::string& state = {}) {
+    pqxx::connection admin{server_->superuser_conninfo().to_libpq()};
+    pqxx::nontransaction tx{admin};
+    return tx
+        .exec1("SELECT count(*)::int FROM pg_stat_activity WHERE application_name = " +
+               tx.quote(app) + (state.empty() ? "" : " AND state = " + tx.quote(state)))[0]
+        .as<int>();
+  }
+  void terminate(int pid) {
+    pqxx::connection admin{server_->superuser_conninfo().to_libpq()};
+    pqxx::nontransaction tx{admin};
+    tx.exec1("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+  }
+
+  json psycopg(const std::string& c, const std::string& app, bool refused = false) {
+    const auto dsn = (refused ? refused_conninfo() : server_->app_conninfo()).to_libpq();
+    Subprocess p{{kPython, kCases + "psycopg_pool_cases.py", dsn,
+                  server_->superuser_conninfo().to_libpq(), c, app}};
+    EXPECT_EQ(p.wait_for(120s), 0) << p.err();
+    return json::parse(p.out());
+  }
+  json hikari(const std::string& c, const std::string& app, bool refused = false) {
+    const auto info = server_->app_conninfo();
+    const auto url = "jdbc:postgresql://127.0.0.1:" + *info.get("port") + "/" + *info.get("dbname");
+    const auto log = (scratch_->path() / (app + ".log")).string();
+    Subprocess p{{"/usr/bin/java", "-cp",
+                  scratch_->path().string() + ":" + kJars + ":/usr/share/java/slf4j-simple.jar",
+                  "-Dcom.zaxxer.hikari.housekeeping.periodMs=250",
+                  "-Dorg.slf4j.simpleLogger.logFile=" + log, "HikariCases", url,
+                  refused ? "pgleak_refused" : *info.get("user"), url,
+                  *server_->superuser_conninfo().get("user"), c, app, log}};
+    EXPECT_EQ(p.wait_for(120s), 0) << p.err();
+    return json::parse(p.out());
+  }
+
+  json pgx(const std::string& c, const std::string& app, bool refused = false) {
+    const auto dsn = (refused ? refused_conninfo() : server_->app_conninfo()).to_libpq();
+    Subprocess p{{(scratch_->path() / "pgx_cases").string(), dsn,
+                  server_->superuser_conninfo().to_libpq(), c, app}};
+    EXPECT_EQ(p.wait_for(120s), 0) << p.err();
+    return json::parse(p.out());
+  }
+  static std::string url(const db::ConnInfo& info) {
+    return "postgresql://" + *info.get("user") + "@127.0.0.1:" + *info.get("port") + "/" +
+           *info.get("dbname");
+  }
+  json node(const std::string& c, const std::string& app, bool refused = false) {
+    Subprocess p{{"/usr/bin/env", "node", kCases + "node/node_pg_cases.js",
+                  url(refused ? refused_conninfo() : server_->app_conninfo()),
+                  url(server_->superuser_conninfo()), c, app}};
+    EXPECT_EQ(p.wait_for(120s), 0) << p.err();
+    return json::parse(p.out());
+  }
+
+  // The model of `kind` with these settings (as a scenario's "pool" object).
+  struct Model {
+    std::unique_ptr<db::PgConnectionFactory> factory;
+    scenario::Scenario scenario;
+    std::unique_ptr<pool::Pool> pool;
+  };
+  Model model(const json& pool_settings, const std::string& app, bool refused = false) {
+    Model m;
+    const json doc = {{"name", "pool-kinds"},
+                      {"duration", "1s"},
+                      {"pool", pool_settings},
+                      {"processes", {{{"name", "p"}, {"workers", {{{"pattern", "scoped"}}}}}}}};
+    m.scenario =
+        scenario::parse(doc.dump(), "pool.json", workload::PatternRegistry::builtin().catalog());
+    m.factory = std::make_unique<db::PgConnectionFactory>(
+        refused ? refused_conninfo() : server_->app_conninfo(), db::SessionSettings{});
+    m.pool = pool::make_pool(m.scenario.pool, 1.0, *m.factory);
+    m.pool->begin_life(app, Clock::now());
+    return m;
+  }
+  static pool::CheckoutRequest as(const std::string& app) { return {app, "w.0"}; }
+
+  // Until `app` has `n` backends, for at most 5 s (a closed one exits a
+  // moment after its client lets go).
+  void settle(const std::string& app, int n) {
+    for (int i = 0; i < 500 && backends(app) != n; ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  static inline server::EmbeddedServer* server_ = nullptr;
+  static inline ScratchDir* scratch_ = nullptr;
+  static inline bool have_psycopg_ = false;
+  static inline bool have_hikari_ = false;
+  static inline bool have_pgx_ = false;
+  static inline bool have_node_ = false;
+};
+
+// The number in "... after 517ms." (HikariCP), or -1.
+inline int64_t millis_in(const std::string& message) {
+  std::smatch m;
+  return std::regex_search(message, m, std::regex{R"(after (\d+)ms)"}) ? std::stoll(m[1]) : -1;
+}
+
+}  // namespace pgleak::testing
