@@ -42,7 +42,7 @@ struct PoolKind {
   std::string_view about;    // one line for `pgleak list`
   std::span<const KindSetting> settings;
   std::string_view timeout_setting;  // the one that bounds a checkout's wait
-  int threads = 0;  // threads a pool of this kind runs beside the workers
+  int threads = 0;                   // threads a pool of this kind runs beside the workers
   // The most connections one pool of this kind opens; -1 when unbounded.
   int (*capacity)(const PoolSettings&) = nullptr;
   // Connections it opens at start before anyone asks (an eager pool).

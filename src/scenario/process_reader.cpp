@@ -56,6 +56,9 @@ void read_sqlalchemy(ObjectReader& r, PoolSettings& pool);
 // A kind's own settings at their defaults, scaled like written ones.
 void fill_defaults(ObjectReader& r, const PoolKind& kind, PoolSettings& pool) {
   pool.own.clear();
+  if (kind.name == kSqlAlchemyKind) {
+    return;  // its settings are PoolSettings' own fields
+  }
   for (const auto& setting : kind.settings) {
     KindValue v;
     const std::string text{setting.default_value};
