@@ -33,7 +33,21 @@ class DbError : public std::runtime_error {
   // The connection can no longer be used (SQLAlchemy's "is_disconnect").
   bool disconnected() const noexcept { return disconnected_; }
 
+  // A lost connection: the FATAL the server sent before it closed (from the
+  // failed statement's text, or a notice that came while the session was
+  // idle) and its SQLSTATE read from that text; empty when none came. A
+  // driver that speaks the protocol itself (JDBC, pgx, node-postgres) shows
+  // this to its caller; libpq's drivers show the lost connection instead.
+  void set_server_fatal(std::string message, std::string sqlstate) {
+    server_fatal_ = std::move(message);
+    server_fatal_sqlstate_ = std::move(sqlstate);
+  }
+  const std::string& server_fatal() const noexcept { return server_fatal_; }
+  const std::string& server_fatal_sqlstate() const noexcept { return server_fatal_sqlstate_; }
+
  private:
+  std::string server_fatal_;
+  std::string server_fatal_sqlstate_;
   std::string sqlstate_;
   bool disconnected_;
   CodeSource source_;

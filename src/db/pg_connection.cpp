@@ -104,7 +104,36 @@ std::string millis(std::chrono::milliseconds d) {
   return std::to_string(d.count());
 }
 
+// The FATAL in a lost connection's error text, if the server's words are there.
+std::string fatal_in(std::string_view text) {
+  const auto at = text.find("FATAL:");
+  if (at == std::string_view::npos) {
+    return {};
+  }
+  const auto end = text.find('\n', at);
+  return std::string{text.substr(at, end == std::string_view::npos ? end : end - at)};
+}
+
 }  // namespace
+
+// libpq's notices (a FATAL that comes between statements is one) go nowhere,
+// but the last FATAL is kept, at most 4 KiB of it.
+class FatalNotices final : public pqxx::errorhandler {
+ public:
+  explicit FatalNotices(pqxx::connection_base& conn) : pqxx::errorhandler(conn) {}
+  bool operator()(const char message[]) noexcept override {
+    try {
+      const std::string_view text{message};
+      if (text.starts_with("FATAL:")) {
+        last_fatal.assign(text.substr(0, 4096));
+      }
+    } catch (...) {
+      // keeping it is best effort
+    }
+    return false;  // no other handler: quiet
+  }
+  std::string last_fatal;
+};
 
 // What the thread constructing a PgConnection hands to its connection policy:
 // libpqxx builds the policy from an options string alone.
@@ -171,7 +200,7 @@ PgConnection::PgConnection(const ConnInfo& base, const SessionSettings& settings
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     conn_->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
-    quiet_ = std::make_unique<pqxx::quiet_errorhandler>(*conn_);
+    notices_ = std::make_unique<FatalNotices>(*conn_);
     backend_pid_ = conn_->backendpid();
     if (sockets_ != nullptr) {
       socket_ = conn_->sock();
@@ -216,7 +245,16 @@ void PgConnection::run(std::string_view sql, bool transactional) {
         // The server closed the session (after a FATAL such as 57P01 or
         // 25P03, or without a word): psycopg2 shows libpq's words for it and
         // no SQLSTATE, whatever the server sent before closing.
-        throw DbError(as_libpq_lost_text(e.what()), "", true, CodeSource::kNone);
+        DbError lost(as_libpq_lost_text(e.what()), "", true, CodeSource::kNone);
+        auto fatal = fatal_in(e.what());
+        if (fatal.empty() && notices_) {
+          fatal = fatal_in(notices_->last_fatal);
+        }
+        if (!fatal.empty()) {
+          const auto state = sqlstate_from_message(fatal);
+          lost.set_server_fatal(trim(fatal), state.value_or(""));
+        }
+        throw lost;
       } else if (tx_state_ == TxState::kInTransaction) {
         tx_state_ = TxState::kFailed;
       }
@@ -304,7 +342,7 @@ void PgConnection::close() noexcept {
     sockets_->remove(socket_);  // before the descriptor can be reused
     socket_ = -1;
   }
-  quiet_.reset();
+  notices_.reset();
   conn_.reset();
   backend_pid_ = 0;
 }

@@ -11,7 +11,6 @@
 #include "db/socket_registry.hpp"
 
 namespace pqxx {
-class quiet_errorhandler;
 template <typename>
 class basic_connection_base;
 }  // namespace pqxx
@@ -32,6 +31,8 @@ class DeadlineConnect;
 
 // A libpqxx session. Errors become DbError with the server's SQLSTATE, or one
 // recovered from libpq's message when the session broke.
+class FatalNotices;
+
 class PgConnection final : public Connection {
  public:
   // Throws DbError when the server refuses or cannot be reached, or when
@@ -71,7 +72,8 @@ class PgConnection final : public Connection {
   // The exact type: pqxx::connection_base has no virtual destructor, and only
   // the derived one closes the session.
   std::unique_ptr<pqxx::basic_connection_base<DeadlineConnect>> conn_;
-  std::unique_ptr<pqxx::quiet_errorhandler> quiet_;
+  // Swallows libpq's notices, keeping the last FATAL (see DbError::server_fatal).
+  std::unique_ptr<FatalNotices> notices_;
   TxState tx_state_ = TxState::kIdle;
   int backend_pid_ = 0;
   std::string application_name_;

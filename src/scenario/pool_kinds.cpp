@@ -209,17 +209,17 @@ constexpr std::array kKinds{
              0, sqlalchemy_capacity, no_eager, no_problems},
     PoolKind{"hikaricp", "HikariCP 2.7",
              "eager to minimumIdle in the background; refused connects retried; leak warnings",
-             kHikari, "connectionTimeout", 1, hikari_capacity, hikari_eager, hikari_check},
+             kHikari, "connectionTimeout", 1, hikari_capacity, hikari_eager, hikari_check, true},
     PoolKind{"psycopg_pool", "psycopg_pool 3.1 ConnectionPool",
              "eager to min_size; grows one at a time while clients wait; shrinks every max_idle",
              kPsycopg, "timeout", 1, psycopg_capacity, psycopg_eager, psycopg_check},
     PoolKind{"pgx", "pgx v4 pgxpool",
              "one at start; callers connect themselves; no rollback: a connection returned in a "
              "transaction is closed",
-             kPgx, "acquire_timeout", 1, pgx_capacity, pgx_eager, pgx_check},
+             kPgx, "acquire_timeout", 1, pgx_capacity, pgx_eager, pgx_check, true},
     PoolKind{"node_postgres", "node-postgres 8 Pool",
              "lazy; callers connect themselves; a client released in a transaction stays in it",
-             kNodePg, "connectionTimeoutMillis", 1, node_capacity, no_eager, node_check},
+             kNodePg, "connectionTimeoutMillis", 1, node_capacity, no_eager, node_check, true},
 };
 
 }  // namespace

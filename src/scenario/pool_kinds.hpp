@@ -50,6 +50,11 @@ struct PoolKind {
   // What the library refuses or silently changes in these settings together,
   // as (setting, why) pairs; none when they are good.
   std::vector<std::pair<std::string, std::string>> (*check)(const PoolSettings&) = nullptr;
+  // Whether the caller of a connection the server ended (57P01, 25P03, ...)
+  // sees the FATAL it sent, with its SQLSTATE: drivers that speak the
+  // protocol themselves (JDBC, pgx, node-postgres) show it; libpq's
+  // (psycopg2, psycopg) show a lost connection without one.
+  bool shows_server_fatal = false;
 };
 
 inline constexpr std::string_view kSqlAlchemyKind = "sqlalchemy";

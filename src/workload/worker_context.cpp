@@ -4,6 +4,7 @@
 
 #include "db/db_error.hpp"
 #include "db/sqlstate.hpp"
+#include "scenario/pool_kinds.hpp"
 #include "util/stoppable_sleep.hpp"
 
 namespace pgleak::workload {
@@ -135,12 +136,18 @@ void WorkerContext::record_db_error(const char* kind, const db::DbError& error) 
   if (stop_.stop_requested() || process_.crashed()) {
     return;  // a run that is stopping may see its server go first: not the pattern's fault
   }
-  const bool lost = error.disconnected() && error.sqlstate().empty() && kind == record::kQueryError;
+  // A connection the server ended: JDBC, pgx and node-postgres show the
+  // FATAL it sent, with its SQLSTATE; libpq's drivers a lost connection.
+  const bool fatal = error.disconnected() && error.sqlstate().empty() &&
+                     !error.server_fatal_sqlstate().empty() &&
+                     scenario::kind_of(process_.spec().pool).shows_server_fatal;
+  const auto& sqlstate = fatal ? error.server_fatal_sqlstate() : error.sqlstate();
+  const bool lost = error.disconnected() && sqlstate.empty() && kind == record::kQueryError;
   auto e = event(lost ? record::kConnectionLost : kind);
-  e.sqlstate = error.sqlstate();
-  e.message = error.what();
+  e.sqlstate = sqlstate;
+  e.message = fatal ? error.server_fatal() : error.what();
   e.pgbouncer_error = db::pgbouncer_error_key(e.message);
-  switch (error.source()) {
+  switch (fatal ? db::CodeSource::kServer : error.source()) {
     case db::CodeSource::kServer:
       e.code_source = "server";
       break;

@@ -93,6 +93,10 @@ TEST_F(PoolKinds, AConnectionKilledWhileIdleInPgxAndNodePostgres) {
     c->execute("SELECT 1");
     EXPECT_EQ(seen, real.at("first_use").get<std::string>());
     EXPECT_EQ(c->backend_pid() != first, real.at("then_replaced").get<bool>());
+    if (real.contains("sqlstate")) {
+      // pgx shows the server's FATAL: what ADeadConnectionsError... relies on.
+      EXPECT_EQ(real.at("sqlstate"), "57P01");
+    }
   }
 }
 
@@ -195,6 +199,39 @@ TEST_F(PoolKinds, IdleConnectionsCloseOnEachLibrarysSchedule) {
     EXPECT_EQ(counts.back(), c.floor);
     EXPECT_EQ(real_counts.back(), c.floor);
     agree_within_a_sample(counts, real_counts);
+  }
+}
+
+// A connection the server ended, seen by the caller: pgx (which speaks the
+// protocol itself) shows the FATAL the server sent with its SQLSTATE (57P01),
+// psycopg (over libpq) a lost connection with none (as the real psycopg did in
+// AConnectionKilledWhileIdle...): the report counts the first as an error by
+// SQLSTATE and the second as a connection lost.
+TEST_F(PoolKinds, ADeadConnectionsErrorCarriesItsSqlstateOnlyWhereTheLibrarysDoes) {
+  need(true, "PostgreSQL");
+  for (const auto& [pool, with_code] :
+       {std::pair{R"({"kind": "pgx", "pool_max_conns": 2, "pool_min_conns": 2})", true},
+        std::pair{R"({"kind": "psycopg_pool", "min_size": 2})", false}}) {
+    SCOPED_TRACE(pool);
+    const auto dir = scratch_->path();
+    const auto file = (dir / "dead.json").string();
+    std::ofstream{file} << R"({"name": "dead", "duration": "1500ms", "sample_interval": "100ms",
+      "pool": )" << pool << R"(,
+      "processes": [{"name": "api",
+                     "workers": [{"pattern": "scoped", "count": 2, "think_time": "400ms"}]}],
+      "faults": [{"at": "700ms", "action": "terminate_backends", "target": "api"}]})";
+    const auto report = (dir / "dead-report.json").string();
+    Subprocess run{{kBinary, "run", file, "--report", report, "--quiet"}};
+    ASSERT_LE(run.wait_for(120s), 1) << run.err();
+    std::ifstream in{report};
+    const auto summary = json::parse(in).at("summary");
+    const auto& codes = summary.at("errors_by_sqlstate");
+    if (with_code) {
+      EXPECT_TRUE(codes.contains("57P01")) << summary.dump();
+    } else {
+      EXPECT_FALSE(codes.contains("57P01")) << summary.dump();
+      EXPECT_GE(summary.at("connections_lost").get<int>(), 1) << summary.dump();
+    }
   }
 }
 

@@ -100,9 +100,11 @@ func killed() map[string]interface{} {
 	c, err = p.Acquire(context.Background())
 	must(err)
 	seen := "ok"
+	var code interface{}
 	_, err = c.Exec(context.Background(), "SELECT 1")
 	if err != nil {
 		seen = "error"
+		code = sqlstate(err)
 	}
 	c.Release()
 	c, err = p.Acquire(context.Background())
@@ -111,7 +113,7 @@ func killed() map[string]interface{} {
 	must(err)
 	replaced := pid(c) != first
 	c.Release()
-	return map[string]interface{}{"first_use": seen, "then_replaced": replaced}
+	return map[string]interface{}{"first_use": seen, "sqlstate": code, "then_replaced": replaced}
 }
 
 func refused() map[string]interface{} {
