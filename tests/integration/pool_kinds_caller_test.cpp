@@ -202,6 +202,43 @@ TEST_F(PoolKinds, IdleConnectionsCloseOnEachLibrarysSchedule) {
   }
 }
 
+// Past its life: pgxpool's health check closes an idle connection and its
+// release a busy one; node-postgres' timer closes an idle client and its
+// release a busy one. Neither jitters.
+TEST_F(PoolKinds, PgxAndNodePostgresCloseAConnectionPastItsLife) {
+  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  auto pgx_real = std::async(std::launch::async, [this] { return pgx("lifetime", "px-l-real"); });
+  auto node_real = std::async(std::launch::async, [this] { return node("lifetime", "nd-l-real"); });
+  const auto run = [this](const json& settings, const std::string& app) {
+    auto m = model(settings, app);
+    int first = 0;
+    {
+      auto c = m.pool->checkout(as(app));
+      first = c->backend_pid();
+    }
+    std::this_thread::sleep_for(800ms);
+    const int idle_left = backends(app);
+    bool replaced = false;
+    {
+      auto c = m.pool->checkout(as(app));
+      replaced = c->backend_pid() != first;
+      std::this_thread::sleep_for(800ms);
+    }
+    settle(app, 0);
+    return json{{"idle_left", idle_left}, {"replaced", replaced}, {"busy_left", backends(app)}};
+  };
+  const auto pgx_model = run({{"kind", "pgx"},
+                              {"pool_max_conns", 1},
+                              {"pool_max_conn_lifetime", "500ms"},
+                              {"pool_health_check_period", "250ms"}},
+                             "px-l-model");
+  const auto node_model =
+      run({{"kind", "node_postgres"}, {"max", 1}, {"maxLifetimeSeconds", "500ms"}}, "nd-l-model");
+  EXPECT_EQ(pgx_model, pgx_real.get());
+  EXPECT_EQ(node_model, node_real.get());
+  EXPECT_EQ(pgx_model, (json{{"idle_left", 0}, {"replaced", true}, {"busy_left", 0}}));
+}
+
 // A connection the server ended, seen by the caller: pgx (which speaks the
 // protocol itself) shows the FATAL the server sent with its SQLSTATE (57P01),
 // psycopg (over libpq) a lost connection with none (as the real psycopg did in

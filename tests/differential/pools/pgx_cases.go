@@ -141,6 +141,25 @@ func inTransaction() map[string]interface{} {
 	return map[string]interface{}{"same_connection": same}
 }
 
+// Past its life: idle, closed by the health check; in use, at release.
+func lifetime() map[string]interface{} {
+	p := pool("pool_max_conns=1 pool_max_conn_lifetime=500ms pool_health_check_period=250ms")
+	defer p.Close()
+	c, err := p.Acquire(context.Background())
+	must(err)
+	first := pid(c)
+	c.Release()
+	time.Sleep(800 * time.Millisecond)
+	idleLeft := backends()
+	c, err = p.Acquire(context.Background())
+	must(err)
+	replaced := pid(c) != first
+	time.Sleep(800 * time.Millisecond)
+	c.Release()
+	time.Sleep(100 * time.Millisecond)
+	return map[string]interface{}{"idle_left": idleLeft, "replaced": replaced, "busy_left": backends()}
+}
+
 func idle() map[string]interface{} {
 	p := pool("pool_max_conns=3 pool_min_conns=1 pool_max_conn_idle_time=1s pool_health_check_period=250ms")
 	defer p.Close()
@@ -168,7 +187,7 @@ func main() {
 	must(err)
 	cases := map[string]func() map[string]interface{}{
 		"fill": fill, "exhaust": exhaust, "killed": killed, "refused": refused,
-		"in_transaction": inTransaction, "idle": idle,
+		"in_transaction": inTransaction, "idle": idle, "lifetime": lifetime,
 	}
 	run, ok := cases[os.Args[3]]
 	if !ok {

@@ -102,6 +102,23 @@ const cases = {
     await p.end();
     return { same_connection: same, idle_in_transaction: idleInTransaction };
   },
+  // Past its life: idle, closed then; in use, at release.
+  async lifetime() {
+    const p = pool({ max: 1, maxLifetimeSeconds: 0.5 });
+    let c = await p.connect();
+    const first = await pid(c);
+    c.release();
+    await sleep(800);
+    const idleLeft = await backends();
+    c = await p.connect();
+    const replaced = (await pid(c)) !== first;
+    await sleep(800);
+    c.release();
+    await sleep(100);
+    const busyLeft = await backends();
+    await p.end();
+    return { idle_left: idleLeft, replaced, busy_left: busyLeft };
+  },
   async idle() {
     const p = pool({ max: 3, idleTimeoutMillis: 1000 });
     const held = [await p.connect(), await p.connect(), await p.connect()];
