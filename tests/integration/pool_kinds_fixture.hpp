@@ -163,6 +163,52 @@ class PoolKinds : public ::testing::Test {
   }
   static pool::CheckoutRequest as(const std::string& app) { return {app, "w.0"}; }
 
+  // The killed case on the model: a connection used and returned, its
+  // backend terminated, 700 ms idle (past HikariCP's 500 ms bypass), then
+  // used again; if that fails, returned broken and one more used. What the
+  // case programs print: {"first_use": "ok" | "error", "then_replaced": bool}.
+  json killed(const json& settings, const std::string& app) {
+    auto m = model(settings, app);
+    int first = 0;
+    {
+      auto c = m.pool->checkout(as(app));
+      first = c->backend_pid();
+    }
+    terminate(first);
+    std::this_thread::sleep_for(700ms);
+    std::string seen = "ok";
+    {
+      auto c = m.pool->checkout(as(app));
+      try {
+        c->execute("SELECT 1");
+      } catch (const db::DbError&) {
+        seen = "error";
+        c.invalidate();
+      }
+    }
+    auto c = m.pool->checkout(as(app));
+    c->execute("SELECT 1");
+    return {{"first_use", seen}, {"then_replaced", c->backend_pid() != first}};
+  }
+
+  // One checkout that must time out: its message, and how long it waited.
+  struct TimedOut {
+    std::string message;
+    std::chrono::milliseconds waited{0};
+  };
+  static TimedOut time_out(pool::Pool& pool, const std::string& app) {
+    TimedOut out;
+    const auto t0 = Clock::now();
+    try {
+      pool.checkout(as(app));
+      ADD_FAILURE() << "the checkout did not time out";
+    } catch (const pool::PoolTimeoutError& e) {
+      out.message = e.what();
+    }
+    out.waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    return out;
+  }
+
   // Until `app` has `n` backends, for at most 5 s (a closed one exits a
   // moment after its client lets go).
   void settle(const std::string& app, int n) {

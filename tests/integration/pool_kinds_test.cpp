@@ -45,14 +45,7 @@ TEST_F(PoolKinds, ExhaustionTimesOutInEachLibrarysWords) {
     auto m = model(settings, app);
     auto a = m.pool->checkout(as(app));
     auto b = m.pool->checkout(as(app));
-    const auto t0 = Clock::now();
-    std::string message;
-    try {
-      m.pool->checkout(as(app));
-    } catch (const pool::PoolTimeoutError& e) {
-      message = e.what();
-    }
-    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    const auto [message, waited] = time_out(*m.pool, app);
     const auto real_message = real.at("message").get<std::string>();
     const auto real_waited = real.at("waited_ms").get<int64_t>();
     EXPECT_NEAR(static_cast<double>(waited.count()), static_cast<double>(real_waited), 50.0);
@@ -80,34 +73,10 @@ TEST_F(PoolKinds, AConnectionKilledWhileIdleIsSeenAsEachLibraryShowsIt) {
                                  psycopg("killed", "pp-k-real"), "pp-k-model"}};
   for (const auto& [settings, real, app] : cases) {
     SCOPED_TRACE(settings.dump());
-    auto m = model(settings, app);
-    int first = 0;
-    {
-      auto c = m.pool->checkout(as(app));
-      first = c->backend_pid();
-    }
-    terminate(first);
-    std::this_thread::sleep_for(700ms);
-    std::string seen = "ok";
-    bool replaced = false;
-    {
-      auto c = m.pool->checkout(as(app));
-      try {
-        c->execute("SELECT 1");
-        replaced = c->backend_pid() != first;
-      } catch (const db::DbError&) {
-        seen = "error";
-        c.invalidate();
-      }
-    }
-    if (seen == "error") {
-      auto c = m.pool->checkout(as(app));
-      c->execute("SELECT 1");
-      replaced = c->backend_pid() != first;
-    }
-    EXPECT_EQ(seen, real.at("first_use").get<std::string>());
-    EXPECT_EQ(replaced, real.at("then_replaced").get<bool>());
-    EXPECT_TRUE(replaced);
+    const auto seen = killed(settings, app);
+    EXPECT_EQ(seen.at("first_use"), real.at("first_use"));
+    EXPECT_EQ(seen.at("then_replaced"), real.at("then_replaced"));
+    EXPECT_TRUE(seen.at("then_replaced").get<bool>());
   }
 }
 
@@ -123,14 +92,7 @@ TEST_F(PoolKinds, ARefusedConnectReachesTheClientOnlyAsItsTimeout) {
   for (const auto& [settings, real, app] : cases) {
     SCOPED_TRACE(settings.dump());
     auto m = model(settings, app, true);
-    const auto t0 = Clock::now();
-    std::string message;
-    try {
-      m.pool->checkout(as(app));
-    } catch (const pool::PoolTimeoutError& e) {
-      message = e.what();
-    }
-    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    const auto [message, waited] = time_out(*m.pool, app);
     const auto real_message = real.at("message").get<std::string>();
     EXPECT_NEAR(static_cast<double>(waited.count()),
                 static_cast<double>(real.at("waited_ms").get<int64_t>()), 50.0);
