@@ -246,6 +246,46 @@ TEST_F(PoolKinds, ADeadConnectionsErrorCarriesItsSqlstateOnlyWhereTheLibrarysDoe
   }
 }
 
+// An eager pool through a process's crash and restart: each life fills the
+// pool again (2 idle beside the held connection), and never past its
+// maximum (4: clients that ask while the fill is under way may make both
+// libraries open more than the 3 in use).
+TEST_F(PoolKinds, AnEagerPoolFillsAgainInEachLifeOfItsProcess) {
+  need(true, "PostgreSQL");
+  for (const std::string pool : {R"({"kind": "hikaricp", "maximumPoolSize": 4, "minimumIdle": 2})",
+                                 R"({"kind": "psycopg_pool", "min_size": 2, "max_size": 4})"}) {
+    SCOPED_TRACE(pool);
+    const auto file = (scratch_->path() / "lives.json").string();
+    std::ofstream{file} << R"({"name": "lives", "duration": "4s", "sample_interval": "100ms",
+      "pool": )" << pool << R"(,
+      "processes": [{"name": "api",
+        "lifecycle": {"end": "crash", "at": "1s", "restart_after": "500ms"},
+        "workers": [{"pattern": "held_by_object", "think_time": "200ms"},
+                    {"pattern": "scoped", "count": 2, "think_time": "100ms"}]}]})";
+    const auto report = (scratch_->path() / "lives-report.json").string();
+    Subprocess run{{kBinary, "run", file, "--report", report, "--quiet"}};
+    ASSERT_EQ(run.wait_for(120s), 0) << run.err();
+    std::ifstream in{report};
+    const auto r = json::parse(in);
+    EXPECT_EQ(r.at("summary").at("process_restarts").get<int>(), 2);
+    EXPECT_GE(r.at("summary").at("peak_connections"), 3);
+    // Down to none at each crash, back to 3 or more in each new life.
+    int lives_seen = 0;
+    bool emptied = true;  // before the first life, and after each crash
+    for (const auto& sample : r.at("samples")) {
+      const int own = sample.at("own").get<int>();
+      EXPECT_LE(own, 4);
+      if (own == 0) {
+        emptied = true;
+      } else if (own >= 3 && emptied) {
+        ++lives_seen;
+        emptied = false;
+      }
+    }
+    EXPECT_EQ(lives_seen, 3);  // the first life and two after restarts
+  }
+}
+
 // The incident written for each stack (scenarios/pools/): the duplicate
 // launchers exhaust the server. HikariCP and psycopg_pool retry the refusals
 // in the background and their clients see pool timeouts; pgx and
