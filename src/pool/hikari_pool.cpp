@@ -181,9 +181,7 @@ void HikariPool::on_checked_out_locked(const Entry& /*entry*/, uint64_t checkout
     return;
   }
   schedule(now() + leak_threshold_, [this, checkout] {
-    const auto out = ledger_.outstanding();
-    if (std::any_of(out.begin(), out.end(),
-                    [&](const Outstanding& o) { return o.id == checkout; })) {
+    if (ledger_.is_out(checkout)) {
       ++ledger_.counters.leak_warnings;
     }
     return Closing{};

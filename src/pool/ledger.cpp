@@ -36,16 +36,9 @@ std::string Ledger::last_holder(int backend_pid) const {
   return it == holder_by_pid_.end() ? std::string{} : it->second;
 }
 
-std::vector<Outstanding> Ledger::held_longer_than(util::Micros threshold,
-                                                  Pool::Clock::time_point now) {
-  std::vector<Outstanding> result;
-  for (auto& o : out_) {
-    if (!o.reported && now - o.what.since >= threshold) {
-      o.reported = true;
-      result.push_back(o.what);
-    }
-  }
-  return result;
+bool Ledger::is_out(uint64_t checkout) const {
+  return std::any_of(out_.begin(), out_.end(),
+                     [checkout](const Out& o) { return o.what.id == checkout; });
 }
 
 }  // namespace pgleak::pool

@@ -26,9 +26,8 @@ class Ledger {
 
   std::vector<Outstanding> outstanding() const;
   std::string last_holder(int backend_pid) const;
-  // The checkouts held longer than `threshold` at `now` not yet reported:
-  // each is returned once (HikariCP's leak detection).
-  std::vector<Outstanding> held_longer_than(util::Micros threshold, Pool::Clock::time_point now);
+  // Whether the checkout numbered `checkout` (Outstanding::id) is still out.
+  bool is_out(uint64_t checkout) const;
 
   record::PoolStats counters;
   bool cleaning_up = false;
@@ -38,7 +37,6 @@ class Ledger {
   struct Out {
     uint64_t slot_id = 0;
     Outstanding what;
-    bool reported = false;
   };
   std::vector<Out> out_;
   std::map<int, std::string> holder_by_pid_;  // for server-log attribution after the fact

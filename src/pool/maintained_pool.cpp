@@ -181,7 +181,7 @@ std::unique_ptr<MaintainedPool::Entry> MaintainedPool::take(std::stop_token& sto
   }
   Waiter me;
   waiters_.push_back(&me);
-  ++waiting_;
+  ++ledger_.counters.waiting;
   on_wait_locked();
   const auto handed = [&] { return me.handed != nullptr; };
   if (timeout_.count() == 0) {
@@ -189,7 +189,7 @@ std::unique_ptr<MaintainedPool::Entry> MaintainedPool::take(std::stop_token& sto
   } else {
     me.cv.wait_until(lock, stop, requested + timeout_, handed);
   }
-  --waiting_;
+  --ledger_.counters.waiting;
   if (me.handed) {
     return std::move(me.handed);
   }
@@ -333,7 +333,6 @@ record::PoolStats MaintainedPool::stats() const {
   record::PoolStats s = ledger_.counters;
   s.idle = static_cast<int>(idle_.size());
   s.checked_out = static_cast<int>(s.checkouts - s.checkins - s.checkins_by_cleanup);
-  s.waiting = waiting_;
   s.open = static_cast<int>(s.connects - s.closes);
   return s;
 }

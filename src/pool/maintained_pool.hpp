@@ -76,9 +76,8 @@ class MaintainedPool : public Pool {
   struct Entry : Slot {
     int uses = 0;  // checkouts so far
     Clock::time_point created{};
-    Clock::time_point last_access{};  // returned (or opened) last
-    Clock::time_point expire_at = Clock::time_point::max();
-    bool evicted = false;  // past its life while checked out: closed when it comes back
+    Clock::time_point last_access{};                         // returned (or opened) last
+    Clock::time_point expire_at = Clock::time_point::max();  // psycopg_pool's, on return
   };
 
   // What a kind does with a connection returned inside a transaction:
@@ -101,7 +100,8 @@ class MaintainedPool : public Pool {
   // A connection came back (after its rollback): true to keep it, false to
   // close it (then on_closed_locked runs).
   virtual bool keep_on_return_locked(Entry& entry, Clock::time_point now) = 0;
-  // A connection the pool counted was closed or failed to open.
+  // A connection the pool counted was closed: at checkout (not usable) or
+  // at return (not kept). A failed background open goes to its `opened`.
   virtual void on_closed_locked() = 0;
   // Idle connections are handed out newest first (a stack), not oldest first.
   virtual bool lifo() const { return false; }
@@ -122,10 +122,10 @@ class MaintainedPool : public Pool {
   // kind's destructor calls it first: tasks call the kind's hooks.
   void shutdown();
   // Opens one connection on the maintenance thread (mutex_ released) and
-  // gives it to the oldest waiter or the idle list. `opened(entry)` runs
-  // first, with mutex_ held: the new entry, or nullptr when the connect
-  // failed (the kind retries or gives the place up). `total_` must already
-  // count it.
+  // gives it to the oldest waiter or the idle list. Then `opened(entry)`
+  // runs, with mutex_ held: the new entry (still valid: its taker needs the
+  // lock), or nullptr when the connect failed (the kind retries or gives
+  // the place up). `total_` must already count it.
   void open_in_background(std::function<void(Entry*)> opened);
   // Closes an entry the pool no longer counts (mutex_ released by the caller).
   void close_entry(std::unique_ptr<Entry> entry);
@@ -142,7 +142,6 @@ class MaintainedPool : public Pool {
   mutable std::mutex mutex_;
   std::deque<std::unique_ptr<Entry>> idle_;
   int total_ = 0;       // open, opening or checked out: the library's pool size
-  int waiting_ = 0;     // clients waiting in checkout
   bool paused_ = true;  // before a life begins, and while the process ends
   Ledger ledger_;
 

@@ -27,11 +27,6 @@ struct PoolConfig {
   // connection and every check-in closes it; nothing is kept, nothing waits,
   // and there is no limit (pool_size and max_overflow do not apply).
   bool null_pool = false;
-
-  // pool_size + max_overflow, or -1 when unlimited.
-  int capacity() const {
-    return (null_pool || pool_size == 0 || max_overflow < 0) ? -1 : pool_size + max_overflow;
-  }
 };
 
 }  // namespace pgleak::pool

@@ -20,7 +20,6 @@ PsycopgPool::PsycopgPool(const scenario::PoolSettings& s, double time_scale,
     : MaintainedPool(factory, s.own_duration("timeout").applied, time_scale),
       min_(s.own_number("min_size")),
       max_(s.own_number("max_size") < 0 ? s.own_number("min_size") : s.own_number("max_size")),
-      timeout_applied_(s.own_duration("timeout").applied),
       max_lifetime_(s.own_duration("max_lifetime").applied),
       max_idle_(s.own_duration("max_idle").applied),
       reconnect_timeout_(s.own_duration("reconnect_timeout").applied) {}
@@ -101,7 +100,7 @@ void PsycopgPool::on_idle_taken_locked() {
 
 std::string PsycopgPool::timeout_message(util::Micros /*waited*/) const {
   return fmt::format("couldn't get a connection after {} sec",
-                     python_float(util::to_seconds(timeout_applied_)));
+                     python_float(util::to_seconds(checkout_timeout())));
 }
 
 bool PsycopgPool::keep_on_return_locked(Entry& entry, Clock::time_point t) {

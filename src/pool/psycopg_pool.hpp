@@ -57,7 +57,6 @@ class PsycopgPool final : public MaintainedPool {
 
   const int min_;
   const int max_;
-  const util::Micros timeout_applied_;
   const util::Micros max_lifetime_;
   const util::Micros max_idle_;
   const util::Micros reconnect_timeout_;
