@@ -128,15 +128,12 @@ void HikariPool::set_life_locked(const Entry& entry) {
   const auto life = std::chrono::duration_cast<util::Micros>(max_lifetime_ * (1 - variance));
   schedule(entry.created + life, [this, id = entry.id] {
     Closing closing;
-    const auto it =
-        std::find_if(idle_.begin(), idle_.end(), [id](const auto& e) { return e->id == id; });
-    if (it == idle_.end()) {
+    auto idle = take_idle_locked(id);
+    if (!idle) {
       evicted_out_.insert(id);  // softEvictConnection: in use, marked
       return closing;
     }
-    closing.push_back(std::move(*it));
-    idle_.erase(it);
-    --total_;
+    closing.push_back(std::move(idle));
     fill_locked();
     return closing;
   });

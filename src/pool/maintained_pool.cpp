@@ -148,6 +148,19 @@ void MaintainedPool::close_entry(std::unique_ptr<Entry> entry) {
   }
 }
 
+std::unique_ptr<MaintainedPool::Entry> MaintainedPool::take_idle_locked(
+    uint64_t id, const std::function<bool(const Entry&)>& also) {
+  const auto it = std::find_if(idle_.begin(), idle_.end(),
+                               [&](const auto& e) { return e->id == id && (!also || also(*e)); });
+  if (it == idle_.end()) {
+    return nullptr;
+  }
+  auto entry = std::move(*it);
+  idle_.erase(it);
+  --total_;
+  return entry;
+}
+
 void MaintainedPool::offer_locked(std::unique_ptr<Entry> entry) {
   if (!waiters_.empty()) {
     Waiter* oldest = waiters_.front();

@@ -134,6 +134,10 @@ class MaintainedPool : public Pool {
   using Closing = std::vector<std::unique_ptr<Entry>>;
   void schedule(Clock::time_point when, std::function<Closing()> task);
   Clock::time_point now() const { return Clock::now(); }
+  // Takes the idle entry `id` out of the pool (no longer counted), if it is
+  // idle and `also` (when given) holds for it; nullptr otherwise.
+  std::unique_ptr<Entry> take_idle_locked(uint64_t id,
+                                          const std::function<bool(const Entry&)>& also = {});
   // Clients queued for a connection and not yet handed one.
   int queued_locked() const { return static_cast<int>(waiters_.size()); }
   util::Micros scaled(util::Micros nominal) const;

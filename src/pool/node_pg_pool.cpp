@@ -30,8 +30,10 @@ void NodePgPool::on_opened_locked(Entry& entry) {
     return;
   }
   schedule(entry.created + lifetime_, [this, id = entry.id] {
-    auto closing = remove_idle_locked(id, std::nullopt, false);
-    if (closing.empty()) {
+    Closing closing;
+    if (auto idle = take_idle_locked(id)) {
+      closing.push_back(std::move(idle));
+    } else {
       expired_.insert(id);  // in use: closed when released
     }
     return closing;
@@ -51,25 +53,19 @@ bool NodePgPool::keep_on_return_locked(Entry& entry, Clock::time_point now) {
     return false;
   }
   if (idle_timeout_.count() > 0 && total_ > min_) {
-    schedule(now + idle_timeout_,
-             [this, id = entry.id, now] { return remove_idle_locked(id, now, true); });
+    // Its timer: still idle since this return, and still above `min`.
+    schedule(now + idle_timeout_, [this, id = entry.id, now] {
+      Closing closing;
+      if (total_ > min_) {
+        if (auto idle =
+                take_idle_locked(id, [now](const Entry& e) { return e.last_access == now; })) {
+          closing.push_back(std::move(idle));
+        }
+      }
+      return closing;
+    });
   }
   return true;
-}
-
-MaintainedPool::Closing NodePgPool::remove_idle_locked(uint64_t id,
-                                                       std::optional<Clock::time_point> since,
-                                                       bool above_min) {
-  Closing closing;
-  const auto it = std::find_if(idle_.begin(), idle_.end(), [&](const auto& e) {
-    return e->id == id && (!since || e->last_access == *since);
-  });
-  if (it != idle_.end() && (!above_min || total_ > min_)) {
-    closing.push_back(std::move(*it));
-    idle_.erase(it);
-    --total_;
-  }
-  return closing;
 }
 
 }  // namespace pgleak::pool

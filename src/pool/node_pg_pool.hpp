@@ -42,9 +42,6 @@ class NodePgPool final : public MaintainedPool {
   std::string timeout_message(util::Micros waited) const override;
   bool keep_on_return_locked(Entry& entry, Clock::time_point now) override;
   void on_closed_locked() override {}
-  // Removes the idle entry `id` (when `since` matches its last return, if
-  // given) while more than `min` exist, or whatever `min`.
-  Closing remove_idle_locked(uint64_t id, std::optional<Clock::time_point> since, bool above_min);
 
   const int max_;
   const int min_;
