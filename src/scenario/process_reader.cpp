@@ -99,15 +99,13 @@ std::optional<ScaledDuration> own_duration(ObjectReader& r, const KindSetting& s
 
 // The settings of a kind other than SQLAlchemy's, by its library's names.
 void read_own(ObjectReader& r, const PoolKind& kind, PoolSettings& pool) {
-  for (const auto& setting : kind_of(PoolSettings{}).settings) {
+  std::string names;
+  for (const auto& own : kind.settings) {
+    names += (names.empty() ? "" : ", ") + std::string{own.name};
+  }
+  for (const auto& setting : find_pool_kind(kSqlAlchemyKind)->settings) {
     const std::string name{setting.name};
-    if (r.has(name) && std::none_of(kind.settings.begin(), kind.settings.end(),
-                                    [&](const KindSetting& s) { return s.name == setting.name; })) {
-      r.find(name);
-      std::string names;
-      for (const auto& own : kind.settings) {
-        names += (names.empty() ? "" : ", ") + std::string{own.name};
-      }
+    if (r.find(name) != nullptr) {
       r.problem(name, fmt::format("is a SQLAlchemy setting; a {} pool takes {}", kind.name, names));
     }
   }

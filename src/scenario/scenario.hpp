@@ -3,6 +3,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -40,10 +41,17 @@ struct PoolSettings {
   // The kind's own settings by the library's names (not SQLAlchemy's, whose
   // are the fields below); every one of the kind's is present.
   std::map<std::string, KindValue, std::less<>> own;
-  int own_number(std::string_view name) const { return own.find(name)->second.number; }
-  bool own_flag(std::string_view name) const { return own.find(name)->second.flag; }
-  const ScaledDuration& own_duration(std::string_view name) const {
-    return own.find(name)->second.duration;
+  int own_number(std::string_view name) const { return own_at(name).number; }
+  bool own_flag(std::string_view name) const { return own_at(name).flag; }
+  const ScaledDuration& own_duration(std::string_view name) const { return own_at(name).duration; }
+  // The kind's setting `name`; a name the kind does not have is a bug in
+  // pgleak (std::logic_error), never a scenario's.
+  const KindValue& own_at(std::string_view name) const {
+    const auto it = own.find(name);
+    if (it == own.end()) {
+      throw std::logic_error("pool kind " + kind + " has no setting " + std::string{name});
+    }
+    return it->second;
   }
 
   int pool_size = 5;

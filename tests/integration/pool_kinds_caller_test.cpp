@@ -22,7 +22,7 @@ void agree_within_a_sample(const std::vector<int>& model, const std::vector<int>
 }
 
 TEST_F(PoolKinds, PgxOpensMinConnsAtStartAndNodePostgresNothing) {
-  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  PGLEAK_NEED(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
   const auto pgx_real = pgx("fill", "px-fill-real");
   const auto node_real = node("fill", "nd-fill-real");
   auto px = model({{"kind", "pgx"}, {"pool_min_conns", 2}, {"pool_max_conns", 4}}, "px-fill-model");
@@ -35,7 +35,7 @@ TEST_F(PoolKinds, PgxOpensMinConnsAtStartAndNodePostgresNothing) {
 }
 
 TEST_F(PoolKinds, PgxAndNodePostgresTimeOutInTheirOwnWords) {
-  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  PGLEAK_NEED(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
   const auto cases = {
       std::tuple{json{{"kind", "pgx"}, {"pool_max_conns", 2}, {"acquire_timeout", "500ms"}},
                  pgx("exhaust", "px-ex-real"), "px-ex-model"},
@@ -57,7 +57,7 @@ TEST_F(PoolKinds, PgxAndNodePostgresTimeOutInTheirOwnWords) {
 // pgxpool hands the dead connection out and the caller's statement fails;
 // node-postgres removed it on its error event, so the caller never sees it.
 TEST_F(PoolKinds, AConnectionKilledWhileIdleInPgxAndNodePostgres) {
-  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  PGLEAK_NEED(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
   const auto cases = {std::tuple{json{{"kind", "pgx"}, {"pool_max_conns", 1}},
                                  pgx("killed", "px-k-real"), "px-k-model"},
                       std::tuple{json{{"kind", "node_postgres"}, {"max", 1}},
@@ -76,7 +76,7 @@ TEST_F(PoolKinds, AConnectionKilledWhileIdleInPgxAndNodePostgres) {
 
 // Neither retries: the refusal (53300) is the caller's error, at once.
 TEST_F(PoolKinds, ARefusedConnectIsTheCallersErrorInPgxAndNodePostgres) {
-  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  PGLEAK_NEED(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
   const auto cases = {std::tuple{json{{"kind", "pgx"}, {"LazyConnect", true}},
                                  pgx("refused", "px-r-real", true), "px-r-model"},
                       std::tuple{json{{"kind", "node_postgres"}},
@@ -103,7 +103,7 @@ TEST_F(PoolKinds, ARefusedConnectIsTheCallersErrorInPgxAndNodePostgres) {
 // Released inside a transaction: pgxpool closes the connection; node-postgres
 // keeps it, idle in transaction, for the next caller.
 TEST_F(PoolKinds, AConnectionReleasedInATransactionIsClosedByPgxAndKeptByNodePostgres) {
-  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  PGLEAK_NEED(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
   const auto pgx_real = pgx("in_transaction", "px-t-real");
   const auto node_real = node("in_transaction", "nd-t-real");
   for (const auto& [settings, app] :
@@ -134,7 +134,7 @@ TEST_F(PoolKinds, AConnectionReleasedInATransactionIsClosedByPgxAndKeptByNodePos
 // after 1 s idle) down to pool_min_conns; node-postgres' each after
 // idleTimeoutMillis (1 s).
 TEST_F(PoolKinds, IdleConnectionsCloseOnEachLibrarysSchedule) {
-  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  PGLEAK_NEED(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
   struct Case {
     json settings;
     std::future<json> real;  // run beside the model: both take 2.5 s
@@ -180,7 +180,7 @@ TEST_F(PoolKinds, IdleConnectionsCloseOnEachLibrarysSchedule) {
 // release a busy one; node-postgres' timer closes an idle client and its
 // release a busy one. Neither jitters.
 TEST_F(PoolKinds, PgxAndNodePostgresCloseAConnectionPastItsLife) {
-  need(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
+  PGLEAK_NEED(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
   auto pgx_real = std::async(std::launch::async, [this] { return pgx("lifetime", "px-l-real"); });
   auto node_real = std::async(std::launch::async, [this] { return node("lifetime", "nd-l-real"); });
   const auto run = [this](const json& settings, const std::string& app) {
@@ -219,7 +219,7 @@ TEST_F(PoolKinds, PgxAndNodePostgresCloseAConnectionPastItsLife) {
 // AConnectionKilledWhileIdle...): the report counts the first as an error by
 // SQLSTATE and the second as a connection lost.
 TEST_F(PoolKinds, ADeadConnectionsErrorCarriesItsSqlstateOnlyWhereTheLibrarysDoes) {
-  need(true, "PostgreSQL");
+  PGLEAK_NEED(true, "");
   for (const auto& [pool, with_code] :
        {std::pair{R"({"kind": "pgx", "pool_max_conns": 2, "pool_min_conns": 2})", true},
         std::pair{R"({"kind": "psycopg_pool", "min_size": 2})", false}}) {
@@ -251,7 +251,7 @@ TEST_F(PoolKinds, ADeadConnectionsErrorCarriesItsSqlstateOnlyWhereTheLibrarysDoe
 // maximum (4: clients that ask while the fill is under way may make both
 // libraries open more than the 3 in use).
 TEST_F(PoolKinds, AnEagerPoolFillsAgainInEachLifeOfItsProcess) {
-  need(true, "PostgreSQL");
+  PGLEAK_NEED(true, "");
   for (const std::string pool : {R"({"kind": "hikaricp", "maximumPoolSize": 4, "minimumIdle": 2})",
                                  R"({"kind": "psycopg_pool", "min_size": 2, "max_size": 4})"}) {
     SCOPED_TRACE(pool);
@@ -291,7 +291,7 @@ TEST_F(PoolKinds, AnEagerPoolFillsAgainInEachLifeOfItsProcess) {
 // in the background and their clients see pool timeouts; pgx and
 // node-postgres hand the refusal (53300) to the caller. Each fix passes.
 TEST_F(PoolKinds, TheIncidentOnEachStackFailsAndItsFixPasses) {
-  need(true, "PostgreSQL");
+  PGLEAK_NEED(true, "");
   for (const std::string stack : {"hikaricp", "psycopg_pool", "pgx", "node_postgres"}) {
     SCOPED_TRACE(stack);
     const auto report = (scratch_->path() / (stack + ".json")).string();

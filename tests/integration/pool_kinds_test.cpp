@@ -15,7 +15,7 @@ namespace pgleak::testing {
 namespace {
 
 TEST_F(PoolKinds, HikariFillsToMinimumIdleAtStart) {
-  need(have_hikari_, "libhikaricp-java with a JDK");
+  PGLEAK_NEED(have_hikari_, "libhikaricp-java with a JDK");
   const auto real = hikari("fill", "hk-fill-real");
   auto m = model({{"kind", "hikaricp"}, {"maximumPoolSize", 4}}, "hk-fill-model");
   std::this_thread::sleep_for(1s);
@@ -24,7 +24,7 @@ TEST_F(PoolKinds, HikariFillsToMinimumIdleAtStart) {
 }
 
 TEST_F(PoolKinds, PsycopgFillsToMinSizeAtStart) {
-  need(have_psycopg_, "python3-psycopg-pool");
+  PGLEAK_NEED(have_psycopg_, "python3-psycopg-pool");
   const auto real = psycopg("fill", "pp-fill-real");
   auto m = model({{"kind", "psycopg_pool"}, {"min_size", 3}, {"max_size", 5}}, "pp-fill-model");
   std::this_thread::sleep_for(1s);
@@ -34,7 +34,7 @@ TEST_F(PoolKinds, PsycopgFillsToMinSizeAtStart) {
 
 // Exhausted: the library's own words, after its timeout.
 TEST_F(PoolKinds, ExhaustionTimesOutInEachLibrarysWords) {
-  need(have_hikari_ && have_psycopg_, "libhikaricp-java and python3-psycopg-pool");
+  PGLEAK_NEED(have_hikari_ && have_psycopg_, "libhikaricp-java and python3-psycopg-pool");
   const auto cases = {
       std::tuple{json{{"kind", "hikaricp"}, {"maximumPoolSize", 2}, {"connectionTimeout", "500ms"}},
                  hikari("exhaust", "hk-ex-real"), "hk-ex-model"},
@@ -66,7 +66,7 @@ TEST_F(PoolKinds, ExhaustionTimesOutInEachLibrarysWords) {
 // and replaces it, unseen; psycopg_pool hands it out and the client's first
 // statement fails, then the pool replaces it once it is returned.
 TEST_F(PoolKinds, AConnectionKilledWhileIdleIsSeenAsEachLibraryShowsIt) {
-  need(have_hikari_ && have_psycopg_, "libhikaricp-java and python3-psycopg-pool");
+  PGLEAK_NEED(have_hikari_ && have_psycopg_, "libhikaricp-java and python3-psycopg-pool");
   const auto cases = {std::tuple{json{{"kind", "hikaricp"}, {"maximumPoolSize", 1}},
                                  hikari("killed", "hk-k-real"), "hk-k-model"},
                       std::tuple{json{{"kind", "psycopg_pool"}, {"min_size", 1}},
@@ -83,7 +83,7 @@ TEST_F(PoolKinds, AConnectionKilledWhileIdleIsSeenAsEachLibraryShowsIt) {
 // Every connect refused (53300): neither library lets the client see it;
 // both retry in the background and the client times out.
 TEST_F(PoolKinds, ARefusedConnectReachesTheClientOnlyAsItsTimeout) {
-  need(have_hikari_ && have_psycopg_, "libhikaricp-java and python3-psycopg-pool");
+  PGLEAK_NEED(have_hikari_ && have_psycopg_, "libhikaricp-java and python3-psycopg-pool");
   const auto cases = {
       std::tuple{json{{"kind", "hikaricp"}, {"maximumPoolSize", 1}, {"connectionTimeout", "1s"}},
                  hikari("refused", "hk-r-real", true), "hk-r-model"},
@@ -105,7 +105,7 @@ TEST_F(PoolKinds, ARefusedConnectReachesTheClientOnlyAsItsTimeout) {
 // Grown by clients waiting together, then idle: psycopg_pool closes one
 // connection per max_idle while more than min_size are open.
 TEST_F(PoolKinds, PsycopgShrinksOneConnectionPerMaxIdle) {
-  need(have_psycopg_, "python3-psycopg-pool");
+  PGLEAK_NEED(have_psycopg_, "python3-psycopg-pool");
   const auto real = psycopg("shrink", "pp-s-real");
   const std::string app = "pp-s-model";
   auto m =
@@ -142,7 +142,7 @@ TEST_F(PoolKinds, PsycopgShrinksOneConnectionPerMaxIdle) {
 
 // max_lifetime is looked at when a connection is returned, never at checkout.
 TEST_F(PoolKinds, PsycopgRetiresAConnectionPastItsLifeOnlyWhenItIsReturned) {
-  need(have_psycopg_, "python3-psycopg-pool");
+  PGLEAK_NEED(have_psycopg_, "python3-psycopg-pool");
   const auto real = psycopg("lifetime", "pp-l-real");
   const std::string app = "pp-l-model";
   auto m = model({{"kind", "psycopg_pool"}, {"min_size", 1}, {"max_lifetime", "500ms"}}, app);
@@ -166,7 +166,7 @@ TEST_F(PoolKinds, PsycopgRetiresAConnectionPastItsLifeOnlyWhenItIsReturned) {
 // HikariCP's housekeeper (here every 250 ms) closes connections idle more
 // than idleTimeout (10 s, its least) down to minimumIdle.
 TEST_F(PoolKinds, HikariClosesIdleConnectionsDownToMinimumIdleAfterIdleTimeout) {
-  need(have_hikari_, "libhikaricp-java with a JDK");
+  PGLEAK_NEED(have_hikari_, "libhikaricp-java with a JDK");
   const std::string app = "hk-i-model";
   auto real = std::async(std::launch::async, [this] { return hikari("idle", "hk-i-real"); });
   auto m = model({{"kind", "hikaricp"},
@@ -205,7 +205,7 @@ TEST_F(PoolKinds, HikariClosesIdleConnectionsDownToMinimumIdleAfterIdleTimeout) 
 // leakDetectionThreshold: one warning for a connection held past it; the
 // connection is not taken back.
 TEST_F(PoolKinds, HikariWarnsOnceOfAConnectionHeldPastTheLeakThreshold) {
-  need(have_hikari_, "libhikaricp-java with a JDK");
+  PGLEAK_NEED(have_hikari_, "libhikaricp-java with a JDK");
   const std::string app = "hk-leak-model";
   auto real = std::async(std::launch::async, [this] { return hikari("leak", "hk-leak-real"); });
   auto m =
