@@ -139,7 +139,7 @@ TEST_F(PoolKinds, IdleConnectionsCloseOnEachLibrarysSchedule) {
     json settings;
     std::future<json> real;  // run beside the model: both take 2.5 s
     std::string app;
-    int floor;  // what stays: pool_min_conns, or node-postgres' min 0
+    int floor;  // at most what stays: pool_min_conns, or node-postgres' min 0
   };
   std::vector<Case> cases;
   cases.push_back({{{"kind", "pgx"},
@@ -170,8 +170,11 @@ TEST_F(PoolKinds, IdleConnectionsCloseOnEachLibrarysSchedule) {
     }
     const auto real_counts = c.real.get().at("counts").get<std::vector<int>>();
     EXPECT_EQ(counts.front(), 3);
-    EXPECT_EQ(counts.back(), c.floor);
-    EXPECT_EQ(real_counts.back(), c.floor);
+    // Down to the floor. pgxpool's health check closes every connection idle
+    // too long, the one kept for pool_min_conns too, and then opens it again:
+    // a sample may catch it at 0 (the real one did so once in a full run).
+    EXPECT_LE(counts.back(), c.floor);
+    EXPECT_LE(real_counts.back(), c.floor);
     agree_within_a_sample(counts, real_counts);
   }
 }
