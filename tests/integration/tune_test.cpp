@@ -79,8 +79,8 @@ TEST(Tune, TheFixedIncidentPassesWithPoolsNoLargerThanItsOwn) {
 TEST(Tune, PerProcessPoolsAreNoLargerThanTheSharedOneAndConfirmedTogether) {
   const ScratchDir scratch;
   const auto tuned = (scratch.path() / "tuned.json").string();
-  Subprocess tune{{kBinary, "tune", kScenarios + "incident-after.json", "--per-process",
-                   "--time-scale", "0.005", "--json", "--write", tuned}};
+  Subprocess tune{{kBinary, "tune", kScenarios + "incident-after.json", "--per-process", "--json",
+                   "--write", tuned}};
   ASSERT_EQ(tune.wait_for(300s), 0) << tune.err() << tune.out();
   const auto result = json::parse(tune.out());
   const auto& best = result.at("best");
