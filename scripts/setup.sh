@@ -14,7 +14,7 @@ if [ "${PGLEAK_SETUP:-all}" != binary ]; then
              python3-sqlalchemy python3-psycopg2 chromium fonts-liberation pgbouncer
              docker-compose python3-yaml
              python3-psycopg-pool default-jdk-headless libhikaricp-java libpostgresql-jdbc-java
-             libslf4j-java golang-go golang-github-jackc-pgx-v4-dev)
+             libslf4j-java golang-go golang-github-jackc-pgx-v4-dev iproute2 nftables)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -171,6 +171,9 @@ ConnInfo PgConnection::effective_conninfo(const ConnInfo& base, const SessionSet
                                           const std::string& application_name) {
   ConnInfo info = base;
   info.set("application_name", application_name);
+  for (const auto& [key, value] : settings.libpq_tcp) {
+    info.set(key, value);
+  }
   if (settings.statement_timeout) {
     info.add_server_option("statement_timeout", millis(*settings.statement_timeout));
   }

@@ -5,6 +5,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "db/connection.hpp"
 #include "db/conninfo.hpp"
@@ -24,6 +25,9 @@ struct SessionSettings {
   std::optional<std::chrono::milliseconds> connect_timeout;
   std::optional<std::chrono::milliseconds> statement_timeout;
   std::optional<std::chrono::milliseconds> idle_in_transaction_session_timeout;
+  // libpq's own TCP parameters (keepalives, keepalives_idle, _interval,
+  // _count, tcp_user_timeout), passed to it as they are.
+  std::vector<std::pair<std::string, std::string>> libpq_tcp;
 };
 
 // libpqxx connection policy that opens with a millisecond deadline (pg_connection.cpp).

@@ -14,8 +14,9 @@ RunBackends::RunBackends(db::ConnInfo admin, std::string marker, std::stop_token
 
 RunBackends::~RunBackends() = default;
 
-int RunBackends::scalar(const std::string& select_list, const std::string& process,
-                        bool active_only) {
+std::optional<std::vector<db::OwnSession::Row>> RunBackends::select(const std::string& select_list,
+                                                                    const std::string& process,
+                                                                    const std::string& where) {
   std::lock_guard lock{mutex_};
   for (int attempt = 0; attempt < 2 && !interrupt_.stop_requested(); ++attempt) {
     try {
@@ -28,10 +29,10 @@ int RunBackends::scalar(const std::string& select_list, const std::string& proce
       }
       // A process's tags hold the marker, then "<process>." (BackendTag).
       const std::string marker = process.empty() ? marker_ : marker_ + process + ".";
-      return static_cast<int>(conn_->scalar(fmt::format(
-          "SELECT {} FROM pg_stat_activity WHERE strpos(application_name, {}) "
-          "> 0 AND pid <> pg_backend_pid(){}",
-          select_list, conn_->quote(marker), active_only ? " AND state = 'active'" : "")));
+      return conn_->query(
+          fmt::format("SELECT {} FROM pg_stat_activity WHERE strpos(application_name, {}) "
+                      "> 0 AND pid <> pg_backend_pid(){}",
+                      select_list, conn_->quote(marker), where));
     } catch (const std::exception& e) {
       last_error_ = e.what();
       conn_.reset();  // a restarted server: one fresh try
@@ -40,7 +41,46 @@ int RunBackends::scalar(const std::string& select_list, const std::string& proce
   if (interrupt_.stop_requested()) {
     last_error_ = "interrupted";
   }
-  return -1;
+  return std::nullopt;
+}
+
+int RunBackends::scalar(const std::string& select_list, const std::string& process,
+                        bool active_only) {
+  const auto rows = select(select_list, process, active_only ? " AND state = 'active'" : "");
+  if (!rows || rows->empty() || rows->front().empty()) {
+    return -1;
+  }
+  return db::OwnSession::number<int>(rows->front().front());
+}
+
+std::optional<std::vector<std::pair<int, int>>> RunBackends::client_ports(
+    const std::string& process) {
+  const auto rows = select("pid, client_port", process, " AND client_port > 0");
+  if (!rows) {
+    return std::nullopt;
+  }
+  std::vector<std::pair<int, int>> ports;
+  for (const auto& row : *rows) {
+    ports.emplace_back(db::OwnSession::number<int>(row.at(0)),
+                       db::OwnSession::number<int>(row.at(1)));
+  }
+  return ports;
+}
+
+std::optional<std::vector<int>> RunBackends::still_there(const std::vector<int>& pids) {
+  std::string list;
+  for (const int pid : pids) {
+    list += (list.empty() ? "" : ",") + std::to_string(pid);
+  }
+  const auto rows = select("pid", {}, fmt::format(" AND pid = ANY('{{{}}}'::int[])", list));
+  if (!rows) {
+    return std::nullopt;
+  }
+  std::vector<int> there;
+  for (const auto& row : *rows) {
+    there.push_back(db::OwnSession::number<int>(row.at(0)));
+  }
+  return there;
 }
 
 std::string RunBackends::last_error() const {

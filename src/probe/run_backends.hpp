@@ -3,7 +3,10 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "db/conninfo.hpp"
 #include "db/own_session.hpp"
@@ -33,6 +36,11 @@ class RunBackends {
   int cancel(const std::string& process = {}, bool active_only = false);
   int terminate(const std::string& process = {});
   int count(const std::string& process = {});
+  // The run's (or a process's) backends with a TCP client: pid and client
+  // port (as the server sees it, which is the worker's own).
+  std::optional<std::vector<std::pair<int, int>>> client_ports(const std::string& process = {});
+  // Which of `pids` are still backends of the run.
+  std::optional<std::vector<int>> still_there(const std::vector<int>& pids);
   // Backends exit asynchronously after their client disconnects: polls until
   // none of the run's remain or `timeout` passes; returns how many remain.
   int wait_gone(std::chrono::milliseconds timeout);
@@ -40,6 +48,11 @@ class RunBackends {
   std::string last_error() const;
 
  private:
+  // SELECT select_list over the run's (or a process's) backends and `where`;
+  // nothing when the server cannot be reached (last_error says why).
+  std::optional<std::vector<db::OwnSession::Row>> select(const std::string& select_list,
+                                                         const std::string& process,
+                                                         const std::string& where);
   int scalar(const std::string& select_list, const std::string& process, bool active_only);
 
   const db::ConnInfo admin_;

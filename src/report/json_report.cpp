@@ -28,7 +28,12 @@ json connect_json(const scenario::ConnectArgs& c) {
           {"statement_timeout", optional_duration(c.statement_timeout)},
           {"idle_in_transaction_session_timeout",
            optional_duration(c.idle_in_transaction_session_timeout)},
-          {"application_name", c.application_name ? json(*c.application_name) : json(nullptr)}};
+          {"application_name", c.application_name ? json(*c.application_name) : json(nullptr)},
+          {"keepalives", c.keepalives ? json(*c.keepalives) : json(nullptr)},
+          {"keepalives_idle", optional_duration(c.keepalives_idle)},
+          {"keepalives_interval", optional_duration(c.keepalives_interval)},
+          {"keepalives_count", c.keepalives_count ? json(*c.keepalives_count) : json(nullptr)},
+          {"tcp_user_timeout", optional_duration(c.tcp_user_timeout)}};
 }
 
 // Another library's pool: its settings by its own names.
@@ -261,6 +266,13 @@ json scenario_json(const scenario::Scenario& s) {
                       {"action", scenario::to_string(f.action)},
                       {"target", f.target}});
   }
+  json network = json::array();
+  for (const auto& f : s.network_faults) {
+    network.push_back({{"at", duration_json(f.at)},
+                       {"for", optional_duration(f.lasts)},
+                       {"action", scenario::to_string(f.action)},
+                       {"target", f.target}});
+  }
   json expect = json::object();
   for (const auto& e : s.expect) {
     expect[e.metric] = {{"expr", e.text}, {"abort_on_fail", e.abort_on_fail}};
@@ -275,11 +287,17 @@ json scenario_json(const scenario::Scenario& s) {
           {"sample_interval_ms", util::to_millis(s.sample_interval)},
           {"server",
            {{"max_connections", s.server.max_connections},
-            {"superuser_reserved_connections", s.server.superuser_reserved_connections}}},
+            {"superuser_reserved_connections", s.server.superuser_reserved_connections},
+            {"tcp_keepalives_idle", optional_duration(s.server.tcp_keepalives_idle)},
+            {"tcp_keepalives_interval", optional_duration(s.server.tcp_keepalives_interval)},
+            {"tcp_keepalives_count",
+             s.server.tcp_keepalives_count ? json(*s.server.tcp_keepalives_count) : json(nullptr)},
+            {"tcp_user_timeout", optional_duration(s.server.tcp_user_timeout)}}},
           {"pool", pool_json(s.pool)},
           {"pgbouncer", pgbouncer_json(s.pgbouncer)},
           {"processes", processes},
-          {"faults", faults}};
+          {"faults", faults},
+          {"network", {{"faults", network}}}};
 }
 
 json build_report(const scenario::Scenario& sc, const record::RunResult& r,

@@ -24,6 +24,25 @@ db::SessionSettings session_settings(const scenario::ConnectArgs& args) {
   if (args.idle_in_transaction_session_timeout) {
     s.idle_in_transaction_session_timeout = to_ms(*args.idle_in_transaction_session_timeout);
   }
+  const auto seconds = [](const util::ScaledDuration& d) {  // whole, >= 1 (the loader checked)
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d.applied).count());
+  };
+  if (args.keepalives) {
+    s.libpq_tcp.emplace_back("keepalives", *args.keepalives ? "1" : "0");
+  }
+  if (args.keepalives_idle) {
+    s.libpq_tcp.emplace_back("keepalives_idle", seconds(*args.keepalives_idle));
+  }
+  if (args.keepalives_interval) {
+    s.libpq_tcp.emplace_back("keepalives_interval", seconds(*args.keepalives_interval));
+  }
+  if (args.keepalives_count) {
+    s.libpq_tcp.emplace_back("keepalives_count", std::to_string(*args.keepalives_count));
+  }
+  if (args.tcp_user_timeout) {
+    s.libpq_tcp.emplace_back("tcp_user_timeout",
+                             std::to_string(to_ms(*args.tcp_user_timeout).count()));
+  }
   return s;
 }
 

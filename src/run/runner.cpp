@@ -353,9 +353,10 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
 
   announce(options, sc, shard, fleet, result.run_id);
   const auto run_start = recorder.start();
-  Workload workload{
-      sc,    fleet,    recorder, control, backends, target.embedded.get(), result.run_id,
-      shard, run_start};
+  // clang-format off
+  Workload workload{sc, fleet, recorder, control, backends, target.embedded.get(),
+                    target.network.get(), result.run_id, shard, run_start};
+  // clang-format on
   const bool sees_server = !shard || samples_server(*shard);
   LiveWatch watch{
       sc,

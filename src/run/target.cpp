@@ -31,6 +31,29 @@ void check_nothing_left(probe::RunBackends& backends, record::Recorder& recorder
   }
 }
 
+// The embedded server's settings, from the scenario's "server".
+server::EmbeddedServerOptions server_options(const scenario::Scenario& sc) {
+  server::EmbeddedServerOptions so;
+  so.max_connections = sc.server.max_connections;
+  so.superuser_reserved_connections = sc.server.superuser_reserved_connections;
+  so.app_role_superuser = sc.server.app_role_superuser;
+  so.role_connection_limit = sc.server.role_connection_limit;
+  so.database_connection_limit = sc.server.database_connection_limit;
+  using std::chrono::duration_cast;
+  const auto whole_s = [](const std::optional<util::ScaledDuration>& d) {
+    return d ? static_cast<int>(duration_cast<std::chrono::seconds>(d->applied).count()) : 0;
+  };
+  so.tcp_keepalives_idle_s = whole_s(sc.server.tcp_keepalives_idle);
+  so.tcp_keepalives_interval_s = whole_s(sc.server.tcp_keepalives_interval);
+  so.tcp_keepalives_count = sc.server.tcp_keepalives_count.value_or(0);
+  so.tcp_user_timeout_ms = sc.server.tcp_user_timeout
+                               ? static_cast<int>(duration_cast<std::chrono::milliseconds>(
+                                                      sc.server.tcp_user_timeout->applied)
+                                                      .count())
+                               : 0;
+  return so;
+}
+
 }  // namespace
 
 void log(const RunOptions& options, const std::string& line) {
@@ -44,7 +67,8 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
   if (options.dsn) {
     if (sc.needs_embedded_server()) {
       throw util::UsageError(
-          "restart_server faults need the embedded server; drop --dsn or the fault");
+          "restart_server and network faults need the embedded server (pgleak changes the "
+          "network only between its own workers and its own server); drop --dsn or the fault");
     }
     t.app = db::ConnInfo::parse(*options.dsn);
     t.admin = t.app;
@@ -72,12 +96,18 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
   if (const int reaped = server::EmbeddedServer::reap_orphans(); reaped > 0) {
     log(options, fmt::format("removed {} cluster(s) left behind by killed pgleak runs", reaped));
   }
-  server::EmbeddedServerOptions so;
-  so.max_connections = sc.server.max_connections;
-  so.superuser_reserved_connections = sc.server.superuser_reserved_connections;
-  so.app_role_superuser = sc.server.app_role_superuser;
-  so.role_connection_limit = sc.server.role_connection_limit;
-  so.database_connection_limit = sc.server.database_connection_limit;
+  server::EmbeddedServerOptions so = server_options(sc);
+  if (sc.has_network()) {
+    if (const int reaped = net::Namespace::reap_orphans(); reaped > 0) {
+      log(options,
+          fmt::format("removed {} network namespace(s) left behind by killed pgleak runs", reaped));
+    }
+    t.network = net::Namespace::create();
+    so.netns_path = t.network->path();
+    so.listen_address = t.network->server_address();
+    log(options, fmt::format("network namespace {}: the server listens on {}, across a veth pair",
+                             t.network->name(), t.network->server_address()));
+  }
   t.embedded = server::EmbeddedServer::start(so);
   t.app = t.embedded->app_conninfo();
   t.admin = t.embedded->superuser_conninfo();
@@ -85,9 +115,9 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
   // not what the scenario asked for (and its limit may leave no slot to ask).
   t.description.server = probe::read_server_info(t.admin, options.interrupt, "pgleak_app");
   t.description.app_role_superuser = t.description.server.superuser;
-  log(options, fmt::format("embedded PostgreSQL {} on 127.0.0.1:{} ({})",
-                           t.description.server.server_version, t.embedded->port(),
-                           util::printable(t.embedded->dir().string())));
+  log(options, fmt::format("embedded PostgreSQL {} on {}:{} ({})",
+                           t.description.server.server_version, t.embedded->listen_address(),
+                           t.embedded->port(), util::printable(t.embedded->dir().string())));
   if (sc.pgbouncer) {
     t.pgbouncer = server::EmbeddedPgBouncer::start(*t.embedded, *sc.pgbouncer);
     t.app = t.pgbouncer->app_conninfo();

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "db/conninfo.hpp"
+#include "net/namespace.hpp"
 #include "probe/run_backends.hpp"
 #include "record/recorder.hpp"
 #include "record/run_result.hpp"
@@ -20,6 +21,9 @@
 namespace pgleak::run {
 
 struct Target {
+  // The run's own network namespace, for network faults: the server runs in
+  // it, so it goes last (declared first).
+  std::unique_ptr<net::Namespace> network;
   std::unique_ptr<server::EmbeddedServer> embedded;  // stopped and deleted when destroyed
   // Declared after the server, so it stops first.
   std::unique_ptr<server::EmbeddedPgBouncer> pgbouncer;

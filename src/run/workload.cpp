@@ -16,14 +16,19 @@ using namespace std::chrono_literals;
 
 Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
                    RunControl& control, probe::RunBackends& backends,
-                   server::EmbeddedServer* embedded, const std::string& run_id,
-                   std::optional<scenario::ShardRef> shard, Clock::time_point run_start)
+                   server::EmbeddedServer* embedded, net::Namespace* network,
+                   const std::string& run_id, std::optional<scenario::ShardRef> shard,
+                   Clock::time_point run_start)
     : sc_(sc),
       fleet_(fleet),
       recorder_(recorder),
       control_(control),
       backends_(backends),
       shard_(shard) {
+  if (network != nullptr && embedded != nullptr && sc.has_network()) {
+    network_ =
+        std::make_unique<NetworkFaults>(sc, fleet, recorder, backends, *network, embedded->port());
+  }
   try {
     start(embedded, run_id, run_start);
   } catch (const std::system_error& e) {
@@ -44,6 +49,9 @@ void Workload::stop(const std::stop_token& force) {
   control_.stop();
   if (faults_.joinable()) {
     faults_.join();
+  }
+  if (network_thread_.joinable()) {
+    network_thread_.join();
   }
   for (auto& t : lifecycles_) {
     if (t.joinable()) {
@@ -114,6 +122,10 @@ void Workload::start(server::EmbeddedServer* embedded, const std::string& run_id
     }
   }
   faults_ = std::thread{[this, embedded, run_start] { run_faults(embedded, run_start); }};
+  if (network_) {
+    network_thread_ =
+        std::thread{[this, run_start] { network_->run(run_start, control_.token()); }};
+  }
 }
 
 std::string Workload::tag_of(const workload::ProcessReplica& rep, const std::string& pattern,

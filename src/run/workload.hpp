@@ -14,6 +14,7 @@
 #include "record/observations.hpp"
 #include "record/recorder.hpp"
 #include "run/fleet.hpp"
+#include "run/network_faults.hpp"
 #include "run/run_control.hpp"
 #include "run/runner.hpp"
 #include "scenario/scenario.hpp"
@@ -56,7 +57,8 @@ class Workload {
   // `shard`: the shard of a sharded run (its tags carry it), if it is one.
   Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
            RunControl& control, probe::RunBackends& backends, server::EmbeddedServer* embedded,
-           const std::string& run_id, std::optional<scenario::ShardRef> shard,
+           net::Namespace* network, const std::string& run_id,
+           std::optional<scenario::ShardRef> shard,
            std::chrono::steady_clock::time_point run_start);
 
   ~Workload();
@@ -113,6 +115,8 @@ class Workload {
   std::vector<GroupRun> groups_;
   std::vector<std::thread> workers_;
   std::thread faults_;
+  std::unique_ptr<NetworkFaults> network_;  // with a thread of its own, when the scenario has some
+  std::thread network_thread_;
   std::vector<std::thread> lifecycles_;
 };
 

@@ -334,6 +334,7 @@ void read_server(ObjectReader& sr, ServerSettings& server) {
     auto dr = sr.child(*db, "/server/database");
     server.database_connection_limit = dr.integer("connection_limit", 0, 10000);
   }
+  read_server_tcp(sr, server);
 }
 
 void read_processes(ObjectReader& r, Scenario& s, const PatternCatalog& catalog) {
@@ -423,6 +424,10 @@ void read_scenario(ObjectReader& r, Scenario& s, const PatternCatalog& catalog,
   }
   if (const json* faults = r.find("faults"); faults != nullptr) {
     read_faults(r, *faults, s);
+  }
+  if (const json* network = r.find("network"); network != nullptr) {
+    auto nr = r.child(*network, "/network");
+    read_network(nr, s);
   }
 }
 

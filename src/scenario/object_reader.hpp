@@ -191,6 +191,12 @@ std::vector<Step> read_steps(ObjectReader& group, const json& steps);
 // settings it starts from), and one of "processes" (its pool starting from
 // the scenario's `defaults`). Problems go to the reader's list.
 void read_pool(ObjectReader& r, PoolSettings& pool);
+
+// The readers of scenario/network_reader.cpp: the "network" section, the
+// server's TCP settings (in "server") and libpq's (in "connect").
+void read_network(ObjectReader& r, Scenario& s);
+void read_server_tcp(ObjectReader& r, ServerSettings& server);
+void read_client_tcp(ObjectReader& r, ConnectArgs& args);
 void read_process(ObjectReader& r, ProcessSpec& p, const PoolSettings& defaults,
                   const PatternCatalog& catalog);
 

@@ -43,6 +43,7 @@ void read_connect(ObjectReader& r, ConnectArgs& args) {
       args.application_name = s;
     }
   }
+  read_client_tcp(r, args);
 }
 
 // Reads a pool object over `pool`: only the keys present override it, which is

@@ -22,9 +22,24 @@ std::string_view to_string(Fault::Action action) {
   return "terminate_backends";
 }
 
+std::string_view to_string(NetworkFault::Action action) {
+  switch (action) {
+    case NetworkFault::Action::kBlackhole:
+      return "blackhole";
+    case NetworkFault::Action::kPartition:
+      return "partition";
+    case NetworkFault::Action::kReset:
+      return "reset";
+    case NetworkFault::Action::kHalfOpen:
+      return "half_open";
+  }
+  return "blackhole";
+}
+
 bool Scenario::needs_embedded_server() const {
-  return std::any_of(faults.begin(), faults.end(),
-                     [](const Fault& f) { return f.action == Fault::Action::kRestartServer; });
+  return has_network() || std::any_of(faults.begin(), faults.end(), [](const Fault& f) {
+           return f.action == Fault::Action::kRestartServer;
+         });
 }
 
 int64_t Scenario::total_workers() const {

@@ -24,6 +24,13 @@ struct ConnectArgs {
   std::optional<ScaledDuration> statement_timeout;
   std::optional<ScaledDuration> idle_in_transaction_session_timeout;
   std::optional<std::string> application_name;  // prefix of every backend tag
+  // libpq's TCP settings (whole seconds for keepalives, milliseconds for
+  // tcp_user_timeout): they decide when a worker notices a dead network.
+  std::optional<bool> keepalives;
+  std::optional<ScaledDuration> keepalives_idle;
+  std::optional<ScaledDuration> keepalives_interval;
+  std::optional<int> keepalives_count;
+  std::optional<ScaledDuration> tcp_user_timeout;
 };
 
 // A setting of a pool kind other than SQLAlchemy's (pool_kinds.hpp), at the
@@ -159,6 +166,27 @@ struct Fault {
 
 std::string_view to_string(Fault::Action action);
 
+// A fault in the network between the workers (or PgBouncer) and the server,
+// made by the kernel in the run's own network namespace (net/):
+//  - blackhole: every packet to and from the server's port dropped, new
+//    connects included, until `lasts` ends (or the run does);
+//  - partition: the same, and `lasts` is required: the network heals;
+//  - reset: the server's sockets of the target's connections aborted, so a
+//    RST reaches each worker and the backend ends at once;
+//  - half_open: the target's clients vanish without a FIN: their packets are
+//    dropped from then on (until `lasts` ends) and the workers' sockets cut,
+//    so the server keeps each backend until its keepalives or
+//    tcp_user_timeout give up.
+struct NetworkFault {
+  enum class Action { kBlackhole, kPartition, kReset, kHalfOpen };
+  ScaledDuration at;
+  std::optional<ScaledDuration> lasts;  // "for"
+  Action action = Action::kBlackhole;
+  std::string target = "all";  // "all" or a process name (reset, half_open)
+};
+
+std::string_view to_string(NetworkFault::Action action);
+
 // The embedded server's settings (an external target's are read, never set).
 struct ServerSettings {
   int max_connections = 100;
@@ -170,6 +198,12 @@ struct ServerSettings {
   // CONNECTION LIMIT of that role and of its database (superusers are exempt).
   std::optional<int> role_connection_limit;
   std::optional<int> database_connection_limit;
+  // The server's TCP settings (whole seconds; tcp_user_timeout milliseconds):
+  // when a backend whose client vanished is noticed and ended.
+  std::optional<ScaledDuration> tcp_keepalives_idle;
+  std::optional<ScaledDuration> tcp_keepalives_interval;
+  std::optional<int> tcp_keepalives_count;
+  std::optional<ScaledDuration> tcp_user_timeout;
 };
 
 // PgBouncer between the workers and the server: what a pgbouncer.ini would
@@ -221,14 +255,16 @@ struct Scenario {
   std::optional<PgBouncerSettings> pgbouncer;
   PoolSettings pool;  // defaults for every process
   std::vector<ProcessSpec> processes;
-  std::vector<Fault> faults;  // in the order of their `at`
+  std::vector<Fault> faults;                 // in the order of their `at`
+  std::vector<NetworkFault> network_faults;  // "network": {"faults"}, in the order of their `at`
   // Checkouts held longer than this are reported as holders (HikariCP's
   // leakDetectionThreshold); none = holders are not judged.
   std::optional<ScaledDuration> leak_threshold;
   std::vector<Expectation> expect;  // thresholds; an implicit verdict == healthy unless given
 
   int64_t total_workers() const;
-  bool needs_embedded_server() const;  // a restart_server fault
+  bool needs_embedded_server() const;  // a restart_server fault, or a network fault
+  bool has_network() const { return !network_faults.empty(); }
 };
 
 }  // namespace pgleak::scenario

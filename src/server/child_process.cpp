@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -44,10 +45,22 @@ pid_t spawn(const std::vector<std::string>& argv, const ChildSetup& setup) {
   if (setup.as) {
     (void)::fchown(log_fd, setup.as->uid, setup.as->gid);
   }
+  int netns_fd = -1;
+  if (!setup.netns_path.empty()) {
+    netns_fd = ::open(setup.netns_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (netns_fd < 0) {
+      ::close(log_fd);
+      throw util::InfrastructureError("cannot open the network namespace " + setup.netns_path +
+                                      ": " + std::strerror(errno));
+    }
+  }
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log_fd);
+    if (netns_fd >= 0) {
+      ::close(netns_fd);
+    }
     throw util::InfrastructureError(std::string{"fork failed: "} + std::strerror(errno));
   }
   if (pid == 0) {
@@ -62,6 +75,10 @@ pid_t spawn(const std::vector<std::string>& argv, const ChildSetup& setup) {
     const int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) {
       dup2(devnull, STDIN_FILENO);
+    }
+    // While still root: entering a namespace needs CAP_SYS_ADMIN.
+    if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) {
+      _exit(124);
     }
     if (setup.as) {
       gid_t groups[1] = {setup.as->gid};
@@ -82,6 +99,9 @@ pid_t spawn(const std::vector<std::string>& argv, const ChildSetup& setup) {
     _exit(127);
   }
   ::close(log_fd);
+  if (netns_fd >= 0) {
+    ::close(netns_fd);
+  }
   return pid;
 }
 
@@ -101,7 +121,7 @@ int wait_child(pid_t pid) {
 int run_program(const std::vector<std::string>& argv, const std::string& log_path,
                 const std::optional<RunAs>& as, const std::string& cwd,
                 std::chrono::seconds timeout) {
-  const pid_t pid = spawn(argv, {log_path, as, cwd, SIGKILL});
+  const pid_t pid = spawn(argv, {log_path, as, cwd, SIGKILL, {}});
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;

@@ -28,6 +28,9 @@ struct ChildSetup {
   // Sent to the child by the kernel when the thread that forked it ends (and
   // so when pgleak dies, even of SIGKILL): nothing outlives pgleak.
   int death_signal = 0;
+  // A network namespace to enter before anything else (its /run/netns path),
+  // e.g. the run's own for network faults; empty: pgleak's own.
+  std::string netns_path;
 };
 
 // Forks and execs argv with `setup`: a session of its own (a terminal's Ctrl-C

@@ -95,10 +95,21 @@ pid_t EmbeddedServer::postmaster_pid() const {
 }
 
 void EmbeddedServer::write_settings(const EmbeddedServerOptions& options) const {
+  // In the run's namespace the workers come from the other end of the veth
+  // pair: "samenet" trusts that one /30 (and nothing beyond it).
+  std::string hba;
+  if (!netns_path_.empty()) {
+    const auto file = pg_dir() / "pg_hba_netns.conf";
+    write_new_file(file,
+                   "local all all trust\n"
+                   "host all all samenet trust\n",
+                   0644);
+    hba = fmt::format("hba_file = '{}'\n", file.string());
+  }
   // postgresql.auto.conf is read after postgresql.conf and is ours alone.
   write_new_file(
       data_dir() / "postgresql.auto.conf",
-      fmt::format("listen_addresses = '127.0.0.1'\n"
+      fmt::format("listen_addresses = '{}'\n"
                   "port = {}\n"
                   "unix_socket_directories = '{}'\n"
                   "max_connections = {}\n"
@@ -112,9 +123,13 @@ void EmbeddedServer::write_settings(const EmbeddedServerOptions& options) const 
                   // The structured log carries SQLSTATE, pid and application_name per line.
                   "logging_collector = on\nlog_destination = 'stderr,jsonlog'\n"
                   "log_directory = '{}'\n"
-                  "log_filename = 'postgresql.log'\nlog_rotation_age = 0\nlog_rotation_size = 0\n",
-                  port_, pg_dir().string(), options.max_connections,
-                  options.superuser_reserved_connections, (pg_dir() / "log").string()),
+                  "log_filename = 'postgresql.log'\nlog_rotation_age = 0\nlog_rotation_size = 0\n"
+                  "tcp_keepalives_idle = {}\ntcp_keepalives_interval = {}\n"
+                  "tcp_keepalives_count = {}\ntcp_user_timeout = {}\n{}",
+                  listen_address_, port_, pg_dir().string(), options.max_connections,
+                  options.superuser_reserved_connections, (pg_dir() / "log").string(),
+                  options.tcp_keepalives_idle_s, options.tcp_keepalives_interval_s,
+                  options.tcp_keepalives_count, options.tcp_user_timeout_ms, hba),
       0644);
 }
 
@@ -122,8 +137,9 @@ bool EmbeddedServer::launch(std::string& why) {
   uint64_t generation = 0;
   try {
     // SIGQUIT, should pgleak die: PostgreSQL's immediate shutdown.
-    generation = child_->spawn({tool("postgres"), "-D", data_dir().string()},
-                               {log_path().string(), run_as_, pg_dir().string(), SIGQUIT});
+    generation =
+        child_->spawn({tool("postgres"), "-D", data_dir().string()},
+                      {log_path().string(), run_as_, pg_dir().string(), SIGQUIT, netns_path_});
   } catch (const util::InfrastructureError& e) {
     why = e.what();
     return false;
@@ -146,6 +162,8 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::start(const EmbeddedServerOption
   std::unique_ptr<EmbeddedServer> server{new EmbeddedServer};
   server->bin_dir_ = find_pg_bin_dir(options.bin_dir);
   server->run_as_ = server_account();
+  server->netns_path_ = options.netns_path;
+  server->listen_address_ = options.listen_address;
   server->make_private_dir();  // from here on the destructor removes it whatever fails
   server->init_cluster();
   server->launch_on_a_free_port(options);
@@ -248,11 +266,14 @@ void EmbeddedServer::create_app_role(const EmbeddedServerOptions& options) const
 }
 
 db::ConnInfo EmbeddedServer::superuser_conninfo() const {
-  return local_conninfo("127.0.0.1", port_, "postgres", "pgleak");
+  // In a namespace of its own the server is reached over TCP only through
+  // the faults; pgleak's own sessions take the unix socket instead.
+  return local_conninfo(netns_path_.empty() ? "127.0.0.1" : pg_dir().string(), port_, "postgres",
+                        "pgleak");
 }
 
 db::ConnInfo EmbeddedServer::app_conninfo() const {
-  return local_conninfo("127.0.0.1", port_, "postgres", "pgleak_app");
+  return local_conninfo(listen_address_, port_, "postgres", "pgleak_app");
 }
 
 void EmbeddedServer::restart() {

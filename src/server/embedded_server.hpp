@@ -27,6 +27,18 @@ struct EmbeddedServerOptions {
   // Directory of initdb/postgres; empty = $PGLEAK_PG_BIN, else Debian's newest
   // /usr/lib/postgresql/<major>/bin.
   std::string bin_dir;
+  // The network namespace the postmaster runs in (a run with network faults:
+  // net::Namespace) and the address it listens on there. Empty: 127.0.0.1 in
+  // pgleak's own; the superuser then connects over the unix socket, which no
+  // network fault touches.
+  std::string netns_path;
+  std::string listen_address = "127.0.0.1";
+  // tcp_keepalives_idle, _interval (s), _count and tcp_user_timeout (ms); 0:
+  // the kernel's, as PostgreSQL's own default.
+  int tcp_keepalives_idle_s = 0;
+  int tcp_keepalives_interval_s = 0;
+  int tcp_keepalives_count = 0;
+  int tcp_user_timeout_ms = 0;
 };
 
 // A throwaway PostgreSQL cluster, started on a free 127.0.0.1 port with its
@@ -64,6 +76,8 @@ class EmbeddedServer {
   db::ConnInfo superuser_conninfo() const;
   db::ConnInfo app_conninfo() const;
   int port() const { return port_; }
+  const std::string& listen_address() const { return listen_address_; }
+  bool in_namespace() const { return !netns_path_.empty(); }
   // The run's private directory; the cluster lives in pg_dir().
   const std::filesystem::path& dir() const { return dir_; }
   std::filesystem::path pg_dir() const { return dir_ / "pg"; }
@@ -113,6 +127,8 @@ class EmbeddedServer {
   bool from_template_ = false;
   std::optional<RunAs> run_as_;
   int port_ = 0;
+  std::string listen_address_ = "127.0.0.1";
+  std::string netns_path_;
   int lock_fd_ = -1;
 
   // Forks each postmaster from a thread that lives as long as it, and waits for it.

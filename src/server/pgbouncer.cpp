@@ -101,8 +101,10 @@ std::unique_ptr<EmbeddedPgBouncer> EmbeddedPgBouncer::start(
         "stats_users = pgleak\n"
         "logfile = {}\n"
         "{}",
-        server.pg_dir().string(), server.port(), b->port_, b->dir_.string(), users.string(),
-        b->log_path().string(), pgbouncer_pool_settings(settings));
+        // Across the run's network (and its faults) when the server has one.
+        server.in_namespace() ? server.listen_address() : server.pg_dir().string(), server.port(),
+        b->port_, b->dir_.string(), users.string(), b->log_path().string(),
+        pgbouncer_pool_settings(settings));
     const auto ini = b->dir_ / "pgbouncer.ini";
     write_new_file(ini, b->config_, 0600);
     if (as) {
@@ -114,8 +116,9 @@ std::unique_ptr<EmbeddedPgBouncer> EmbeddedPgBouncer::start(
     }
     b->child_ = std::make_unique<KeptChild>();
     // SIGTERM, should pgleak die: PgBouncer's immediate shutdown.
-    const uint64_t generation = b->child_->spawn(
-        {binary, ini.string()}, {(b->dir_ / "stderr.log").string(), as, b->dir_.string(), SIGTERM});
+    const uint64_t generation =
+        b->child_->spawn({binary, ini.string()},
+                         {(b->dir_ / "stderr.log").string(), as, b->dir_.string(), SIGTERM, {}});
     const auto socket = b->dir_ / fmt::format(".s.PGSQL.{}", b->port_);
     const bool up = b->child_->wait_ready(
         generation,
