@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 
 #include "scenario/json_pointer.hpp"
 #include "scenario/object_reader.hpp"
@@ -14,13 +13,6 @@ namespace {
 
 using nlohmann::json;
 using Action = NetworkFault::Action;
-
-constexpr std::array<std::pair<Action, std::string_view>, 4> kActions{{
-    {Action::kBlackhole, "blackhole"},
-    {Action::kPartition, "partition"},
-    {Action::kReset, "reset"},
-    {Action::kHalfOpen, "half_open"},
-}};
 
 // A keepalive time: the kernel counts it in whole seconds, at least 1, so a
 // value that scales below 1 s cannot be honoured and is refused.
@@ -61,12 +53,10 @@ NetworkFault read_fault(ObjectReader& fr, const Scenario& s) {
     fr.problem("at", "is required (when, from the start of the run, e.g. \"10s\")");
   }
   if (auto action = fr.string("action", true)) {
-    const auto* a = std::find_if(kActions.begin(), kActions.end(),
-                                 [&](const auto& row) { return row.second == *action; });
-    if (a == kActions.end()) {
-      fr.problem("action", "must be blackhole, partition, reset or half_open");
+    if (auto a = network_action(*action)) {
+      f.action = *a;
     } else {
-      f.action = a->first;
+      fr.problem("action", "must be blackhole, partition, reset or half_open");
     }
   }
   f.lasts = fr.duration("for", true);

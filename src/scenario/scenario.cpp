@@ -2,6 +2,7 @@
 #include "scenario/scenario.hpp"
 
 #include <algorithm>
+#include <array>
 
 namespace pgleak::scenario {
 
@@ -22,18 +23,32 @@ std::string_view to_string(Fault::Action action) {
   return "terminate_backends";
 }
 
+namespace {
+// The network faults' actions, as a scenario names them.
+constexpr std::array<std::pair<NetworkFault::Action, std::string_view>, 4> kNetworkActions{{
+    {NetworkFault::Action::kBlackhole, "blackhole"},
+    {NetworkFault::Action::kPartition, "partition"},
+    {NetworkFault::Action::kReset, "reset"},
+    {NetworkFault::Action::kHalfOpen, "half_open"},
+}};
+}  // namespace
+
 std::string_view to_string(NetworkFault::Action action) {
-  switch (action) {
-    case NetworkFault::Action::kBlackhole:
-      return "blackhole";
-    case NetworkFault::Action::kPartition:
-      return "partition";
-    case NetworkFault::Action::kReset:
-      return "reset";
-    case NetworkFault::Action::kHalfOpen:
-      return "half_open";
+  for (const auto& [a, name] : kNetworkActions) {
+    if (a == action) {
+      return name;
+    }
   }
   return "blackhole";
+}
+
+std::optional<NetworkFault::Action> network_action(std::string_view name) {
+  for (const auto& [a, n] : kNetworkActions) {
+    if (n == name) {
+      return a;
+    }
+  }
+  return std::nullopt;
 }
 
 bool Scenario::needs_embedded_server() const {

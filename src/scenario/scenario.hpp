@@ -186,6 +186,8 @@ struct NetworkFault {
 };
 
 std::string_view to_string(NetworkFault::Action action);
+// The action a scenario names so, if any.
+std::optional<NetworkFault::Action> network_action(std::string_view name);
 
 // The embedded server's settings (an external target's are read, never set).
 struct ServerSettings {
