@@ -1,5 +1,6 @@
 #include "analysis/summary.hpp"
 
+#include <algorithm>
 #include <iterator>
 #include <stdexcept>
 
@@ -67,6 +68,14 @@ Summary summarize(const record::RunResult& r, const scenario::Scenario& sc) {
       s.*t.total += p.stats.*t.counter;
     }
     s.held_at_end += p.outstanding;
+  }
+  for (const auto& f : r.network_faults) {
+    s.network.cut_off += f.cut_off;
+    s.network.ended += static_cast<int>(f.lived_s.size());
+    s.network.left += f.left;
+    for (const double lived : f.lived_s) {
+      s.network.lived_s_max = std::max(s.network.lived_s_max, lived);
+    }
   }
   s.connect_attempts = r.connect_attempts;
   s.holders = static_cast<int>(r.holders.size());

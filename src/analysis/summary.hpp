@@ -21,6 +21,15 @@ struct WaitPercentiles {
   double max = 0;
 };
 
+// What the network faults did to the backends they cut off, all faults
+// together (record::NetworkFaultOutcome).
+struct NetworkTotals {
+  int cut_off = 0;
+  int ended = 0;  // ended on the server while pgleak watched
+  int left = 0;   // still there (or not checked) when the watch ended
+  double lived_s_max = 0;
+};
+
 // The numbers a run is judged by. peak/final count the run's own client
 // backends (never the sampler, nor other clients of an external server).
 struct Summary {
@@ -54,6 +63,7 @@ struct Summary {
   uint64_t process_exits = 0;     // simulated processes that ended (lifecycle)
   uint64_t process_crashes = 0;
   uint64_t process_restarts = 0;
+  NetworkTotals network;
   Growth growth;
   // The static worst case against this target's limit (pgleak's sampler
   // counted as one other client), and its total: -1 when a pool is unbounded.

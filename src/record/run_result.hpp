@@ -69,6 +69,24 @@ struct ShardOutcome {
   std::vector<scenario::ReplicaRef> replicas;
 };
 
+// What one network fault did (run/network_faults): when it held, and what
+// became of the backends it cut off from their clients, from the server's
+// own pg_stat_activity.
+struct NetworkFaultOutcome {
+  std::string action;             // scenario::to_string(NetworkFault::Action)
+  std::string target;             // a process, or "all"
+  double began_s = -1;            // -1: it never began (the run ended first, or it failed)
+  std::optional<double> ended_s;  // when its packets flowed again, if they did
+  int cut_off = 0;                // the backends it cut off (a reset: aborted)
+  // Of those, how long after the cut each ended on the server, in order.
+  std::vector<double> lived_s;
+  // Still on the server when the watch ended (the heal, or the run's end);
+  // and of those, how many could not be checked (counted as still there).
+  int left = 0;
+  int unchecked = 0;
+  std::string error;  // why it failed, if it did
+};
+
 // Everything a run observed, for analysis and the report.
 struct RunResult {
   std::string run_id;
@@ -98,6 +116,7 @@ struct RunResult {
   uint64_t connections_lost = 0;
   std::vector<PoolOutcome> pools;
   std::vector<LoadOutcome> loads;
+  std::vector<NetworkFaultOutcome> network_faults;  // in the scenario's order
   // Checkouts older than leak_threshold at the end of the scenario.
   std::vector<Holder> holders;
   std::shared_ptr<util::LatencyHistogram> checkout_waits;  // all pools merged

@@ -1,5 +1,7 @@
 #include "record/run_result_json.hpp"
 
+#include <algorithm>
+
 #include "record/record_json.hpp"
 #include "util/duration.hpp"
 
@@ -157,6 +159,26 @@ LoadOutcome load_outcome_from_json(const json& j, const json& start_delays) {
     add_histogram_json(*l.start_delays, start_delays);
   }
   return l;
+}
+
+json network_fault_outcome_json(const NetworkFaultOutcome& f) {
+  json lived = nullptr;
+  if (!f.lived_s.empty()) {
+    auto sorted = f.lived_s;
+    std::sort(sorted.begin(), sorted.end());
+    lived = {
+        {"min", sorted.front()}, {"median", sorted[sorted.size() / 2]}, {"max", sorted.back()}};
+  }
+  return {{"action", f.action},
+          {"target", f.target},
+          {"began_s", f.began_s < 0 ? json(nullptr) : json(f.began_s)},
+          {"ended_s", f.ended_s ? json(*f.ended_s) : json(nullptr)},
+          {"cut_off", f.cut_off},
+          {"ended_on_server", f.lived_s.size()},
+          {"lived_s", lived},
+          {"left", f.left},
+          {"unchecked", f.unchecked},
+          {"error", f.error.empty() ? json(nullptr) : json(f.error)}};
 }
 
 json holder_json(const Holder& h) {

@@ -35,6 +35,11 @@ PoolOutcome pool_outcome_from_json(const nlohmann::json& pool);
 nlohmann::json load_outcome_json(const LoadOutcome& load);
 LoadOutcome load_outcome_from_json(const nlohmann::json& load, const nlohmann::json& start_delays);
 
+// An entry of "network": {"action","target","began_s","ended_s","cut_off",
+// "ended_on_server","lived_s" {min,median,max} or null,"left","unchecked",
+// "error"}.
+nlohmann::json network_fault_outcome_json(const NetworkFaultOutcome& fault);
+
 // An entry of "holders".
 nlohmann::json holder_json(const Holder& holder);
 Holder holder_from_json(const nlohmann::json& holder);

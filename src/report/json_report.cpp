@@ -322,6 +322,10 @@ json build_report(const scenario::Scenario& sc, const record::RunResult& r,
   for (const auto& h : r.holders) {
     holders.push_back(record::holder_json(h));
   }
+  json network = json::array();
+  for (const auto& f : r.network_faults) {
+    network.push_back(record::network_fault_outcome_json(f));
+  }
   return {
       {"schema", kReportSchema},
       {"run",
@@ -350,6 +354,7 @@ json build_report(const scenario::Scenario& sc, const record::RunResult& r,
       {"pools", pools},
       {"loads", loads},
       {"holders", holders},
+      {"network", network},
       {"summary", analysis::summary_json(s)},
       {"checkout_wait_histogram", wait_histogram(r.checkout_waits.get())},
       {"cleanup",

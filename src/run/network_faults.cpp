@@ -31,52 +31,60 @@ std::string lived_summary(std::vector<double> lived) {
 }  // namespace
 
 NetworkFaults::NetworkFaults(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
-                             probe::RunBackends& backends, net::Namespace& network, int server_port)
+                             probe::RunBackends& backends, net::Namespace& network, int server_port,
+                             Clock::time_point run_start)
     : sc_(sc),
       fleet_(fleet),
       recorder_(recorder),
       backends_(backends),
       network_(network),
-      server_port_(server_port) {}
-
-void NetworkFaults::run(Clock::time_point run_start, const std::stop_token& stop) {
-  struct Moment {
-    Clock::time_point at;
-    size_t fault;
-    bool begins;
-  };
-  std::vector<Moment> moments;
+      server_port_(server_port) {
   for (size_t i = 0; i < sc_.network_faults.size(); ++i) {
     const auto& f = sc_.network_faults[i];
-    moments.push_back({run_start + f.at.applied, i, true});
+    moments_.push_back({run_start + f.at.applied, i, true});
     if (f.lasts && f.action != Action::kReset) {
-      moments.push_back({run_start + f.at.applied + f.lasts->applied, i, false});
+      moments_.push_back({run_start + f.at.applied + f.lasts->applied, i, false});
     }
   }
-  std::stable_sort(moments.begin(), moments.end(),
+  std::stable_sort(moments_.begin(), moments_.end(),
                    [](const Moment& a, const Moment& b) { return a.at < b.at; });
-  size_t next = 0;
+  for (const auto& f : sc_.network_faults) {
+    auto& outcome = outcomes_.emplace_back();
+    outcome.action = to_string(f.action);
+    outcome.target = f.target;
+  }
+}
+
+void NetworkFaults::begin_due_at_start() {
+  while (next_ < moments_.size() && moments_[next_].begins &&
+         sc_.network_faults[moments_[next_].fault].at.applied.count() == 0) {
+    begin(moments_[next_++].fault);
+  }
+}
+
+void NetworkFaults::run(const std::stop_token& stop) {
   auto next_poll = Clock::now() + kPoll;
-  while (next < moments.size() || !watches_.empty()) {
+  while (next_ < moments_.size() || !watches_.empty()) {
     const bool poll_first =
-        !watches_.empty() && (next == moments.size() || next_poll < moments[next].at);
-    if (!util::sleep_until(poll_first ? next_poll : moments[next].at, stop)) {
+        !watches_.empty() && (next_ == moments_.size() || next_poll < moments_[next_].at);
+    if (!util::sleep_until(poll_first ? next_poll : moments_[next_].at, stop)) {
       poll_watches(true);
       return;
     }
     if (poll_first) {
       poll_watches(false);
       next_poll = Clock::now() + kPoll;
-    } else if (moments[next].begins) {
-      begin(moments[next++].fault);
+    } else if (moments_[next_].begins) {
+      begin(moments_[next_++].fault);
     } else {
-      end(moments[next++].fault);
+      end(moments_[next_++].fault);
     }
   }
 }
 
 void NetworkFaults::begin(size_t index) {
   const auto& f = sc_.network_faults[index];
+  auto& outcome = outcomes_[index];
   const std::string process = f.target == "all" ? std::string{} : f.target;
   try {
     const auto ports = backends_.client_ports(process);
@@ -89,48 +97,51 @@ void NetworkFaults::begin(size_t index) {
       pids.push_back(pid);
       client_ports.push_back(port);
     }
-    std::string message;
-    switch (f.action) {
-      case Action::kBlackhole:
-      case Action::kPartition:
-        drops_.emplace_back(index, net::Drop{server_port_, {}});
-        apply_drops();
-        message = fmt::format(
-            "{}: every packet to and from the server dropped{}; {} backends cut "
-            "off from their clients",
-            to_string(f.action), lasting(f), pids.size());
-        break;
-      case Action::kReset:
-        network_.reset(server_port_, process.empty() ? std::vector<int>{} : client_ports);
-        message = fmt::format("reset on {}: {} connections aborted, a RST to each client", f.target,
-                              pids.size());
-        break;
-      case Action::kHalfOpen: {
-        if (!client_ports.empty()) {
-          drops_.emplace_back(index, net::Drop{server_port_, client_ports});
-          apply_drops();
-        }
-        int cut = 0;
-        for (auto& rep : fleet_.replicas()) {
-          if (process.empty() || rep->spec().name == process) {
-            cut += rep->sockets().shutdown_all();
-          }
-        }
-        message = fmt::format(
-            "half_open on {}: {} clients vanished without a FIN ({} sockets cut, "
-            "their packets dropped{}); the server keeps each backend until its "
-            "keepalives or tcp_user_timeout give up",
-            f.target, client_ports.size(), cut, lasting(f));
-        break;
-      }
-    }
-    record(f, std::move(message));
-    if (f.action != Action::kReset && !pids.empty()) {
-      watches_.push_back({index, Clock::now(), std::move(pids), {}});
+    outcome.began_s = recorder_.elapsed_s();
+    outcome.cut_off = static_cast<int>(pids.size());
+    record(f, apply(index, process, client_ports));
+    if (!pids.empty()) {
+      watches_.push_back({index, Clock::now(), std::move(pids)});
     }
   } catch (const std::exception& e) {
+    outcome.error = e.what();
     record(f, fmt::format("{} failed: {}", to_string(f.action), e.what()));
   }
+}
+
+std::string NetworkFaults::apply(size_t index, const std::string& process,
+                                 const std::vector<int>& client_ports) {
+  const auto& f = sc_.network_faults[index];
+  switch (f.action) {
+    case Action::kBlackhole:
+    case Action::kPartition:
+      drops_.emplace_back(index, net::Drop{server_port_, {}});
+      apply_drops();
+      return fmt::format(
+          "{}: every packet to and from the server dropped{}; {} backends cut off from their "
+          "clients",
+          to_string(f.action), lasting(f), client_ports.size());
+    case Action::kReset:
+      network_.reset(server_port_, process.empty() ? std::vector<int>{} : client_ports);
+      return fmt::format("reset on {}: {} connections aborted, a RST to each client", f.target,
+                         client_ports.size());
+    case Action::kHalfOpen:
+      break;
+  }
+  if (!client_ports.empty()) {
+    drops_.emplace_back(index, net::Drop{server_port_, client_ports});
+    apply_drops();
+  }
+  int cut = 0;
+  for (auto& rep : fleet_.replicas()) {
+    if (process.empty() || rep->spec().name == process) {
+      cut += rep->sockets().shutdown_all();
+    }
+  }
+  return fmt::format(
+      "half_open on {}: {} clients vanished without a FIN ({} sockets cut, their packets "
+      "dropped{}); the server keeps each backend until its keepalives or tcp_user_timeout give up",
+      f.target, client_ports.size(), cut, lasting(f));
 }
 
 void NetworkFaults::end(size_t index) {
@@ -138,10 +149,20 @@ void NetworkFaults::end(size_t index) {
   std::erase_if(drops_, [&](const auto& d) { return d.first == index; });
   try {
     apply_drops();
+    outcomes_[index].ended_s = recorder_.elapsed_s();
     record(f, fmt::format("{} on {} ended after {}: its packets flow again", to_string(f.action),
                           f.target, util::format_duration(f.lasts->nominal)));
   } catch (const std::exception& e) {
     record(f, fmt::format("{} could not end: {}", to_string(f.action), e.what()));
+    return;
+  }
+  // What the server dropped while it lasted is counted; what is left lives on.
+  poll_watches(false);
+  const auto healed = std::find_if(watches_.begin(), watches_.end(),
+                                   [&](const Watch& w) { return w.fault == index; });
+  if (healed != watches_.end()) {
+    close_watch(*healed, true, "when it healed");
+    watches_.erase(healed);
   }
 }
 
@@ -165,23 +186,33 @@ void NetworkFaults::poll_watches(bool at_end) {
       std::erase_if(w.pids, [&](int pid) {
         const bool gone = std::find(there->begin(), there->end(), pid) == there->end();
         if (gone) {
-          w.lived_s.push_back(std::chrono::duration<double>(now - w.since).count());
+          outcomes_[w.fault].lived_s.push_back(
+              std::chrono::duration<double>(now - w.since).count());
         }
         return gone;
       });
     }
     if (w.pids.empty() || at_end) {
-      const auto& f = sc_.network_faults[w.fault];
-      std::string left;
-      if (!w.pids.empty()) {
-        left = there ? fmt::format("; {} still on the server at the end of the run", w.pids.size())
-                     : fmt::format("; {} not checked: {}", w.pids.size(), backends_.last_error());
-      }
-      record(f, fmt::format("{} at {}: of the backends it cut off, {}{}", to_string(f.action),
-                            util::format_duration(f.at.nominal), lived_summary(w.lived_s), left));
+      close_watch(w, there.has_value(), "at the end of the run");
     }
   }
   std::erase_if(watches_, [&](const Watch& w) { return w.pids.empty() || at_end; });
+}
+
+void NetworkFaults::close_watch(const Watch& w, bool checked, const char* when) {
+  const auto& f = sc_.network_faults[w.fault];
+  auto& outcome = outcomes_[w.fault];
+  outcome.left = static_cast<int>(w.pids.size());
+  outcome.unchecked = checked ? 0 : outcome.left;
+  std::string left;
+  if (!w.pids.empty()) {
+    left = checked ? fmt::format("; {} still on the server {}", w.pids.size(), when)
+                   : fmt::format("; {} not checked ({}): counted as still there", w.pids.size(),
+                                 backends_.last_error());
+  }
+  record(f, fmt::format("{} at {}: of the {} backends it cut off, {}{}", to_string(f.action),
+                        util::format_duration(f.at.nominal), outcome.cut_off,
+                        lived_summary(outcome.lived_s), left));
 }
 
 void NetworkFaults::record(const scenario::NetworkFault& f, std::string message) {

@@ -19,6 +19,7 @@
 #include "net/namespace.hpp"
 #include "probe/run_backends.hpp"
 #include "record/recorder.hpp"
+#include "record/run_result.hpp"
 #include "run/fleet.hpp"
 #include "scenario/scenario.hpp"
 
@@ -27,27 +28,46 @@ namespace pgleak::run {
 class NetworkFaults {
  public:
   NetworkFaults(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
-                probe::RunBackends& backends, net::Namespace& network, int server_port);
+                probe::RunBackends& backends, net::Namespace& network, int server_port,
+                std::chrono::steady_clock::time_point run_start);
 
-  // Runs the schedule from `run_start` until it is done and every orphan is
+  // Begins the faults due at the very start (`at` 0), before any pool or
+  // worker connects: a connect through a blackhole must meet the blackhole.
+  void begin_due_at_start();
+
+  // Runs the rest of the schedule until it is done and every orphan is
   // accounted for, or until `stop`; the rules it made are left to the
   // namespace, which goes with the run.
-  void run(std::chrono::steady_clock::time_point run_start, const std::stop_token& stop);
+  void run(const std::stop_token& stop);
+
+  // What each fault did, in the scenario's order. Call once run() returned.
+  const std::vector<record::NetworkFaultOutcome>& outcomes() const { return outcomes_; }
 
  private:
   using Clock = std::chrono::steady_clock;
-  // Backends a fault cut off from their clients, watched until they go.
+  // A fault's start or end, in the order they come.
+  struct Moment {
+    Clock::time_point at;
+    size_t fault;
+    bool begins;
+  };
+  // Backends a fault cut off from their clients, watched until they go (or
+  // the fault heals, or the run ends).
   struct Watch {
     size_t fault = 0;
     Clock::time_point since;
     std::vector<int> pids;
-    std::vector<double> lived_s;  // of those gone, how long after `since`
   };
 
   void begin(size_t index);
+  // Makes fault `index` happen; returns what it did, for its event.
+  std::string apply(size_t index, const std::string& process, const std::vector<int>& client_ports);
   void end(size_t index);
   void apply_drops();
+  // Drops the pids of every watch that are gone from the server; a watch
+  // whose pids are all gone, or every watch when `at_end`, is closed.
   void poll_watches(bool at_end);
+  void close_watch(const Watch& w, bool checked, const char* when);
   void record(const scenario::NetworkFault& f, std::string message);
 
   const scenario::Scenario& sc_;
@@ -56,8 +76,11 @@ class NetworkFaults {
   probe::RunBackends& backends_;
   net::Namespace& network_;
   const int server_port_;
+  std::vector<Moment> moments_;
+  size_t next_ = 0;                                  // the first moment not yet come
   std::vector<std::pair<size_t, net::Drop>> drops_;  // by fault index, while they last
   std::vector<Watch> watches_;
+  std::vector<record::NetworkFaultOutcome> outcomes_;
 };
 
 }  // namespace pgleak::run

@@ -379,6 +379,7 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
   logs.stop(result);  // what was logged up to the end of the scenario
   workload.stop(options.force);
   result.loads = workload.loads();  // before the replicas it names are released
+  result.network_faults = workload.network_faults();
   collect_pools(fleet, held_at_end, result);
   release_target(target, backends, recorder, options, result);
   if (link) {

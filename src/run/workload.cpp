@@ -26,8 +26,9 @@ Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder&
       backends_(backends),
       shard_(shard) {
   if (network != nullptr && embedded != nullptr && sc.has_network()) {
-    network_ =
-        std::make_unique<NetworkFaults>(sc, fleet, recorder, backends, *network, embedded->port());
+    network_ = std::make_unique<NetworkFaults>(sc, fleet, recorder, backends, *network,
+                                               embedded->port(), run_start);
+    network_->begin_due_at_start();  // before any pool or worker connects
   }
   try {
     start(embedded, run_id, run_start);
@@ -92,6 +93,10 @@ std::vector<record::LoadOutcome> Workload::loads() const {
   return out;
 }
 
+std::vector<record::NetworkFaultOutcome> Workload::network_faults() const {
+  return network_ ? network_->outcomes() : std::vector<record::NetworkFaultOutcome>{};
+}
+
 void Workload::start(server::EmbeddedServer* embedded, const std::string& run_id,
                      Clock::time_point run_start) {
   const auto deadline = run_start + sc_.duration.applied;
@@ -123,8 +128,7 @@ void Workload::start(server::EmbeddedServer* embedded, const std::string& run_id
   }
   faults_ = std::thread{[this, embedded, run_start] { run_faults(embedded, run_start); }};
   if (network_) {
-    network_thread_ =
-        std::thread{[this, run_start] { network_->run(run_start, control_.token()); }};
+    network_thread_ = std::thread{[this] { network_->run(control_.token()); }};
   }
 }
 

@@ -71,6 +71,8 @@ class Workload {
   void stop(const std::stop_token& force);
 
   std::vector<record::LoadOutcome> loads() const;
+  // What each network fault did; call after stop().
+  std::vector<record::NetworkFaultOutcome> network_faults() const;
 
  private:
   // Each worker group of each replica: when it starts and how it is paced.
