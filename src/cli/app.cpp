@@ -58,9 +58,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
 
   const CommandIo io{out, err, signals, argc, argv};
   const std::vector<Command> commands{
-      add_run(app, io),  add_budget(app, io),   add_compare(app, io), add_merge(app, io),
-      add_k8s(app, io),  add_report(app, io),   add_monitor(app, io), add_diagnose(app, io),
-      add_tune(app, io), add_validate(app, io), add_list(app, io)};
+      add_run(app, io),  add_budget(app, io), add_compare(app, io),  add_merge(app, io),
+      add_k8s(app, io),  add_report(app, io), add_monitor(app, io),  add_diagnose(app, io),
+      add_tune(app, io), add_relay(app, io),  add_validate(app, io), add_list(app, io)};
 
   try {
     app.parse(argc, argv);

@@ -48,6 +48,7 @@ Command add_validate(CLI::App& app, const CommandIo& io);  // validate_command.c
 Command add_list(CLI::App& app, const CommandIo& io);      // list_command.cpp
 Command add_diagnose(CLI::App& app, const CommandIo& io);  // diagnose_command.cpp
 Command add_tune(CLI::App& app, const CommandIo& io);      // tune_command.cpp
+Command add_relay(CLI::App& app, const CommandIo& io);     // relay_command.cpp
 
 // --dsn and --dsn-file, as run, monitor and tune take them.
 void add_dsn_options(CLI::App* cmd, DsnFlags& flags, const std::string& what);

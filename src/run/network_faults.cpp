@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "util/duration.hpp"
+#include "util/rate.hpp"
 #include "util/stoppable_sleep.hpp"
 
 namespace pgleak::run {
@@ -31,13 +32,14 @@ std::string lived_summary(std::vector<double> lived) {
 }  // namespace
 
 NetworkFaults::NetworkFaults(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
-                             probe::RunBackends& backends, net::Namespace& network, int server_port,
-                             Clock::time_point run_start)
+                             probe::RunBackends& backends, net::Namespace* network,
+                             net::Relay* relay, int server_port, Clock::time_point run_start)
     : sc_(sc),
       fleet_(fleet),
       recorder_(recorder),
       backends_(backends),
       network_(network),
+      relay_(relay),
       server_port_(server_port) {
   for (size_t i = 0; i < sc_.network_faults.size(); ++i) {
     const auto& f = sc_.network_faults[i];
@@ -86,6 +88,16 @@ void NetworkFaults::begin(size_t index) {
   const auto& f = sc_.network_faults[index];
   auto& outcome = outcomes_[index];
   const std::string process = f.target == "all" ? std::string{} : f.target;
+  if (!scenario::kernel_fault(f.action)) {
+    try {
+      outcome.began_s = recorder_.elapsed_s();
+      record(f, begin_relay_fault(index));
+    } catch (const std::exception& e) {
+      outcome.error = e.what();
+      record(f, fmt::format("{} failed: {}", to_string(f.action), e.what()));
+    }
+    return;
+  }
   try {
     const auto ports = backends_.client_ports(process);
     if (!ports) {
@@ -122,10 +134,12 @@ std::string NetworkFaults::apply(size_t index, const std::string& process,
           "clients",
           to_string(f.action), lasting(f), client_ports.size());
     case Action::kReset:
-      network_.reset(server_port_, process.empty() ? std::vector<int>{} : client_ports);
+      network_->reset(server_port_, process.empty() ? std::vector<int>{} : client_ports);
       return fmt::format("reset on {}: {} connections aborted, a RST to each client", f.target,
                          client_ports.size());
     case Action::kHalfOpen:
+    case Action::kLatency:  // the relay's: begin_relay_fault
+    case Action::kBandwidth:
       break;
   }
   if (!client_ports.empty()) {
@@ -147,8 +161,9 @@ std::string NetworkFaults::apply(size_t index, const std::string& process,
 void NetworkFaults::end(size_t index) {
   const auto& f = sc_.network_faults[index];
   std::erase_if(drops_, [&](const auto& d) { return d.first == index; });
+  std::erase(shaping_, index);
   try {
-    apply_drops();
+    scenario::kernel_fault(f.action) ? apply_drops() : apply_shaping();
     outcomes_[index].ended_s = recorder_.elapsed_s();
     record(f, fmt::format("{} on {} ended after {}: its packets flow again", to_string(f.action),
                           f.target, util::format_duration(f.lasts->nominal)));
@@ -171,7 +186,50 @@ void NetworkFaults::apply_drops() {
   for (const auto& [index, drop] : drops_) {
     drops.push_back(drop);
   }
-  network_.set_drops(drops);
+  network_->set_drops(drops);
+}
+
+std::string NetworkFaults::begin_relay_fault(size_t index) {
+  const auto& f = sc_.network_faults[index];
+  shaping_.push_back(index);
+  apply_shaping();
+  const auto way = f.direction == scenario::NetworkFault::Direction::kBoth
+                       ? std::string{"each way"}
+                       : std::string{to_string(f.direction)};
+  if (f.action == Action::kLatency) {
+    return fmt::format(
+        "latency: {} {}{}{}", util::format_duration(f.delay->nominal), way,
+        f.jitter ? fmt::format(", give or take {}", util::format_duration(f.jitter->nominal))
+                 : std::string{},
+        lasting(f));
+  }
+  return fmt::format("bandwidth: at most {} {} on each connection{}",
+                     util::format_rate(f.rate_nominal), way, lasting(f));
+}
+
+void NetworkFaults::apply_shaping() {
+  net::Shaping to_server;
+  net::Shaping to_client;
+  for (const size_t index : shaping_) {  // in the order they began: the later wins
+    const auto& f = sc_.network_faults[index];
+    for (const auto dir : {net::Direction::kToServer, net::Direction::kToClient}) {
+      const bool applies = f.direction == scenario::NetworkFault::Direction::kBoth ||
+                           (f.direction == scenario::NetworkFault::Direction::kToServer) ==
+                               (dir == net::Direction::kToServer);
+      auto& s = dir == net::Direction::kToServer ? to_server : to_client;
+      if (!applies) {
+        continue;
+      }
+      if (f.action == Action::kLatency) {
+        s.delay = f.delay->applied;
+        s.jitter = f.jitter ? f.jitter->applied : util::Micros{0};
+      } else {
+        s.bytes_per_s = f.rate_applied;
+      }
+    }
+  }
+  relay_->shape(net::Direction::kToServer, to_server);
+  relay_->shape(net::Direction::kToClient, to_client);
 }
 
 void NetworkFaults::poll_watches(bool at_end) {

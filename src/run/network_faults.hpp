@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "net/namespace.hpp"
+#include "net/relay.hpp"
 #include "probe/run_backends.hpp"
 #include "record/recorder.hpp"
 #include "record/run_result.hpp"
@@ -27,9 +28,12 @@ namespace pgleak::run {
 
 class NetworkFaults {
  public:
+  // `network`: the run's namespace (for the kernel's faults), `relay` the
+  // relay in front of the target (for latency and bandwidth); either may be
+  // null when the scenario has none of its faults.
   NetworkFaults(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
-                probe::RunBackends& backends, net::Namespace& network, int server_port,
-                std::chrono::steady_clock::time_point run_start);
+                probe::RunBackends& backends, net::Namespace* network, net::Relay* relay,
+                int server_port, std::chrono::steady_clock::time_point run_start);
 
   // Begins the faults due at the very start (`at` 0), before any pool or
   // worker connects: a connect through a blackhole must meet the blackhole.
@@ -64,6 +68,9 @@ class NetworkFaults {
   std::string apply(size_t index, const std::string& process, const std::vector<int>& client_ports);
   void end(size_t index);
   void apply_drops();
+  // The relay's shaping from the relay faults in force, later ones first.
+  void apply_shaping();
+  std::string begin_relay_fault(size_t index);
   // Drops the pids of every watch that are gone from the server; a watch
   // whose pids are all gone, or every watch when `at_end`, is closed.
   void poll_watches(bool at_end);
@@ -74,11 +81,14 @@ class NetworkFaults {
   Fleet& fleet_;
   record::Recorder& recorder_;
   probe::RunBackends& backends_;
-  net::Namespace& network_;
+  net::Namespace* network_;
+  net::Relay* relay_;
   const int server_port_;
   std::vector<Moment> moments_;
-  size_t next_ = 0;                                  // the first moment not yet come
-  std::vector<std::pair<size_t, net::Drop>> drops_;  // by fault index, while they last
+  size_t next_ = 0;  // the first moment not yet come
+  std::vector<std::pair<size_t, net::Drop>> drops_;
+  std::vector<size_t>
+      shaping_;  // relay faults in force, by fault index  // by fault index, while they last
   std::vector<Watch> watches_;
   std::vector<record::NetworkFaultOutcome> outcomes_;
 };

@@ -353,10 +353,8 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
 
   announce(options, sc, shard, fleet, result.run_id);
   const auto run_start = recorder.start();
-  // clang-format off
-  Workload workload{sc, fleet, recorder, control, backends, target.embedded.get(),
-                    target.network.get(), result.run_id, shard, run_start};
-  // clang-format on
+  Workload workload{sc,     fleet,         recorder, control,  backends,
+                    target, result.run_id, shard,    run_start};
   const bool sees_server = !shard || samples_server(*shard);
   LiveWatch watch{
       sc,

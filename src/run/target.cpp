@@ -62,13 +62,17 @@ void log(const RunOptions& options, const std::string& line) {
   }
 }
 
-Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
+namespace {
+
+// The embedded server (with its namespace and PgBouncer), or the --dsn one.
+Target open_server(const scenario::Scenario& sc, const RunOptions& options) {
   Target t;
   if (options.dsn) {
     if (sc.needs_embedded_server()) {
       throw util::UsageError(
-          "restart_server and network faults need the embedded server (pgleak changes the "
-          "network only between its own workers and its own server); drop --dsn or the fault");
+          "restart_server and the kernel's network faults (blackhole, partition, reset, "
+          "half_open) need the embedded server (pgleak changes the network only between its "
+          "own workers and its own server); drop --dsn or the fault");
     }
     t.app = db::ConnInfo::parse(*options.dsn);
     t.admin = t.app;
@@ -97,7 +101,7 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
     log(options, fmt::format("removed {} cluster(s) left behind by killed pgleak runs", reaped));
   }
   server::EmbeddedServerOptions so = server_options(sc);
-  if (sc.has_network()) {
+  if (sc.needs_namespace()) {
     if (const int reaped = net::Namespace::reap_orphans(); reaped > 0) {
       log(options,
           fmt::format("removed {} network namespace(s) left behind by killed pgleak runs", reaped));
@@ -129,6 +133,40 @@ Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
                              "connections at most)",
                              t.pgbouncer->port(), scenario::to_string(sc.pgbouncer->pool_mode),
                              sc.pgbouncer->server_connections()));
+  }
+  return t;
+}
+
+// Puts the relay between the workers and their target: it connects where
+// they would have, and they connect to it.
+void put_relay_in_front(Target& t, const RunOptions& options) {
+  const auto* hostaddr = t.app.get("hostaddr");
+  const auto* host = hostaddr != nullptr ? hostaddr : t.app.get("host");
+  const std::string to = host != nullptr ? *host : std::string{"/var/run/postgresql"};
+  const auto* port_text = t.app.get("port");
+  const std::string port = port_text != nullptr ? *port_text : std::string{"5432"};
+  if (to.find(',') != std::string::npos || port.find(',') != std::string::npos) {
+    throw util::UsageError(
+        "latency and bandwidth faults put pgleak's relay in front of one server: the DSN "
+        "names several hosts; give one");
+  }
+  t.relay = net::Relay::start(to, std::stoi(port));
+  t.app.set("host", "127.0.0.1");
+  if (hostaddr != nullptr) {
+    t.app.set("hostaddr", "127.0.0.1");
+  }
+  t.app.set("port", std::to_string(t.relay->port()));
+  log(options, fmt::format("relay on 127.0.0.1:{} in front of {}:{}, for the latency and "
+                           "bandwidth faults",
+                           t.relay->port(), util::printable(to), port));
+}
+
+}  // namespace
+
+Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
+  Target t = open_server(sc, options);
+  if (sc.needs_relay()) {
+    put_relay_in_front(t, options);
   }
   return t;
 }

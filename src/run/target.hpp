@@ -11,6 +11,7 @@
 
 #include "db/conninfo.hpp"
 #include "net/namespace.hpp"
+#include "net/relay.hpp"
 #include "probe/run_backends.hpp"
 #include "record/recorder.hpp"
 #include "record/run_result.hpp"
@@ -27,6 +28,9 @@ struct Target {
   std::unique_ptr<server::EmbeddedServer> embedded;  // stopped and deleted when destroyed
   // Declared after the server, so it stops first.
   std::unique_ptr<server::EmbeddedPgBouncer> pgbouncer;
+  // In front of whatever the workers connect to, for latency and bandwidth
+  // faults: it goes first (declared last).
+  std::unique_ptr<net::Relay> relay;
   db::ConnInfo app;    // the workers' role (through PgBouncer when it is in the path)
   db::ConnInfo admin;  // the sampler's and faults' role, on the server itself
   std::optional<db::ConnInfo> pgbouncer_console;

@@ -67,7 +67,8 @@ int64_t threads_needed(const scenario::Scenario& sc,
   for (const auto& ref : scenario::replicas_of(sc, shard)) {
     ++replicas_by_process[ref.process];
   }
-  int64_t n = kRunThreads + (sc.has_network() ? 1 : 0);  // the network faults' thread
+  // The network faults' thread, and the relay's.
+  int64_t n = kRunThreads + (sc.has_network() ? 1 : 0) + (sc.needs_relay() ? 1 : 0);
   for (size_t p = 0; p < sc.processes.size(); ++p) {
     const auto& spec = sc.processes[p];
     const int64_t replicas = replicas_by_process[p];

@@ -15,8 +15,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
-                   RunControl& control, probe::RunBackends& backends,
-                   server::EmbeddedServer* embedded, net::Namespace* network,
+                   RunControl& control, probe::RunBackends& backends, Target& target,
                    const std::string& run_id, std::optional<scenario::ShardRef> shard,
                    Clock::time_point run_start)
     : sc_(sc),
@@ -25,13 +24,14 @@ Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder&
       control_(control),
       backends_(backends),
       shard_(shard) {
-  if (network != nullptr && embedded != nullptr && sc.has_network()) {
-    network_ = std::make_unique<NetworkFaults>(sc, fleet, recorder, backends, *network,
-                                               embedded->port(), run_start);
+  if (sc.has_network()) {
+    network_ = std::make_unique<NetworkFaults>(
+        sc, fleet, recorder, backends, target.network.get(), target.relay.get(),
+        target.embedded ? target.embedded->port() : 0, run_start);
     network_->begin_due_at_start();  // before any pool or worker connects
   }
   try {
-    start(embedded, run_id, run_start);
+    start(target.embedded.get(), run_id, run_start);
   } catch (const std::system_error& e) {
     stop({});  // a thread that could not be created: the ones that were are joined
     throw util::InfrastructureError(thread_start_failure(static_cast<int64_t>(workers_.size()),

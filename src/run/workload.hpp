@@ -17,6 +17,7 @@
 #include "run/network_faults.hpp"
 #include "run/run_control.hpp"
 #include "run/runner.hpp"
+#include "run/target.hpp"
 #include "scenario/scenario.hpp"
 #include "server/embedded_server.hpp"
 #include "workload/load_model.hpp"
@@ -55,10 +56,11 @@ class WorkerCount {
 class Workload {
  public:
   // `shard`: the shard of a sharded run (its tags carry it), if it is one.
+  // `target`: its embedded server (restart_server), namespace and relay
+  // (network faults), when the scenario has them.
   Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
-           RunControl& control, probe::RunBackends& backends, server::EmbeddedServer* embedded,
-           net::Namespace* network, const std::string& run_id,
-           std::optional<scenario::ShardRef> shard,
+           RunControl& control, probe::RunBackends& backends, Target& target,
+           const std::string& run_id, std::optional<scenario::ShardRef> shard,
            std::chrono::steady_clock::time_point run_start);
 
   ~Workload();

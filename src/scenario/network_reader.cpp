@@ -7,6 +7,7 @@
 
 #include "scenario/json_pointer.hpp"
 #include "scenario/object_reader.hpp"
+#include "util/rate.hpp"
 
 namespace pgleak::scenario::detail {
 namespace {
@@ -45,6 +46,51 @@ bool is_process(const Scenario& s, const std::string& name) {
                      [&](const ProcessSpec& p) { return p.name == name; });
 }
 
+// What the relay's faults take (delay, jitter, rate, direction); refused on
+// the kernel's, which have none of them.
+void read_relay_fields(ObjectReader& fr, NetworkFault& f) {
+  const bool latency = f.action == Action::kLatency;
+  const bool bandwidth = f.action == Action::kBandwidth;
+  for (const auto& [key, applies] :
+       {std::pair{"delay", latency}, std::pair{"jitter", latency}, std::pair{"rate", bandwidth},
+        std::pair{"direction", latency || bandwidth}}) {
+    if (!applies && fr.has(key)) {
+      fr.problem(key, fmt::format("{} has no \"{}\"", to_string(f.action), key));
+    }
+  }
+  if (latency) {
+    f.delay = fr.duration("delay");
+    f.jitter = fr.duration("jitter");
+    if (!f.delay && !fr.has("delay")) {
+      fr.problem("delay", "is required for latency (one way, e.g. \"40ms\")");
+    } else if (f.delay && f.jitter && f.jitter->applied > f.delay->applied) {
+      fr.problem("jitter", "must not exceed delay (a chunk is never held less than 0)");
+    }
+  }
+  if (bandwidth) {
+    if (auto text = fr.string("rate", true)) {
+      std::string why;
+      if (auto rate = util::parse_rate(*text, &why)) {
+        f.rate_nominal = *rate;
+        f.rate_applied =
+            std::clamp<int64_t>(static_cast<int64_t>(static_cast<double>(*rate) / fr.time_scale()),
+                                1, int64_t{100'000'000'000});
+      } else {
+        fr.problem("rate", why);
+      }
+    }
+  }
+  if (auto way = fr.string("direction")) {
+    if (*way == "to_server") {
+      f.direction = NetworkFault::Direction::kToServer;
+    } else if (*way == "to_client") {
+      f.direction = NetworkFault::Direction::kToClient;
+    } else if (*way != "both") {
+      fr.problem("direction", "must be both, to_server or to_client");
+    }
+  }
+}
+
 NetworkFault read_fault(ObjectReader& fr, const Scenario& s) {
   NetworkFault f;
   if (auto at = fr.duration("at")) {
@@ -56,7 +102,7 @@ NetworkFault read_fault(ObjectReader& fr, const Scenario& s) {
     if (auto a = network_action(*action)) {
       f.action = *a;
     } else {
-      fr.problem("action", "must be blackhole, partition, reset or half_open");
+      fr.problem("action", "must be blackhole, partition, reset, half_open, latency or bandwidth");
     }
   }
   f.lasts = fr.duration("for", true);
@@ -73,10 +119,11 @@ NetworkFault read_fault(ObjectReader& fr, const Scenario& s) {
                "half_open is a client that vanishes; behind PgBouncer the server's "
                "client is PgBouncer, which does not: use blackhole, partition or reset");
   }
+  read_relay_fields(fr, f);
   f.target = fr.string("target").value_or("all");
   const bool per_connection = f.action == Action::kReset || f.action == Action::kHalfOpen;
   if (f.target != "all" && !per_connection) {
-    fr.problem("target", fmt::format("{} drops the whole network to the server, new connects "
+    fr.problem("target", fmt::format("{} acts on the whole network to the server, new connects "
                                      "included: target must be \"all\"",
                                      to_string(f.action)));
   } else if (f.target != "all" && !is_process(s, f.target)) {

@@ -24,35 +24,74 @@ std::string_view to_string(Fault::Action action) {
 }
 
 namespace {
-// The network faults' actions, as a scenario names them.
-constexpr std::array<std::pair<NetworkFault::Action, std::string_view>, 4> kNetworkActions{{
-    {NetworkFault::Action::kBlackhole, "blackhole"},
-    {NetworkFault::Action::kPartition, "partition"},
-    {NetworkFault::Action::kReset, "reset"},
-    {NetworkFault::Action::kHalfOpen, "half_open"},
+// The network faults, one row each: the action, its name, and whether the
+// kernel makes it (else the relay).
+struct NetworkActionRow {
+  NetworkFault::Action action;
+  std::string_view name;
+  bool kernel;
+};
+constexpr std::array<NetworkActionRow, 6> kNetworkActions{{
+    {NetworkFault::Action::kBlackhole, "blackhole", true},
+    {NetworkFault::Action::kPartition, "partition", true},
+    {NetworkFault::Action::kReset, "reset", true},
+    {NetworkFault::Action::kHalfOpen, "half_open", true},
+    {NetworkFault::Action::kLatency, "latency", false},
+    {NetworkFault::Action::kBandwidth, "bandwidth", false},
 }};
+
+const NetworkActionRow& row_of(NetworkFault::Action action) {
+  for (const auto& row : kNetworkActions) {
+    if (row.action == action) {
+      return row;
+    }
+  }
+  return kNetworkActions.front();
+}
+
 }  // namespace
 
 std::string_view to_string(NetworkFault::Action action) {
-  for (const auto& [a, name] : kNetworkActions) {
-    if (a == action) {
-      return name;
-    }
+  return row_of(action).name;
+}
+
+bool kernel_fault(NetworkFault::Action action) {
+  return row_of(action).kernel;
+}
+
+std::string_view to_string(NetworkFault::Direction direction) {
+  switch (direction) {
+    case NetworkFault::Direction::kToServer:
+      return "to_server";
+    case NetworkFault::Direction::kToClient:
+      return "to_client";
+    case NetworkFault::Direction::kBoth:
+      break;
   }
-  return "blackhole";
+  return "both";
 }
 
 std::optional<NetworkFault::Action> network_action(std::string_view name) {
-  for (const auto& [a, n] : kNetworkActions) {
-    if (n == name) {
-      return a;
+  for (const auto& row : kNetworkActions) {
+    if (row.name == name) {
+      return row.action;
     }
   }
   return std::nullopt;
 }
 
+bool Scenario::needs_namespace() const {
+  return std::any_of(network_faults.begin(), network_faults.end(),
+                     [](const NetworkFault& f) { return kernel_fault(f.action); });
+}
+
+bool Scenario::needs_relay() const {
+  return std::any_of(network_faults.begin(), network_faults.end(),
+                     [](const NetworkFault& f) { return !kernel_fault(f.action); });
+}
+
 bool Scenario::needs_embedded_server() const {
-  return has_network() || std::any_of(faults.begin(), faults.end(), [](const Fault& f) {
+  return needs_namespace() || std::any_of(faults.begin(), faults.end(), [](const Fault& f) {
            return f.action == Fault::Action::kRestartServer;
          });
 }

@@ -166,8 +166,9 @@ struct Fault {
 
 std::string_view to_string(Fault::Action action);
 
-// A fault in the network between the workers (or PgBouncer) and the server,
-// made by the kernel in the run's own network namespace (net/):
+// A fault in the network between the workers (or PgBouncer) and the server.
+// Those the kernel makes, in the run's own network namespace (net/
+// namespace.hpp; root and the embedded server):
 //  - blackhole: every packet to and from the server's port dropped, new
 //    connects included, until `lasts` ends (or the run does);
 //  - partition: the same, and `lasts` is required: the network heals;
@@ -177,15 +178,31 @@ std::string_view to_string(Fault::Action action);
 //    dropped from then on (until `lasts` ends) and the workers' sockets cut,
 //    so the server keeps each backend until its keepalives or
 //    tcp_user_timeout give up.
+// Those pgleak's relay makes (net/relay.hpp; any target, no root), between
+// the workers and whatever they connect to, in `direction`, for what the
+// workers send and receive from `at` until `lasts` ends (or the run does):
+//  - latency: each chunk held `delay`, give or take up to `jitter`;
+//  - bandwidth: at most `rate` per direction of each connection.
 struct NetworkFault {
-  enum class Action { kBlackhole, kPartition, kReset, kHalfOpen };
+  enum class Action { kBlackhole, kPartition, kReset, kHalfOpen, kLatency, kBandwidth };
+  enum class Direction { kBoth, kToServer, kToClient };
   ScaledDuration at;
   std::optional<ScaledDuration> lasts;  // "for"
   Action action = Action::kBlackhole;
   std::string target = "all";  // "all" or a process name (reset, half_open)
+  // The relay's faults. A rate is scaled as durations are: at time_scale 0.1
+  // a nominal 1MB/s applies as 10MB/s, so a transfer takes a tenth as long.
+  std::optional<ScaledDuration> delay;
+  std::optional<ScaledDuration> jitter;
+  int64_t rate_nominal = 0;  // bytes per second
+  int64_t rate_applied = 0;
+  Direction direction = Direction::kBoth;
 };
 
 std::string_view to_string(NetworkFault::Action action);
+std::string_view to_string(NetworkFault::Direction direction);
+// Whether the kernel makes it (in a namespace), or the relay.
+bool kernel_fault(NetworkFault::Action action);
 // The action a scenario names so, if any.
 std::optional<NetworkFault::Action> network_action(std::string_view name);
 
@@ -267,6 +284,8 @@ struct Scenario {
   int64_t total_workers() const;
   bool needs_embedded_server() const;  // a restart_server fault, or a network fault
   bool has_network() const { return !network_faults.empty(); }
+  bool needs_namespace() const;  // a fault the kernel makes
+  bool needs_relay() const;      // a fault the relay makes
 };
 
 }  // namespace pgleak::scenario

@@ -279,6 +279,53 @@ TEST(NetworkFaults, APartitionThatHealsCostsTimeButNoConnection) {
   EXPECT_GE(s.at("checkouts").get<int>(), 10);
 }
 
+// The relay's faults need no root: these run everywhere.
+TEST(RelayFaults, LatencyTurnsAFittingPoolIntoPoolTimeoutsWhileItLasts) {
+  Scratch tmp;
+  const json extra = {
+      {"pool", {{"pool_size", 3}, {"pool_timeout", "500ms"}}},
+      {"network",
+       {{"faults", {{{"at", "2s"}, {"action", "latency"}, {"delay", "40ms"}, {"for", "4s"}}}}}}};
+  auto w = worker("scoped", "100ms");
+  w["count"] = 12;
+  const auto r = run(tmp, "latency", scenario("t-latency", "8s", w, extra));
+  ASSERT_TRUE(completed(r));
+  const auto& n = r.report.at("network").at(0);
+  const double began = n.at("began_s").get<double>();
+  const double ended = n.at("ended_s").get<double>();
+  EXPECT_GE(ended - began, 3.95);
+  EXPECT_LE(ended - began, 5.0);
+  const auto timeouts = events(r.report, "pool_timeout");
+  ASSERT_GE(timeouts.size(), 1u) << r.report.at("summary").dump();
+  for (const auto& e : timeouts) {  // only while it lasted, and a wait after
+    EXPECT_GE(e.at("t_s").get<double>(), began + 0.5);
+    EXPECT_LE(e.at("t_s").get<double>(), ended + 1.0);
+  }
+  EXPECT_EQ(r.report.at("summary").at("peak_connections"), 3);
+  EXPECT_TRUE(r.report.at("summary").at("server_errors_by_sqlstate").empty());
+  EXPECT_NE(r.err.find("relay on 127.0.0.1:"), std::string::npos);
+}
+
+TEST(RelayFaults, ABandwidthCapStretchesEveryTransfer) {
+  Scratch tmp;
+  const json extra = {{"pool", {{"pool_size", 1}}},
+                      {"network",
+                       {{"faults",
+                         {{{"at", "0s"},
+                           {"action", "bandwidth"},
+                           {"rate", "200KB/s"},
+                           {"direction", "to_client"}}}}}}};
+  auto w = worker("scoped", "0ms");
+  w["count"] = 1;
+  w["query"] = "SELECT repeat('x', 100000)";  // 100 KB: half a second each at 200KB/s
+  const auto r = run(tmp, "thin", scenario("t-thin", "4s", w, extra));
+  ASSERT_TRUE(completed(r));
+  const int checkouts = r.report.at("summary").at("checkouts").get<int>();
+  EXPECT_GE(checkouts, 3);
+  EXPECT_LE(checkouts, 9);  // 4 s / 0.5 s, and the first burst
+  EXPECT_TRUE(r.report.at("summary").at("errors_by_sqlstate").empty());
+}
+
 // Starts a run of a long fault, waits until the fault has begun (its event in
 // the timeline), and returns the namespace it announced.
 std::string start_mid_fault(Scratch& tmp, std::optional<Subprocess>& p, const std::string& tag) {

@@ -40,7 +40,7 @@ TEST(NetworkScenario, FaultsAreReadInTimeOrderWithTheirScaledTimes) {
 
 TEST(NetworkScenario, EveryProblemOfEveryFaultIsReportedWithItsPointer) {
   const auto p = problems_of(with(R"(, "network": {"faults": [
-      {"action": "latency"},
+      {"action": "jam"},
       {"at": "1s", "action": "partition"},
       {"at": "1s", "action": "reset", "for": "2s"},
       {"at": "1s", "action": "blackhole", "target": "api"},
@@ -55,6 +55,43 @@ TEST(NetworkScenario, EveryProblemOfEveryFaultIsReportedWithItsPointer) {
   EXPECT_TRUE(has_problem(p, "/network/faults/4/target", "neither \"all\" nor a process"))
       << dump(p);
   EXPECT_TRUE(has_problem(p, "/network/faults/5/colour", "unknown key")) << dump(p);
+}
+
+TEST(NetworkScenario, TheRelaysFaultsNeedNoNamespaceAndScaleTheirRate) {
+  const auto s = parse_ok(with(R"(, "network": {"faults": [
+      {"at": "2s", "action": "latency", "delay": "40ms", "jitter": "10ms", "for": "4s"},
+      {"at": "3s", "action": "bandwidth", "rate": "64KB/s", "direction": "to_client"}]})",
+                               0.5));
+  EXPECT_TRUE(s.needs_relay());
+  EXPECT_FALSE(s.needs_namespace());
+  EXPECT_FALSE(s.needs_embedded_server());  // any target will do
+  const auto& latency = s.network_faults[0];
+  EXPECT_EQ(latency.delay->applied, 20ms);
+  EXPECT_EQ(latency.jitter->applied, 5ms);
+  EXPECT_EQ(latency.direction, NetworkFault::Direction::kBoth);
+  const auto& bandwidth = s.network_faults[1];
+  EXPECT_EQ(bandwidth.rate_nominal, 64'000);
+  EXPECT_EQ(bandwidth.rate_applied, 128'000);  // half the time, so twice the rate
+  EXPECT_EQ(bandwidth.direction, NetworkFault::Direction::kToClient);
+}
+
+TEST(NetworkScenario, EachActionTakesOnlyItsOwnFields) {
+  const auto p = problems_of(with(R"(, "network": {"faults": [
+      {"at": "1s", "action": "latency", "jitter": "5ms"},
+      {"at": "1s", "action": "latency", "delay": "5ms", "jitter": "10ms"},
+      {"at": "1s", "action": "bandwidth", "rate": "fast", "direction": "sideways"},
+      {"at": "1s", "action": "bandwidth"},
+      {"at": "1s", "action": "blackhole", "delay": "5ms", "rate": "1MB/s"},
+      {"at": "1s", "action": "latency", "delay": "5ms", "target": "api"}]})"));
+  EXPECT_TRUE(has_problem(p, "/network/faults/0/delay", "is required for latency")) << dump(p);
+  EXPECT_TRUE(has_problem(p, "/network/faults/1/jitter", "must not exceed delay")) << dump(p);
+  EXPECT_TRUE(has_problem(p, "/network/faults/2/rate", "must be a rate")) << dump(p);
+  EXPECT_TRUE(has_problem(p, "/network/faults/2/direction", "both, to_server or to_client"))
+      << dump(p);
+  EXPECT_TRUE(has_problem(p, "/network/faults/3/rate", "required")) << dump(p);
+  EXPECT_TRUE(has_problem(p, "/network/faults/4/delay", "blackhole has no \"delay\"")) << dump(p);
+  EXPECT_TRUE(has_problem(p, "/network/faults/4/rate", "blackhole has no \"rate\"")) << dump(p);
+  EXPECT_TRUE(has_problem(p, "/network/faults/5/target", "must be \"all\"")) << dump(p);
 }
 
 TEST(NetworkScenario, AnEmptyNetworkSectionIsAProblemNotANoOp) {
