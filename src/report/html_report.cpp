@@ -182,6 +182,38 @@ json events(const json& report, double time_scale) {
   return {{"drawn", out}, {"by_kind", by_kind}};
 }
 
+// The network faults that held for a while (a reset is a moment: it is an
+// event), as windows on the nominal time axis: from when each began to when
+// it ended, or the run's end.
+json fault_windows(const json& report, double time_scale, double end_nominal) {
+  json out = json::array();
+  const auto network = report.value("network", json::array());
+  const auto faults =
+      report.at("scenario").value("network", json::object()).value("faults", json::array());
+  if (!network.is_array() || !faults.is_array()) {
+    return out;
+  }
+  for (size_t i = 0; i < network.size() && i < faults.size() && out.size() < 100; ++i) {
+    const auto& n = network[i];
+    const auto& f = faults[i];
+    const auto action = f.value("action", "");
+    if (action == "reset" || !n.is_object() || !n.contains("began_s") ||
+        !n["began_s"].is_number()) {
+      continue;
+    }
+    std::string label = action;
+    if (action == "latency" && f.contains("delay") && f["delay"].is_object()) {
+      label += fmt::format(" {:g} ms", number_or(f["delay"], "nominal_s", 0) * 1000);
+    }
+    const double to = n.contains("ended_s") && n["ended_s"].is_number()
+                          ? n["ended_s"].get<double>() / time_scale
+                          : end_nominal;
+    out.push_back(
+        {{"label", label}, {"from", n["began_s"].get<double>() / time_scale}, {"to", to}});
+  }
+  return out;
+}
+
 }  // namespace
 
 json page_data(const HtmlInput& input) {
@@ -237,6 +269,7 @@ json page_data(const HtmlInput& input) {
                               : json(number_or(budget, "worst_case", 0))}}},
           {"series", series(r, time_scale)},
           {"events", events(r, time_scale)},
+          {"windows", fault_windows(r, time_scale, duration_nominal)},
           {"verdict", r.value("verdict", json::object())},
           {"summary", summary},
           {"holders", holders},

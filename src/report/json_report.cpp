@@ -268,10 +268,19 @@ json scenario_json(const scenario::Scenario& s) {
   }
   json network = json::array();
   for (const auto& f : s.network_faults) {
-    network.push_back({{"at", duration_json(f.at)},
-                       {"for", optional_duration(f.lasts)},
-                       {"action", scenario::to_string(f.action)},
-                       {"target", f.target}});
+    json fault = {{"at", duration_json(f.at)},
+                  {"for", optional_duration(f.lasts)},
+                  {"action", scenario::to_string(f.action)},
+                  {"target", f.target}};
+    if (!scenario::kernel_fault(f.action)) {
+      fault["delay"] = optional_duration(f.delay);
+      fault["jitter"] = optional_duration(f.jitter);
+      fault["rate_bytes_per_s"] =
+          f.rate_nominal > 0 ? json{{"nominal", f.rate_nominal}, {"applied", f.rate_applied}}
+                             : json(nullptr);
+      fault["direction"] = scenario::to_string(f.direction);
+    }
+    network.push_back(std::move(fault));
   }
   json expect = json::object();
   for (const auto& e : s.expect) {

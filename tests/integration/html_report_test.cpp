@@ -448,5 +448,33 @@ TEST_F(HtmlReport, ThePgBouncerLayerIsDrawnBesideTheApplicationAndTheServer) {
   EXPECT_TRUE(drawn) << check["charts"].dump();
 }
 
+// A network fault's window is shaded on every time axis, from when it began
+// to when it ended (the relay's latency: no root needed).
+TEST_F(HtmlReport, ANetworkFaultIsShadedOnEveryTimeAxis) {
+  ScratchDir dir{0755};  // the postgres account reaches the cluster in it
+  const auto scenario = dir.path() / "slow.json";
+  std::ofstream{scenario} << R"({"name": "slow", "duration": "4s", "sample_interval": "100ms",
+    "processes": [{"name": "api", "workers": [{"pattern": "scoped", "count": 2, "think_time": "100ms"}]}],
+    "network": {"faults": [{"at": "1s", "action": "latency", "delay": "20ms", "for": "2s"}]}})";
+  const auto report_path = dir.path() / "slow.report.json";
+  const auto html = dir.path() / "slow.html";
+  const auto run = run_to_end({kBinary, "run", scenario.string(), "--report", report_path.string(),
+                               "--html", html.string(), "--quiet", "--timeline", "none"},
+                              {"TMPDIR=" + dir.path().string()});
+  ASSERT_TRUE(run.code == 0 || run.code == 1) << run.err;
+  const auto r = render(dir.path(), html, "slow");
+  const auto check = self_check(r.dom);
+  EXPECT_TRUE(check["errors"].empty()) << check["errors"].dump();
+  int timed = 0;
+  for (const auto& c : check["charts"]) {
+    const bool on_time_axis = c["id"] != "waits";
+    EXPECT_EQ(c["windows"].get<int>(), on_time_axis ? 1 : 0) << c.dump();
+    timed += on_time_axis ? 1 : 0;
+  }
+  EXPECT_GE(timed, 4);  // connections, held, waiters, events
+  EXPECT_NE(r.dom.find("Network faults (shaded on every time axis): latency 20 ms"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace pgleak::testing

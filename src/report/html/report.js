@@ -75,6 +75,31 @@
     return `${duration(t)} nominal (${duration(t * page.time_scale)} applied)`;
   };
 
+  // Shades the scenario's network fault windows behind a time-axis chart,
+  // each labelled at its top; counts what it drew for the self-check.
+  const faultWindows = (page) => ({
+    id: 'faultWindows',
+    beforeDatasetsDraw(c) {
+      const x = c.scales.x;
+      const area = c.chartArea;
+      const ctx = c.ctx;
+      c.$windowsDrawn = 0;
+      for (const w of page.windows) {
+        const left = Math.max(area.left, x.getPixelForValue(w.from));
+        const right = Math.min(area.right, x.getPixelForValue(Math.max(w.to, w.from)));
+        if (!(right >= left)) continue;
+        ctx.save();
+        ctx.fillStyle = 'rgba(213, 94, 0, 0.13)';
+        ctx.fillRect(left, area.top, Math.max(2, right - left), area.bottom - area.top);
+        ctx.fillStyle = '#8a3d00';
+        ctx.font = '11px system-ui, sans-serif';
+        ctx.fillText(w.label, left + 3, area.top + 12);
+        ctx.restore();
+        c.$windowsDrawn += 1;
+      }
+    },
+  });
+
   // Draws a chart and records what it drew for the self-check.
   function chart(page, index, id, title, description, config, peakOf) {
     const figure = el('figure', { class: 'chart' });
@@ -84,6 +109,10 @@
     config.options = Object.assign({ responsive: true, maintainAspectRatio: false }, config.options);
     config.options.plugins = Object.assign({ tooltip: { callbacks: { title: tooltipTitle(page) } } },
       config.options.plugins);
+    const timed = config.options.scales && config.options.scales.x && config.options.scales.x.type === 'linear';
+    if (timed && page.windows.length) {
+      config.plugins = [faultWindows(page)];
+    }
     const made = new Chart(canvas.getContext('2d'), config);
     check.charts.push({ report: index, id, chart: made, canvas, peakOf });
     return figure;
@@ -329,6 +358,10 @@
         page.run && page.run.status ? ` · ${page.run.status}` : ''),
       page.description ? el('p', { class: 'description' }, page.description) : null);
     s.append(el('ul', { class: 'findings' }, ...(v.findings || []).map((f) => el('li', {}, el('strong', {}, f.diagnosis), ': ', f.evidence))));
+    if (page.windows.length) {
+      s.append(el('p', { class: 'note' }, 'Network faults (shaded on every time axis): ',
+        page.windows.map((w) => `${w.label} ${duration(w.from)}–${duration(w.to)}`).join('; '), '.'));
+    }
     if (page.series.drawn < page.series.samples) {
       s.append(el('p', { class: 'note' }, `Drawn: ${page.series.drawn} of ${page.series.samples} samples (the lowest and highest of each stretch, so peaks stay).`));
     }
@@ -390,6 +423,7 @@
       report: c.report, id: c.id,
       points: c.chart.data.datasets.reduce((n, d) => n + d.data.length, 0),
       peak: c.peakOf(c.chart),
+      windows: c.chart.$windowsDrawn || 0,
       painted: painted(c.canvas),
     }));
     document.getElementById('pgleak-self-check').textContent = JSON.stringify({
