@@ -225,6 +225,27 @@ json shard_json(const record::ShardOutcome& shard, const scenario::Scenario& sc,
             {"load_start_delays", start_delays}}}};
 }
 
+// The scenario's network faults, as it gave them.
+json network_faults_json(const scenario::Scenario& s) {
+  json network = json::array();
+  for (const auto& f : s.network_faults) {
+    json fault = {{"at", duration_json(f.at)},
+                  {"for", optional_duration(f.lasts)},
+                  {"action", scenario::to_string(f.action)},
+                  {"target", f.target}};
+    if (!scenario::kernel_fault(f.action)) {
+      fault["delay"] = optional_duration(f.delay);
+      fault["jitter"] = optional_duration(f.jitter);
+      fault["rate_bytes_per_s"] =
+          f.rate_nominal > 0 ? json{{"nominal", f.rate_nominal}, {"applied", f.rate_applied}}
+                             : json(nullptr);
+      fault["direction"] = scenario::to_string(f.direction);
+    }
+    network.push_back(std::move(fault));
+  }
+  return network;
+}
+
 }  // namespace
 
 json scenario_json(const scenario::Scenario& s) {
@@ -266,22 +287,6 @@ json scenario_json(const scenario::Scenario& s) {
                       {"action", scenario::to_string(f.action)},
                       {"target", f.target}});
   }
-  json network = json::array();
-  for (const auto& f : s.network_faults) {
-    json fault = {{"at", duration_json(f.at)},
-                  {"for", optional_duration(f.lasts)},
-                  {"action", scenario::to_string(f.action)},
-                  {"target", f.target}};
-    if (!scenario::kernel_fault(f.action)) {
-      fault["delay"] = optional_duration(f.delay);
-      fault["jitter"] = optional_duration(f.jitter);
-      fault["rate_bytes_per_s"] =
-          f.rate_nominal > 0 ? json{{"nominal", f.rate_nominal}, {"applied", f.rate_applied}}
-                             : json(nullptr);
-      fault["direction"] = scenario::to_string(f.direction);
-    }
-    network.push_back(std::move(fault));
-  }
   json expect = json::object();
   for (const auto& e : s.expect) {
     expect[e.metric] = {{"expr", e.text}, {"abort_on_fail", e.abort_on_fail}};
@@ -306,7 +311,7 @@ json scenario_json(const scenario::Scenario& s) {
           {"pgbouncer", pgbouncer_json(s.pgbouncer)},
           {"processes", processes},
           {"faults", faults},
-          {"network", {{"faults", network}}}};
+          {"network", {{"faults", network_faults_json(s)}}}};
 }
 
 json build_report(const scenario::Scenario& sc, const record::RunResult& r,
