@@ -213,6 +213,16 @@ Verdict judge(const Summary& s, const record::RunResult& r, const scenario::Scen
     v.pass = false;
     v.reasons.insert(v.reasons.begin(), r.cleanup_note);
   }
+  for (const auto& f : r.network_faults) {
+    // Nor is a scenario whose fault could not be made a scenario that passed.
+    if (!f.error.empty()) {
+      v.pass = false;
+      v.reasons.insert(v.reasons.begin(),
+                       fmt::format("network fault {} on {} could not be made, so the run did not "
+                                   "test what its scenario says: {}",
+                                   f.action, f.target, f.error));
+    }
+  }
   if (r.status != record::RunStatus::kCompleted) {
     // What was seen may be fine, but a run that did not finish cannot vouch for the scenario.
     v.pass = false;

@@ -67,12 +67,32 @@ std::optional<std::vector<std::pair<int, int>>> RunBackends::client_ports(
   return ports;
 }
 
-std::optional<std::vector<int>> RunBackends::still_there(const std::vector<int>& pids) {
+namespace {
+
+// " AND pid = ANY('{1,2}'::int[])": integers only, so nothing to quote.
+std::string among(const std::vector<int>& pids) {
   std::string list;
   for (const int pid : pids) {
     list += (list.empty() ? "" : ",") + std::to_string(pid);
   }
-  const auto rows = select("pid", {}, fmt::format(" AND pid = ANY('{{{}}}'::int[])", list));
+  return fmt::format(" AND pid = ANY('{{{}}}'::int[])", list);
+}
+
+}  // namespace
+
+int RunBackends::terminate_pids(const std::vector<int>& pids) {
+  if (pids.empty()) {
+    return 0;
+  }
+  const auto rows = select("count(pg_terminate_backend(pid))::int", {}, among(pids));
+  if (!rows || rows->empty() || rows->front().empty()) {
+    return -1;
+  }
+  return db::OwnSession::number<int>(rows->front().front());
+}
+
+std::optional<std::vector<int>> RunBackends::still_there(const std::vector<int>& pids) {
+  const auto rows = select("pid", {}, among(pids));
   if (!rows) {
     return std::nullopt;
   }

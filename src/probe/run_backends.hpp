@@ -39,6 +39,8 @@ class RunBackends {
   // The run's (or a process's) backends with a TCP client: pid and client
   // port (as the server sees it, which is the worker's own).
   std::optional<std::vector<std::pair<int, int>>> client_ports(const std::string& process = {});
+  // Terminates those of `pids` that are backends of the run; how many, or -1.
+  int terminate_pids(const std::vector<int>& pids);
   // Which of `pids` are still backends of the run.
   std::optional<std::vector<int>> still_there(const std::vector<int>& pids);
   // Backends exit asynchronously after their client disconnects: polls until

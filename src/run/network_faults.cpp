@@ -93,6 +93,8 @@ void NetworkFaults::begin(size_t index) {
       outcome.began_s = recorder_.elapsed_s();
       record(f, begin_relay_fault(index));
     } catch (const std::exception& e) {
+      std::erase(shaping_, index);
+      outcome.began_s = -1;
       outcome.error = e.what();
       record(f, fmt::format("{} failed: {}", to_string(f.action), e.what()));
     }
@@ -116,6 +118,9 @@ void NetworkFaults::begin(size_t index) {
       watches_.push_back({index, Clock::now(), std::move(pids)});
     }
   } catch (const std::exception& e) {
+    std::erase_if(drops_, [&](const auto& d) { return d.first == index; });
+    outcome.began_s = -1;
+    outcome.cut_off = 0;
     outcome.error = e.what();
     record(f, fmt::format("{} failed: {}", to_string(f.action), e.what()));
   }
@@ -160,6 +165,9 @@ std::string NetworkFaults::apply(size_t index, const std::string& process,
 
 void NetworkFaults::end(size_t index) {
   const auto& f = sc_.network_faults[index];
+  if (outcomes_[index].began_s < 0) {
+    return;  // it failed to begin (its error says why): there is nothing to end
+  }
   std::erase_if(drops_, [&](const auto& d) { return d.first == index; });
   std::erase(shaping_, index);
   try {
@@ -179,6 +187,38 @@ void NetworkFaults::end(size_t index) {
     close_watch(*healed, true, "when it healed");
     watches_.erase(healed);
   }
+}
+
+void NetworkFaults::lift(bool ask_server) {
+  try {
+    drops_.clear();
+    shaping_.clear();
+    if (network_ != nullptr) {
+      apply_drops();
+    }
+    if (relay_ != nullptr) {
+      apply_shaping();
+    }
+  } catch (const std::exception& e) {
+    record::Event ev;
+    ev.kind = record::kFault;
+    ev.message = fmt::format("the network faults could not be lifted: {}", e.what());
+    recorder_.add_event(std::move(ev));
+  }
+  if (!ask_server || orphans_.empty()) {
+    return;
+  }
+  const int ended = backends_.terminate_pids(orphans_);
+  record::Event ev;
+  ev.kind = record::kFault;
+  ev.message = ended < 0 ? fmt::format("could not end the {} backends the network faults left: {}",
+                                       orphans_.size(), backends_.last_error())
+                         : fmt::format(
+                               "ended {} backends the network faults left on the server (their "
+                               "clients are gone; nothing else would end them before the server's "
+                               "keepalives)",
+                               ended);
+  recorder_.add_event(std::move(ev));
 }
 
 void NetworkFaults::apply_drops() {
@@ -252,6 +292,7 @@ void NetworkFaults::poll_watches(bool at_end) {
     }
     if (w.pids.empty() || at_end) {
       close_watch(w, there.has_value(), "at the end of the run");
+      orphans_.insert(orphans_.end(), w.pids.begin(), w.pids.end());
     }
   }
   std::erase_if(watches_, [&](const Watch& w) { return w.pids.empty() || at_end; });

@@ -44,6 +44,12 @@ class NetworkFaults {
   // namespace, which goes with the run.
   void run(const std::stop_token& stop);
 
+  // Once run() returned, as the run stops: every rule and every shaping is
+  // lifted (the pools' closes reach the server), and the backends the faults
+  // left on the server, whose clients are gone for good, are terminated
+  // (unless `ask_server` is false: a forced stop). Recorded as an event.
+  void lift(bool ask_server);
+
   // What each fault did, in the scenario's order. Call once run() returned.
   const std::vector<record::NetworkFaultOutcome>& outcomes() const { return outcomes_; }
 
@@ -91,6 +97,7 @@ class NetworkFaults {
       shaping_;  // relay faults in force, by fault index  // by fault index, while they last
   std::vector<Watch> watches_;
   std::vector<record::NetworkFaultOutcome> outcomes_;
+  std::vector<int> orphans_;  // left on the server at the end of the run
 };
 
 }  // namespace pgleak::run

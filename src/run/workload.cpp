@@ -53,6 +53,7 @@ void Workload::stop(const std::stop_token& force) {
   }
   if (network_thread_.joinable()) {
     network_thread_.join();
+    network_->lift(!force.stop_requested());
   }
   for (auto& t : lifecycles_) {
     if (t.joinable()) {

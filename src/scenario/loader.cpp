@@ -133,6 +133,7 @@ void read_faults(ObjectReader& r, const json& faults, Scenario& s) {
     Fault f;
     if (auto at = fr.duration("at")) {
       f.at = *at;
+      check_during_run(fr, f.at, s);
     } else if (!fr.has("at")) {
       fr.problem("at", "is required (when, from the start of the run, e.g. \"10s\")");
     }

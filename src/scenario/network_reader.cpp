@@ -95,6 +95,7 @@ NetworkFault read_fault(ObjectReader& fr, const Scenario& s) {
   NetworkFault f;
   if (auto at = fr.duration("at")) {
     f.at = *at;
+    check_during_run(fr, f.at, s);
   } else if (!fr.has("at")) {
     fr.problem("at", "is required (when, from the start of the run, e.g. \"10s\")");
   }
@@ -134,6 +135,15 @@ NetworkFault read_fault(ObjectReader& fr, const Scenario& s) {
 }
 
 }  // namespace
+
+void check_during_run(ObjectReader& fr, const ScaledDuration& at, const Scenario& s) {
+  if (s.duration.nominal.count() > 0 && at.nominal >= s.duration.nominal) {
+    fr.problem("at", fmt::format("{} is not before the end of the run (duration {}): the fault "
+                                 "would never happen",
+                                 util::format_duration(at.nominal),
+                                 util::format_duration(s.duration.nominal)));
+  }
+}
 
 void read_network(ObjectReader& r, Scenario& s) {
   const json* faults = r.find("faults");

@@ -8,9 +8,12 @@
 // The figures are the kernel's (keepalive probes, SYN and data
 // retransmission), so the bounds are wide on the slow side: a loaded
 // machine makes a timer late, never early.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -167,6 +170,9 @@ TEST(NetworkFaults, HalfOpenBackendsLiveUntilTheServersKeepalivesGiveUp) {
   EXPECT_TRUE(nd.at("lived_s").is_null());
   EXPECT_EQ(d.report.at("summary").at("final_connections"), 2);
   EXPECT_EQ(count_with(events(d.report, "server_log"), "could not receive data"), 0);
+  // As the run stops, pgleak ends them itself: no 5 s wait for the clean-up's safety net.
+  EXPECT_EQ(count_with(events(d.report, "fault"), "ended 2 backends the network faults left"), 1);
+  EXPECT_EQ(d.report.at("cleanup").at("leftover_backends_terminated"), 0);
 }
 
 TEST(NetworkFaults, AResetEndsEveryBackendAtOnceAndEachClientSeesItsConnectionLost) {
@@ -324,6 +330,59 @@ TEST(RelayFaults, ABandwidthCapStretchesEveryTransfer) {
   EXPECT_GE(checkouts, 3);
   EXPECT_LE(checkouts, 9);  // 4 s / 0.5 s, and the first burst
   EXPECT_TRUE(r.report.at("summary").at("errors_by_sqlstate").empty());
+}
+
+// `pgleak relay` alone: refuses what it cannot use (exit 2), relays until a
+// signal, and says what it carried.
+TEST(RelayCommand, RelaysUntilASignalAndSaysWhatItCarried) {
+  for (const auto& [args, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--to", "nohost"}, "--to: must be HOST:PORT"},
+           {{"--to", "db:99999"}, "port must be a number from 1 to 65535"},
+           {{"--to", "db:5432", "--delay", "fast"}, "--delay:"},
+           {{"--to", "db:5432", "--bandwidth", "5"}, "--bandwidth: must be a rate"},
+           {{"--to", "db:5432", "--direction", "up"}, "--direction"}}) {
+    std::vector<std::string> argv{kBinary, "relay"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto done = run_to_end(argv);
+    EXPECT_EQ(done.code, 2) << done.err;
+    EXPECT_NE(done.err.find(says), std::string::npos) << done.err;
+  }
+  // A server that only takes what it is sent.
+  const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(server, 4), 0);
+  ::getsockname(server, reinterpret_cast<sockaddr*>(&a), &len);
+  Subprocess relay{{kBinary, "relay", "--to", "127.0.0.1:" + std::to_string(ntohs(a.sin_port)),
+                    "--delay", "5ms"}};
+  ASSERT_TRUE(relay.wait_for_stderr("relaying 127.0.0.1:", 30s)) << relay.err();
+  const auto at = relay.err().find("relaying 127.0.0.1:") + 19;
+  const int port = std::stoi(relay.err().substr(at));
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::send(client, "hello", 5, MSG_NOSIGNAL), 5);
+  const int accepted = ::accept(server, nullptr, nullptr);  // the relay's upstream
+  ASSERT_GE(accepted, 0);
+  char got[5] = {};
+  size_t have = 0;
+  while (have < sizeof got) {
+    const ssize_t n = ::recv(accepted, got + have, sizeof got - have, 0);
+    ASSERT_GT(n, 0);
+    have += static_cast<size_t>(n);
+  }
+  EXPECT_EQ(std::string(got, 5), "hello");
+  relay.signal(SIGTERM);
+  EXPECT_EQ(relay.wait_for(30s), 128 + SIGTERM) << relay.err();
+  EXPECT_NE(relay.err().find("relayed 1 connections (0 aborted), 5 bytes to the server"),
+            std::string::npos)
+      << relay.err();
+  for (const int fd : {accepted, client, server}) {
+    ::close(fd);
+  }
 }
 
 // Starts a run of a long fault, waits until the fault has begun (its event in

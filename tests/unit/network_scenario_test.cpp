@@ -94,6 +94,17 @@ TEST(NetworkScenario, EachActionTakesOnlyItsOwnFields) {
   EXPECT_TRUE(has_problem(p, "/network/faults/5/target", "must be \"all\"")) << dump(p);
 }
 
+TEST(NetworkScenario, AFaultAtOrAfterTheRunsEndIsRefused) {
+  // It would never happen, and the run would pass without it.
+  const auto p = problems_of(with(R"(, "faults": [{"at": "25s", "action": "cancel_backends"}],
+      "network": {"faults": [{"at": "20s", "action": "reset"},
+                             {"at": "19s", "action": "latency", "delay": "5ms"}]})"));
+  EXPECT_TRUE(has_problem(p, "/faults/0/at", "not before the end of the run (duration 20s)"))
+      << dump(p);
+  EXPECT_TRUE(has_problem(p, "/network/faults/0/at", "would never happen")) << dump(p);
+  EXPECT_FALSE(has_problem(p, "/network/faults/1/at", "")) << dump(p);
+}
+
 TEST(NetworkScenario, AnEmptyNetworkSectionIsAProblemNotANoOp) {
   const auto p = problems_of(with(R"(, "network": {"faults": []})"));
   EXPECT_TRUE(has_problem(p, "/network/faults", "non-empty array")) << dump(p);

@@ -121,6 +121,29 @@ TEST(Verdict, ACleanupCheckThatCouldNotRunFailsTheVerdict) {
   EXPECT_EQ(v.reasons.front(), r.cleanup_note);
 }
 
+TEST(Verdict, ANetworkFaultThatCouldNotBeMadeFailsTheVerdict) {
+  const auto sc = scenario_with();
+  auto r = with_series([](int) { return 5; });
+  r.status = record::RunStatus::kCompleted;
+  record::NetworkFaultOutcome made;
+  made.action = "partition";
+  made.target = "all";
+  made.began_s = 2.0;
+  r.network_faults.push_back(made);
+  ASSERT_TRUE(judged(r, sc).pass);
+  record::NetworkFaultOutcome failed = made;
+  failed.began_s = -1;
+  failed.error = "nft exited with 1: Could not process rule";
+  r.network_faults.push_back(failed);
+  const auto v = judged(r, sc);
+  EXPECT_FALSE(v.pass);
+  ASSERT_FALSE(v.reasons.empty());
+  EXPECT_NE(v.reasons.front().find("network fault partition on all could not be made"),
+            std::string::npos)
+      << v.reasons.front();
+  EXPECT_NE(v.reasons.front().find(failed.error), std::string::npos);
+}
+
 TEST(Verdict, ThresholdsAddressSummaryMetrics) {
   const auto sc = scenario_with(
       R"("expect": {"peak_connections": "<= 20", "errors.53300": "== 0",
