@@ -91,6 +91,7 @@ int do_relay(const RelayArgs& args, const CommandIo& io) {
   std::condition_variable_any cv;
   std::unique_lock lock{mutex};
   cv.wait(lock, io.signals.token(), [] { return false; });
+  relay->stop();  // so that what it counts is all it carried
   const auto s = relay->stats();
   io.err << fmt::format(
       "pgleak: relayed {} connections ({} aborted), {} bytes to the server, {} "

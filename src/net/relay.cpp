@@ -29,6 +29,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kMaxQueued = 1024 * 1024;
+// What a socket's epoll interest is before it was added, and once it was
+// taken out for good (closed both ways).
+constexpr uint32_t kNotAdded = 0xfffffffe;
+constexpr uint32_t kUnwatched = 0xffffffff;
 
 struct Chunk {
   Clock::time_point release;
@@ -58,8 +62,8 @@ struct Conn {
   bool dead = false;
   Flow up;    // client -> server
   Flow down;  // server -> client
-  uint32_t client_events = 0;
-  uint32_t upstream_events = 0;
+  uint32_t client_events = kNotAdded;
+  uint32_t upstream_events = kNotAdded;
   bool touched = false;  // in this turn's list of connections to pump
 };
 
@@ -114,13 +118,13 @@ struct Relay::Loop {
   }
 
   void watch(int fd, uint32_t events, uint32_t& current) {
-    if (events == current) {
+    if (events == current || current == kUnwatched) {
       return;
     }
     epoll_event ev{};
     ev.events = events;
     ev.data.fd = fd;
-    ::epoll_ctl(epoll, current == 0 && events != 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+    ::epoll_ctl(epoll, current == kNotAdded ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
     current = events;
   }
 
@@ -262,6 +266,17 @@ struct Relay::Loop {
     if ((events & EPOLLOUT) != 0) {
       out.blocked = false;
     }
+    if ((events & EPOLLHUP) != 0 && in.eof && !c.dead) {
+      // Closed both ways: nothing more reaches it, and epoll would say so
+      // on every turn; what it sent before still goes to the other side.
+      out.queue.clear();
+      out.queued = 0;
+      out.eof = out.shut = true;
+      out.blocked = false;
+      auto& current = fd == c.client ? c.client_events : c.upstream_events;
+      ::epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
+      current = kUnwatched;
+    }
   }
 
   void read_from(Conn& c, Flow& f) {
@@ -377,9 +392,9 @@ struct Relay::Loop {
     const auto wants = [&](int fd) {
       const Flow& reads = fd == c.client ? c.up : c.down;
       const Flow& writes = fd == c.client ? c.down : c.up;
-      uint32_t e = EPOLLRDHUP;
+      uint32_t e = 0;
       if (!reads.eof && reads.queued < kMaxQueued && (fd == c.client || c.connected)) {
-        e |= EPOLLIN;
+        e |= EPOLLIN | EPOLLRDHUP;  // never while it cannot read: RDHUP would fire each turn
       }
       if (writes.blocked || (fd == c.upstream && !c.connected)) {
         e |= EPOLLOUT;
@@ -427,8 +442,8 @@ std::unique_ptr<Relay> Relay::start(const std::string& host, int port, int liste
         fmt::format("relay: cannot listen on 127.0.0.1: {}", std::strerror(errno)));
   }
   relay->port_ = ntohs(any.sin_port);
-  uint32_t listening = 0;
-  uint32_t waking = 0;
+  uint32_t listening = kNotAdded;
+  uint32_t waking = kNotAdded;
   loop.watch(loop.listener, EPOLLIN, listening);
   loop.watch(loop.wake, EPOLLIN, waking);
   relay->thread_ = std::thread{[&loop] { loop.run(); }};
@@ -436,15 +451,21 @@ std::unique_ptr<Relay> Relay::start(const std::string& host, int port, int liste
 }
 
 Relay::~Relay() {
-  if (loop_) {
-    loop_->stopping = true;
-    const uint64_t one = 1;
-    [[maybe_unused]] const auto w = ::write(loop_->wake, &one, sizeof one);
-  }
-  if (thread_.joinable()) {
-    thread_.join();
-  }
+  stop();
   loop_.reset();
+}
+
+void Relay::stop() {
+  if (!thread_.joinable()) {
+    return;
+  }
+  loop_->stopping = true;
+  const uint64_t one = 1;
+  [[maybe_unused]] const auto w = ::write(loop_->wake, &one, sizeof one);
+  thread_.join();
+  for (auto& [ptr, conn] : loop_->conns) {
+    loop_->close_conn(*conn, false);
+  }
 }
 
 void Relay::shape(Direction direction, const Shaping& shaping) {

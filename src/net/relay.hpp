@@ -60,6 +60,9 @@ class Relay {
   static std::unique_ptr<Relay> start(const std::string& host, int port, int listen_port = 0);
   // Stops the thread and closes every connection.
   ~Relay();
+  // Stops relaying (the thread joined, every connection closed); stats()
+  // then holds everything it carried.
+  void stop();
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
 

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -144,6 +145,7 @@ TEST(Relay, FourMegabytesArriveWholeAndInOrderAndACloseIsPassedOn) {
   ASSERT_EQ(::poll(&p, 1, 5000), 1);
   EXPECT_EQ(::recv(fd, &byte, 1, 0), 0);
   ::close(fd);
+  relay->stop();  // counted only once its thread has nothing left to do
   const auto stats = relay->stats();
   EXPECT_EQ(stats.connections, 1u);
   EXPECT_EQ(stats.aborted, 0u);
@@ -215,6 +217,47 @@ TEST(Relay, BandwidthCapsWhatEachDirectionCarries) {
   EXPECT_GE(took, 0.38);  // 400 KB at 1 MB/s, less the first 20 ms burst
   EXPECT_LE(took, 3.0);
   ::close(fd);
+}
+
+// A client that half-closes and waits for a slow answer: the relay waits
+// with it, idle (a half-closed socket must not wake its loop on every turn).
+TEST(Relay, AHalfClosedClientWaitsIdleForItsAnswer) {
+  const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(server, 1), 0);
+  ::getsockname(server, reinterpret_cast<sockaddr*>(&a), &len);
+  auto relay = Relay::start("127.0.0.1", ntohs(a.sin_port));
+  const int fd = connect_to(relay->port());
+  send_all(fd, "question");
+  ::shutdown(fd, SHUT_WR);
+  const int upstream = ::accept(server, nullptr, nullptr);
+  ASSERT_GE(upstream, 0);
+  EXPECT_EQ(read_n(upstream, 8), "question");
+  char byte = 0;
+  ASSERT_EQ(::recv(upstream, &byte, 1, 0), 0);  // the half-close, passed on
+  rusage before{};
+  ::getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(
+      300ms);  // the server thinks: what the relay does meanwhile is measured
+  rusage after{};
+  ::getrusage(RUSAGE_SELF, &after);
+  const auto cpu_ms = [](const rusage& r) {
+    return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000.0 +
+           (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1000.0;
+  };
+  EXPECT_LT(cpu_ms(after) - cpu_ms(before), 100.0) << "the relay spun while it waited";
+  send_all(upstream, "answer");
+  ::close(upstream);
+  EXPECT_EQ(read_n(fd, 6), "answer");
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  EXPECT_EQ(::recv(fd, &byte, 1, 0), 0);
+  ::close(fd);
+  ::close(server);
 }
 
 TEST(Relay, ATargetThatRefusesEndsTheClientsConnection) {
