@@ -123,7 +123,16 @@ Target open_server(const scenario::Scenario& sc, const RunOptions& options) {
                            t.description.server.server_version, t.embedded->listen_address(),
                            t.embedded->port(), util::printable(t.embedded->dir().string())));
   if (sc.pgbouncer) {
-    t.pgbouncer = server::EmbeddedPgBouncer::start(*t.embedded, *sc.pgbouncer);
+    std::optional<int> via;
+    if (sc.needs_relay()) {  // the relay's faults go between PgBouncer and the server
+      t.relay = net::Relay::start(server::EmbeddedPgBouncer::server_host(*t.embedded),
+                                  t.embedded->port());
+      via = t.relay->port();
+      log(options, fmt::format("relay on 127.0.0.1:{} between PgBouncer and the server, for the "
+                               "latency and bandwidth faults",
+                               *via));
+    }
+    t.pgbouncer = server::EmbeddedPgBouncer::start(*t.embedded, *sc.pgbouncer, via);
     t.app = t.pgbouncer->app_conninfo();
     t.pgbouncer_console = t.pgbouncer->admin_conninfo();
     t.description.pgbouncer = true;
@@ -165,7 +174,7 @@ void put_relay_in_front(Target& t, const RunOptions& options) {
 
 Target open_target(const scenario::Scenario& sc, const RunOptions& options) {
   Target t = open_server(sc, options);
-  if (sc.needs_relay()) {
+  if (sc.needs_relay() && !t.relay) {
     put_relay_in_front(t, options);
   }
   return t;

@@ -26,11 +26,13 @@ struct Target {
   // it, so it goes last (declared first).
   std::unique_ptr<net::Namespace> network;
   std::unique_ptr<server::EmbeddedServer> embedded;  // stopped and deleted when destroyed
-  // Declared after the server, so it stops first.
-  std::unique_ptr<server::EmbeddedPgBouncer> pgbouncer;
-  // In front of whatever the workers connect to, for latency and bandwidth
-  // faults: it goes first (declared last).
+  // Both declared after the server, so they stop first.
+  // For latency and bandwidth faults: between PgBouncer and the server when
+  // PgBouncer is pgleak's own, else in front of whatever the workers connect
+  // to. Declared before PgBouncer, so PgBouncer stops first and its server
+  // connections close through it.
   std::unique_ptr<net::Relay> relay;
+  std::unique_ptr<server::EmbeddedPgBouncer> pgbouncer;
   db::ConnInfo app;    // the workers' role (through PgBouncer when it is in the path)
   db::ConnInfo admin;  // the sampler's and faults' role, on the server itself
   std::optional<db::ConnInfo> pgbouncer_console;

@@ -70,8 +70,14 @@ std::string pgbouncer_pool_settings(const scenario::PgBouncerSettings& b) {
       seconds(b.idle_transaction_timeout), ignored);
 }
 
+std::string EmbeddedPgBouncer::server_host(const EmbeddedServer& server) {
+  // Across the run's network (and its faults) when the server has one.
+  return server.in_namespace() ? server.listen_address() : server.pg_dir().string();
+}
+
 std::unique_ptr<EmbeddedPgBouncer> EmbeddedPgBouncer::start(
-    const EmbeddedServer& server, const scenario::PgBouncerSettings& settings) {
+    const EmbeddedServer& server, const scenario::PgBouncerSettings& settings,
+    std::optional<int> via) {
   const std::string binary = find_pgbouncer();
   std::unique_ptr<EmbeddedPgBouncer> b{new EmbeddedPgBouncer};
   const auto as = server_account();
@@ -101,9 +107,8 @@ std::unique_ptr<EmbeddedPgBouncer> EmbeddedPgBouncer::start(
         "stats_users = pgleak\n"
         "logfile = {}\n"
         "{}",
-        // Across the run's network (and its faults) when the server has one.
-        server.in_namespace() ? server.listen_address() : server.pg_dir().string(), server.port(),
-        b->port_, b->dir_.string(), users.string(), b->log_path().string(),
+        via ? std::string{"127.0.0.1"} : server_host(server), via.value_or(server.port()), b->port_,
+        b->dir_.string(), users.string(), b->log_path().string(),
         pgbouncer_pool_settings(settings));
     const auto ini = b->dir_ / "pgbouncer.ini";
     write_new_file(ini, b->config_, 0600);

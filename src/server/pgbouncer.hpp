@@ -30,9 +30,15 @@ class EmbeddedServer;
 class EmbeddedPgBouncer {
  public:
   // Throws util::InfrastructureError, with the log's tail, when PgBouncer is
-  // missing or does not start.
+  // missing or does not start. `via`: reach the server through this
+  // 127.0.0.1 port instead (the run's relay, for latency and bandwidth
+  // faults between PgBouncer and the server).
   static std::unique_ptr<EmbeddedPgBouncer> start(const EmbeddedServer& server,
-                                                  const scenario::PgBouncerSettings& settings);
+                                                  const scenario::PgBouncerSettings& settings,
+                                                  std::optional<int> via = std::nullopt);
+  // Where PgBouncer (or anything standing where it would) reaches `server`:
+  // across the run's network when it has one, else its unix socket.
+  static std::string server_host(const EmbeddedServer& server);
   ~EmbeddedPgBouncer();
   EmbeddedPgBouncer(const EmbeddedPgBouncer&) = delete;
   EmbeddedPgBouncer& operator=(const EmbeddedPgBouncer&) = delete;

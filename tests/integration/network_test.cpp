@@ -312,6 +312,33 @@ TEST(RelayFaults, LatencyTurnsAFittingPoolIntoPoolTimeoutsWhileItLasts) {
   EXPECT_NE(r.err.find("relay on 127.0.0.1:"), std::string::npos);
 }
 
+// With pgleak's own PgBouncer the relay stands between PgBouncer and the
+// server: PgBouncer's server connections carry the latency, and the
+// application's checkouts still feel it.
+TEST(RelayFaults, BehindPgBouncerTheLatencyIsBetweenPgBouncerAndTheServer) {
+  if (!fs::exists("/usr/sbin/pgbouncer")) {
+    GTEST_SKIP() << "Debian's pgbouncer is not installed";
+  }
+  Scratch tmp;
+  const json extra = {
+      {"pgbouncer", {{"pool_mode", "transaction"}, {"default_pool_size", 3}}},
+      {"pool", {{"pool_size", 3}, {"pool_timeout", "500ms"}}},
+      {"network",
+       {{"faults", {{{"at", "2s"}, {"action", "latency"}, {"delay", "40ms"}, {"for", "3s"}}}}}}};
+  auto w = worker("scoped", "100ms");
+  w["count"] = 12;
+  const auto r = run(tmp, "pooled", scenario("t-pooled", "6s", w, extra));
+  ASSERT_TRUE(completed(r));
+  EXPECT_NE(r.err.find("between PgBouncer and the server"), std::string::npos) << r.err;
+  const auto& n = r.report.at("network").at(0);
+  const auto timeouts = events(r.report, "pool_timeout");
+  ASSERT_GE(timeouts.size(), 1u) << r.report.at("summary").dump();
+  for (const auto& e : timeouts) {
+    EXPECT_GE(e.at("t_s").get<double>(), n.at("began_s").get<double>() + 0.5);
+    EXPECT_LE(e.at("t_s").get<double>(), n.at("ended_s").get<double>() + 1.0);
+  }
+}
+
 TEST(RelayFaults, ABandwidthCapStretchesEveryTransfer) {
   Scratch tmp;
   const json extra = {{"pool", {{"pool_size", 1}}},
