@@ -54,7 +54,7 @@ void read_relay_fields(ObjectReader& fr, NetworkFault& f) {
   for (const auto& [key, applies] :
        {std::pair{"delay", latency}, std::pair{"jitter", latency}, std::pair{"rate", bandwidth},
         std::pair{"direction", latency || bandwidth}}) {
-    if (!applies && fr.has(key)) {
+    if (!applies && fr.find(key) != nullptr) {  // found, so not also an unknown key
       fr.problem(key, fmt::format("{} has no \"{}\"", to_string(f.action), key));
     }
   }

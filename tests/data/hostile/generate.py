@@ -206,6 +206,23 @@ case("startup-without-restart", scenario(process={"lifecycle": {"at": "5s", "sta
 case("nullpool-pool-size", scenario({"pool": {"poolclass": "NullPool", "pool_size": 5}}),
      "/pool/pool_size: NullPool takes no pool_size")
 
+# --- the network section (docs/NETWORK.md) -------------------------------------
+N = "/network/faults/0"
+case("network-not-object", scenario({"network": ["blackhole"]}), "/network: must be an object")
+case("network-faults-empty", scenario({"network": {"faults": []}}), "/network/faults: must be a non-empty array")
+case("network-action", scenario({"network": {"faults": [{"at": "1s", "action": "unplug"}]}}), N + "/action: must be blackhole, partition")
+case("network-partition-forever", scenario({"network": {"faults": [{"at": "1s", "action": "partition"}]}}), N + "/for: is required for a partition")
+case("network-reset-for", scenario({"network": {"faults": [{"at": "1s", "action": "reset", "for": "1s"}]}}), N + "/for: a reset is one moment")
+case("network-after-end", scenario({"network": {"faults": [{"at": "10s", "action": "reset"}]}}), N + "/at: 10s is not before the end of the run")
+case("network-latency-no-delay", scenario({"network": {"faults": [{"at": "1s", "action": "latency"}]}}), N + "/delay: is required for latency")
+case("network-jitter-over-delay", scenario({"network": {"faults": [{"at": "1s", "action": "latency", "delay": "5ms", "jitter": "6ms"}]}}), N + "/jitter: must not exceed delay")
+case("network-rate-garbage", scenario({"network": {"faults": [{"at": "1s", "action": "bandwidth", "rate": "fast"}]}}), N + "/rate: must be a rate")
+case("network-rate-huge", scenario({"network": {"faults": [{"at": "1s", "action": "bandwidth", "rate": "1000GB/s"}]}}), N + "/rate: must be between 1B/s and 100GB/s")
+case("network-kernel-field", scenario({"network": {"faults": [{"at": "1s", "action": "blackhole", "delay": "5ms"}]}}), N + "/delay: blackhole has no \"delay\"")
+case("network-half-open-pgbouncer", scenario({"pgbouncer": {}, "network": {"faults": [{"at": "1s", "action": "half_open"}]}}), N + "/action: half_open is a client that vanishes")
+case("keepalive-below-a-second", scenario({"server": {"tcp_keepalives_idle": "500ms"}}), "/server/tcp_keepalives_idle: 500ms at time_scale 1")
+case("keepalive-count-zero", scenario({"pool": {"connect": {"keepalives_count": 0}}}), "/pool/connect/keepalives_count:")
+
 for name in os.listdir(HERE):
     if name.endswith(".json") and name != "expected.json":
         os.remove(os.path.join(HERE, name))
