@@ -82,7 +82,7 @@ class QueuePool final : public Pool {
   // the right application_name), the checkout is recorded right there, under
   // the same lock, and `ready` is set: the common case takes the lock once.
   std::unique_ptr<Record> acquire_record(const CheckoutRequest& request, std::stop_token stop,
-                                         Clock::time_point requested, bool& ready);
+                                         Clock::time_point& requested, bool& ready);
   void prepare(Record& record, const CheckoutRequest& request);
   // Why a record's open connection must be replaced at checkout, if at all:
   // older than `recycle` at `age_now`, or opened before the last pool
