@@ -55,6 +55,19 @@ void check_lock_dir() {
   }
 }
 
+// Whether this process has capability `bit` in its effective set.
+bool has_capability(int bit) {
+  std::ifstream status{"/proc/self/status"};
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) == 0) {
+      const auto mask = std::stoull(line.substr(7), nullptr, 16);
+      return ((mask >> bit) & 1u) != 0;
+    }
+  }
+  return false;
+}
+
 std::string lock_path(const std::string& name) {
   return (kLockDir / (name + ".lock")).string();
 }
@@ -123,6 +136,16 @@ std::optional<std::string> Namespace::unavailable() {
   if (::geteuid() != 0) {
     return "network faults need root (a network namespace, a veth pair and nft rules of the "
            "run's own); run pgleak as root, or drop the scenario's network section";
+  }
+  // Root in a container may lack them (docker run --cap-add NET_ADMIN --cap-add SYS_ADMIN).
+  for (const auto& [bit, name] : {std::pair{12, "CAP_NET_ADMIN"}, std::pair{21, "CAP_SYS_ADMIN"}}) {
+    if (!has_capability(bit)) {
+      return fmt::format(
+          "network faults need {} (a network namespace and nft rules of the run's own), which "
+          "this root does not have: in a container, add it (docker run --cap-add NET_ADMIN "
+          "--cap-add SYS_ADMIN), or use only the relay's faults (latency, bandwidth)",
+          name);
+    }
   }
   for (const char* tool : {"ip", "ss", "nft"}) {
     if (find_tool(tool).empty()) {

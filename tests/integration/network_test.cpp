@@ -499,5 +499,31 @@ TEST(NetworkRootSafety, WithoutRootANetworkScenarioIsRefusedBeforeAnythingStarts
   EXPECT_FALSE(fs::exists(out / "r.json"));
 }
 
+// Root without CAP_NET_ADMIN (a container's root, as often as not): the
+// kernel's faults are refused, saying what to add; the relay's still run.
+TEST(NetworkRootSafety, RootWithoutNetAdminRunsOnlyTheRelaysFaults) {
+  if (::geteuid() != 0 || !fs::exists("/usr/bin/setpriv")) {
+    GTEST_SKIP() << "needs root, to drop CAP_NET_ADMIN, and setpriv";
+  }
+  Scratch tmp;
+  const auto without = [&](const std::string& name, const json& faults) {
+    std::ofstream{tmp / (name + ".json")} << scenario("t-" + name, "2s", worker("scoped", "200ms"),
+                                                      {{"network", {{"faults", faults}}}});
+    return run_to_end({"/usr/bin/setpriv", "--bounding-set=-net_admin", kBinary, "run",
+                       (tmp / (name + ".json")).string(), "--report",
+                       (tmp / (name + ".report.json")).string(), "--timeline", "none"},
+                      {"TMPDIR=" + tmp.path().string()}, 2min);
+  };
+  const auto kernel = without("kernel", {{{"at", "1s"}, {"action", "reset"}}});
+  EXPECT_EQ(kernel.code, 2) << kernel.err;
+  EXPECT_NE(kernel.err.find("network faults need CAP_NET_ADMIN"), std::string::npos) << kernel.err;
+  EXPECT_NE(kernel.err.find("--cap-add NET_ADMIN"), std::string::npos);
+  EXPECT_EQ(kernel.err.find("embedded PostgreSQL"), std::string::npos)
+      << "refused before it starts";
+  const auto relay = without("relay", {{{"at", "1s"}, {"action", "latency"}, {"delay", "5ms"}}});
+  EXPECT_TRUE(relay.code == 0 || relay.code == 1) << relay.err;
+  EXPECT_TRUE(fs::exists(tmp / "relay.report.json")) << relay.err;
+}
+
 }  // namespace
 }  // namespace pgleak::testing
