@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "db/db_error.hpp"
+#include "util/coarse_clock.hpp"
 
 namespace pgleak::pool {
 
@@ -32,31 +33,43 @@ bool QueuePool::can_overflow() const {
          overflow_ < config_.max_overflow;
 }
 
+std::unique_ptr<QueuePool::Record> QueuePool::take_idle() {
+  std::unique_ptr<Record> record;
+  if (config_.use_lifo) {
+    record = std::move(idle_.back());
+    idle_.pop_back();
+  } else {
+    record = std::move(idle_.front());
+    idle_.pop_front();
+  }
+  return record;
+}
+
 std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(const CheckoutRequest& request,
                                                              std::stop_token stop,
                                                              Clock::time_point& requested,
                                                              bool& ready) {
-  // The hot path reads the clock once: a checkout that finds the lock free
-  // and a connection idle waited nothing (under a microsecond, the
-  // histogram's unit), and its one reading is both when it asked and when it
-  // got it. A checkout that meets a held lock is timed from before it waits.
+  // The hot path reads only the coarse clock: a checkout that finds the lock
+  // free and a connection idle waited nothing (under a microsecond, the
+  // histogram's unit), so its one reading marks when it was handed out, to
+  // the millisecond (holders' ages). Every other path is timed on the
+  // precise clock from before it waits, connects or pings.
   std::unique_lock lock{mutex_, std::try_to_lock};
   bool waited = !lock.owns_lock();
-  requested = Clock::now();
+  bool coarse = !waited;
+  requested = coarse ? util::coarse_now() : Clock::now();
+  const auto precise = [&] {
+    if (coarse) {
+      requested = Clock::now();
+      coarse = false;
+    }
+  };
   if (waited) {
     lock.lock();
   }
-  const auto deadline = requested + config_.timeout;
   while (true) {
     if (!idle_.empty()) {
-      std::unique_ptr<Record> record;
-      if (config_.use_lifo) {
-        record = std::move(idle_.back());
-        idle_.pop_back();
-      } else {
-        record = std::move(idle_.front());
-        idle_.pop_front();
-      }
+      auto record = take_idle();
       if (record->conn && !config_.pre_ping &&
           record->conn->application_name() == request.application_name) {
         // Only pool_recycle needs the age clock.
@@ -65,8 +78,10 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(const CheckoutReque
           record->fresh = false;
           ledger_.checked_out(*record, request, requested, waited ? Clock::now() : requested);
           ready = true;
+          return record;
         }
       }
+      precise();  // it will connect or ping first: that is part of its wait
       return record;
     }
     if (can_overflow()) {
@@ -74,6 +89,7 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(const CheckoutReque
       auto record = std::make_unique<Record>();
       record->id = next_id_++;
       record->generation = generation_;
+      precise();
       return record;
     }
     // Everything is out: wait for a check-in. As in SQLAlchemy, a waiter is
@@ -82,6 +98,8 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(const CheckoutReque
     // wakes the head of its queue. A woken waiter competes for the connection
     // like any caller; if another took it first, it waits again at the back,
     // as Queue.get() calls wait() again.
+    precise();
+    const auto deadline = requested + config_.timeout;
     Waiter me;
     waiters_.push_back(&me);
     ++ledger_.counters.waiting;

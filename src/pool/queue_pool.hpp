@@ -77,6 +77,9 @@ class QueuePool final : public Pool {
   // pool's queue or close it. Call with mutex_ held; returns it to close, if any.
   std::unique_ptr<Record> retire(std::unique_ptr<Record> record);
 
+  // The queue's next record (its newest with use_lifo). Call with mutex_
+  // held and the queue not empty.
+  std::unique_ptr<Record> take_idle();
   // A record from the queue (or a new overflow slot), waiting if need be.
   // When it needs nothing before use (open, young, not stale, no pre-ping,
   // the right application_name), the checkout is recorded right there, under

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "util/coarse_clock.hpp"
+
 namespace pgleak::util {
 namespace {
 
@@ -41,6 +43,24 @@ TEST(Duration, ScalesByTimeScale) {
   EXPECT_EQ(d.nominal, 60s);
   EXPECT_EQ(d.applied, 600ms);
   EXPECT_EQ(ScaledDuration::scale(900s, 0.02).applied, 18s);
+}
+
+}  // namespace
+}  // namespace pgleak::util
+
+namespace pgleak::util {
+namespace {
+
+// util::coarse_now() is steady_clock's own clock read from the last tick:
+// never ahead of it, and behind by at most a tick (1-4 ms; 20 ms allowed).
+TEST(CoarseClock, IsTheSteadyClockAtMostATickBehind) {
+  for (int i = 0; i < 1000; ++i) {
+    const auto before = std::chrono::steady_clock::now();
+    const auto coarse = coarse_now();
+    const auto after = std::chrono::steady_clock::now();
+    ASSERT_LE(coarse, after);
+    ASSERT_GT(coarse, before - std::chrono::milliseconds{20});  // however long it was preempted
+  }
 }
 
 }  // namespace
