@@ -37,6 +37,8 @@ struct Outstanding {
   uint64_t id = 0;  // the checkout, unique within its pool
   std::string holder;
   int backend_pid = 0;
+  // When it was handed out, to the millisecond: a checkout served at once is
+  // stamped on the coarse clock (util::coarse_now), up to a tick early.
   std::chrono::steady_clock::time_point since;
 };
 

@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 
+#include "../loopback_listener.hpp"
 #include "../scratch_dir.hpp"
 #include "../timeline_lines.hpp"
 #include "binary_suite.hpp"
@@ -134,10 +135,19 @@ std::string leftovers(const std::string& name) {
   return left;
 }
 
-TEST(NetworkFaults, HalfOpenBackendsLiveUntilTheServersKeepalivesGiveUp) {
-  if (auto why = cannot_run()) {
-    GTEST_SKIP() << *why;
+// The kernel's faults: each test skips, saying why, where this machine cannot
+// make them.
+class NetworkFaults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = cannot_run()) {
+      GTEST_SKIP() << *why;
+    }
   }
+};
+class NetworkRootSafety : public NetworkFaults {};
+
+TEST_F(NetworkFaults, HalfOpenBackendsLiveUntilTheServersKeepalivesGiveUp) {
   Scratch tmp;
   const json fault = {{"network", {{"faults", {{{"at", "2s"}, {"action", "half_open"}}}}}}};
   auto tuned = fault;
@@ -175,10 +185,7 @@ TEST(NetworkFaults, HalfOpenBackendsLiveUntilTheServersKeepalivesGiveUp) {
   EXPECT_EQ(d.report.at("cleanup").at("leftover_backends_terminated"), 0);
 }
 
-TEST(NetworkFaults, AResetEndsEveryBackendAtOnceAndEachClientSeesItsConnectionLost) {
-  if (auto why = cannot_run()) {
-    GTEST_SKIP() << *why;
-  }
+TEST_F(NetworkFaults, AResetEndsEveryBackendAtOnceAndEachClientSeesItsConnectionLost) {
   Scratch tmp;
   const json fault = {{"network", {{"faults", {{{"at", "2s"}, {"action", "reset"}}}}}}};
   const auto r =
@@ -203,10 +210,7 @@ TEST(NetworkFaults, AResetEndsEveryBackendAtOnceAndEachClientSeesItsConnectionLo
   }
 }
 
-TEST(NetworkFaults, AConnectIntoABlackholeGivesUpOnlyWithConnectTimeout) {
-  if (auto why = cannot_run()) {
-    GTEST_SKIP() << *why;
-  }
+TEST_F(NetworkFaults, AConnectIntoABlackholeGivesUpOnlyWithConnectTimeout) {
   Scratch tmp;
   const json fault = {
       {"network", {{"faults", {{{"at", "0s"}, {"action", "blackhole"}, {"for", "4s"}}}}}}};
@@ -237,10 +241,7 @@ TEST(NetworkFaults, AConnectIntoABlackholeGivesUpOnlyWithConnectTimeout) {
   EXPECT_GE(s.at("connects").get<int>(), 1);
 }
 
-TEST(NetworkFaults, ABlackholeMidRunLeavesTheBackendsWhileTheClientsGiveUp) {
-  if (auto why = cannot_run()) {
-    GTEST_SKIP() << *why;
-  }
+TEST_F(NetworkFaults, ABlackholeMidRunLeavesTheBackendsWhileTheClientsGiveUp) {
   Scratch tmp;
   const json extra = {{"pool", {{"connect", {{"tcp_user_timeout", "1s"}}}}},
                       {"network", {{"faults", {{{"at", "2s"}, {"action", "blackhole"}}}}}}};
@@ -262,10 +263,7 @@ TEST(NetworkFaults, ABlackholeMidRunLeavesTheBackendsWhileTheClientsGiveUp) {
   EXPECT_TRUE(n.at("ended_s").is_null());
 }
 
-TEST(NetworkFaults, APartitionThatHealsCostsTimeButNoConnection) {
-  if (auto why = cannot_run()) {
-    GTEST_SKIP() << *why;
-  }
+TEST_F(NetworkFaults, APartitionThatHealsCostsTimeButNoConnection) {
   Scratch tmp;
   const json fault = {
       {"network", {{"faults", {{{"at", "2s"}, {"action", "partition"}, {"for", "3s"}}}}}}};
@@ -375,20 +373,18 @@ TEST(RelayCommand, RelaysUntilASignalAndSaysWhatItCarried) {
     EXPECT_NE(done.err.find(says), std::string::npos) << done.err;
   }
   // A server that only takes what it is sent.
-  const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(server, 4), 0);
-  ::getsockname(server, reinterpret_cast<sockaddr*>(&a), &len);
-  Subprocess relay{{kBinary, "relay", "--to", "127.0.0.1:" + std::to_string(ntohs(a.sin_port)),
-                    "--delay", "5ms"}};
+  const auto listener = test_support::listen_on_loopback(4);
+  ASSERT_GE(listener.fd, 0);
+  const int server = listener.fd;
+  Subprocess relay{
+      {kBinary, "relay", "--to", "127.0.0.1:" + std::to_string(listener.port), "--delay", "5ms"}};
   ASSERT_TRUE(relay.wait_for_stderr("relaying 127.0.0.1:", 30s)) << relay.err();
   const auto at = relay.err().find("relaying 127.0.0.1:") + 19;
   const int port = std::stoi(relay.err().substr(at));
   const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(static_cast<uint16_t>(port));
   ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   ASSERT_EQ(::send(client, "hello", 5, MSG_NOSIGNAL), 5);
@@ -441,10 +437,7 @@ std::string start_mid_fault(Scratch& tmp, std::optional<Subprocess>& p, const st
   return began() ? announced_namespace(p->err()) : std::string{};
 }
 
-TEST(NetworkRootSafety, ASignalMidFaultLeavesNoNamespaceVethOrTable) {
-  if (auto why = cannot_run()) {
-    GTEST_SKIP() << *why;
-  }
+TEST_F(NetworkRootSafety, ASignalMidFaultLeavesNoNamespaceVethOrTable) {
   for (const int sig : {SIGINT, SIGTERM}) {
     Scratch tmp;
     std::optional<Subprocess> p;
@@ -459,10 +452,7 @@ TEST(NetworkRootSafety, ASignalMidFaultLeavesNoNamespaceVethOrTable) {
   }
 }
 
-TEST(NetworkRootSafety, AKilledRunsNamespaceIsRemovedByTheNextRun) {
-  if (auto why = cannot_run()) {
-    GTEST_SKIP() << *why;
-  }
+TEST_F(NetworkRootSafety, AKilledRunsNamespaceIsRemovedByTheNextRun) {
   Scratch tmp;
   std::optional<Subprocess> p;
   const auto name = start_mid_fault(tmp, p, "kill");
@@ -479,7 +469,7 @@ TEST(NetworkRootSafety, AKilledRunsNamespaceIsRemovedByTheNextRun) {
   EXPECT_EQ(leftovers(announced_namespace(next.err)), "");
 }
 
-TEST(NetworkRootSafety, WithoutRootANetworkScenarioIsRefusedBeforeAnythingStarts) {
+TEST(NetworkRefusals, WithoutRootANetworkScenarioIsRefusedBeforeAnythingStarts) {
   if (::geteuid() != 0 || !fs::exists("/usr/bin/setpriv")) {
     GTEST_SKIP() << "needs root to drop to nobody, and setpriv";
   }
@@ -501,7 +491,7 @@ TEST(NetworkRootSafety, WithoutRootANetworkScenarioIsRefusedBeforeAnythingStarts
 
 // Root without CAP_NET_ADMIN (a container's root, as often as not): the
 // kernel's faults are refused, saying what to add; the relay's still run.
-TEST(NetworkRootSafety, RootWithoutNetAdminRunsOnlyTheRelaysFaults) {
+TEST(NetworkRefusals, RootWithoutNetAdminRunsOnlyTheRelaysFaults) {
   if (::geteuid() != 0 || !fs::exists("/usr/bin/setpriv")) {
     GTEST_SKIP() << "needs root, to drop CAP_NET_ADMIN, and setpriv";
   }

@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "../loopback_listener.hpp"
+
 namespace pgleak::net {
 namespace {
 
@@ -29,15 +31,10 @@ using Clock = std::chrono::steady_clock;
 class EchoServer {
  public:
   explicit EchoServer(size_t abort_after = 0) : abort_after_(abort_after) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 16);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    const auto listener = test_support::listen_on_loopback(16);
+    EXPECT_GE(listener.fd, 0);
+    fd_ = listener.fd;
+    port_ = listener.port;
     thread_ = std::thread{[this] { serve(); }};
   }
   ~EchoServer() {
@@ -222,15 +219,10 @@ TEST(Relay, BandwidthCapsWhatEachDirectionCarries) {
 // A client that half-closes and waits for a slow answer: the relay waits
 // with it, idle (a half-closed socket must not wake its loop on every turn).
 TEST(Relay, AHalfClosedClientWaitsIdleForItsAnswer) {
-  const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(server, 1), 0);
-  ::getsockname(server, reinterpret_cast<sockaddr*>(&a), &len);
-  auto relay = Relay::start("127.0.0.1", ntohs(a.sin_port));
+  const auto listener = test_support::listen_on_loopback(1);
+  ASSERT_GE(listener.fd, 0);
+  const int server = listener.fd;
+  auto relay = Relay::start("127.0.0.1", listener.port);
   const int fd = connect_to(relay->port());
   send_all(fd, "question");
   ::shutdown(fd, SHUT_WR);
