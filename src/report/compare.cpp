@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <optional>
 #include <set>
 
 #include "report/json_report.hpp"
@@ -27,6 +28,14 @@ int severity(const std::string& diagnosis) {
 double number_at(const json& doc, const std::string& pointer) {
   const auto p = json::json_pointer{pointer};
   return doc.contains(p) && doc.at(p).is_number() ? doc.at(p).get<double>() : 0.0;
+}
+
+// A metric's value, or nothing when the report does not have it (one written
+// by a pgleak that had no such metric): not the same as 0.
+std::optional<double> metric_at(const json& doc, const std::string& pointer) {
+  const auto p = json::json_pointer{pointer};
+  return doc.contains(p) && doc.at(p).is_number() ? std::optional{doc.at(p).get<double>()}
+                                                  : std::nullopt;
 }
 
 void check_report(const json& doc, const char* which) {
@@ -65,8 +74,17 @@ Comparison compare_reports(const json& base, const json& current, double toleran
     const std::string label{m.name};
     std::string pointer = "/summary/" + label;
     std::replace(pointer.begin(), pointer.end(), '.', '/');
-    cmp.changes.push_back(compare_number(label, number_at(base, pointer),
-                                         number_at(current, pointer), *m.compare_noise, tolerance));
+    const auto was = metric_at(base, pointer);
+    const auto now = metric_at(current, pointer);
+    if (!was || !now) {  // not compared: a metric one report lacks is not a zero
+      cmp.changes.push_back({label, was ? json(*was) : json("-"), now ? json(*now) : json("-"),
+                             false,
+                             !was && !now ? "in neither"
+                             : !was       ? "not in BASE"
+                                          : "not in NEW"});
+      continue;
+    }
+    cmp.changes.push_back(compare_number(label, *was, *now, *m.compare_noise, tolerance));
   }
   // Errors, SQLSTATE by SQLSTATE, as the clients saw them.
   std::set<std::string> states;

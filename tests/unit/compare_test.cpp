@@ -67,6 +67,24 @@ TEST(Compare, ToleranceIsConfigurable) {
   EXPECT_FALSE(compare_reports(base, now, 0.20).regression);
 }
 
+// A baseline written before a metric existed has no value for it: the
+// metric is not compared (and says why), never read as 0.
+TEST(Compare, AMetricTheBaselineLacksIsNotComparedAsZero) {
+  const auto base = report(15, 0.3, 0, json::object(), "healthy", true);
+  auto now = base;
+  now["summary"]["network"] = {{"left", 2}, {"lived_s_max", 0.0}};
+  const auto c = compare_reports(base, now, 0.1);
+  EXPECT_FALSE(c.regression);
+  const auto& left = find(c, "network.left");
+  EXPECT_FALSE(left.regression);
+  EXPECT_EQ(left.base, "-");
+  EXPECT_EQ(left.current, 2);
+  EXPECT_EQ(left.note, "not in BASE");
+  auto worse = now;
+  worse["summary"]["network"]["left"] = 5;
+  EXPECT_TRUE(find(compare_reports(now, worse, 0.1), "network.left").regression);
+}
+
 TEST(Compare, RejectsWhatIsNotAReport) {
   EXPECT_THROW(compare_reports(json{{"schema", "other"}}, json::object(), 0.1), util::UsageError);
 }
