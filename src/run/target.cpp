@@ -64,6 +64,31 @@ void log(const RunOptions& options, const std::string& line) {
 
 namespace {
 
+// pgleak's own PgBouncer in front of the embedded server, and the relay
+// between them when the scenario has latency or bandwidth faults.
+void start_pgbouncer(Target& t, const scenario::PgBouncerSettings& settings, bool with_relay,
+                     const RunOptions& options) {
+  std::optional<int> via;
+  if (with_relay) {  // the relay's faults go between PgBouncer and the server
+    t.relay =
+        net::Relay::start(server::EmbeddedPgBouncer::server_host(*t.embedded), t.embedded->port());
+    via = t.relay->port();
+    log(options, fmt::format("relay on 127.0.0.1:{} between PgBouncer and the server, for the "
+                             "latency and bandwidth faults",
+                             *via));
+  }
+  t.pgbouncer = server::EmbeddedPgBouncer::start(*t.embedded, settings, via);
+  t.app = t.pgbouncer->app_conninfo();
+  t.pgbouncer_console = t.pgbouncer->admin_conninfo();
+  t.description.pgbouncer = true;
+  t.description.pgbouncer_embedded = true;
+  t.description.pgbouncer_console = t.pgbouncer_console->redacted();
+  log(options, fmt::format("embedded PgBouncer on 127.0.0.1:{} ({} pooling, {} server "
+                           "connections at most)",
+                           t.pgbouncer->port(), scenario::to_string(settings.pool_mode),
+                           settings.server_connections()));
+}
+
 // The embedded server (with its namespace and PgBouncer), or the --dsn one.
 Target open_server(const scenario::Scenario& sc, const RunOptions& options) {
   Target t;
@@ -123,25 +148,7 @@ Target open_server(const scenario::Scenario& sc, const RunOptions& options) {
                            t.description.server.server_version, t.embedded->listen_address(),
                            t.embedded->port(), util::printable(t.embedded->dir().string())));
   if (sc.pgbouncer) {
-    std::optional<int> via;
-    if (sc.needs_relay()) {  // the relay's faults go between PgBouncer and the server
-      t.relay = net::Relay::start(server::EmbeddedPgBouncer::server_host(*t.embedded),
-                                  t.embedded->port());
-      via = t.relay->port();
-      log(options, fmt::format("relay on 127.0.0.1:{} between PgBouncer and the server, for the "
-                               "latency and bandwidth faults",
-                               *via));
-    }
-    t.pgbouncer = server::EmbeddedPgBouncer::start(*t.embedded, *sc.pgbouncer, via);
-    t.app = t.pgbouncer->app_conninfo();
-    t.pgbouncer_console = t.pgbouncer->admin_conninfo();
-    t.description.pgbouncer = true;
-    t.description.pgbouncer_embedded = true;
-    t.description.pgbouncer_console = t.pgbouncer_console->redacted();
-    log(options, fmt::format("embedded PgBouncer on 127.0.0.1:{} ({} pooling, {} server "
-                             "connections at most)",
-                             t.pgbouncer->port(), scenario::to_string(sc.pgbouncer->pool_mode),
-                             sc.pgbouncer->server_connections()));
+    start_pgbouncer(t, *sc.pgbouncer, sc.needs_relay(), options);
   }
   return t;
 }
