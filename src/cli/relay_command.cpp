@@ -95,8 +95,12 @@ int do_relay(const RelayArgs& args, const CommandIo& io) {
   const auto s = relay->stats();
   io.err << fmt::format(
       "pgleak: relayed {} connections ({} aborted), {} bytes to the server, {} "
-      "to the clients\n",
-      s.connections, s.aborted, s.bytes_to_server, s.bytes_to_client);
+      "to the clients{}\n",
+      s.connections, s.aborted, s.bytes_to_server, s.bytes_to_client,
+      s.accept_failures > 0 ? fmt::format("; {} accepts failed for want of file descriptors "
+                                          "(raise ulimit -n)",
+                                          s.accept_failures)
+                            : std::string{});
   return kPassed;
 }
 

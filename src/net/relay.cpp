@@ -20,57 +20,21 @@
 #include <vector>
 
 #include "net/address.hpp"
+#include "net/relay_parts.hpp"
 #include "util/errors.hpp"
 
 namespace pgleak::net {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr size_t kReadChunk = 64 * 1024;
-constexpr size_t kMaxQueued = 1024 * 1024;
-// What a socket's epoll interest is before it was added, and once it was
-// taken out for good (closed both ways).
-constexpr uint32_t kNotAdded = 0xfffffffe;
-constexpr uint32_t kUnwatched = 0xffffffff;
-
-struct Chunk {
-  Clock::time_point release;
-  std::string data;
-  size_t sent = 0;
-};
-
-// One direction of one connection: what was read from `from` and is not yet
-// written to `to`.
-struct Flow {
-  int from = -1;
-  int to = -1;
-  std::deque<Chunk> queue;
-  size_t queued = 0;
-  Clock::time_point last_release{};
-  double tokens = 0;
-  Clock::time_point refilled{};
-  bool eof = false;      // `from` closed its write side
-  bool shut = false;     // passed on to `to`
-  bool blocked = false;  // `to` would block: wait for EPOLLOUT
-};
-
-struct Conn {
-  int client = -1;
-  int upstream = -1;
-  bool connected = false;
-  bool dead = false;
-  Flow up;    // client -> server
-  Flow down;  // server -> client
-  uint32_t client_events = kNotAdded;
-  uint32_t upstream_events = kNotAdded;
-  bool touched = false;  // in this turn's list of connections to pump
-};
-
-// Whether a direction holds data it could write once its time comes.
-bool pending(const Flow& f) {
-  return !f.queue.empty() && !f.blocked;
-}
+using relay_parts::Chunk;
+using relay_parts::Conn;
+using relay_parts::Flow;
+using relay_parts::kMaxQueued;
+using relay_parts::kNotAdded;
+using relay_parts::kReadChunk;
+using relay_parts::kUnwatched;
+using relay_parts::pending;
 
 // Closes with a RST rather than a FIN.
 void abort_fd(int fd) {
@@ -100,6 +64,9 @@ struct Relay::Loop {
   // The shaping of each direction, read once per turn of the loop.
   Shaping to_server;
   Shaping to_client;
+  uint32_t listener_events = kNotAdded;
+  std::optional<Clock::time_point> listener_rests_until;
+  std::atomic<uint64_t> accept_failures{0};
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> aborted{0};
   std::atomic<uint64_t> bytes_to_server{0};
@@ -154,6 +121,10 @@ struct Relay::Loop {
         touch(*c);
       }
       const auto now = Clock::now();
+      if (listener_rests_until && now >= *listener_rests_until) {
+        listener_rests_until.reset();
+        watch(listener, EPOLLIN, listener_events);
+      }
       for (Conn* c : touched) {
         c->touched = false;
         if (!c->dead) {
@@ -183,7 +154,7 @@ struct Relay::Loop {
 
   // Until the next chunk is due or a bucket refills; -1 with nothing queued.
   int timeout_ms(Clock::time_point now) const {
-    std::optional<Clock::time_point> next;
+    std::optional<Clock::time_point> next = listener_rests_until;
     for (const Conn* c : waiting) {
       for (const Flow* f : {&c->up, &c->down}) {
         if (pending(*f)) {
@@ -202,17 +173,29 @@ struct Relay::Loop {
     return static_cast<int>(std::clamp<int64_t>(wait, 0, 1000));
   }
 
+  // Out of descriptors: the listener would wake the loop on every turn. It
+  // rests 100 ms, and the connects wait in its backlog.
+  void rest_listener() {
+    watch(listener, 0, listener_events);
+    listener_rests_until = Clock::now() + std::chrono::milliseconds{100};
+    accept_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+
   void accept_all() {
     while (true) {
       const int client = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (client < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          rest_listener();
+        }
         return;
       }
       const int upstream =
           ::socket(target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (upstream < 0) {
-        abort_fd(client);
-        continue;
+        abort_fd(client);  // this one is lost; the next wait in the backlog
+        rest_listener();
+        return;
       }
       if (target.ss_family != AF_UNIX) {
         const int one = 1;
@@ -442,9 +425,8 @@ std::unique_ptr<Relay> Relay::start(const std::string& host, int port, int liste
         fmt::format("relay: cannot listen on 127.0.0.1: {}", std::strerror(errno)));
   }
   relay->port_ = ntohs(any.sin_port);
-  uint32_t listening = kNotAdded;
   uint32_t waking = kNotAdded;
-  loop.watch(loop.listener, EPOLLIN, listening);
+  loop.watch(loop.listener, EPOLLIN, loop.listener_events);
   loop.watch(loop.wake, EPOLLIN, waking);
   relay->thread_ = std::thread{[&loop] { loop.run(); }};
   return relay;
@@ -484,7 +466,7 @@ Shaping Relay::shaping(Direction direction) const {
 
 Relay::Stats Relay::stats() const {
   return {loop_->connections.load(), loop_->aborted.load(), loop_->bytes_to_server.load(),
-          loop_->bytes_to_client.load()};
+          loop_->bytes_to_client.load(), loop_->accept_failures.load()};
 }
 
 }  // namespace pgleak::net

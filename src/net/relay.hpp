@@ -51,6 +51,9 @@ class Relay {
     uint64_t aborted = 0;      // ended by an error on one side
     uint64_t bytes_to_server = 0;
     uint64_t bytes_to_client = 0;
+    // Accepts that failed for want of descriptors (the listener then rests
+    // 100 ms rather than spin; the connects wait in its backlog).
+    uint64_t accept_failures = 0;
   };
 
   // Starts relaying 127.0.0.1:<port()> to `host`:`port` (a name or address;

@@ -13,6 +13,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -406,6 +407,49 @@ TEST(RelayCommand, RelaysUntilASignalAndSaysWhatItCarried) {
   for (const int fd : {accepted, client, server}) {
     ::close(fd);
   }
+}
+
+// Out of file descriptors, the relay's listener rests instead of waking its
+// loop on every turn, and says so when it stops.
+TEST(RelayCommand, OutOfDescriptorsItWaitsIdleAndSaysSo) {
+  if (!fs::exists("/usr/bin/prlimit")) {
+    GTEST_SKIP() << "needs prlimit (util-linux)";
+  }
+  const auto listener = test_support::listen_on_loopback(64);
+  ASSERT_GE(listener.fd, 0);
+  // 3 standard streams, the relay's epoll, eventfd and listener, and room for
+  // about two connections (two descriptors each) before accept() fails.
+  Subprocess relay{{"/usr/bin/prlimit", "--nofile=12", kBinary, "relay", "--to",
+                    "127.0.0.1:" + std::to_string(listener.port)}};
+  ASSERT_TRUE(relay.wait_for_stderr("relaying 127.0.0.1:", 30s)) << relay.err();
+  const auto at = relay.err().find("relaying 127.0.0.1:") + 19;
+  const int port = std::stoi(relay.err().substr(at));
+  std::vector<int> clients;
+  for (int i = 0; i < 8; ++i) {
+    const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    ASSERT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);  // the backlog takes it
+    clients.push_back(c);
+  }
+  rusage before{};
+  ::getrusage(RUSAGE_CHILDREN, &before);
+  std::this_thread::sleep_for(500ms);  // what it does meanwhile is what is measured
+  relay.signal(SIGTERM);
+  EXPECT_EQ(relay.wait_for(30s), 128 + SIGTERM) << relay.err();
+  rusage after{};
+  ::getrusage(RUSAGE_CHILDREN, &after);
+  const double cpu_ms = (after.ru_utime.tv_sec + after.ru_stime.tv_sec) * 1000.0 +
+                        (after.ru_utime.tv_usec + after.ru_stime.tv_usec) / 1000.0;
+  EXPECT_LT(cpu_ms, 250.0) << "the relay spun on a listener it could not accept from";
+  EXPECT_NE(relay.err().find("accepts failed for want of file descriptors"), std::string::npos)
+      << relay.err();
+  for (const int c : clients) {
+    ::close(c);
+  }
+  ::close(listener.fd);
 }
 
 // Starts a run of a long fault, waits until the fault has begun (its event in
