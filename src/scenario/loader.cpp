@@ -131,12 +131,7 @@ void read_faults(ObjectReader& r, const json& faults, Scenario& s) {
   for (size_t i = 0; i < faults.size(); ++i) {
     auto fr = r.child(faults[i], fmt::format("/faults/{}", i));
     Fault f;
-    if (auto at = fr.duration("at")) {
-      f.at = *at;
-      check_during_run(fr, f.at, s);
-    } else if (!fr.has("at")) {
-      fr.problem("at", "is required (when, from the start of the run, e.g. \"10s\")");
-    }
+    f.at = read_fault_at(fr, s);
     if (auto action = fr.string("action", true)) {
       if (*action == "terminate_backends") {
         f.action = Fault::Action::kTerminateBackends;

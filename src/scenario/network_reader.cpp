@@ -93,12 +93,7 @@ void read_relay_fields(ObjectReader& fr, NetworkFault& f) {
 
 NetworkFault read_fault(ObjectReader& fr, const Scenario& s) {
   NetworkFault f;
-  if (auto at = fr.duration("at")) {
-    f.at = *at;
-    check_during_run(fr, f.at, s);
-  } else if (!fr.has("at")) {
-    fr.problem("at", "is required (when, from the start of the run, e.g. \"10s\")");
-  }
+  f.at = read_fault_at(fr, s);
   if (auto action = fr.string("action", true)) {
     if (auto a = network_action(*action)) {
       f.action = *a;
@@ -136,13 +131,21 @@ NetworkFault read_fault(ObjectReader& fr, const Scenario& s) {
 
 }  // namespace
 
-void check_during_run(ObjectReader& fr, const ScaledDuration& at, const Scenario& s) {
-  if (s.duration.nominal.count() > 0 && at.nominal >= s.duration.nominal) {
+ScaledDuration read_fault_at(ObjectReader& fr, const Scenario& s) {
+  const auto at = fr.duration("at");
+  if (!at) {
+    if (!fr.has("at")) {
+      fr.problem("at", "is required (when, from the start of the run, e.g. \"10s\")");
+    }
+    return {};
+  }
+  if (s.duration.nominal.count() > 0 && at->nominal >= s.duration.nominal) {
     fr.problem("at", fmt::format("{} is not before the end of the run (duration {}): the fault "
                                  "would never happen",
-                                 util::format_duration(at.nominal),
+                                 util::format_duration(at->nominal),
                                  util::format_duration(s.duration.nominal)));
   }
+  return *at;
 }
 
 void read_network(ObjectReader& r, Scenario& s) {

@@ -195,9 +195,10 @@ void read_pool(ObjectReader& r, PoolSettings& pool);
 // The readers of scenario/network_reader.cpp: the "network" section, the
 // server's TCP settings (in "server") and libpq's (in "connect").
 void read_network(ObjectReader& r, Scenario& s);
-// A fault's "at" must come before the run's end, or the fault never happens
-// and the run would pass without it (network_reader.cpp).
-void check_during_run(ObjectReader& fr, const ScaledDuration& at, const Scenario& s);
+// A fault's "at", server-side or network: required, and before the run's
+// end, or the fault never happens and the run would pass without it
+// (network_reader.cpp). A problem is reported and a zero returned otherwise.
+ScaledDuration read_fault_at(ObjectReader& fr, const Scenario& s);
 void read_server_tcp(ObjectReader& r, ServerSettings& server);
 void read_client_tcp(ObjectReader& r, ConnectArgs& args);
 void read_process(ObjectReader& r, ProcessSpec& p, const PoolSettings& defaults,
