@@ -297,16 +297,27 @@ void expect_pool_timeouts_only_in_the_window(const json& report) {
   }
 }
 
+// 12 scoped workers, each back after 100 ms.
+json twelve_workers() {
+  auto w = worker("scoped", "100ms");
+  w["count"] = 12;
+  return w;
+}
+
+// A pool of 3 that waits at most 500ms: enough for twelve_workers() until 40 ms
+// of latency each way comes, at 2 s, for `lasts`.
+json pool_under_latency(const std::string& lasts) {
+  return {
+      {"pool", {{"pool_size", 3}, {"pool_timeout", "500ms"}}},
+      {"network",
+       {{"faults", {{{"at", "2s"}, {"action", "latency"}, {"delay", "40ms"}, {"for", lasts}}}}}}};
+}
+
 // The relay's faults need no root: these run everywhere.
 TEST(RelayFaults, LatencyTurnsAFittingPoolIntoPoolTimeoutsWhileItLasts) {
   Scratch tmp;
-  const json extra = {
-      {"pool", {{"pool_size", 3}, {"pool_timeout", "500ms"}}},
-      {"network",
-       {{"faults", {{{"at", "2s"}, {"action", "latency"}, {"delay", "40ms"}, {"for", "4s"}}}}}}};
-  auto w = worker("scoped", "100ms");
-  w["count"] = 12;
-  const auto r = run(tmp, "latency", scenario("t-latency", "8s", w, extra));
+  const auto r =
+      run(tmp, "latency", scenario("t-latency", "8s", twelve_workers(), pool_under_latency("4s")));
   ASSERT_TRUE(completed(r));
   const auto& n = r.report.at("network").at(0);
   const double lasted = n.at("ended_s").get<double>() - n.at("began_s").get<double>();
@@ -326,14 +337,9 @@ TEST(RelayFaults, BehindPgBouncerTheLatencyIsBetweenPgBouncerAndTheServer) {
     GTEST_SKIP() << "Debian's pgbouncer is not installed";
   }
   Scratch tmp;
-  const json extra = {
-      {"pgbouncer", {{"pool_mode", "transaction"}, {"default_pool_size", 3}}},
-      {"pool", {{"pool_size", 3}, {"pool_timeout", "500ms"}}},
-      {"network",
-       {{"faults", {{{"at", "2s"}, {"action", "latency"}, {"delay", "40ms"}, {"for", "3s"}}}}}}};
-  auto w = worker("scoped", "100ms");
-  w["count"] = 12;
-  const auto r = run(tmp, "pooled", scenario("t-pooled", "6s", w, extra));
+  auto extra = pool_under_latency("3s");
+  extra["pgbouncer"] = {{"pool_mode", "transaction"}, {"default_pool_size", 3}};
+  const auto r = run(tmp, "pooled", scenario("t-pooled", "6s", twelve_workers(), extra));
   ASSERT_TRUE(completed(r));
   EXPECT_NE(r.err.find("between PgBouncer and the server"), std::string::npos) << r.err;
   expect_pool_timeouts_only_in_the_window(r.report);
