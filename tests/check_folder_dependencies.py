@@ -25,7 +25,7 @@ for root, _, files in os.walk(src):
                     deps.setdefault(folder, set()).add(m.group(1))
 
 
-LAYERS = ["util", "scenario", "record", "capture", "db", "server", "net", "pool", "session", "probe", "workload",
+LAYERS = ["fiber", "util", "scenario", "record", "capture", "db", "server", "net", "pool", "session", "probe", "workload",
           "run", "analysis", "report", "tune", "k8s", "cli"]
 LOW_USES = {"scenario": {"util"}, "record": {"util", "scenario"}}
 

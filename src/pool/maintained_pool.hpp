@@ -16,7 +16,6 @@
 // order: mutex_ is a leaf; tasks run on the maintenance thread with it
 // released, and connections are opened and closed with it released.
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -24,6 +23,7 @@
 #include <random>
 #include <thread>
 
+#include "fiber/sync.hpp"
 #include "pool/ledger.hpp"
 #include "pool/pool.hpp"
 
@@ -47,7 +47,7 @@ class Maintenance {
  private:
   void loop(const std::stop_token& stop);
   std::mutex mutex_;
-  std::condition_variable_any cv_;
+  fiber::ConditionVariable cv_;
   std::multimap<Clock::time_point, std::function<void()>> tasks_;
   bool running_task_ = false;
   std::thread::id thread_id_;
@@ -152,7 +152,7 @@ class MaintainedPool : public Pool {
  private:
   struct Waiter {
     std::unique_ptr<Entry> handed;
-    std::condition_variable_any cv;
+    fiber::ConditionVariable cv;
   };
   void checkin(std::unique_ptr<Slot> slot) noexcept override;
   void invalidate(Slot& slot) override;

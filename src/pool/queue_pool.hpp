@@ -1,7 +1,6 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -11,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fiber/sync.hpp"
 #include "pool/ledger.hpp"
 #include "pool/pool.hpp"
 #include "pool/pool_config.hpp"
@@ -106,7 +106,7 @@ class QueuePool final : public Pool {
   // A thread waiting in checkout; notified (under mutex_) in arrival order.
   struct Waiter {
     bool notified = false;
-    std::condition_variable_any cv;
+    fiber::ConditionVariable cv;
   };
   // Wakes the oldest waiter; call with mutex_ held, after a check-in.
   void notify_oldest_waiter();

@@ -1,27 +1,18 @@
 #include "util/stoppable_sleep.hpp"
 
-#include <condition_variable>
 #include <ctime>
-#include <mutex>
 #include <string>
+
+#include "fiber/sync.hpp"
 
 namespace pgleak::util {
 
 bool sleep_until(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock{m};
-  // Nothing notifies cv: only the stop token (through wait's stop_callback) or the deadline wake
-  // it.
-  cv.wait_until(lock, stop, deadline, [] { return false; });
-  return !stop.stop_requested();
+  return fiber::sleep_until(deadline, stop);
 }
 
 void sleep_until_stopped(std::stop_token stop) {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock{m};
-  cv.wait(lock, stop, [] { return false; });
+  fiber::sleep_until_stopped(stop);
 }
 
 std::string utc_now(const char* strftime_format) {

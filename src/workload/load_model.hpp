@@ -1,7 +1,6 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -10,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "fiber/sync.hpp"
 #include "scenario/scenario.hpp"
 #include "util/latency_histogram.hpp"
 
@@ -81,7 +81,7 @@ class GroupLoad {
   const std::chrono::steady_clock::time_point end_;
   StageSchedule schedule_;
   mutable std::mutex mutex_;
-  std::condition_variable_any changed_;
+  fiber::ConditionVariable changed_;
   int idle_workers_ = 0;
   // Workers that have not yet asked for their first unit: idle, as an
   // application's pool of workers is before its first request, not busy

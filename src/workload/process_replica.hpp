@@ -15,6 +15,7 @@
 
 #include "db/pg_connection.hpp"
 #include "db/socket_registry.hpp"
+#include "fiber/sync.hpp"
 #include "pool/pool.hpp"
 #include "scenario/scenario.hpp"
 #include "session/session.hpp"
@@ -48,7 +49,7 @@ class ProcessReplica {
   // The process's module-level sessions, by name (the global_session pattern's,
   // and steps that open a name "shared"). Lock the mutex while using one:
   // workers share it as they share a module global.
-  std::mutex& shared_sessions_mutex() { return shared_mutex_; }
+  fiber::Mutex& shared_sessions_mutex() { return shared_mutex_; }
   std::optional<session::Session>& shared_session(const std::string& name) { return shared_[name]; }
 
   // A session the application let go of, released `delay` from now: closed
@@ -116,7 +117,7 @@ class ProcessReplica {
   std::unique_ptr<db::ConnectionFactory> factory_;
   std::unique_ptr<pool::Pool> pool_;
   std::string pool_tag_{"pgleak"};
-  std::mutex shared_mutex_;
+  fiber::Mutex shared_mutex_;
   std::map<std::string, std::optional<session::Session>> shared_;
   std::atomic<uint64_t> unpooled_connects_{0};
 
@@ -139,7 +140,7 @@ class ProcessReplica {
   std::thread releaser_;
 
   mutable std::mutex life_mutex_;
-  std::condition_variable_any life_cv_;
+  fiber::ConditionVariable life_cv_;
   Life life_;
   bool life_ended_ = true;
   std::stop_source life_source_;

@@ -1,0 +1,408 @@
+#include "fiber/fiber.hpp"
+
+#include <cxxabi.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "fiber/loop.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PGLEAK_FIBER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PGLEAK_FIBER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define PGLEAK_FIBER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PGLEAK_FIBER_TSAN 1
+#endif
+#endif
+#ifdef PGLEAK_FIBER_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef PGLEAK_FIBER_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace pgleak::fiber {
+namespace {
+
+thread_local Loop* t_loop = nullptr;
+thread_local Fiber* t_fiber = nullptr;
+
+ExceptionState& thread_exceptions() {
+  return *reinterpret_cast<ExceptionState*>(abi::__cxa_get_globals());
+}
+
+std::size_t page_size() {
+  static const auto kPage = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return kPage;
+}
+
+[[noreturn]] void fail(const char* what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+uint32_t epoll_events_of(short events) {
+  uint32_t out = EPOLLONESHOT;
+  out |= (events & POLLIN) != 0 ? EPOLLIN | EPOLLRDHUP : 0U;
+  out |= (events & POLLOUT) != 0 ? EPOLLOUT : 0U;
+  return out;
+}
+
+short poll_events_of(uint32_t events) {
+  short out = 0;
+  out |= (events & (EPOLLIN | EPOLLRDHUP)) != 0 ? POLLIN : 0;
+  out |= (events & EPOLLOUT) != 0 ? POLLOUT : 0;
+  out |= (events & EPOLLERR) != 0 ? POLLERR : 0;
+  out |= (events & EPOLLHUP) != 0 ? POLLHUP : 0;
+  return static_cast<short>(out);
+}
+
+}  // namespace
+
+bool in_fiber() noexcept {
+  return t_fiber != nullptr;
+}
+
+// Where a fiber begins (makecontext passes its record as two ints).
+void fiber_entry(unsigned hi, unsigned lo) {
+  auto* f = reinterpret_cast<Fiber*>((static_cast<uintptr_t>(hi) << 32) | lo);
+  Loop& loop = *f->loop;
+#ifdef PGLEAK_FIBER_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &loop.main_stack_bottom_, &loop.main_stack_size_);
+#endif
+  f->fn();  // noexcept: see Engine::spawn
+  f->fn = nullptr;
+  f->done = true;
+#ifdef PGLEAK_FIBER_ASAN
+  __sanitizer_start_switch_fiber(nullptr, loop.main_stack_bottom_, loop.main_stack_size_);
+#endif
+#ifdef PGLEAK_FIBER_TSAN
+  __tsan_switch_to_fiber(loop.main_tsan_, 0);
+#endif
+  ::setcontext(&loop.main_);
+}
+
+Loop::Loop(std::size_t stack_bytes) : stack_bytes_(stack_bytes) {
+  epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_ < 0) {
+    fail("epoll_create1");
+  }
+  wakeup_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wakeup_ < 0) {
+    const int saved = errno;
+    ::close(epoll_);
+    errno = saved;
+    fail("eventfd");
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wakeup_, &ev);
+  thread_ = std::thread{[this] { run(); }};
+}
+
+Loop::~Loop() {
+  close();
+  join();
+  ::close(wakeup_);
+  ::close(epoll_);
+}
+
+Fiber* Loop::current() noexcept {
+  return t_fiber;
+}
+
+void Loop::spawn(std::function<void()> fn) {
+  auto f = std::make_unique<Fiber>();
+  f->loop = this;
+  f->fn = std::move(fn);
+  const std::size_t guard = page_size();
+  f->map_bytes = stack_bytes_ + guard;
+  f->map = ::mmap(nullptr, f->map_bytes, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (f->map == MAP_FAILED) {
+    f->map = nullptr;
+    fail("mapping a fiber's stack");
+  }
+  if (::mprotect(f->map, guard, PROT_NONE) != 0) {
+    const int saved = errno;
+    ::munmap(f->map, f->map_bytes);
+    errno = saved;
+    fail("guarding a fiber's stack");
+  }
+  ::getcontext(&f->context);
+  f->context.uc_stack.ss_sp = static_cast<char*>(f->map) + guard;
+  f->context.uc_stack.ss_size = stack_bytes_;
+  f->context.uc_link = nullptr;
+  const auto bits = reinterpret_cast<uintptr_t>(f.get());
+  ::makecontext(&f->context, reinterpret_cast<void (*)()>(&fiber_entry), 2,
+                static_cast<unsigned>(bits >> 32), static_cast<unsigned>(bits & 0xffffffffU));
+#ifdef PGLEAK_FIBER_TSAN
+  f->tsan_fiber = __tsan_create_fiber(0);
+#endif
+  f->seq = 1;
+  f->suspended_in = 1;  // "suspended" before its start, so its first Ready resumes it
+  live_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock{inbox_mutex_};
+    inbox_.push_back({f.get(), 1});
+    fibers_.push_back(std::move(f));
+  }
+  const uint64_t one = 1;
+  [[maybe_unused]] const auto n = ::write(wakeup_, &one, sizeof one);
+}
+
+void Loop::close() {
+  {
+    std::lock_guard lock{inbox_mutex_};
+    closed_ = true;
+  }
+  const uint64_t one = 1;
+  [[maybe_unused]] const auto n = ::write(wakeup_, &one, sizeof one);
+}
+
+void Loop::join() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+uint32_t Loop::arm(Fiber& f) noexcept {
+  if (++f.seq == 0) {
+    f.seq = 2;  // 0 is "none", 1 the start
+  }
+  f.armed.store(f.seq, std::memory_order_release);
+  return f.seq;
+}
+
+void Loop::wake(Fiber& f, uint32_t seq) noexcept {
+  uint32_t expected = seq;
+  if (!f.armed.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
+    return;  // already woken, or a later wait
+  }
+  if (t_loop == f.loop) {
+    f.loop->ready_.push_back({&f, seq});
+  } else {
+    f.loop->post(f, seq);
+  }
+}
+
+void Loop::post(Fiber& f, uint32_t seq) noexcept {
+  try {
+    std::lock_guard lock{inbox_mutex_};
+    inbox_.push_back({&f, seq});
+  } catch (...) {
+    std::terminate();  // a lost wake would hang the fiber for ever
+  }
+  if (sleeping_.load()) {
+    const uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(wakeup_, &one, sizeof one);
+  }
+}
+
+void Loop::suspend(Fiber& f, uint32_t seq, const Clock::time_point* deadline) {
+  if (f.armed.load(std::memory_order_acquire) != seq) {
+    return;  // woken before it could go
+  }
+  if (deadline != nullptr) {
+    timers_.push({*deadline, &f, seq});
+  }
+  f.suspended_in = seq;
+#ifdef PGLEAK_FIBER_ASAN
+  __sanitizer_start_switch_fiber(&f.asan_fake_stack, main_stack_bottom_, main_stack_size_);
+#endif
+#ifdef PGLEAK_FIBER_TSAN
+  __tsan_switch_to_fiber(main_tsan_, 0);
+#endif
+  ::swapcontext(&f.context, &main_);
+#ifdef PGLEAK_FIBER_ASAN
+  __sanitizer_finish_switch_fiber(f.asan_fake_stack, &main_stack_bottom_, &main_stack_size_);
+#endif
+}
+
+bool Loop::watch(Fiber& f, uint32_t seq, int fd, short events) {
+  f.io_seq = seq;
+  f.io_revents = 0;
+  epoll_event ev{};
+  ev.events = epoll_events_of(events);
+  ev.data.ptr = &f;
+  if (::epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev) == 0) {
+    return true;
+  }
+  return errno == ENOENT && ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void Loop::unwatch(int fd) noexcept {
+  epoll_event ev{};
+  ev.events = 0;
+  ::epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void Loop::resume(Fiber& f) {
+  t_fiber = &f;
+  f.suspended_in = 0;
+  auto& eh = thread_exceptions();
+  main_exceptions_ = eh;
+  eh = f.exceptions;
+#ifdef PGLEAK_FIBER_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, static_cast<char*>(f.map) + page_size(), stack_bytes_);
+#endif
+#ifdef PGLEAK_FIBER_TSAN
+  __tsan_switch_to_fiber(f.tsan_fiber, 0);
+#endif
+  ::swapcontext(&main_, &f.context);
+#ifdef PGLEAK_FIBER_ASAN
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+  f.exceptions = eh;
+  eh = main_exceptions_;
+  t_fiber = nullptr;
+  if (f.done) {
+    finish(f);
+  }
+}
+
+void Loop::finish(Fiber& f) {
+  ::munmap(f.map, f.map_bytes);
+  f.map = nullptr;
+#ifdef PGLEAK_FIBER_TSAN
+  __tsan_destroy_fiber(f.tsan_fiber);
+  f.tsan_fiber = nullptr;
+#endif
+  live_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool Loop::take_inbox() {
+  std::vector<Ready> came;
+  {
+    std::lock_guard lock{inbox_mutex_};
+    came.swap(inbox_);
+  }
+  ready_.insert(ready_.end(), came.begin(), came.end());
+  return !came.empty();
+}
+
+void Loop::fire_timers() {
+  const auto now = Clock::now();
+  while (!timers_.empty() && timers_.top().at <= now) {
+    const Timer t = timers_.top();
+    timers_.pop();
+    wake(*t.fiber, t.seq);
+  }
+}
+
+void Loop::wait_for_events() {
+  timespec ts{};  // zero: only a look, while fibers are ready
+  const timespec* timeout = &ts;
+  if (ready_.empty()) {
+    sleeping_.store(true);  // before the inbox is read: see post()
+    bool look_only = false;
+    {
+      std::lock_guard lock{inbox_mutex_};
+      look_only = !inbox_.empty() || (closed_ && live_.load() == 0);
+    }
+    if (!look_only && timers_.empty()) {
+      timeout = nullptr;
+    } else if (!look_only) {
+      const auto left = std::max(Clock::duration::zero(), timers_.top().at - Clock::now());
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+      ts.tv_nsec = static_cast<long>(ns % 1000000000);
+    }
+  }
+  epoll_event events[128];
+  const int n = ::epoll_pwait2(epoll_, events, 128, timeout, nullptr);
+  sleeping_.store(false);
+  for (int i = 0; i < n; ++i) {
+    auto* f = static_cast<Fiber*>(events[i].data.ptr);
+    if (f == nullptr) {
+      uint64_t count = 0;
+      [[maybe_unused]] const auto r = ::read(wakeup_, &count, sizeof count);
+      continue;
+    }
+    f->io_revents = poll_events_of(events[i].events);
+    wake(*f, f->io_seq);
+  }
+}
+
+void Loop::run() {
+  t_loop = this;
+#ifdef PGLEAK_FIBER_TSAN
+  main_tsan_ = __tsan_get_current_fiber();
+#endif
+  std::vector<Ready> batch;
+  while (true) {
+    take_inbox();
+    fire_timers();
+    batch.swap(ready_);
+    for (const auto& r : batch) {
+      if (!r.fiber->done && r.fiber->suspended_in == r.seq) {
+        resume(*r.fiber);
+      }
+    }
+    batch.clear();
+    {
+      std::lock_guard lock{inbox_mutex_};
+      if (closed_ && live_.load() == 0 && inbox_.empty() && ready_.empty()) {
+        break;
+      }
+    }
+    wait_for_events();
+  }
+  t_loop = nullptr;
+}
+
+Engine::Engine(EngineOptions options) : stack_bytes_(options.stack_bytes) {
+  int n = options.threads;
+  if (n <= 0) {
+    n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  for (int i = 0; i < n; ++i) {
+    loops_.push_back(std::make_unique<Loop>(stack_bytes_));
+  }
+}
+
+Engine::~Engine() {
+  join();
+}
+
+void Engine::spawn(std::function<void()> fn) {
+  auto& loop = *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+  loop.spawn([fn = std::move(fn)]() noexcept { fn(); });
+}
+
+void Engine::join() {
+  if (joined_) {
+    return;
+  }
+  joined_ = true;
+  for (auto& l : loops_) {
+    l->close();
+  }
+  for (auto& l : loops_) {
+    l->join();
+  }
+}
+
+long Engine::live() const {
+  long n = 0;
+  for (const auto& l : loops_) {
+    n += l->live();
+  }
+  return n;
+}
+
+}  // namespace pgleak::fiber

@@ -1,0 +1,122 @@
+#pragma once
+
+// The inside of the engine (fiber.hpp), shared by fiber.cpp and sync.cpp
+// only: a fiber's record and one thread's loop.
+
+#include <ucontext.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <vector>
+
+#include "fiber/fiber.hpp"
+
+namespace pgleak::fiber {
+
+// The C++ runtime's per-thread record of exceptions being handled (libstdc++'s
+// __cxa_eh_globals): a fiber that suspends inside a catch block must not see
+// another fiber's, so each fiber keeps its own and the loop swaps them.
+struct ExceptionState {
+  void* caught = nullptr;
+  unsigned int uncaught = 0;
+};
+
+struct Fiber {
+  Loop* loop = nullptr;
+  std::function<void()> fn;
+  ucontext_t context{};
+  void* map = nullptr;  // the stack's mapping, guard page first
+  std::size_t map_bytes = 0;
+  ExceptionState exceptions;
+  void* tsan_fiber = nullptr;
+  void* asan_fake_stack = nullptr;
+  // The wait it is armed for (0: none): the first to swap it to 0 (a
+  // wake, its timer, its socket) makes the fiber ready.
+  std::atomic<uint32_t> armed{0};
+  uint32_t seq = 0;           // the last wait's number (owner thread)
+  uint32_t suspended_in = 0;  // the wait it is suspended in, 0 while it runs (owner thread)
+  uint32_t io_seq = 0;        // the wait its socket's registration wakes (owner thread)
+  short io_revents = 0;       // what the socket was ready for (owner thread)
+  bool done = false;
+};
+
+class Loop {
+ public:
+  explicit Loop(std::size_t stack_bytes);
+  ~Loop();
+
+  // The fiber running on this thread, or nullptr.
+  static Fiber* current() noexcept;
+
+  // Maps the stack on the caller's thread (throws std::system_error) and
+  // hands the fiber to the loop.
+  void spawn(std::function<void()> fn);
+  // No more spawns: the thread ends once its fibers have.
+  void close();
+  void join();
+  long live() const { return live_.load(std::memory_order_relaxed); }
+
+  // --- called on a fiber of this loop ---
+  // Begins a wait: its number, armed.
+  static uint32_t arm(Fiber& f) noexcept;
+  // Suspends until the wait `seq` is woken or `deadline` (nullptr: none).
+  void suspend(Fiber& f, uint32_t seq, const Clock::time_point* deadline);
+  // Registers the socket for the wait `seq` (EPOLLONESHOT). False (errno
+  // set) when epoll refuses it.
+  bool watch(Fiber& f, uint32_t seq, int fd, short events);
+  // Disarms the socket's registration (a wait that ended without it).
+  void unwatch(int fd) noexcept;
+
+  // From any thread: ends the wait `seq` of `f` if it still is the one armed.
+  static void wake(Fiber& f, uint32_t seq) noexcept;
+
+ private:
+  struct Ready {
+    Fiber* fiber;
+    uint32_t seq;
+  };
+  struct Timer {
+    Clock::time_point at;
+    Fiber* fiber;
+    uint32_t seq;
+    bool operator>(const Timer& o) const { return at > o.at; }
+  };
+
+  void run();
+  void post(Fiber& f, uint32_t seq) noexcept;  // from another thread
+  bool take_inbox();                           // false: nothing came
+  void fire_timers();
+  void resume(Fiber& f);
+  void wait_for_events();
+  void finish(Fiber& f);
+
+  const std::size_t stack_bytes_;
+  int epoll_ = -1;
+  int wakeup_ = -1;  // an eventfd
+  std::thread thread_;
+  std::atomic<bool> sleeping_{false};
+  std::atomic<long> live_{0};
+
+  std::mutex inbox_mutex_;  // a leaf
+  std::vector<Ready> inbox_;
+  std::vector<std::unique_ptr<Fiber>> fibers_;  // every fiber it ran; freed with the loop
+  std::vector<Fiber*> born_;
+  bool closed_ = false;
+
+  // The loop's thread only.
+  std::vector<Ready> ready_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  ucontext_t main_{};
+  ExceptionState main_exceptions_;
+  void* main_tsan_ = nullptr;
+  const void* main_stack_bottom_ = nullptr;
+  std::size_t main_stack_size_ = 0;
+  friend void fiber_entry(unsigned, unsigned);
+};
+
+}  // namespace pgleak::fiber
