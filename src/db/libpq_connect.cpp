@@ -3,8 +3,9 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
-#include <algorithm>
 #include <cerrno>
+
+#include "fiber/sync.hpp"
 
 namespace pgleak::db {
 
@@ -22,7 +23,6 @@ PGconn* connect_with_deadline(const std::string& conninfo, std::chrono::millisec
     error = std::move(why);
     return nullptr;
   };
-  constexpr auto kSlice = std::chrono::milliseconds{100};
   PostgresPollingStatusType status = PGRES_POLLING_WRITING;
   while (status != PGRES_POLLING_OK) {
     if (status == PGRES_POLLING_FAILED || PQstatus(conn) == CONNECTION_BAD) {
@@ -31,19 +31,14 @@ PGconn* connect_with_deadline(const std::string& conninfo, std::chrono::millisec
     if (stop.stop_requested()) {
       return fail("interrupted while connecting");
     }
-    auto wait = kSlice;
-    if (deadline_ms.count() > 0) {
-      const auto left = deadline - Clock::now();
-      if (left <= Clock::duration::zero()) {
-        return fail("timeout expired (connect_timeout " + std::to_string(deadline_ms.count()) +
-                    "ms)");
-      }
-      // poll() counts whole milliseconds: round up, never fire early.
-      wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(left));
+    if (deadline_ms.count() > 0 && Clock::now() >= deadline) {
+      return fail("timeout expired (connect_timeout " + std::to_string(deadline_ms.count()) +
+                  "ms)");
     }
-    const auto events = status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-    pollfd p{PQsocket(conn), static_cast<short>(events), 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(wait.count()));
+    // A thread polls; a fiber suspends on the socket (fiber/sync.hpp).
+    const short events = status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    const int ready = fiber::wait_fd(PQsocket(conn), events,
+                                     deadline_ms.count() > 0 ? &deadline : nullptr, &stop);
     if (ready < 0 && errno != EINTR) {
       return fail("poll failed while connecting");
     }

@@ -9,9 +9,10 @@ struct pg_conn;
 namespace pgleak::db {
 
 // Opens a libpq connection with a deadline to the millisecond (0 = none) that
-// a stop request cuts short: libpq's non-blocking connect, polled in slices of
-// at most 100 ms. libpq's own connect_timeout counts whole seconds with a
-// minimum of 2, and is ignored on this path. On success returns the open
+// a stop request cuts short: libpq's non-blocking connect, waited on with
+// fiber::wait_fd (a thread polls, a fiber suspends). libpq's own
+// connect_timeout counts whole seconds with a minimum of 2, and is ignored on
+// this path. On success returns the open
 // connection; on failure returns nullptr and sets `error` (libpq's message,
 // "timeout expired (connect_timeout Nms)" or "interrupted while connecting").
 pg_conn* connect_with_deadline(const std::string& conninfo, std::chrono::milliseconds deadline,

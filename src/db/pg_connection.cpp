@@ -5,15 +5,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <pqxx/connection>
-#include <pqxx/errorhandler>
-#include <pqxx/except>
-#include <pqxx/nontransaction>
 #include <utility>
 
 #include "db/db_error.hpp"
 #include "db/libpq_connect.hpp"
 #include "db/sqlstate.hpp"
+#include "fiber/sync.hpp"
 
 namespace pgleak::db {
 namespace {
@@ -26,12 +23,11 @@ constexpr std::string_view kLibpqLostConnectionText =
     "\tThis probably means the server terminated abnormally\n"
     "\tbefore or while processing the request.";
 
-// What psycopg2 shows for a session found gone: libpq's own words. libpqxx
-// can notice first and say it in words of its own ("Could not obtain client
-// encoding: not connected.", "Lost connection to the database server."),
-// which no Python application ever sees: those become libpq's text for a
-// server that closed the session. libpq's other reports of a lost session
-// (a reset, a failed send) are kept as libpq wrote them.
+// What psycopg2 shows for a session found gone: libpq's own words. A report
+// that names no cause (a server's FATAL alone, a session already known to be
+// gone) becomes libpq's text for a server that closed the session; libpq's
+// other reports of a lost session (a reset, a failed send) are kept as libpq
+// wrote them.
 std::string as_libpq_lost_text(const std::string& what) {
   if (const auto at = what.find(kLibpqLostConnection); at != std::string::npos) {
     return at == 0 ? what : what.substr(at);
@@ -65,41 +61,6 @@ std::string without_severity(std::string text) {
   return text;
 }
 
-// As psycopg2 reports it: the server's SQLSTATE when a result carried one;
-// for a session that is gone, libpq's text and no SQLSTATE at all; while
-// connecting, a SQLSTATE pgleak reads from the refusal's text (53300, 57P03,
-// 08001), marked as classified.
-[[noreturn]] void rethrow_as_db_error(bool connecting) {
-  const auto classified = [](const std::string& message, bool gone) {
-    const auto state = sqlstate_from_message(message);
-    return DbError(trim(message), state.value_or(""), gone || (state && ends_session(*state)),
-                   CodeSource::kClassified);
-  };
-  try {
-    throw;
-  } catch (const pqxx::sql_error& e) {
-    if (!e.sqlstate().empty()) {
-      throw DbError(without_severity(trim(e.what())), e.sqlstate(), ends_session(e.sqlstate()),
-                    CodeSource::kServer);
-    }
-    if (is_lost_connection(e.what())) {
-      throw DbError(trim(e.what()), "", true, CodeSource::kNone);
-    }
-    throw classified(e.what(), false);
-  } catch (const pqxx::broken_connection& e) {
-    if (connecting) {
-      throw classified(e.what(), true);
-    }
-    throw DbError(trim(e.what()), "", true, CodeSource::kNone);
-  } catch (const pqxx::failure& e) {
-    // libpqxx raises plain failures for a lost connection in some paths.
-    if (is_lost_connection(e.what())) {
-      throw DbError(trim(e.what()), "", true, CodeSource::kNone);
-    }
-    throw classified(e.what(), false);
-  }
-}
-
 std::string millis(std::chrono::milliseconds d) {
   return std::to_string(d.count());
 }
@@ -114,58 +75,93 @@ std::string fatal_in(std::string_view text) {
   return std::string{text.substr(at, end == std::string_view::npos ? end : end - at)};
 }
 
-}  // namespace
+
+// One statement's outcome, read from libpq's results without blocking the
+// thread: a fiber suspends on the socket (fiber::wait_fd).
+struct Outcome {
+  bool lost = false;         // the session is gone
+  bool failed = false;       // an error result came
+  std::string message;       // its text, as libpq wrote it
+  std::string sqlstate;      // its SQLSTATE, if the server sent one
+  std::string all_messages;  // every error's text, and libpq's own for the session
+};
+
+bool wait_socket(PGconn* conn, short events) {
+  const int fd = PQsocket(conn);
+  return fd >= 0 && fiber::wait_fd(fd, events, nullptr, nullptr) > 0;
+}
+
+// Sends the query in non-blocking mode, flushing as the socket allows.
+bool send_query(PGconn* conn, const std::string& sql) {
+  if (PQsendQuery(conn, sql.c_str()) == 0) {
+    return false;
+  }
+  int pending = 0;
+  while ((pending = PQflush(conn)) == 1) {
+    if (!wait_socket(conn, POLLOUT | POLLIN) || PQconsumeInput(conn) == 0) {
+      return false;
+    }
+  }
+  return pending == 0;
+}
+
+Outcome exec(PGconn* conn, const std::string& sql) {
+  Outcome out;
+  const auto note_lost = [&] {
+    out.lost = true;
+    out.all_messages += PQerrorMessage(conn);
+  };
+  if (PQstatus(conn) == CONNECTION_BAD) {
+    out.lost = true;  // known gone before: libpq's words for it
+    return out;
+  }
+  if (!send_query(conn, sql)) {
+    note_lost();
+    return out;
+  }
+  while (true) {
+    while (PQisBusy(conn) != 0) {
+      if (!wait_socket(conn, POLLIN) || PQconsumeInput(conn) == 0) {
+        note_lost();
+        return out;
+      }
+    }
+    PGresult* result = PQgetResult(conn);
+    if (result == nullptr) {
+      break;
+    }
+    if (PQresultStatus(result) == PGRES_FATAL_ERROR) {
+      const char* text = PQresultErrorMessage(result);
+      out.all_messages += text;
+      if (!out.failed) {  // the first error is the statement's (later ones follow from it)
+        out.failed = true;
+        out.message = text;
+        const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+        out.sqlstate = state != nullptr ? state : "";
+      }
+    }
+    PQclear(result);
+  }
+  if (PQstatus(conn) == CONNECTION_BAD) {
+    note_lost();
+  }
+  return out;
+}
 
 // libpq's notices (a FATAL that comes between statements is one) go nowhere,
 // but the last FATAL is kept, at most 4 KiB of it.
-class FatalNotices final : public pqxx::errorhandler {
- public:
-  explicit FatalNotices(pqxx::connection_base& conn) : pqxx::errorhandler(conn) {}
-  bool operator()(const char message[]) noexcept override {
-    try {
-      const std::string_view text{message};
-      if (text.starts_with("FATAL:")) {
-        last_fatal.assign(text.substr(0, 4096));
-      }
-    } catch (...) {
-      // keeping it is best effort
+void keep_fatal(void* arg, const char* message) {
+  try {
+    const std::string_view text{message};
+    if (text.starts_with("FATAL:")) {
+      static_cast<std::string*>(arg)->assign(text.substr(0, 4096));
     }
-    return false;  // no other handler: quiet
+  } catch (...) {
+    // keeping it is best effort
   }
-  std::string last_fatal;
-};
+}
 
-// What the thread constructing a PgConnection hands to its connection policy:
-// libpqxx builds the policy from an options string alone.
-struct ConnectContext {
-  std::chrono::milliseconds deadline{0};
-  std::stop_token stop;
-};
-thread_local const ConnectContext* t_connect_context = nullptr;
-
-// libpq's connect_timeout counts whole seconds and treats anything below 2 as 2,
-// so a time-compressed "10s x 0.01" could not be honoured. This connection
-// policy (libpqxx's extension point for how a connection is opened) opens
-// with a millisecond deadline that the run's stop cuts short
-// (db/libpq_connect.hpp).
-class DeadlineConnect final : public pqxx::connectionpolicy {
- public:
-  explicit DeadlineConnect(const std::string& opts) : pqxx::connectionpolicy{opts} {}
-
-  handle do_startconnect(handle orig) override {
-    if (orig != nullptr) {
-      return orig;
-    }
-    static const ConnectContext kNone;
-    const auto* context = t_connect_context != nullptr ? t_connect_context : &kNone;
-    std::string error;
-    PGconn* conn = connect_with_deadline(options(), context->deadline, context->stop, error);
-    if (conn == nullptr) {
-      throw pqxx::broken_connection{error};
-    }
-    return conn;
-  }
-};
+}  // namespace
 
 ConnInfo PgConnection::effective_conninfo(const ConnInfo& base, const SessionSettings& settings,
                                           const std::string& application_name) {
@@ -188,29 +184,26 @@ PgConnection::PgConnection(const ConnInfo& base, const SessionSettings& settings
                            const std::string& application_name, SocketRegistry* sockets,
                            std::stop_token stop)
     : application_name_(application_name), sockets_(sockets) {
-  const ConnectContext context{settings.connect_timeout.value_or(std::chrono::milliseconds{0}),
-                               std::move(stop)};
-  t_connect_context = &context;
-  struct Reset {
-    ~Reset() { t_connect_context = nullptr; }
-  } reset;
-  try {
-    conn_ = std::make_unique<pqxx::basic_connection_base<DeadlineConnect>>(
-        effective_conninfo(base, settings, application_name).to_libpq());
-    // libpqxx 6 silently reconnects a broken session on next use; a pool
-    // harness must see the break, as psycopg2 does.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    conn_->inhibit_reactivation(true);
-#pragma GCC diagnostic pop
-    notices_ = std::make_unique<FatalNotices>(*conn_);
-    backend_pid_ = conn_->backendpid();
-    if (sockets_ != nullptr) {
-      socket_ = conn_->sock();
-      sockets_->add(socket_);
-    }
-  } catch (...) {
-    rethrow_as_db_error(/*connecting=*/true);
+  // libpq's connect_timeout counts whole seconds and treats anything below 2
+  // as 2, so a time-compressed "10s x 0.01" could not be honoured: pgleak's
+  // connect keeps a deadline to the millisecond that the run's stop cuts
+  // short (db/libpq_connect.hpp).
+  std::string error;
+  conn_ = connect_with_deadline(effective_conninfo(base, settings, application_name).to_libpq(),
+                                settings.connect_timeout.value_or(std::chrono::milliseconds{0}),
+                                stop, error);
+  if (conn_ == nullptr) {
+    // While connecting, a SQLSTATE is read from the refusal's text (53300,
+    // 57P03, 08001), marked as classified.
+    const auto state = sqlstate_from_message(error);
+    throw DbError(trim(error), state.value_or(""), true, CodeSource::kClassified);
+  }
+  PQsetNoticeProcessor(conn_, &keep_fatal, &last_fatal_);
+  PQsetnonblocking(conn_, 1);
+  backend_pid_ = PQbackendPID(conn_);
+  if (sockets_ != nullptr) {
+    socket_ = PQsocket(conn_);
+    sockets_->add(socket_);
   }
 }
 
@@ -218,52 +211,58 @@ PgConnection::~PgConnection() {
   close();
 }
 
+DbError PgConnection::lost_error(const std::string& said) {
+  tx_state_ = TxState::kUnknown;
+  // libpq closes a lost connection's socket: its number may be reused by any
+  // file, which a crash's shutdown_all() must never touch.
+  if (sockets_ != nullptr && socket_ >= 0) {
+    sockets_->remove(socket_);
+    socket_ = -1;
+  }
+  // The server closed the session (after a FATAL such as 57P01 or 25P03, or
+  // without a word): psycopg2 shows libpq's words for it and no SQLSTATE,
+  // whatever the server sent before closing.
+  DbError lost(as_libpq_lost_text(trim(PQerrorMessage(conn_))), "", true, CodeSource::kNone);
+  auto fatal = fatal_in(said);
+  if (fatal.empty()) {
+    fatal = fatal_in(last_fatal_);
+  }
+  if (!fatal.empty()) {
+    const auto state = sqlstate_from_message(fatal);
+    lost.set_server_fatal(trim(fatal), state.value_or(""));
+  }
+  return lost;
+}
+
 void PgConnection::run(std::string_view sql, bool transactional) {
-  if (!conn_) {
+  if (conn_ == nullptr) {
     throw DbError("connection already closed", "", true, CodeSource::kNone);
   }
-  try {
-    pqxx::nontransaction tx{*conn_};
-    if (pending_tag_sql_.empty()) {
-      tx.exec(std::string{sql});
-    } else {
-      tx.exec(pending_tag_sql_ + std::string{sql});
+  const bool tagged = !pending_tag_sql_.empty();
+  const auto out = exec(conn_, tagged ? pending_tag_sql_ + std::string{sql} : std::string{sql});
+  if (!out.lost && !out.failed) {
+    if (tagged) {
       if (transactional) {
         uncommitted_tag_sql_ = pending_tag_sql_;
       }
       pending_tag_sql_.clear();
     }
-  } catch (...) {
-    try {
-      rethrow_as_db_error(/*connecting=*/false);
-    } catch (const DbError& e) {
-      if (e.disconnected() || !conn_->is_open()) {
-        tx_state_ = TxState::kUnknown;
-        // libpq closes a lost connection's socket: its number may be reused
-        // by any file, which a crash's shutdown_all() must never touch.
-        if (sockets_ != nullptr && socket_ >= 0) {
-          sockets_->remove(socket_);
-          socket_ = -1;
-        }
-        // The server closed the session (after a FATAL such as 57P01 or
-        // 25P03, or without a word): psycopg2 shows libpq's words for it and
-        // no SQLSTATE, whatever the server sent before closing.
-        DbError lost(as_libpq_lost_text(e.what()), "", true, CodeSource::kNone);
-        auto fatal = fatal_in(e.what());
-        if (fatal.empty() && notices_) {
-          fatal = fatal_in(notices_->last_fatal);
-        }
-        if (!fatal.empty()) {
-          const auto state = sqlstate_from_message(fatal);
-          lost.set_server_fatal(trim(fatal), state.value_or(""));
-        }
-        throw lost;
-      } else if (tx_state_ == TxState::kInTransaction) {
-        tx_state_ = TxState::kFailed;
-      }
-      throw;
-    }
+    return;
   }
+  // As psycopg2 reports it: the server's SQLSTATE when a result carried one;
+  // for a session that is gone, libpq's text and no SQLSTATE at all.
+  if (out.lost || (!out.sqlstate.empty() && ends_session(out.sqlstate)) ||
+      (out.sqlstate.empty() && is_lost_connection(out.message))) {
+    throw lost_error(out.all_messages);
+  }
+  if (tx_state_ == TxState::kInTransaction) {
+    tx_state_ = TxState::kFailed;
+  }
+  if (!out.sqlstate.empty()) {
+    throw DbError(without_severity(trim(out.message)), out.sqlstate, false, CodeSource::kServer);
+  }
+  const auto state = sqlstate_from_message(out.message);
+  throw DbError(trim(out.message), state.value_or(""), false, CodeSource::kClassified);
 }
 
 void PgConnection::execute(std::string_view sql) {
@@ -306,38 +305,41 @@ void PgConnection::ping() {
 }
 
 void PgConnection::set_application_name(const std::string& name) {
-  if (!conn_) {
+  if (conn_ == nullptr) {
     throw DbError("connection already closed", "", true, CodeSource::kNone);
   }
-  pending_tag_sql_ = "SET application_name = " + conn_->quote(name) + "; ";
+  char* quoted = PQescapeLiteral(conn_, name.data(), name.size());
+  if (quoted == nullptr) {
+    throw DbError(trim(PQerrorMessage(conn_)), "", false, CodeSource::kNone);
+  }
+  pending_tag_sql_ = std::string{"SET application_name = "} + quoted + "; ";
+  PQfreemem(quoted);
   application_name_ = name;
 }
 
 bool PgConnection::broken_while_idle() noexcept {
-  if (!conn_) {
+  if (conn_ == nullptr || PQstatus(conn_) == CONNECTION_BAD) {
     return true;
   }
-  try {
-    // A terminated backend sends its FATAL (which libpq takes, between
-    // queries, as a notice) and then closes: reading the end of the stream
-    // is what ends the session. A few reads of what is already there.
-    for (int i = 0; i < 4; ++i) {
-      pollfd p{conn_->sock(), POLLIN, 0};
-      if (p.fd < 0) {
-        return true;
-      }
-      if (::poll(&p, 1, 0) <= 0) {
-        return false;  // nothing (more) came: still there
-      }
-      conn_->get_notifs();  // the end of the stream throws broken_connection
-      if (!conn_->is_open()) {
-        return true;
-      }
+  // A terminated backend sends its FATAL (which libpq takes, between
+  // queries, as a notice) and then closes: reading the end of the stream
+  // is what ends the session. A few reads of what is already there.
+  for (int i = 0; i < 4; ++i) {
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    if (p.fd < 0) {
+      return true;
     }
-    return false;
-  } catch (const std::exception&) {
-    return true;
+    if (::poll(&p, 1, 0) <= 0) {
+      return false;  // nothing (more) came: still there
+    }
+    if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) == CONNECTION_BAD) {
+      return true;
+    }
+    while (PGnotify* n = PQnotifies(conn_)) {
+      PQfreemem(n);
+    }
   }
+  return false;
 }
 
 void PgConnection::close() noexcept {
@@ -345,8 +347,10 @@ void PgConnection::close() noexcept {
     sockets_->remove(socket_);  // before the descriptor can be reused
     socket_ = -1;
   }
-  notices_.reset();
-  conn_.reset();
+  if (conn_ != nullptr) {
+    PQfinish(conn_);
+    conn_ = nullptr;
+  }
   backend_pid_ = 0;
 }
 

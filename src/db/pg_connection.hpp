@@ -9,12 +9,10 @@
 
 #include "db/connection.hpp"
 #include "db/conninfo.hpp"
+#include "db/db_error.hpp"
 #include "db/socket_registry.hpp"
 
-namespace pqxx {
-template <typename>
-class basic_connection_base;
-}  // namespace pqxx
+struct pg_conn;
 
 namespace pgleak::db {
 
@@ -30,13 +28,10 @@ struct SessionSettings {
   std::vector<std::pair<std::string, std::string>> libpq_tcp;
 };
 
-// libpqxx connection policy that opens with a millisecond deadline (pg_connection.cpp).
-class DeadlineConnect;
-
-// A libpqxx session. Errors become DbError with the server's SQLSTATE, or one
-// recovered from libpq's message when the session broke.
-class FatalNotices;
-
+// A session over libpq in non-blocking mode: on a fiber, a statement
+// suspends on the socket instead of blocking its thread (fiber/sync.hpp).
+// Errors become DbError as psycopg2 reports them: the server's SQLSTATE, or
+// libpq's text for a session that is gone.
 class PgConnection final : public Connection {
  public:
   // Throws DbError when the server refuses or cannot be reached, or when
@@ -73,11 +68,13 @@ class PgConnection final : public Connection {
   // undone by a rollback.
   void run(std::string_view sql, bool transactional);
 
-  // The exact type: pqxx::connection_base has no virtual destructor, and only
-  // the derived one closes the session.
-  std::unique_ptr<pqxx::basic_connection_base<DeadlineConnect>> conn_;
-  // Swallows libpq's notices, keeping the last FATAL (see DbError::server_fatal).
-  std::unique_ptr<FatalNotices> notices_;
+  // The session went away: what the caller sees (libpq's text, the server's
+  // FATAL from `said` or a notice), the socket forgotten.
+  DbError lost_error(const std::string& said);
+
+  pg_conn* conn_ = nullptr;
+  // libpq's notices go nowhere; the last FATAL is kept (see DbError::server_fatal).
+  std::string last_fatal_;
   TxState tx_state_ = TxState::kIdle;
   int backend_pid_ = 0;
   std::string application_name_;
