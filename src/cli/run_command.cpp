@@ -177,6 +177,8 @@ run::RunOptions run_options(const RunArgs& args, const scenario::Scenario& sc,
     options.pgbouncer_admin = args.pgbouncer_admin;
   }
   options.server_log = args.server_log;
+  options.engine.kind = run::WorkerEngine::parse(args.engine).value_or(options.engine.kind);
+  options.engine.threads = args.engine_threads;
   return options;
 }
 
@@ -355,6 +357,17 @@ Command add_run(CLI::App& app, const CommandIo& io) {
                   "<name>.timeline.jsonl.gz; 'none' for none")
       ->type_name("PATH|none");
   run->add_flag("-q,--quiet", st->run_args.quiet, "No status lines or progress on stderr");
+  run->add_option("--engine", st->run_args.engine,
+                  "How simulated workers run: \"fibers\" (the default: thousands of workers on\n"
+                  "a few event-loop threads) or \"threads\" (a thread per worker). A scenario\n"
+                  "gives the same numbers on both (docs/ENGINE.md)")
+      ->check(CLI::IsMember({"fibers", "threads"}))
+      ->envname("PGLEAK_ENGINE")
+      ->type_name("KIND");
+  run->add_option("--engine-threads", st->run_args.engine_threads,
+                  "With --engine fibers: its event-loop threads (default: one per core)")
+      ->check(CLI::Range(1, 256))
+      ->type_name("N");
   add_shard_options(run, st->run_args);
   return {run, [=, &io]() -> int {
             auto& run_args = st->run_args;

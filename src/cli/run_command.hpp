@@ -39,6 +39,9 @@ struct RunArgs {
   std::string run_name;
   std::string barrier_timeout = "10m";
   std::string barrier_dsn;  // empty: the DSN
+  // How the workers run: "fibers" or "threads", and the fibers' threads (0: one per core).
+  std::string engine = "fibers";
+  int engine_threads = 0;
 };
 
 // The options of `pgleak merge`.

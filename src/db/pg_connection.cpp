@@ -75,7 +75,6 @@ std::string fatal_in(std::string_view text) {
   return std::string{text.substr(at, end == std::string_view::npos ? end : end - at)};
 }
 
-
 // One statement's outcome, read from libpq's results without blocking the
 // thread: a fiber suspends on the socket (fiber::wait_fd).
 struct Outcome {

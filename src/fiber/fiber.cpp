@@ -2,7 +2,6 @@
 
 #include <cxxabi.h>
 #include <poll.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -53,20 +52,81 @@ std::size_t page_size() {
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-uint32_t epoll_events_of(short events) {
-  uint32_t out = EPOLLONESHOT;
-  out |= (events & POLLIN) != 0 ? EPOLLIN | EPOLLRDHUP : 0U;
-  out |= (events & POLLOUT) != 0 ? EPOLLOUT : 0U;
-  return out;
+}  // namespace
+
+#if defined(__x86_64__)
+// Saves the callee-saved registers, the SSE and x87 control words on the
+// current stack, stores its pointer in *from, and goes on from `to`'s. No
+// system call, unlike swapcontext(3), which also saves the signal mask.
+extern "C" void pgleak_fiber_switch(void** from, void* to);
+asm(R"(
+  .text
+  .globl pgleak_fiber_switch
+  .type pgleak_fiber_switch,@function
+pgleak_fiber_switch:
+  .cfi_startproc
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .cfi_endproc
+  .size pgleak_fiber_switch,.-pgleak_fiber_switch
+)");
+#endif
+
+void fiber_entry();
+
+namespace {
+
+// A new fiber's first switch lands in fiber_entry, on its own stack.
+void context_init(Context& c, void* stack, std::size_t bytes) {
+#if defined(__x86_64__)
+  auto top = reinterpret_cast<uintptr_t>(stack) + bytes;
+  top &= ~static_cast<uintptr_t>(15);
+  auto* slot = reinterpret_cast<uint64_t*>(top);
+  *--slot = 0;                                         // fiber_entry's return address: none
+  *--slot = reinterpret_cast<uint64_t>(&fiber_entry);  // where the switch's ret goes
+  for (int i = 0; i < 6; ++i) {
+    *--slot = 0;  // rbp, rbx, r12-r15
+  }
+  uint32_t mxcsr = 0;
+  uint16_t fpucw = 0;
+  asm volatile("stmxcsr %0" : "=m"(mxcsr));
+  asm volatile("fnstcw %0" : "=m"(fpucw));
+  *--slot = static_cast<uint64_t>(mxcsr) | (static_cast<uint64_t>(fpucw) << 32);
+  c.sp = slot;
+#else
+  ::getcontext(&c.uc);
+  c.uc.uc_stack.ss_sp = stack;
+  c.uc.uc_stack.ss_size = bytes;
+  c.uc.uc_link = nullptr;
+  ::makecontext(&c.uc, &fiber_entry, 0);
+#endif
 }
 
-short poll_events_of(uint32_t events) {
-  short out = 0;
-  out |= (events & (EPOLLIN | EPOLLRDHUP)) != 0 ? POLLIN : 0;
-  out |= (events & EPOLLOUT) != 0 ? POLLOUT : 0;
-  out |= (events & EPOLLERR) != 0 ? POLLERR : 0;
-  out |= (events & EPOLLHUP) != 0 ? POLLHUP : 0;
-  return static_cast<short>(out);
+void context_switch(Context& from, Context& to) {
+#if defined(__x86_64__)
+  pgleak_fiber_switch(&from.sp, to.sp);
+#else
+  ::swapcontext(&from.uc, &to.uc);
+#endif
 }
 
 }  // namespace
@@ -75,9 +135,9 @@ bool in_fiber() noexcept {
   return t_fiber != nullptr;
 }
 
-// Where a fiber begins (makecontext passes its record as two ints).
-void fiber_entry(unsigned hi, unsigned lo) {
-  auto* f = reinterpret_cast<Fiber*>((static_cast<uintptr_t>(hi) << 32) | lo);
+// Where a fiber begins: Loop::resume set it as the thread's fiber.
+void fiber_entry() {
+  Fiber* f = t_fiber;
   Loop& loop = *f->loop;
 #ifdef PGLEAK_FIBER_ASAN
   __sanitizer_finish_switch_fiber(nullptr, &loop.main_stack_bottom_, &loop.main_stack_size_);
@@ -91,25 +151,15 @@ void fiber_entry(unsigned hi, unsigned lo) {
 #ifdef PGLEAK_FIBER_TSAN
   __tsan_switch_to_fiber(loop.main_tsan_, 0);
 #endif
-  ::setcontext(&loop.main_);
+  context_switch(f->context, loop.main_);  // never comes back
+  std::abort();
 }
 
 Loop::Loop(std::size_t stack_bytes) : stack_bytes_(stack_bytes) {
-  epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_ < 0) {
-    fail("epoll_create1");
-  }
   wakeup_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wakeup_ < 0) {
-    const int saved = errno;
-    ::close(epoll_);
-    errno = saved;
     fail("eventfd");
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;
-  ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wakeup_, &ev);
   thread_ = std::thread{[this] { run(); }};
 }
 
@@ -117,7 +167,6 @@ Loop::~Loop() {
   close();
   join();
   ::close(wakeup_);
-  ::close(epoll_);
 }
 
 Fiber* Loop::current() noexcept {
@@ -142,13 +191,7 @@ void Loop::spawn(std::function<void()> fn) {
     errno = saved;
     fail("guarding a fiber's stack");
   }
-  ::getcontext(&f->context);
-  f->context.uc_stack.ss_sp = static_cast<char*>(f->map) + guard;
-  f->context.uc_stack.ss_size = stack_bytes_;
-  f->context.uc_link = nullptr;
-  const auto bits = reinterpret_cast<uintptr_t>(f.get());
-  ::makecontext(&f->context, reinterpret_cast<void (*)()>(&fiber_entry), 2,
-                static_cast<unsigned>(bits >> 32), static_cast<unsigned>(bits & 0xffffffffU));
+  context_init(f->context, static_cast<char*>(f->map) + guard, stack_bytes_);
 #ifdef PGLEAK_FIBER_TSAN
   f->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -226,28 +269,15 @@ void Loop::suspend(Fiber& f, uint32_t seq, const Clock::time_point* deadline) {
 #ifdef PGLEAK_FIBER_TSAN
   __tsan_switch_to_fiber(main_tsan_, 0);
 #endif
-  ::swapcontext(&f.context, &main_);
+  context_switch(f.context, main_);
 #ifdef PGLEAK_FIBER_ASAN
   __sanitizer_finish_switch_fiber(f.asan_fake_stack, &main_stack_bottom_, &main_stack_size_);
 #endif
 }
 
-bool Loop::watch(Fiber& f, uint32_t seq, int fd, short events) {
-  f.io_seq = seq;
+void Loop::watch(Fiber& f, uint32_t seq, int fd, short events) {
   f.io_revents = 0;
-  epoll_event ev{};
-  ev.events = epoll_events_of(events);
-  ev.data.ptr = &f;
-  if (::epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev) == 0) {
-    return true;
-  }
-  return errno == ENOENT && ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) == 0;
-}
-
-void Loop::unwatch(int fd) noexcept {
-  epoll_event ev{};
-  ev.events = 0;
-  ::epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev);
+  io_.push_back({fd, events, &f, seq});
 }
 
 void Loop::resume(Fiber& f) {
@@ -263,7 +293,7 @@ void Loop::resume(Fiber& f) {
 #ifdef PGLEAK_FIBER_TSAN
   __tsan_switch_to_fiber(f.tsan_fiber, 0);
 #endif
-  ::swapcontext(&main_, &f.context);
+  context_switch(main_, f.context);
 #ifdef PGLEAK_FIBER_ASAN
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
@@ -323,18 +353,28 @@ void Loop::wait_for_events() {
       ts.tv_nsec = static_cast<long>(ns % 1000000000);
     }
   }
-  epoll_event events[128];
-  const int n = ::epoll_pwait2(epoll_, events, 128, timeout, nullptr);
+  // The sockets still waited on (a wait its timer or a stop ended is dropped).
+  std::erase_if(
+      io_, [](const IoWait& w) { return w.fiber->armed.load(std::memory_order_relaxed) != w.seq; });
+  polls_.resize(io_.size() + 1);
+  polls_[0] = {wakeup_, POLLIN, 0};
+  for (std::size_t i = 0; i < io_.size(); ++i) {
+    polls_[i + 1] = {io_[i].fd, io_[i].events, 0};
+  }
+  const int n = ::ppoll(polls_.data(), polls_.size(), timeout, nullptr);
   sleeping_.store(false);
-  for (int i = 0; i < n; ++i) {
-    auto* f = static_cast<Fiber*>(events[i].data.ptr);
-    if (f == nullptr) {
-      uint64_t count = 0;
-      [[maybe_unused]] const auto r = ::read(wakeup_, &count, sizeof count);
-      continue;
+  if (n <= 0) {
+    return;
+  }
+  if (polls_[0].revents != 0) {
+    uint64_t count = 0;
+    [[maybe_unused]] const auto r = ::read(wakeup_, &count, sizeof count);
+  }
+  for (std::size_t i = 0; i < io_.size(); ++i) {
+    if (polls_[i + 1].revents != 0) {
+      io_[i].fiber->io_revents = polls_[i + 1].revents;
+      wake(*io_[i].fiber, io_[i].seq);  // and dropped at the next look
     }
-    f->io_revents = poll_events_of(events[i].events);
-    wake(*f, f->io_seq);
   }
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 
 // The event-driven engine's core (docs/ENGINE.md): a few threads, each an
-// event loop (epoll, a timer heap, a run queue) that runs many fibers. A
+// event loop (ppoll, a timer heap, a run queue) that runs many fibers. A
 // fiber is a function with a stack of its own; where a thread would block
 // (a pool's queue, a sleep, a socket) it suspends, and its loop runs another.
 //

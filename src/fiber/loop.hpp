@@ -1,8 +1,13 @@
 #pragma once
 
 // The inside of the engine (fiber.hpp), shared by fiber.cpp and sync.cpp
-// only: a fiber's record and one thread's loop.
+// only: a fiber's record and one thread's loop. A loop waits as pgbench's
+// threads do: one ppoll(2) over the sockets its fibers wait on (and an
+// eventfd that other threads wake it with), with the nearest timer as its
+// timeout; nothing is registered, so nothing goes stale when libpq closes
+// and reuses a descriptor.
 
+#include <poll.h>
 #include <ucontext.h>
 
 #include <atomic>
@@ -26,10 +31,20 @@ struct ExceptionState {
   unsigned int uncaught = 0;
 };
 
+// Where a suspended fiber (or a loop, while a fiber runs) will go on from:
+// its stack pointer, with the callee-saved registers pushed under it
+// (x86-64), or a ucontext elsewhere.
+struct Context {
+  void* sp = nullptr;
+#if !defined(__x86_64__)
+  ucontext_t uc{};
+#endif
+};
+
 struct Fiber {
   Loop* loop = nullptr;
   std::function<void()> fn;
-  ucontext_t context{};
+  Context context;
   void* map = nullptr;  // the stack's mapping, guard page first
   std::size_t map_bytes = 0;
   ExceptionState exceptions;
@@ -66,11 +81,8 @@ class Loop {
   static uint32_t arm(Fiber& f) noexcept;
   // Suspends until the wait `seq` is woken or `deadline` (nullptr: none).
   void suspend(Fiber& f, uint32_t seq, const Clock::time_point* deadline);
-  // Registers the socket for the wait `seq` (EPOLLONESHOT). False (errno
-  // set) when epoll refuses it.
-  bool watch(Fiber& f, uint32_t seq, int fd, short events);
-  // Disarms the socket's registration (a wait that ended without it).
-  void unwatch(int fd) noexcept;
+  // Adds the socket to what the loop's next poll(2) looks at, for the wait `seq`.
+  void watch(Fiber& f, uint32_t seq, int fd, short events);
 
   // From any thread: ends the wait `seq` of `f` if it still is the one armed.
   static void wake(Fiber& f, uint32_t seq) noexcept;
@@ -96,7 +108,6 @@ class Loop {
   void finish(Fiber& f);
 
   const std::size_t stack_bytes_;
-  int epoll_ = -1;
   int wakeup_ = -1;  // an eventfd
   std::thread thread_;
   std::atomic<bool> sleeping_{false};
@@ -109,14 +120,23 @@ class Loop {
   bool closed_ = false;
 
   // The loop's thread only.
+  struct IoWait {
+    int fd;
+    short events;
+    Fiber* fiber;
+    uint32_t seq;
+  };
+  std::vector<IoWait>
+      io_;  // sockets waited on; an entry whose wait ended is dropped at the next look
+  std::vector<pollfd> polls_;
   std::vector<Ready> ready_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
-  ucontext_t main_{};
+  Context main_;
   ExceptionState main_exceptions_;
   void* main_tsan_ = nullptr;
   const void* main_stack_bottom_ = nullptr;
   std::size_t main_stack_size_ = 0;
-  friend void fiber_entry(unsigned, unsigned);
+  friend void fiber_entry();
 };
 
 }  // namespace pgleak::fiber

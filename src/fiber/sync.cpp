@@ -197,10 +197,7 @@ int wait_fd(int fd, short events, const Clock::time_point* deadline, const std::
   }
   Loop& loop = *f->loop;
   const uint32_t seq = Loop::arm(*f);
-  if (!loop.watch(*f, seq, fd, events)) {
-    Loop::wake(*f, seq);  // disarm; the stale Ready is dropped
-    return -1;
-  }
+  loop.watch(*f, seq, fd, events);
   {
     std::optional<std::stop_callback<WakeFiber>> on_stop;
     if (stop != nullptr) {
@@ -208,12 +205,7 @@ int wait_fd(int fd, short events, const Clock::time_point* deadline, const std::
     }
     loop.suspend(*f, seq, deadline);
   }
-  const short revents = f->io_revents;
-  if (revents == 0) {
-    // The deadline or the stop came first: the registration must not wake a later wait.
-    loop.unwatch(fd);
-  }
-  return revents;
+  return f->io_revents;  // 0: the deadline or the stop came first
 }
 
 }  // namespace pgleak::fiber

@@ -325,7 +325,7 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
   if (shard && !options.dsn) {
     throw util::UsageError("a sharded run needs a target every shard shares: give --dsn");
   }
-  check_thread_budget(sc, shard);  // before anything starts
+  check_thread_budget(sc, shard, options.engine);  // before anything starts
   const auto markers = markers_of(result.run_id, shard);
 
   // Declaration order is the order of release, in reverse: the workload stops
@@ -353,8 +353,8 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
 
   announce(options, sc, shard, fleet, result.run_id);
   const auto run_start = recorder.start();
-  Workload workload{sc,     fleet,         recorder, control,  backends,
-                    target, result.run_id, shard,    run_start};
+  Workload workload{sc,     fleet,         recorder, control,   backends,
+                    target, result.run_id, shard,    run_start, options.engine};
   const bool sees_server = !shard || samples_server(*shard);
   LiveWatch watch{
       sc,

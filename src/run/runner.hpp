@@ -15,6 +15,7 @@
 #include "record/recorder.hpp"
 #include "record/run_result.hpp"
 #include "record/side_file.hpp"
+#include "run/worker_engine.hpp"
 #include "scenario/scenario.hpp"
 #include "scenario/shard.hpp"
 #include "util/latency_histogram.hpp"
@@ -65,6 +66,8 @@ struct RunOptions {
   std::string side_file;
   // Run as one shard of a sharded run (needs `dsn`).
   std::optional<ShardRun> shard;
+  // Fibers on a few event-loop threads, or a thread per worker.
+  WorkerEngine engine;
 };
 
 // Runs a validated scenario against its target and returns what it saw, in

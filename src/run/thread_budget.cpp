@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include "scenario/pool_kinds.hpp"
@@ -16,6 +17,8 @@ namespace {
 
 // The run's own threads beside its workers, rounded up.
 constexpr int64_t kRunThreads = 16;
+// The mappings of the process itself (libraries, heaps, threads), rounded up.
+constexpr int64_t kOwnMappings = 2000;
 
 std::optional<int64_t> read_number(const char* path) {
   std::ifstream in{path};
@@ -61,8 +64,26 @@ int64_t own_threads() {
 
 }  // namespace
 
-int64_t threads_needed(const scenario::Scenario& sc,
-                       const std::optional<scenario::ShardRef>& shard) {
+namespace {
+
+int64_t workers_of(const scenario::Scenario& sc, const std::optional<scenario::ShardRef>& shard) {
+  std::vector<int64_t> replicas_by_process(sc.processes.size());
+  for (const auto& ref : scenario::replicas_of(sc, shard)) {
+    ++replicas_by_process[ref.process];
+  }
+  int64_t n = 0;
+  for (size_t p = 0; p < sc.processes.size(); ++p) {
+    for (const auto& w : sc.processes[p].workers) {
+      n += replicas_by_process[p] * w.count;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+int64_t threads_needed(const scenario::Scenario& sc, const std::optional<scenario::ShardRef>& shard,
+                       const WorkerEngine& engine) {
   std::vector<int64_t> replicas_by_process(sc.processes.size());
   for (const auto& ref : scenario::replicas_of(sc, shard)) {
     ++replicas_by_process[ref.process];
@@ -73,7 +94,7 @@ int64_t threads_needed(const scenario::Scenario& sc,
     const auto& spec = sc.processes[p];
     const int64_t replicas = replicas_by_process[p];
     for (const auto& w : spec.workers) {
-      n += replicas * w.count;
+      n += engine.fibers() ? 0 : replicas * w.count;
       n += w.arrival_rate ? replicas : 0;
       if (scenario::any_step(w.steps,
                              [](const scenario::Step& s) { return s.after.has_value(); })) {
@@ -82,6 +103,10 @@ int64_t threads_needed(const scenario::Scenario& sc,
     }
     n += spec.lifecycle ? replicas : 0;
     n += replicas * scenario::kind_of(spec.pool).threads;  // an eager pool's maintenance
+  }
+  if (engine.fibers()) {
+    n += engine.threads > 0 ? engine.threads
+                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   }
   return n;
 }
@@ -105,8 +130,9 @@ std::optional<int64_t> threads_available() {
 }
 
 void check_thread_budget(const scenario::Scenario& sc,
-                         const std::optional<scenario::ShardRef>& shard) {
-  const auto needed = threads_needed(sc, shard);
+                         const std::optional<scenario::ShardRef>& shard,
+                         const WorkerEngine& engine) {
+  const auto needed = threads_needed(sc, shard, engine);
   const auto available = threads_available();
   if (available && needed > *available) {
     throw util::UsageError(fmt::format(
@@ -116,6 +142,23 @@ void check_thread_budget(const scenario::Scenario& sc,
         sc.name, shard ? " shard " + shard->str() : std::string{}, needed,
         std::max<int64_t>(0, *available), shard ? ", use more shards" : ""));
   }
+  // A fiber's stack is a mapping and its guard page another.
+  const auto maps = read_number("/proc/sys/vm/max_map_count");
+  const int64_t maps_needed = 2 * workers_of(sc, shard) + kOwnMappings;
+  if (engine.fibers() && maps && maps_needed > *maps) {
+    throw util::UsageError(fmt::format(
+        "{}{} needs {} memory mappings (two per simulated worker's stack) and vm.max_map_count "
+        "allows {}: raise it (sysctl vm.max_map_count={}), lower the workers or replicas{}",
+        sc.name, shard ? " shard " + shard->str() : std::string{}, maps_needed, *maps, maps_needed,
+        shard ? ", use more shards" : ""));
+  }
+}
+
+std::string worker_start_failure(int64_t started, int64_t needed, const std::string& why) {
+  return fmt::format(
+      "could not start simulated worker {} of {} ({}): its stack could not be mapped; lower the "
+      "workers or replicas, or raise vm.max_map_count (two mappings per worker)",
+      started + 1, needed, why);
 }
 
 std::string thread_start_failure(int64_t started, int64_t needed, const std::string& why) {

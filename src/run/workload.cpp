@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
                    RunControl& control, probe::RunBackends& backends, Target& target,
                    const std::string& run_id, std::optional<scenario::ShardRef> shard,
-                   Clock::time_point run_start)
+                   Clock::time_point run_start, const WorkerEngine& engine)
     : sc_(sc),
       fleet_(fleet),
       recorder_(recorder),
@@ -31,11 +31,16 @@ Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder&
     network_->begin_due_at_start();  // before any pool or worker connects
   }
   try {
+    if (engine.fibers()) {
+      engine_ = std::make_unique<fiber::Engine>(fiber::EngineOptions{engine.threads});
+    }
     start(target.embedded.get(), run_id, run_start);
   } catch (const std::system_error& e) {
-    stop({});  // a thread that could not be created: the ones that were are joined
-    throw util::InfrastructureError(thread_start_failure(static_cast<int64_t>(workers_.size()),
-                                                         threads_needed(sc, shard_), e.what()));
+    stop({});  // a worker that could not be started: the ones that were are joined
+    throw util::InfrastructureError(
+        engine.fibers()
+            ? worker_start_failure(workers_started_, sc.total_workers(), e.what())
+            : thread_start_failure(workers_started_, threads_needed(sc, shard_, engine), e.what()));
   } catch (...) {
     stop({});
     throw;
@@ -75,6 +80,9 @@ void Workload::stop(const std::stop_token& force) {
         fleet_.cut_sockets();  // connections opened in the meantime
       }
     }
+  }
+  if (engine_) {
+    engine_->join();
   }
   for (auto& w : workers_) {
     if (w.joinable()) {
@@ -118,7 +126,7 @@ void Workload::start(server::EmbeddedServer* embedded, const std::string& run_id
     rep->begin_life(run_start + rep->replica() * rep->spec().start_interval.applied,
                     control_.token());
   }
-  workers_.reserve(static_cast<size_t>(sc_.total_workers()));
+  workers_.reserve(engine_ ? 0 : static_cast<size_t>(sc_.total_workers()));
   for (auto& g : groups_) {
     start_group(g, run_id);
   }
@@ -149,10 +157,16 @@ void Workload::start_group(GroupRun& g, const std::string& run_id) {
   for (int i = 0; i < g.group->count; ++i) {
     live_.add();
     try {
-      workers_.emplace_back([this, &g, tag, i] {
+      auto body = [this, &g, tag, i] {
         run_worker(g, tag, i);
         live_.done();
-      });
+      };
+      if (engine_) {
+        engine_->spawn(std::move(body));
+      } else {
+        workers_.emplace_back(std::move(body));
+      }
+      ++workers_started_;
     } catch (...) {
       live_.done();
       throw;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "fiber/fiber.hpp"
 #include "probe/run_backends.hpp"
 #include "record/observations.hpp"
 #include "record/recorder.hpp"
@@ -18,6 +19,7 @@
 #include "run/run_control.hpp"
 #include "run/runner.hpp"
 #include "run/target.hpp"
+#include "run/worker_engine.hpp"
 #include "scenario/scenario.hpp"
 #include "server/embedded_server.hpp"
 #include "workload/load_model.hpp"
@@ -61,7 +63,7 @@ class Workload {
   Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder& recorder,
            RunControl& control, probe::RunBackends& backends, Target& target,
            const std::string& run_id, std::optional<scenario::ShardRef> shard,
-           std::chrono::steady_clock::time_point run_start);
+           std::chrono::steady_clock::time_point run_start, const WorkerEngine& engine = {});
 
   ~Workload();
   Workload(const Workload&) = delete;
@@ -117,7 +119,10 @@ class Workload {
   const std::optional<scenario::ShardRef> shard_;
   WorkerCount live_;
   std::vector<GroupRun> groups_;
+  // The workers: fibers on the engine's threads, or a thread each.
+  std::unique_ptr<fiber::Engine> engine_;
   std::vector<std::thread> workers_;
+  int64_t workers_started_ = 0;
   std::thread faults_;
   std::unique_ptr<NetworkFaults> network_;  // with a thread of its own, when the scenario has some
   std::thread network_thread_;
