@@ -8,9 +8,10 @@
 #    record streamed beside it);
 #  - the sampler at 20 Hz with 1,000 backends: missed intervals, median and
 #    maximum lag;
-#  - 5,000 workers that wait (50 processes whose one pooled connection is
-#    held while 99 more workers each wait on it, pool_timeout 10 min):
-#    pgleak's own CPU over 10 s of waiting, in cores.
+#  - 20,000 workers in one process, most parked (100 processes whose one
+#    pooled connection is held while 150 more workers each wait on it,
+#    pool_timeout 10 min, and 49 parked by start_after): pgleak's own CPU
+#    over 10 s of waiting, in cores, and its peak RSS.
 # Ends with RESULT lines (ratio or value, and the target). Exits non-zero only
 # when something fails to run.
 #   bench/scale.sh [CONNECTIONS] [SECONDS]
@@ -36,25 +37,37 @@ write_held_fleet "$dir/scale.json" "$n" "$seconds"
 pgleak_rss=$(tail -1 "$dir/pgleak.rss")
 report_bytes=$(stat -c %s "$dir/report.json")
 
-# 5,000 waiting workers: pgleak's CPU (utime + stime) from 5 s to 15 s into the run.
+# 20,000 simulated workers in one process: 100 processes whose one pooled
+# connection is held while 150 workers each wait on it (pool_timeout 10 min)
+# and 49 more are parked by their start_after. pgleak's CPU (utime + stime)
+# from 5 s to 15 s into the run, and its peak RSS.
 cat >"$dir/waiters.json" <<EOF
 {"name": "waiters", "duration": "20s", "sample_interval": "1s",
- "processes": [{"name": "w", "replicas": 50,
+ "processes": [{"name": "w", "replicas": 100,
    "pool": {"pool_size": 1, "max_overflow": 0, "pool_timeout": "10m"},
    "workers": [{"name": "holder", "pattern": "held_by_object", "count": 1, "think_time": "10m"},
-               {"name": "waiter", "pattern": "scoped", "count": 99, "start_after": "1s"}]}]}
+               {"name": "waiter", "pattern": "scoped", "count": 150, "start_after": "1s"},
+               {"name": "later", "pattern": "scoped", "count": 49, "start_after": "10m"}]}]}
 EOF
-"$pgleak" run "$dir/waiters.json" --dsn "$dsn" --report "$dir/waiters-report.json" \
-  --timeline none --quiet --allow-exhaust >/dev/null 2>&1 &
-waiters_pid=$!
+/usr/bin/time -f '%M' -o "$dir/waiters.rss" "$pgleak" run "$dir/waiters.json" --dsn "$dsn" \
+  --report "$dir/waiters-report.json" --timeline none --quiet --allow-exhaust >/dev/null 2>&1 &
+time_pid=$!
+waiters_pid=""
+for _ in $(seq 1 50); do
+  waiters_pid=$(pgrep -P "$time_pid" -f waiters.json || true)
+  [ -n "$waiters_pid" ] && break
+  sleep 0.1
+done
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$waiters_pid/stat"; }
 sleep 5
 t0=$(cpu_ticks)
 sleep 10
 t1=$(cpu_ticks)
-wait "$waiters_pid" || true
+wait "$time_pid" || true
 idle_cores=$(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", (b - a) / hz / 10}')
-echo "5,000 waiting workers: pgleak used $idle_cores of a core while they waited"
+waiters_mb=$(awk '{printf "%.0f", $1 / 1024}' "$dir/waiters.rss")
+checkouts=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["summary"]["checkout_wait_ms"]["count"])' "$dir/waiters-report.json" 2>/dev/null || echo "?")
+echo "20,000 workers (15,000 waiting on 100 pools, 4,900 parked): pgleak used $idle_cores of a core while they waited, peak RSS $waiters_mb MB, $checkouts checkouts"
 
 python3 - "$dir/report.json" "$dir/timeline.jsonl.gz" "$n" "$pgbench_ms" "$pgleak_rss" \
   "$pgbench_rss" "$report_bytes" <<'PY'
@@ -82,4 +95,5 @@ print(f"RESULT scale_report_mb {int(size)/1e6:.1f} target 2.0")
 print(f"RESULT sampler_missed {sampler['missed_intervals']} target 0")
 print(f"RESULT sampler_median_lag_ms {statistics.median(lags):.2f} target 5.0")
 PY
-echo "RESULT waiting_5000_workers_cpu_cores $idle_cores target 0.05"
+echo "RESULT waiting_20000_workers_cpu_cores $idle_cores target 0.05"
+echo "RESULT waiting_20000_workers_rss_mb $waiters_mb target 500"

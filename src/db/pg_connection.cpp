@@ -119,8 +119,18 @@ Outcome exec(PGconn* conn, const std::string& sql) {
     return out;
   }
   while (true) {
+    // Read before waiting, as pgbench does: a server woken by the query on
+    // this core often answers before the client gets back to its loop, and
+    // then the answer is taken without suspending or sleeping.
     while (PQisBusy(conn) != 0) {
-      if (!wait_socket(conn, POLLIN) || PQconsumeInput(conn) == 0) {
+      if (PQconsumeInput(conn) == 0) {
+        note_lost();
+        return out;
+      }
+      if (PQisBusy(conn) == 0) {
+        break;
+      }
+      if (!wait_socket(conn, POLLIN)) {
         note_lost();
         return out;
       }

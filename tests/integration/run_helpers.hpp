@@ -16,10 +16,12 @@ inline scenario::Scenario parse_inline(const std::string& text) {
   return scenario::parse(text, "inline.json", workload::PatternRegistry::builtin().catalog());
 }
 
-// Against the test server (the external --dsn path).
-inline record::RunResult run_json(const std::string& text) {
+// Against the test server (the external --dsn path), on the default engine
+// or the one given.
+inline record::RunResult run_json(const std::string& text, const WorkerEngine& engine = {}) {
   RunOptions options;
   options.dsn = testing::PgEnvironment::get().app().to_libpq();
+  options.engine = engine;
   return run_scenario(parse_inline(text), options);
 }
 

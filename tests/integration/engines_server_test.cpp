@@ -1,0 +1,126 @@
+// The two engines (docs/ENGINE.md) on the same scenarios against the test
+// server: workers as fibers on a few event-loop threads, and a thread per
+// worker, must give the same numbers and the same texts.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "pg_environment.hpp"
+#include "run/runner.hpp"
+#include "run_helpers.hpp"
+
+namespace pgleak::run {
+namespace {
+
+WorkerEngine threads() {
+  return {WorkerEngine::Kind::kThreads, 0};
+}
+
+WorkerEngine fibers(int loops) {
+  return {WorkerEngine::Kind::kFibers, loops};
+}
+
+std::string scenario_of(const std::string& workers, const std::string& pool = "{}",
+                        const std::string& duration = "1200ms") {
+  return R"({"name": "t", "duration": ")" + duration +
+         R"(", "sample_interval": "100ms", "processes": [{"name": "p", "pool": )" + pool +
+         R"(, "workers": [)" + workers + "]}]}";
+}
+
+// What a run shows that does not depend on how fast a machine is: the
+// states held at the end (plain idle aside: how many a pool happened to open
+// at once), the pool's checkouts and what is still out, errors by SQLSTATE,
+// timeouts, and the texts of the errors the workers saw.
+struct Picture {
+  std::map<std::string, int> held;
+  uint64_t checkouts;
+  int outstanding;
+  std::map<std::string, uint64_t> errors;
+  uint64_t pool_timeouts;
+  std::set<std::string> texts;
+  bool operator==(const Picture&) const = default;
+};
+
+Picture picture_of(const record::RunResult& r) {
+  Picture p{r.samples.back().by_state, r.pools.at(0).stats.checkouts,
+            r.pools.at(0).outstanding, r.errors_by_sqlstate,
+            r.pool_timeouts,           {}};
+  p.held.erase("idle");
+  for (const auto& e : r.events) {
+    if (!e.message.empty()) {
+      p.texts.insert(e.kind + ": " + e.message);
+    }
+  }
+  return p;
+}
+
+void print(std::ostream& os, const Picture& p) {
+  os << "checkouts " << p.checkouts << ", outstanding " << p.outstanding << ", pool timeouts "
+     << p.pool_timeouts << ", held";
+  for (const auto& [state, n] : p.held) {
+    os << " " << state << "=" << n;
+  }
+  os << ", errors";
+  for (const auto& [state, n] : p.errors) {
+    os << " " << state << "=" << n;
+  }
+  for (const auto& t : p.texts) {
+    os << "\n  " << t;
+  }
+}
+
+struct Case {
+  std::string name;
+  std::string workers;
+  std::string pool = "{}";
+};
+
+class Engines : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Engines, GiveTheSameNumbersAndTexts) {
+  const auto& c = GetParam();
+  const auto text = scenario_of(c.workers, c.pool);
+  const auto on_threads = picture_of(run_json(text, threads()));
+  // One loop holds every worker (the most suspending and waking on one
+  // thread); two spread them.
+  for (const int loops : {1, 2}) {
+    const auto on_fibers = picture_of(run_json(text, fibers(loops)));
+    std::ostringstream a, b;
+    print(a, on_threads);
+    print(b, on_fibers);
+    EXPECT_TRUE(on_fibers == on_threads)
+        << c.name << " on " << loops << " loop(s)\nthreads: " << a.str()
+        << "\nfibers:  " << b.str();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryPatternAndAQueue, Engines,
+    ::testing::Values(
+        Case{"scoped",
+             R"({"pattern": "scoped", "count": 4, "iterations": 3, "think_time": "20ms"})"},
+        Case{"held_by_object",
+             R"({"pattern": "held_by_object", "count": 3, "iterations": 2, "think_time": "20ms"})"},
+        Case{"outside_loop",
+             R"({"pattern": "outside_loop", "count": 3, "iterations": 2, "think_time": "20ms"})"},
+        Case{"global_session",
+             R"({"pattern": "global_session", "count": 3, "iterations": 2, "think_time": "20ms"})"},
+        Case{"leak_on_error",
+             R"({"pattern": "leak_on_error", "count": 2, "iterations": 2, "think_time": "20ms",
+                 "options": {"error_rate": 1}})"},
+        Case{"idle_in_transaction", R"({"pattern": "idle_in_transaction", "count": 2,
+                                        "iterations": 2, "think_time": "20ms"})"},
+        Case{"slow_statement", R"({"pattern": "slow_statement", "count": 2, "iterations": 1})",
+             R"({"connect": {"statement_timeout": "100ms"}})"},
+        Case{"connection_per_task", R"({"pattern": "connection_per_task", "count": 2,
+                                        "iterations": 2, "think_time": "20ms"})"},
+        // Six workers queue on a pool of one that each holds for the run:
+        // five time out after 200 ms, in the library's words.
+        Case{"pool_timeouts", R"({"pattern": "held_by_object", "count": 6, "iterations": 1})",
+             R"({"pool_size": 1, "max_overflow": 0, "pool_timeout": "200ms"})"}),
+    [](const auto& p) { return p.param.name; });
+
+}  // namespace
+}  // namespace pgleak::run
