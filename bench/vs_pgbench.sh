@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pgleak's scoped saturation run against pgbench running the same transaction
-# (BEGIN; SELECT 1; COMMIT) on the same throwaway server, at 8 and 64
+# (BEGIN; SELECT 1; COMMIT) on the same throwaway server, at 8, 64 and 256
 # clients, alternately, ROUNDS rounds each, both counted by the server's
 # committed transactions. Prints pgleak / pgbench per round
 # and the median; the last line is
@@ -17,7 +17,7 @@ require_pgleak vs_pgbench
 
 # shellcheck source=bench/lib/server.sh
 source bench/lib/server.sh
-start_server 100
+start_server 300
 
 printf 'BEGIN;\nSELECT 1;\nCOMMIT;\n' >"$dir/tx.sql"
 chmod 644 "$dir/tx.sql"
@@ -56,7 +56,7 @@ EOF
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 results=()
-for clients in 8 64; do
+for clients in 8 64 256; do
   ratios=()
   for round in $(seq 1 "$rounds"); do
     b=$(pgbench_tps "$clients")

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <thread>
 #include <vector>
 
 #include "scenario/pool_kinds.hpp"
@@ -105,8 +104,7 @@ int64_t threads_needed(const scenario::Scenario& sc, const std::optional<scenari
     n += replicas * scenario::kind_of(spec.pool).threads;  // an eager pool's maintenance
   }
   if (engine.fibers()) {
-    n += engine.threads > 0 ? engine.threads
-                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    n += engine.loops_for(workers_of(sc, shard));
   }
   return n;
 }

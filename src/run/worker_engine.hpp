@@ -1,8 +1,11 @@
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace pgleak::run {
 
@@ -27,6 +30,16 @@ struct WorkerEngine {
     return std::nullopt;
   }
   std::string name() const { return kind == Kind::kFibers ? "fibers" : "threads"; }
+  // kFibers: the event-loop threads for `workers`. Unless given, one per
+  // core; but a run of a few workers (at most four per core) gets a loop
+  // each, which measured faster with few clients (docs/ENGINE.md).
+  int loops_for(int64_t workers) const {
+    if (threads > 0) {
+      return threads;
+    }
+    const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    return workers <= 4 * cores ? static_cast<int>(std::max<int64_t>(1, workers)) : cores;
+  }
   bool fibers() const { return kind == Kind::kFibers; }
 };
 

@@ -32,7 +32,13 @@ Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder&
   }
   try {
     if (engine.fibers()) {
-      engine_ = std::make_unique<fiber::Engine>(fiber::EngineOptions{engine.threads});
+      int64_t workers = 0;
+      for (const auto& rep : fleet.replicas()) {
+        for (const auto& group : rep->spec().workers) {
+          workers += group.count;
+        }
+      }
+      engine_ = std::make_unique<fiber::Engine>(fiber::EngineOptions{engine.loops_for(workers)});
     }
     start(target.embedded.get(), run_id, run_start);
   } catch (const std::system_error& e) {
