@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 
 # What building the pgleak binary needs (PGLEAK_SETUP=binary, as the
 # Dockerfile builds it), then what the tests, benchmarks and demo need too.
-packages=(build-essential cmake pkg-config libpqxx-dev libpq-dev libcli11-dev nlohmann-json3-dev
+packages=(build-essential cmake pkg-config libpq-dev libcli11-dev nlohmann-json3-dev
           libfmt-dev libjs-chart.js zlib1g-dev)
 if [ "${PGLEAK_SETUP:-all}" != binary ]; then
-  packages+=(libgtest-dev libbenchmark-dev libxml2-dev postgresql-15 clang-format
+  packages+=(libpqxx-dev libgtest-dev libbenchmark-dev libxml2-dev postgresql-15 clang-format
              python3-sqlalchemy python3-psycopg2 chromium fonts-liberation pgbouncer
              docker-compose python3-yaml
              python3-psycopg-pool default-jdk-headless libhikaricp-java libpostgresql-jdbc-java
