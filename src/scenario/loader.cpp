@@ -355,18 +355,21 @@ void read_processes(ObjectReader& r, Scenario& s, const PatternCatalog& catalog)
 // backend tags fit, and no pgleak process (or shard) runs too many workers.
 void check_whole(const Scenario& s, int shards, std::vector<Problem>& problems) {
   check_tags_fit(s, shards, problems);
-  // One pgleak process runs at most this many; a sharded run, this many per shard.
-  constexpr int64_t kMaxWorkers = 5000;
+  // One pgleak process runs at most this many; a sharded run, this many per
+  // shard. Fibers make a worker cheap (docs/ENGINE.md); the machine's own
+  // limits (threads, vm.max_map_count) are checked before a run starts.
+  constexpr int64_t kMaxWorkers = 100000;
   const int64_t busiest = busiest_shard_workers(s, shards);
   if (busiest > kMaxWorkers) {
     problems.push_back(
         {"/processes",
-         shards > 1 ? fmt::format("{} workers on the busiest of {} shards; a shard runs at most {} "
-                                  "(one thread each): use more shards",
-                                  busiest, shards, kMaxWorkers)
-                    : fmt::format("{} workers in all; pgleak runs at most {} (one thread each); "
-                                  "more need shards (pgleak run --shard I/N)",
-                                  busiest, kMaxWorkers)});
+         shards > 1
+             ? fmt::format("{} workers on the busiest of {} shards; a shard runs at most {}: "
+                           "use more shards",
+                           busiest, shards, kMaxWorkers)
+             : fmt::format("{} workers in all; pgleak runs at most {} in one process; "
+                           "more need shards (pgleak run --shard I/N)",
+                           busiest, kMaxWorkers)});
   }
 }
 

@@ -132,7 +132,7 @@ case("iterations-zero", scenario(worker={"iterations": 0}), W + "/iterations: mu
 case("iterations-and-duration", scenario(worker={"iterations": 1, "duration": "1s"}), W + "/duration: give iterations or duration")
 case("workers-overflow-int", json.dumps({"name": "h", "duration": "1s", "processes": [{"name": "p", "replicas": 10000, "workers": [
     {"pattern": "scoped", "name": "g%d" % i, "count": 10000} for i in range(22)]}]}), "/processes: 2200000000 workers in all")
-case("workers-too-many", scenario(process={"replicas": 100}, worker={"count": 51}), "/processes: 5100 workers in all")
+case("workers-too-many", scenario(process={"replicas": 100}, worker={"count": 1001}), "/processes: 100100 workers in all")
 case("max-connections-zero", scenario({"server": {"max_connections": 0}}), "/server/max_connections: must be >= 1")
 case("max-connections-huge", scenario({"server": {"max_connections": 100000}}), "/server/max_connections: must be <= 10000")
 case("reserved-not-less", scenario({"server": {"max_connections": 5, "superuser_reserved_connections": 5}}), "/server/superuser_reserved_connections: must be less than max_connections")
