@@ -144,9 +144,14 @@ TEST(ScenarioDigest, IgnoresLayoutButNotContentOrTimeScale) {
 }
 
 TEST(ScenarioLimits, WorkersAreCountedPerShardAndTagsFitWithTheShard) {
-  // 1,700 replicas x 3 workers: 5,100 for one process, 2,550 per shard of 2.
-  EXPECT_THROW(fleet(1, 1700), scenario::ScenarioError);
-  EXPECT_NO_THROW(fleet(2, 1700));
+  // 10,000 replicas x 11 workers: 110,000 for one process, 55,000 per shard of 2.
+  const std::string many =
+      R"({"name": "t", "duration": "1m", "processes": [{"name": "p", "replicas": 10000,
+          "workers": [{"pattern": "scoped", "count": 11}]}]})";
+  scenario::LoadOptions two;
+  two.shards = 2;
+  EXPECT_THROW(scenario::parse(many, "t.json", catalog()), scenario::ScenarioError);
+  EXPECT_NO_THROW(scenario::parse(many, "t.json", catalog(), two));
   // An application_name that fits the tag only without "@<shard>":
   // "<name>/xxxxxx/p.4/scoped" is 63 bytes.
   const std::string name(63 - std::string{"/xxxxxx/p.4/scoped"}.size(), 'a');
