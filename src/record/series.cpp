@@ -32,8 +32,9 @@ void BoundedSeries::add(Sample sample) {
   }
   full_.push_back(std::move(open_));
   open_ = Bucket{};
-  // Full at capacity/2 buckets of two: never more than `capacity` samples kept.
-  if (full_.size() < capacity_ / 2) {
+  // Full at `capacity` buckets of two: never more than twice `capacity`
+  // samples held, and kept() gives `capacity` of them.
+  if (full_.size() < capacity_) {
     return;
   }
   // Full: each pair of neighbours becomes one bucket twice as wide.
@@ -76,12 +77,30 @@ void BoundedSeries::merge_into(Bucket& into, Bucket&& from) const {
 }
 
 std::vector<Sample> BoundedSeries::kept() const {
-  std::vector<Sample> out;
-  out.reserve(full_.size() * 2 + 2);
+  std::vector<Sample> held;
+  held.reserve(full_.size() * 2 + 2);
   for (const auto& b : full_) {
-    out.insert(out.end(), b.samples.begin(), b.samples.end());
+    held.insert(held.end(), b.samples.begin(), b.samples.end());
   }
-  out.insert(out.end(), open_.samples.begin(), open_.samples.end());
+  held.insert(held.end(), open_.samples.begin(), open_.samples.end());
+  if (held.size() <= capacity_) {
+    return held;
+  }
+  // Exactly `capacity`: capacity/2 groups of consecutive held samples, as
+  // even as they divide, each keeping its lowest and its highest. A run ten
+  // times as long keeps as many, so its report is no larger for them.
+  const size_t groups = std::max<size_t>(1, capacity_ / 2);
+  std::vector<Sample> out;
+  out.reserve(groups * 2);
+  for (size_t g = 0; g < groups; ++g) {
+    const size_t from = g * held.size() / groups;
+    const size_t to = (g + 1) * held.size() / groups;
+    Bucket bucket{{held[from]}, 1};
+    for (size_t i = from + 1; i < to; ++i) {
+      merge_into(bucket, Bucket{{held[i]}, 1});
+    }
+    out.insert(out.end(), bucket.samples.begin(), bucket.samples.end());
+  }
   return out;
 }
 

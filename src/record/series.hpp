@@ -23,10 +23,13 @@ struct SeriesStats {
 // Real samples, at most `capacity` of them, that keep the shape and every
 // peak of the run's `own` connections.
 //
-// A run of fewer than `capacity` samples keeps them all. Past that, the run is cut into
-// buckets of consecutive samples, twice as wide each time the buckets fill
-// up, and each bucket keeps two of its samples: the one with the fewest
-// connections and the one with the most (the first of each, in time order).
+// A run of at most `capacity` samples keeps them all. Past that, the run is
+// cut into buckets of consecutive samples, twice as wide each time the
+// buckets fill up (at most twice `capacity` samples are held), and each
+// bucket keeps two of its samples: the one with the fewest connections and
+// the one with the most (the first of each, in time order). kept() then
+// gives exactly `capacity`, chosen the same way from even groups of what is
+// held, so a longer run's report keeps as many samples as a shorter one's.
 // The run's highest and lowest points are therefore always kept, and every
 // kept sample is one the sampler really took (its states still sum to its
 // total), never an average.
