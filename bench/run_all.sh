@@ -25,6 +25,7 @@ run bench/shard_cost.sh 1000 4 10
 run bench/relay.sh 3 5
 run bench/server_start.sh 3
 run bench/time_to_verdict.sh 3
+run bench/report_size.sh 18
 run bench/soak.sh "$wall"
 echo "== results"
 grep '^RESULT ' "$results"

@@ -52,6 +52,22 @@ std::size_t page_size() {
   throw std::system_error(errno, std::generic_category(), what);
 }
 
+// A fiber's stack with a guard page below it; throws std::system_error.
+void* map_stack(std::size_t bytes, std::size_t guard) {
+  void* map = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (map == MAP_FAILED) {
+    fail("mapping a fiber's stack");
+  }
+  if (::mprotect(map, guard, PROT_NONE) != 0) {
+    const int saved = errno;
+    ::munmap(map, bytes);
+    errno = saved;
+    fail("guarding a fiber's stack");
+  }
+  return map;
+}
+
 }  // namespace
 
 #if defined(__x86_64__)
@@ -166,6 +182,9 @@ Loop::Loop(std::size_t stack_bytes) : stack_bytes_(stack_bytes) {
 Loop::~Loop() {
   close();
   join();
+  for (void* stack : spare_stacks_) {
+    ::munmap(stack, stack_bytes_ + page_size());
+  }
   ::close(wakeup_);
 }
 
@@ -179,17 +198,15 @@ void Loop::spawn(std::function<void()> fn) {
   f->fn = std::move(fn);
   const std::size_t guard = page_size();
   f->map_bytes = stack_bytes_ + guard;
-  f->map = ::mmap(nullptr, f->map_bytes, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (f->map == MAP_FAILED) {
-    f->map = nullptr;
-    fail("mapping a fiber's stack");
+  {
+    std::lock_guard lock{inbox_mutex_};
+    if (!spare_stacks_.empty()) {
+      f->map = spare_stacks_.back();
+      spare_stacks_.pop_back();
+    }
   }
-  if (::mprotect(f->map, guard, PROT_NONE) != 0) {
-    const int saved = errno;
-    ::munmap(f->map, f->map_bytes);
-    errno = saved;
-    fail("guarding a fiber's stack");
+  if (f->map == nullptr) {
+    f->map = map_stack(f->map_bytes, guard);
   }
   context_init(f->context, static_cast<char*>(f->map) + guard, stack_bytes_);
 #ifdef PGLEAK_FIBER_TSAN
@@ -306,7 +323,12 @@ void Loop::resume(Fiber& f) {
 }
 
 void Loop::finish(Fiber& f) {
-  ::munmap(f.map, f.map_bytes);
+  try {
+    std::lock_guard lock{inbox_mutex_};
+    spare_stacks_.push_back(f.map);
+  } catch (...) {
+    ::munmap(f.map, f.map_bytes);
+  }
   f.map = nullptr;
 #ifdef PGLEAK_FIBER_TSAN
   __tsan_destroy_fiber(f.tsan_fiber);

@@ -116,7 +116,10 @@ class Loop {
   std::mutex inbox_mutex_;  // a leaf
   std::vector<Ready> inbox_;
   std::vector<std::unique_ptr<Fiber>> fibers_;  // every fiber it ran; freed with the loop
-  std::vector<Fiber*> born_;
+  // Stacks of fibers that ended, kept for the next ones: unmapping one while
+  // other fibers run would stop every thread of the process for a TLB
+  // shootdown. Unmapped with the loop.
+  std::vector<void*> spare_stacks_;
   bool closed_ = false;
 
   // The loop's thread only.
