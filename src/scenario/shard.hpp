@@ -51,7 +51,7 @@ std::vector<std::vector<ReplicaRef>> split_replicas(const Scenario& scenario, in
 // The replicas one process runs, in file order: every one, or a shard's slice of the split.
 std::vector<ReplicaRef> replicas_of(const Scenario& scenario, const std::optional<ShardRef>& shard);
 int total_replicas(const Scenario& scenario);
-// Workers (one thread each) of these replicas, and of the busiest of N shards.
+// Workers of these replicas, and of the busiest of N shards.
 int64_t workers_of(const Scenario& scenario, const std::vector<ReplicaRef>& replicas);
 int64_t busiest_shard_workers(const Scenario& scenario, int shards);
 
