@@ -65,7 +65,7 @@ sleep 10
 t1=$(cpu_ticks)
 wait "$time_pid" || true
 idle_cores=$(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", (b - a) / hz / 10}')
-waiters_mb=$(awk '{printf "%.0f", $1 / 1024}' "$dir/waiters.rss")
+waiters_mb=$(tail -1 "$dir/waiters.rss" | awk '{printf "%.0f", $1 / 1024}')
 checkouts=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["summary"]["checkout_wait_ms"]["count"])' "$dir/waiters-report.json" 2>/dev/null || echo "?")
 echo "20,000 workers (15,000 waiting on 100 pools, 4,900 parked): pgleak used $idle_cores of a core while they waited, peak RSS $waiters_mb MB, $checkouts checkouts"
 
