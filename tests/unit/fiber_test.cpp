@@ -216,5 +216,29 @@ TEST(Fiber, AFiberSuspendedInACatchBlockKeepsItsOwnException) {
   EXPECT_EQ(std::uncaught_exceptions(), 0);
 }
 
+// A fiber that ended leaves its stack to the loop's next one: the next may
+// use all of it (under ASan, no redzone of the last one's frames is left).
+TEST(Fiber, TheStacksOfEndedFibersServeTheNextOnes) {
+  std::atomic<int> ran{0};
+  const auto deep = [&] {
+    volatile char frame[64 << 10];
+    for (size_t i = 0; i < sizeof frame; i += 512) {
+      frame[i] = static_cast<char>(i);
+    }
+    ran += frame[512] == static_cast<char>(512) ? 1 : 0;
+  };
+  Engine engine{{1}};
+  for (int round = 1; round <= 3; ++round) {
+    for (int i = 0; i < 20; ++i) {
+      engine.spawn(deep);
+    }
+    while (engine.live() > 0) {  // every fiber of this round ended: its stack is spare
+      std::this_thread::yield();
+    }
+    EXPECT_EQ(ran.load(), 20 * round);
+  }
+  engine.join();
+}
+
 }  // namespace
 }  // namespace pgleak::fiber
