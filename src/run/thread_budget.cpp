@@ -63,24 +63,6 @@ int64_t own_threads() {
 
 }  // namespace
 
-namespace {
-
-int64_t workers_of(const scenario::Scenario& sc, const std::optional<scenario::ShardRef>& shard) {
-  std::vector<int64_t> replicas_by_process(sc.processes.size());
-  for (const auto& ref : scenario::replicas_of(sc, shard)) {
-    ++replicas_by_process[ref.process];
-  }
-  int64_t n = 0;
-  for (size_t p = 0; p < sc.processes.size(); ++p) {
-    for (const auto& w : sc.processes[p].workers) {
-      n += replicas_by_process[p] * w.count;
-    }
-  }
-  return n;
-}
-
-}  // namespace
-
 int64_t threads_needed(const scenario::Scenario& sc, const std::optional<scenario::ShardRef>& shard,
                        const WorkerEngine& engine) {
   std::vector<int64_t> replicas_by_process(sc.processes.size());
@@ -104,7 +86,7 @@ int64_t threads_needed(const scenario::Scenario& sc, const std::optional<scenari
     n += replicas * scenario::kind_of(spec.pool).threads;  // an eager pool's maintenance
   }
   if (engine.fibers()) {
-    n += engine.loops_for(workers_of(sc, shard));
+    n += engine.loops_for(scenario::workers_of(sc, scenario::replicas_of(sc, shard)));
   }
   return n;
 }
@@ -142,7 +124,8 @@ void check_thread_budget(const scenario::Scenario& sc,
   }
   // A fiber's stack is a mapping and its guard page another.
   const auto maps = read_number("/proc/sys/vm/max_map_count");
-  const int64_t maps_needed = 2 * workers_of(sc, shard) + kOwnMappings;
+  const int64_t maps_needed =
+      2 * scenario::workers_of(sc, scenario::replicas_of(sc, shard)) + kOwnMappings;
   if (engine.fibers() && maps && maps_needed > *maps) {
     throw util::UsageError(fmt::format(
         "{}{} needs {} memory mappings (two per simulated worker's stack) and vm.max_map_count "

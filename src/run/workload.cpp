@@ -4,6 +4,7 @@
 
 #include "run/thread_budget.hpp"
 #include "scenario/backend_tag.hpp"
+#include "scenario/shard.hpp"
 #include "util/errors.hpp"
 #include "util/stoppable_sleep.hpp"
 #include "workload/pattern_registry.hpp"
@@ -30,14 +31,10 @@ Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder&
         target.embedded ? target.embedded->port() : 0, run_start);
     network_->begin_due_at_start();  // before any pool or worker connects
   }
+  // This process's workers: every one, or its shard's slice.
+  const int64_t workers = scenario::workers_of(sc, scenario::replicas_of(sc, shard));
   try {
     if (engine.fibers()) {
-      int64_t workers = 0;
-      for (const auto& rep : fleet.replicas()) {
-        for (const auto& group : rep->spec().workers) {
-          workers += group.count;
-        }
-      }
       engine_ = std::make_unique<fiber::Engine>(fiber::EngineOptions{engine.loops_for(workers)});
     }
     start(target.embedded.get(), run_id, run_start);
@@ -45,7 +42,7 @@ Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder&
     stop({});  // a worker that could not be started: the ones that were are joined
     throw util::InfrastructureError(
         engine.fibers()
-            ? worker_start_failure(workers_started_, sc.total_workers(), e.what())
+            ? worker_start_failure(workers_started_, workers, e.what())
             : thread_start_failure(workers_started_, threads_needed(sc, shard_, engine), e.what()));
   } catch (...) {
     stop({});
@@ -132,7 +129,9 @@ void Workload::start(server::EmbeddedServer* embedded, const std::string& run_id
     rep->begin_life(run_start + rep->replica() * rep->spec().start_interval.applied,
                     control_.token());
   }
-  workers_.reserve(engine_ ? 0 : static_cast<size_t>(sc_.total_workers()));
+  if (!engine_) {
+    workers_.reserve(static_cast<size_t>(sc_.total_workers()));
+  }
   for (auto& g : groups_) {
     start_group(g, run_id);
   }
