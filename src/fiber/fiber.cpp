@@ -162,13 +162,7 @@ void fiber_entry() {
   f->fn();  // noexcept: see Engine::spawn
   f->fn = nullptr;
   f->done = true;
-#ifdef PGLEAK_FIBER_ASAN
-  __sanitizer_start_switch_fiber(nullptr, loop.main_stack_bottom_, loop.main_stack_size_);
-#endif
-#ifdef PGLEAK_FIBER_TSAN
-  __tsan_switch_to_fiber(loop.main_tsan_, 0);
-#endif
-  context_switch(f->context, loop.main_);  // never comes back
+  loop.to_main(*f, nullptr);  // never comes back
   std::abort();
 }
 
@@ -198,7 +192,6 @@ void Loop::spawn(std::function<void()> fn) {
   f->loop = this;
   f->fn = std::move(fn);
   const std::size_t guard = page_size();
-  f->map_bytes = stack_bytes_ + guard;
   {
     std::lock_guard lock{inbox_mutex_};
     if (!spare_stacks_.empty()) {
@@ -207,7 +200,7 @@ void Loop::spawn(std::function<void()> fn) {
     }
   }
   if (f->map == nullptr) {
-    f->map = map_stack(f->map_bytes, guard);
+    f->map = map_stack(stack_bytes_ + guard, guard);
   }
   context_init(f->context, static_cast<char*>(f->map) + guard, stack_bytes_);
 #ifdef PGLEAK_FIBER_TSAN
@@ -281,15 +274,21 @@ void Loop::suspend(Fiber& f, uint32_t seq, const Clock::time_point* deadline) {
     timers_.push({*deadline, &f, seq});
   }
   f.suspended_in = seq;
+  to_main(f, &f.asan_fake_stack);
+}
+
+void Loop::to_main(Fiber& f, void** fake_stack) {
 #ifdef PGLEAK_FIBER_ASAN
-  __sanitizer_start_switch_fiber(&f.asan_fake_stack, main_stack_bottom_, main_stack_size_);
+  __sanitizer_start_switch_fiber(fake_stack, main_stack_bottom_, main_stack_size_);
 #endif
 #ifdef PGLEAK_FIBER_TSAN
   __tsan_switch_to_fiber(main_tsan_, 0);
 #endif
   context_switch(f.context, main_);
 #ifdef PGLEAK_FIBER_ASAN
-  __sanitizer_finish_switch_fiber(f.asan_fake_stack, &main_stack_bottom_, &main_stack_size_);
+  __sanitizer_finish_switch_fiber(*fake_stack, &main_stack_bottom_, &main_stack_size_);
+#else
+  static_cast<void>(fake_stack);
 #endif
 }
 
@@ -332,7 +331,7 @@ void Loop::finish(Fiber& f) {
     std::lock_guard lock{inbox_mutex_};
     spare_stacks_.push_back(f.map);
   } catch (...) {
-    ::munmap(f.map, f.map_bytes);
+    ::munmap(f.map, stack_bytes_ + page_size());
   }
   f.map = nullptr;
 #ifdef PGLEAK_FIBER_TSAN
@@ -343,13 +342,15 @@ void Loop::finish(Fiber& f) {
 }
 
 bool Loop::take_inbox() {
-  std::vector<Ready> came;
+  bool closed = false;
   {
     std::lock_guard lock{inbox_mutex_};
-    came.swap(inbox_);
+    taken_.swap(inbox_);  // both keep their capacity, turn after turn
+    closed = closed_;
   }
-  ready_.insert(ready_.end(), came.begin(), came.end());
-  return !came.empty();
+  ready_.insert(ready_.end(), taken_.begin(), taken_.end());
+  taken_.clear();
+  return closed;
 }
 
 void Loop::fire_timers() {
@@ -412,7 +413,7 @@ void Loop::run() {
 #endif
   std::vector<Ready> batch;
   while (true) {
-    take_inbox();
+    const bool closed = take_inbox();
     fire_timers();
     batch.swap(ready_);
     for (const auto& r : batch) {
@@ -421,11 +422,9 @@ void Loop::run() {
       }
     }
     batch.clear();
-    {
-      std::lock_guard lock{inbox_mutex_};
-      if (closed_ && live_.load() == 0 && inbox_.empty() && ready_.empty()) {
-        break;
-      }
+    // Closed, nothing is spawned; with no fiber left, nothing is posted either.
+    if (closed && live_.load() == 0 && ready_.empty()) {
+      break;
     }
     wait_for_events();
   }

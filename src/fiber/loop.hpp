@@ -46,7 +46,6 @@ struct Fiber {
   std::function<void()> fn;
   Context context;
   void* map = nullptr;  // the stack's mapping, guard page first
-  std::size_t map_bytes = 0;
   ExceptionState exceptions;
   void* tsan_fiber = nullptr;
   void* asan_fake_stack = nullptr;
@@ -55,7 +54,6 @@ struct Fiber {
   std::atomic<uint32_t> armed{0};
   uint32_t seq = 0;           // the last wait's number (owner thread)
   uint32_t suspended_in = 0;  // the wait it is suspended in, 0 while it runs (owner thread)
-  uint32_t io_seq = 0;        // the wait its socket's registration wakes (owner thread)
   short io_revents = 0;       // what the socket was ready for (owner thread)
   bool done = false;
 };
@@ -101,9 +99,12 @@ class Loop {
 
   void run();
   void post(Fiber& f, uint32_t seq) noexcept;  // from another thread
-  bool take_inbox();                           // false: nothing came
+  bool take_inbox();                           // true once closed
   void fire_timers();
   void resume(Fiber& f);
+  // From `f` back to the loop. `fake_stack`: where ASan keeps the fiber's
+  // fake stack while it is away; nullptr for a fiber that ends (never back).
+  void to_main(Fiber& f, void** fake_stack);
   void wait_for_events();
   void finish(Fiber& f);
 
@@ -115,6 +116,7 @@ class Loop {
 
   std::mutex inbox_mutex_;  // a leaf
   std::vector<Ready> inbox_;
+  std::vector<Ready> taken_;  // the loop's thread only: what the last turn took from inbox_
   std::vector<std::unique_ptr<Fiber>> fibers_;  // every fiber it ran; freed with the loop
   // Stacks of fibers that ended, kept for the next ones: unmapping one while
   // other fibers run would stop every thread of the process for a TLB
