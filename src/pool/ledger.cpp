@@ -6,7 +6,7 @@ namespace pgleak::pool {
 
 void Ledger::checked_out(const Slot& slot, const CheckoutRequest& request,
                          Pool::Clock::time_point requested, Pool::Clock::time_point now) {
-  waits.record(std::chrono::duration_cast<util::Micros>(now - requested));
+  waits.record_serialized(std::chrono::duration_cast<util::Micros>(now - requested));
   ++counters.checkouts;
   // The checkout count doubles as the checkout's id: slots are reused, checkouts are not.
   const int pid = slot.conn->backend_pid();

@@ -4,8 +4,8 @@
 // counters of record::PoolStats, who holds each connection now, who held
 // each backend last, and every checkout's wait.
 //
-// Thread-safety: none of its own. A pool calls it with its mutex held (the
-// histogram alone is lock-free).
+// Thread-safety: none of its own. A pool calls it with its mutex held, so
+// `waits` is written with record_serialized(); readers of `waits` need no lock.
 
 #include <map>
 #include <string>

@@ -47,7 +47,7 @@ uint64_t LatencyHistogram::load(int bucket) const noexcept {
              : (*block)[static_cast<size_t>(bucket % kSubBuckets)].load(std::memory_order_relaxed);
 }
 
-void LatencyHistogram::add(int bucket, uint64_t n) {
+std::atomic<uint64_t>& LatencyHistogram::counter(int bucket) {
   auto& slot = blocks_[static_cast<size_t>(bucket / kSubBuckets)];
   Block* block = slot.load(std::memory_order_acquire);
   if (block == nullptr) {
@@ -58,7 +58,11 @@ void LatencyHistogram::add(int bucket, uint64_t n) {
       block = fresh.release();
     }
   }
-  (*block)[static_cast<size_t>(bucket % kSubBuckets)].fetch_add(n, std::memory_order_relaxed);
+  return (*block)[static_cast<size_t>(bucket % kSubBuckets)];
+}
+
+void LatencyHistogram::add(int bucket, uint64_t n) {
+  counter(bucket).fetch_add(n, std::memory_order_relaxed);
 }
 
 void LatencyHistogram::record(Micros value) {
@@ -67,6 +71,18 @@ void LatencyHistogram::record(Micros value) {
   count_.fetch_add(1, std::memory_order_relaxed);
   int64_t seen = max_us_.load(std::memory_order_relaxed);
   while (us > seen && !max_us_.compare_exchange_weak(seen, us, std::memory_order_relaxed)) {
+  }
+}
+
+void LatencyHistogram::record_serialized(Micros value) {
+  // The caller's lock orders the writers: plain loads and stores of the
+  // atomics suffice, and a concurrent reader still reads whole values.
+  const int64_t us = std::max<int64_t>(0, value.count());
+  auto& bucket = counter(bucket_of(static_cast<uint64_t>(us)));
+  bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (us > max_us_.load(std::memory_order_relaxed)) {
+    max_us_.store(us, std::memory_order_relaxed);
   }
 }
 

@@ -20,6 +20,9 @@ namespace pgleak::util {
 // Thread-safety: record() and the readers may run concurrently from any
 // thread. Readers see a consistent-enough view: each bucket is read atomically,
 // the set of buckets is not a snapshot (fine for percentiles of a live run).
+// record_serialized() is for a histogram whose writers already hold one lock
+// (a pool's ledger): it skips the read-modify-write instructions, and readers
+// may still run concurrently. One histogram uses one of the two, never both.
 class LatencyHistogram {
  public:
   LatencyHistogram() = default;
@@ -30,6 +33,9 @@ class LatencyHistogram {
   // Allocates a magnitude's buckets the first time (std::bad_alloc aside,
   // never fails).
   void record(Micros value);
+  // As record(), for a caller whose every write to this histogram happens
+  // under one lock it holds (about 10 ns less on a pool's checkout).
+  void record_serialized(Micros value);
   // Adds every value `other` holds (to summarise all pools of a run).
   void merge_from(const LatencyHistogram& other);
 
@@ -67,6 +73,8 @@ class LatencyHistogram {
   uint64_t load(int bucket) const noexcept;
   // Adds n to `bucket`, allocating its magnitude's block the first time.
   void add(int bucket, uint64_t n);
+  // The counter of `bucket`, allocating its magnitude's block the first time.
+  std::atomic<uint64_t>& counter(int bucket);
 
   std::array<std::atomic<Block*>, kMagnitudes> blocks_{};
   std::atomic<uint64_t> count_{0};
