@@ -55,6 +55,7 @@ struct Fiber {
   uint32_t seq = 0;           // the last wait's number (owner thread)
   uint32_t suspended_in = 0;  // the wait it is suspended in, 0 while it runs (owner thread)
   short io_revents = 0;       // what the socket was ready for (owner thread)
+  bool idle = false;          // its wait is a long one: trim its stack (owner thread)
   bool done = false;
 };
 
@@ -78,7 +79,9 @@ class Loop {
   // Begins a wait: its number, armed.
   static uint32_t arm(Fiber& f) noexcept;
   // Suspends until the wait `seq` is woken or `deadline` (nullptr: none).
-  void suspend(Fiber& f, uint32_t seq, const Clock::time_point* deadline);
+  // `idle`: a long wait, for which the loop gives back (MADV_DONTNEED) the
+  // pages of the fiber's stack below where it waits.
+  void suspend(Fiber& f, uint32_t seq, const Clock::time_point* deadline, bool idle = false);
   // Adds the socket to what the loop's next poll(2) looks at, for the wait `seq`.
   void watch(Fiber& f, uint32_t seq, int fd, short events);
 
@@ -107,6 +110,8 @@ class Loop {
   void to_main(Fiber& f, void** fake_stack);
   void wait_for_events();
   void finish(Fiber& f);
+  // Gives back the pages of a suspended fiber's stack below its stack pointer.
+  void trim_stack(const Fiber& f) const;
 
   const std::size_t stack_bytes_;
   int wakeup_ = -1;  // an eventfd

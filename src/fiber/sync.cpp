@@ -11,6 +11,10 @@
 namespace pgleak::fiber {
 namespace {
 
+// A sleep this long gives its fiber's idle stack pages back: giving them
+// back (madvise) and touching them again cost microseconds.
+constexpr auto kIdleSleep = std::chrono::seconds{1};
+
 struct WakeOnStop {
   Waiter* waiter;
   void operator()() const noexcept { waiter->wake(); }
@@ -30,9 +34,9 @@ Waiter::Waiter() : fiber_(Loop::current()) {
   }
 }
 
-void Waiter::park(const Clock::time_point* deadline) {
+void Waiter::park(const Clock::time_point* deadline, bool idle) {
   if (fiber_ != nullptr) {
-    fiber_->loop->suspend(*fiber_, seq_, deadline);
+    fiber_->loop->suspend(*fiber_, seq_, deadline, idle);
     return;
   }
   std::unique_lock lock{mutex_};
@@ -132,10 +136,10 @@ bool sleep_until(Clock::time_point deadline, const std::stop_token& stop) {
   if (stop.stop_requested()) {
     return false;
   }
-  if (Clock::now() < deadline) {
+  if (const auto left = deadline - Clock::now(); left > Clock::duration::zero()) {
     Waiter w;
     std::stop_callback<WakeOnStop> on_stop{stop, WakeOnStop{&w}};
-    w.park(&deadline);
+    w.park(&deadline, left >= kIdleSleep);
   }
   return !stop.stop_requested();
 }
@@ -144,13 +148,13 @@ void sleep_until_stopped(const std::stop_token& stop) {
   if (!stop.stop_possible()) {
     // Nothing can end it: as std::condition_variable_any, a wait for ever.
     Waiter w;
-    w.park(nullptr);
+    w.park(nullptr, true);
     return;
   }
   Waiter w;
   std::stop_callback<WakeOnStop> on_stop{stop, WakeOnStop{&w}};
   if (!stop.stop_requested()) {
-    w.park(nullptr);
+    w.park(nullptr, true);
   }
 }
 

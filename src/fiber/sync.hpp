@@ -31,8 +31,10 @@ class Waiter {
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
 
-  // Until wake() or `deadline` (none: nullptr). Call once.
-  void park(const Clock::time_point* deadline);
+  // Until wake() or `deadline` (none: nullptr). Call once. `idle`: the wait
+  // is expected to be long (a sleep of a second or more, a life): a fiber's
+  // loop then gives the pages of its stack below the wait back to the system.
+  void park(const Clock::time_point* deadline, bool idle = false);
   void wake() noexcept;
 
  private:
