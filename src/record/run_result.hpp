@@ -94,6 +94,11 @@ struct RunResult {
   double wall_s = 0;
   RunStatus status = RunStatus::kCompleted;
   std::string status_detail;
+  // What ran the workers (run::WorkerEngine): "fibers" or "threads" (a
+  // merge of shards that differ: "mixed"), and the fibers' event-loop
+  // threads (0: threads, or a merge).
+  std::string engine;
+  int engine_threads = 0;
   TargetDescription target;
   // The kept samples: all of a short run's, a peak-keeping selection of a
   // long one's (record::BoundedSeries); `series` covers every sample taken.

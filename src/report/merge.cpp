@@ -213,6 +213,17 @@ void take_server_view(const Shard& s, record::RunResult& r) {
   r.series.peak_total = record::checked_int(summary.at("peak_total_connections"));
 }
 
+// What ran a shard's workers, as its report says: "fibers", "threads", or
+// empty (a report from before the field, or a value that is neither).
+std::string engine_of(const json& run) {
+  const auto it = run.find("engine");
+  if (it == run.end() || !it->is_string()) {
+    return {};
+  }
+  const auto name = it->get<std::string>();
+  return name == "fibers" || name == "threads" ? name : std::string{};
+}
+
 // A shard that wrote its report.
 void take_report(const Shard& s, const scenario::Scenario& sc, record::RunResult& r,
                  std::vector<record::Sample>& samples, Listing& listing) {
@@ -223,6 +234,10 @@ void take_report(const Shard& s, const scenario::Scenario& sc, record::RunResult
   const auto status = status_of(s.path, run.at("status").get<std::string>());
   const double wall = run.at("wall_s").get<double>();
   r.wall_s = std::max(r.wall_s, wall);
+  const auto engine = engine_of(run);
+  if (!engine.empty()) {
+    r.engine = r.engine.empty() || r.engine == engine ? engine : "mixed";
+  }
   const auto started = sh.at("started_at_unix_ms").get<int64_t>();
   listing.first_start = std::min(listing.first_start.value_or(started), started);
   listing.last_start = std::max(listing.last_start.value_or(started), started);
@@ -231,6 +246,7 @@ void take_report(const Shard& s, const scenario::Scenario& sc, record::RunResult
                             {"status", run.at("status")},
                             {"status_detail", run.at("status_detail")},
                             {"wall_s", wall},
+                            {"engine", engine.empty() ? json(nullptr) : json(engine)},
                             {"samples_server", sh.at("samples_server")},
                             {"barrier_wait_s", sh.at("barrier_wait_s")},
                             {"started_at_unix_ms", started},

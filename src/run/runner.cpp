@@ -355,6 +355,8 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
   const auto run_start = recorder.start();
   Workload workload{sc,     fleet,         recorder, control,   backends,
                     target, result.run_id, shard,    run_start, options.engine};
+  result.engine = options.engine.name();
+  result.engine_threads = workload.engine_threads();
   const bool sees_server = !shard || samples_server(*shard);
   LiveWatch watch{
       sc,

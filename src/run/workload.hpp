@@ -75,6 +75,8 @@ class Workload {
   void stop(const std::stop_token& force);
 
   std::vector<record::LoadOutcome> loads() const;
+  // The fiber engine's event-loop threads; 0 on the thread engine.
+  int engine_threads() const { return engine_ ? engine_->threads() : 0; }
   // What each network fault did; call after stop().
   std::vector<record::NetworkFaultOutcome> network_faults() const;
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -227,8 +228,14 @@ TEST(Cli, TooFewThreadsIsRefusedBeforeAnythingStarts) {
 
   const auto fibers = as_nobody("fibers", dir / "f.json");
   EXPECT_TRUE(fibers.code == 0 || fibers.code == 1) << fibers.err;  // a verdict, either way
-  EXPECT_TRUE(fs::exists(dir / "f.json")) << fibers.err;
+  ASSERT_TRUE(fs::exists(dir / "f.json")) << fibers.err;
   EXPECT_EQ(fibers.err.find("could not start"), std::string::npos) << fibers.err;
+  // The report says what ran the workers: 2,000 are more than four a core,
+  // so one event-loop thread per core.
+  const auto run = read_json(dir / "f.json").at("run");
+  EXPECT_EQ(run.at("engine"), "fibers");
+  EXPECT_EQ(run.at("engine_threads"),
+            std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
 }
 
 TEST(Cli, InvalidScenarioNeverStartsAServer) {

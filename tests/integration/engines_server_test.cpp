@@ -82,11 +82,17 @@ class Engines : public ::testing::TestWithParam<Case> {};
 TEST_P(Engines, GiveTheSameNumbersAndTexts) {
   const auto& c = GetParam();
   const auto text = scenario_of(c.workers, c.pool);
-  const auto on_threads = picture_of(run_json(text, threads()));
+  const auto threaded = run_json(text, threads());
+  EXPECT_EQ(threaded.engine, "threads");
+  EXPECT_EQ(threaded.engine_threads, 0);
+  const auto on_threads = picture_of(threaded);
   // One loop holds every worker (the most suspending and waking on one
   // thread); two spread them.
   for (const int loops : {1, 2}) {
-    const auto on_fibers = picture_of(run_json(text, fibers(loops)));
+    const auto run = run_json(text, fibers(loops));
+    EXPECT_EQ(run.engine, "fibers");
+    EXPECT_EQ(run.engine_threads, loops);
+    const auto on_fibers = picture_of(run);
     std::ostringstream a, b;
     print(a, on_threads);
     print(b, on_fibers);

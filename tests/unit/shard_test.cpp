@@ -261,6 +261,7 @@ struct ShardSpec {
   std::string run_name = "nightly";
   record::RunStatus status = record::RunStatus::kCompleted;
   int timeouts = 0;
+  std::string engine = "fibers";
 };
 
 // A shard's report as `pgleak run --shard` writes it, from a result built here.
@@ -271,6 +272,8 @@ std::string shard_report(const scenario::Scenario& sc, const ShardSpec& spec) {
   r.wall_s = 6 + spec.index;
   r.status = spec.status;
   r.status_detail = spec.status == record::RunStatus::kCompleted ? "" : "interrupted";
+  r.engine = spec.engine;
+  r.engine_threads = spec.engine == "fibers" ? 2 : 0;
   r.target.embedded = false;
   r.target.dsn_redacted = "postgresql://app@db/app";
   r.target.server.server_version = "15.18";
@@ -377,15 +380,48 @@ TEST(Merge, ReportsWithoutThisRoundsFieldsStillLoad) {
     }
     doc["budget"].erase("worst_case_text");
     doc["budget"].erase("limit_explained");
+    doc["run"].erase("engine");
+    doc["run"].erase("engine_threads");
     return doc;
   };
   const auto m =
       report::merge_shards({{"s0.json", old(0).dump()}, {"s1.json", old(1).dump()}}, catalog());
   EXPECT_TRUE(m.result.cleanup_checked);
   EXPECT_EQ(m.result.pools.size(), 7u);
+  EXPECT_EQ(m.result.engine, "");  // not said, so not guessed
   const auto cmp = report::compare_reports(old(0), old(1), 0.1);
   EXPECT_FALSE(report::format_comparison(cmp).empty());
   EXPECT_FALSE(report::render_html({{"old.json", old(0)}}).empty());
+}
+
+// What ran each shard's workers is listed per shard; the merged run names
+// the engine when the shards agree, "mixed" when they do not, and leaves a
+// shard's unknown word out.
+TEST(Merge, TheEngineIsTheShardsOwnOrMixed) {
+  const auto sc = fleet(2);
+  const auto merged = [&](const std::string& a, const std::string& b) {
+    auto one = nlohmann::json::parse(shard_report(sc, {.index = 1, .engine = b}));
+    if (b == "warp drive") {
+      one["run"]["engine"] = b;
+    }
+    return report::merge_shards(
+        {{"s0.json", shard_report(sc, {.index = 0, .engine = a})}, {"s1.json", one.dump()}},
+        catalog());
+  };
+  const auto same = merged("fibers", "fibers");
+  EXPECT_EQ(same.result.engine, "fibers");
+  EXPECT_EQ(same.result.engine_threads, 0);  // each shard's own, in the listing only
+  const auto mixed = merged("fibers", "threads");
+  EXPECT_EQ(mixed.result.engine, "mixed");
+  EXPECT_EQ(mixed.merge.at("shards").at(1).at("engine"), "threads");
+  const auto odd = merged("threads", "warp drive");
+  EXPECT_EQ(odd.result.engine, "threads");
+  EXPECT_TRUE(odd.merge.at("shards").at(1).at("engine").is_null());
+  const auto doc = report::build_report(
+      same.scenario, same.result, analysis::summarize(same.result, same.scenario),
+      analysis::judge(analysis::summarize(same.result, same.scenario), same.result, same.scenario));
+  EXPECT_EQ(doc.at("run").at("engine"), "fibers");
+  EXPECT_TRUE(doc.at("run").at("engine_threads").is_null());
 }
 
 TEST(Merge, AShardThatEndedEarlyIsNamedAndTheRunDidNotComplete) {

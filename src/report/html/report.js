@@ -355,7 +355,8 @@
     const s = el('section', { 'aria-labelledby': `report-${index}` },
       el('h2', { id: `report-${index}` }, page.name || page.label, ' ', badge),
       el('p', { class: 'label' }, page.label, page.run && page.run.started_at ? ` · ${page.run.started_at}` : '',
-        page.run && page.run.status ? ` · ${page.run.status}` : ''),
+        page.run && page.run.status ? ` · ${page.run.status}` : '',
+        page.run && page.run.engine ? ` · ${page.run.engine}` : ''),
       page.description ? el('p', { class: 'description' }, page.description) : null);
     s.append(el('ul', { class: 'findings' }, ...(v.findings || []).map((f) => el('li', {}, el('strong', {}, f.diagnosis), ': ', f.evidence))));
     if (page.windows.length) {
