@@ -2,7 +2,10 @@
 # pgleak's scoped saturation run against pgbench running the same transaction
 # (BEGIN; SELECT 1; COMMIT) on the same throwaway server, at 8, 64 and 256
 # clients, alternately, ROUNDS rounds each, both counted by the server's
-# committed transactions. Prints pgleak / pgbench per round
+# committed transactions over SECONDS once every client is connected (a
+# connection ramp is not throughput, and pgbench's -T clock runs while it
+# connects, one client after another: where a backend takes 13 ms to start,
+# 256 clients used most of a 5 s run). Prints pgleak / pgbench per round
 # and the median; the last line is
 #   RESULT vs_pgbench_<clients> <median ratio> target 1.0
 # for each size. Exits non-zero only when something fails to run.
@@ -23,34 +26,61 @@ printf 'BEGIN;\nSELECT 1;\nCOMMIT;\n' >"$dir/tx.sql"
 chmod 644 "$dir/tx.sql"
 
 # Both tools are measured the same way: the server's committed transactions
-# (pg_stat_database.xact_commit) over the run's SECONDS.
+# (pg_stat_database.xact_commit) over the same window.
 commits() {
   "${run_as[@]}" "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -Atc \
     "SELECT pg_stat_clear_snapshot(); SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'" |
     tail -1
 }
 
-pgbench_tps() {  # clients
+# Each tool runs for its ramp allowance plus SECONDS; the window starts when
+# the server shows all CLIENTS of it connected, and a tool that has not
+# connected them all within the allowance fails the benchmark.
+ramp_allowance() { echo $((2 + $1 / 20)); }  # clients -> seconds
+
+connected() {  # application_name pattern (LIKE)
+  "${run_as[@]}" "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -Atc \
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '$1'"
+}
+
+# Runs the command given (in the background), waits until CLIENTS of its
+# backends (application_name LIKE PATTERN) are connected, and prints the
+# committed transactions per second over the next SECONDS; then waits for it.
+window_tps() {  # clients pattern command...
+  local clients=$1 pattern=$2
+  shift 2
+  "$@" >/dev/null 2>&1 &
+  local tool=$! deadline=$(($(date +%s) + $(ramp_allowance "$clients")))
+  until [ "$(connected "$pattern")" -ge "$clients" ]; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "vs_pgbench: $clients clients were not all connected within $(ramp_allowance "$clients") s" >&2
+      wait "$tool" || true
+      return 1
+    fi
+    sleep 0.05
+  done
   local before after
   before=$(commits)
-  "${run_as[@]}" "$bin/pgbench" -n -h "$dir" -p "$port" -U postgres -c "$1" -j 2 -T "$seconds" \
-    -f "$dir/tx.sql" postgres >/dev/null 2>&1
+  sleep "$seconds"
   after=$(commits)
+  wait "$tool" || true
   awk -v a="$after" -v b="$before" -v s="$seconds" 'BEGIN {print (a - b) / s}'
+}
+
+pgbench_tps() {  # clients
+  window_tps "$1" pgbench "${run_as[@]}" "$bin/pgbench" -n -h "$dir" -p "$port" -U postgres \
+    -c "$1" -j 2 -T $(($(ramp_allowance "$1") + seconds + 1)) -f "$dir/tx.sql" postgres
 }
 
 pgleak_tps() {  # clients
   local scenario="$dir/scoped-$1.json" report="$dir/report-$1.json"
   cat >"$scenario" <<EOF
-{"name": "saturation-$1", "duration": "${seconds}s", "sample_interval": "1s",
+{"name": "saturation-$1", "duration": "$(($(ramp_allowance "$1") + seconds + 1))s",
+ "sample_interval": "1s",
  "processes": [{"name": "app", "pool": {"pool_size": $1, "max_overflow": 0},
    "workers": [{"pattern": "scoped", "count": $1}]}]}
 EOF
-  local before after
-  before=$(commits)
-  "$pgleak" run "$scenario" --dsn "$dsn" --report "$report" --quiet >/dev/null || true
-  after=$(commits)
-  awk -v a="$after" -v b="$before" -v s="$seconds" 'BEGIN {print (a - b) / s}'
+  window_tps "$1" 'pgleak/%' "$pgleak" run "$scenario" --dsn "$dsn" --report "$report" --quiet
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
