@@ -15,6 +15,7 @@
 #include "record/run_result_json.hpp"
 #include "report/json_report.hpp"
 #include "report/merge_input.hpp"
+#include "run/worker_engine.hpp"
 #include "scenario/shard.hpp"
 #include "util/errors.hpp"
 #include "util/text.hpp"
@@ -221,7 +222,7 @@ std::string engine_of(const json& run) {
     return {};
   }
   const auto name = it->get<std::string>();
-  return name == "fibers" || name == "threads" ? name : std::string{};
+  return run::WorkerEngine::parse(name) ? name : std::string{};
 }
 
 // A shard that wrote its report.
