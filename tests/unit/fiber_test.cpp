@@ -272,6 +272,7 @@ TEST(Fiber, ALongWaitGivesBackTheStackBelowIt) {
   std::stop_source source;
   std::atomic<uintptr_t> deep{0};
   std::atomic<bool> intact{false};
+  std::atomic<int> back{-1};
   Engine engine{{1}};
   engine.spawn([&] {
     volatile int mine[64];
@@ -284,7 +285,8 @@ TEST(Fiber, ALongWaitGivesBackTheStackBelowIt) {
     for (int i = 0; i < 64; ++i) {
       same = same && mine[i] == i * 7;
     }
-    intact = same && touch_deep_stack() != 0;  // the pages come back, as zeros
+    intact = same;
+    back = resident_pages(touch_deep_stack());  // touched again, the pages come back
   });
   while (deep.load() == 0) {
     std::this_thread::yield();
@@ -298,6 +300,7 @@ TEST(Fiber, ALongWaitGivesBackTheStackBelowIt) {
   source.request_stop();
   engine.join();
   EXPECT_TRUE(intact.load());
+  EXPECT_EQ(back.load(), 8);
 }
 #endif
 
