@@ -36,7 +36,8 @@ commits() {
 # Each tool runs for its ramp allowance plus SECONDS; the window starts when
 # the server shows all CLIENTS of it connected, and a tool that has not
 # connected them all within the allowance fails the benchmark.
-ramp_allowance() { echo $((2 + $1 / 20)); }  # clients -> seconds
+ramp_allowance() { echo $((2 + $1 / 20)); }                    # clients -> seconds
+run_for() { echo $(($(ramp_allowance "$1") + seconds + 1)); }  # clients -> a tool's seconds
 
 connected() {  # application_name pattern (LIKE)
   "${run_as[@]}" "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -Atc \
@@ -69,13 +70,13 @@ window_tps() {  # clients pattern command...
 
 pgbench_tps() {  # clients
   window_tps "$1" pgbench "${run_as[@]}" "$bin/pgbench" -n -h "$dir" -p "$port" -U postgres \
-    -c "$1" -j 2 -T $(($(ramp_allowance "$1") + seconds + 1)) -f "$dir/tx.sql" postgres
+    -c "$1" -j 2 -T $(run_for "$1") -f "$dir/tx.sql" postgres
 }
 
 pgleak_tps() {  # clients
   local scenario="$dir/scoped-$1.json" report="$dir/report-$1.json"
   cat >"$scenario" <<EOF
-{"name": "saturation-$1", "duration": "$(($(ramp_allowance "$1") + seconds + 1))s",
+{"name": "saturation-$1", "duration": "$(run_for "$1")s",
  "sample_interval": "1s",
  "processes": [{"name": "app", "pool": {"pool_size": $1, "max_overflow": 0},
    "workers": [{"pattern": "scoped", "count": $1}]}]}
