@@ -11,8 +11,8 @@
 namespace pgleak::fiber {
 namespace {
 
-// A sleep this long gives its fiber's idle stack pages back: giving them
-// back (madvise) and touching them again cost microseconds.
+// A sleep this long gives its fiber's idle stack pages back: a give-back
+// (madvise, a TLB shootdown) and the pages' refaults are small beside it.
 constexpr auto kIdleSleep = std::chrono::seconds{1};
 
 struct WakeOnStop {
