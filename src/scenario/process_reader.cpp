@@ -26,8 +26,17 @@ void check_rate(ObjectReader& r, const std::string& key, double per_second, doub
   }
 }
 
+// A connect is the server's own work (a fork, authentication), which time
+// compression does not shorten: compressed below it, connect_timeout stops
+// being a safety net and becomes a retry storm of abandoned backends (23
+// workers at 10 s x 0.01 on a machine where a backend takes 20-50 ms to
+// start). Compression stops at libpq's own minimum, 2 s; a value written
+// below that is kept as written, and an uncompressed run is untouched.
+constexpr util::Micros kConnectTimeoutFloor = std::chrono::seconds{2};
+
 void read_connect(ObjectReader& r, ConnectArgs& args) {
   if (auto d = r.duration("connect_timeout", true)) {
+    d->applied = std::max(d->applied, std::min(d->nominal, kConnectTimeoutFloor));
     args.connect_timeout = d;
   }
   if (auto d = r.duration("statement_timeout")) {

@@ -55,6 +55,24 @@ TEST(ScenarioLoader, ProcessPoolOverridesOnlyWhatItNames) {
   EXPECT_EQ(s.duration.applied, 600ms);
 }
 
+// A connect is the server's real work, which compression cannot shorten:
+// connect_timeout is compressed no further than libpq's own minimum, 2 s.
+TEST(ScenarioLoader, CompressionStopsConnectTimeoutAtLibpqsMinimum) {
+  const auto at = [](const std::string& scale, const std::string& timeout) {
+    const auto s =
+        parse_ok(R"({"name": "x", "duration": "1m", "time_scale": )" + scale +
+                 R"(, "pool": {"connect": {"connect_timeout": ")" + timeout +
+                 R"("}}, "processes": [{"name": "a", "workers": [{"pattern": "scoped"}]}]})");
+    return *s.processes[0].pool.connect.connect_timeout;
+  };
+  EXPECT_EQ(at("0.01", "10s").nominal, 10s);
+  EXPECT_EQ(at("0.01", "10s").applied, 2s);         // not 100 ms
+  EXPECT_EQ(at("0.5", "10s").applied, 5s);          // above the floor: scaled as usual
+  EXPECT_EQ(at("0.01", "1500ms").applied, 1500ms);  // written below it: as written
+  EXPECT_EQ(at("1", "1500ms").applied, 1500ms);     // uncompressed: untouched
+  EXPECT_EQ(at("2", "10s").applied, 20s);
+}
+
 TEST(ScenarioLoader, TimeScaleFromCommandLineWins) {
   LoadOptions o;
   o.time_scale = 0.5;
