@@ -57,20 +57,24 @@ Candidate run_candidate(const scenario::Scenario& base, int pool_size, int max_o
   c.checkout_wait_p95_ms = summary.checkout_wait_ms.p95;
   c.pool_timeouts = summary.pool_timeouts;
   c.headroom = summary.connection_limit - summary.peak_total_connections;
+  // A run stopped early (say, by peak_connections at the start) measured its
+  // waits over the ramp alone, where every checkout waits for a connect:
+  // only what happened (a pool timeout, a dropped arrival) says too small.
+  const bool whole = result.status == record::RunStatus::kCompleted;
   // With a margin: the verdict calls a run undersized when 5 % of its
   // samples saw a checkout waiting; a setting within half of that passes
   // one run and fails the next.
   const bool waits =
-      result.series.taken > 0 &&
+      whole && result.series.taken > 0 &&
       static_cast<uint64_t>(summary.samples_with_waiters) * 40 >= result.series.taken;
-  c.too_small =
-      c.pool_timeouts > 0 || waits || verdict.diagnosis == analysis::Diagnosis::kUndersized;
+  c.too_small = c.pool_timeouts > 0 || waits ||
+                (whole && verdict.diagnosis == analysis::Diagnosis::kUndersized);
   for (const auto& t : verdict.thresholds) {
     if (!t.pass) {
       c.failed.push_back(threshold_text(t));
       const auto& m = t.expectation.metric;
-      c.too_small = c.too_small || m.rfind("checkout_wait_ms", 0) == 0 || m == "pool_timeouts" ||
-                    m == "dropped_arrivals";
+      c.too_small = c.too_small || (whole && m.rfind("checkout_wait_ms", 0) == 0) ||
+                    m == "pool_timeouts" || m == "dropped_arrivals";
     }
   }
   if (options.on_candidate) {
