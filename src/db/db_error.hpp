@@ -53,4 +53,13 @@ class DbError : public std::runtime_error {
   CodeSource source_;
 };
 
+// A connect cut short because the run (or its process) was stopping: not a
+// failure of the pool or the server, so pools do not count it and workers do
+// not report it. A DbError, so a caller that only knows DbError still sees a
+// connect that did not happen.
+class ConnectInterrupted : public DbError {
+ public:
+  ConnectInterrupted() : DbError("interrupted while connecting", "", true) {}
+};
+
 }  // namespace pgleak::db

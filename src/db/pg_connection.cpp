@@ -202,6 +202,9 @@ PgConnection::PgConnection(const ConnInfo& base, const SessionSettings& settings
                                 settings.connect_timeout.value_or(std::chrono::milliseconds{0}),
                                 stop, error);
   if (conn_ == nullptr) {
+    if (stop.stop_requested()) {
+      throw ConnectInterrupted{};
+    }
     // While connecting, a SQLSTATE is read from the refusal's text (53300,
     // 57P03, 08001), marked as classified.
     const auto state = sqlstate_from_message(error);

@@ -110,6 +110,10 @@ void MaintainedPool::open_in_background(std::function<void(Entry*)> opened) {
     auto entry = std::make_unique<Entry>();
     try {
       entry->conn = factory_.open(db::ConnectRequest{name});
+    } catch (const db::ConnectInterrupted&) {
+      std::lock_guard lock{mutex_};
+      --total_;  // the run is stopping: not a connect that failed, and none to retry
+      return;
     } catch (const std::exception&) {
       std::lock_guard lock{mutex_};
       ++ledger_.counters.connect_failures;
@@ -217,6 +221,10 @@ std::unique_ptr<MaintainedPool::Entry> MaintainedPool::open_for(const CheckoutRe
   auto entry = std::make_unique<Entry>();
   try {
     entry->conn = factory_.open(db::ConnectRequest{request.application_name});
+  } catch (const db::ConnectInterrupted&) {
+    std::lock_guard lock{mutex_};
+    --total_;  // the run is stopping: not a connect that failed
+    throw;
   } catch (...) {
     std::lock_guard lock{mutex_};
     --total_;

@@ -126,6 +126,8 @@ std::unique_ptr<QueuePool::Record> QueuePool::acquire_record(const CheckoutReque
 void QueuePool::connect(Record& record, const CheckoutRequest& request) {
   try {
     record.conn = factory_.open(db::ConnectRequest{request.application_name});
+  } catch (const db::ConnectInterrupted&) {
+    throw;  // the run is stopping: not a connect that failed
   } catch (...) {
     std::lock_guard lock{mutex_};
     ++ledger_.counters.connect_failures;

@@ -228,6 +228,8 @@ std::unique_ptr<db::Connection> WorkerContext::open_unpooled() {
     connect_failures_in_a_row_ = 0;
     process_.count_unpooled_connect();
     return conn;
+  } catch (const db::ConnectInterrupted&) {
+    return nullptr;  // the run is stopping: no attempt to count or report
   } catch (const db::DbError& e) {
     ++connect_failures_in_a_row_;
     process_.count_unpooled_connect();

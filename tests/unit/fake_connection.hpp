@@ -18,7 +18,8 @@ struct FakeServer {
   int next_pid = 1;
   int open = 0;
   bool refuse_connections = false;
-  std::vector<int> dead;  // pids whose backend was "terminated"
+  bool interrupt_connections = false;  // as if the run stopped while connecting
+  std::vector<int> dead;               // pids whose backend was "terminated"
 
   void note(const std::string& line) {
     std::lock_guard lock{mutex};
@@ -115,6 +116,9 @@ class FakeFactory final : public db::ConnectionFactory {
     int pid = 0;
     {
       std::lock_guard lock{server_.mutex};
+      if (server_.interrupt_connections) {
+        throw db::ConnectInterrupted{};
+      }
       if (server_.refuse_connections) {
         throw db::DbError("FATAL:  sorry, too many clients already", "53300", true);
       }

@@ -191,6 +191,27 @@ TEST(HikariModel, ARefusedPoolRetriesInTheBackgroundWhileTheClientWaits) {
   EXPECT_LE(p->stats().connect_failures, 4u);
 }
 
+// A connect the run's stop cut short is no failed connect (the pool's
+// slot is given back all the same): only kinds whose callers connect.
+TEST(PoolModels, AConnectCutShortByTheRunsStopIsNotCountedAsFailed) {
+  for (const json& settings : {json{{"kind", "sqlalchemy"}}, json{{"kind", "node_postgres"}},
+                               json{{"kind", "pgx"}, {"LazyConnect", true}}}) {
+    SCOPED_TRACE(settings.dump());
+    testing::FakeServer server;
+    testing::FakeFactory factory{server};
+    const auto sc = with_pool(settings);
+    auto p = pool::make_pool(sc.pool, 1.0, factory);
+    p->begin_life("app", std::chrono::steady_clock::now());
+    server.interrupt_connections = true;
+    EXPECT_THROW(p->checkout({"app", "w.0"}), db::ConnectInterrupted);
+    EXPECT_EQ(p->stats().connect_failures, 0u);
+    server.refuse_connections = true;
+    server.interrupt_connections = false;
+    EXPECT_THROW(p->checkout({"app", "w.0"}), db::DbError);
+    EXPECT_EQ(p->stats().connect_failures, 1u);  // a refusal still counts
+  }
+}
+
 TEST(PsycopgModel, OpensMinSizeAtStartAndReplacesABrokenConnectionOnReturn) {
   testing::FakeServer server;
   testing::FakeFactory factory{server};
