@@ -56,13 +56,13 @@ std::optional<double> metric_value(const nlohmann::json& summary, const std::str
 
 namespace {
 
-// HikariCP and psycopg_pool connect in the background and retry a refusal
-// on their own: their clients see only the wait.
+// HikariCP, psycopg_pool and pgx's health check connect in the background
+// and retry a refusal on their own: their clients see only the wait.
 std::optional<Finding> background_refusals(const Summary& s, const scenario::Scenario& sc) {
   std::string eager;
   for (const auto& p : sc.processes) {
     const auto& kind = scenario::kind_of(p.pool);
-    if (kind.threads > 0 && eager.find(kind.library) == std::string::npos) {
+    if (kind.connects_in_background && eager.find(kind.library) == std::string::npos) {
       eager += (eager.empty() ? "" : ", ") + std::string{kind.library};
     }
   }

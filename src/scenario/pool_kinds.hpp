@@ -55,6 +55,11 @@ struct PoolKind {
   // protocol themselves (JDBC, pgx, node-postgres) show it; libpq's
   // (psycopg2, psycopg) show a lost connection without one.
   bool shows_server_fatal = false;
+  // Whether the pool opens connections on its own threads and tries again
+  // when one fails, so a refusal reaches its clients only as a longer wait
+  // (HikariCP, psycopg_pool, pgx's health check); node-postgres and
+  // SQLAlchemy connect in the caller, who sees the error.
+  bool connects_in_background = false;
 };
 
 inline constexpr std::string_view kSqlAlchemyKind = "sqlalchemy";

@@ -106,6 +106,27 @@ TEST(Verdict, RefusalsAreServerLimitFirstWithOtherFindingsKept) {
   EXPECT_NE(v.findings[0].evidence.find("first at 1.5s"), std::string::npos);
 }
 
+// Failed connects that no client saw as a refusal are put down to a pool
+// that connects and retries in the background only for kinds that do:
+// node-postgres and SQLAlchemy connect in the caller.
+TEST(Verdict, BackgroundRefusalsAreFoundOnlyInPoolsThatConnectInTheBackground) {
+  for (const std::string kind :
+       {"sqlalchemy", "hikaricp", "psycopg_pool", "pgx", "node_postgres"}) {
+    SCOPED_TRACE(kind);
+    const auto sc = scenario::parse(
+        R"({"name": "s", "duration": "10m", "pool": {"kind": ")" + kind +
+            R"("}, "processes": [{"name": "p", "workers": [{"pattern": "scoped"}]}]})",
+        "synthetic.json", workload::PatternRegistry::builtin().catalog());
+    auto r = with_series([](int) { return 4; });
+    record::PoolOutcome p;
+    p.stats.connect_failures = 3;
+    r.pools.push_back(p);
+    const auto v = judged(r, sc);
+    const bool background = kind == "hikaricp" || kind == "psycopg_pool" || kind == "pgx";
+    EXPECT_EQ(v.diagnosis == Diagnosis::kServerLimit, background) << v.findings.size();
+  }
+}
+
 // A check that could not be made is never read as a pass: the leftover
 // count failed, and the verdict says so first.
 TEST(Verdict, ACleanupCheckThatCouldNotRunFailsTheVerdict) {
