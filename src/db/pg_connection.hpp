@@ -35,8 +35,9 @@ struct SessionSettings {
 class PgConnection final : public Connection {
  public:
   // Throws DbError when the server refuses or cannot be reached, and
-  // ConnectInterrupted when `stop` is requested while connecting. With `sockets`, the session's
-  // socket is registered there while it is open (a forced stop cuts it).
+  // ConnectInterrupted when `stop` is requested while connecting. With
+  // `sockets`, the session's socket is registered there while it is open (a
+  // forced stop cuts it).
   PgConnection(const ConnInfo& base, const SessionSettings& settings,
                const std::string& application_name, SocketRegistry* sockets = nullptr,
                std::stop_token stop = {});
