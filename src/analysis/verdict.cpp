@@ -59,14 +59,14 @@ namespace {
 // HikariCP, psycopg_pool and pgx's health check connect in the background
 // and retry a refusal on their own: their clients see only the wait.
 std::optional<Finding> background_refusals(const Summary& s, const scenario::Scenario& sc) {
-  std::string eager;
+  std::string libraries;
   for (const auto& p : sc.processes) {
     const auto& kind = scenario::kind_of(p.pool);
-    if (kind.connects_in_background && eager.find(kind.library) == std::string::npos) {
-      eager += (eager.empty() ? "" : ", ") + std::string{kind.library};
+    if (kind.connects_in_background && libraries.find(kind.library) == std::string::npos) {
+      libraries += (libraries.empty() ? "" : ", ") + std::string{kind.library};
     }
   }
-  if (s.connect_failures == 0 || eager.empty()) {
+  if (s.connect_failures == 0 || libraries.empty()) {
     return std::nullopt;
   }
   const auto logged =
@@ -77,7 +77,7 @@ std::optional<Finding> background_refusals(const Summary& s, const scenario::Sce
                   "the server log): {} retry a refused connect on their own, so the pools kept "
                   "knocking while their clients saw only pool timeouts ({}); peak {} connections "
                   "at {:.1f}s",
-                  s.connect_failures, logged, eager, s.pool_timeouts, s.peak_connections,
+                  s.connect_failures, logged, libraries, s.pool_timeouts, s.peak_connections,
                   s.peak_at_s)};
 }
 
