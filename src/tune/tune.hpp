@@ -10,7 +10,8 @@
 //     which must then pass everything else;
 //  2. how much of it pool_size keeps, by bisection;
 //  3. a second run of the result (a setting at the border may pass once by
-//     luck), or a step wider;
+//     luck), or wider: all pool_size at that capacity, one more, twice it,
+//     the widest;
 //  4. with per_process, each process's own smallest capacity, the others at
 //     the shared one, confirmed together by one more run;
 //  5. pool_timeout: four times the longest checkout wait of the runs at the

@@ -36,9 +36,9 @@ TEST(Tune, TheFixedIncidentPassesWithPoolsNoLargerThanItsOwn) {
   EXPECT_LE(capacity, 8);  // the scenario's own 3 + 5
   EXPECT_EQ(best.at("pool_timeouts"), 0);
   EXPECT_TRUE(best.at("confirmed").get<bool>());
-  // Bisected, not a grid: the widest, log2(20) for the capacity, as many for
-  // the split, and up to three to confirm.
-  EXPECT_LE(result.at("runs").get<int>(), 14);
+  // Bisected, not a grid: the widest, log2(20) for the capacity, log2 of
+  // that for the split, up to five to confirm and one for the timeout.
+  EXPECT_LE(result.at("runs").get<int>(), 16);
   EXPECT_EQ(result.at("runs").get<size_t>(), result.at("tried").size());
   for (const auto& c : result.at("tried")) {
     if (c.at("pool_timeouts").get<int>() > 0) {
