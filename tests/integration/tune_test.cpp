@@ -20,12 +20,19 @@ using namespace std::chrono_literals;
 
 const std::string kBinary = PGLEAK_BINARY;
 const std::string kScenarios = std::string{PGLEAK_SOURCE_DIR} + "/scenarios/";
+// The fixed incident is tuned at half its own compression. At its 0.01 a
+// pool_timeout is 100 ms and a request thinks 30 ms, while a backend on
+// these 2-core machines takes 13-16 ms to start, twice that with another busy
+// process beside it: there, with one busy loop on the machine, no setting
+// passed (the widest over its peak at the start, every other with waits of
+// 200 ms and more); at 0.02 the same machine tuned it to 2 + 2, waits of 2 ms.
+const std::string kGentler = "0.02";
 
 TEST(Tune, TheFixedIncidentPassesWithPoolsNoLargerThanItsOwn) {
   const ScratchDir scratch;
   const auto tuned = (scratch.path() / "tuned.json").string();
-  Subprocess tune{
-      {kBinary, "tune", kScenarios + "incident-after.json", "--json", "--write", tuned}};
+  Subprocess tune{{kBinary, "tune", kScenarios + "incident-after.json", "--time-scale", kGentler,
+                   "--json", "--write", tuned}};
   ASSERT_EQ(tune.wait_for(300s), 0) << tune.err() << tune.out();
   const auto result = json::parse(tune.out());
   const auto& best = result.at("best");
@@ -79,15 +86,16 @@ TEST(Tune, TheFixedIncidentPassesWithPoolsNoLargerThanItsOwn) {
 TEST(Tune, PerProcessPoolsAreNoLargerThanTheSharedOneAndConfirmedTogether) {
   const ScratchDir scratch;
   const auto tuned = (scratch.path() / "tuned.json").string();
-  Subprocess tune{{kBinary, "tune", kScenarios + "incident-after.json", "--per-process", "--json",
-                   "--write", tuned}};
-  ASSERT_EQ(tune.wait_for(300s), 0) << tune.err() << tune.out();
+  Subprocess tune{{kBinary, "tune", kScenarios + "incident-after.json", "--time-scale", kGentler,
+                   "--max-capacity", "8", "--per-process", "--json", "--write", tuned}};
+  // Up to the scenario's own capacity, 8, to keep it short: some 20 runs.
+  ASSERT_EQ(tune.wait_for(600s), 0) << tune.err() << tune.out();
   const auto result = json::parse(tune.out());
   const auto& best = result.at("best");
   ASSERT_TRUE(best.is_object()) << result.dump(2);
   EXPECT_TRUE(best.at("confirmed").get<bool>());
   const int shared = best.at("pool_size").get<int>() + best.at("max_overflow").get<int>();
-  EXPECT_LE(shared, 20);
+  EXPECT_LE(shared, 8);  // --max-capacity: the scenario's own 3 + 5
   std::ifstream in{tuned};
   const auto written = json::parse(in);
   for (const auto& [name, own] : best.at("processes").items()) {
