@@ -9,18 +9,6 @@
 namespace pgleak::testing {
 namespace {
 
-// Each sample of `model` equals the library's at the same moment or at the
-// sample before or after it (the libraries act on timers of their own).
-void agree_within_a_sample(const std::vector<int>& model, const std::vector<int>& real) {
-  ASSERT_EQ(model.size(), real.size());
-  for (size_t i = 0; i < model.size(); ++i) {
-    const bool near = model[i] == real[i] || (i > 0 && model[i] == real[i - 1]) ||
-                      (i + 1 < real.size() && model[i] == real[i + 1]);
-    EXPECT_TRUE(near) << "sample " << i << ": model " << ::testing::PrintToString(model)
-                      << ", library " << ::testing::PrintToString(real);
-  }
-}
-
 TEST_F(PoolKinds, PgxOpensMinConnsAtStartAndNodePostgresNothing) {
   PGLEAK_NEED(have_pgx_ && have_node_, "Go with pgx v4, and node-postgres");
   const auto pgx_real = pgx("fill", "px-fill-real");
@@ -163,11 +151,7 @@ TEST_F(PoolKinds, IdleConnectionsCloseOnEachLibrarysSchedule) {
         held.push_back(m.pool->checkout(as(c.app)));
       }
     }
-    std::vector<int> counts;
-    for (int i = 0; i < 10; ++i) {
-      std::this_thread::sleep_for(250ms);
-      counts.push_back(backends(c.app));
-    }
+    const auto counts = counts_on_grid(c.app, Clock::now(), 250ms, 10);
     const auto real_counts = c.real.get().at("counts").get<std::vector<int>>();
     EXPECT_EQ(counts.front(), 3);
     // Down to the floor. pgxpool's health check closes every connection idle
@@ -175,7 +159,7 @@ TEST_F(PoolKinds, IdleConnectionsCloseOnEachLibrarysSchedule) {
     // a sample may catch it at 0 (the real one did so once in a full run).
     EXPECT_LE(counts.back(), c.floor);
     EXPECT_LE(real_counts.back(), c.floor);
-    agree_within_a_sample(counts, real_counts);
+    steps_agree_within_a_sample(counts, real_counts, 3, c.floor);
   }
 }
 

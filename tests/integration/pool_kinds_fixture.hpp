@@ -102,6 +102,24 @@ class PoolKinds : public ::testing::Test {
                tx.quote(app) + (state.empty() ? "" : " AND state = " + tx.quote(state)))[0]
         .as<int>();
   }
+  // `n` counts of `app`'s backends on a fixed grid, one per `step` after
+  // `from`, over one admin connection: a count that takes a while to read
+  // must not shift the ones after it (the library's programs sample on the
+  // same grid from the same moment of their own).
+  std::vector<int> counts_on_grid(const std::string& app, Clock::time_point from,
+                                  Clock::duration step, int n) {
+    pqxx::connection admin{server_->superuser_conninfo().to_libpq()};
+    std::vector<int> counts;
+    for (int i = 0; i < n; ++i) {
+      std::this_thread::sleep_until(from + (i + 1) * step);
+      pqxx::nontransaction tx{admin};
+      counts.push_back(
+          tx.exec1("SELECT count(*)::int FROM pg_stat_activity WHERE application_name = " +
+                   tx.quote(app))[0]
+              .as<int>());
+    }
+    return counts;
+  }
   void terminate(int pid) {
     pqxx::connection admin{server_->superuser_conninfo().to_libpq()};
     pqxx::nontransaction tx{admin};
@@ -236,6 +254,28 @@ class PoolKinds : public ::testing::Test {
 inline int64_t millis_in(const std::string& message) {
   std::smatch m;
   return std::regex_search(message, m, std::regex{R"(after (\d+)ms)"}) ? std::stoll(m[1]) : -1;
+}
+
+// A pool closing idle connections, sampled on the same grid by the model and
+// by the library (counts_on_grid): for every level from `top - 1` down to
+// `floor`, the first sample at or below it is the same in both, or the one
+// beside it (each acts on timers of its own). Below the floor counts as the
+// floor: pgxpool's health check may close the last connection before it
+// opens one again, and a sample may catch it at 0.
+inline void steps_agree_within_a_sample(const std::vector<int>& model, const std::vector<int>& real,
+                                        int top, int floor) {
+  ASSERT_EQ(model.size(), real.size());
+  const auto first_at_or_below = [](const std::vector<int>& v, int level) {
+    return std::find_if(v.begin(), v.end(), [level](int n) { return n <= level; }) - v.begin();
+  };
+  for (int level = top - 1; level >= floor; --level) {
+    const auto m = first_at_or_below(model, level);
+    const auto r = first_at_or_below(real, level);
+    EXPECT_LT(m, std::ssize(model)) << "never down to " << level;
+    EXPECT_LE(std::abs(m - r), 1) << "down to " << level << ": model "
+                                  << ::testing::PrintToString(model) << ", library "
+                                  << ::testing::PrintToString(real);
+  }
 }
 
 }  // namespace pgleak::testing

@@ -30,6 +30,17 @@ func backends() int {
 	return n
 }
 
+// n counts of backends(), one per step after start: a count that takes a
+// while to read does not shift the ones after it.
+func onGrid(start time.Time, step time.Duration, n int) []int {
+	var counts []int
+	for i := 1; i <= n; i++ {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * step)))
+		counts = append(counts, backends())
+	}
+	return counts
+}
+
 func must(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -172,12 +183,7 @@ func idle() map[string]interface{} {
 	for _, c := range held {
 		c.Release()
 	}
-	var counts []int
-	for i := 0; i < 10; i++ {
-		time.Sleep(250 * time.Millisecond)
-		counts = append(counts, backends())
-	}
-	return map[string]interface{}{"counts": counts}
+	return map[string]interface{}{"counts": onGrid(time.Now(), 250*time.Millisecond, 10)}
 }
 
 func main() {

@@ -25,6 +25,16 @@ def backends():
     return row[0]
 
 
+def on_grid(start, step, n):
+    """n counts of backends(), one per step after start (a monotonic time): a
+    count that takes a while to read does not shift the ones after it."""
+    counts = []
+    for i in range(n):
+        time.sleep(max(0.0, start + (i + 1) * step - time.monotonic()))
+        counts.append(backends())
+    return counts
+
+
 def pool(**kwargs):
     return ConnectionPool(dsn, kwargs={"application_name": app}, **kwargs)
 
@@ -113,10 +123,7 @@ def shrink():
     grown = backends()
     for c in held:
         p.putconn(c)
-    counts = []
-    for _ in range(14):
-        time.sleep(0.25)
-        counts.append(backends())
+    counts = on_grid(time.monotonic(), 0.25, 14)
     p.close()
     return {"grown": grown, "counts": counts}
 

@@ -26,6 +26,17 @@ function pool(options) {
   return p;
 }
 
+// n counts of backends(), one per step (ms) after start (performance.now()):
+// a count that takes a while to read does not shift the ones after it.
+async function onGrid(start, step, n) {
+  const counts = [];
+  for (let i = 1; i <= n; i++) {
+    await sleep(Math.max(0, start + i * step - performance.now()));
+    counts.push(await backends());
+  }
+  return counts;
+}
+
 async function pid(client) {
   return (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
 }
@@ -123,11 +134,7 @@ const cases = {
     const p = pool({ max: 3, idleTimeoutMillis: 1000 });
     const held = [await p.connect(), await p.connect(), await p.connect()];
     held.forEach((c) => c.release());
-    const counts = [];
-    for (let i = 0; i < 10; i++) {
-      await sleep(250);
-      counts.push(await backends());
-    }
+    const counts = await onGrid(performance.now(), 250, 10);
     await p.end();
     return { counts };
   },
