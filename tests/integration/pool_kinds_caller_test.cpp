@@ -36,9 +36,8 @@ TEST_F(PoolKinds, PgxAndNodePostgresTimeOutInTheirOwnWords) {
     auto b = m.pool->checkout(as(app));
     const auto [message, waited] = time_out(*m.pool, app);
     EXPECT_EQ(message, real.at("message").get<std::string>());
-    EXPECT_NEAR(static_cast<double>(waited.count()),
-                static_cast<double>(real.at("waited_ms").get<int64_t>()), 50.0);
-    EXPECT_GE(waited, 500ms);
+    waited_its_timeout(waited.count(), 500);
+    waited_its_timeout(real.at("waited_ms").get<int64_t>(), 500);
   }
 }
 
@@ -251,9 +250,13 @@ TEST_F(PoolKinds, AnEagerPoolFillsAgainInEachLifeOfItsProcess) {
                     {"pattern": "scoped", "count": 2, "think_time": "100ms"}]}]})";
     const auto report = (scratch_->path() / "lives-report.json").string();
     Subprocess run{{kBinary, "run", file, "--report", report, "--quiet"}};
-    ASSERT_EQ(run.wait_for(120s), 0) << run.err();
+    // Whatever the verdict: each new life's workers wait for its first
+    // connects, and a machine that stalls then for 400 ms (seen, with other
+    // work beside it) puts waiters in 5 % of these 40 samples: undersized.
+    ASSERT_LE(run.wait_for(120s), 1) << run.err();
     std::ifstream in{report};
     const auto r = json::parse(in);
+    EXPECT_EQ(r.at("run").at("status"), "completed");
     EXPECT_EQ(r.at("summary").at("process_restarts").get<int>(), 2);
     EXPECT_GE(r.at("summary").at("peak_connections"), 3);
     // Down to none at each crash, back to 3 or more in each new life.

@@ -250,6 +250,15 @@ class PoolKinds : public ::testing::Test {
   static inline bool have_node_ = false;
 };
 
+// A wait that ended at its timeout, measured by the model or by the
+// library: not before it, and no later than a late wake-up on a busy machine
+// (50 ms late was seen on either side, so the two are not held to each
+// other).
+inline void waited_its_timeout(int64_t waited_ms, int64_t timeout_ms) {
+  EXPECT_GE(waited_ms, timeout_ms - 10);
+  EXPECT_LE(waited_ms, timeout_ms + 500);
+}
+
 // The number in "... after 517ms." (HikariCP), or -1.
 inline int64_t millis_in(const std::string& message) {
   std::smatch m;
