@@ -96,6 +96,10 @@ class PoolKinds : public ::testing::Test {
   // `app`'s backends (in `state`, when given).
   int backends(const std::string& app, const std::string& state = {}) {
     pqxx::connection admin{server_->superuser_conninfo().to_libpq()};
+    return backends_over(admin, app, state);
+  }
+  static int backends_over(pqxx::connection& admin, const std::string& app,
+                           const std::string& state = {}) {
     pqxx::nontransaction tx{admin};
     return tx
         .exec1("SELECT count(*)::int FROM pg_stat_activity WHERE application_name = " +
@@ -112,11 +116,7 @@ class PoolKinds : public ::testing::Test {
     std::vector<int> counts;
     for (int i = 0; i < n; ++i) {
       std::this_thread::sleep_until(from + (i + 1) * step);
-      pqxx::nontransaction tx{admin};
-      counts.push_back(
-          tx.exec1("SELECT count(*)::int FROM pg_stat_activity WHERE application_name = " +
-                   tx.quote(app))[0]
-              .as<int>());
+      counts.push_back(backends_over(admin, app));
     }
     return counts;
   }
