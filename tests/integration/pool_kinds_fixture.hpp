@@ -252,8 +252,8 @@ class PoolKinds : public ::testing::Test {
 
 // A wait that ended at its timeout, measured by the model or by the
 // library: not before it, and no later than a late wake-up on a busy machine
-// (50 ms late was seen on either side, so the two are not held to each
-// other).
+// (once, in a full run beside busy loops, the two differed by more than
+// 50 ms, so they are not held to each other).
 inline void waited_its_timeout(int64_t waited_ms, int64_t timeout_ms) {
   EXPECT_GE(waited_ms, timeout_ms - 10);
   EXPECT_LE(waited_ms, timeout_ms + 500);
