@@ -1,8 +1,9 @@
 # Sourced by the benchmark scripts: a private PostgreSQL 15 cluster on a unix
 # socket only (no TCP), run as postgres when root, stopped and removed on
-# every exit. Call start_server MAX_CONNECTIONS [LISTEN_ADDRESS] (TCP on that
-# address too, for a benchmark that needs it); it sets dir, port, dsn, run_as
-# (the prefix that runs a command as the cluster's owner) and bin.
+# every exit. Call start_server MAX_CONNECTIONS [LISTEN_ADDRESS [SETTINGS]]
+# (TCP on that address too, for a benchmark that needs it; SETTINGS: more
+# "-c name=value" for the server); it sets dir, port, dsn, run_as (the prefix
+# that runs a command as the cluster's owner) and bin.
 bin=/usr/lib/postgresql/15/bin
 
 start_server() {
@@ -16,7 +17,7 @@ start_server() {
   "${run_as[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
   port=$((20000 + RANDOM % 20000))
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/log" \
-    -o "-c listen_addresses=${2:-} -k $dir -p $port -c max_connections=$1 -c fsync=off" start >/dev/null
+    -o "-c listen_addresses=${2:-} -k $dir -p $port -c max_connections=$1 -c fsync=off ${3:-}" start >/dev/null
   dsn="host=$dir port=$port user=postgres dbname=postgres"
 }
 
