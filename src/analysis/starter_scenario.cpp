@@ -81,11 +81,27 @@ json process_for(const AppDiagnosis& a, const std::string& name, double span) {
           {"workers", workers}};
 }
 
+// How long a replay takes to start every replica of the duplicated
+// applications, start_interval apart. The capture saw them all open at once
+// for the whole of its span (it may have begun long after they started), so
+// the replay lasts this long and then the span.
+double replicas_ramp_s(const CaptureDiagnosis& d) {
+  double ramp = 0;
+  for (const auto& a : d.apps) {
+    if (a.peak > 0 && a.duplicates() && std::isfinite(a.group_gap_s)) {
+      ramp = std::max(ramp, (a.start_groups - 1) * std::max(a.group_gap_s, 0.0));
+    }
+  }
+  return std::min(ramp, 3.2e7);  // a year: a capture is a file anyone may have written
+}
+
 std::string description_of(const CaptureDiagnosis& d) {
   std::string text = fmt::format(
       "Diagnosed from a capture of {:.0f}s ({} snapshots) of PostgreSQL {} with "
       "max_connections {}. Inferred: one process per application (replicas where its "
-      "connections opened in groups), pool sizes from the connections each held at its peak, "
+      "connections opened in groups, each started as far after the last as they were; the "
+      "replay lasts as long as the capture once all have started), pool sizes from the "
+      "connections each held at its peak, "
       "sessions held idle in transaction from when they began. Assumed: SQLAlchemy's QueuePool "
       "with max_overflow 0; the held sessions are sessions used outside a loop and never "
       "committed (outside_loop); the rest of each application's connections are opened "
@@ -112,7 +128,7 @@ std::string identifier_for(const std::string& text, std::map<std::string, int>& 
 
 StarterScenario starter_scenario(const CaptureDiagnosis& d, const std::string& name) {
   StarterScenario out;
-  const double span = std::max(10.0, std::ceil(d.span_s));
+  const double span = std::max(10.0, std::ceil(d.span_s + replicas_ramp_s(d)));
   const double time_scale = std::min(1.0, kReplaySeconds / span);
   const auto applied_ms = span * time_scale * 1000;
   std::map<std::string, int> taken;

@@ -262,9 +262,13 @@ TEST(CaptureDiagnosis, NamesEachApplicationsLeakAndTheHealthyOne) {
                                   workload::PatternRegistry::builtin().catalog());
   ASSERT_EQ(sc.processes.size(), 3u);
   EXPECT_EQ(starter.process_of.at("router"), "router");
+  // The replay starts the three routers 2 s apart and then lasts the
+  // capture's 19 s: they were all open before the capture began.
+  EXPECT_EQ(sc.duration.nominal, std::chrono::seconds{23});
   for (const auto& p : sc.processes) {
     if (p.name == "router") {
       EXPECT_EQ(p.replicas, 3);
+      EXPECT_EQ(p.start_interval.nominal, std::chrono::seconds{2});
       EXPECT_EQ(p.pool.pool_size, 2);
     } else if (p.name == "billing") {
       EXPECT_EQ(p.pool.pool_size, 3);
