@@ -31,14 +31,14 @@ struct WorkerEngine {
   }
   std::string name() const { return kind == Kind::kFibers ? "fibers" : "threads"; }
   // kFibers: the event-loop threads for `workers`. Unless given, one per
-  // core; but a run of a few workers (at most four per core) gets a loop
-  // each, which measured faster with few clients (docs/ENGINE.md).
+  // core; but a run of a few workers (at most two per core) gets a loop
+  // each, which measured faster with that few clients (docs/ENGINE.md).
   int loops_for(int64_t workers) const {
     if (threads > 0) {
       return threads;
     }
     const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-    return workers <= 4 * cores ? static_cast<int>(std::max<int64_t>(1, workers)) : cores;
+    return workers <= 2 * cores ? static_cast<int>(std::max<int64_t>(1, workers)) : cores;
   }
   bool fibers() const { return kind == Kind::kFibers; }
 };
