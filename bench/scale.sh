@@ -60,8 +60,7 @@ EOF
 # The held fleet's 1,000 backends may still be exiting: the run starts once
 # the server has no other client (at most 60 s), so that no holder is refused.
 for _ in $(seq 1 600); do
-  others=$("${run_as[@]}" "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -Atc \
-    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
+  others=$(server_sql "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
   [ "$others" = 0 ] && break
   sleep 0.1
 done

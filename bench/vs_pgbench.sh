@@ -21,8 +21,7 @@ require_pgleak vs_pgbench
 # shellcheck source=bench/lib/server.sh
 source bench/lib/server.sh
 start_server 300 "" "-c shared_preload_libraries=pg_stat_statements"
-"${run_as[@]}" "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qAtc \
-  "CREATE EXTENSION pg_stat_statements"
+server_sql "CREATE EXTENSION pg_stat_statements"
 
 printf 'BEGIN;\nSELECT 1;\nCOMMIT;\n' >"$dir/tx.sql"
 chmod 644 "$dir/tx.sql"
@@ -33,8 +32,7 @@ chmod 644 "$dir/tx.sql"
 # 1-second reading moved by 2 for seconds on end, then by 125k at the end),
 # while pg_stat_statements counts each statement as it finishes.
 commits() {
-  "${run_as[@]}" "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -Atc \
-    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ~* '^\\s*commit\\s*;?\\s*\$'"
+  server_sql "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ~* '^\\s*commit\\s*;?\\s*\$'"
 }
 
 # Each tool runs for its ramp allowance plus SECONDS; the window starts when
@@ -44,8 +42,7 @@ ramp_allowance() { echo $((2 + $1 / 20)); }                    # clients -> seco
 run_for() { echo $(($(ramp_allowance "$1") + seconds + 1)); }  # clients -> a tool's seconds
 
 connected() {  # application_name pattern (LIKE)
-  "${run_as[@]}" "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -Atc \
-    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '$1'"
+  server_sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '$1'"
 }
 
 # Runs the command given (in the background), waits until CLIENTS of its

@@ -3,7 +3,8 @@
 # every exit. Call start_server MAX_CONNECTIONS [LISTEN_ADDRESS [SETTINGS]]
 # (TCP on that address too, for a benchmark that needs it; SETTINGS: more
 # "-c name=value" for the server); it sets dir, port, dsn, run_as (the prefix
-# that runs a command as the cluster's owner) and bin.
+# that runs a command as the cluster's owner) and bin; server_sql SQL prints
+# the answer to SQL, unaligned, one row per line.
 bin=/usr/lib/postgresql/15/bin
 
 start_server() {
@@ -19,6 +20,10 @@ start_server() {
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/log" \
     -o "-c listen_addresses=${2:-} -k $dir -p $port -c max_connections=$1 -c fsync=off ${3:-}" start >/dev/null
   dsn="host=$dir port=$port user=postgres dbname=postgres"
+}
+
+server_sql() {  # SQL
+  "${run_as[@]}" "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qAtc "$1"
 }
 
 stop_server() {
