@@ -46,8 +46,10 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err,
   util::interrupt_writes_on(signals.token());
   CLI::App app{
       "pgleak: reproduce PostgreSQL connection leaks and validate pool settings.\n"
-      "Scenario files describe simulated processes, each with a SQLAlchemy-style QueuePool,\n"
+      "Scenario files describe simulated processes, each with its own connection pool\n"
+      "(SQLAlchemy's QueuePool, HikariCP, psycopg_pool, pgx or node-postgres: pgleak list),\n"
       "whose workers use leaky or scoped session patterns against a real PostgreSQL.\n"
+      "Starting from a live server instead: pgleak monitor --record, then pgleak diagnose.\n"
       "pgleak samples pg_stat_activity, records pool behaviour and server errors by SQLSTATE,\n"
       "and writes a JSON report with a verdict.\n\n"
       "Exit codes: 0 passed, 1 verdict failed, 2 bad usage or invalid scenario,\n"
