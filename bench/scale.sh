@@ -22,6 +22,7 @@ cd "$(dirname "$0")/.."
 n="${1:-1000}"
 seconds="${2:-30}"
 rounds="${RAMP_ROUNDS:-3}"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "scale: RAMP_ROUNDS must be a positive whole number" >&2; exit 2; }
 # shellcheck source=bench/lib/common.sh
 source bench/lib/common.sh
 require_pgleak scale
@@ -126,10 +127,10 @@ r = json.load(open(report))
 samples = tl.samples(timeline)
 lags = [s["lag_ms"] for s in samples]
 sampler = r["sampler"]
-# A round whose pgleak never had all open has no ramp (nan), and its ratio
-# sorts as the worst.
+# A round whose pgleak never had all open has no ramp (nan): its ratio
+# counts as the worst.
 ratios = [float(a) / float(b) for a, b in zip(ramps.split(), pgbench_ramps.split())]
-ratio_ramp = statistics.median(sorted(ratios, key=lambda x: math.inf if math.isnan(x) else x))
+ratio_ramp = statistics.median([math.inf if math.isnan(x) else x for x in ratios])
 ratio_rss = int(pgleak_rss) / int(pgbench_rss)
 print(f"ramp: pgleak {ramps} ms to {n} open (first full sample), pgbench {pgbench_ramps} ms: "
       f"{', '.join(f'{x:.2f}' for x in ratios)}; median {ratio_ramp:.2f}")
