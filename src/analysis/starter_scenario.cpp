@@ -59,13 +59,20 @@ json held_groups(const AppDiagnosis& a, double span) {
   return groups;
 }
 
+// The time between the starts of a duplicated application's replicas: the
+// capture's median gap between its groups, at most a year (a capture is a
+// file anyone may have written).
+double start_interval_s(const AppDiagnosis& a) {
+  return std::isfinite(a.group_gap_s) ? std::clamp(a.group_gap_s, 0.0, 3.2e7) : 0.0;
+}
+
 json process_for(const AppDiagnosis& a, const std::string& name, double span) {
   if (a.duplicates()) {
     return {{"name", name},
             {"description", fmt::format("{}: {} processes of {} pooled connections", a.application,
                                         a.start_groups, a.group_size)},
             {"replicas", a.start_groups},
-            {"start_interval", seconds(a.group_gap_s)},
+            {"start_interval", seconds(start_interval_s(a))},
             {"pool", {{"pool_size", a.group_size}, {"max_overflow", 0}}},
             {"workers", json::array({idle_connections(a.group_size)})}};
   }
@@ -88,11 +95,11 @@ json process_for(const AppDiagnosis& a, const std::string& name, double span) {
 double replicas_ramp_s(const CaptureDiagnosis& d) {
   double ramp = 0;
   for (const auto& a : d.apps) {
-    if (a.peak > 0 && a.duplicates() && std::isfinite(a.group_gap_s)) {
-      ramp = std::max(ramp, (a.start_groups - 1) * std::max(a.group_gap_s, 0.0));
+    if (a.peak > 0 && a.duplicates()) {
+      ramp = std::max(ramp, (a.start_groups - 1) * start_interval_s(a));
     }
   }
-  return std::min(ramp, 3.2e7);  // a year: a capture is a file anyone may have written
+  return std::min(ramp, 3.2e7);
 }
 
 std::string description_of(const CaptureDiagnosis& d) {
