@@ -33,4 +33,8 @@ Event event_from_json(const nlohmann::json& event);
 // side file (record::SideFile). Bytes that are not UTF-8 become U+FFFD.
 std::string json_line(nlohmann::json document, const char* type);
 
+// json_line(sample_json(sample), "sample"), the same bytes, written without
+// building the document (sample_line.cpp): the sampler writes one per sample.
+std::string sample_line(const Sample& sample);
+
 }  // namespace pgleak::record

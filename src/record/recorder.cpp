@@ -46,7 +46,7 @@ void Recorder::add_event(Event event) {
 
 void Recorder::add_sample(Sample sample) {
   if (side_file_ != nullptr) {
-    side_file_->append(json_line(sample_json(sample), "sample"));
+    side_file_->append(sample_line(sample));
   }
   std::lock_guard lock{mutex_};
   series_.add(std::move(sample));

@@ -173,6 +173,39 @@ TEST(FoldSample, ASmallSampleIsLeftAsItIs) {
   EXPECT_FALSE(sample_json(s).contains("folded"));
 }
 
+// record::sample_line writes by hand what json_line(sample_json(s)) builds:
+// the same bytes, for every member and for strings a server or a scenario
+// could make awkward.
+TEST(SampleLine, IsTheDocumentsLineByteForByte) {
+  std::vector<Sample> samples;
+  samples.push_back(Sample{});  // all empty, zeros
+  Sample s = sample_at(7, 3);
+  s.t_s = 1e-7;
+  s.lag_ms = 123456789.125;
+  s.by_application["quote\" back\\ tab\t nl\n"] = 1;
+  s.by_application[std::string{"bad \xff\xfe utf8 \x01"}] = 2;
+  s.by_application["caf\xc3\xa9"] = -4;
+  s.by_process["web"] = 3;
+  s.pools.push_back({"web", 0, 1, 2, 3, 4, 5});
+  s.pools.push_back({"web", 1, 0, 0, 0, 0, 0});
+  s.pools.push_back({"\x1f\"odd\\", 0, 9, 8, 7, 6, 5});
+  s.pools.push_back({"web", 2, 1, 1, 1, 1, 1});
+  samples.push_back(s);
+  Sample folded = s;
+  folded.folded = true;
+  folded.pools = {{"jobs", -1, 40, 80, 0, 20, 120, 40}};
+  folded.pgbouncer = PgBouncerSample{1, 2, 3, 4, 5, 6, 0.1, 18446744073709551615ULL, 42, 1e300};
+  samples.push_back(folded);
+  Sample whole = s;
+  whole.t_s = 3.0;
+  whole.lag_ms = 0.0;
+  whole.pgbouncer = PgBouncerSample{};
+  samples.push_back(whole);
+  for (const auto& sample : samples) {
+    EXPECT_EQ(sample_line(sample), json_line(sample_json(sample), "sample"));
+  }
+}
+
 std::vector<nlohmann::json> read_lines(const fs::path& path) {
   return test_support::timeline_lines(path);
 }
