@@ -1,14 +1,62 @@
 #include "record/record_json.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdint>
+#include <iterator>
 #include <limits>
+#include <string_view>
 
 namespace pgleak::record {
 
 using nlohmann::json;
 
+namespace {
+
+// Every member of a sample's JSON, with "pools" empty: sample_json fills it
+// as a document, sample_line as text.
+json sample_json_without_pools(const Sample& sample) {
+  json out = {{"t_s", sample.t_s},
+              {"total", sample.total},
+              {"own", sample.own},
+              {"by_state", sample.by_state},
+              {"by_application", sample.by_application},
+              {"by_process", sample.by_process},
+              {"pools", json::array()},
+              {"lag_ms", sample.lag_ms}};
+  if (sample.pgbouncer) {
+    const auto& b = *sample.pgbouncer;
+    out["pgbouncer"] = {{"cl_active", b.cl_active},     {"cl_waiting", b.cl_waiting},
+                        {"sv_active", b.sv_active},     {"sv_idle", b.sv_idle},
+                        {"sv_used", b.sv_used},         {"sv_login", b.sv_login},
+                        {"maxwait_ms", b.maxwait_ms},   {"xact_count", b.xact_count},
+                        {"query_count", b.query_count}, {"wait_time_ms", b.wait_time_ms}};
+  }
+  if (sample.folded) {
+    out["folded"] = true;
+  }
+  return out;
+}
+
+// A pool's JSON as sample_json has it (members by name, as nlohmann's
+// std::map orders them); `process` already escaped.
+void put_pool_text(std::string& out, const PoolSample& p, const std::string& process) {
+  fmt::format_to(std::back_inserter(out),
+                 R"({{"checked_out":{},"idle":{},"open":{},"overflow":{},"process":{})",
+                 p.checked_out, p.idle, p.open, p.overflow, process);
+  if (p.replica < 0) {
+    fmt::format_to(std::back_inserter(out), R"(,"replicas":{})", p.replicas);
+  } else {
+    fmt::format_to(std::back_inserter(out), R"(,"replica":{})", p.replica);
+  }
+  fmt::format_to(std::back_inserter(out), R"(,"waiting":{}}})", p.waiting);
+}
+
+}  // namespace
+
 json sample_json(const Sample& sample) {
-  json pools = json::array();
+  json out = sample_json_without_pools(sample);
+  json& pools = out["pools"];
   for (const auto& p : sample.pools) {
     json pool = {{"process", p.process}};
     if (p.replica < 0) {
@@ -23,26 +71,32 @@ json sample_json(const Sample& sample) {
     pool["open"] = p.open;
     pools.push_back(std::move(pool));
   }
-  json out = {{"t_s", sample.t_s},
-              {"total", sample.total},
-              {"own", sample.own},
-              {"by_state", sample.by_state},
-              {"by_application", sample.by_application},
-              {"by_process", sample.by_process},
-              {"pools", std::move(pools)},
-              {"lag_ms", sample.lag_ms}};
-  if (sample.pgbouncer) {
-    const auto& b = *sample.pgbouncer;
-    out["pgbouncer"] = {{"cl_active", b.cl_active},     {"cl_waiting", b.cl_waiting},
-                        {"sv_active", b.sv_active},     {"sv_idle", b.sv_idle},
-                        {"sv_used", b.sv_used},         {"sv_login", b.sv_login},
-                        {"maxwait_ms", b.maxwait_ms},   {"xact_count", b.xact_count},
-                        {"query_count", b.query_count}, {"wait_time_ms", b.wait_time_ms}};
-  }
-  if (sample.folded) {
-    out["folded"] = true;
-  }
   return out;
+}
+
+std::string sample_line(const Sample& sample) {
+  std::string line = json_line(sample_json_without_pools(sample), "sample");
+  // Every quote inside a dumped string is escaped, so an unescaped
+  // "pools":[] can only be that member; the pools go in before its "]".
+  static constexpr std::string_view kEmpty = R"("pools":[])";
+  const auto at = line.rfind(kEmpty) + kEmpty.size() - 1;
+  std::string pools;
+  pools.reserve(sample.pools.size() * 96);
+  // A process's replicas come together and share its name: escaped once.
+  const std::string* name = nullptr;
+  std::string escaped;
+  for (const auto& p : sample.pools) {
+    if (name == nullptr || *name != p.process) {
+      escaped = json(p.process).dump(-1, ' ', false, json::error_handler_t::replace);
+      name = &p.process;
+    }
+    if (!pools.empty()) {
+      pools += ',';
+    }
+    put_pool_text(pools, p, escaped);
+  }
+  line.insert(at, pools);
+  return line;
 }
 
 json event_json(const Event& e) {

@@ -33,8 +33,10 @@ Event event_from_json(const nlohmann::json& event);
 // side file (record::SideFile). Bytes that are not UTF-8 become U+FFFD.
 std::string json_line(nlohmann::json document, const char* type);
 
-// json_line(sample_json(sample), "sample"), the same bytes, written without
-// building the document (sample_line.cpp): the sampler writes one per sample.
+// json_line(sample_json(sample), "sample"), the same bytes, with the pools
+// written as text rather than as a document: the sampler writes one line per
+// sample, and at 20 Hz with 1,000 pools their documents (an object and seven
+// members each, built and freed) cost pgleak 0.5-0.7 s of CPU per 15-s ramp.
 std::string sample_line(const Sample& sample);
 
 }  // namespace pgleak::record
