@@ -19,7 +19,9 @@ namespace pgleak::probe {
 // Samples pg_stat_activity on its own connection every interval, on a fixed
 // schedule (deadline += interval), and hands each Sample to the recorder with
 // the pools' stats. It is the instrument: a tick it could not take in time is
-// counted as missed, never silently shifted.
+// counted as missed, never silently shifted. A sample's t_s is when its tick
+// asked (the pools are read at that moment, and the server's snapshot is
+// taken as the query starts), not when the server's answer arrived.
 //
 // Thread-safety: start(), finish() and stop() from the owning thread; the sampling runs on
 // a thread of its own; counters are read after stop().
