@@ -166,11 +166,20 @@ void fiber_entry() {
   std::abort();
 }
 
-Loop::Loop(std::size_t stack_bytes) : stack_bytes_(stack_bytes) {
-  wakeup_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wakeup_ < 0) {
+namespace {
+
+int make_eventfd() {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) {
     fail("eventfd");
   }
+  return fd;
+}
+
+}  // namespace
+
+Loop::Loop(std::size_t stack_bytes, std::size_t epoll_above)
+    : stack_bytes_(stack_bytes), wakeup_(make_eventfd()), poller_(wakeup_, epoll_above) {
   thread_ = std::thread{[this] { run(); }};
 }
 
@@ -295,7 +304,7 @@ void Loop::to_main(Fiber& f, void** fake_stack) {
 
 void Loop::watch(Fiber& f, uint32_t seq, int fd, short events) {
   f.io_revents = 0;
-  io_.push_back({fd, events, &f, seq});
+  poller_.watch(f, seq, fd, events);
 }
 
 void Loop::resume(Fiber& f) {
@@ -399,29 +408,8 @@ void Loop::wait_for_events() {
       ts.tv_nsec = static_cast<long>(ns % 1000000000);
     }
   }
-  // The sockets still waited on (a wait its timer or a stop ended is dropped).
-  std::erase_if(
-      io_, [](const IoWait& w) { return w.fiber->armed.load(std::memory_order_relaxed) != w.seq; });
-  polls_.resize(io_.size() + 1);
-  polls_[0] = {wakeup_, POLLIN, 0};
-  for (std::size_t i = 0; i < io_.size(); ++i) {
-    polls_[i + 1] = {io_[i].fd, io_[i].events, 0};
-  }
-  const int n = ::ppoll(polls_.data(), polls_.size(), timeout, nullptr);
+  poller_.wait(timeout);
   sleeping_.store(false);
-  if (n <= 0) {
-    return;
-  }
-  if (polls_[0].revents != 0) {
-    uint64_t count = 0;
-    [[maybe_unused]] const auto r = ::read(wakeup_, &count, sizeof count);
-  }
-  for (std::size_t i = 0; i < io_.size(); ++i) {
-    if (polls_[i + 1].revents != 0) {
-      io_[i].fiber->io_revents = polls_[i + 1].revents;
-      wake(*io_[i].fiber, io_[i].seq);  // and dropped at the next look
-    }
-  }
 }
 
 void Loop::run() {
@@ -455,7 +443,7 @@ Engine::Engine(EngineOptions options) : stack_bytes_(options.stack_bytes) {
     n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   }
   for (int i = 0; i < n; ++i) {
-    loops_.push_back(std::make_unique<Loop>(stack_bytes_));
+    loops_.push_back(std::make_unique<Loop>(stack_bytes_, options.epoll_above));
   }
 }
 
@@ -485,6 +473,14 @@ long Engine::live() const {
   long n = 0;
   for (const auto& l : loops_) {
     n += l->live();
+  }
+  return n;
+}
+
+uint64_t Engine::epoll_waits() const {
+  uint64_t n = 0;
+  for (const auto& l : loops_) {
+    n += l->epoll_waits();
   }
   return n;
 }

@@ -1,9 +1,10 @@
 #pragma once
 
 // The event-driven engine's core (docs/ENGINE.md): a few threads, each an
-// event loop (ppoll, a timer heap, a run queue) that runs many fibers. A
-// fiber is a function with a stack of its own; where a thread would block
-// (a pool's queue, a sleep, a socket) it suspends, and its loop runs another.
+// event loop (ppoll or epoll, a timer heap, a run queue) that runs many
+// fibers. A fiber is a function with a stack of its own; where a thread would
+// block (a pool's queue, a sleep, a socket) it suspends, and its loop runs
+// another.
 //
 // Simulated workers run on fibers so that the code of a pattern, a `steps`
 // flow, a session and a pool is the same code under either engine: every
@@ -17,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -34,6 +36,10 @@ struct EngineOptions {
   int threads = 0;  // 0: one per core
   std::size_t stack_bytes =
       256 << 10;  // mapped, with a guard page; only what is touched is resident
+  // Socket waits per loop looked at with one ppoll(2) before the rest go
+  // through an epoll set (poller.hpp). At 64, a loop of 32 clients (64
+  // clients on two cores) never registers anything.
+  std::size_t epoll_above = 64;
 };
 
 class Engine {
@@ -55,6 +61,8 @@ class Engine {
   int threads() const { return static_cast<int>(loops_.size()); }
   // Fibers spawned and not yet ended.
   long live() const;
+  // Socket waits that went through a loop's epoll set (EngineOptions::epoll_above).
+  uint64_t epoll_waits() const;
 
  private:
   std::vector<std::unique_ptr<Loop>> loops_;

@@ -1,11 +1,10 @@
 #pragma once
 
-// The inside of the engine (fiber.hpp), shared by fiber.cpp and sync.cpp
-// only: a fiber's record and one thread's loop. A loop waits as pgbench's
-// threads do: one ppoll(2) over the sockets its fibers wait on (and an
-// eventfd that other threads wake it with), with the nearest timer as its
-// timeout; nothing is registered, so nothing goes stale when libpq closes
-// and reuses a descriptor.
+// The inside of the engine (fiber.hpp), shared by fiber.cpp, poller.cpp and
+// sync.cpp only: a fiber's record and one thread's loop. A loop waits as
+// pgbench's threads do: one ppoll(2) over the sockets its fibers wait on (and
+// an eventfd that other threads wake it with), with the nearest timer as its
+// timeout; past a few dozen sockets, through an epoll set (poller.hpp).
 
 #include <poll.h>
 #include <ucontext.h>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "fiber/fiber.hpp"
+#include "fiber/poller.hpp"
 
 namespace pgleak::fiber {
 
@@ -61,7 +61,8 @@ struct Fiber {
 
 class Loop {
  public:
-  explicit Loop(std::size_t stack_bytes);
+  // `epoll_above`: see Poller.
+  Loop(std::size_t stack_bytes, std::size_t epoll_above);
   ~Loop();
 
   // The fiber running on this thread, or nullptr.
@@ -74,6 +75,7 @@ class Loop {
   void close();
   void join();
   long live() const { return live_.load(std::memory_order_relaxed); }
+  uint64_t epoll_waits() const { return poller_.registered(); }
 
   // --- called on a fiber of this loop ---
   // Begins a wait: its number, armed.
@@ -82,7 +84,7 @@ class Loop {
   // `idle`: a long wait, for which the loop gives back (MADV_DONTNEED) the
   // pages of the fiber's stack below where it waits.
   void suspend(Fiber& f, uint32_t seq, const Clock::time_point* deadline, bool idle = false);
-  // Adds the socket to what the loop's next poll(2) looks at, for the wait `seq`.
+  // Adds the socket to what the loop's next wait looks at, for the wait `seq`.
   void watch(Fiber& f, uint32_t seq, int fd, short events);
 
   // From any thread: ends the wait `seq` of `f` if it still is the one armed.
@@ -114,7 +116,8 @@ class Loop {
   void trim_stack(const Fiber& f) const;
 
   const std::size_t stack_bytes_;
-  int wakeup_ = -1;  // an eventfd
+  const int wakeup_;  // an eventfd
+  Poller poller_;     // the loop's thread only
   std::thread thread_;
   std::atomic<bool> sleeping_{false};
   std::atomic<long> live_{0};
@@ -130,15 +133,6 @@ class Loop {
   bool closed_ = false;
 
   // The loop's thread only.
-  struct IoWait {
-    int fd;
-    short events;
-    Fiber* fiber;
-    uint32_t seq;
-  };
-  std::vector<IoWait>
-      io_;  // sockets waited on; an entry whose wait ended is dropped at the next look
-  std::vector<pollfd> polls_;
   std::vector<Ready> ready_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   Context main_;

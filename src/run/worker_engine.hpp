@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,6 +20,9 @@ struct WorkerEngine {
   };
   Kind kind = Kind::kFibers;
   int threads = 0;  // kFibers: its event-loop threads; 0 is one per core
+  // kFibers: socket waits per loop looked at by one ppoll(2) before the rest
+  // go through an epoll set (fiber::EngineOptions::epoll_above).
+  std::size_t epoll_above = 64;
 
   static std::optional<Kind> parse(std::string_view name) {
     if (name == "fibers") {

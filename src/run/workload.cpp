@@ -35,7 +35,8 @@ Workload::Workload(const scenario::Scenario& sc, Fleet& fleet, record::Recorder&
   const int64_t workers = scenario::workers_of(sc, scenario::replicas_of(sc, shard));
   try {
     if (engine.fibers()) {
-      engine_ = std::make_unique<fiber::Engine>(fiber::EngineOptions{engine.loops_for(workers)});
+      engine_ = std::make_unique<fiber::Engine>(fiber::EngineOptions{
+          .threads = engine.loops_for(workers), .epoll_above = engine.epoll_above});
     }
     start(target.embedded.get(), run_id, run_start);
   } catch (const std::system_error& e) {

@@ -18,8 +18,8 @@ WorkerEngine threads() {
   return {WorkerEngine::Kind::kThreads, 0};
 }
 
-WorkerEngine fibers(int loops) {
-  return {WorkerEngine::Kind::kFibers, loops};
+WorkerEngine fibers(int loops, std::size_t epoll_above = 64) {
+  return {WorkerEngine::Kind::kFibers, loops, epoll_above};
 }
 
 std::string scenario_of(const std::string& workers, const std::string& pool = "{}",
@@ -87,18 +87,24 @@ TEST_P(Engines, GiveTheSameNumbersAndTexts) {
   EXPECT_EQ(threaded.engine_threads, 0);
   const auto on_threads = picture_of(threaded);
   // One loop holds every worker (the most suspending and waking on one
-  // thread); two spread them.
-  for (const int loops : {1, 2}) {
-    const auto run = run_json(text, fibers(loops));
+  // thread); two spread them; and one whose every socket wait goes through
+  // its epoll set (a loop past 64 sockets, which this server's 20
+  // connections cannot reach otherwise).
+  struct Variant {
+    int loops;
+    std::size_t epoll_above;
+  };
+  for (const auto v : {Variant{1, 64}, Variant{2, 64}, Variant{1, 0}}) {
+    const auto run = run_json(text, fibers(v.loops, v.epoll_above));
     EXPECT_EQ(run.engine, "fibers");
-    EXPECT_EQ(run.engine_threads, loops);
+    EXPECT_EQ(run.engine_threads, v.loops);
     const auto on_fibers = picture_of(run);
     std::ostringstream a, b;
     print(a, on_threads);
     print(b, on_fibers);
     EXPECT_TRUE(on_fibers == on_threads)
-        << c.name << " on " << loops << " loop(s)\nthreads: " << a.str()
-        << "\nfibers:  " << b.str();
+        << c.name << " on " << v.loops << " loop(s), epoll above " << v.epoll_above
+        << "\nthreads: " << a.str() << "\nfibers:  " << b.str();
   }
 }
 
