@@ -8,6 +8,8 @@
 #include <string_view>
 #include <thread>
 
+#include "fiber/fiber.hpp"
+
 namespace pgleak::run {
 
 // How a run's simulated workers run (docs/ENGINE.md). Nothing a scenario
@@ -22,7 +24,7 @@ struct WorkerEngine {
   int threads = 0;  // kFibers: its event-loop threads; 0 is one per core
   // kFibers: socket waits per loop looked at by one ppoll(2) before the rest
   // go through an epoll set (fiber::EngineOptions::epoll_above).
-  std::size_t epoll_above = 64;
+  std::size_t epoll_above = fiber::EngineOptions{}.epoll_above;
 
   static std::optional<Kind> parse(std::string_view name) {
     if (name == "fibers") {
