@@ -55,8 +55,7 @@ bool Poller::register_wait(Fiber& f, uint32_t seq, int fd, short events) {
       r.fiber->armed.load(std::memory_order_relaxed) == r.seq) {
     return false;  // one registration per socket: the second waiter is ppoll's
   }
-  const Registration before = r;
-  r = {before.generation + 1, &f, seq};
+  r = {r.generation + 1, &f, seq};
   epoll_event ev{};
   ev.events = static_cast<uint32_t>(static_cast<unsigned short>(events)) | EPOLLONESHOT;
   ev.data.u64 = key_of(fd, r.generation);

@@ -20,6 +20,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// One loop, and no wait left to the ppoll but a second one on a socket.
+constexpr EngineOptions kEverySocketThroughTheSet{.threads = 1, .epoll_above = 0};
+
 struct SocketPair {
   std::array<int, 2> fd{-1, -1};
   SocketPair() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fd.data()), 0); }
@@ -83,7 +86,7 @@ TEST(Poller, AReusedSocketNumberWakesOnlyItsNewWaiter) {
   int first = -2;
   int stale = -2;
   int fresh = -2;
-  Engine engine{{.threads = 1, .epoll_above = 0}};
+  Engine engine{kEverySocketThroughTheSet};
   engine.spawn([&] {
     auto deadline = Clock::now() + 10ms;
     first = wait_fd(number, POLLIN, &deadline, nullptr);  // nothing comes
@@ -113,7 +116,7 @@ TEST(Poller, TwoFibersWaitingOnOneSocketBothWake) {
   SocketPair pair;
   short a = 0;
   short b = 0;
-  Engine engine{{.threads = 1, .epoll_above = 0}};
+  Engine engine{kEverySocketThroughTheSet};
   engine.spawn([&] { a = static_cast<short>(wait_fd(pair.fd[0], POLLIN, nullptr, nullptr)); });
   engine.spawn([&] { b = static_cast<short>(wait_fd(pair.fd[0], POLLIN, nullptr, nullptr)); });
   engine.spawn([&] { EXPECT_EQ(::write(pair.fd[1], "x", 1), 1); });
@@ -130,7 +133,7 @@ TEST(Poller, AClosedPeerAndAWritableSocketWakeThroughTheSet) {
   short hung_up = 0;
   short writable = 0;
   SocketPair other;
-  Engine engine{{.threads = 1, .epoll_above = 0}};
+  Engine engine{kEverySocketThroughTheSet};
   engine.spawn([&] {
     writable = static_cast<short>(wait_fd(other.fd[0], POLLOUT, nullptr, nullptr));
     hung_up = static_cast<short>(wait_fd(pair.fd[0], POLLIN, nullptr, nullptr));
