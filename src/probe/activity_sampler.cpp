@@ -123,7 +123,7 @@ bool ActivitySampler::read_activity(record::Sample& sample) {
 bool ActivitySampler::take(double lag_ms) {
   // A sample is stamped when it is asked for, and the pools are read then
   // too: the server takes its snapshot of pg_stat_activity as the query
-  // starts, not when the answer has come back (3-4 ms later with 1,000
+  // starts, not when the answer has come back (3-5 ms later with 1,000
   // backends on a quiet server, 7-28 ms on a busy one).
   record::Sample sample;
   sample.t_s = recorder_.elapsed_s();
