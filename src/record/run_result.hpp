@@ -99,6 +99,10 @@ struct RunResult {
   // threads (0: threads, or a merge).
   std::string engine;
   int engine_threads = 0;
+  // Of the fibers' socket waits, those that went through a loop's epoll set
+  // (fiber::EngineOptions::epoll_above). Not in the report: it tells how the
+  // engine waited, not what the run showed; the engine's tests read it.
+  uint64_t engine_epoll_waits = 0;
   TargetDescription target;
   // The kept samples: all of a short run's, a peak-keeping selection of a
   // long one's (record::BoundedSeries); `series` covers every sample taken.

@@ -380,6 +380,7 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
   workload.stop(options.force);
   result.loads = workload.loads();  // before the replicas it names are released
   result.network_faults = workload.network_faults();
+  result.engine_epoll_waits = workload.engine_epoll_waits();
   collect_pools(fleet, held_at_end, result);
   release_target(target, backends, recorder, options, result);
   if (link) {

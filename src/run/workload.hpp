@@ -77,6 +77,8 @@ class Workload {
   std::vector<record::LoadOutcome> loads() const;
   // The fiber engine's event-loop threads; 0 on the thread engine.
   int engine_threads() const { return engine_ ? engine_->threads() : 0; }
+  // Socket waits that went through a loop's epoll set; 0 on the thread engine.
+  uint64_t engine_epoll_waits() const { return engine_ ? engine_->epoll_waits() : 0; }
   // What each network fault did; call after stop().
   std::vector<record::NetworkFaultOutcome> network_faults() const;
 

@@ -98,6 +98,11 @@ TEST_P(Engines, GiveTheSameNumbersAndTexts) {
     const auto run = run_json(text, fibers(v.loops, v.epoll_above));
     EXPECT_EQ(run.engine, "fibers");
     EXPECT_EQ(run.engine_threads, v.loops);
+    if (v.epoll_above == 0) {  // the statements' waits went through the set
+      EXPECT_GT(run.engine_epoll_waits, 0U) << c.name;
+    } else {  // 20 connections cannot take a loop past 64 waits
+      EXPECT_EQ(run.engine_epoll_waits, 0U) << c.name;
+    }
     const auto on_fibers = picture_of(run);
     std::ostringstream a, b;
     print(a, on_threads);
