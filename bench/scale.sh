@@ -5,6 +5,10 @@
 #  - ramp: pgleak's time until all 1,000 are open (its first sample with
 #    every one) / pgbench's "initial connection time" in the same round; the
 #    median of the rounds (one round's ratio ranged 0.91-1.45 on 2026-12-06);
+#  - the same ramp against a second pgbench in each round, one that connects
+#    while a parked pgleak's sampler asks the server every 50 ms, as the held
+#    run's sampler does during its ramp (the server's cost of being watched,
+#    on both sides; for reading the ramp, not a target);
 #  - memory: pgleak's peak RSS / pgbench's (the first round);
 #  - the size of pgleak's report for that run, and of its timeline (the full
 #    record streamed beside it; the first round);
@@ -41,17 +45,57 @@ await_no_clients() {
   done
 }
 
+# An observer: pgleak's own sampler, ticking every 50 ms as in the held run,
+# in a pgleak whose one worker is parked for the whole run (its pool never
+# connects), so that the server pays for being watched and for nothing else.
+# Started before a pgbench and interrupted after it (on SIGINT pgleak ends
+# and writes its report).
+observer=""
+start_observer() {  # REPORT
+  cat >"$dir/observer.json" <<EOF
+{"name": "observer", "duration": "10m", "sample_interval": "50ms",
+ "processes": [{"name": "o", "pool": {"pool_size": 1, "max_overflow": 0},
+   "workers": [{"pattern": "scoped", "count": 1, "start_after": "10m"}]}]}
+EOF
+  "$pgleak" run "$dir/observer.json" --dsn "$dsn" --report "$1" --timeline none --quiet \
+    >/dev/null 2>&1 &
+  observer=$!
+  for _ in $(seq 1 100); do
+    [ "$(server_sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgleak-sampler'")" = 1 ] && return
+    sleep 0.1
+  done
+  echo "scale: the observer's sampler did not connect within 10 s" >&2
+  kill -INT "$observer"
+  wait "$observer" || true
+  exit 1
+}
+stop_observer() {  # REPORT: prints the sampler's ticks and those it missed
+  kill -INT "$observer"
+  wait "$observer" || true
+  python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))["sampler"]
+print(s["samples"], "samples at 50 ms,", s["missed_intervals"], "missed")' "$1"
+}
+
 # pgleak: n replicas of one process that holds one connection each, sampled
 # at 20 Hz, for SECONDS or, where backends are slow to start, for twice
 # pgbench's connection time and 5 s more, so that the run outlasts its ramp.
 ramps=()
 pgbench_ramps=()
+watched_ramps=()
 for round in $(seq 1 "$rounds"); do
   await_no_clients
   pgbench_connect "$n" scale
   pgbench_ramps+=("$pgbench_ms")
   [ "$round" = 1 ] && first_pgbench_rss=$pgbench_rss
-  hold_s=$(awk -v s="$seconds" -v p="$pgbench_ms" 'BEGIN {h = int(2 * p / 1000) + 5; print (h > s ? h : s)}')
+  await_no_clients
+  start_observer "$dir/observer-$round.json"
+  pgbench_connect "$n" scale
+  watched_by=$(stop_observer "$dir/observer-$round.json")
+  watched_ramps+=("$pgbench_ms")
+  echo "ramp round $round: pgbench $pgbench_ms ms to $n open while watched ($watched_by)"
+  hold_s=$(awk -v s="$seconds" -v p="${pgbench_ramps[-1]}" 'BEGIN {h = int(2 * p / 1000) + 5; print (h > s ? h : s)}')
   write_held_fleet "$dir/scale.json" "$n" "$hold_s"
   await_no_clients
   /usr/bin/time -f '%M' -o "$dir/pgleak-$round.rss" "$pgleak" run "$dir/scale.json" --dsn "$dsn" \
@@ -63,7 +107,7 @@ sys.path.insert(0, "bench/lib")
 import timeline as tl
 print(f"{tl.ramp_ms(tl.samples(sys.argv[1]), int(sys.argv[2])):.0f}")' "$dir/timeline-$round.jsonl.gz" "$n")
   ramps+=("$ramp")
-  echo "ramp round $round: pgleak $ramp ms to $n open, pgbench $pgbench_ms ms"
+  echo "ramp round $round: pgleak $ramp ms to $n open, pgbench ${pgbench_ramps[-1]} ms"
 done
 pgleak_rss=$(tail -1 "$dir/pgleak-1.rss")
 pgbench_rss=$first_pgbench_rss
@@ -118,28 +162,34 @@ print(f"{n} checkouts, {refused} refused connects{flag}")' "$dir/waiters-report.
 echo "20,000 workers (15,000 waiting on 100 pools, 4,900 parked): pgleak used $idle_cores of a core while they waited, peak RSS $waiters_mb MB, $checkouts"
 
 python3 - "$dir/report-1.json" "$dir/timeline-1.jsonl.gz" "$n" "${ramps[*]}" "${pgbench_ramps[*]}" \
-  "$pgleak_rss" "$pgbench_rss" "$report_bytes" <<'PY'
+  "$pgleak_rss" "$pgbench_rss" "$report_bytes" "${watched_ramps[*]}" <<'PY'
 import json, math, os, statistics, sys
 sys.path.insert(0, "bench/lib")
 import timeline as tl
-report, timeline, n, ramps, pgbench_ramps, pgleak_rss, pgbench_rss, size = sys.argv[1:]
+report, timeline, n, ramps, pgbench_ramps, pgleak_rss, pgbench_rss, size, watched = sys.argv[1:]
 r = json.load(open(report))
 samples = tl.samples(timeline)
 lags = [s["lag_ms"] for s in samples]
 sampler = r["sampler"]
 # A round whose pgleak never had all open has no ramp (nan): its ratio
 # counts as the worst.
-ratios = [float(a) / float(b) for a, b in zip(ramps.split(), pgbench_ramps.split())]
-ratio_ramp = statistics.median([math.inf if math.isnan(x) else x for x in ratios])
+def ramp_ratios(against):
+    ratios = [float(a) / float(b) for a, b in zip(ramps.split(), against.split())]
+    return ratios, statistics.median([math.inf if math.isnan(x) else x for x in ratios])
+ratios, ratio_ramp = ramp_ratios(pgbench_ramps)
+watched_ratios, ratio_watched = ramp_ratios(watched)
 ratio_rss = int(pgleak_rss) / int(pgbench_rss)
 print(f"ramp: pgleak {ramps} ms to {n} open (first full sample), pgbench {pgbench_ramps} ms: "
       f"{', '.join(f'{x:.2f}' for x in ratios)}; median {ratio_ramp:.2f}")
+print(f"ramp against pgbench watched by a sampler at 50 ms: pgbench {watched} ms: "
+      f"{', '.join(f'{x:.2f}' for x in watched_ratios)}; median {ratio_watched:.2f}")
 print(f"peak RSS: pgleak {int(pgleak_rss)/1024:.0f} MB, pgbench {int(pgbench_rss)/1024:.0f} MB: {ratio_rss:.2f}")
 print(f"report: {int(size)/1e6:.2f} MB for {r['run']['wall_s']:.0f} s, {len(r['samples'])} of "
       f"{len(samples)} samples kept; timeline {os.path.getsize(timeline)/1e6:.2f} MB")
 print(f"sampler at {sampler['interval_ms']:.0f} ms: {sampler['missed_intervals']} missed, "
       f"lag median {statistics.median(lags):.2f} ms, max {max(lags):.2f} ms")
 print(f"RESULT scale_ramp_ratio {ratio_ramp:.2f} target 1.0")
+print(f"RESULT scale_ramp_ratio_watched {ratio_watched:.2f} target n/a")
 print(f"RESULT scale_rss_ratio {ratio_rss:.2f} target 2.0")
 print(f"RESULT scale_report_mb {int(size)/1e6:.1f} target 2.0")
 print(f"RESULT sampler_missed {sampler['missed_intervals']} target 0")
