@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # pgleak's scoped saturation run against pgbench running the same transaction
 # (BEGIN; SELECT 1; COMMIT) on the same throwaway server, at 8, 64 and 256
-# clients, alternately, ROUNDS rounds each, both counted by the server's
-# COMMITs (pg_stat_statements) over SECONDS once every client is connected (a
-# connection ramp is not throughput, and pgbench's -T clock runs while it
-# connects, one client after another: where a backend takes 13 ms to start,
-# 256 clients used most of a 5 s run). Prints pgleak / pgbench per round
-# and the median; the last line is
+# clients, ROUNDS rounds each of pgbench, pgleak, pgleak, pgbench, all
+# counted by the server's COMMITs (pg_stat_statements) over SECONDS once
+# every client is connected (a connection ramp is not throughput, and
+# pgbench's -T clock runs while it connects, one client after another: where
+# a backend takes 13 ms to start, 256 clients used most of a 5 s run).
+# Prints pgleak / pgbench per round (the sums of each tool's two runs) and
+# the median; the last line is
 #   RESULT vs_pgbench_<clients> <median ratio> target 1.0
 # for each size. Exits non-zero only when something fails to run.
 #   bench/vs_pgbench.sh [ROUNDS] [SECONDS]
@@ -71,7 +72,7 @@ window_tps() {  # clients pattern command...
 
 pgbench_tps() {  # clients
   window_tps "$1" pgbench "${run_as[@]}" "$bin/pgbench" -n -h "$dir" -p "$port" -U postgres \
-    -c "$1" -j 2 -T $(run_for "$1") -f "$dir/tx.sql" postgres
+    -c "$1" -j 2 -T "$(run_for "$1")" -f "$dir/tx.sql" postgres
 }
 
 pgleak_tps() {  # clients
@@ -91,12 +92,18 @@ results=()
 for clients in 8 64 256; do
   ratios=()
   for round in $(seq 1 "$rounds"); do
-    b=$(pgbench_tps "$clients")
-    l=$(pgleak_tps "$clients")
-    r=$(awk -v l="$l" -v b="$b" 'BEGIN {printf "%.3f", l / b}')
+    # pgbench, pgleak, pgleak, pgbench: each tool's two runs sit as far from
+    # the round's middle as the other's, so a machine that speeds up or
+    # slows down over the round, or a run that goes better first or second,
+    # moves both alike. The round's ratio is of the two runs' sums.
+    b1=$(pgbench_tps "$clients")
+    l1=$(pgleak_tps "$clients")
+    l2=$(pgleak_tps "$clients")
+    b2=$(pgbench_tps "$clients")
+    r=$(awk -v l="$l1" -v m="$l2" -v b="$b1" -v c="$b2" 'BEGIN {printf "%.3f", (l + m) / (b + c)}')
     ratios+=("$r")
-    printf 'clients %-3s round %s: pgbench %8.0f tps, pgleak %8.0f tps, pgleak/pgbench %s\n' \
-      "$clients" "$round" "$b" "$l" "$r"
+    printf 'clients %-3s round %s: pgbench %8.0f and %8.0f tps, pgleak %8.0f and %8.0f tps, pgleak/pgbench %s\n' \
+      "$clients" "$round" "$b1" "$b2" "$l1" "$l2" "$r"
   done
   m=$(printf '%s\n' "${ratios[@]}" | median)
   printf 'clients %-3s median pgleak/pgbench %s\n' "$clients" "$m"
