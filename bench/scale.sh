@@ -51,6 +51,17 @@ await_no_clients() {
 # Started before a pgbench and interrupted after it (on SIGINT pgleak ends
 # and writes its report).
 observer=""
+# However the script ends, a running observer is stopped before the server.
+stop_observer_and_server() {
+  if [ -n "$observer" ]; then
+    kill -INT "$observer" 2>/dev/null || true
+    wait "$observer" 2>/dev/null || true
+  fi
+  stop_server
+}
+trap stop_observer_and_server EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 start_observer() {  # REPORT
   cat >"$dir/observer.json" <<EOF
 {"name": "observer", "duration": "10m", "sample_interval": "50ms",
@@ -65,17 +76,18 @@ EOF
     sleep 0.1
   done
   echo "scale: the observer's sampler did not connect within 10 s" >&2
-  kill -INT "$observer"
-  wait "$observer" || true
   exit 1
 }
-stop_observer() {  # REPORT: prints the sampler's ticks and those it missed
+# Sets watched_by: the sampler's ticks and those it missed. Not to be called
+# in a subshell, which could neither wait for the observer nor forget it.
+stop_observer() {  # REPORT
   kill -INT "$observer"
   wait "$observer" || true
-  python3 -c '
+  observer=""  # gone: its number may be another process's now
+  watched_by=$(python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1]))["sampler"]
-print(s["samples"], "samples at 50 ms,", s["missed_intervals"], "missed")' "$1"
+print(s["samples"], "samples at 50 ms,", s["missed_intervals"], "missed")' "$1")
 }
 
 # pgleak: n replicas of one process that holds one connection each, sampled
@@ -92,7 +104,7 @@ for round in $(seq 1 "$rounds"); do
   await_no_clients
   start_observer "$dir/observer-$round.json"
   pgbench_connect "$n" scale
-  watched_by=$(stop_observer "$dir/observer-$round.json")
+  stop_observer "$dir/observer-$round.json"
   watched_ramps+=("$pgbench_ms")
   echo "ramp round $round: pgbench $pgbench_ms ms to $n open while watched ($watched_by)"
   hold_s=$(awk -v s="$seconds" -v p="${pgbench_ramps[-1]}" 'BEGIN {h = int(2 * p / 1000) + 5; print (h > s ? h : s)}')
