@@ -1,7 +1,6 @@
 #include "fiber/fiber.hpp"
 
 #include <cxxabi.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>

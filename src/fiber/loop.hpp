@@ -6,7 +6,6 @@
 // an eventfd that other threads wake it with), with the nearest timer as its
 // timeout; past a few dozen sockets, through an epoll set (poller.hpp).
 
-#include <poll.h>
 #include <ucontext.h>
 
 #include <atomic>
