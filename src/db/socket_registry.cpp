@@ -5,16 +5,29 @@
 namespace pgleak::db {
 
 void SocketRegistry::add(int fd) {
-  if (fd >= 0) {
+  if (fd < 0) {
+    return;
+  }
+  {
     std::lock_guard lock{mutex_};
     fds_.insert(fd);
+  }
+  if (tally_ != nullptr) {
+    tally_->opened();
   }
 }
 
 void SocketRegistry::remove(int fd) {
-  std::lock_guard lock{mutex_};
-  if (const auto it = fds_.find(fd); it != fds_.end()) {
+  {
+    std::lock_guard lock{mutex_};
+    const auto it = fds_.find(fd);
+    if (it == fds_.end()) {
+      return;
+    }
     fds_.erase(it);
+  }
+  if (tally_ != nullptr) {
+    tally_->closed();
   }
 }
 

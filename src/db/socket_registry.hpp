@@ -3,6 +3,8 @@
 #include <mutex>
 #include <set>
 
+#include "db/session_tally.hpp"
+
 namespace pgleak::db {
 
 // The sockets of one run's worker sessions, so that a forced stop can cut
@@ -11,9 +13,14 @@ namespace pgleak::db {
 // instead of hanging the run. Only the sessions' own descriptors are ever
 // touched, and only while registered (a session unregisters before it closes).
 //
-// Thread-safety: every member may be called from any thread.
+// Each socket added and removed is also counted in the run's SessionTally,
+// where one is given.
+//
+// Thread-safety: every member may be called from any thread, but count_in()
+// only before the first add().
 class SocketRegistry {
  public:
+  void count_in(SessionTally* tally) { tally_ = tally; }
   void add(int fd);
   void remove(int fd);
   // shutdown(SHUT_RDWR) on every registered socket; returns how many.
@@ -22,6 +29,7 @@ class SocketRegistry {
  private:
   std::mutex mutex_;
   std::multiset<int> fds_;
+  SessionTally* tally_ = nullptr;
 };
 
 }  // namespace pgleak::db
