@@ -316,8 +316,11 @@ MergedRun merge_shards(const std::vector<ShardFile>& files,
 
   std::vector<std::vector<record::Sample>> samples(shards.size());
   Listing listing;
+  // Each shard's file is named in what is wrong with it.
+  std::string reading;
   try {
     for (size_t i = 0; i < shards.size(); ++i) {
+      reading = shards[i].path;
       if (shards[i].report) {
         take_report(shards[i], m.scenario, r, samples[i], listing);
       } else {
@@ -328,14 +331,16 @@ MergedRun merge_shards(const std::vector<ShardFile>& files,
       // Shard 0 was killed: the target as another shard saw it before the run.
       const auto reported = std::find_if(shards.begin(), shards.end(),
                                          [](const Shard& s) { return s.report.has_value(); });
+      reading = reported->path;
       r.target = target_of(*reported);  // recover_scenario found one
     }
   } catch (const json::exception& e) {
-    throw util::UsageError(std::string{"a shard report lacks a field or has one of the wrong "
-                                       "shape: "} +
-                           e.what());
+    merge_input::refuse(reading, std::string{"a shard report lacks a field or has one of the "
+                                             "wrong shape: "} +
+                                     e.what());
   } catch (const std::invalid_argument& e) {
-    throw util::UsageError(std::string{"a shard report holds a malformed histogram: "} + e.what());
+    merge_input::refuse(reading,
+                        std::string{"a shard report holds a malformed histogram: "} + e.what());
   }
   const auto& ended_early = listing.ended_early;
   if (!ended_early.empty()) {
