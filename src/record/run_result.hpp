@@ -103,6 +103,15 @@ struct RunResult {
   // (fiber::EngineOptions::epoll_above). Not in the report: it tells how the
   // engine waited, not what the run showed; the engine's tests read it.
   uint64_t engine_epoll_waits = 0;
+  // The most worker sessions open at once on pgleak's side (db::SessionTally,
+  // counted to the moment, where the samples see the server at their ticks)
+  // and when, seconds into the run. None for a merge: the shards' peaks need
+  // not have come at once.
+  struct SessionPeak {
+    int open = 0;
+    double at_s = 0;
+  };
+  std::optional<SessionPeak> sessions_peak;
   TargetDescription target;
   // The kept samples: all of a short run's, a peak-keeping selection of a
   // long one's (record::BoundedSeries); `series` covers every sample taken.

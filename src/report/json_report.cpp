@@ -193,6 +193,16 @@ json side_file_json(const record::SideFile::Status& f) {
           {"error", f.error.empty() ? json(nullptr) : json(f.error)}};
 }
 
+// The most worker sessions open at once on pgleak's side, or null for a
+// merge (the shards' peaks need not have come at once).
+json sessions_peak_json(const record::RunResult& r) {
+  if (!r.sessions_peak) {
+    return nullptr;
+  }
+  const auto& p = *r.sessions_peak;
+  return {{"open", p.open}, {"at_s", p.open > 0 ? json(p.at_s) : json(nullptr)}};
+}
+
 json shard_json(const record::ShardOutcome& shard, const scenario::Scenario& sc,
                 const record::RunResult& r) {
   json replicas = json::array();
@@ -349,7 +359,8 @@ json build_report(const scenario::Scenario& sc, const record::RunResult& r,
         {"status", record::to_string(r.status)},
         {"status_detail", r.status_detail.empty() ? json(nullptr) : json(r.status_detail)},
         {"engine", r.engine.empty() ? json(nullptr) : json(r.engine)},
-        {"engine_threads", r.engine_threads > 0 ? json(r.engine_threads) : json(nullptr)}}},
+        {"engine_threads", r.engine_threads > 0 ? json(r.engine_threads) : json(nullptr)},
+        {"sessions_peak", sessions_peak_json(r)}}},
       {"scenario", scenario_json(sc)},
       {"target", record::target_json(r.target)},
       {"server_log",

@@ -225,6 +225,22 @@ std::string engine_of(const json& run) {
   return run::WorkerEngine::parse(name) ? name : std::string{};
 }
 
+// A shard's own peak of open sessions, as its report says (null from a
+// report before the field). Read, not copied: the report is a file.
+json sessions_peak_of(const json& run) {
+  const auto it = run.find("sessions_peak");
+  if (it == run.end() || it->is_null()) {
+    return nullptr;
+  }
+  const int open = record::checked_int(it->at("open"));
+  if (open < 0) {
+    throw json::out_of_range::create(
+        406, "sessions_peak.open " + std::to_string(open) + " is below zero", &*it);
+  }
+  const auto& at = it->at("at_s");
+  return {{"open", open}, {"at_s", at.is_null() ? json(nullptr) : json(at.get<double>())}};
+}
+
 // A shard that wrote its report.
 void take_report(const Shard& s, const scenario::Scenario& sc, record::RunResult& r,
                  std::vector<record::Sample>& samples, Listing& listing) {
@@ -248,6 +264,7 @@ void take_report(const Shard& s, const scenario::Scenario& sc, record::RunResult
                             {"status_detail", run.at("status_detail")},
                             {"wall_s", wall},
                             {"engine", engine.empty() ? json(nullptr) : json(engine)},
+                            {"sessions_peak", sessions_peak_of(run)},
                             {"samples_server", sh.at("samples_server")},
                             {"barrier_wait_s", sh.at("barrier_wait_s")},
                             {"started_at_unix_ms", started},

@@ -52,6 +52,7 @@ Fleet::Fleet(const scenario::Scenario& sc, const db::ConnInfo& app, const std::s
     const auto& spec = sc.processes[ref.process];
     replicas_.push_back(std::make_unique<workload::ProcessReplica>(
         spec, ref.replica, sc.time_scale, [&](db::SocketRegistry& sockets) {
+          sockets.count_in(&sessions_);
           return std::make_unique<db::PgConnectionFactory>(app, session_settings(spec.pool.connect),
                                                            &sockets, stop);
         }));

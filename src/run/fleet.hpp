@@ -8,6 +8,7 @@
 
 #include "db/conninfo.hpp"
 #include "db/pg_connection.hpp"
+#include "db/session_tally.hpp"
 #include "run/runner.hpp"
 #include "scenario/scenario.hpp"
 #include "scenario/shard.hpp"
@@ -21,7 +22,8 @@ db::SessionSettings session_settings(const scenario::ConnectArgs& args);
 
 // Every replica of every process, each with its engine (factory and pool).
 // Their connections open under the run's stop (a pending connect ends with
-// it) and register their sockets, so a forced stop can cut them.
+// it) and register their sockets, so a forced stop can cut them, and so that
+// the sessions open across the fleet are counted as they open and close.
 class Fleet {
  public:
   // A shard's fleet is its slice of the replicas (scenario::split_replicas).
@@ -36,7 +38,11 @@ class Fleet {
 
   std::string last_holder(const std::string& process, int replica, int pid) const;
 
+  // The workers' sessions open now, pooled or not, and the most at once.
+  const db::SessionTally& sessions() const { return sessions_; }
+
  private:
+  db::SessionTally sessions_;  // before the replicas, whose sockets count in it
   std::vector<std::unique_ptr<workload::ProcessReplica>> replicas_;
 };
 

@@ -283,6 +283,13 @@ std::vector<int> freeze_pools(Fleet& fleet) {
 // Ends every replica, takes its pool's counters and waits, and releases the
 // replicas (their pools close their connections): nothing may read a
 // replica after this.
+// The most sessions the fleet had open at once, up to the end of the scenario.
+record::RunResult::SessionPeak sessions_peak(const Fleet& fleet, Clock::time_point run_start) {
+  const auto peak = fleet.sessions().peak();
+  return {peak.open,
+          peak.open > 0 ? std::chrono::duration<double>(peak.at - run_start).count() : 0.0};
+}
+
 void collect_pools(Fleet& fleet, const std::vector<int>& held_at_end, record::RunResult& result) {
   result.checkout_waits = std::make_shared<util::LatencyHistogram>();
   for (size_t i = 0; i < fleet.replicas().size(); ++i) {
@@ -375,6 +382,7 @@ record::RunResult run_scenario(const scenario::Scenario& sc, const RunOptions& o
     meet_at_final_sample(*link, sees_server, options);
   }
   const auto held_at_end = freeze_pools(fleet);
+  result.sessions_peak = sessions_peak(fleet, run_start);
   result.holders = watch.holders();
   logs.stop(result);  // what was logged up to the end of the scenario
   workload.stop(options.force);

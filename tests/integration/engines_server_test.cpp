@@ -113,6 +113,23 @@ TEST_P(Engines, GiveTheSameNumbersAndTexts) {
   }
 }
 
+// The most sessions open at once, counted on pgleak's side as they open and
+// close (db::SessionTally): the three a held_by_object fleet keeps for the
+// run, all open by the time the sampler first saw them on the server (give
+// or take the moment between a backend's listing and its first answer).
+TEST(SessionsPeak, IsTheMostOpenAtOnceOnEitherEngine) {
+  const auto text = scenario_of(R"({"pattern": "held_by_object", "count": 3, "iterations": 1})");
+  for (const auto& engine : {threads(), fibers(2)}) {
+    const auto run = run_json(text, engine);
+    ASSERT_TRUE(run.sessions_peak) << engine.name();
+    EXPECT_EQ(run.sessions_peak->open, 3) << engine.name();
+    EXPECT_EQ(run.series.peak_own, 3) << engine.name();
+    EXPECT_GT(run.sessions_peak->at_s, 0) << engine.name();
+    EXPECT_LE(run.sessions_peak->at_s, run.series.peak_own_at_s + 0.5)
+        << engine.name() << ": the server showed all three at " << run.series.peak_own_at_s << " s";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     EveryPatternAndAQueue, Engines,
     ::testing::Values(

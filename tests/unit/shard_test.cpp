@@ -274,6 +274,7 @@ std::string shard_report(const scenario::Scenario& sc, const ShardSpec& spec) {
   r.status_detail = spec.status == record::RunStatus::kCompleted ? "" : "interrupted";
   r.engine = spec.engine;
   r.engine_threads = spec.engine == "fibers" ? 2 : 0;
+  r.sessions_peak = record::RunResult::SessionPeak{3 + spec.index, 1.5 + spec.index};
   r.target.embedded = false;
   r.target.dsn_redacted = "postgresql://app@db/app";
   r.target.server.server_version = "15.18";
@@ -382,6 +383,7 @@ TEST(Merge, ReportsWithoutThisRoundsFieldsStillLoad) {
     doc["budget"].erase("limit_explained");
     doc["run"].erase("engine");
     doc["run"].erase("engine_threads");
+    doc["run"].erase("sessions_peak");
     return doc;
   };
   const auto m =
@@ -422,6 +424,32 @@ TEST(Merge, TheEngineIsTheShardsOwnOrMixed) {
       analysis::judge(analysis::summarize(same.result, same.scenario), same.result, same.scenario));
   EXPECT_EQ(doc.at("run").at("engine"), "fibers");
   EXPECT_TRUE(doc.at("run").at("engine_threads").is_null());
+}
+
+// Each shard counted its own sessions; their peaks need not have come at
+// once, so the merged run has none, and each shard's is listed as it said.
+TEST(Merge, EachShardsPeakOfSessionsIsListedAndTheMergeClaimsNone) {
+  const auto sc = fleet(2);
+  const auto m = report::merge_shards(
+      {{"s0.json", shard_report(sc, {.index = 0})}, {"s1.json", shard_report(sc, {.index = 1})}},
+      catalog());
+  EXPECT_FALSE(m.result.sessions_peak);
+  const auto& shards = m.merge.at("shards");
+  EXPECT_EQ(shards.at(0).at("sessions_peak"), (nlohmann::json{{"open", 3}, {"at_s", 1.5}}));
+  EXPECT_EQ(shards.at(1).at("sessions_peak"), (nlohmann::json{{"open", 4}, {"at_s", 2.5}}));
+  const auto doc = report::build_report(
+      m.scenario, m.result, analysis::summarize(m.result, m.scenario),
+      analysis::judge(analysis::summarize(m.result, m.scenario), m.result, m.scenario));
+  EXPECT_TRUE(doc.at("run").at("sessions_peak").is_null());
+
+  // A shard's file is read, not copied: a count that is not one is refused.
+  auto bad = nlohmann::json::parse(shard_report(sc, {.index = 1}));
+  for (const auto& open : {nlohmann::json("many"), nlohmann::json(-3)}) {
+    bad["run"]["sessions_peak"]["open"] = open;
+    const auto said =
+        merge_error({{"s0.json", shard_report(sc, {.index = 0})}, {"s1.json", bad.dump()}});
+    EXPECT_EQ(said.rfind("s1.json: ", 0), 0U) << said;
+  }
 }
 
 TEST(Merge, AShardThatEndedEarlyIsNamedAndTheRunDidNotComplete) {
