@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every benchmark, in about 25 minutes on 2 cores (an estimate:
-# vs_pgbench.sh's four runs a round took 11-12 of them on 2026-12-06, and the
-# whole was not timed since): the pool micro-benchmarks, throughput against
+# Every benchmark, in about 27 minutes on 2 cores (an estimate:
+# vs_pgbench.sh's four runs a round took 11-12 of them on 2026-12-06,
+# scale.sh's three runs a round 7 on 2026-12-07, and the whole was not timed
+# since): the pool micro-benchmarks, throughput against
 # pgbench, the 1,000-connection ramp, memory and sampler,
 # the embedded server's start, time to verdict, and a shortened wall-clock
 # soak (WALL_SECONDS, default 120; bench/soak.sh alone runs 600). Prints each

@@ -14,10 +14,11 @@ make_scratch() {
 }
 
 # The fleet scale.sh and shard_cost.sh both measure: N replicas of one process
-# whose one worker holds one pooled connection for the run, sampled at 20 Hz.
-write_held_fleet() {  # FILE N SECONDS
+# whose one worker holds one pooled connection for the run, sampled every
+# INTERVAL (default 50ms).
+write_held_fleet() {  # FILE N SECONDS [INTERVAL]
   cat >"$1" <<EOF
-{"name": "held-$2", "duration": "${3}s", "sample_interval": "50ms",
+{"name": "held-$2", "duration": "${3}s", "sample_interval": "${4:-50ms}",
  "processes": [{"name": "holder", "replicas": $2, "pool": {"pool_size": 1, "max_overflow": 0},
    "workers": [{"pattern": "held_by_object", "count": 1, "think_time": "10s"}]}]}
 EOF
