@@ -20,18 +20,20 @@
 namespace pgleak::cli {
 namespace {
 
-void print_summary(std::ostream& out, const scenario::Scenario& sc, const record::RunResult& r,
-                   const analysis::Summary& s, const analysis::Verdict& v) {
-  out << fmt::format("{}: {} ({}; {}, {:.1f}s wall; {} nominal at time_scale {})\n", sc.name,
-                     v.pass ? "PASS" : "FAIL", analysis::to_string(v.diagnosis),
-                     record::to_string(r.status), r.wall_s,
-                     util::format_duration(sc.duration.nominal), sc.time_scale);
+// The run's connections as the server showed them, as pgleak counted its
+// own sessions, and over time.
+void print_connections(std::ostream& out, const record::RunResult& r, const analysis::Summary& s) {
   out << fmt::format(
       "  connections: peak {} at {:.1f}s, final {}, limit {} ({}; pgleak's sampler holds 1 "
       "slot), server {}\n",
       s.peak_connections, s.peak_at_s, s.final_connections, s.connection_limit,
       probe::explain_limit(probe::limits_for(r.target.server, r.target.connections_before)),
       util::printable(r.target.server.server_version));
+  if (r.sessions_peak && r.sessions_peak->open > 0) {
+    // Counted as they open and close: a peak between two samples shows here.
+    out << fmt::format("  sessions: at most {} open at once on pgleak's side, first at {:.2f}s\n",
+                       r.sessions_peak->open, r.sessions_peak->at_s);
+  }
   std::vector<double> own;
   own.reserve(r.samples.size());
   for (const auto& sample : r.samples) {
@@ -41,6 +43,15 @@ void print_summary(std::ostream& out, const scenario::Scenario& sc, const record
     out << fmt::format("  over time:   {}| limit {}\n",
                        report::sparkline(own, std::max(1, s.connection_limit)), s.connection_limit);
   }
+}
+
+void print_summary(std::ostream& out, const scenario::Scenario& sc, const record::RunResult& r,
+                   const analysis::Summary& s, const analysis::Verdict& v) {
+  out << fmt::format("{}: {} ({}; {}, {:.1f}s wall; {} nominal at time_scale {})\n", sc.name,
+                     v.pass ? "PASS" : "FAIL", analysis::to_string(v.diagnosis),
+                     record::to_string(r.status), r.wall_s,
+                     util::format_duration(sc.duration.nominal), sc.time_scale);
+  print_connections(out, r, s);
   const auto& w = s.checkout_wait_ms;
   out << fmt::format(
       "  pool: {} checkouts, {} timeouts, wait p50 {:.3f}ms p95 {:.3f}ms p99 "

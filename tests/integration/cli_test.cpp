@@ -162,6 +162,9 @@ TEST(Cli, HtmlBesideTheReportAndFromReportsWritten) {
   ASSERT_TRUE(fs::exists(html_path)) << r.out;
   EXPECT_NE(r.out.find("html: " + html_path.string()), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("over time:"), std::string::npos) << r.out;  // the sparkline
+  // Both sessions held for the run, as pgleak counted them.
+  EXPECT_NE(r.out.find("sessions: at most 2 open at once on pgleak's side"), std::string::npos)
+      << r.out;
   std::ifstream in{html_path};
   const std::string html{std::istreambuf_iterator<char>{in}, {}};
   EXPECT_NE(html.find("Content-Security-Policy"), std::string::npos);
