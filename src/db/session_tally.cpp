@@ -7,8 +7,8 @@ void SessionTally::opened() {
   if (now_open <= peak_open_.load(std::memory_order_relaxed)) {
     return;
   }
-  // Two sessions opening at once may take the lock in either order; the
-  // count each saw decides, so the peak keeps the later one's time.
+  // Two sessions opening at once may take the lock in either order: the
+  // higher count each saw is kept, with the moment its own session set it.
   std::lock_guard lock{mutex_};
   if (now_open > peak_.open) {
     peak_ = {now_open, Clock::now()};

@@ -280,9 +280,6 @@ std::vector<int> freeze_pools(Fleet& fleet) {
   return held_at_end;
 }
 
-// Ends every replica, takes its pool's counters and waits, and releases the
-// replicas (their pools close their connections): nothing may read a
-// replica after this.
 // The most sessions the fleet had open at once, up to the end of the scenario.
 record::RunResult::SessionPeak sessions_peak(const Fleet& fleet, Clock::time_point run_start) {
   const auto peak = fleet.sessions().peak();
@@ -290,6 +287,9 @@ record::RunResult::SessionPeak sessions_peak(const Fleet& fleet, Clock::time_poi
           peak.open > 0 ? std::chrono::duration<double>(peak.at - run_start).count() : 0.0};
 }
 
+// Ends every replica, takes its pool's counters and waits, and releases the
+// replicas (their pools close their connections): nothing may read a
+// replica after this.
 void collect_pools(Fleet& fleet, const std::vector<int>& held_at_end, record::RunResult& result) {
   result.checkout_waits = std::make_shared<util::LatencyHistogram>();
   for (size_t i = 0; i < fleet.replicas().size(); ++i) {
