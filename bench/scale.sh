@@ -74,8 +74,8 @@ print(f"{counted:.0f} {tl.ramp_ms(tl.samples(timeline), n):.0f}")' \
 # Each round: pgbench; pgleak sampled every second (the default, as a user
 # runs it), whose ramp is the target; pgleak sampled every 50 ms, whose ramp
 # is read both ways. The sampler's every read of pg_stat_activity costs the
-# server time in proportion to its connection slots (4-8 ms with 1,100 on
-# 2026-12-07), which it takes from starting backends: the 50 ms run shows
+# server time (4-8 ms with 1,000 backends open, on 2026-12-07), which it
+# takes from the backends it is starting: the 50 ms run shows
 # what that costs, and is the run the memory, report and sampler figures
 # come from (the first round's).
 ramps=()
