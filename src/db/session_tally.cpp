@@ -3,21 +3,20 @@
 namespace pgleak::db {
 
 void SessionTally::opened() {
-  const int now_open = open_.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (now_open <= peak_open_.load(std::memory_order_relaxed)) {
-    return;
-  }
-  // Two sessions opening at once may take the lock in either order: the
-  // higher count each saw is kept, with the moment its own session set it.
   std::lock_guard lock{mutex_};
-  if (now_open > peak_.open) {
-    peak_ = {now_open, Clock::now()};
-    peak_open_.store(now_open, std::memory_order_relaxed);
+  if (++open_ > peak_.open) {
+    peak_ = {open_, Clock::now()};
   }
 }
 
 void SessionTally::closed() {
-  open_.fetch_sub(1, std::memory_order_relaxed);
+  std::lock_guard lock{mutex_};
+  --open_;
+}
+
+int SessionTally::open() const {
+  std::lock_guard lock{mutex_};
+  return open_;
 }
 
 SessionTally::Peak SessionTally::peak() const {

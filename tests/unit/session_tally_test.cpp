@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
+#include <latch>
 #include <thread>
 #include <vector>
 
@@ -41,17 +41,14 @@ TEST(SessionTally, CountsSessionsOpenedAndClosedOnManyThreads) {
   SessionTally tally;
   constexpr int kThreads = 8;
   constexpr int kEach = 500;
-  std::atomic<int> opened_all{0};
+  std::latch opened_all{kThreads};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < kEach; ++i) {
         tally.opened();
       }
-      opened_all.fetch_add(1);
-      while (opened_all.load() < kThreads) {
-        std::this_thread::yield();
-      }
+      opened_all.arrive_and_wait();
       for (int i = 0; i < kEach; ++i) {
         tally.closed();
       }
