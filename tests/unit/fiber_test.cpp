@@ -43,7 +43,11 @@ TEST(Fiber, ThousandsOfFibersSleepAtOnceOnTwoThreads) {
   EXPECT_EQ(done.load(), kFibers);
   EXPECT_EQ(on_fiber.load(), kFibers);
   EXPECT_GE(took, 200ms);
-  EXPECT_LT(took, 20s);  // one after another would take 1,000 s
+  // One after another would take 1,000 s. Concurrently: 0.4 s in the ci
+  // build, 13.7-14.6 s under TSan alone and 20.8 s under TSan beside
+  // another test (2026-12-07), so the bound leaves room for a slow build on
+  // a busy machine and still tells the two apart.
+  EXPECT_LT(took, 100s);
   EXPECT_FALSE(in_fiber());
 }
 
