@@ -6,12 +6,13 @@
 #   bench/tune.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin="${PGLEAK_BIN:-build/src/pgleak}"
-[ -x "$bin" ] || { echo "tune: build pgleak first ($bin)" >&2; exit 2; }
+# shellcheck source=bench/lib/common.sh
+source bench/lib/common.sh
+require_pgleak tune
 out=$(mktemp /tmp/pgleak-bench-tune-XXXXXX)
 trap 'rm -f "$out"' EXIT INT TERM
 start=$(date +%s.%N)
-"$bin" tune scenarios/incident-after.json --json >"$out"
+"$pgleak" tune scenarios/incident-after.json --json >"$out"
 end=$(date +%s.%N)
 python3 - "$out" "$start" "$end" <<'PY'
 import json, sys
