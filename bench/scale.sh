@@ -38,16 +38,6 @@ start_server $((n + 100))
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Until the server has no client but the caller (at most 60 s): the backends
-# of the run before may still be exiting, and would hold slots and CPU.
-await_no_clients() {
-  for _ in $(seq 1 600); do
-    others=$(server_sql "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
-    [ "$others" = 0 ] && return
-    sleep 0.1
-  done
-}
-
 # A held run: n replicas of one process that holds one connection each, for
 # SECONDS or, where backends are slow to start, for twice pgbench's
 # connection time and 5 s more, so that the run outlasts its ramp; sampled
@@ -87,7 +77,7 @@ for round in $(seq 1 "$rounds"); do
   pgbench_connect "$n" scale
   pgbench_ramps+=("$pgbench_ms")
   [ "$round" = 1 ] && first_pgbench_rss=$pgbench_rss
-  hold_s=$(awk -v s="$seconds" -v p="$pgbench_ms" 'BEGIN {h = int(2 * p / 1000) + 5; print (h > s ? h : s)}')
+  hold_s=$(hold_seconds "$seconds" "$pgbench_ms")
   held_run 1s "$round"
   ramps+=("$counted_ms")
   held_run 50ms "$round"

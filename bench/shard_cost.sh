@@ -28,14 +28,19 @@ start_server $((n + 100))
 
 pgbench_connect "$n" shard_cost
 
-write_held_fleet "$dir/fleet.json" "$n" "$seconds"
+# Held for SECONDS, or longer where backends are slow to start: a run that
+# ends before its ramp has no ramp to compare.
+write_held_fleet "$dir/fleet.json" "$n" "$(hold_seconds "$seconds" "$pgbench_ms")"
 
 # One process.
+await_no_clients
 /usr/bin/time -f '%U %S' -o "$dir/one.cpu" "$pgleak" run "$dir/fleet.json" --dsn "$dsn" \
   --report "$dir/one.json" --timeline "$dir/one.timeline.jsonl.gz" --quiet --allow-exhaust \
   >/dev/null 2>&1 || true
 
-# SHARDS processes, started together through the barrier.
+# SHARDS processes, started together through the barrier, once the one
+# process's backends have gone.
+await_no_clients
 pids=()
 for ((i = 0; i < shards; i++)); do
   /usr/bin/time -f '%U %S' -o "$dir/shard-$i.cpu" "$pgleak" run "$dir/fleet.json" --dsn "$dsn" \

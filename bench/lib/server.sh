@@ -4,7 +4,9 @@
 # (TCP on that address too, for a benchmark that needs it; SETTINGS: more
 # "-c name=value" for the server); it sets dir, port, dsn, run_as (the prefix
 # that runs a command as the cluster's owner) and bin; server_sql SQL prints
-# the answer to SQL, unaligned, one row per line.
+# the answer to SQL, unaligned, one row per line; await_no_clients waits for
+# the backends of a run before to go; hold_seconds says how long a held run
+# must last to outlast its ramp.
 bin=/usr/lib/postgresql/15/bin
 
 start_server() {
@@ -46,4 +48,21 @@ pgbench_connect() {  # CLIENTS CALLER
   pgbench_ms=$(sed -n 's/^initial connection time = \([0-9.]*\) ms.*/\1/p' "$dir/pgbench.out")
   [ -n "$pgbench_ms" ] || { echo "$2: pgbench did not run:" >&2; head -20 "$dir/pgbench.out" >&2; exit 1; }
   pgbench_rss=$(tail -1 "$dir/pgbench.rss")
+}
+
+# Until the server has no client but the caller (at most 60 s): the backends
+# of the run before may still be exiting, and would hold slots and CPU.
+await_no_clients() {
+  for _ in $(seq 1 600); do
+    [ "$(server_sql "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")" = 0 ] && return
+    sleep 0.1
+  done
+}
+
+# How long a held run lasts: SECONDS, or, where backends are slow to start,
+# twice pgbench's connection time (pgbench_ms) and 5 s more, so that the run
+# outlasts its ramp (on 2026-12-07 pgbench took 10-14 s for 1,000, and a
+# 10-second run ended before it had them all).
+hold_seconds() {  # SECONDS PGBENCH_MS
+  awk -v s="$1" -v p="$2" 'BEGIN {h = int(2 * p / 1000) + 5; print (h > s ? h : s)}'
 }
