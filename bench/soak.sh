@@ -6,8 +6,9 @@
 # Both sample pg_stat_activity at 40 Hz on the embedded server, so the
 # report's kept series (at most 1,500 samples) is full after 37.5 s. For each:
 # pgleak's RSS once a second after a warm-up of 45 s (or the first fifth, if
-# longer): its growth as MB per hour, and its spread; the report's size, the
-# timeline's size, and both as MB per hour of run. Exits non-zero only when
+# longer): its growth as MB per hour of wall time (and, for the compressed
+# run, per nominal hour), and its spread; the report's size, the timeline's
+# size, and both as MB per hour of wall time. Exits non-zero only when
 # something fails to run (a run whose verdict fails has still run).
 #   bench/soak.sh [WALL_SECONDS]
 set -euo pipefail
@@ -44,6 +45,13 @@ def slope(xs, ys):
     sxx = sum((x - mx) ** 2 for x in xs)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
 
+# A compressed run's growth per hour of its workload: an hour of wall time
+# is 1 / time_scale of them. Its window after warm-up is a minute or so, and
+# a megabyte's spread over it reads as tens of MB per hour of wall time.
+def per_nominal(growth, sc):
+    ts = sc["time_scale"]
+    return "" if ts == 1 else f" ({growth * ts:+.1f} MB per nominal hour)"
+
 def soak(label, sc):
     path = f"{work}/{sc['name']}.json"
     json.dump(sc, open(path, "w"))
@@ -72,9 +80,9 @@ def soak(label, sc):
     rep, tl = os.path.getsize(report) / 1e6, os.path.getsize(timeline) / 1e6
     kept = run["sampler"]
     print(f"{label}: {seconds:.0f} s wall, verdict {run['verdict']['diagnosis']}; RSS after warm-up {min(mb[warm:]):.1f}-{max(mb[warm:]):.1f} MB, "
-          f"growth {growth:+.1f} MB/h; report {rep:.2f} MB ({kept['samples_kept']} of "
-          f"{kept['samples']} samples), {rep / seconds * 3600:.2f} MB per hour of run; "
-          f"timeline {tl:.2f} MB, {tl / seconds * 3600:.1f} MB per hour of run")
+          f"growth {growth:+.1f} MB per hour of wall time{per_nominal(growth, sc)}; report {rep:.2f} MB ({kept['samples_kept']} of "
+          f"{kept['samples']} samples), {rep / seconds * 3600:.2f} MB per hour of wall time; "
+          f"timeline {tl:.2f} MB, {tl / seconds * 3600:.1f} MB per hour of wall time")
     return growth, rep
 
 g1, r1 = soak("one nominal hour at time_scale 0.03", scenario("soak-nominal", "1h", 0.03))
