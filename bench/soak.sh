@@ -7,9 +7,10 @@
 # report's kept series (at most 1,500 samples) is full after 37.5 s. For each:
 # pgleak's RSS once a second after a warm-up of 45 s (or the first fifth, if
 # longer): its growth as MB per hour of wall time (and, for the compressed
-# run, per nominal hour), and its spread; the report's size, the timeline's
-# size, and both as MB per hour of wall time. Exits non-zero only when
-# something fails to run (a run whose verdict fails has still run).
+# run, per nominal hour, which its RESULT line takes), and its spread; the
+# report's size, the timeline's size, and both as MB per hour of wall time.
+# Exits non-zero only when something fails to run (a run whose verdict fails
+# has still run).
 #   bench/soak.sh [WALL_SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,7 +84,7 @@ def soak(label, sc):
           f"growth {growth:+.1f} MB per hour of wall time{per_nominal(growth, sc)}; report {rep:.2f} MB ({kept['samples_kept']} of "
           f"{kept['samples']} samples), {rep / seconds * 3600:.2f} MB per hour of wall time; "
           f"timeline {tl:.2f} MB, {tl / seconds * 3600:.1f} MB per hour of wall time")
-    return growth, rep
+    return growth * sc["time_scale"], rep  # per hour of the run's own clock
 
 g1, r1 = soak("one nominal hour at time_scale 0.03", scenario("soak-nominal", "1h", 0.03))
 g2, r2 = soak(f"{wall} s of wall-clock time", scenario("soak-wall", f"{wall}s", 1))
