@@ -39,9 +39,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # A held run: n replicas of one process that holds one connection each, for
-# SECONDS or, where backends are slow to start, for twice pgbench's
-# connection time and 5 s more, so that the run outlasts its ramp; sampled
-# every INTERVAL. Sets counted_ms (when pgleak's own count of open sessions
+# hold_s (hold_seconds: long enough to outlast its ramp); sampled every
+# INTERVAL. Sets counted_ms (when pgleak's own count of open sessions
 # first reached n: the report's run.sessions_peak, to the moment) and
 # sampled_ms (the first sample in which the server showed all n).
 held_run() {  # INTERVAL ROUND

@@ -46,13 +46,6 @@ def slope(xs, ys):
     sxx = sum((x - mx) ** 2 for x in xs)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
 
-# A compressed run's growth per hour of its workload: an hour of wall time
-# is 1 / time_scale of them. Its window after warm-up is a minute or so, and
-# a megabyte's spread over it reads as tens of MB per hour of wall time.
-def per_nominal(growth, sc):
-    ts = sc["time_scale"]
-    return "" if ts == 1 else f" ({growth * ts:+.1f} MB per nominal hour)"
-
 def soak(label, sc):
     path = f"{work}/{sc['name']}.json"
     json.dump(sc, open(path, "w"))
@@ -77,14 +70,20 @@ def soak(label, sc):
         sys.exit(f"soak: {label} did not complete ({run['run']['status']})")
     seconds = time.monotonic() - start
     warm = next((i for i, t in enumerate(at) if t >= max(45, seconds / 5)), len(at) - 2)
-    growth = slope(at[warm:], mb[warm:]) * 3600
+    growth = slope(at[warm:], mb[warm:]) * 3600  # MB per hour of wall time
+    # Per hour of the run's own clock: an hour of wall time is 1 / time_scale
+    # of a compressed run's. Its window after warm-up is a minute or so, and a
+    # megabyte's spread over it reads as tens of MB per hour of wall time.
+    ts = sc["time_scale"]
+    growth_run = growth * ts
+    nominal = "" if ts == 1 else f" ({growth_run:+.1f} MB per nominal hour)"
     rep, tl = os.path.getsize(report) / 1e6, os.path.getsize(timeline) / 1e6
     kept = run["sampler"]
     print(f"{label}: {seconds:.0f} s wall, verdict {run['verdict']['diagnosis']}; RSS after warm-up {min(mb[warm:]):.1f}-{max(mb[warm:]):.1f} MB, "
-          f"growth {growth:+.1f} MB per hour of wall time{per_nominal(growth, sc)}; report {rep:.2f} MB ({kept['samples_kept']} of "
+          f"growth {growth:+.1f} MB per hour of wall time{nominal}; report {rep:.2f} MB ({kept['samples_kept']} of "
           f"{kept['samples']} samples), {rep / seconds * 3600:.2f} MB per hour of wall time; "
           f"timeline {tl:.2f} MB, {tl / seconds * 3600:.1f} MB per hour of wall time")
-    return growth * sc["time_scale"], rep  # per hour of the run's own clock
+    return growth_run, rep
 
 g1, r1 = soak("one nominal hour at time_scale 0.03", scenario("soak-nominal", "1h", 0.03))
 g2, r2 = soak(f"{wall} s of wall-clock time", scenario("soak-wall", f"{wall}s", 1))
